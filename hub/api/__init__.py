@@ -1,0 +1,1 @@
+"""Shared HTTP plumbing: dependencies and error mapping."""

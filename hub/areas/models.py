@@ -1,0 +1,121 @@
+"""Administrative units (district -> street -> community), grids, grid workers, units.
+
+Codes are natural keys: a district is 6 digits, a street 9, a community 12 and a grid 14
+(the unified unit-grid code), so "everything inside this area" is a code-prefix match.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.db import Base, UTCDateTime
+
+
+class Level(StrEnum):
+    district = "district"
+    street = "street"
+    community = "community"
+
+
+LEVEL_CODE_LENGTH = {Level.district: 6, Level.street: 9, Level.community: 12}
+GRID_CODE_LENGTH = 14
+LEVEL_ORDER = [Level.community, Level.street, Level.district]
+
+
+class Area(Base):
+    """An administrative unit: district (6-digit code), street (9) or community (12)."""
+
+    __tablename__ = "areas"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_code: Mapped[str | None] = mapped_column(
+        ForeignKey("areas.code"), index=True, default=None
+    )
+
+
+class Grid(Base):
+    """A unit grid, identified by its 14-digit code; belongs to one community."""
+
+    __tablename__ = "grids"
+
+    code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    community_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
+    # Reference point of the grid (micro-degrees), used when a case has no own location.
+    lat_e6: Mapped[int | None] = mapped_column(Integer, default=None)
+    lon_e6: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    workers: Mapped[list[WorkerGrid]] = relationship(
+        back_populates="grid", cascade="all, delete-orphan"
+    )
+
+
+class Worker(Base):
+    """A grid worker (or assistant). Signs in on the grid's handheld with id + PIN."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32), default=None)
+    role: Mapped[str] = mapped_column(String(16), default="worker")  # worker | assistant
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    grids: Mapped[list[WorkerGrid]] = relationship(
+        back_populates="worker", cascade="all, delete-orphan"
+    )
+
+
+class WorkerGrid(Base):
+    """Many-to-many: a worker serves several grids, a grid has several workers."""
+
+    __tablename__ = "worker_grids"
+
+    worker_id: Mapped[str] = mapped_column(
+        ForeignKey("workers.id", ondelete="CASCADE"), primary_key=True
+    )
+    grid_code: Mapped[str] = mapped_column(
+        ForeignKey("grids.code", ondelete="CASCADE"), primary_key=True
+    )
+
+    worker: Mapped[Worker] = relationship(back_populates="grids")
+    grid: Mapped[Grid] = relationship(back_populates="workers")
+
+
+class Unit(Base):
+    """A department or office that handles cases, seated at one area (its level)."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="functional")  # or territorial
+
+    responsibilities: Mapped[list[UnitResponsibility]] = relationship(
+        back_populates="unit", cascade="all, delete-orphan"
+    )
+
+
+class UnitResponsibility(Base):
+    """Unit X handles category C in area A (category NULL: the area's catch-all unit)."""
+
+    __tablename__ = "unit_responsibilities"
+    __table_args__ = (UniqueConstraint("area_code", "category_code", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    area_code: Mapped[str] = mapped_column(ForeignKey("areas.code"), index=True)
+    category_code: Mapped[str | None] = mapped_column(
+        ForeignKey("categories.code"), index=True, default=None
+    )
+    lead: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    unit: Mapped[Unit] = relationship(back_populates="responsibilities")

@@ -1,0 +1,164 @@
+"""Cases, their append-only transition log, and the category catalogue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.db import Base, UTCDateTime
+
+
+class CaseStatus(StrEnum):
+    pending_acceptance = "pending_acceptance"  # 1 collect: intake, waiting to be filed
+    filed = "filed"  # 2 file: accepted as a case
+    dispatched = "dispatched"  # 3 dispatch: assigned to a unit with a deadline
+    handling = "handling"  # 4 handle: the unit accepted and works on it
+    feedback = "feedback"  # 5 feedback: the unit reported its result
+    verifying = "verifying"  # 6a verification requested from the grid's handheld
+    closed = "closed"  # 6b verified on site and closed
+    evaluated = "evaluated"  # 7 satisfaction rated
+    voided = "voided"  # rejected: invalid / duplicate / out of scope
+    parked = "parked"  # accepted but cannot be solved now; has a review date
+
+
+OPEN_STATUSES = frozenset(
+    {
+        CaseStatus.pending_acceptance,
+        CaseStatus.filed,
+        CaseStatus.dispatched,
+        CaseStatus.handling,
+        CaseStatus.feedback,
+        CaseStatus.verifying,
+        CaseStatus.parked,
+    }
+)
+# Statuses in which the responsible unit's deadline runs.
+DEADLINE_STATUSES = frozenset({CaseStatus.dispatched, CaseStatus.handling})
+
+
+class VoidReason(StrEnum):
+    invalid = "invalid"
+    duplicate = "duplicate"
+    out_of_scope = "out_of_scope"
+
+
+class SupervisionLevel(StrEnum):
+    reminder = "reminder"
+    rectification = "rectification"
+    public_notice = "public_notice"
+    summons = "summons"
+    listed = "listed"
+
+
+class Category(Base):
+    """Case category with its deadline in working hours."""
+
+    __tablename__ = "categories"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    deadline_hours: Mapped[int] = mapped_column(Integer, default=16)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("device_id", "event_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), default="report")  # report|operator|...
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    category_code: Mapped[str | None] = mapped_column(
+        ForeignKey("categories.code"), index=True, default=None
+    )
+    text: Mapped[str] = mapped_column(Text, default="")
+    grid_code: Mapped[str | None] = mapped_column(
+        ForeignKey("grids.code"), index=True, default=None
+    )
+    level: Mapped[str] = mapped_column(String(16), default="community", index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True, default=None)
+    lat_e6: Mapped[int | None] = mapped_column(Integer, default=None)
+    lon_e6: Mapped[int | None] = mapped_column(Integer, default=None)
+    acc_m: Mapped[int | None] = mapped_column(Integer, default=None)
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+    reporter_worker_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    device_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    event_seq: Mapped[int | None] = mapped_column(Integer, default=None)
+    historical: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    # Deadline of the current dispatch (working time from deadline_start_at).
+    deadline_start_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True, default=None)
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    closed_on_time: Mapped[bool | None] = mapped_column(Boolean, default=None)
+
+    void_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id"), index=True, default=None
+    )
+    park_review_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    supervised: Mapped[bool] = mapped_column(Boolean, default=False)
+    supervision_level: Mapped[str | None] = mapped_column(String(32), default=None)
+    escalation_count: Mapped[int] = mapped_column(Integer, default=0)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    verify_task_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    verify_device_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    verify_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    satisfaction: Mapped[int | None] = mapped_column(Integer, default=None)
+
+    transitions: Mapped[list[CaseTransition]] = relationship(
+        back_populates="case", order_by="CaseTransition.id", cascade="save-update, merge"
+    )
+
+
+class CaseTransition(Base):
+    """Append-only audit record: who did what to a case, when, from which state, why, evidence."""
+
+    __tablename__ = "case_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    to_status: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str | None] = mapped_column(String(16), default=None)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True, default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="transitions")
+
+
+class AppendOnlyError(RuntimeError):
+    pass
+
+
+@event.listens_for(CaseTransition, "before_update")
+@event.listens_for(CaseTransition, "before_delete")
+def _refuse_change(_mapper: object, _connection: object, target: CaseTransition) -> None:
+    raise AppendOnlyError(f"case transition {target.id} is append-only")

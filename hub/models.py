@@ -1,0 +1,8 @@
+"""Model registry: importing this module registers every domain's tables on ``Base.metadata``.
+
+Alembic's env.py and the tests import it. Each domain adds one import line here.
+"""
+
+from hub.areas import models as areas_models  # noqa: F401
+from hub.auth import models as auth_models  # noqa: F401
+from hub.cases import models as cases_models  # noqa: F401
