@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 11:37:57.026302
+Create Date: 2026-11-23 11:38:14.021670
 """
 
 from collections.abc import Sequence
@@ -36,12 +36,42 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_areas_parent_code"), ["parent_code"], unique=False)
 
     op.create_table(
+        "blobs",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("mime", sa.String(length=100), nullable=False),
+        sa.Column("chunk_size", sa.Integer(), nullable=False),
+        sa.Column("total_chunks", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("chunks", sa.LargeBinary(), nullable=False),
+        sa.Column("device_id", sa.String(length=64), nullable=True),
+        sa.Column("grid_code", sa.String(length=14), nullable=True),
+        sa.Column("created_at", hub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", hub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", hub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("sha256", name=op.f("pk_blobs")),
+    )
+    with op.batch_alter_table("blobs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_blobs_device_id"), ["device_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_blobs_grid_code"), ["grid_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_blobs_status"), ["status"], unique=False)
+
+    op.create_table(
         "categories",
         sa.Column("code", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("deadline_hours", sa.Integer(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_categories")),
+    )
+    op.create_table(
+        "rejection_counters",
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("last_at", hub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_device_id", sa.String(length=64), nullable=True),
+        sa.Column("last_detail", sa.String(length=200), nullable=True),
+        sa.PrimaryKeyConstraint("reason", name=op.f("pk_rejection_counters")),
     )
     op.create_table(
         "workers",
@@ -172,6 +202,45 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_cases_unit_id"), ["unit_id"], unique=False)
 
     op.create_table(
+        "devices",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("public_key", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("revoked_at", hub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_reason", sa.String(length=200), nullable=True),
+        sa.Column("grid_code", sa.String(length=14), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("firmware", sa.String(length=64), nullable=True),
+        sa.Column("registered_at", hub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", hub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("online", sa.Boolean(), nullable=False),
+        sa.Column("session", sa.Integer(), nullable=False),
+        sa.Column("last_seq", sa.Integer(), nullable=False),
+        sa.Column("chain_head", sa.String(length=64), nullable=False),
+        sa.Column("max_seq", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["grid_code"], ["grids.code"], name=op.f("fk_devices_grid_code_grids")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_devices")),
+    )
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_devices_grid_code"), ["grid_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_devices_kind"), ["kind"], unique=False)
+        batch_op.create_index(batch_op.f("ix_devices_status"), ["status"], unique=False)
+        batch_op.create_index(
+            "uq_devices_active_handheld_grid",
+            ["grid_code"],
+            unique=True,
+            sqlite_where=sa.text(
+                "kind = 'handheld' AND status = 'active' AND grid_code IS NOT NULL"
+            ),
+            postgresql_where=sa.text(
+                "kind = 'handheld' AND status = 'active' AND grid_code IS NOT NULL"
+            ),
+        )
+
+    op.create_table(
         "unit_responsibilities",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("unit_id", sa.Integer(), nullable=False),
@@ -256,11 +325,109 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_case_transitions_case_id"), ["case_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_transitions_unit_id"), ["unit_id"], unique=False)
 
+    op.create_table(
+        "chain_gaps",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("device_id", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("from_seq", sa.Integer(), nullable=False),
+        sa.Column("to_seq", sa.Integer(), nullable=False),
+        sa.Column("detected_at", hub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", hub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("detail", sa.String(length=200), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["device_id"], ["devices.id"], name=op.f("fk_chain_gaps_device_id_devices")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_chain_gaps")),
+        sa.UniqueConstraint(
+            "device_id", "kind", "from_seq", name=op.f("uq_chain_gaps_device_id_kind_from_seq")
+        ),
+    )
+    with op.batch_alter_table("chain_gaps", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_chain_gaps_device_id"), ["device_id"], unique=False)
+
+    op.create_table(
+        "commands",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("device_id", sa.String(length=64), nullable=False),
+        sa.Column("cseq", sa.Integer(), nullable=False),
+        sa.Column("op", sa.String(length=32), nullable=False),
+        sa.Column("args", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("detail", sa.String(length=200), nullable=True),
+        sa.Column("retries", sa.Integer(), nullable=False),
+        sa.Column("lifetime_s", sa.Integer(), nullable=False),
+        sa.Column("created_at", hub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", hub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", hub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("acked_at", hub.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sealed", sa.LargeBinary(), nullable=True),
+        sa.Column("ack", sa.LargeBinary(), nullable=True),
+        sa.Column("created_by", sa.String(length=120), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["device_id"], ["devices.id"], name=op.f("fk_commands_device_id_devices")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_commands")),
+        sa.UniqueConstraint("device_id", "cseq", name=op.f("uq_commands_device_id_cseq")),
+    )
+    with op.batch_alter_table("commands", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_commands_device_id"), ["device_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_commands_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_commands_status"), ["status"], unique=False)
+
+    op.create_table(
+        "events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("device_id", sa.String(length=64), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("ts", sa.Integer(), nullable=False),
+        sa.Column("captured_at", hub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", hub.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("historical", sa.Boolean(), nullable=False),
+        sa.Column("grid_code", sa.String(length=14), nullable=True),
+        sa.Column("body", sa.JSON(), nullable=False),
+        sa.Column("blobs", sa.JSON(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("prev", sa.String(length=64), nullable=False),
+        sa.Column("chain", sa.String(length=16), nullable=False),
+        sa.Column("raw", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["device_id"], ["devices.id"], name=op.f("fk_events_device_id_devices")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        sa.UniqueConstraint("device_id", "seq", name=op.f("uq_events_device_id_seq")),
+    )
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_events_device_id"), ["device_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_events_grid_code"), ["grid_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_events_kind"), ["kind"], unique=False)
+        batch_op.create_index(batch_op.f("ix_events_received_at"), ["received_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_events_ts"), ["ts"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_events_ts"))
+        batch_op.drop_index(batch_op.f("ix_events_received_at"))
+        batch_op.drop_index(batch_op.f("ix_events_kind"))
+        batch_op.drop_index(batch_op.f("ix_events_grid_code"))
+        batch_op.drop_index(batch_op.f("ix_events_device_id"))
+
+    op.drop_table("events")
+    with op.batch_alter_table("commands", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_commands_status"))
+        batch_op.drop_index(batch_op.f("ix_commands_expires_at"))
+        batch_op.drop_index(batch_op.f("ix_commands_device_id"))
+
+    op.drop_table("commands")
+    with op.batch_alter_table("chain_gaps", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_chain_gaps_device_id"))
+
+    op.drop_table("chain_gaps")
     with op.batch_alter_table("case_transitions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_transitions_unit_id"))
         batch_op.drop_index(batch_op.f("ix_case_transitions_case_id"))
@@ -275,6 +442,21 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_unit_responsibilities_area_code"))
 
     op.drop_table("unit_responsibilities")
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_devices_active_handheld_grid",
+            sqlite_where=sa.text(
+                "kind = 'handheld' AND status = 'active' AND grid_code IS NOT NULL"
+            ),
+            postgresql_where=sa.text(
+                "kind = 'handheld' AND status = 'active' AND grid_code IS NOT NULL"
+            ),
+        )
+        batch_op.drop_index(batch_op.f("ix_devices_status"))
+        batch_op.drop_index(batch_op.f("ix_devices_kind"))
+        batch_op.drop_index(batch_op.f("ix_devices_grid_code"))
+
+    op.drop_table("devices")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cases_unit_id"))
         batch_op.drop_index(batch_op.f("ix_cases_status"))
@@ -297,7 +479,14 @@ def downgrade() -> None:
 
     op.drop_table("grids")
     op.drop_table("workers")
+    op.drop_table("rejection_counters")
     op.drop_table("categories")
+    with op.batch_alter_table("blobs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_blobs_status"))
+        batch_op.drop_index(batch_op.f("ix_blobs_grid_code"))
+        batch_op.drop_index(batch_op.f("ix_blobs_device_id"))
+
+    op.drop_table("blobs")
     with op.batch_alter_table("areas", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_areas_parent_code"))
         batch_op.drop_index(batch_op.f("ix_areas_level"))

@@ -1,0 +1,1 @@
+"""Signed commands to devices: queue, dispatch, retries, expiry, acks."""

@@ -1,0 +1,88 @@
+"""Commands to devices and their delivery lifecycle."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db import Base, UTCDateTime
+
+
+class CommandStatus(StrEnum):
+    queued = "queued"
+    sent = "sent"
+    delivered = "delivered"
+    succeeded = "succeeded"
+    failed = "failed"
+    refused = "refused"
+    expired = "expired"
+    timed_out = "timed_out"
+
+
+FINAL_STATUSES = frozenset(
+    {
+        CommandStatus.succeeded,
+        CommandStatus.failed,
+        CommandStatus.refused,
+        CommandStatus.expired,
+        CommandStatus.timed_out,
+    }
+)
+OPEN_STATUSES = (CommandStatus.queued, CommandStatus.sent, CommandStatus.delivered)
+HANDHELD_OPS = frozenset({"task", "verify", "config", "reboot", "ping"})
+GATE_OPS = frozenset(
+    {"open", "close", "always_open", "always_closed", "list_sync", "config", "reboot", "ping"}
+)
+
+
+class Command(Base):
+    """One command. ``sealed`` is the signed bytes (re-sent unchanged on retry)."""
+
+    __tablename__ = "commands"
+    __table_args__ = (UniqueConstraint("device_id", "cseq"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    cseq: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=CommandStatus.queued, index=True)
+    detail: Mapped[str | None] = mapped_column(String(200), default=None)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    lifetime_s: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    ack: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # the signed ack
+    created_by: Mapped[str | None] = mapped_column(String(120), default=None)
+
+
+class CommandCreate(BaseModel):
+    args: dict[str, Any] = Field(default_factory=dict)
+    lifetime_s: int = Field(default=3600, ge=10, le=30 * 24 * 3600)
+
+
+class CommandRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    device_id: str
+    cseq: int
+    op: str
+    args: dict[str, Any]
+    status: str
+    detail: str | None
+    retries: int
+    lifetime_s: int
+    created_at: datetime
+    expires_at: datetime
+    sent_at: datetime | None
+    acked_at: datetime | None
+    created_by: str | None

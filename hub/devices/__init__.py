@@ -1,0 +1,1 @@
+"""Field devices: identities (public keys), grid binding, status, sessions, chain head."""

@@ -1,0 +1,107 @@
+"""The Device table: one row per field device identity."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db import Base, UTCDateTime
+
+
+class DeviceKind(StrEnum):
+    handheld = "handheld"
+    access = "access"
+    face = "face"
+    barrier = "barrier"
+
+
+class DeviceStatus(StrEnum):
+    active = "active"
+    revoked = "revoked"
+
+
+_ACTIVE_HANDHELD = "kind = 'handheld' AND status = 'active' AND grid_code IS NOT NULL"
+
+
+class Device(Base):
+    """A device identity. ``public_key`` verifies everything it signs (hub never holds seeds).
+
+    ``last_seq`` / ``chain_head`` describe the contiguous stored prefix of its event chain
+    (what receipts acknowledge); ``max_seq`` is the highest seq stored at all.
+    """
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        # "One grid, one device": at most one active handheld per grid.
+        Index(
+            "uq_devices_active_handheld_grid",
+            "grid_code",
+            unique=True,
+            sqlite_where=text(_ACTIVE_HANDHELD),
+            postgresql_where=text(_ACTIVE_HANDHELD),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    public_key: Mapped[str] = mapped_column(String(64))  # Ed25519, 32 bytes hex
+    status: Mapped[str] = mapped_column(String(16), default=DeviceStatus.active, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoked_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    grid_code: Mapped[str | None] = mapped_column(
+        ForeignKey("grids.code"), index=True, default=None
+    )
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    firmware: Mapped[str | None] = mapped_column(String(64), default=None)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    session: Mapped[int] = mapped_column(Integer, default=0)  # newest session seen in a birth
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)  # stored through, contiguous
+    chain_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    max_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def public_key_bytes(self) -> bytes:
+        return bytes.fromhex(self.public_key)
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.status == DeviceStatus.revoked
+
+
+class DeviceCreate(BaseModel):
+    id: str
+    kind: DeviceKind
+    public_key: str
+    grid_code: str | None = None
+    name: str | None = None
+    firmware: str | None = None
+
+
+class DeviceRevoke(BaseModel):
+    reason: str | None = None
+
+
+class DeviceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    public_key: str
+    status: str
+    revoked_at: datetime | None
+    grid_code: str | None
+    name: str | None
+    firmware: str | None
+    registered_at: datetime
+    last_seen: datetime | None
+    online: bool
+    session: int
+    last_seq: int
+    max_seq: int
+    chain_head: str

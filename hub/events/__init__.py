@@ -1,0 +1,1 @@
+"""Verified device events, rejection counters and hash-chain gaps."""

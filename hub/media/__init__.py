@@ -1,0 +1,1 @@
+"""Media blobs: content-addressed storage and chunk reassembly."""

@@ -1,0 +1,50 @@
+"""Blob metadata: one row per content hash; the bytes live in the ``BlobStore``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db import Base, UTCDateTime
+
+
+class BlobStatus(StrEnum):
+    partial = "partial"
+    complete = "complete"
+
+
+class Blob(Base):
+    """A media blob announced in a signed envelope. ``chunks`` is the bitmap of held chunks."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    mime: Mapped[str] = mapped_column(String(100))
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    total_chunks: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=BlobStatus.partial, index=True)
+    chunks: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    device_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    grid_code: Mapped[str | None] = mapped_column(String(14), index=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class BlobRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    sha256: str
+    size: int
+    mime: str
+    status: str
+    total_chunks: int
+    device_id: str | None
+    grid_code: str | None
+    created_at: datetime
+    completed_at: datetime | None
