@@ -1,0 +1,1 @@
+"""Gridlink command-line entry point (``gridlink``)."""

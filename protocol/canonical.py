@@ -1,0 +1,106 @@
+"""Canonical JSON: sorted keys, no whitespace, UTF-8, fixed string escapes, no floats.
+
+The same encoder runs on both interpreters, so both produce identical bytes. A receiver
+re-encodes what it parsed and rejects the message when the bytes differ.
+"""
+
+import json
+
+from protocol.errors import MalformedError, NonCanonicalError
+
+_ESC = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_HEX = "0123456789abcdef"
+_MAX_DEPTH = 16
+
+
+def _needs_escape(s):
+    for ch in s:
+        if ch == '"' or ch == "\\" or ord(ch) < 0x20:
+            return True
+    return False
+
+
+def _escape(s):
+    if not _needs_escape(s):
+        return s
+    out = []
+    for ch in s:
+        e = _ESC.get(ch)
+        if e is not None:
+            out.append(e)
+        elif ord(ch) < 0x20:
+            c = ord(ch)
+            out.append("\\u00" + _HEX[c >> 4] + _HEX[c & 15])
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _encode(obj, out, depth):
+    if depth > _MAX_DEPTH:
+        raise MalformedError("nesting deeper than %d" % _MAX_DEPTH)
+    t = type(obj)
+    if obj is None:
+        out.append("null")
+    elif obj is True:
+        out.append("true")
+    elif obj is False:
+        out.append("false")
+    elif t is int:
+        out.append(str(obj))
+    elif t is str:
+        out.append('"')
+        out.append(_escape(obj))
+        out.append('"')
+    elif t is dict:
+        out.append("{")
+        first = True
+        for k in sorted(obj):
+            if type(k) is not str:
+                raise MalformedError("object key is not a string: %r" % (k,))
+            if not first:
+                out.append(",")
+            first = False
+            out.append('"')
+            out.append(_escape(k))
+            out.append('":')
+            _encode(obj[k], out, depth + 1)
+        out.append("}")
+    elif t is list or t is tuple:
+        out.append("[")
+        for i, v in enumerate(obj):
+            if i:
+                out.append(",")
+            _encode(v, out, depth + 1)
+        out.append("]")
+    elif t is float:
+        raise MalformedError("floats are not allowed in canonical JSON (use integers)")
+    else:
+        raise MalformedError("cannot encode value of type %s" % t.__name__)
+
+
+def dumps(obj):
+    """Encode `obj` as canonical JSON bytes."""
+    out = []
+    _encode(obj, out, 0)
+    return "".join(out).encode("utf-8")
+
+
+def loads(data):
+    """Parse JSON bytes; any decoding or syntax problem is a MalformedError."""
+    try:
+        if not isinstance(data, str):
+            data = bytes(data).decode("utf-8")
+        return json.loads(data)
+    except (ValueError, UnicodeError) as e:
+        raise MalformedError("invalid JSON: %s" % (e,))
+
+
+def loads_canonical(data):
+    """Parse JSON bytes and require that they are exactly the canonical encoding."""
+    obj = loads(data)
+    if type(obj) is float:
+        raise MalformedError("floats are not allowed in canonical JSON")
+    if dumps(obj) != bytes(data):
+        raise NonCanonicalError("message is not in canonical JSON form")
+    return obj
