@@ -1,0 +1,115 @@
+"""Run code on the MicroPython unix port with the firmware import layout.
+
+MICROPYPATH is set to ``.frozen:firmware/lib:firmware:<repo root>`` so that, as on a board where
+firmware/ is copied to the root, ``import mqtt`` / ``import outbox`` (firmware/lib), ``import hal``
+/ ``import apps`` (firmware/) and ``from protocol import envelope`` (repo root) all work.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+MICROPYTHON = os.environ.get("GRIDLINK_MICROPYTHON") or str(REPO / ".venv" / "bin" / "micropython")
+if not Path(MICROPYTHON).exists():  # pragma: no cover - outside the project venv
+    MICROPYTHON = str(Path(sys.executable).with_name("micropython"))
+
+FIRMWARE_PATHS = (REPO / "firmware" / "lib", REPO / "firmware", REPO)
+
+
+def micropypath(extra: list[str | os.PathLike] | None = None) -> str:
+    paths = [".frozen", *(str(p) for p in extra or ()), *(str(p) for p in FIRMWARE_PATHS)]
+    return ":".join(paths)
+
+
+def cpython_path() -> list[str]:
+    """The same layout for running firmware modules under CPython (sys.path entries)."""
+    return [str(p) for p in FIRMWARE_PATHS]
+
+
+def _env(env: dict | None, extra_path: list | None) -> dict:
+    full = dict(os.environ)
+    full["MICROPYPATH"] = micropypath(extra_path)
+    if env:
+        full.update(env)
+    return full
+
+
+def _script(script: str | os.PathLike) -> tuple[str, str | None]:
+    """Return (path, tempfile_to_delete) for a script given as text or a path."""
+    if isinstance(script, os.PathLike) or (
+        isinstance(script, str) and "\n" not in script and script.endswith(".py")
+    ):
+        return str(script), None
+    fd, path = tempfile.mkstemp(suffix=".py", prefix="mpy-")
+    with os.fdopen(fd, "w") as f:
+        f.write(script)
+    return path, path
+
+
+def command(path: str, heapsize: str | None = "192K", args: list[str] | None = None) -> list[str]:
+    cmd = [MICROPYTHON]
+    if heapsize:
+        cmd += ["-X", f"heapsize={heapsize}"]
+    return [*cmd, path, *(args or [])]
+
+
+def run_micropython(
+    script: str | os.PathLike,
+    heapsize: str | None = "192K",
+    cwd: str | os.PathLike | None = None,
+    env: dict | None = None,
+    timeout: float = 60,
+    args: list[str] | None = None,
+    extra_path: list | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess:
+    """Run a script (source text or a .py path) to completion; capture text stdout/stderr."""
+    path, tmp = _script(script)
+    try:
+        proc = subprocess.run(
+            command(path, heapsize, args),
+            cwd=cwd,
+            env=_env(env, extra_path),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    finally:
+        if tmp:
+            os.unlink(tmp)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"micropython exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n"
+            f"{proc.stderr}"
+        )
+    return proc
+
+
+def start_micropython(
+    script: str | os.PathLike,
+    heapsize: str | None = "192K",
+    cwd: str | os.PathLike | None = None,
+    env: dict | None = None,
+    args: list[str] | None = None,
+    extra_path: list | None = None,
+    **popen: object,
+) -> subprocess.Popen:
+    """Start a script in the background (stdout/stderr piped as text lines unless overridden).
+
+    The caller must kill it (``proc.kill(); proc.wait()``). A script given as text is written
+    to a temporary file that stays until the interpreter exits (``proc.script_path``).
+    """
+    path, _tmp = _script(script)
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    popen.setdefault("text", True)
+    proc = subprocess.Popen(
+        command(path, heapsize, args), cwd=cwd, env=_env(env, extra_path), **popen
+    )
+    proc.script_path = path  # type: ignore[attr-defined]
+    return proc
