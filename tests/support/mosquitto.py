@@ -1,8 +1,8 @@
 """A real Mosquitto broker on a free loopback port, for tests.
 
-    with Mosquitto() as broker:          # or broker = Mosquitto(); broker.start(); ...; broker.stop()
+    with Mosquitto() as broker:      # or start() ... stop()
         client.connect(broker.host, broker.port)
-        broker.restart()                 # same port; the process is always killed at the end
+        broker.restart()             # same port; the process is always killed at the end
 
 ``persistence=True`` keeps sessions and queued messages across ``restart()`` (graceful stop, so
 Mosquitto writes its database); ``restart(kill=True)`` simulates a crash (SIGKILL).
@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-MOSQUITTO = os.environ.get("GRIDLINK_MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO = (
+    os.environ.get("GRIDLINK_MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
