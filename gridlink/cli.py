@@ -10,7 +10,6 @@ app = typer.Typer(help="Gridlink: city grid governance tools.", no_args_is_help=
 
 # (module path, attribute, sub-command name): each area owns its CLI module.
 _SUBAPPS = [
-    ("protocol.cli", "app", "protocol"),
     ("hub.cli", "app", "hub"),
     ("simulator.cli", "app", "sim"),
     ("provisioning.cli", "app", "provision"),

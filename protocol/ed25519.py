@@ -1,8 +1,8 @@
 """Ed25519 (RFC 8032, section 5.1) in pure Python for CPython and MicroPython.
 
-Extended twisted-Edwards coordinates; a table of doubled base points speeds up the
-fixed-base multiplications. Not constant time: real boards should plug a native module in
-through `protocol.crypto.set_backend` (see docs/protocol.md).
+Extended twisted-Edwards coordinates and plain double-and-add: no precomputed tables, so a
+device with a small heap pays a few kilobytes of temporaries only. Not constant time: real
+boards should plug a native module in through `protocol.crypto.set_backend` (see docs/protocol.md).
 """
 
 try:
@@ -47,33 +47,6 @@ def _double(p):
     return (e * f % P, g * h % P, f * g % P, e * h % P)
 
 
-_BASE_TABLE = None
-
-
-def _base_table():
-    global _BASE_TABLE
-    if _BASE_TABLE is None:
-        t = []
-        q = BASE
-        for _ in range(255):
-            t.append(q)
-            q = _double(q)
-        _BASE_TABLE = t
-    return _BASE_TABLE
-
-
-def _mul_base(s):
-    q = IDENTITY
-    table = _base_table()
-    i = 0
-    while s:
-        if s & 1:
-            q = _add(q, table[i])
-        s >>= 1
-        i += 1
-    return q
-
-
 def _mul(s, p):
     q = IDENTITY
     while s:
@@ -82,6 +55,10 @@ def _mul(s, p):
         p = _double(p)
         s >>= 1
     return q
+
+
+def _mul_base(s):
+    return _mul(s, BASE)
 
 
 def _equal(p, q):

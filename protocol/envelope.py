@@ -7,7 +7,7 @@ SHA-256, size and MIME type, so the signature covers the media too.
 import hashlib
 
 from protocol import sealed, topics
-from protocol.errors import MalformedError, OversizeError, SkewError
+from protocol.errors import MalformedError, OversizeError, ReplayError, SkewError
 from protocol.limits import (
     GENESIS,
     LIVE_WINDOW_S,
@@ -120,3 +120,9 @@ def check_skew(env, now):
 
 def is_historical(env, now):
     return now - env["ts"] > LIVE_WINDOW_S
+
+
+def follows(env, last_seq):
+    """ReplayError unless `env` is newer than the last stored seq of its device."""
+    if env["seq"] <= last_seq:
+        raise ReplayError("seq %d <= last stored %d" % (env["seq"], last_seq))

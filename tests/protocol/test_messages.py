@@ -1,0 +1,112 @@
+"""Envelope, command, receipt, state and topic rules beyond the shared vectors."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol import command, crypto, envelope, topics
+from protocol.errors import (
+    DeviceIdError,
+    ExpiredError,
+    MalformedError,
+    ReplayError,
+    SignatureError,
+    SkewError,
+    WrongTargetError,
+)
+from protocol.limits import GENESIS, MAX_BLOBS
+
+SEED = b"\x11" * 32
+HUB = b"\x22" * 32
+
+
+def _sealed(seq=1, prev=GENESIS, **body):
+    return envelope.seal(envelope.build("hh-1", seq, 1_000, "report", body, (), prev), SEED)
+
+
+def test_hash_chain_links_envelopes():
+    first = _sealed(1, text="a")
+    second = envelope.open(_sealed(2, prev=envelope.digest(first), text="b"),
+                           crypto.public_key(SEED))
+    assert second["prev"] == envelope.digest(first)
+    envelope.follows(second, 1)
+    with pytest.raises(ReplayError):
+        envelope.follows(second, 2)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("seq", 0), ("seq", True), ("ts", -1), ("kind", "Report"), ("prev", "abc"),
+     ("blobs", [{"sha256": "0" * 64, "size": 1}]), ("body", [])],
+)
+def test_build_rejects_bad_fields(field, value):
+    args = {"dev": "hh-1", "seq": 1, "ts": 1, "kind": "report", "body": {}, "blobs": [],
+            "prev": GENESIS}
+    args[field] = value
+    with pytest.raises(MalformedError):
+        envelope.build(**args)
+
+
+def test_too_many_blobs():
+    blob = envelope.blob_ref("a" * 64, 10, "image/jpeg")
+    with pytest.raises(MalformedError):
+        envelope.build("hh-1", 1, 1, "report", {}, [blob] * (MAX_BLOBS + 1))
+
+
+def test_skew_and_historical():
+    env = envelope.parse(_sealed(text="x"))
+    envelope.check_skew(env, 1_000 - 300)
+    with pytest.raises(SkewError):
+        envelope.check_skew(env, 1_000 - 301)
+    assert not envelope.is_historical(env, 1_000 + 120)
+    assert envelope.is_historical(env, 1_000 + 121)
+
+
+def test_command_guard_order_of_checks():
+    hub_pub = crypto.public_key(HUB)
+    guard = command.CommandGuard(hub_pub, "hh-1", last_cseq=4)
+    ok = command.seal_command("hh-1", 5, "c5", "ping", {}, 100, 200, HUB)
+    assert guard.check(ok, 150)["id"] == "c5"
+    assert guard.last_cseq == 5
+    with pytest.raises(ReplayError) as replay:
+        guard.check(ok, 150)
+    assert replay.value.cmd["id"] == "c5"
+    with pytest.raises(ExpiredError):
+        guard.check(command.seal_command("hh-1", 6, "c6", "ping", {}, 100, 200, HUB), 201)
+    with pytest.raises(WrongTargetError):
+        guard.check(command.seal_command("hh-2", 6, "c6", "ping", {}, 100, 200, HUB), 150)
+    with pytest.raises(SignatureError) as forged:
+        guard.check(command.seal_command("hh-1", 6, "c6", "reboot", {}, 100, 200, SEED), 150)
+    assert forged.value.cmd["op"] == "reboot"
+    assert guard.last_cseq == 5
+
+
+def test_ack_body_names_the_command_even_when_refused():
+    assert command.ack_body({"id": "c1", "cseq": 3}, "refused", "expired") == {
+        "id": "c1", "cseq": 3, "status": "refused", "detail": "expired"}
+    assert command.ack_body(None, "refused", "malformed")["id"] is None
+    with pytest.raises(ValueError):
+        command.ack_body(None, "maybe")
+
+
+def test_receipt_and_state_round_trip():
+    hub_pub = crypto.public_key(HUB)
+    rcpt = command.open_receipt(command.seal_receipt("hh-1", 7, {"ab" * 32: [1]}, 5, HUB),
+                                hub_pub)
+    assert rcpt["seq"] == 7
+    with pytest.raises(SignatureError):
+        command.open_receipt(command.seal_receipt("hh-1", 7, {}, 5, SEED), hub_pub)
+    will = command.open_state(command.seal_state("hh-1", False, 3, 9, SEED),
+                              crypto.public_key(SEED))
+    assert (will["online"], will["session"]) == (False, 3)
+
+
+def test_topics():
+    assert topics.evt("hh-1", "report") == "gl/v1/hh-1/evt/report"
+    assert topics.parse("gl/v1/hh-1/evt/report") == ("hh-1", "evt", "report")
+    assert topics.parse("gl/v1/hh-1/blob") == ("hh-1", "blob", None)
+    for bad in ("a/b", "hub", "", "x" * 65, "dev#1"):
+        with pytest.raises(DeviceIdError):
+            topics.validate_device_id(bad)
+    with pytest.raises(MalformedError):
+        topics.parse("gl/v2/hh-1/blob")
