@@ -1,8 +1,10 @@
-"""The hub's command key: an Ed25519 seed kept in one file, created on first run.
+"""The hub's command key: an Ed25519 private key kept in one file, created on first run.
 
 The hub signs commands, receipts and its own state message with this key; devices hold only the
 public half (written into their config at provisioning). The seed file is created with 0600
-permissions and is never logged or exposed; only the public key leaves this module.
+permissions and is never logged or exposed; only the public key leaves this module. The file is
+an unencrypted PKCS#8 PEM (what ``openssl pkey`` reads); a bare 64-hex-character seed is accepted
+too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protocol import crypto
 
@@ -45,12 +50,36 @@ class HubKey:
         return cls.from_seed(crypto.new_seed())
 
 
-def _read_seed(path: Path) -> bytes:
-    text = path.read_text(encoding="ascii").strip()
+def seed_to_pem(seed: bytes) -> bytes:
+    return Ed25519PrivateKey.from_private_bytes(seed).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _parse_seed(data: bytes, path: Path) -> bytes:
+    text = data.strip()
+    if text.startswith(b"-----BEGIN"):
+        try:
+            key = serialization.load_pem_private_key(text, password=None)
+        except (ValueError, TypeError) as exc:
+            raise HubKeyError(f"{path}: unreadable PEM key") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise HubKeyError(f"{path}: not an Ed25519 key")
+        return key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
     try:
-        seed = bytes.fromhex(text)
-    except ValueError as exc:
-        raise HubKeyError(f"{path}: not a hex Ed25519 seed") from exc
+        return bytes.fromhex(text.decode("ascii"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HubKeyError(f"{path}: neither PEM nor a hex Ed25519 seed") from exc
+
+
+def _read_seed(path: Path) -> bytes:
+    seed = _parse_seed(path.read_bytes(), path)
     if len(seed) != SEED_BYTES:
         raise HubKeyError(f"{path}: expected {SEED_BYTES} bytes, found {len(seed)}")
     mode = path.stat().st_mode & 0o777
@@ -70,8 +99,8 @@ def load_or_create(path: str | os.PathLike[str]) -> HubKey:
     tmp = key_path.with_name(key_path.name + f".tmp{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(key.seed.hex() + "\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(seed_to_pem(key.seed))
             handle.flush()
             os.fsync(handle.fileno())
         try:

@@ -1,0 +1,91 @@
+"""Command dispatcher: sign queued commands, send them to online devices, retry, expire.
+
+It only decides and records; the MQTT worker publishes the ``Outbound`` messages it returns.
+Claims are conditional UPDATEs, so several workers never send the same attempt twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.clock import Clock, default_clock
+from hub.commands import service
+from hub.commands.models import Command, CommandStatus
+from hub.devices.models import Device, DeviceStatus
+from hub.ingest.messages import Outbound
+from hub.keys import HubKey
+
+logger = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        hub_key: HubKey,
+        clock: Clock = default_clock,
+        retry_interval_s: float = 30.0,
+        max_retries: int = 5,
+        batch: int = 200,
+    ) -> None:
+        self.session_factory = session_factory
+        self.hub_key = hub_key
+        self.clock = clock
+        self.retry_interval = timedelta(seconds=retry_interval_s)
+        self.max_retries = max_retries
+        self.batch = batch
+
+    def tick(self) -> list[Outbound]:
+        """One pass: expire, send queued, retry or time out unanswered. Never raises."""
+        try:
+            with self.session_factory() as db_session:
+                out = self._tick(db_session)
+                db_session.commit()
+                return out
+        except Exception:  # noqa: BLE001 - the worker must survive a bad pass
+            logger.exception("command dispatch pass failed")
+            return []
+
+    def _tick(self, db_session: Session) -> list[Outbound]:
+        now = self.clock.now()
+        expired = service.expire_due(db_session=db_session, at=now)
+        if expired:
+            logger.info("expired %d command(s)", expired)
+        out: list[Outbound] = []
+        online = (
+            select(Device.id)
+            .where(Device.online.is_(True), Device.status == DeviceStatus.active.value)
+            .scalar_subquery()
+        )
+        queued = db_session.scalars(
+            select(Command)
+            .where(Command.status == CommandStatus.queued.value, Command.device_id.in_(online))
+            .order_by(Command.device_id, Command.cseq)
+            .limit(self.batch)
+        ).all()
+        for cmd in queued:
+            cmd.sealed = service.seal(cmd, self.hub_key.seed)
+            db_session.expunge(cmd)
+            if service.claim_send(db_session=db_session, cmd=cmd, at=now, retry=False):
+                out.append(Outbound(service.topic_for(cmd), cmd.sealed))
+        due = now - self.retry_interval
+        stale = db_session.scalars(
+            select(Command)
+            .where(Command.status == CommandStatus.sent.value, Command.sent_at <= due)
+            .order_by(Command.sent_at)
+            .limit(self.batch)
+        ).all()
+        online_ids = set(db_session.scalars(select(Device.id).where(Device.id.in_(online))))
+        for cmd in stale:
+            if cmd.retries >= self.max_retries:
+                service.time_out(
+                    db_session=db_session, cmd=cmd, detail=f"no answer after {cmd.retries} retries"
+                )
+            elif cmd.device_id in online_ids and cmd.sealed:
+                if service.claim_send(db_session=db_session, cmd=cmd, at=now, retry=True):
+                    out.append(Outbound(service.topic_for(cmd), cmd.sealed))
+        return out

@@ -1,0 +1,153 @@
+"""Device identities: register, look up, bind to a grid, revoke."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.areas.models import Grid
+from hub.clock import Clock, default_clock
+from hub.devices.models import Device, DeviceCreate, DeviceKind, DeviceStatus
+from hub.errors import ConflictError, InvalidInputError, NotFoundError
+from protocol import topics
+from protocol.errors import ProtocolError
+
+
+def _check_public_key(public_key: str) -> str:
+    key = public_key.strip().lower()
+    if len(key) != 64 or any(ch not in "0123456789abcdef" for ch in key):
+        raise InvalidInputError("public_key must be 32 bytes as 64 hex characters")
+    return key
+
+
+def _check_handheld_slot(db_session: Session, grid_code: str, device_id: str) -> None:
+    other = db_session.scalar(
+        select(Device.id).where(
+            Device.grid_code == grid_code,
+            Device.kind == DeviceKind.handheld,
+            Device.status == DeviceStatus.active,
+            Device.id != device_id,
+        )
+    )
+    if other is not None:
+        raise ConflictError(
+            f"grid {grid_code} already has the active handheld {other}",
+            code="grid_has_handheld",
+            device_id=other,
+        )
+
+
+def register_device(
+    *, db_session: Session, data: DeviceCreate, clock: Clock = default_clock
+) -> Device:
+    """Register a device's public key (and bind it to its grid). Caller commits."""
+    try:
+        topics.validate_device_id(data.id)
+    except ProtocolError as exc:
+        raise InvalidInputError(f"bad device id: {exc.message}", code="bad_device_id") from exc
+    key = _check_public_key(data.public_key)
+    if db_session.get(Device, data.id) is not None:
+        raise ConflictError(f"device {data.id} is already registered", code="device_exists")
+    if data.grid_code is not None:
+        if db_session.get(Grid, data.grid_code) is None:
+            raise NotFoundError(f"grid {data.grid_code} does not exist", code="grid_not_found")
+        if data.kind == DeviceKind.handheld:
+            _check_handheld_slot(db_session, data.grid_code, data.id)
+    device = Device(
+        id=data.id,
+        kind=data.kind.value,
+        public_key=key,
+        status=DeviceStatus.active.value,
+        grid_code=data.grid_code,
+        name=data.name,
+        firmware=data.firmware,
+        registered_at=clock.now(),
+        online=False,
+        session=0,
+        last_seq=0,
+        max_seq=0,
+        chain_head="0" * 64,
+    )
+    db_session.add(device)
+    try:
+        db_session.flush()
+    except IntegrityError as exc:  # a concurrent registration won the race
+        db_session.rollback()
+        raise ConflictError(f"device {data.id} conflicts: {exc.orig}", code="conflict") from exc
+    return device
+
+
+def get_device(*, db_session: Session, device_id: str) -> Device:
+    device = db_session.get(Device, device_id)
+    if device is None:
+        raise NotFoundError(f"device {device_id} is not registered", code="device_not_found")
+    return device
+
+
+def list_devices(
+    *,
+    db_session: Session,
+    scope_code: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    grid_code: str | None = None,
+    online: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Device]:
+    """Devices, optionally inside an area (grid-code prefix); unbound devices need no scope."""
+    query: Select[tuple[Device]] = select(Device).order_by(Device.id)
+    if scope_code is not None:
+        query = query.where(Device.grid_code.startswith(scope_code))
+    if kind is not None:
+        query = query.where(Device.kind == kind)
+    if status is not None:
+        query = query.where(Device.status == status)
+    if grid_code is not None:
+        query = query.where(Device.grid_code == grid_code)
+    if online is not None:
+        query = query.where(Device.online == online)
+    return list(db_session.scalars(query.limit(limit).offset(offset)))
+
+
+def bind_grid(*, db_session: Session, device_id: str, grid_code: str | None) -> Device:
+    """Move a device to another grid (or unbind it). Caller commits."""
+    device = get_device(db_session=db_session, device_id=device_id)
+    if grid_code is not None:
+        if db_session.get(Grid, grid_code) is None:
+            raise NotFoundError(f"grid {grid_code} does not exist", code="grid_not_found")
+        if device.kind == DeviceKind.handheld and device.status == DeviceStatus.active:
+            _check_handheld_slot(db_session, grid_code, device.id)
+    device.grid_code = grid_code
+    db_session.flush()
+    return device
+
+
+def revoke_device(
+    *,
+    db_session: Session,
+    device_id: str,
+    reason: str | None = None,
+    clock: Clock = default_clock,
+    at: datetime | None = None,
+) -> Device:
+    """Revoke a device key. Envelopes signed (``ts``) before ``revoked_at`` stay valid."""
+    device = get_device(db_session=db_session, device_id=device_id)
+    if device.status == DeviceStatus.revoked:
+        return device
+    device.status = DeviceStatus.revoked.value
+    device.revoked_at = at or clock.now()
+    device.revoked_reason = reason
+    device.online = False
+    db_session.flush()
+    return device
+
+
+def signed_before_revocation(device: Device, ts: int) -> bool:
+    """True when a message stamped ``ts`` (Unix seconds) may still be accepted from ``device``."""
+    if device.status != DeviceStatus.revoked or device.revoked_at is None:
+        return True
+    return ts < int(device.revoked_at.timestamp())

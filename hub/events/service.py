@@ -1,0 +1,257 @@
+"""Events: storing verified envelopes, the hash chain, rejection counters, queries."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from hub.devices.models import Device
+from hub.events.models import ChainGap, ChainGapKind, ChainStatus, Event, RejectionCounter
+from protocol.limits import GENESIS
+
+# Rejection reasons (docs/protocol.md section 10) plus ``duplicate``, which is not an error: a
+# QoS 1 redelivery of an already stored envelope, counted so operators can see it.
+DUPLICATE = "duplicate"
+ADVANCE_LIMIT = 5000
+
+
+def _insert_for(db_session: Session) -> Any:
+    return pg_insert if db_session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+class RejectionTally:
+    """In-memory counters of one worker (thread-safe); ``drain`` hands pending ones to the DB."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.totals: Counter[str] = Counter()
+        self._pending: Counter[str] = Counter()
+        self._last: dict[str, tuple[str | None, str]] = {}
+
+    def add(self, reason: str, device_id: str | None = None, detail: str = "") -> None:
+        with self._lock:
+            self.totals[reason] += 1
+            self._pending[reason] += 1
+            self._last[reason] = (device_id, detail[:200])
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.totals)
+
+    def drain(self) -> tuple[Counter[str], dict[str, tuple[str | None, str]]]:
+        with self._lock:
+            pending, last = self._pending, self._last
+            self._pending, self._last = Counter(), {}
+            return pending, last
+
+    def restore(self, pending: Counter[str]) -> None:
+        """Put back counts whose database write failed (they are retried with the next batch)."""
+        with self._lock:
+            self._pending.update(pending)
+
+
+def persist_rejections(
+    *,
+    db_session: Session,
+    counts: Mapping[str, int],
+    last: Mapping[str, tuple[str | None, str]],
+    at: datetime,
+) -> None:
+    """Add ``counts`` to the persisted counters (an atomic upsert, safe with several workers)."""
+    insert = _insert_for(db_session)
+    for reason, n in counts.items():
+        if n <= 0:
+            continue
+        device_id, detail = last.get(reason, (None, ""))
+        stmt = insert(RejectionCounter).values(
+            reason=reason, count=n, last_at=at, last_device_id=device_id, last_detail=detail
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[RejectionCounter.reason],
+            set_={
+                "count": RejectionCounter.count + n,
+                "last_at": at,
+                "last_device_id": device_id,
+                "last_detail": detail,
+            },
+        )
+        db_session.execute(stmt)
+
+
+def rejection_counts(*, db_session: Session) -> dict[str, int]:
+    rows = db_session.execute(select(RejectionCounter.reason, RejectionCounter.count))
+    return {reason: count for reason, count in rows}
+
+
+def list_rejections(*, db_session: Session) -> list[RejectionCounter]:
+    return list(db_session.scalars(select(RejectionCounter).order_by(RejectionCounter.reason)))
+
+
+def existing_digests(
+    *, db_session: Session, keys: Iterable[tuple[str, int]]
+) -> dict[tuple[str, int], str]:
+    """Digests of already stored envelopes among ``keys`` ((device id, seq) pairs)."""
+    by_device: dict[str, list[int]] = {}
+    for device_id, seq in keys:
+        by_device.setdefault(device_id, []).append(seq)
+    found: dict[tuple[str, int], str] = {}
+    for device_id, seqs in by_device.items():
+        for start in range(0, len(seqs), 500):
+            rows = db_session.execute(
+                select(Event.seq, Event.digest).where(
+                    Event.device_id == device_id, Event.seq.in_(seqs[start : start + 500])
+                )
+            )
+            for seq, digest in rows:
+                found[(device_id, seq)] = digest
+    return found
+
+
+def advance_chain(*, db_session: Session, device_id: str, at: datetime) -> Device | None:
+    """Move the device's contiguous head over newly stored events, checking every ``prev``.
+
+    Records a ``broken`` ChainGap when an event's ``prev`` is not the digest of the previous one
+    and a ``gap`` when later seqs are stored but earlier ones are missing (resolved once they
+    arrive). Starts with an UPDATE so SQLite takes its write lock before reading (PostgreSQL
+    locks the row), which makes concurrent workers safe. Caller commits.
+    """
+    top = db_session.scalar(select(func.max(Event.seq)).where(Event.device_id == device_id))
+    db_session.execute(
+        update(Device)
+        .where(Device.id == device_id)
+        .values(max_seq=func.max(Device.max_seq, top or 0))
+        if db_session.get_bind().dialect.name == "sqlite"
+        else update(Device)
+        .where(Device.id == device_id)
+        .values(max_seq=func.greatest(Device.max_seq, top or 0))
+    )
+    device = db_session.scalar(
+        select(Device)
+        .where(Device.id == device_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if device is None:
+        return None
+    head_seq, head = device.last_seq, device.chain_head
+    rows = db_session.execute(
+        select(Event.id, Event.seq, Event.digest, Event.prev)
+        .where(Event.device_id == device_id, Event.seq > head_seq)
+        .order_by(Event.seq)
+        .limit(ADVANCE_LIMIT)
+    ).all()
+    linked: list[int] = []
+    next_stored: int | None = None
+    for event_id, seq, digest, prev in rows:
+        if seq != head_seq + 1:
+            next_stored = seq
+            break
+        if prev == head or (head_seq == 0 and prev == GENESIS):
+            linked.append(event_id)
+        else:
+            db_session.execute(
+                update(Event).where(Event.id == event_id).values(chain=ChainStatus.broken.value)
+            )
+            _record_gap(
+                db_session,
+                device_id,
+                ChainGapKind.broken,
+                head_seq,
+                seq,
+                at,
+                f"prev {prev[:16]}... is not the digest of seq {head_seq}",
+            )
+        head_seq, head = seq, digest
+    if linked:
+        db_session.execute(
+            update(Event).where(Event.id.in_(linked)).values(chain=ChainStatus.linked.value)
+        )
+    device.last_seq, device.chain_head = head_seq, head
+    if next_stored is not None:
+        _record_gap(
+            db_session, device_id, ChainGapKind.gap, head_seq + 1, next_stored - 1, at, None
+        )
+    db_session.execute(
+        update(ChainGap)
+        .where(
+            ChainGap.device_id == device_id,
+            ChainGap.kind == ChainGapKind.gap.value,
+            ChainGap.resolved_at.is_(None),
+            ChainGap.to_seq <= head_seq,
+        )
+        .values(resolved_at=at)
+    )
+    return device
+
+
+def _record_gap(
+    db_session: Session,
+    device_id: str,
+    kind: ChainGapKind,
+    from_seq: int,
+    to_seq: int,
+    at: datetime,
+    detail: str | None,
+) -> None:
+    stmt = (
+        _insert_for(db_session)(ChainGap)
+        .values(
+            device_id=device_id,
+            kind=kind.value,
+            from_seq=from_seq,
+            to_seq=to_seq,
+            detected_at=at,
+            detail=detail,
+        )
+        .on_conflict_do_nothing()
+    )
+    db_session.execute(stmt)
+
+
+def list_events(
+    *,
+    db_session: Session,
+    scope_code: str | None = None,
+    device_id: str | None = None,
+    kind: str | None = None,
+    grid_code: str | None = None,
+    since_seq: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Event]:
+    query: Select[tuple[Event]] = select(Event)
+    if scope_code is not None:
+        query = query.where(Event.grid_code.startswith(scope_code))
+    if device_id is not None:
+        query = query.where(Event.device_id == device_id)
+    if kind is not None:
+        query = query.where(Event.kind == kind)
+    if grid_code is not None:
+        query = query.where(Event.grid_code == grid_code)
+    if since_seq is not None:
+        query = query.where(Event.seq > since_seq)
+    query = query.order_by(Event.received_at.desc(), Event.id.desc())
+    return list(db_session.scalars(query.limit(limit).offset(offset)))
+
+
+def get_event(*, db_session: Session, event_id: int) -> Event | None:
+    return db_session.get(Event, event_id)
+
+
+def list_chain_gaps(
+    *, db_session: Session, device_id: str | None = None, open_only: bool = False
+) -> list[ChainGap]:
+    query = select(ChainGap).order_by(ChainGap.id)
+    if device_id is not None:
+        query = query.where(ChainGap.device_id == device_id)
+    if open_only:
+        query = query.where(ChainGap.resolved_at.is_(None))
+    return list(db_session.scalars(query))

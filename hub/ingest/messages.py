@@ -1,0 +1,25 @@
+"""Plain message records passed between the MQTT edge and the processing code (no paho here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A message as received: topic, payload and the broker's message id (for manual acks)."""
+
+    topic: str
+    payload: bytes
+    mid: int = 0
+    qos: int = 1
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A message the hub wants published (commands, receipts, hub state)."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    qos: int = 1

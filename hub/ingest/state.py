@@ -1,0 +1,72 @@
+"""Device births and last wills on ``gl/v1/{dev}/state`` with the session rule.
+
+A birth (online, session n) marks the device online and remembers n; a will (offline) marks it
+offline only when its session is not older than the newest birth, so a late will from an old
+connection never takes a live device offline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from hub.devices.models import Device, DeviceStatus
+from hub.ingest.messages import Inbound
+from protocol import command
+from protocol.errors import ProtocolError
+
+logger = logging.getLogger(__name__)
+
+Reject = Callable[[str, str | None, str], None]
+
+
+def handle_states(
+    *, db_session: Session, msgs: list[tuple[str, Inbound]], at: datetime, reject: Reject
+) -> list[str]:
+    """Apply state messages in arrival order; returns the devices that just came online."""
+    births: list[str] = []
+    for dev, msg in msgs:
+        if not msg.payload:  # a retained message being cleared
+            continue
+        device = db_session.get(Device, dev)
+        if device is None:
+            reject("unknown_device", dev, "state message")
+            continue
+        try:
+            state = command.open_state(bytes(msg.payload), device.public_key_bytes)
+        except ProtocolError as exc:
+            reject(exc.reason, dev, f"state: {exc.message}")
+            continue
+        if state["dev"] != dev:
+            reject("malformed", dev, "state message for another device")
+            continue
+        if device.status == DeviceStatus.revoked:
+            if state["online"]:
+                reject("revoked", dev, "birth of a revoked device")
+            device.online = False
+            continue
+        session = int(state["session"])
+        if state["online"]:
+            if session < device.session:
+                logger.info(
+                    "%s: ignoring birth of old session %d < %d", dev, session, device.session
+                )
+                continue
+            device.session = session
+            device.online = True
+            device.last_seen = at
+            fw = state.get("fw")
+            if isinstance(fw, str):
+                device.firmware = fw[:64]
+            births.append(dev)
+            logger.info("%s online (session %d)", dev, session)
+        elif session >= device.session:
+            device.session = session
+            device.online = False
+            logger.info("%s offline (session %d)", dev, session)
+        else:
+            logger.info("%s: ignoring will of old session %d < %d", dev, session, device.session)
+    return births

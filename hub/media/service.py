@@ -1,0 +1,201 @@
+"""Blobs: announce (from a signed envelope), store chunks, report what is missing.
+
+Chunk bytes go straight into the store's partial file at their offset; only the bitmap of held
+chunks lives in the database, so reassembly resumes after a hub restart and never needs the
+whole blob in RAM. Several workers may receive chunks of one blob: each writes its chunks into
+the shared partial file and ORs its bitmap into the row under a write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hub.media.models import Blob, BlobStatus
+from hub.media.store import BlobStore
+from protocol import chunking
+from protocol.errors import BlobError, MalformedError
+from protocol.limits import CHUNK_SIZE
+
+logger = logging.getLogger(__name__)
+
+MAX_MISSING_IN_RECEIPT = 256
+
+
+@dataclass
+class ChunkBatchResult:
+    """What one ``store_chunks`` call did, for counters and receipts."""
+
+    stored: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (reason, detail)
+    completed: bool = False
+
+
+def _bitmap_len(total: int) -> int:
+    return (total + 7) // 8
+
+
+def announce_blob(
+    *,
+    db_session: Session,
+    ref: dict[str, object],
+    device_id: str,
+    grid_code: str | None,
+    at: datetime,
+    store: BlobStore,
+) -> Blob:
+    """Create the Blob row for a ``blobs`` item of a verified envelope (idempotent)."""
+    sha = str(ref["sha256"])
+    blob = db_session.get(Blob, sha)
+    if blob is not None:
+        return blob
+    size = int(str(ref["size"]))
+    total = chunking.chunk_count(size, CHUNK_SIZE)
+    complete = size == 0 or store.exists(sha)
+    blob = Blob(
+        sha256=sha,
+        size=size,
+        mime=str(ref["mime"]),
+        chunk_size=CHUNK_SIZE,
+        total_chunks=total,
+        status=BlobStatus.complete.value if complete else BlobStatus.partial.value,
+        chunks=(b"\xff" * _bitmap_len(total)) if complete else bytes(_bitmap_len(total)),
+        device_id=device_id,
+        grid_code=grid_code,
+        created_at=at,
+        updated_at=at,
+        completed_at=at if complete else None,
+    )
+    if size == 0 and not store.exists(sha):
+        store.open_partial(sha, 0).close()
+        store.commit(sha)
+    db_session.add(blob)
+    return blob
+
+
+def missing_chunks(blob: Blob, limit: int = MAX_MISSING_IN_RECEIPT) -> list[int]:
+    if blob.status == BlobStatus.complete:
+        return []
+    out: list[int] = []
+    have = blob.chunks
+    for i in range(blob.total_chunks):
+        if not have[i >> 3] & (1 << (i & 7)):
+            out.append(i)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def store_chunks(
+    *,
+    db_session: Session,
+    store: BlobStore,
+    sha256: str,
+    chunks: Sequence[tuple[int, int, bytes | memoryview]],
+    at: datetime,
+) -> ChunkBatchResult:
+    """Write ``(index, total, payload)`` chunks of one announced blob; finish it when complete.
+
+    The file is written and flushed before the bitmap commit, so a crash can lose chunks
+    (they are listed missing again) but never claim chunks it does not have. Caller commits.
+    """
+    result = ChunkBatchResult()
+    blob = db_session.get(Blob, sha256)
+    if blob is None:
+        result.rejected.extend(("bad_blob", "chunk of an unannounced blob") for _ in chunks)
+        return result
+    if blob.status == BlobStatus.complete:
+        result.duplicates += len(chunks)
+        return result
+    with store.open_partial(sha256, blob.size) as sink:
+        reassembly = chunking.Reassembly(
+            sha256, blob.size, sink, chunk_size=blob.chunk_size, have=blob.chunks
+        )
+        for index, total, payload in chunks:
+            if total != blob.total_chunks:
+                result.rejected.append(("bad_blob", f"total {total} != {blob.total_chunks}"))
+                continue
+            try:
+                if reassembly.add(index, payload):
+                    result.stored += 1
+            except MalformedError as exc:
+                result.rejected.append(("bad_blob", exc.message))
+        sink.flush()
+    written = reassembly.have_bytes()
+    # Take the write lock first (UPDATE), then merge our bitmap into the newest row state.
+    db_session.execute(update(Blob).where(Blob.sha256 == sha256).values(updated_at=at))
+    row = db_session.scalar(
+        select(Blob)
+        .where(Blob.sha256 == sha256)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    if row.status == BlobStatus.complete:
+        result.duplicates += result.stored
+        result.stored = 0
+        return result
+    merged = bytes(a | b for a, b in zip(row.chunks, written, strict=True))
+    already = _count_bits(row.chunks, row.total_chunks)
+    now_have = _count_bits(merged, row.total_chunks)
+    dupes = result.stored - (now_have - already)
+    result.duplicates += dupes
+    result.stored -= dupes
+    row.chunks = merged
+    if now_have == row.total_chunks:
+        result.completed = _finish(db_session=db_session, store=store, blob=row, at=at)
+    return result
+
+
+def _count_bits(bitmap: bytes, total: int) -> int:
+    return sum(1 for i in range(total) if bitmap[i >> 3] & (1 << (i & 7)))
+
+
+def _finish(*, db_session: Session, store: BlobStore, blob: Blob, at: datetime) -> bool:
+    """Hash the reassembled file; commit it to its final path, or start over on a mismatch."""
+    with store.open_partial(blob.sha256, blob.size) as sink:
+        check = chunking.Reassembly(
+            blob.sha256, blob.size, sink, chunk_size=blob.chunk_size, have=blob.chunks
+        )
+        try:
+            check.finish()
+        except BlobError as exc:
+            logger.warning(
+                "blob %s failed its hash check (%s); requesting it again", blob.sha256, exc
+            )
+            blob.chunks = bytes(_bitmap_len(blob.total_chunks))
+            return False
+    store.commit(blob.sha256)
+    blob.status = BlobStatus.complete.value
+    blob.completed_at = at
+    return True
+
+
+def blobs_for_receipt(
+    *, db_session: Session, device_id: str, touched: Iterable[str] = (), limit: int = 16
+) -> dict[str, list[int]]:
+    """Missing chunk indices of the blobs a receipt to ``device_id`` should mention."""
+    shas = set(touched)
+    partial = db_session.scalars(
+        select(Blob.sha256)
+        .where(Blob.device_id == device_id, Blob.status == BlobStatus.partial.value)
+        .order_by(Blob.created_at)
+        .limit(limit)
+    )
+    shas.update(partial)
+    out: dict[str, list[int]] = {}
+    for sha in sorted(shas)[: max(limit, len(set(touched)))]:
+        blob = db_session.get(Blob, sha)
+        if blob is not None:
+            out[sha] = missing_chunks(blob)
+    return out
+
+
+def get_blob(*, db_session: Session, sha256: str) -> Blob | None:
+    return db_session.get(Blob, sha256)
