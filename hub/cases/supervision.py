@@ -1,0 +1,92 @@
+"""Deadline supervision (督办): warnings before a deadline, escalation after it.
+
+``run_supervision`` is called periodically (by ``gridlink hub run``, or by tests with a
+``FrozenClock``). It is idempotent for a given instant: a warning is recorded once per
+deadline, an overdue case climbs one level per run, and a case overdue at district level is
+put under listed supervision once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from hub.cases import actions, service
+from hub.cases.models import SupervisionLevel
+from hub.cases.workflow import Action, record
+from hub.clock import Clock, default_clock
+from hub.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "system:supervision"
+
+
+@dataclass
+class SupervisionReport:
+    warned: list[int] = field(default_factory=list)
+    escalated: list[int] = field(default_factory=list)
+    supervised: list[int] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return len(self.warned) + len(self.escalated) + len(self.supervised)
+
+
+def run_supervision(
+    *, db_session: Session, clock: Clock = default_clock, settings: Settings | None = None
+) -> SupervisionReport:
+    """One supervision pass over every case whose unit's deadline is running. Flushes only."""
+    settings = settings or get_settings()
+    now = clock.now()
+    report = SupervisionReport()
+    for case in service.open_cases_with_deadline(db_session=db_session):
+        assert case.deadline_at is not None
+        if now > case.deadline_at:
+            overdue_by = now - case.deadline_at
+            reason = f"overdue: deadline {case.deadline_at.isoformat()} passed by {overdue_by}"
+            if service.next_level(case.level) is not None:
+                actions.escalate(
+                    db_session=db_session,
+                    case=case,
+                    actor=ACTOR,
+                    at=now,
+                    settings=settings,
+                    reason=reason,
+                )
+                report.escalated.append(case.id)
+            elif not case.supervised:
+                actions.supervise(
+                    db_session=db_session,
+                    case=case,
+                    actor=ACTOR,
+                    at=now,
+                    level=SupervisionLevel.listed,
+                    reason=reason,
+                )
+                report.supervised.append(case.id)
+            continue
+        due = service.warning_due_at(case, settings)
+        if due is not None and now >= due and case.warned_at is None:
+            case.warned_at = now
+            record(
+                db_session=db_session,
+                case=case,
+                action=Action.warn,
+                actor=ACTOR,
+                at=now,
+                reason=f"deadline {case.deadline_at.isoformat()} approaching",
+                evidence={"deadline_at": case.deadline_at.isoformat(), "level": case.level},
+            )
+            report.warned.append(case.id)
+    db_session.flush()
+    if report.changed:
+        logger.info(
+            "supervision: warned=%s escalated=%s supervised=%s",
+            report.warned,
+            report.escalated,
+            report.supervised,
+        )
+    return report

@@ -1,0 +1,138 @@
+"""The case state machine: which action may move a case from which state to which, and the
+append-only audit record every action leaves.
+
+Seven steps (DESIGN.md section 2) map onto actions as follows:
+collect -> ``collect``; file -> ``file``; dispatch -> ``dispatch`` (and ``escalate``);
+handle -> ``accept``; feedback -> ``feedback``; verify & close -> ``request_verification`` then
+``close`` (or ``reject`` / ``reopen``: rework); evaluate -> ``rate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.cases.models import DEADLINE_STATUSES, OPEN_STATUSES, Case, CaseStatus, CaseTransition
+from hub.errors import TransitionError
+
+S = CaseStatus
+
+
+class Action(StrEnum):
+    collect = "collect"
+    file = "file"
+    void = "void"
+    dispatch = "dispatch"
+    accept = "accept"
+    feedback = "feedback"
+    request_verification = "request_verification"
+    close = "close"
+    reject = "reject"  # the on-site verification failed: back to handling (rework)
+    reopen = "reopen"  # an operator sends the result back: rework
+    rate = "rate"
+    escalate = "escalate"
+    park = "park"
+    # Records that do not change the status (supervision):
+    warn = "warn"
+    supervise = "supervise"
+    verify_refused = "verify_refused"  # a verification arrived but failed the evidence gate
+
+
+@dataclass(frozen=True)
+class Rule:
+    sources: frozenset[CaseStatus | None]
+    target: CaseStatus | None  # None: the status does not change
+    step: str | None = None  # which of the seven steps this action completes
+
+
+def _rule(
+    sources: set[CaseStatus | None] | frozenset[CaseStatus],
+    target: CaseStatus | None,
+    step: str | None = None,
+) -> Rule:
+    return Rule(frozenset(sources), target, step)
+
+
+RULES: dict[Action, Rule] = {
+    Action.collect: _rule({None}, S.pending_acceptance, "collect"),
+    Action.file: _rule({S.pending_acceptance}, S.filed, "file"),
+    Action.void: _rule({S.pending_acceptance, S.filed, S.parked}, S.voided),
+    Action.dispatch: _rule({S.filed, S.parked}, S.dispatched, "dispatch"),
+    Action.accept: _rule({S.dispatched}, S.handling, "handle"),
+    Action.feedback: _rule({S.handling}, S.feedback, "feedback"),
+    Action.request_verification: _rule({S.feedback, S.verifying}, S.verifying, "verify"),
+    Action.close: _rule({S.feedback, S.verifying}, S.closed, "close"),
+    Action.reject: _rule({S.verifying}, S.handling),
+    Action.reopen: _rule({S.feedback, S.verifying, S.closed}, S.handling),
+    Action.rate: _rule({S.closed}, S.evaluated, "evaluate"),
+    Action.escalate: _rule({S.dispatched, S.handling}, S.dispatched, "dispatch"),
+    Action.park: _rule({S.filed, S.dispatched, S.handling}, S.parked),
+    Action.warn: _rule(DEADLINE_STATUSES, None),
+    Action.supervise: _rule(OPEN_STATUSES, None),
+    Action.verify_refused: _rule({S.verifying}, None),
+}
+
+REWORK_ACTIONS = frozenset({Action.reject, Action.reopen})
+
+
+def allowed_actions(status: CaseStatus | str | None) -> list[Action]:
+    """Actions that may be applied to a case in ``status`` (for UIs and error messages)."""
+    current = CaseStatus(status) if status is not None else None
+    return [action for action, rule in RULES.items() if current in rule.sources]
+
+
+def check(case: Case, action: Action) -> Rule:
+    """Return the rule for ``action`` or raise ``TransitionError`` when the state forbids it."""
+    rule = RULES[action]
+    current = CaseStatus(case.status) if case.status is not None else None
+    if current not in rule.sources:
+        allowed = sorted(s.value if s else "new" for s in rule.sources)
+        where = current.value if current else "new"
+        raise TransitionError(
+            f"cannot {action.value} case {case.id} in status {where}; "
+            f"{action.value} is allowed from: {', '.join(allowed)}",
+            case_id=case.id,
+            action=action.value,
+            status=where,
+        )
+    return rule
+
+
+def record(
+    *,
+    db_session: Session,
+    case: Case,
+    action: Action,
+    actor: str,
+    at: datetime,
+    reason: str | None = None,
+    evidence: dict[str, Any] | None = None,
+) -> CaseTransition:
+    """Apply ``action`` to ``case`` (status change, if any) and append its audit row.
+
+    Callers change the case's other fields (unit, deadline, ...) before calling, so the row
+    records the level and unit the case is in after the action.
+    """
+    rule = check(case, action)
+    from_status = case.status
+    if rule.target is not None:
+        case.status = rule.target.value
+    case.updated_at = at
+    row = CaseTransition(
+        case=case,
+        at=at,
+        actor=actor,
+        action=action.value,
+        from_status=from_status,
+        to_status=case.status,
+        level=case.level,
+        unit_id=case.unit_id,
+        reason=reason,
+        evidence=evidence or {},
+    )
+    db_session.add(row)
+    return row

@@ -1,0 +1,319 @@
+"""The case state machine: guards, the seven steps with their audit trail, rework, evidence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.areas.seed import DemoData
+from hub.cases import actions, flows
+from hub.cases.models import AppendOnlyError, Case, CaseStatus, CaseTransition
+from hub.cases.workflow import RULES, Action, allowed_actions, check
+from hub.clock import FrozenClock
+from hub.commands.models import Command
+from hub.errors import ConflictError, InvalidInputError, TransitionError
+from hub.settings import Settings
+from tests.hub.builders import GRID_LAT, add_handheld, report_event, verify_event
+
+
+def _report(db_session: Session, clock: FrozenClock, settings: Settings, seq: int = 1) -> Case:
+    event = report_event(seq=seq, at=clock.now())
+    case = flows.on_report(db_session=db_session, event=event, clock=clock, settings=settings)
+    db_session.commit()
+    return case
+
+
+def _actions(case: Case) -> list[str]:
+    return [t.action for t in case.transitions]
+
+
+def test_every_status_has_a_way_forward_or_is_terminal() -> None:
+    reachable = {rule.target for rule in RULES.values() if rule.target}
+    assert set(CaseStatus) <= reachable
+    assert allowed_actions(CaseStatus.voided) == []
+    assert Action.rate in allowed_actions(CaseStatus.closed)
+
+
+def test_report_is_collected_filed_and_dispatched_to_the_community_unit(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    case = _report(db_session, clock, settings)
+    assert case.status == CaseStatus.dispatched
+    assert _actions(case) == ["collect", "file", "dispatch"]
+    assert case.level == "community"
+    # road_damage has no community-specific unit in the demo: the community office handles it.
+    assert case.unit_id == demo.units["Qinghefang Community office"]
+    # 16 working hours from Monday 09:00 local = Tuesday 17:00 local = Tuesday 09:00 UTC.
+    assert case.deadline_at == clock.now() + timedelta(days=1, hours=8)
+    assert case.media and case.reporter_worker_id == "w00100101"
+    # The same event again (a redelivery) does not make a second case.
+    again = flows.on_report(
+        db_session=db_session,
+        event=report_event(seq=1, at=clock.now()),
+        clock=clock,
+        settings=settings,
+    )
+    assert again.id == case.id
+
+
+def test_wrong_state_transitions_raise_precise_errors(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    case = _report(db_session, clock, settings)
+    with pytest.raises(TransitionError) as info:
+        actions.rate(db_session=db_session, case=case, actor="t", at=clock.now(), score=5)
+    assert info.value.code == "invalid_transition"
+    assert "cannot rate case" in info.value.message and "dispatched" in info.value.message
+    assert "allowed from: closed" in info.value.message
+    with pytest.raises(TransitionError):
+        check(case, Action.feedback)
+    with pytest.raises(TransitionError):
+        actions.void(db_session=db_session, case=case, actor="t", at=clock.now(), reason="invalid")
+    assert case.status == CaseStatus.dispatched  # nothing changed
+
+
+def test_seven_steps_with_audit_trail(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    add_handheld(db_session, at=clock.now())
+    case = _report(db_session, clock, settings)
+    clock.advance(minutes=30)
+    actions.accept(db_session=db_session, case=case, actor="unit:office", at=clock.now())
+    clock.advance(hours=3)
+    flows.submit_feedback(
+        db_session=db_session,
+        case=case,
+        actor="unit:office",
+        text="pothole filled",
+        blobs=[{"sha256": "cd" * 32, "size": 99, "mime": "image/jpeg"}],
+        clock=clock,
+        settings=settings,
+    )
+    db_session.commit()
+    assert case.status == CaseStatus.verifying
+    command = db_session.scalars(select(Command).where(Command.device_id == "hh-0001")).one()
+    assert command.op == "verify"
+    assert command.args["case_id"] == case.id and command.args["task_id"] == case.verify_task_id
+    assert command.args["loc"]["lat_e6"] == GRID_LAT
+
+    clock.advance(minutes=20)
+    flows.on_verify(
+        db_session=db_session,
+        event=verify_event(seq=2, at=clock.now(), case_id=case.id, task_id=case.verify_task_id),
+        clock=clock,
+        settings=settings,
+    )
+    assert case.status == CaseStatus.closed and case.closed_on_time is True
+    actions.rate(db_session=db_session, case=case, actor="operator:x", at=clock.now(), score=4)
+    db_session.commit()
+
+    rows = db_session.scalars(
+        select(CaseTransition).where(CaseTransition.case_id == case.id).order_by(CaseTransition.id)
+    ).all()
+    assert [r.action for r in rows] == [
+        "collect",
+        "file",
+        "dispatch",
+        "accept",
+        "feedback",
+        "request_verification",
+        "close",
+        "rate",
+    ]
+    steps = [RULES[Action(r.action)].step for r in rows]
+    assert steps == [
+        "collect",
+        "file",
+        "dispatch",
+        "handle",
+        "feedback",
+        "verify",
+        "close",
+        "evaluate",
+    ]
+    assert [r.to_status for r in rows][-2:] == ["closed", "evaluated"]
+    assert rows[0].actor == "worker:w00100101" and rows[6].actor == "worker:w00100101"
+    assert rows[6].evidence["distance_m"] == 0.0 and rows[6].evidence["photos"]
+    assert all(r.at is not None and r.at.tzinfo is not None for r in rows)
+    assert case.satisfaction == 4 and case.status == CaseStatus.evaluated
+
+    # The trail is append-only.
+    rows[0].reason = "rewritten"
+    with pytest.raises(AppendOnlyError):
+        db_session.flush()
+    db_session.rollback()
+
+
+def test_rejected_verification_is_rework_and_far_photo_is_refused(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    add_handheld(db_session, at=clock.now())
+    case = _report(db_session, clock, settings)
+    actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
+    flows.submit_feedback(
+        db_session=db_session, case=case, actor="unit", text="done", clock=clock, settings=settings
+    )
+    first_task = case.verify_task_id
+    flows.on_verify(
+        db_session=db_session,
+        event=verify_event(
+            seq=2, at=clock.now(), case_id=case.id, task_id=first_task, result="reject"
+        ),
+        clock=clock,
+        settings=settings,
+    )
+    assert case.status == CaseStatus.handling and case.rework_count == 1
+    assert case.verify_task_id is None
+
+    flows.submit_feedback(
+        db_session=db_session,
+        case=case,
+        actor="unit",
+        text="really done",
+        clock=clock,
+        settings=settings,
+    )
+    assert case.verify_task_id != first_task
+    with pytest.raises(ConflictError):  # the old task is stale
+        flows.on_verify(
+            db_session=db_session,
+            event=verify_event(seq=3, at=clock.now(), case_id=case.id, task_id=first_task),
+            clock=clock,
+            settings=settings,
+        )
+    # Photo taken ~1.1 km away: recorded as refused, the case stays in verification.
+    flows.on_verify(
+        db_session=db_session,
+        event=verify_event(
+            seq=4,
+            at=clock.now(),
+            case_id=case.id,
+            task_id=case.verify_task_id,
+            lat_e6=GRID_LAT + 10_000,
+        ),
+        clock=clock,
+        settings=settings,
+    )
+    assert case.status == CaseStatus.verifying
+    assert _actions(case)[-1] == "verify_refused"
+    # No photo: refused too. Too late (after the window): refused.
+    flows.on_verify(
+        db_session=db_session,
+        event=verify_event(
+            seq=5, at=clock.now(), case_id=case.id, task_id=case.verify_task_id, blobs=[]
+        ),
+        clock=clock,
+        settings=settings,
+    )
+    clock.advance(seconds=settings.verify_window_s + 60)
+    flows.on_verify(
+        db_session=db_session,
+        event=verify_event(seq=6, at=clock.now(), case_id=case.id, task_id=case.verify_task_id),
+        clock=clock,
+        settings=settings,
+    )
+    assert _actions(case)[-3:] == ["verify_refused"] * 3
+    assert case.status == CaseStatus.verifying
+    with pytest.raises(InvalidInputError):
+        flows.on_verify(
+            db_session=db_session,
+            event=verify_event(
+                seq=7, at=clock.now(), case_id=case.id, task_id=case.verify_task_id, result="maybe"
+            ),
+            clock=clock,
+            settings=settings,
+        )
+
+
+def test_duplicate_report_is_linked_not_double_counted(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    first = _report(db_session, clock, settings, seq=1)
+    clock.advance(minutes=40)
+    near = report_event(seq=2, at=clock.now(), lat_e6=GRID_LAT + 200, device_id="hh-0001")
+    dup = flows.on_report(db_session=db_session, event=near, clock=clock, settings=settings)
+    assert dup.status == CaseStatus.voided and dup.void_reason == "duplicate"
+    assert dup.duplicate_of_id == first.id
+    # Another category at the same spot, or the same category 500 m away, is a new case.
+    other = flows.on_report(
+        db_session=db_session,
+        event=report_event(seq=3, at=clock.now(), category="garbage"),
+        clock=clock,
+        settings=settings,
+    )
+    far = flows.on_report(
+        db_session=db_session,
+        event=report_event(seq=4, at=clock.now(), lat_e6=GRID_LAT + 4500),
+        clock=clock,
+        settings=settings,
+    )
+    assert other.status == far.status == CaseStatus.dispatched
+    # garbage has a community-specific unit.
+    assert other.unit_id == demo.units["Qinghefang Community property & sanitation"]
+    # Three hours later the same problem is reported anew: a new case.
+    clock.advance(hours=3)
+    later = flows.on_report(
+        db_session=db_session,
+        event=report_event(seq=5, at=clock.now()),
+        clock=clock,
+        settings=settings,
+    )
+    assert later.duplicate_of_id is None
+
+
+def test_operator_intake_void_park_and_unknown_category(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    event = report_event(seq=1, at=clock.now(), category="no_such_category")
+    case = flows.on_report(db_session=db_session, event=event, clock=clock, settings=settings)
+    assert case.status == CaseStatus.pending_acceptance and case.category_code is None
+    with pytest.raises(InvalidInputError):
+        actions.file(db_session=db_session, case=case, actor="op", at=clock.now())
+    actions.file(
+        db_session=db_session, case=case, actor="op", at=clock.now(), category_code="street_light"
+    )
+    with pytest.raises(InvalidInputError):
+        actions.park(
+            db_session=db_session,
+            case=case,
+            actor="op",
+            at=clock.now(),
+            review_at=clock.now() - timedelta(days=1),
+            reason="x",
+        )
+    actions.park(
+        db_session=db_session,
+        case=case,
+        actor="op",
+        at=clock.now(),
+        review_at=clock.now() + timedelta(days=30),
+        reason="needs budget",
+    )
+    assert case.status == CaseStatus.parked and case.park_review_at is not None
+    actions.dispatch(
+        db_session=db_session, case=case, actor="op", at=clock.now(), settings=settings
+    )
+    assert case.status == CaseStatus.dispatched and case.park_review_at is None
+    void_me = flows.on_report(
+        db_session=db_session,
+        event=report_event(seq=2, at=clock.now(), category="nope"),
+        clock=clock,
+        settings=settings,
+    )
+    with pytest.raises(InvalidInputError):
+        actions.void(
+            db_session=db_session, case=void_me, actor="op", at=clock.now(), reason="bored"
+        )
+    actions.void(
+        db_session=db_session,
+        case=void_me,
+        actor="op",
+        at=clock.now(),
+        reason="out_of_scope",
+        note="private property",
+    )
+    assert void_me.status == CaseStatus.voided
+    assert void_me.transitions[-1].reason == "out_of_scope: private property"
