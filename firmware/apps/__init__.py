@@ -1,0 +1,1 @@
+"""Device apps, one package per device kind; main.py picks one by config "app"."""

@@ -1,0 +1,263 @@
+"""The grid worker's handheld: sign-in, incident reports, patrol track, task inbox,
+on-site verification. Driven by the UI of the HAL (buttons + screen on a board, a scenario
+script in the simulator); every result is a signed event through the Device.
+
+Event kinds and bodies (see docs/firmware.md):
+- signin   {worker, grid, ok}                       (ok false: wrong PIN, nothing else runs)
+- signout  {worker, grid}
+- report   {category, text, loc, grid, worker, one_key}  + blobs: photos, then the audio clip
+- track    {grid, worker, points: [[ts, lat_e6, lon_e6, acc_m], ...]}
+- task     {task_id, case_id, step: accept|progress|close, text, loc, grid, worker} (+ photo
+           on close)
+- verify   {case_id, task_id, result: confirm|reject, loc, text, grid, worker} + photo
+"""
+
+import asyncio
+import gc
+import hashlib
+
+VERSION = "0.1.0"
+_ANSWERS_TASK = ("accept", "close", "ignore")
+_ANSWERS_VERIFY = ("confirm", "reject")
+
+
+def pin_hash(worker, pin):
+    """What config "workers" holds per worker id: sha256("<worker>:<pin>") hex."""
+    return hashlib.sha256(("%s:%s" % (worker, pin)).encode()).digest().hex()
+
+
+class Handheld:
+    def __init__(self, device, hal, cfg):
+        self.device = device
+        self.hal = hal
+        self.cfg = cfg
+        self.ui = hal.ui
+        self.grid = cfg.get("grid", "")
+        self.worker = device.state.get("worker", None)
+        self.points = []
+        self.shots = device.state.get("shots", 0)
+        self.done = False
+        device.handlers["task"] = self._cmd_task
+        device.handlers["verify"] = self._cmd_verify
+        self.pending = []  # prompts raised by commands, answered by the worker
+
+    def opt(self, key, default=None):
+        v = self.device.opt(key)
+        return default if v is None else v
+
+    # --- media ---------------------------------------------------------------------------------
+
+    def _media_path(self, ext):
+        self.shots += 1
+        self.device.state.set("shots", self.shots)
+        return "%s/m%06d.%s" % (self.device.media_dir, self.shots, ext)
+
+    def photo(self, size=None):
+        path, _, mime = self.hal.camera.capture(self._media_path("jpg"), size)
+        return path, mime
+
+    def audio(self, seconds):
+        path, _, mime = self.hal.microphone.record(self._media_path("wav"), seconds)
+        return path, mime
+
+    def loc(self):
+        fix = self.hal.gps.fix() if self.hal.gps else None
+        if not fix:
+            return None
+        return {"lat_e6": fix["lat_e6"], "lon_e6": fix["lon_e6"], "acc_m": fix["acc_m"]}
+
+    # --- actions -------------------------------------------------------------------------------
+
+    async def signin(self, act, pos):
+        worker = str(act.get("worker", ""))
+        want = (self.opt("workers", {}) or {}).get(worker)
+        ok = want is not None and want == pin_hash(worker, str(act.get("pin", "")))
+        self.ui.show(("signed in: %s" % worker) if ok else "wrong worker id or PIN")
+        extra = {"ui_pos": pos}
+        if ok:
+            self.worker = worker
+            extra["worker"] = worker
+        await self.device.emit("signin", {"worker": worker, "grid": self.grid, "ok": ok},
+                               extra=extra)
+
+    async def signout(self, act, pos):
+        if self.worker is None:
+            return
+        await self.flush_track()
+        w, self.worker = self.worker, None
+        await self.device.emit("signout", {"worker": w, "grid": self.grid},
+                               extra={"ui_pos": pos, "worker": None})
+
+    async def report(self, act, pos):
+        cats = self.opt("categories", []) or []
+        cat = act.get("category") or (cats[0] if cats else "other")
+        if cats and cat not in cats:
+            self.ui.show("unknown category %s" % cat)
+            return False
+        media = []
+        for i in range(int(act.get("photos", 1))):
+            sizes = act.get("photo_bytes")
+            size = sizes[i] if isinstance(sizes, list) else sizes
+            media.append(self.photo(size))
+        if act.get("audio_s"):
+            media.append(self.audio(act["audio_s"]))
+        body = {"category": cat, "text": act.get("text", ""), "loc": self.loc(),
+                "grid": self.grid, "worker": self.worker,
+                "one_key": bool(act.get("one_key", False))}
+        seq = await self.device.emit("report", body, media,
+                                     extra={"ui_pos": pos, "shots": self.shots})
+        self.ui.show("report %s queued" % seq)
+        return True
+
+    async def task_step(self, task, step, text="", pos=None):
+        media = [self.photo()] if step == "close" else []
+        body = {"task_id": task.get("task_id"), "case_id": task.get("case_id"), "step": step,
+                "text": text, "loc": self.loc(), "grid": self.grid, "worker": self.worker}
+        tasks = self.device.state.get("tasks", None) or {}
+        tid = task.get("task_id")
+        if tid in tasks:
+            if step == "close":
+                tasks.pop(tid)
+            else:
+                tasks[tid]["status"] = step
+        extra = {"tasks": tasks, "shots": self.shots}
+        if pos is not None:
+            extra["ui_pos"] = pos
+        await self.device.emit("task", body, media, extra=extra)
+
+    async def verify(self, req, result, text="", pos=None):
+        body = {"case_id": req.get("case_id"), "task_id": req.get("task_id"), "result": result,
+                "loc": self.loc(), "text": text, "grid": self.grid, "worker": self.worker}
+        extra = {"shots": self.shots}
+        if pos is not None:
+            extra["ui_pos"] = pos
+        media = [self.photo()]
+        await self.device.emit("verify", body, media, extra=extra)
+
+    async def run_action(self, act, pos):
+        do = act.get("do")
+        if do == "signin":
+            await self.signin(act, pos)
+        elif do == "signout":
+            await self.signout(act, pos)
+        elif do in ("report", "one_key"):
+            if self.worker is None and not self.opt("anonymous_reports", False):
+                self.ui.show("sign in first")
+            else:
+                if do == "one_key":
+                    act = dict(act)
+                    act["one_key"] = True
+                await self.report(act, pos)
+        elif do == "verify":
+            await self.verify(act, act.get("result", "confirm"), act.get("text", ""), pos)
+        elif do == "task":
+            tasks = self.device.state.get("tasks", None) or {}
+            t = tasks.get(act.get("task_id")) or {"task_id": act.get("task_id"),
+                                                  "case_id": act.get("case_id")}
+            await self.task_step(t, act.get("step", "accept"), act.get("text", ""), pos)
+        elif do == "track":
+            await self.flush_track()
+        elif do == "end":
+            self.done = True
+        elif do == "wait":
+            await asyncio.sleep_ms(int(act.get("s", 1) * 1000))
+        else:
+            self.ui.show("unknown action %s" % do)
+        st = self.device.state
+        if st.get("ui_pos", 0) != pos:
+            st.set("ui_pos", pos)
+            st.save()
+
+    # --- commands (queued for the worker; the ack means "delivered to the handheld") -------------
+
+    async def _cmd_task(self, cmd):
+        a = cmd["args"]
+        task = {"task_id": a.get("task_id") or cmd["id"], "case_id": a.get("case_id"),
+                "title": a.get("title", ""), "status": "new"}
+        tasks = self.device.state.get("tasks", None) or {}
+        tasks[task["task_id"]] = task
+        self.device.state.set("tasks", tasks)
+        self.device.state.save()
+        self.ui.show("new task %s: %s" % (task["task_id"], task["title"]))
+        self.pending.append(("task", task))
+        return "delivered"
+
+    async def _cmd_verify(self, cmd):
+        a = cmd["args"]
+        req = {"case_id": a.get("case_id"), "task_id": a.get("task_id")}
+        self.ui.show("verify case %s on site" % req["case_id"])
+        self.pending.append(("verify", req))
+        return "delivered"
+
+    async def _answer_pending(self):
+        while self.pending:
+            what, item = self.pending.pop(0)
+            if what == "task":
+                ans = await self.ui.choose("task %s" % item["task_id"], _ANSWERS_TASK, "task")
+                if ans == "ignore":
+                    continue
+                await self.task_step(item, "accept")
+                if ans == "close":
+                    await self.task_step(item, "progress", "on site")
+                    await self.task_step(item, "close", "done")
+            else:
+                ans = await self.ui.choose("verify %s" % item["case_id"], _ANSWERS_VERIFY,
+                                           "verify")
+                await self.verify(item, ans)
+
+    # --- patrol track --------------------------------------------------------------------------
+
+    async def flush_track(self):
+        if not self.points:
+            return
+        pts, self.points = self.points, []
+        await self.device.emit("track", {"grid": self.grid, "worker": self.worker,
+                                         "points": pts})
+
+    async def _patrol(self):
+        while not self.done:
+            await asyncio.sleep(self.opt("track_s", 30))
+            if self.worker is None or not self.hal.gps:
+                continue
+            fix = self.hal.gps.fix()
+            if fix:
+                self.points.append([fix["ts"], fix["lat_e6"], fix["lon_e6"], fix["acc_m"]])
+            if len(self.points) >= self.opt("track_batch", 10):
+                await self.flush_track()
+
+    # --- main loop -----------------------------------------------------------------------------
+
+    async def _inputs(self):
+        ui = self.ui
+        pos = self.device.state.get("ui_pos", 0)
+        if hasattr(ui, "pos"):
+            ui.pos = pos  # resume a script after a restart
+        while not self.done:
+            act = await ui.next_action()
+            if act is None:
+                break
+            pos += 1
+            await self.run_action(act, pos)
+            await self._answer_pending()
+        self.script_done = True
+
+    async def run(self):
+        self.script_done = False
+        self.ui.show("grid %s, worker %s" % (self.grid, self.worker or "-"))
+        patrol = asyncio.create_task(self._patrol())
+        inputs = asyncio.create_task(self._inputs())
+        exit_when_done = self.opt("exit_when_done", False)
+        try:
+            while True:
+                await asyncio.sleep_ms(500)
+                await self._answer_pending()
+                if await self.device.supervise():
+                    return "reboot"
+                if self.done or (self.script_done and exit_when_done):
+                    await self.flush_track()
+                    if self.device.idle():
+                        return "done"
+                gc.collect()
+        finally:
+            patrol.cancel()
+            inputs.cancel()

@@ -1,0 +1,172 @@
+"""Media upload and hub receipts for Device (a mixin; see device.py).
+
+The envelope goes first, then each blob's chunk frames, built in the device's one buffer
+(44-byte header + chunk read with readinto). Progress {"rid", "env", "b", "c"} is saved in the
+state after every PUBACK: a restarted device resumes at chunk "c" of blob "b", so only the chunk
+that was in flight when the power went can be sent twice.
+"""
+
+import binascii
+import gc
+import os
+
+import log as log_mod
+
+from protocol import chunking, command, envelope, topics
+from protocol.errors import ProtocolError
+
+_log = log_mod.getLogger("upload")
+
+
+class Uploader:
+    def _on_receipt(self, payload):
+        if self.hub_pk is None:
+            return
+        try:
+            rcpt = command.open_receipt(payload, self.hub_pk)
+        except ProtocolError as e:
+            _log.warning("receipt refused: %s", e)
+            return
+        if rcpt["dev"] != self.dev:
+            return
+        held = self.state.get("held", None) or {}
+        changed = False
+        for sha, missing in rcpt["blobs"].items():
+            if missing:
+                if sha in held:
+                    self.resend.append((sha, list(missing)))
+            elif sha in held:
+                _remove(held.pop(sha))
+                changed = True
+        self.state.set("hub_seq", rcpt["seq"])
+        if changed:
+            self.state.set("held", held)
+            self.state.save()
+
+    async def _send_record(self, rec):
+        rid = rec_id(rec)
+        topic = rec_topic(rec)
+        payload = rec_payload(rec)
+        media = rec_media(rec) or []
+        prog = self.state.get("up", None)
+        if not prog or prog.get("rid") != rid:
+            prog = {"rid": rid, "env": False, "b": 0, "c": 0}
+        if not prog["env"]:
+            await self.publish(topic, payload, 1)
+            prog["env"] = True
+            self.state.set("up", prog)
+            self.state.save()
+        if media:
+            blobs = envelope.parse(payload)["blobs"]
+            payload = None
+            while prog["b"] < len(media):
+                i = prog["b"]
+                await self._send_blob(media[i], blobs[i], prog)
+                prog["b"] = i + 1
+                prog["c"] = 0
+                self.state.set("up", prog)
+                self.state.save()
+        held = None
+        if media and self.opt("keep_media"):
+            held = self.state.get("held", None) or {}
+            for i in range(len(media)):
+                held[blobs[i]["sha256"]] = media[i]
+            while len(held) > 32:
+                _remove(held.pop(sorted(held)[0]))
+            self.state.set("held", held)
+        self.outbox.ack(rid)
+        if media and not self.opt("keep_media"):
+            for p in media:
+                _remove(p)
+        self.state.set("up", None)
+        self.state.save()
+        gc.collect()
+
+    async def _send_blob(self, path, blob, prog):
+        try:
+            f = open(path, "rb")
+        except OSError:
+            _log.warning("media gone (evicted): %s", path)
+            self.state.set("media_lost", self.state.get("media_lost", 0) + 1)
+            return
+        try:
+            sha_raw = binascii.unhexlify(blob["sha256"])
+            total = chunking.chunk_count(blob["size"], self.chunk_size)
+            topic = topics.blob(self.dev)
+            while prog["c"] < total:
+                await self._send_chunk(f, topic, sha_raw, prog["c"], total)
+                prog["c"] += 1
+                self.state.set("up", prog)
+                self.state.save()
+        finally:
+            f.close()
+
+    async def _send_chunk(self, f, topic, sha_raw, index, total):
+        h = chunking.HEADER_SIZE
+        self.buf[:h] = chunking.pack_header(sha_raw, index, total)
+        f.seek(index * self.chunk_size)
+        n = _fill(f, self.mv[h: h + self.chunk_size])
+        await self.publish(topic, self.mv[: h + n], 1)
+        self.chunks_sent += 1
+
+    async def _resend_missing(self):
+        sha, missing = self.resend[0]
+        held = self.state.get("held", None) or {}
+        path = held.get(sha)
+        if path is not None and _exists(path):
+            size = os.stat(path)[6]
+            total = chunking.chunk_count(size, self.chunk_size)
+            sha_raw = binascii.unhexlify(sha)
+            with open(path, "rb") as f:
+                while missing:
+                    i = missing[0]
+                    if 0 <= i < total:
+                        await self._send_chunk(f, topics.blob(self.dev), sha_raw, i, total)
+                    missing.pop(0)
+        self.resend.pop(0)
+
+
+
+def _fill(f, mv):
+    n = 0
+    while n < len(mv):
+        got = f.readinto(mv[n:])
+        if not got:
+            break
+        n += got
+    return n
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+# --- outbox record accessors (one place that knows the record shape of outbox.py) ---------------
+
+def rec_id(rec):
+    return rec[0]
+
+
+def rec_topic(rec):
+    return rec[1]
+
+
+def rec_payload(rec):
+    return rec[2]
+
+
+def rec_media(rec):
+    return rec[3]
+
+

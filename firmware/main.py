@@ -1,0 +1,77 @@
+"""Board entry: read the config, build the HAL from it, run the device and its app.
+
+On a board: /config.json. On the unix port: `micropython firmware/main.py --config path`.
+Import layout: firmware/lib (mqtt, outbox, device, ...), firmware/ (hal, apps) and the
+protocol package must be on sys.path (MICROPYPATH in tests; /lib and / on a board).
+"""
+
+import sys
+
+VERSION = "0.1.0"
+
+
+def _config_path(argv):
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+    return "/config.json"
+
+
+def _app(cfg, device, hal):
+    kind = cfg.get("app", "handheld")
+    if kind == "handheld":
+        from apps.handheld import Handheld
+
+        return Handheld(device, hal, cfg)
+    raise ValueError("unknown app %s" % kind)
+
+
+def _preload(cfg):
+    # Compiling source needs transient RAM roughly the size of the module's parse tree, so the
+    # largest modules are compiled first, while the heap is still empty, with a collection
+    # after each (on a board, frozen / .mpy modules skip compilation altogether).
+    import gc
+
+    names = ["apps.%s.app" % cfg.get("app", "handheld"), "hal.sim", "device_upload",
+             "device_cmd", "device"]
+    for name in names:
+        if name == "hal.sim" and "sim" not in (cfg.get("hal") or {"x": "sim"}).values():
+            continue
+        __import__(name)
+        gc.collect()
+
+
+def main(argv=None):
+    import asyncio
+    import gc
+
+    import config
+    import log
+
+    gc.collect()
+    cfg = config.load(_config_path(argv if argv is not None else sys.argv))
+    log.set_level(cfg.get("log_level", "info"))
+    _preload(cfg)
+    import hal as hal_mod
+
+    h = hal_mod.build(cfg)
+    from device import Device
+
+    dev = Device(cfg, h, cfg.get("flash"))
+    app = _app(cfg, dev, h)
+    gc.collect()
+    result = asyncio.run(dev.run(app))
+    log.getLogger("main").info("app finished: %s", result)
+    if result == "reboot":
+        try:
+            import machine
+
+            machine.reset()
+        except ImportError:  # unix port: the supervisor (simulator) restarts the process
+            sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

