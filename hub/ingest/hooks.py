@@ -15,7 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.clock import Clock, default_clock
+from hub.errors import HubError
 from hub.events.models import Event
+from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +41,38 @@ def _flow(name: str) -> Callable[..., Any] | None:
     return fn
 
 
-def make_dispatcher(clock: Clock = default_clock) -> Callable[[Session, Event], None]:
+def event_dict(event: Event) -> dict[str, Any]:
+    """The event as the flows take it."""
+    body = event.body or {}
+    worker = body.get("worker")
+    return {
+        "id": event.id,
+        "device_id": event.device_id,
+        "seq": event.seq,
+        "ts": event.ts,
+        "kind": event.kind,
+        "body": body,
+        "blobs": list(event.blobs or []),
+        "grid_code": event.grid_code,
+        "worker_id": worker if isinstance(worker, str) else None,
+        "historical": event.historical,
+    }
+
+
+def make_dispatcher(
+    clock: Clock = default_clock, settings: Settings | None = None
+) -> Callable[[Session, Event], None]:
     def dispatch(db_session: Session, event: Event) -> None:
         name = HOOKS.get(event.kind)
         if name is None:
             return
         fn = _flow(name)
-        if fn is not None:
-            fn(db_session=db_session, event=event, clock=clock)
+        if fn is None:
+            return
+        try:
+            fn(db_session=db_session, event=event_dict(event), clock=clock, settings=settings)
+        except HubError as exc:  # e.g. a stale verification: the event stays stored
+            logger.warning("%s of %s seq %d: %s", name, event.device_id, event.seq, exc)
+            raise
 
     return dispatch
-
-
-dispatch_event = make_dispatcher()

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.clock import Clock, default_clock, from_unix
 from hub.devices.models import Device
 from hub.devices.service import signed_before_revocation
+from hub.errors import HubError
 from hub.events import service as events
 from hub.events.models import ChainStatus, Event
 from hub.ingest import hooks
@@ -31,6 +32,7 @@ from hub.ingest.state import handle_states
 from hub.keys import HubKey
 from hub.media import service as media
 from hub.media.store import BlobStore
+from hub.settings import Settings
 from protocol import chunking, command, envelope, topics
 from protocol.errors import ProtocolError
 
@@ -67,13 +69,14 @@ class Processor:
         clock: Clock = default_clock,
         tally: events.RejectionTally | None = None,
         on_event: Callable[[Session, Event], None] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.hub_key = hub_key
         self.store = store
         self.clock = clock
         self.tally = tally or events.RejectionTally()
-        self.on_event = on_event or hooks.make_dispatcher(clock)
+        self.on_event = on_event or hooks.make_dispatcher(clock, settings)
 
     # -- entry point -------------------------------------------------------------------------
     def process(self, batch: Sequence[Inbound]) -> BatchResult:
@@ -314,8 +317,8 @@ class Processor:
                         at=event.received_at,
                     )
                 self.on_event(db_session, event)
-        except IntegrityError:
-            raise
+        except HubError:
+            pass  # already logged by the hook; the event stays stored
         except Exception:  # noqa: BLE001
             logger.exception("after-store hook failed for %s seq %d", event.device_id, event.seq)
 

@@ -62,6 +62,7 @@ def start(settings: Settings, *, workers: int = 1, clock: Clock = default_clock)
                 clock=clock,
                 username=settings.mqtt_username,
                 password=password,
+                settings=settings,
             )
             handle.workers.append(worker.start())
     except Exception:

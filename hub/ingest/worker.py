@@ -34,6 +34,7 @@ from hub.ingest.messages import Inbound, Outbound
 from hub.ingest.processor import BatchResult, Processor
 from hub.keys import HubKey
 from hub.media.store import BlobStore
+from hub.settings import Settings
 from protocol import command, topics
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class IngestWorker:
         retry_interval_s: float = 30.0,
         max_retries: int = 5,
         on_event: Callable[[Session, Event], None] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.clock = clock
@@ -91,7 +93,13 @@ class IngestWorker:
         self.dispatch_interval_s = dispatch_interval_s
         self.tally = RejectionTally()
         self.processor = Processor(
-            session_factory, hub_key, store, clock=clock, tally=self.tally, on_event=on_event
+            session_factory,
+            hub_key,
+            store,
+            clock=clock,
+            tally=self.tally,
+            on_event=on_event,
+            settings=settings,
         )
         self.dispatcher = Dispatcher(
             session_factory,

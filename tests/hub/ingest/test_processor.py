@@ -1,0 +1,87 @@
+"""The processing step without a broker: messages in, rows and counters out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.clock import FrozenClock
+from hub.devices.models import Device
+from hub.events.models import ChainGap, Event
+from hub.events.service import rejection_counts
+from hub.ingest.messages import Inbound
+from hub.ingest.processor import Processor
+from protocol import command
+from tests.builders.devices import TestDevice
+from tests.hub.ingest.streams import bad_input_stream
+
+
+def feed(processor: Processor, messages: list[tuple[str, bytes]]) -> None:
+    processor.process([Inbound(t, p) for t, p in messages])
+
+
+def test_bad_input_stream_stores_exactly_the_valid_events(
+    processor: Processor,
+    db_session: Session,
+    clock: FrozenClock,
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    stream = bad_input_stream(db_session, clock, device_factory)
+    for msg in stream.messages:  # one message per batch, as a slow trickle would arrive
+        feed(processor, [msg])
+    stored = {(e.device_id, e.seq) for e in db_session.scalars(select(Event))}
+    assert stored == stream.valid
+    assert rejection_counts(db_session=db_session) == stream.expected
+    assert processor.tally.snapshot() == stream.expected
+
+
+def test_bad_input_stream_in_one_batch(
+    processor: Processor,
+    db_session: Session,
+    clock: FrozenClock,
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    stream = bad_input_stream(db_session, clock, device_factory)
+    feed(processor, stream.messages)
+    stored = {(e.device_id, e.seq) for e in db_session.scalars(select(Event))}
+    assert stored == stream.valid
+    assert rejection_counts(db_session=db_session) == stream.expected
+
+
+def test_chain_gap_recorded_then_resolved_and_break_detected(
+    processor: Processor, db_session: Session, device_factory: Callable[..., TestDevice]
+) -> None:
+    dev = device_factory("hh-chain")
+    dev.register(db_session)
+    db_session.commit()
+    msgs = [dev.event("heartbeat", {"n": i}) for i in range(1, 6)]
+    feed(processor, [msgs[0], msgs[3], msgs[4]])  # 2 and 3 missing
+    device = db_session.get(Device, "hh-chain")
+    assert device is not None and device.last_seq == 1 and device.max_seq == 5
+    gaps = list(db_session.scalars(select(ChainGap)))
+    assert [(g.kind, g.from_seq, g.to_seq, g.resolved_at) for g in gaps] == [("gap", 2, 3, None)]
+    feed(processor, [msgs[2], msgs[1]])
+    db_session.expire_all()
+    assert db_session.get(Device, "hh-chain").last_seq == 5  # type: ignore[union-attr]
+    assert db_session.scalars(select(ChainGap)).one().resolved_at is not None
+    assert {e.chain for e in db_session.scalars(select(Event))} == {"linked"}
+    # a device whose history was cut: seq 6 claims a prev that is not seq 5's digest
+    dev.prev = "ab" * 32
+    feed(processor, [dev.event("heartbeat", {"n": 6})])
+    broken = db_session.scalars(select(ChainGap).where(ChainGap.kind == "broken")).one()
+    assert (broken.from_seq, broken.to_seq) == (5, 6)
+
+
+def test_receipt_reports_stored_through(
+    processor: Processor, db_session: Session, device_factory: Callable[..., TestDevice]
+) -> None:
+    dev = device_factory("hh-rcpt")
+    dev.register(db_session)
+    db_session.commit()
+    msgs = [dev.event("heartbeat", {"n": i}) for i in range(3)]
+    result = processor.process([Inbound(t, p) for t, p in [msgs[0], msgs[2]]])
+    (out,) = result.outbound
+    rcpt = command.open_receipt(out.payload, processor.hub_key.public_key)
+    assert out.topic == "gl/v1/hh-rcpt/rcpt" and rcpt["seq"] == 1 and rcpt["blobs"] == {}
