@@ -21,6 +21,11 @@ ROUTERS: list[str] = [
     "hub.auth.api",
     "hub.areas.api",
     "hub.cases.api",
+    "hub.cases.actions_api",
+    "hub.devices.api",
+    "hub.commands.api",
+    "hub.events.api",
+    "hub.media.api",
     "hub.stats.api",
     "hub.console.api",
 ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -62,3 +64,105 @@ def regen_migration() -> None:
         )
     subprocess.run([sys.executable, "-m", "ruff", "format", "-q", str(target)], check=False)
     console.print(f"[green]regenerated[/green] {target}")
+
+
+@app.command("seed-demo")
+def seed_demo(
+    database_url: UrlOption = None,
+    tokens_file: Annotated[
+        Path | None, typer.Option(help="Also write the tokens as JSON to this file (0600).")
+    ] = None,
+) -> None:
+    """Migrate, then create a demo district (2 streets x 2 communities), grids, workers,
+    units, categories and API tokens (printed once)."""
+    from hub.areas.seed import seed_demo as seed
+    from hub.db import make_engine, make_session_factory, session_scope
+    from hub.errors import ConflictError
+    from hub.migrations.runner import upgrade
+
+    url = database_url or get_settings().database_url
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as db_session:
+            data = seed(db_session=db_session)
+    except ConflictError as exc:
+        console.print(f"[yellow]demo data already present[/yellow] ({exc.message})")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    console.print(
+        f"seeded {len(data.grids)} grids, {len(data.workers)} workers, "
+        f"{len(data.units)} units into {url}"
+    )
+    console.print("API tokens (shown once; use as 'Authorization: Bearer <token>'):")
+    for label, secret in data.tokens.items():
+        console.print(f"  {label:34} {secret}", soft_wrap=True)
+    if tokens_file is not None:
+        tokens_file.parent.mkdir(parents=True, exist_ok=True)
+        tokens_file.write_text(json.dumps(data.tokens, indent=2) + "\n", encoding="utf-8")
+        tokens_file.chmod(0o600)
+        console.print(f"tokens written to {tokens_file}")
+
+
+def _supervision_loop(stop: threading.Event, interval_s: float) -> None:
+    from hub.cases.supervision import run_supervision
+    from hub.db import make_engine, make_session_factory, session_scope
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    while not stop.wait(interval_s):
+        try:
+            with session_scope(factory) as db_session:
+                run_supervision(db_session=db_session, settings=settings)
+        except Exception:  # noqa: BLE001 - keep supervising; the error is logged
+            logger.exception("supervision pass failed")
+    engine.dispose()
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Overrides GRIDLINK_API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides GRIDLINK_API_PORT.")] = None,
+    ingest: Annotated[bool, typer.Option(help="Start the MQTT ingest worker.")] = True,
+    supervision_interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 60.0,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+) -> None:
+    """Serve the API and console (uvicorn), run the ingest worker and deadline supervision."""
+    import uvicorn
+
+    from hub.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    if migrate_first:
+        from hub.migrations.runner import upgrade
+
+        upgrade(settings.database_url)
+    handle = None
+    if ingest:
+        try:
+            from hub.ingest import runner
+        except ModuleNotFoundError as exc:
+            if exc.name != "hub.ingest.runner":
+                raise
+            console.print("[yellow]hub.ingest is not installed: API only[/yellow]")
+        else:
+            handle = runner.start(settings)
+    stop = threading.Event()
+    supervisor = threading.Thread(
+        target=_supervision_loop, args=(stop, supervision_interval), name="supervision", daemon=True
+    )
+    supervisor.start()
+    host, port = host or settings.api_host, port or settings.api_port
+    console.print(
+        f"hub API on http://{host}:{port}  console: http://{host}:{port}/console  "
+        f"OpenAPI: http://{host}:{port}/docs"
+    )
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+        if handle is not None:
+            handle.stop()

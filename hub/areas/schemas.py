@@ -1,0 +1,112 @@
+"""Pydantic schemas for areas, grids, workers, units and categories."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.areas.models import Worker
+
+
+class AreaRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    level: str
+    name: str
+    parent_code: str | None
+
+
+class AreaCreate(BaseModel):
+    code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class GridRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    name: str
+    community_code: str
+    lat_e6: int | None
+    lon_e6: int | None
+
+
+class GridCreate(BaseModel):
+    code: str = Field(pattern=r"^\d{14}$")
+    name: str = Field(min_length=1, max_length=200)
+    lat_e6: int | None = None
+    lon_e6: int | None = None
+
+
+class GridUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    lat_e6: int | None = None
+    lon_e6: int | None = None
+
+
+class WorkerRead(BaseModel):
+    id: str
+    name: str
+    phone: str | None
+    role: str
+    active: bool
+    created_at: datetime
+    grid_codes: list[str]
+
+    @classmethod
+    def of(cls, worker: Worker) -> WorkerRead:
+        return cls(
+            id=worker.id,
+            name=worker.name,
+            phone=worker.phone,
+            role=worker.role,
+            active=worker.active,
+            created_at=worker.created_at,
+            grid_codes=sorted(link.grid_code for link in worker.grids),
+        )
+
+
+class WorkerCreate(BaseModel):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(default=None, max_length=32)
+    role: str = Field(default="worker", pattern=r"^(worker|assistant)$")
+    grid_codes: list[str] = Field(default_factory=list)
+
+
+class WorkerUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    phone: str | None = Field(default=None, max_length=32)
+    active: bool | None = None
+
+
+class UnitRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    area_code: str
+    kind: str
+    categories: list[str | None] = Field(default_factory=list)
+
+
+class UnitCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    area_code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    kind: str = Field(default="functional", pattern=r"^(functional|territorial)$")
+    categories: list[str | None] = Field(
+        default_factory=list, description="category codes handled; null = the area's catch-all"
+    )
+
+
+class CategoryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    name: str
+    deadline_hours: int
+    active: bool
+
+
+class CategoryWrite(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    deadline_hours: int = Field(gt=0, le=24 * 365)
+    active: bool = True

@@ -1,0 +1,213 @@
+"""Pydantic schemas for the cases API (read models and action bodies)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.cases.models import Case, CaseStatus, SupervisionLevel, VoidReason
+from hub.cases.service import is_overdue
+from hub.cases.workflow import RULES, Action, allowed_actions
+
+_ACTIONS = frozenset(a.value for a in Action)
+
+
+class Location(BaseModel):
+    lat_e6: int
+    lon_e6: int
+    acc_m: int = 0
+
+
+class BlobRef(BaseModel):
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    mime: str
+
+
+class CaseRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    source: str
+    status: CaseStatus
+    category_code: str | None
+    text: str
+    grid_code: str | None
+    level: str
+    unit_id: int | None
+    lat_e6: int | None
+    lon_e6: int | None
+    reporter_worker_id: str | None
+    device_id: str | None
+    event_seq: int | None
+    historical: bool
+    reported_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    deadline_at: datetime | None
+    closed_at: datetime | None
+    closed_on_time: bool | None
+    void_reason: str | None
+    duplicate_of_id: int | None
+    park_review_at: datetime | None
+    supervised: bool
+    supervision_level: str | None
+    escalation_count: int
+    rework_count: int
+    satisfaction: int | None
+    overdue: bool = False
+
+
+class TransitionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    step: str | None = None
+    from_status: str | None
+    to_status: str
+    level: str | None
+    unit_id: int | None
+    reason: str | None
+    evidence: dict[str, Any]
+
+
+class MediaItem(BaseModel):
+    sha256: str
+    size: int | None = None
+    mime: str | None = None
+    source: str  # "report" or the action that attached it (feedback, close, reject, ...)
+    transition_id: int | None = None
+
+
+class CaseDetail(CaseRead):
+    timeline: list[TransitionRead]
+    media: list[MediaItem]
+    duplicates: list[int]
+    allowed_actions: list[str]
+    verify_task_id: str | None
+    verify_device_id: str | None
+
+
+class CasePage(BaseModel):
+    items: list[CaseRead]
+    total: int
+    offset: int
+    limit: int
+
+
+def case_read(case: Case, now: datetime) -> CaseRead:
+    read = CaseRead.model_validate(case)
+    read.overdue = is_overdue(case, now)
+    return read
+
+
+def case_detail(case: Case, now: datetime, duplicates: list[int]) -> CaseDetail:
+    timeline = []
+    media: list[MediaItem] = []
+    seen: set[str] = set()
+
+    def add_media(blobs: Any, source: str, transition_id: int | None) -> None:
+        for blob in blobs if isinstance(blobs, list) else []:
+            sha = blob.get("sha256") if isinstance(blob, dict) else None
+            if isinstance(sha, str) and sha not in seen:
+                seen.add(sha)
+                media.append(
+                    MediaItem(
+                        sha256=sha,
+                        size=blob.get("size"),
+                        mime=blob.get("mime"),
+                        source=source,
+                        transition_id=transition_id,
+                    )
+                )
+
+    add_media(case.media, "report", None)
+    for row in case.transitions:
+        item = TransitionRead.model_validate(row)
+        item.step = RULES[Action(row.action)].step if row.action in _ACTIONS else None
+        timeline.append(item)
+        if row.action != Action.collect:
+            add_media(row.evidence.get("media"), row.action, row.id)
+    base = case_read(case, now).model_dump()
+    return CaseDetail(
+        **base,
+        timeline=timeline,
+        media=media,
+        duplicates=duplicates,
+        allowed_actions=[a.value for a in allowed_actions(case.status)],
+        verify_task_id=case.verify_task_id,
+        verify_device_id=case.verify_device_id,
+    )
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+
+class CaseCreate(BaseModel):
+    """An intake item entered by an operator (hotline call, walk-in, alarm)."""
+
+    category_code: str | None = None
+    text: str = Field(min_length=1, max_length=4000)
+    grid_code: str = Field(pattern=r"^\d{14}$")
+    loc: Location | None = None
+    media: list[BlobRef] = Field(default_factory=list)
+    source: str = Field(default="operator", pattern=r"^(operator|hotline|alarm)$")
+
+
+class ReasonBody(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class FileBody(ReasonBody):
+    category_code: str | None = None
+
+
+class VoidBody(BaseModel):
+    reason: VoidReason
+    note: str | None = Field(default=None, max_length=2000)
+    duplicate_of: int | None = None
+
+
+class DispatchBody(ReasonBody):
+    unit_id: int | None = None
+
+
+class FeedbackBody(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+    blobs: list[BlobRef] = Field(default_factory=list)
+
+
+class CloseBody(BaseModel):
+    """Evidence an operator enters to close a case (same gate as the handheld's verification)."""
+
+    loc: Location | None = None
+    blobs: list[BlobRef] = Field(default_factory=list)
+    taken_at: datetime | None = None
+    text: str | None = Field(default=None, max_length=2000)
+
+
+class RequiredReasonBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class EscalateBody(RequiredReasonBody):
+    unit_id: int | None = None
+
+
+class RateBody(BaseModel):
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ParkBody(RequiredReasonBody):
+    review_at: datetime
+
+
+class SuperviseBody(BaseModel):
+    level: SupervisionLevel
+    reason: str | None = Field(default=None, max_length=2000)

@@ -1,0 +1,273 @@
+"""Performance figures: per area level, per unit, and per grid worker for a month."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case as when
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
+from hub.cases.models import DEADLINE_STATUSES, OPEN_STATUSES, Case, CaseTransition
+from hub.errors import InvalidInputError, NotFoundError
+
+# Two activity signals from the same worker closer than this count as continuous online time.
+ONLINE_GAP_S = 600
+REWORK = ("reject", "reopen")
+
+
+@dataclass
+class Figures:
+    code: str
+    name: str
+    level: str
+    total: int = 0
+    open: int = 0
+    overdue: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    closed_late: int = 0
+    on_time_rate: float | None = None
+    rework_count: int = 0
+    escalations: int = 0
+    voided: int = 0
+    duplicates: int = 0
+    satisfaction: float | None = None
+    rated: int = 0
+    children: list[Figures] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _case_figures(db_session: Session, condition: Any, now: datetime, into: Figures) -> Figures:
+    open_values = [s.value for s in OPEN_STATUSES]
+    deadline_values = [s.value for s in DEADLINE_STATUSES]
+    dup = Case.duplicate_of_id.is_not(None)
+    row = db_session.execute(
+        select(
+            func.count(when((~dup, 1))),
+            func.count(when((Case.status.in_(open_values), 1))),
+            func.count(when((Case.status.in_(deadline_values) & (Case.deadline_at < now), 1))),
+            func.count(Case.closed_at),
+            func.count(when((Case.closed_on_time.is_(True), 1))),
+            func.count(when((Case.closed_on_time.is_(False), 1))),
+            func.coalesce(func.sum(Case.rework_count), 0),
+            func.coalesce(func.sum(Case.escalation_count), 0),
+            func.count(when(((Case.status == "voided") & ~dup, 1))),
+            func.count(when((dup, 1))),
+            func.avg(Case.satisfaction),
+            func.count(Case.satisfaction),
+        ).where(condition)
+    ).one()
+    (
+        into.total,
+        into.open,
+        into.overdue,
+        into.closed,
+        into.closed_on_time,
+        into.closed_late,
+        into.rework_count,
+        into.escalations,
+        into.voided,
+        into.duplicates,
+        sat,
+        into.rated,
+    ) = row
+    into.rework_count, into.escalations = int(into.rework_count), int(into.escalations)
+    into.satisfaction = round(float(sat), 2) if sat is not None else None
+    judged = into.closed_on_time + into.closed_late
+    into.on_time_rate = round(into.closed_on_time / judged, 4) if judged else None
+    return into
+
+
+def _period(query_cond: Any, since: datetime | None, until: datetime | None) -> Any:
+    if since is not None:
+        query_cond = query_cond & (Case.reported_at >= since)
+    if until is not None:
+        query_cond = query_cond & (Case.reported_at < until)
+    return query_cond
+
+
+def area_figures(
+    *,
+    db_session: Session,
+    code: str,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    with_children: bool = True,
+) -> Figures:
+    """Figures for an area (district / street / community) or grid, with its children's."""
+    area = db_session.get(Area, code)
+    grid = db_session.get(Grid, code) if area is None else None
+    if area is None and grid is None:
+        raise NotFoundError(f"area or grid {code} not found")
+    name, level = (area.name, area.level) if area else (grid.name, "grid")  # type: ignore[union-attr]
+    cond = _period(Case.grid_code.startswith(code, autoescape=True), since, until)
+    figures = _case_figures(db_session, cond, now, Figures(code=code, name=name, level=level))
+    if with_children and area is not None:
+        if area.level == "community":
+            children: list[tuple[str, str, str]] = [
+                (g.code, g.name, "grid")
+                for g in db_session.scalars(
+                    select(Grid).where(Grid.community_code == code).order_by(Grid.code)
+                )
+            ]
+        else:
+            children = [
+                (a.code, a.name, a.level)
+                for a in db_session.scalars(
+                    select(Area).where(Area.parent_code == code).order_by(Area.code)
+                )
+            ]
+        for child_code, child_name, child_level in children:
+            cond = _period(Case.grid_code.startswith(child_code, autoescape=True), since, until)
+            figures.children.append(
+                _case_figures(
+                    db_session,
+                    cond,
+                    now,
+                    Figures(code=child_code, name=child_name, level=child_level),
+                )
+            )
+    return figures
+
+
+def unit_figures(
+    *,
+    db_session: Session,
+    now: datetime,
+    scope_code: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Figures]:
+    """Per unit: the cases it holds or closed, and the rework sent back to it."""
+    query = select(Unit).order_by(Unit.id)
+    if scope_code is not None:
+        query = query.where(Unit.area_code.startswith(scope_code[:6], autoescape=True))
+    result = []
+    rework_rows = db_session.execute(
+        select(CaseTransition.unit_id, func.count())
+        .where(CaseTransition.action.in_(REWORK))
+        .group_by(CaseTransition.unit_id)
+    ).all()
+    rework = {unit_id: count for unit_id, count in rework_rows}
+    for unit in db_session.scalars(query):
+        cond = _period(Case.unit_id == unit.id, since, until)
+        if scope_code is not None:
+            cond = cond & Case.grid_code.startswith(scope_code, autoescape=True)
+        fig = _case_figures(
+            db_session, cond, now, Figures(code=str(unit.id), name=unit.name, level=unit.area_code)
+        )
+        fig.rework_count = int(rework.get(unit.id, 0))
+        result.append(fig)
+    return result
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """``"2026-01"`` -> [2026-01-01, 2026-02-01) in UTC."""
+    try:
+        year, mon = (int(p) for p in month.split("-"))
+        start = datetime(year, mon, 1, tzinfo=UTC)
+    except ValueError as exc:
+        raise InvalidInputError(f"month must look like 2026-01, not {month!r}") from exc
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+@dataclass
+class WorkerMonth:
+    worker_id: str
+    name: str
+    reports: int = 0
+    cases: int = 0  # reports that became (non-duplicate) cases
+    verifications: int = 0
+    online_s: int = 0
+    rank: int = 0
+
+
+def _online_seconds(
+    db_session: Session, start: datetime, end: datetime, grid_codes: set[str]
+) -> dict[str, int]:
+    """Online time per worker from the activity of the handhelds they were signed in on."""
+    try:
+        from hub.events.models import Event
+    except ImportError:
+        return {}
+    rows = db_session.execute(
+        select(Event.ts, Event.body, Event.grid_code)
+        .where(Event.ts >= int(start.timestamp()), Event.ts < int(end.timestamp()))
+        .order_by(Event.ts)
+    ).all()
+    last: dict[str, int] = {}
+    total: dict[str, int] = defaultdict(int)
+    for ts, body, grid_code in rows:
+        worker = body.get("worker") if isinstance(body, dict) else None
+        if not isinstance(worker, str) or (grid_codes and grid_code not in grid_codes):
+            continue
+        if worker in last and 0 < ts - last[worker] <= ONLINE_GAP_S:
+            total[worker] += ts - last[worker]
+        last[worker] = ts
+    return dict(total)
+
+
+def worker_month(
+    *, db_session: Session, month: str, scope_code: str | None = None
+) -> list[WorkerMonth]:
+    """Monthly assessment figures per grid worker, ranked (reports + verifications)."""
+    start, end = month_bounds(month)
+    query = select(Worker).order_by(Worker.id)
+    if scope_code is not None:
+        query = (
+            query.join(WorkerGrid)
+            .where(WorkerGrid.grid_code.startswith(scope_code, autoescape=True))
+            .distinct()
+        )
+    workers = list(db_session.scalars(query))
+    in_month = (Case.reported_at >= start) & (Case.reported_at < end)
+    reports = dict(
+        db_session.execute(
+            select(Case.reporter_worker_id, func.count())
+            .where(in_month)
+            .group_by(Case.reporter_worker_id)
+        ).all()
+    )
+    cases = dict(
+        db_session.execute(
+            select(Case.reporter_worker_id, func.count())
+            .where(in_month, Case.duplicate_of_id.is_(None))
+            .group_by(Case.reporter_worker_id)
+        ).all()
+    )
+    verif_rows = db_session.execute(
+        select(CaseTransition.actor, func.count())
+        .where(
+            CaseTransition.action.in_(("close", "reject")),
+            CaseTransition.at >= start,
+            CaseTransition.at < end,
+        )
+        .group_by(CaseTransition.actor)
+    ).all()
+    verifications = {actor.removeprefix("worker:"): n for actor, n in verif_rows}
+    grid_codes = {link.grid_code for w in workers for link in w.grids}
+    online = _online_seconds(db_session, start, end, grid_codes if scope_code else set())
+    result = [
+        WorkerMonth(
+            worker_id=w.id,
+            name=w.name,
+            reports=reports.get(w.id, 0),
+            cases=cases.get(w.id, 0),
+            verifications=verifications.get(w.id, 0),
+            online_s=online.get(w.id, 0),
+        )
+        for w in workers
+    ]
+    result.sort(key=lambda r: (-(r.cases + r.verifications), -r.online_s, r.worker_id))
+    for index, row in enumerate(result, start=1):
+        row.rank = index
+    return result
