@@ -1,0 +1,63 @@
+"""Events (within the caller's area), rejection counters and hash-chain gaps."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from hub.api.deps import CurrentUser, SessionDep, require_roles
+from hub.auth.models import Role
+from hub.errors import NotFoundError
+from hub.events import service
+from hub.events.models import ChainGapRead, EventRead, RejectionRead
+
+router = APIRouter(prefix="/api", tags=["events"])
+
+
+@router.get("/events", response_model=list[EventRead])
+def list_events(
+    db_session: SessionDep,
+    user: CurrentUser,
+    device_id: str | None = None,
+    kind: str | None = None,
+    grid_code: str | None = None,
+    since_seq: int | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[EventRead]:
+    require_roles(user, Role.admin, Role.operator)
+    rows = service.list_events(
+        db_session=db_session,
+        scope_code=user.scope_code,
+        device_id=device_id,
+        kind=kind,
+        grid_code=grid_code,
+        since_seq=since_seq,
+        limit=limit,
+        offset=offset,
+    )
+    return [EventRead.model_validate(e) for e in rows]
+
+
+@router.get("/events/rejections", response_model=list[RejectionRead])
+def rejections(db_session: SessionDep, user: CurrentUser) -> list[RejectionRead]:
+    """Messages the ingest workers rejected, per reason (``duplicate`` is not an error)."""
+    require_roles(user, Role.admin, Role.operator)
+    return [RejectionRead.model_validate(r) for r in service.list_rejections(db_session=db_session)]
+
+
+@router.get("/events/chain-gaps", response_model=list[ChainGapRead])
+def chain_gaps(
+    db_session: SessionDep, user: CurrentUser, device_id: str | None = None, open_only: bool = False
+) -> list[ChainGapRead]:
+    require_roles(user, Role.admin)
+    rows = service.list_chain_gaps(db_session=db_session, device_id=device_id, open_only=open_only)
+    return [ChainGapRead.model_validate(g) for g in rows]
+
+
+@router.get("/events/{event_id}", response_model=EventRead)
+def get_event(event_id: int, db_session: SessionDep, user: CurrentUser) -> EventRead:
+    require_roles(user, Role.admin, Role.operator)
+    event = service.get_event(db_session=db_session, event_id=event_id)
+    if event is None or (user.scope_code is not None and not user.covers(event.grid_code)):
+        raise NotFoundError(f"event {event_id} not found", code="event_not_found")
+    return EventRead.model_validate(event)

@@ -1,0 +1,61 @@
+"""Media: blob metadata and download (authenticated, scoped by the blob's grid)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from hub.api.deps import CurrentUser, SessionDep, SettingsDep
+from hub.auth.service import Principal
+from hub.errors import ConflictError, NotFoundError
+from hub.media import service
+from hub.media.models import Blob, BlobRead, BlobStatus
+from hub.media.store import FileBlobStore
+
+router = APIRouter(prefix="/api", tags=["media"])
+
+READ_SIZE = 64 * 1024
+
+
+def _visible_blob(db_session: SessionDep, user: Principal, sha256: str) -> Blob:
+    blob = service.get_blob(db_session=db_session, sha256=sha256.lower())
+    if blob is None or (user.scope_code is not None and not user.covers(blob.grid_code)):
+        raise NotFoundError(f"blob {sha256} not found", code="blob_not_found")
+    return blob
+
+
+def _stream(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(READ_SIZE):
+            yield chunk
+
+
+@router.get("/media/{sha256}", response_model=BlobRead)
+def blob_info(sha256: str, db_session: SessionDep, user: CurrentUser) -> BlobRead:
+    return BlobRead.model_validate(_visible_blob(db_session, user, sha256))
+
+
+@router.get("/media/{sha256}/content", response_class=StreamingResponse)
+def download(
+    sha256: str, db_session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> StreamingResponse:
+    """The blob's bytes (streamed; the ETag is its SHA-256, so it never changes)."""
+    blob = _visible_blob(db_session, user, sha256)
+    if blob.status != BlobStatus.complete:
+        raise ConflictError(f"blob {blob.sha256} is still being uploaded", code="blob_incomplete")
+    assert settings.media_dir is not None
+    try:
+        handle = FileBlobStore(settings.media_dir).open(blob.sha256)
+    except FileNotFoundError as exc:
+        raise NotFoundError(
+            f"blob {blob.sha256} is missing from storage", code="blob_missing"
+        ) from exc
+    headers = {
+        "ETag": f'"{blob.sha256}"',
+        "Content-Length": str(blob.size),
+        "Cache-Control": "private, max-age=31536000, immutable",
+    }
+    return StreamingResponse(_stream(handle), media_type=blob.mime, headers=headers)
