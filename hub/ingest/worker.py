@@ -208,13 +208,17 @@ class IngestWorker:
         next_dispatch = 0.0
         while True:
             batch = self._take_batch()
-            if batch:
-                self._handle(batch)
-            elif self._stop.is_set():
-                return
-            if time.monotonic() >= next_dispatch:
-                self._publish(self.dispatcher.tick())
-                next_dispatch = time.monotonic() + self.dispatch_interval_s
+            try:
+                if batch:
+                    self._handle(batch)
+                elif self._stop.is_set():
+                    return
+                if time.monotonic() >= next_dispatch:
+                    self._publish(self.dispatcher.tick())
+                    next_dispatch = time.monotonic() + self.dispatch_interval_s
+            except Exception:  # noqa: BLE001 - the worker thread must never die
+                logger.exception("ingest loop error")
+                time.sleep(0.5)
 
     def _take_batch(self) -> list[tuple[int, Inbound]]:
         try:
@@ -238,13 +242,16 @@ class IngestWorker:
         for _g, m in batch:
             if m.topic == topics.HUB_STATE:
                 self._check_hub_state(m.payload)
-        result: BatchResult = self.processor.process(msgs) if msgs else BatchResult()
-        self._publish(result.outbound)
-        if any(m.topic.endswith("/state") for m in msgs):
-            self._publish(self.dispatcher.tick())  # a birth: send what waits for that device
-        for generation, m in batch:
-            if m.qos > 0 and generation == self._generation:
-                self.client.ack(m.mid, m.qos)
+        try:
+            result: BatchResult = self.processor.process(msgs) if msgs else BatchResult()
+            self._publish(result.outbound)
+            if any(m.topic.endswith("/state") for m in msgs):
+                self._publish(self.dispatcher.tick())  # a birth: send what waits for it
+        finally:
+            # PUBACK only now that the batch is in the database (or was rejected for good).
+            for generation, m in batch:
+                if m.qos > 0 and generation == self._generation:
+                    self.client.ack(m.mid, m.qos)
         s = self.stats
         s.batches += 1
         s.stored += result.stored

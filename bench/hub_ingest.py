@@ -1,0 +1,170 @@
+"""Hub ingest throughput: verified events/s stored through the full path (SQLite), and the raw
+verify rate with ``cryptography``.  ``python -m bench.hub_ingest`` (or ``make bench``)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from hub.clock import SystemClock
+from hub.db import make_engine, make_session_factory
+from hub.devices.models import DeviceCreate, DeviceKind
+from hub.devices.service import register_device
+from hub.events.models import Event
+from hub.ingest.messages import Inbound
+from hub.ingest.processor import Processor
+from hub.ingest.runner import use_openssl
+from hub.keys import HubKey
+from hub.media.store import FileBlobStore
+from hub.migrations.runner import upgrade
+from protocol import crypto, envelope, topics
+from protocol.limits import GENESIS
+
+DEVICES = 10
+PER_DEVICE = 300
+BATCH = 200
+
+
+def _stream(now: int) -> tuple[list[tuple[str, bytes]], dict[str, bytes]]:
+    seeds = {f"bench-{i:02d}": crypto.new_seed() for i in range(DEVICES)}
+    msgs: list[tuple[str, bytes]] = []
+    prev = dict.fromkeys(seeds, GENESIS)
+    for seq in range(1, PER_DEVICE + 1):
+        for dev, seed in seeds.items():
+            body = {
+                "text": "overflowing bin near gate 3",
+                "category": "garbage",
+                "loc": {"lat_e6": 30250000 + seq, "lon_e6": 120170000, "acc_m": 5},
+            }
+            env = envelope.build(dev, seq, now, "track", body, (), prev[dev])
+            data = envelope.seal(env, seed)
+            prev[dev] = envelope.digest(data)
+            msgs.append((topics.evt(dev, "track"), data))
+    return msgs, {d: bytes(crypto.public_key(s)) for d, s in seeds.items()}
+
+
+def _rate(fn: Callable[[], int]) -> tuple[float, float]:
+    start = time.perf_counter()
+    n = fn()
+    elapsed = time.perf_counter() - start
+    return n / elapsed, elapsed
+
+
+def _setup(root: Path, keys: dict[str, bytes]) -> Processor:
+    url = f"sqlite:///{root / 'hub.db'}"
+    upgrade(url)
+    factory = make_session_factory(make_engine(url))
+    with factory() as s:
+        for dev, pk in keys.items():
+            register_device(
+                db_session=s, data=DeviceCreate(id=dev, kind=DeviceKind.access, public_key=pk.hex())
+            )
+        s.commit()
+    return Processor(
+        factory,
+        HubKey.generate(),
+        FileBlobStore(root / "media"),
+        clock=SystemClock(),
+        on_event=lambda _s, _e: None,
+    )
+
+
+def _stored(processor: Processor) -> int:
+    with processor.session_factory() as s:
+        return int(s.scalar(select(func.count(Event.id))) or 0)
+
+
+def _through_broker(msgs: list[tuple[str, bytes]], keys: dict[str, bytes], workers: int) -> float:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from hub.ingest.worker import IngestWorker
+    from tests.support.mosquitto import Mosquitto
+
+    with tempfile.TemporaryDirectory() as tmp, Mosquitto(workdir=Path(tmp) / "mq") as broker:
+        proc = _setup(Path(tmp), keys)
+        running = [
+            IngestWorker(
+                session_factory=proc.session_factory,
+                hub_key=proc.hub_key,
+                store=proc.store,
+                host=broker.host,
+                port=broker.port,
+                on_event=lambda _s, _e: None,
+            ).start()
+            for _ in range(workers)
+        ]
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        pub.max_inflight_messages_set(100)
+        pub.connect(broker.host, broker.port)
+        pub.loop_start()
+        start = time.perf_counter()
+        for t, p in msgs:
+            pub.publish(t, p, qos=1)
+        deadline = time.monotonic() + 120
+        while sum(w.stats.stored for w in running) < len(msgs) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - start
+        stored = _stored(proc)
+        pub.disconnect()
+        pub.loop_stop()
+        for w in running:
+            w.stop()
+    return stored / elapsed
+
+
+def run() -> Table:
+    use_openssl()
+    now = int(time.time())
+    msgs, keys = _stream(now)
+    n = len(msgs)
+    table = Table(title=f"Hub ingest ({n} signed envelopes from {DEVICES} devices, SQLite WAL)")
+    table.add_column("path")
+    table.add_column("events/s", justify="right")
+    table.add_column("µs/event", justify="right")
+
+    def row(name: str, rate: float) -> None:
+        table.add_row(name, f"{rate:,.0f}", f"{1e6 / rate:,.1f}")
+
+    parsed = [envelope.parse(p) for _t, p in msgs]
+    row(
+        "verify only (cryptography Ed25519)",
+        _rate(lambda: sum(1 for env in parsed if envelope.verify(env, keys[env["dev"]]) is None))[
+            0
+        ],
+    )
+    row(
+        "parse + verify (envelope.open)",
+        _rate(lambda: sum(1 for _t, p in msgs if envelope.open(p, keys[envelope.parse(p)["dev"]])))[
+            0
+        ],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = _setup(Path(tmp), keys)
+
+        def full() -> int:
+            for i in range(0, n, BATCH):
+                proc.process([Inbound(t, p) for t, p in msgs[i : i + BATCH]])
+            return _stored(proc)
+
+        row(f"full ingest path, batches of {BATCH} (verify, dedupe, chain, store)", _rate(full)[0])
+        proc.session_factory.kw["bind"].dispose()
+    try:
+        for workers in (1, 2):
+            row(
+                f"through Mosquitto, {workers} worker(s), QoS 1",
+                _through_broker(msgs, keys, workers),
+            )
+    except (ImportError, RuntimeError, OSError) as exc:
+        table.add_row("through Mosquitto", "skipped", str(exc)[:40])
+    return table
+
+
+if __name__ == "__main__":
+    Console(width=120).print(run())

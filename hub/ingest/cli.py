@@ -1,0 +1,53 @@
+"""``gridlink hub ingest``: run ingest workers without the API (scale-out on more machines).
+
+hub-core's ``hub/cli.py`` mounts it with ``app.command("ingest")(hub.ingest.cli.ingest)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hub.settings import get_settings
+
+console = Console()
+
+
+def ingest(
+    workers: Annotated[int, typer.Option(min=1, max=32, help="MQTT connections (threads).")] = 1,
+    stats_interval: Annotated[float, typer.Option(help="Seconds between progress lines.")] = 30.0,
+) -> None:
+    """Verify and store device messages from the broker (MQTT v5 shared subscription)."""
+    from hub.ingest import runner
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    with console.status(f"connecting to {settings.mqtt_host}:{settings.mqtt_port} ..."):
+        handle = runner.start(settings, workers=workers)
+    console.print(
+        f"[green]ingest running[/green]: {workers} worker(s) on "
+        f"{settings.mqtt_host}:{settings.mqtt_port}, database {settings.database_url}"
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(stats_interval):
+            totals = [w.stats for w in handle.workers]
+            console.print(
+                time.strftime("%H:%M:%S"),
+                f"stored={sum(s.stored for s in totals)}",
+                f"duplicates={sum(s.duplicates for s in totals)}",
+                f"rejected={sum(s.rejected for s in totals)}",
+                f"chunks={sum(s.chunks for s in totals)}",
+            )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.stop()
+        console.print("ingest stopped")
