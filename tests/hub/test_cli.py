@@ -1,0 +1,38 @@
+"""``gridlink hub migrate`` and ``seed-demo`` against a fresh SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import inspect, select
+from typer.testing import CliRunner
+
+from hub.areas.models import Grid
+from hub.cli import app
+from hub.db import make_engine, make_session_factory
+
+
+def test_migrate_then_seed_demo(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    result = runner.invoke(app, ["migrate", "--database-url", url])
+    assert result.exit_code == 0, result.output
+    engine = make_engine(url)
+    tables = set(inspect(engine).get_table_names())
+    assert {"alembic_version", "cases", "case_transitions", "grids", "api_tokens"} <= tables
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+    tokens = tmp_path / "tokens.json"
+    result = runner.invoke(app, ["seed-demo", "--database-url", url, "--tokens-file", str(tokens)])
+    assert result.exit_code == 0, result.output
+    assert "district-operator" in result.output
+    secrets = json.loads(tokens.read_text())
+    assert all(value.startswith("glt_") for value in secrets.values())
+    with make_session_factory(engine)() as db_session:
+        assert len(db_session.scalars(select(Grid)).all()) == 8
+    again = runner.invoke(app, ["seed-demo", "--database-url", url])
+    assert again.exit_code == 1 and "already present" in again.output
+    engine.dispose()
