@@ -280,5 +280,20 @@ def open_cases_with_deadline(*, db_session: Session) -> list[Case]:
     )
 
 
+def parked_for_review(*, db_session: Session, now: datetime) -> list[Case]:
+    """Parked cases whose review date has come and that were not yet flagged for review."""
+    return list(
+        db_session.scalars(
+            select(Case)
+            .where(
+                Case.status == CaseStatus.parked.value,
+                Case.park_review_at <= now,
+                Case.warned_at.is_(None),
+            )
+            .order_by(Case.park_review_at)
+        )
+    )
+
+
 def is_open(case: Case) -> bool:
     return CaseStatus(case.status) in OPEN_STATUSES

@@ -29,10 +29,11 @@ class SupervisionReport:
     warned: list[int] = field(default_factory=list)
     escalated: list[int] = field(default_factory=list)
     supervised: list[int] = field(default_factory=list)
+    review_due: list[int] = field(default_factory=list)  # parked cases whose review date came
 
     @property
     def changed(self) -> int:
-        return len(self.warned) + len(self.escalated) + len(self.supervised)
+        return len(self.warned) + len(self.escalated) + len(self.supervised) + len(self.review_due)
 
 
 def run_supervision(
@@ -81,12 +82,21 @@ def run_supervision(
                 evidence={"deadline_at": case.deadline_at.isoformat(), "level": case.level},
             )
             report.warned.append(case.id)
+    for case in service.parked_for_review(db_session=db_session, now=now):
+        case.warned_at = now
+        record(
+            db_session=db_session,
+            case=case,
+            action=Action.warn,
+            actor=ACTOR,
+            at=now,
+            reason="review date of the parked case reached",
+            evidence={
+                "review_at": case.park_review_at.isoformat() if case.park_review_at else None
+            },
+        )
+        report.review_due.append(case.id)
     db_session.flush()
     if report.changed:
-        logger.info(
-            "supervision: warned=%s escalated=%s supervised=%s",
-            report.warned,
-            report.escalated,
-            report.supervised,
-        )
+        logger.info("supervision: %s", report)
     return report

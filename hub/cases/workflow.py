@@ -71,7 +71,7 @@ RULES: dict[Action, Rule] = {
     Action.rate: _rule({S.closed}, S.evaluated, "evaluate"),
     Action.escalate: _rule({S.dispatched, S.handling}, S.dispatched, "dispatch"),
     Action.park: _rule({S.filed, S.dispatched, S.handling}, S.parked),
-    Action.warn: _rule(DEADLINE_STATUSES, None),
+    Action.warn: _rule(DEADLINE_STATUSES | {S.parked}, None),
     Action.supervise: _rule(OPEN_STATUSES, None),
     Action.verify_refused: _rule({S.verifying}, None),
 }

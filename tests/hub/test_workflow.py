@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from hub.areas.seed import DemoData
 from hub.cases import actions, flows
 from hub.cases.models import AppendOnlyError, Case, CaseStatus, CaseTransition
+from hub.cases.supervision import run_supervision
 from hub.cases.workflow import RULES, Action, allowed_actions, check
 from hub.clock import FrozenClock
 from hub.commands.models import Command
@@ -293,6 +294,13 @@ def test_operator_intake_void_park_and_unknown_category(
         reason="needs budget",
     )
     assert case.status == CaseStatus.parked and case.park_review_at is not None
+    assert run_supervision(db_session=db_session, clock=clock, settings=settings).changed == 0
+    clock.advance(days=31)
+    assert run_supervision(db_session=db_session, clock=clock, settings=settings).review_due == [
+        case.id
+    ]
+    assert run_supervision(db_session=db_session, clock=clock, settings=settings).changed == 0
+    assert case.transitions[-1].reason == "review date of the parked case reached"
     actions.dispatch(
         db_session=db_session, case=case, actor="op", at=clock.now(), settings=settings
     )
