@@ -29,6 +29,8 @@ from protocol.limits import GENESIS
 DEVICES = 10
 PER_DEVICE = 300
 BATCH = 200
+# The worker PUBACKs after its batch is stored, so the broker's in-flight window bounds a batch.
+BROKER_CONF = "max_inflight_messages 1000"
 
 
 def _stream(now: int) -> tuple[list[tuple[str, bytes]], dict[str, bytes]]:
@@ -87,7 +89,10 @@ def _through_broker(msgs: list[tuple[str, bytes]], keys: dict[str, bytes], worke
     from hub.ingest.worker import IngestWorker
     from tests.support.mosquitto import Mosquitto
 
-    with tempfile.TemporaryDirectory() as tmp, Mosquitto(workdir=Path(tmp) / "mq") as broker:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Mosquitto(workdir=Path(tmp) / "mq", extra_conf=BROKER_CONF) as broker,
+    ):
         proc = _setup(Path(tmp), keys)
         running = [
             IngestWorker(

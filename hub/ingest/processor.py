@@ -77,6 +77,10 @@ class Processor:
         self.clock = clock
         self.tally = tally or events.RejectionTally()
         self.on_event = on_event or hooks.make_dispatcher(clock, settings)
+        # Kinds that need the after-store step (None: all). Others skip its savepoint.
+        self.hook_kinds: frozenset[str] | None = (
+            None if on_event is not None else frozenset({"ack", *hooks.HOOKS})
+        )
 
     # -- entry point -------------------------------------------------------------------------
     def process(self, batch: Sequence[Inbound]) -> BatchResult:
@@ -304,6 +308,8 @@ class Processor:
 
         Runs in a savepoint: a failing hook is logged and never loses the event itself.
         """
+        if self.hook_kinds is not None and event.kind not in self.hook_kinds:
+            return
         try:
             with db_session.begin_nested():
                 if event.kind == "ack":
