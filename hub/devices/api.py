@@ -25,6 +25,10 @@ class DeviceDetail(DeviceRead):
     commands: list[CommandRead] = []
 
 
+class DeviceBind(BaseModel):
+    grid_code: str | None
+
+
 class HubKeyRead(BaseModel):
     algorithm: str = "Ed25519"
     public_key: str
@@ -116,5 +120,15 @@ def revoke(
     commands_service.cancel_open(
         db_session=db_session, device_id=device_id, detail="device revoked"
     )
+    db_session.commit()
+    return DeviceRead.model_validate(device)
+
+
+@router.put("/devices/{device_id}/grid", response_model=DeviceRead)
+def bind_grid(
+    device_id: str, body: DeviceBind, db_session: SessionDep, _user: AdminUser
+) -> DeviceRead:
+    """Bind the device to a grid (a grid has at most one active handheld) or unbind it."""
+    device = service.bind_grid(db_session=db_session, device_id=device_id, grid_code=body.grid_code)
     db_session.commit()
     return DeviceRead.model_validate(device)
