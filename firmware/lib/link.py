@@ -50,17 +50,26 @@ class Link:
         await self.up.wait()
 
     def is_up(self):
+        c = self.client
+        if self.up.is_set() and (c is None or not c.connected):
+            self.up.clear()  # the supervisor has not run yet; do not let callers spin
         return self.up.is_set()
 
     async def publish(self, topic, payload, qos=1, retain=False, timeout=10):
-        """Publish on the current connection; OSError when the link is down or fails."""
-        c = self.client
-        if c is None or not self.up.is_set() or not c.connected:
+        # Publish on the current connection; OSError when the link is down or fails.
+        #
+        # After an OSError, link.up is already cleared, so `await link.wait_up()` blocks until
+        # the next connection (run() does the reconnecting).
+        if not self.is_up():
             raise OSError(107)  # ENOTCONN
-        await c.publish(topic, payload, qos, retain, timeout)
+        try:
+            await self.client.publish(topic, payload, qos, retain, timeout)
+        except OSError:
+            self.up.clear()
+            raise
 
     def stop(self):
-        """End run(): drop the connection at once (the broker publishes the will)."""
+        # End run(): drop the connection at once (the broker publishes the will).
         self._stopped = True
         self.up.clear()
         if self.client is not None:
@@ -68,7 +77,7 @@ class Link:
         self._wake.set()
 
     async def shutdown(self):
-        """Graceful end: DISCONNECT (no will), then stop()."""
+        # Graceful end: DISCONNECT (no will), then stop().
         self._stopped = True
         self.up.clear()
         if self.client is not None:

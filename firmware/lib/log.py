@@ -16,7 +16,7 @@ _loggers = {}
 
 
 def set_level(level):
-    """Set the global level from a number or a name ("debug", "info", "warning", "error")."""
+    # Set the global level from a number or a name ("debug", "info", "warning", "error").
     global _level
     if isinstance(level, str):
         try:
@@ -66,7 +66,7 @@ class Logger:
         self.log(ERROR, msg, *args)
 
     def exc(self, e, msg, *args):
-        """Log msg at ERROR and the exception's traceback."""
+        # Log msg at ERROR and the exception's traceback.
         self.log(ERROR, msg, *args)
         try:
             sys.print_exception(e)

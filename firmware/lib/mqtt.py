@@ -37,7 +37,8 @@ _log = log.getLogger("mqtt")
 
 
 class MQTTError(OSError):
-    """The broker refused something (CONNACK return code, SUBACK failure)."""
+    # The broker refused something (CONNACK return code, SUBACK failure).
+    pass
 
 
 def _varlen(buf, i, n):
@@ -109,7 +110,7 @@ class MQTTClient:
     # --- connection ---------------------------------------------------------------------------
 
     async def connect(self, clean_session=False, timeout=10):
-        """Open the connection; return session_present. Raises OSError (MQTTError on refusal)."""
+        # Open the connection; return session_present. Raises OSError (MQTTError on refusal).
         self.close()
         self.error = None
         self._closed = asyncio.Event()
@@ -159,11 +160,11 @@ class MQTTClient:
         self._session_present = bool(resp[2] & 1)
 
     def close(self):
-        """Drop the connection at once (no DISCONNECT: the broker publishes the will)."""
+        # Drop the connection at once (no DISCONNECT: the broker publishes the will).
         self._fail(None)
 
     async def disconnect(self):
-        """Graceful DISCONNECT (the broker discards the will), then close."""
+        # Graceful DISCONNECT (the broker discards the will), then close.
         if self.connected:
             try:
                 await self._send(b"\xe0\x00", None, 5)
@@ -249,11 +250,10 @@ class MQTTClient:
         return memoryview(head)[:i]
 
     async def publish(self, topic, payload, qos=0, retain=False, timeout=10):
-        """Send one message; with qos=1 wait for its PUBACK. OSError on link loss or timeout.
-
-        A QoS 1 message whose PUBACK did not come stays in .inflight (copied to bytes if the
-        payload was a mutable buffer) and is re-sent with DUP by resend_inflight().
-        """
+        # Send one message; with qos=1 wait for its PUBACK. OSError on link loss or timeout.
+        #
+        # A QoS 1 message whose PUBACK did not come stays in .inflight (copied to bytes if the
+        # payload was a mutable buffer) and is re-sent with DUP by resend_inflight().
         if qos not in (0, 1):
             raise ValueError("qos")
         self._check()
@@ -298,7 +298,7 @@ class MQTTClient:
         return (pid - self._pid - 1) % 65535
 
     def adopt_inflight(self, old):
-        """Take over the unacknowledged QoS 1 messages of a previous client object."""
+        # Take over the unacknowledged QoS 1 messages of a previous client object.
         for pid, ent in old.inflight.items():
             ent[3] = None
             self.inflight[pid] = ent
@@ -306,10 +306,9 @@ class MQTTClient:
         self._pid = old._pid
 
     async def resend_inflight(self, timeout=10):
-        """Re-send every unacknowledged QoS 1 publish with DUP; return how many were sent.
-
-        Their PUBACKs are handled by the reader; watch len(client.inflight).
-        """
+        # Re-send every unacknowledged QoS 1 publish with DUP; return how many were sent.
+        #
+        # Their PUBACKs are handled by the reader; watch len(client.inflight).
         pids = sorted(self.inflight, key=self._age)
         for pid in pids:
             ent = self.inflight.get(pid)
@@ -320,7 +319,7 @@ class MQTTClient:
         return len(pids)
 
     async def subscribe(self, topic, qos=1, timeout=10):
-        """Subscribe and wait for SUBACK; return the granted QoS. MQTTError if refused."""
+        # Subscribe and wait for SUBACK; return the granted QoS. MQTTError if refused.
         self._check()
         pid = self._new_pid()
         t = _str(topic)
@@ -344,7 +343,7 @@ class MQTTClient:
         return ent[1]
 
     async def ping(self, timeout=10):
-        """PINGREQ and wait for PINGRESP (OSError if it does not come within timeout)."""
+        # PINGREQ and wait for PINGRESP (OSError if it does not come within timeout).
         self._check()
         ev = self._ping = asyncio.Event()
         await self._send(b"\xc0\x00", None, timeout)

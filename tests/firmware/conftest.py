@@ -185,13 +185,13 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float = 15) -> list
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"timeout waiting for {marker!r}; got {lines}")
+                raise AssertionError(f"timeout waiting for {marker!r}; got {lines[-20:]}")
             if not sel.select(left):
                 continue
             line = proc.stdout.readline()
             if not line:
                 err = proc.stderr.read() if proc.stderr else ""
-                raise AssertionError(f"process ended before {marker!r}; got {lines}\n{err}")
+                raise AssertionError(f"ended before {marker!r}; got {lines[-20:]}\n{err[-3000:]}")
             lines.append(line.rstrip("\n"))
             if line.startswith(marker):
                 return lines

@@ -60,7 +60,7 @@ class Mosquitto:
             "allow_anonymous true",
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.workdir}/",
-            f"log_dest file {self.log_path}",
+            "log_dest stderr",  # unbuffered, appended to log_path by start()
             "log_type all",
             "connection_messages true",
             "max_queued_messages 10000",
@@ -75,18 +75,17 @@ class Mosquitto:
         if self.proc is not None and self.proc.poll() is None:
             return self
         self._write_conf()
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.conf_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.conf_path)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-                raise RuntimeError(f"mosquitto exited ({self.proc.returncode}): {err}{log}")
+                raise RuntimeError(f"mosquitto exited ({self.proc.returncode}): {self.log()}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     return self
@@ -107,8 +106,6 @@ class Mosquitto:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
 
     def restart(self, kill: bool = False, down_s: float = 0.0) -> Mosquitto:
         self.stop(kill=kill)
