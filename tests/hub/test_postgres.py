@@ -1,0 +1,144 @@
+"""The same Alembic migrations and a workflow round trip on PostgreSQL.
+
+Uses ``GRIDLINK_TEST_POSTGRES_URL`` when set; otherwise starts a throw-away cluster with the
+local ``initdb`` / ``pg_ctl`` (as the ``postgres`` user when run as root). Skipped, with the
+reason, when neither is available.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select
+
+from hub.areas.seed import seed_demo
+from hub.cases import actions, flows
+from hub.cases.models import Case
+from hub.cases.supervision import run_supervision
+from hub.clock import FrozenClock
+from hub.db import make_engine, make_session_factory
+from hub.migrations.runner import downgrade, upgrade
+from hub.settings import Settings
+from tests.hub.builders import report_event
+from tests.hub.conftest import START
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    pytest.importorskip("psycopg", reason="psycopg not installed: pip install -e '.[postgres]'")
+    if url := os.environ.get("GRIDLINK_TEST_POSTGRES_URL"):
+        yield url
+        return
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("no PostgreSQL: set GRIDLINK_TEST_POSTGRES_URL or install postgresql")
+    prefix: list[str] = []
+    owner = None
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL")
+        prefix = ["runuser", "-u", "postgres", "--"]
+    base = Path(tempfile.mkdtemp(prefix="gridlink-pg-"))
+    if owner is not None:
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+    data, port = base / "data", _free_port()
+    run = {"check": True, "capture_output": True, "timeout": 60}
+    try:
+        subprocess.run(
+            [
+                *prefix,
+                initdb,
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "gridlink",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            **run,
+        )  # type: ignore[call-overload]
+        subprocess.run(
+            [
+                *prefix,
+                pg_ctl,
+                "-D",
+                str(data),
+                "-l",
+                str(base / "log"),
+                "-w",
+                "-o",
+                f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "start",
+            ],
+            **run,
+        )  # type: ignore[call-overload]
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"could not start a PostgreSQL cluster: {exc}")
+    try:
+        yield f"postgresql+psycopg://gridlink@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_migrations_and_workflow_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        assert {"cases", "case_transitions", "grids", "devices", "events"} <= set(
+            inspect(engine).get_table_names()
+        )
+        settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+        clock = FrozenClock(START)
+        factory = make_session_factory(engine)
+        with factory() as db_session:
+            seed_demo(db_session=db_session, clock=clock)
+            case = flows.on_report(
+                db_session=db_session,
+                event=report_event(seq=1, at=START),
+                clock=clock,
+                settings=settings,
+            )
+            actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
+            db_session.commit()
+            clock.advance(days=3)
+            assert run_supervision(
+                db_session=db_session, clock=clock, settings=settings
+            ).escalated == [case.id]
+            db_session.commit()
+        with factory() as db_session:
+            again = db_session.scalars(select(Case)).one()
+            assert again.level == "street" and again.reported_at == START
+            assert [t.action for t in again.transitions][-1] == "escalate"
+    finally:
+        engine.dispose()
+    downgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
