@@ -51,7 +51,8 @@ def get_current_user(
 ) -> Principal:
     token = credentials.credentials if credentials is not None else None
     principal = authenticate(db_session=db_session, token=token, settings=settings, clock=clock)
-    db_session.commit()  # last_used_at
+    if db_session.dirty:
+        db_session.commit()  # last_used_at
     return principal
 
 

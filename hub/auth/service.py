@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from hub.errors import AuthenticationError, InvalidInputError, NotFoundError
 from hub.settings import Settings
 
 TOKEN_PREFIX = "glt_"
+LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ def authenticate(
     row = db_session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None or row.revoked_at is not None:
         raise AuthenticationError("unknown or revoked token")
-    row.last_used_at = clock.now()
+    now = clock.now()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        row.last_used_at = now  # coarse, so reads do not write on every request
     return Principal(
         name=row.name,
         role=Role(row.role),
