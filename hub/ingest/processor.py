@@ -236,6 +236,7 @@ class Processor:
                 db_session.commit()
             except IntegrityError:
                 db_session.rollback()
+                logger.info("batch raced another worker; storing its events one by one")
                 for cand in cands:  # a racing worker stored some of them: one by one
                     try:
                         self._store(db_session, [cand], now, result, touched)

@@ -85,3 +85,43 @@ def test_receipt_reports_stored_through(
     (out,) = result.outbound
     rcpt = command.open_receipt(out.payload, processor.hub_key.public_key)
     assert out.topic == "gl/v1/hh-rcpt/rcpt" and rcpt["seq"] == 1 and rcpt["blobs"] == {}
+
+
+def test_two_processors_racing_on_the_same_events_store_each_once(
+    processor: Processor,
+    db_session: Session,
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    import threading
+
+    twin = Processor(
+        processor.session_factory, processor.hub_key, processor.store, clock=processor.clock
+    )
+    devs = [device_factory(f"hh-race-{i}") for i in range(3)]
+    for dev in devs:
+        dev.register(db_session)
+    db_session.commit()
+    msgs = [Inbound(*dev.event("heartbeat", {"n": n})) for n in range(40) for dev in devs]
+    barrier = threading.Barrier(2)
+
+    def run(p: Processor, order: list[Inbound]) -> None:
+        barrier.wait()
+        for i in range(0, len(order), 20):
+            p.process(order[i : i + 20])
+
+    threads = [
+        threading.Thread(target=run, args=(processor, msgs)),
+        threading.Thread(target=run, args=(twin, msgs)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    rows = db_session.execute(select(Event.device_id, Event.seq)).all()
+    assert len(rows) == len(set(rows)) == 120
+    totals = processor.tally.snapshot()
+    for reason, n in twin.tally.snapshot().items():
+        totals[reason] = totals.get(reason, 0) + n
+    assert totals == {"duplicate": 120}
+    db_session.expire_all()
+    assert {db_session.get(Device, d.device_id).last_seq for d in devs} == {40}  # type: ignore[union-attr]
