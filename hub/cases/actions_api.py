@@ -99,6 +99,7 @@ def dispatch_case(
     )
 
 
+@router.post("/{case_id}/handle", response_model=CaseDetail, include_in_schema=False)
 @router.post("/{case_id}/accept", response_model=CaseDetail, summary="The unit starts handling")
 def accept_case(
     case_id: int, body: ReasonBody, db_session: SessionDep, user: CurrentUser, clock: ClockDep

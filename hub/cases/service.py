@@ -19,6 +19,9 @@ from hub.errors import InvalidInputError, NotFoundError
 from hub.settings import Settings
 
 DEFAULT_DEADLINE_HOURS = 16
+# A new report can only be a duplicate of a case that is still being worked on; a problem that
+# comes back after closing is a new case.
+LINKABLE_STATUSES = OPEN_STATUSES
 
 
 # --- categories -------------------------------------------------------------------------------
@@ -156,7 +159,7 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def find_duplicate_of(*, db_session: Session, case: Case, settings: Settings) -> Case | None:
-    """The earliest live case of the same category within the duplicate distance and time."""
+    """The earliest open case of the same category within the duplicate distance and time."""
     if case.category_code is None or case.lat_e6 is None or case.lon_e6 is None:
         return None
     window = timedelta(seconds=settings.duplicate_window_s)
@@ -165,7 +168,7 @@ def find_duplicate_of(*, db_session: Session, case: Case, settings: Settings) ->
         select(Case)
         .where(
             Case.category_code == case.category_code,
-            Case.status != CaseStatus.voided.value,
+            Case.status.in_([s.value for s in LINKABLE_STATUSES]),
             Case.duplicate_of_id.is_(None),
             Case.reported_at >= case.reported_at - window,
             Case.reported_at <= case.reported_at + window,

@@ -148,7 +148,8 @@ def test_case_lifecycle_over_http(
     # A unit token of another unit does not see it; the operator accepts for the unit here.
     unit = auth(demo, "unit-330102001001-office")
     assert client.get(f"/api/cases/{case_id}", headers=unit).status_code == 404
-    client.post(f"/api/cases/{case_id}/accept", json={}, headers=op)
+    handled = client.post(f"/api/cases/{case_id}/handle", json={}, headers=op)  # alias
+    assert handled.json()["status"] == "handling"
     fb = client.post(
         f"/api/cases/{case_id}/feedback", headers=op, json={"text": "cleaned", "blobs": [PHOTO]}
     ).json()

@@ -17,7 +17,14 @@ from hub.clock import FrozenClock
 from hub.commands.models import Command
 from hub.errors import ConflictError, InvalidInputError, TransitionError
 from hub.settings import Settings
-from tests.hub.builders import GRID_LAT, add_handheld, report_event, verify_event
+from tests.hub.builders import (
+    GRID_LAT,
+    GRID_LON,
+    PHOTO,
+    add_handheld,
+    report_event,
+    verify_event,
+)
 
 
 def _report(db_session: Session, clock: FrozenClock, settings: Settings, seq: int = 1) -> Case:
@@ -263,6 +270,35 @@ def test_duplicate_report_is_linked_not_double_counted(
         settings=settings,
     )
     assert later.duplicate_of_id is None
+    # A problem reported again after its case was closed is a new case, not a duplicate.
+    add_handheld(db_session, at=clock.now())
+    actions.accept(db_session=db_session, case=later, actor="unit", at=clock.now())
+    flows.submit_feedback(
+        db_session=db_session,
+        case=later,
+        actor="unit",
+        text="fixed",
+        clock=clock,
+        settings=settings,
+    )
+    actions.close(
+        db_session=db_session,
+        case=later,
+        actor="op",
+        at=clock.now(),
+        settings=settings,
+        taken_at=clock.now(),
+        loc={"lat_e6": GRID_LAT, "lon_e6": GRID_LON},
+        blobs=[PHOTO],
+    )
+    clock.advance(minutes=30)
+    again = flows.on_report(
+        db_session=db_session,
+        event=report_event(seq=6, at=clock.now()),
+        clock=clock,
+        settings=settings,
+    )
+    assert again.duplicate_of_id is None and again.status == CaseStatus.dispatched
 
 
 def test_operator_intake_void_park_and_unknown_category(
