@@ -27,13 +27,15 @@ from hub.errors import HubError
 from hub.events import service as events
 from hub.events.models import ChainStatus, Event
 from hub.ingest import hooks
+from hub.ingest.chunks import handle_chunks
 from hub.ingest.messages import Inbound, Outbound
+from hub.ingest.receipts import build_receipt
 from hub.ingest.state import handle_states
 from hub.keys import HubKey
 from hub.media import service as media
 from hub.media.store import BlobStore
 from hub.settings import Settings
-from protocol import chunking, command, envelope, topics
+from protocol import envelope, topics
 from protocol.errors import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -346,34 +348,14 @@ class Processor:
         result: BatchResult,
         touched: dict[str, set[str]],
     ) -> None:
-        groups: dict[str, list[tuple[int, int, memoryview]]] = defaultdict(list)
-        owners: dict[str, str] = {}
-        for dev, msg in msgs:
-            try:
-                sha, index, total, payload = chunking.parse_frame(msg.payload)
-            except ProtocolError as exc:
-                self._reject(result, exc.reason, dev, f"chunk: {exc.message}")
-                continue
-            groups[sha].append((index, total, payload))
-            owners[sha] = dev
-        for sha, chunks in groups.items():
-            dev = owners[sha]
-            with self.session_factory() as db_session:
-                blob = media.get_blob(db_session=db_session, sha256=sha)
-                if blob is None or blob.device_id not in (dev, None):
-                    for _ in chunks:
-                        self._reject(
-                            result, "bad_blob", dev, f"chunk of unannounced blob {sha[:12]}"
-                        )
-                    continue
-                res = media.store_chunks(
-                    db_session=db_session, store=self.store, sha256=sha, chunks=chunks, at=now
-                )
-                db_session.commit()
-            result.chunks += res.stored
-            for reason, detail in res.rejected:
-                self._reject(result, reason, dev, detail)
-            touched[dev].add(sha)
+        result.chunks += handle_chunks(
+            session_factory=self.session_factory,
+            store=self.store,
+            msgs=msgs,
+            at=now,
+            reject=self._rejector(result),
+            touched=touched,
+        )
 
     # -- receipts ----------------------------------------------------------------------------
     def _receipts(self, touched: dict[str, set[str]], now: datetime) -> list[Outbound]:
@@ -385,10 +367,13 @@ class Processor:
                     device = db_session.get(Device, dev)
                     if device is None:
                         continue
-                    blobs = media.blobs_for_receipt(
-                        db_session=db_session, device_id=dev, touched=shas
+                    data = build_receipt(
+                        db_session=db_session,
+                        device=device,
+                        touched=shas,
+                        ts=ts,
+                        hub_seed=self.hub_key.seed,
                     )
-                    data = command.seal_receipt(dev, device.last_seq, blobs, ts, self.hub_key.seed)
                     out.append(Outbound(topics.rcpt(dev), data))
         except Exception:  # noqa: BLE001
             logger.exception("building receipts failed")

@@ -98,3 +98,18 @@ def test_chunks_of_an_unannounced_blob_are_rejected(
     frames = dev.chunks(os.urandom(100))
     result = processor.process([Inbound(t, p) for t, p in frames])
     assert result.rejected == 1 and processor.tally.snapshot() == {"bad_blob": 1}
+
+
+def test_receipt_fits_the_size_limit_with_many_missing_chunks(
+    processor: Processor, db_session: Session, device_factory: Callable[..., TestDevice]
+) -> None:
+    dev = device_factory("hh-big")
+    dev.register(db_session)
+    db_session.commit()
+    refs = [{"mime": "video/mp4", "sha256": f"{i:064x}", "size": 4000 * 16384} for i in range(16)]
+    result = processor.process([Inbound(*dev.event("report", {"text": "v"}, blobs=refs))])
+    (out,) = result.outbound
+    assert len(out.payload) <= 16384
+    rcpt = command.open_receipt(out.payload, processor.hub_key.public_key)
+    assert len(rcpt["blobs"]) == 16
+    assert all(m[:3] == [0, 1, 2] for m in rcpt["blobs"].values())  # type: ignore[index]

@@ -1,0 +1,29 @@
+"""Hub receipts: "stored through seq N" plus the missing chunks of the device's blobs.
+
+A receipt must fit ``MAX_COMMAND_BYTES`` (the device refuses bigger ones), so the missing-chunk
+lists are shortened until it does; the device asks again after re-sending what it was told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
+from hub.devices.models import Device
+from hub.media import service as media
+from protocol import command
+from protocol.limits import MAX_COMMAND_BYTES
+
+
+def build_receipt(
+    *, db_session: Session, device: Device, touched: Iterable[str], ts: int, hub_seed: bytes
+) -> bytes:
+    blobs = media.blobs_for_receipt(db_session=db_session, device_id=device.id, touched=touched)
+    limit = media.MAX_MISSING_IN_RECEIPT
+    while True:
+        data: bytes = command.seal_receipt(device.id, device.last_seq, blobs, ts, hub_seed)
+        if len(data) <= MAX_COMMAND_BYTES or limit <= 1:
+            return data
+        limit //= 2
+        blobs = {sha: missing[:limit] for sha, missing in blobs.items()}
