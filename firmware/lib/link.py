@@ -100,6 +100,8 @@ class Link:
             self.client = c
             try:
                 await c.connect(clean_session=self.clean_session)
+                if self._stopped:  # stop() ran while we were connecting
+                    break
                 self.connects += 1
                 if self.connects > 1:
                     self.reconnects += 1
@@ -111,8 +113,9 @@ class Link:
                 self.up.set()
                 await self._supervise(c)
             except OSError as e:
-                self.failures += 1
-                _log.warning("down: %r", e)
+                if not self._stopped:
+                    self.failures += 1
+                    _log.warning("down: %r", e)
             self.up.clear()
             c.close()
             if self._stopped:
@@ -125,9 +128,12 @@ class Link:
             except asyncio.TimeoutError:
                 pass
         self.up.clear()
+        if self.client is not None:
+            self.client.close()
 
     async def _supervise(self, c):
-        # Returns only by raising OSError: ping every keepalive/2, notice a dead reader at once.
+        # Returns only on stop(), else raises OSError: ping every keepalive/2, notice a dead
+        # reader at once.
         every = c.keepalive / 2 if c.keepalive else 30
         while True:
             try:
@@ -135,4 +141,6 @@ class Link:
             except asyncio.TimeoutError:
                 await c.ping(timeout=every if every < 10 else 10)
                 continue
+            if self._stopped:
+                return
             raise c.error or OSError(104)

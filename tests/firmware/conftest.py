@@ -133,8 +133,8 @@ class Subscriber:
         self.c.publish(topic, payload, qos, retain).wait_for_publish(10)
 
     def stop(self) -> None:
-        self.c.loop_stop()
         self.c.disconnect()
+        self.c.loop_stop()
 
 
 @pytest.fixture

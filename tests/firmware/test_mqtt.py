@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
 from conftest import Subscriber, read_until
+
+from tests.support.mosquitto import Mosquitto
 
 BASIC = """
 import asyncio, sys, json
@@ -81,7 +84,7 @@ async def main():
                         will=("dev/state", b"offline", 1, True))
     await c.connect()
     await c.publish("dev/state", b"online", qos=1, retain=True)
-    print("ready", flush=True) if False else print("ready")
+    print("ready")
     if mode == "graceful":
         await c.disconnect()
         print("bye")
@@ -224,16 +227,21 @@ asyncio.run(main())
 """
 
 
-def test_link_reconnects_after_broker_restart_and_nothing_is_lost(
-    persistent_broker, mpy_procs, tmp_path
-):
-    broker = persistent_broker
+@pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])
+def test_link_reconnects_after_broker_restart_and_nothing_is_lost(crash, mpy_procs, tmp_path):
+    # the hub's session and queue survive the restart (persistence, saved on every change so
+    # that even SIGKILL keeps them); the device's connection does not
+    broker = Mosquitto(
+        workdir=tmp_path / "broker",
+        persistence=True,
+        extra_conf="autosave_on_changes true\nautosave_interval 1",
+    ).start()
     hub = Subscriber(broker, ("dev/evt",), client_id="hub", clean=False).start()
     try:
         n = 40
         p = mpy_procs(LINK, broker.host, broker.port, tmp_path / "ob", n)
         read_until(p, "sent 10")
-        broker.restart()  # the hub's session and queue survive (persistence), the device's link not
+        broker.restart(kill=crash)
         lines = read_until(p, "up 2", timeout=20)
         assert any(x.startswith("retry") for x in lines)
         cmd = Subscriber(broker, ())
@@ -251,6 +259,7 @@ def test_link_reconnects_after_broker_restart_and_nothing_is_lost(
         assert p.wait(10) == 0
     finally:
         hub.stop()
+        broker.cleanup()
 
 
 BIG = """

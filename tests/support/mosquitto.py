@@ -65,6 +65,8 @@ class Mosquitto:
             "connection_messages true",
             "max_queued_messages 10000",
         ]
+        if os.geteuid() == 0:  # else it drops to user mosquitto and cannot read our temp dirs
+            lines.append("user root")
         if self.max_packet_size:
             lines.append(f"max_packet_size {self.max_packet_size}")
         if self.extra_conf:

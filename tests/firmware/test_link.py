@@ -1,0 +1,161 @@
+"""link.py policy (backoff, stop) and mqtt.py refusals / TLS, on MicroPython."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+from tests.support.mosquitto import Mosquitto, free_port
+
+BACKOFF = """
+import asyncio, sys, time, json
+import mqtt, link
+port = int(sys.argv[1])
+stamps = []
+
+def factory():
+    stamps.append(time.ticks_ms())
+    return mqtt.MQTTClient("nobody", "127.0.0.1", port)
+
+async def main():
+    ln = link.Link(factory, backoff_min_ms=40, backoff_max_ms=320)
+    t = asyncio.create_task(ln.run())
+    while len(stamps) < 8:
+        await asyncio.sleep(0.01)
+    ln.stop()
+    await asyncio.wait_for(t, 2)          # run() returns after stop()
+    gaps = [time.ticks_diff(b, a) for a, b in zip(stamps, stamps[1:])]
+    print(json.dumps({"gaps": gaps, "failures": ln.failures, "up": ln.is_up(),
+                      "connects": ln.connects}))
+
+asyncio.run(main())
+"""
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap(run_mpy):
+    r = json.loads(run_mpy(BACKOFF, free_port()).strip().splitlines()[-1])
+    assert r["failures"] >= 7 and r["connects"] == 0 and r["up"] is False
+    delay = 40
+    for gap in r["gaps"]:
+        # sleep is delay/2 + random(delay/2); connection refused on loopback is immediate
+        assert delay // 2 <= gap <= delay + 40, (gap, delay, r["gaps"])
+        delay = min(delay * 2, 320)
+    assert max(r["gaps"][-3:]) >= 160  # it did grow to the cap region
+
+
+REFUSED = """
+import asyncio, sys
+import mqtt
+port = int(sys.argv[1])
+
+async def main():
+    c = mqtt.MQTTClient("anon", "127.0.0.1", port)
+    try:
+        await c.connect()
+        print("connected")
+    except mqtt.MQTTError as e:
+        print("refused", e.args[0], isinstance(e, OSError), c.connected)
+
+asyncio.run(main())
+"""
+
+
+def test_refused_connack_is_an_mqtt_error(run_mpy, tmp_path):
+    with Mosquitto(workdir=tmp_path / "b", extra_conf="allow_anonymous false") as b:
+        out = run_mpy(REFUSED, b.port).strip().splitlines()
+    assert out[-1] == "refused 5 True False"  # 5 = not authorised
+
+
+def _self_signed(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "cert.der").write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+TLS = """
+import asyncio, sys, ssl
+import mqtt
+port, ca = int(sys.argv[1]), sys.argv[2]
+
+async def main():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with open(ca, "rb") as f:
+        ctx.load_verify_locations(cadata=f.read())   # mbedTLS wants DER
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    got = []
+    c = mqtt.MQTTClient("tls-dev", "localhost", port, ssl=ctx)
+    c.set_callback(lambda t, p: got.append(p))
+    await c.connect(clean_session=True)
+    await c.subscribe("dev/echo", 1)
+    await c.publish("dev/echo", b"over tls " + b"y" * 5000, qos=1)
+    for _ in range(100):
+        if got:
+            break
+        await asyncio.sleep(0.02)
+    print("tls", len(got[0]) if got else 0)
+    await c.disconnect()
+
+asyncio.run(main())
+"""
+
+
+def test_tls_with_a_verified_server_certificate(run_mpy, tmp_path):
+    _self_signed(tmp_path)
+    port = free_port()
+    conf = f"listener {port} 127.0.0.1\ncertfile {tmp_path}/cert.pem\nkeyfile {tmp_path}/key.pem\n"
+    with Mosquitto(workdir=tmp_path / "b", extra_conf=conf):
+        out = run_mpy(TLS, port, tmp_path / "cert.der").strip().splitlines()
+    assert out[-1] == "tls 5009"
+
+
+STOP = """
+import asyncio, sys
+import mqtt, link
+port = int(sys.argv[1])
+
+async def main():
+    ln = link.Link(lambda: mqtt.MQTTClient("stop-dev", "127.0.0.1", port, keepalive=5))
+    t = asyncio.create_task(ln.run())
+    await ln.wait_up()
+    print("up", ln.is_up(), ln.client.connected)
+    ln.stop()
+    await asyncio.wait_for(t, 2)
+    print("stopped", ln.is_up(), ln.client.connected)
+    try:
+        await ln.publish("dev/x", b"1")
+    except OSError as e:
+        print("publish", e.args[0])
+
+asyncio.run(main())
+"""
+
+
+def test_stop_ends_run_and_publish_raises_oserror(run_mpy, broker):
+    out = run_mpy(STOP, broker.port).strip().splitlines()
+    assert out[-3:] == ["up True True", "stopped False False", "publish 107"]
