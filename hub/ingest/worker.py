@@ -113,6 +113,7 @@ class IngestWorker:
         self._queue: queue.Queue[tuple[int, Inbound]] = queue.Queue()
         self._stop = threading.Event()
         self._subscribed = threading.Event()
+        self.subscribed_count = 0  # subscriptions acknowledged (1 + reconnects)
         self._generation = 0  # bumps per connection: never PUBACK a mid of an older one
         self._thread: threading.Thread | None = None
         self._hub_session = int(time.time() * 1000)
@@ -192,6 +193,7 @@ class IngestWorker:
         if failed:
             logger.error("subscription refused: %s", failed)
         else:
+            self.subscribed_count += 1
             self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:

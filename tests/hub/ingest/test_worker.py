@@ -123,3 +123,29 @@ def test_birth_will_sessions_and_hub_state(
     wire.publish(*dev.will())  # session 2's will: really offline
     wait_for(lambda: online() == (False, 2))
     assert wire.messages(topics.rcpt("hh-sess"))  # births and events are answered by receipts
+
+
+def test_worker_survives_a_broker_restart(
+    start_worker: Callable[..., IngestWorker],
+    broker: object,
+    wire_factory: Callable[..., Wire],
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    from tests.support.mosquitto import Mosquitto
+
+    assert isinstance(broker, Mosquitto)
+    dev = device_factory("hh-restart")
+    dev.register(db_session)
+    db_session.commit()
+    worker = start_worker()
+    wire = wire_factory()
+    wire.publish(*dev.event("heartbeat", {"n": 1}))
+    wait_for(lambda: _count(session_factory) == 1)
+    wire.close()
+    broker.restart()
+    wait_for(lambda: worker.subscribed_count == 2, timeout=20)
+    wire = wire_factory()
+    wire.publish(*dev.event("heartbeat", {"n": 2}))
+    wait_for(lambda: _count(session_factory) == 2, timeout=20)
