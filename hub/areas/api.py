@@ -15,6 +15,7 @@ from hub.areas.schemas import (
     GridCreate,
     GridRead,
     GridUpdate,
+    ResponsibilityCreate,
     UnitCreate,
     UnitRead,
     WorkerCreate,
@@ -170,6 +171,27 @@ def create_unit(body: UnitCreate, db_session: SessionDep, user: CurrentUser) -> 
     _require_in_scope(user, body.area_code)
     unit = service.create_unit(db_session=db_session, **body.model_dump())
     db_session.commit()
+    return _unit_read(unit)
+
+
+@router.post("/units/{unit_id}/responsibilities", response_model=UnitRead, status_code=201)
+def add_responsibility(
+    unit_id: int, body: ResponsibilityCreate, db_session: SessionDep, user: CurrentUser
+) -> UnitRead:
+    """Make the unit responsible for a category (null: catch-all) in an area of its level."""
+    _require_in_scope(user, body.area_code)
+    unit = db_session.get(Unit, unit_id)
+    if unit is None or not user.covers(unit.area_code):
+        raise NotFoundError(f"unit {unit_id} not found")
+    service.add_responsibility(
+        db_session=db_session,
+        unit=unit,
+        area_code=body.area_code,
+        category_code=body.category_code,
+        lead=body.lead,
+    )
+    db_session.commit()
+    db_session.refresh(unit)
     return _unit_read(unit)
 
 

@@ -98,6 +98,12 @@ class UnitCreate(BaseModel):
     )
 
 
+class ResponsibilityCreate(BaseModel):
+    area_code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    category_code: str | None = None
+    lead: bool = True
+
+
 class CategoryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     code: str

@@ -18,6 +18,7 @@ from hub.areas.models import (
     Worker,
     WorkerGrid,
 )
+from hub.cases.models import Category
 from hub.errors import ConflictError, InvalidInputError, NotFoundError
 
 PARENT_LEVEL = {Level.street: Level.district, Level.community: Level.street}
@@ -183,6 +184,10 @@ def add_responsibility(
     category_code: str | None,
     lead: bool = True,
 ) -> UnitResponsibility:
+    if db_session.get(Area, area_code) is None:
+        raise NotFoundError(f"area {area_code} not found")
+    if category_code is not None and db_session.get(Category, category_code) is None:
+        raise NotFoundError(f"category {category_code} not found")
     row = UnitResponsibility(
         unit_id=unit.id, area_code=area_code, category_code=category_code, lead=lead
     )

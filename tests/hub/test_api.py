@@ -267,3 +267,16 @@ def test_openapi_console_and_crud_lite(client: TestClient, demo: DemoData) -> No
     assert {c["code"] for c in cats} >= {"garbage", "road_damage"}
     units = client.get("/api/units", headers=op).json()
     assert any(u["categories"] == [None] for u in units)
+    office = next(u for u in units if u["name"] == "Qinghefang Community office")
+    added = client.post(
+        f"/api/units/{office['id']}/responsibilities",
+        headers=op,
+        json={"area_code": "330102001001", "category_code": "street_light"},
+    )
+    assert added.status_code == 201 and added.json()["categories"] == [None, "street_light"]
+    unknown = client.post(
+        f"/api/units/{office['id']}/responsibilities",
+        headers=op,
+        json={"area_code": "330102001001", "category_code": "nope"},
+    )
+    assert unknown.status_code == 404
