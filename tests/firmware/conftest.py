@@ -7,6 +7,7 @@ import os
 import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -173,27 +174,35 @@ def mpy_procs():
             os.unlink(path)
 
 
+def _lines(proc: subprocess.Popen) -> queue.Queue:
+    # One reader thread per process: select() on a buffered pipe misses lines already buffered.
+    q = getattr(proc, "_line_queue", None)
+    if q is None:
+        q = proc._line_queue = queue.Queue()  # type: ignore[attr-defined]
+
+        def pump() -> None:
+            for line in proc.stdout:
+                q.put(line.rstrip("\n"))
+            q.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
 def read_until(proc: subprocess.Popen, marker: str, timeout: float = 15) -> list[str]:
     """Read proc's stdout lines until one starts with marker; return all lines read."""
-    import selectors
-
+    q = _lines(proc)
     lines: list[str] = []
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"timeout waiting for {marker!r}; got {lines[-20:]}")
-            if not sel.select(left):
-                continue
-            line = proc.stdout.readline()
-            if not line:
-                err = proc.stderr.read() if proc.stderr else ""
-                raise AssertionError(f"ended before {marker!r}; got {lines[-20:]}\n{err[-3000:]}")
-            lines.append(line.rstrip("\n"))
-            if line.startswith(marker):
-                return lines
-    finally:
-        sel.close()
+    while True:
+        try:
+            line = q.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"timeout waiting for {marker!r}; got {lines[-20:]}") from None
+        if line is None:
+            q.put(None)
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"ended before {marker!r}; got {lines[-20:]}\n{err[-3000:]}")
+        lines.append(line)
+        if line.startswith(marker):
+            return lines

@@ -159,3 +159,44 @@ asyncio.run(main())
 def test_stop_ends_run_and_publish_raises_oserror(run_mpy, broker):
     out = run_mpy(STOP, broker.port).strip().splitlines()
     assert out[-3:] == ["up True True", "stopped False False", "publish 107"]
+
+
+HUNG = """
+import asyncio, sys
+import mqtt, link
+port = int(sys.argv[1])
+ups = []
+
+async def on_up(c):
+    ups.append(1)
+    print("up", len(ups))
+
+async def main():
+    ln = link.Link(lambda: mqtt.MQTTClient("hung-dev", "127.0.0.1", port, keepalive=1),
+                   on_up=on_up, backoff_min_ms=50, backoff_max_ms=200)
+    asyncio.create_task(ln.run())
+    await ln.wait_up()
+    while ln.is_up():
+        await asyncio.sleep(0.05)
+    print("down", ln.failures)
+    while len(ups) < 2:
+        await asyncio.sleep(0.05)
+    print("done", ln.reconnects)
+    ln.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_a_hung_broker_is_detected_by_keepalive_pings(mpy_procs, broker):
+    from conftest import read_until
+
+    p = mpy_procs(HUNG, broker.port)
+    read_until(p, "up 1")
+    broker.pause()  # TCP stays open, nothing answers: only the ping timeout can tell
+    lines = read_until(p, "down", timeout=5)
+    assert "WARNING link down: OSError(110" in " ".join(lines)  # ETIMEDOUT
+    broker.resume()
+    assert read_until(p, "done", timeout=10)[-1] == "done 1"
+    assert p.wait(5) == 0
+    assert "Received PINGREQ from hung-dev" in broker.log()
