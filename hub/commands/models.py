@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, UTCDateTime
@@ -48,7 +48,7 @@ class Command(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
-    cseq: Mapped[int] = mapped_column(Integer)
+    cseq: Mapped[int] = mapped_column(BigInteger)
     op: Mapped[str] = mapped_column(String(32))
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=CommandStatus.queued, index=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, UTCDateTime
@@ -60,10 +60,10 @@ class Device(Base):
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     online: Mapped[bool] = mapped_column(Boolean, default=False)
-    session: Mapped[int] = mapped_column(Integer, default=0)  # newest session seen in a birth
-    last_seq: Mapped[int] = mapped_column(Integer, default=0)  # stored through, contiguous
+    session: Mapped[int] = mapped_column(BigInteger, default=0)  # newest session seen in a birth
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # stored through, contiguous
     chain_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
-    max_seq: Mapped[int] = mapped_column(Integer, default=0)
+    max_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
     @property
     def public_key_bytes(self) -> bytes:

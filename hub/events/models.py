@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Integer,
@@ -35,9 +36,9 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32), index=True)
-    ts: Mapped[int] = mapped_column(Integer, index=True)  # capture time, Unix seconds (signed)
+    ts: Mapped[int] = mapped_column(BigInteger, index=True)  # capture time, Unix seconds (signed)
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime())  # ``ts`` as a datetime
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     historical: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -76,8 +77,8 @@ class ChainGap(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    from_seq: Mapped[int] = mapped_column(Integer)
-    to_seq: Mapped[int] = mapped_column(Integer)
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    to_seq: Mapped[int] = mapped_column(BigInteger)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     detail: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 11:38:14.021670
+Create Date: 2026-11-23 11:50:56.797789
 """
 
 from collections.abc import Sequence
@@ -215,10 +215,10 @@ def upgrade() -> None:
         sa.Column("registered_at", hub.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seen", hub.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("online", sa.Boolean(), nullable=False),
-        sa.Column("session", sa.Integer(), nullable=False),
-        sa.Column("last_seq", sa.Integer(), nullable=False),
+        sa.Column("session", sa.BigInteger(), nullable=False),
+        sa.Column("last_seq", sa.BigInteger(), nullable=False),
         sa.Column("chain_head", sa.String(length=64), nullable=False),
-        sa.Column("max_seq", sa.Integer(), nullable=False),
+        sa.Column("max_seq", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["grid_code"], ["grids.code"], name=op.f("fk_devices_grid_code_grids")
         ),
@@ -330,8 +330,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("device_id", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("from_seq", sa.Integer(), nullable=False),
-        sa.Column("to_seq", sa.Integer(), nullable=False),
+        sa.Column("from_seq", sa.BigInteger(), nullable=False),
+        sa.Column("to_seq", sa.BigInteger(), nullable=False),
         sa.Column("detected_at", hub.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("resolved_at", hub.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("detail", sa.String(length=200), nullable=True),
@@ -350,7 +350,7 @@ def upgrade() -> None:
         "commands",
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("device_id", sa.String(length=64), nullable=False),
-        sa.Column("cseq", sa.Integer(), nullable=False),
+        sa.Column("cseq", sa.BigInteger(), nullable=False),
         sa.Column("op", sa.String(length=32), nullable=False),
         sa.Column("args", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -379,9 +379,9 @@ def upgrade() -> None:
         "events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("device_id", sa.String(length=64), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("ts", sa.Integer(), nullable=False),
+        sa.Column("ts", sa.BigInteger(), nullable=False),
         sa.Column("captured_at", hub.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("received_at", hub.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("historical", sa.Boolean(), nullable=False),
