@@ -145,7 +145,7 @@ def run(
         try:
             from hub.ingest import runner
         except ModuleNotFoundError as exc:
-            if exc.name != "hub.ingest.runner":
+            if exc.name not in ("hub.ingest", "hub.ingest.runner"):
                 raise
             console.print("[yellow]hub.ingest is not installed: API only[/yellow]")
         else:
