@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from sqlalchemy import Engine
+
 from hub.clock import Clock, default_clock
 from hub.db import make_engine, make_session_factory
 from hub.ingest.worker import IngestWorker
@@ -31,6 +33,7 @@ def use_openssl() -> None:
 @dataclass
 class IngestHandle:
     workers: list[IngestWorker] = field(default_factory=list)
+    engine: Engine | None = None
 
     def stop(self) -> None:
         for worker in self.workers:
@@ -39,6 +42,9 @@ class IngestHandle:
             except Exception:  # noqa: BLE001 - stop the others anyway
                 logger.exception("stopping %s failed", worker.client_id)
         self.workers.clear()
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
 
 
 def start(settings: Settings, *, workers: int = 1, clock: Clock = default_clock) -> IngestHandle:
@@ -50,7 +56,7 @@ def start(settings: Settings, *, workers: int = 1, clock: Clock = default_clock)
     factory = make_session_factory(engine)
     store = FileBlobStore(settings.media_dir)
     password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-    handle = IngestHandle()
+    handle = IngestHandle(engine=engine)
     try:
         for _ in range(workers):
             worker = IngestWorker(

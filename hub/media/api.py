@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -15,6 +16,7 @@ from hub.media import service
 from hub.media.models import Blob, BlobRead, BlobStatus
 from hub.media.store import FileBlobStore
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["media"])
 
 READ_SIZE = 64 * 1024
@@ -53,6 +55,7 @@ def download(
         raise NotFoundError(
             f"blob {blob.sha256} is missing from storage", code="blob_missing"
         ) from exc
+    logger.info("media %s (%s) downloaded by %s", blob.sha256, blob.mime, user.actor)
     headers = {
         "ETag": f'"{blob.sha256}"',
         "Content-Length": str(blob.size),
