@@ -1,0 +1,60 @@
+"""The ingest side's hook dispatcher drives the case flows through the agreed contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.areas.seed import DemoData
+from hub.cases import actions, flows
+from hub.cases.models import Case, CaseStatus
+from hub.clock import FrozenClock
+from hub.commands.models import Command
+from hub.events.models import Event
+from hub.ingest.hooks import make_dispatcher
+from hub.settings import Settings
+from tests.hub.builders import add_handheld, report_event, verify_event
+
+
+def _event(data: dict[str, Any]) -> Event:
+    return Event(
+        device_id=data["device_id"],
+        seq=data["seq"],
+        ts=data["ts"],
+        kind=data["kind"],
+        body=data["body"],
+        blobs=data["blobs"],
+        grid_code=data["grid_code"],
+        historical=data["historical"],
+    )
+
+
+def test_report_and_verify_events_through_the_ingest_hooks(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    add_handheld(db_session, at=clock.now())
+    dispatch = make_dispatcher(clock=clock, settings=settings)
+    dispatch(db_session, _event(report_event(seq=1, at=clock.now())))
+    case = db_session.scalars(select(Case)).one()
+    assert case.status == CaseStatus.dispatched and case.device_id == "hh-0001"
+    actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
+    flows.submit_feedback(
+        db_session=db_session, case=case, actor="unit", text="done", clock=clock, settings=settings
+    )
+    command = db_session.scalars(select(Command)).one()
+    clock.advance(minutes=10)
+    dispatch(
+        db_session,
+        _event(
+            verify_event(
+                seq=2,
+                at=clock.now(),
+                case_id=command.args["case_id"],
+                task_id=command.args["task_id"],
+            )
+        ),
+    )
+    assert case.status == CaseStatus.closed
+    db_session.commit()
