@@ -78,6 +78,7 @@ class Processor:
         self.store = store
         self.clock = clock
         self.tally = tally or events.RejectionTally()
+        self._buffer: list[tuple[str, str | None, str]] | None = None
         self.on_event = on_event or hooks.make_dispatcher(clock, settings)
         # Kinds that need the after-store step (None: all). Others skip its savepoint.
         self.hook_kinds: frozenset[str] | None = (
@@ -118,15 +119,25 @@ class Processor:
     def _guarded(
         self, step: Any, args: Any, now: datetime, result: BatchResult, touched: dict[str, set[str]]
     ) -> None:
+        """Run a step; retry it on database errors. Its counts and rejections are kept only
+        from the attempt that finished, so a retry never counts a message twice."""
         for attempt in range(3):
+            trial, self._buffer = BatchResult(), []
             try:
-                step(args, now, result, touched)
-                return
+                step(args, now, trial, touched)
             except OperationalError as exc:  # database busy / connection lost: retry the step
                 logger.warning("database error (attempt %d): %s", attempt + 1, exc)
+                continue
             except Exception:  # noqa: BLE001 - never crash the worker
                 logger.exception("ingest step %s failed", getattr(step, "__name__", step))
                 break
+            finally:
+                buffered, self._buffer = self._buffer, None
+            result.stored += trial.stored
+            result.chunks += trial.chunks
+            for reason, device_id, detail in buffered:
+                self._reject(result, reason, device_id, detail)
+            return
         for dev, _msg in args:
             self._reject(result, "internal", dev, "could not be stored; awaiting redelivery")
 
@@ -151,6 +162,9 @@ class Processor:
         return reject
 
     def _reject(self, result: BatchResult, reason: str, device_id: str | None, detail: str) -> None:
+        if self._buffer is not None:  # inside a guarded step: counted once it succeeds
+            self._buffer.append((reason, device_id, detail))
+            return
         if reason == events.DUPLICATE:
             result.duplicates += 1
             logger.debug("duplicate from %s: %s", device_id, detail)

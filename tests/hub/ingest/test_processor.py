@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -125,3 +126,32 @@ def test_two_processors_racing_on_the_same_events_store_each_once(
     assert totals == {"duplicate": 120}
     db_session.expire_all()
     assert {db_session.get(Device, d.device_id).last_seq for d in devs} == {40}  # type: ignore[union-attr]
+
+
+def test_a_database_error_is_retried_without_double_counting(
+    processor: Processor,
+    db_session: Session,
+    clock: FrozenClock,
+    device_factory: Callable[..., TestDevice],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from hub.events import service as events_service
+
+    stream = bad_input_stream(db_session, clock, device_factory)
+    real = events_service.existing_digests
+    calls = []
+
+    def flaky(**kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(events_service, "existing_digests", flaky)
+    feed(processor, stream.messages)
+    stored = {(e.device_id, e.seq) for e in db_session.scalars(select(Event))}
+    assert stored == stream.valid
+    assert rejection_counts(db_session=db_session) == stream.expected
+    assert len(calls) >= 2
