@@ -383,6 +383,9 @@ class MQTTClient:
                 await self._read_packet()
         except (OSError, EOFError) as e:
             self._fail(e)
+        except Exception as e:  # a malformed packet: log it, let the link reconnect
+            _log.exc(e, "reader failed")
+            self._fail(OSError(ECONNRESET))
 
     async def _read_packet(self):
         b = (await self._read(1))[0]
@@ -435,6 +438,11 @@ class MQTTClient:
             p = await self._read(2)
             pid = p[0] << 8 | p[1]
             n -= 2
+        if topic is not None:
+            try:
+                topic = topic.decode()
+            except UnicodeError:
+                topic = None
         if topic is None or n > self.max_incoming:
             await self._skip_bytes(n)
             self.dropped_incoming += 1
@@ -442,7 +450,7 @@ class MQTTClient:
             payload = await self._read(n) if n else b""
             if self._cb is not None:
                 try:
-                    self._cb(topic.decode(), payload)
+                    self._cb(topic, payload)
                 except Exception as e:  # a bad message must not take the link down
                     _log.exc(e, "callback failed on %s", topic)
         if qos == 1:

@@ -300,3 +300,52 @@ def test_oversized_incoming_is_skipped_within_a_64k_heap(broker, subscriber, mpy
     assert p.wait(10) == 0
     # the broker got our PUBACK for the dropped one: it is not redelivered on reconnect
     assert "Sending PUBLISH to small-dev (d1" not in broker.log()
+
+
+SESSION = """
+import asyncio, sys
+import mqtt
+host, port, phase = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+got = []
+
+def cb(topic, payload):
+    got.append(payload)
+    if payload == b"boom":
+        raise ValueError("handler bug")
+
+async def main():
+    c = mqtt.MQTTClient("sess-dev", host, port)
+    c.set_callback(cb)
+    sp = await c.connect(clean_session=False)
+    if phase == "1":
+        await c.subscribe("dev/cmd", 1)
+        print("subscribed", sp)
+        await c.disconnect()
+        return
+    print("session", sp)
+    for _ in range(250):
+        if len(got) >= 2:
+            break
+        await asyncio.sleep(0.02)
+    print("got", b",".join(got).decode(), c.connected)
+    await c.disconnect()
+
+asyncio.run(main())
+"""
+
+
+def test_persistent_session_gets_queued_commands_and_survives_a_bad_handler(
+    broker, subscriber, mpy_procs
+):
+    p = mpy_procs(SESSION, broker.host, broker.port, "1")
+    assert read_until(p, "subscribed")[-1] == "subscribed False"
+    assert p.wait(10) == 0
+    hub = subscriber(())
+    hub.publish("dev/cmd", b"boom")  # queued for the offline device
+    hub.publish("dev/cmd", b"open")
+    p = mpy_procs(SESSION, broker.host, broker.port, "2")
+    lines = read_until(p, "got")
+    assert lines[0] == "session True"
+    assert lines[-1] == "got boom,open True"  # the handler's bug did not take the link down
+    assert p.wait(10) == 0
+    assert "ValueError: handler bug" in p.stderr.read() + "\n".join(lines)
