@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup broker clean
+.PHONY: demo test lint bench setup services clean
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required: apt-get install python3.11 python3.11-venv"; exit 1; }
@@ -16,17 +16,22 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-broker:
-	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { \
+# The servers the test suite runs for real: Mosquitto (broker) and PostgreSQL (scale-out DB).
+services:
+	@missing=""; \
+	command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || missing="$$missing mosquitto"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "Installing Mosquitto (apt-get)..."; \
+	    echo "Installing$$missing (apt-get)..."; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "Mosquitto is missing: run 'sudo apt-get install -y mosquitto' and retry."; exit 1; \
-	  fi; }
+	    echo "Missing:$$missing. Run 'sudo apt-get install -y$$missing' and retry."; exit 1; \
+	  fi; \
+	fi
 
-setup: $(STAMP) broker
+setup: $(STAMP) services
 
 test: setup
 	$(BIN)/ruff check .

@@ -45,7 +45,11 @@ def postgres_url() -> Iterator[str]:
     if url := os.environ.get("GRIDLINK_TEST_POSTGRES_URL"):
         yield url
         return
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    # Debian keeps the server binaries off PATH, in /usr/lib/postgresql/<major>/bin.
+    search = os.pathsep.join(
+        [os.environ.get("PATH", ""), *map(str, sorted(Path("/usr/lib/postgresql").glob("*/bin")))]
+    )
+    initdb, pg_ctl = shutil.which("initdb", path=search), shutil.which("pg_ctl", path=search)
     if not initdb or not pg_ctl:
         pytest.skip("no PostgreSQL: set GRIDLINK_TEST_POSTGRES_URL or install postgresql")
     prefix: list[str] = []
