@@ -265,8 +265,8 @@ def test_link_reconnects_after_broker_restart_and_nothing_is_lost(crash, mpy_pro
 BIG = """
 import gc
 gc.collect()  # start-up collection, as main.py does: the compiler left garbage behind
-import asyncio, sys
 import mqtt
+import asyncio, sys
 host, port = sys.argv[1], int(sys.argv[2])
 got = []
 
