@@ -166,3 +166,13 @@ def run(
         stop.set()
         if handle is not None:
             handle.stop()
+
+
+def _mount_ingest() -> None:
+    """`gridlink hub ingest`: ingest workers without the API (hub.ingest owns the command)."""
+    from hub.ingest.cli import ingest
+
+    app.command("ingest")(ingest)
+
+
+_mount_ingest()

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+    # "5": MQTT v5 with shared subscriptions, so several ingest workers split the load
+    # (Mosquitto, EMQX). "3.1.1": plain subscriptions, one worker only (the embedded demo broker).
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

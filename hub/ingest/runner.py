@@ -50,6 +50,9 @@ class IngestHandle:
 def start(settings: Settings, *, workers: int = 1, clock: Clock = default_clock) -> IngestHandle:
     """Connect ``workers`` ingest workers (shared subscription) to the configured broker."""
     use_openssl()
+    mqtt_v5 = settings.mqtt_protocol == "5"
+    if not mqtt_v5 and workers > 1:
+        raise ValueError("several ingest workers need MQTT v5 shared subscriptions")
     assert settings.hub_key_path is not None and settings.media_dir is not None
     hub_key = load_or_create(settings.hub_key_path)
     engine = make_engine(settings.database_url)
@@ -68,6 +71,7 @@ def start(settings: Settings, *, workers: int = 1, clock: Clock = default_clock)
                 clock=clock,
                 username=settings.mqtt_username,
                 password=password,
+                mqtt_v5=mqtt_v5,
                 settings=settings,
             )
             handle.workers.append(worker.start())

@@ -4,7 +4,9 @@ This is the only hub module that imports paho. paho's callbacks only put message
 the processing thread verifies and stores them in batches (``Processor``), publishes receipts
 and commands, and only then acknowledges the messages to the broker (manual PUBACK), so a
 message is never acknowledged before it is in the database. Several workers share the load
-through MQTT v5 shared subscriptions (``$share/<group>/...``).
+through MQTT v5 shared subscriptions (``$share/<group>/...``); with ``mqtt_v5=False`` (MQTT
+3.1.1 brokers such as the embedded demo broker) the subscriptions are plain and one worker
+must run alone.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class IngestWorker:
         username: str | None = None,
         password: str | None = None,
         share_group: str = SHARE_GROUP,
+        mqtt_v5: bool = True,
         batch_size: int = 200,
         batch_wait_s: float = 0.02,
         dispatch_interval_s: float = 1.0,
@@ -88,6 +91,7 @@ class IngestWorker:
         self.clock = clock
         self.hub_key = hub_key
         self.share_group = share_group
+        self.mqtt_v5 = mqtt_v5
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
         self.dispatch_interval_s = dispatch_interval_s
@@ -120,7 +124,7 @@ class IngestWorker:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
+            protocol=mqtt.MQTTv5 if mqtt_v5 else mqtt.MQTTv311,
             manual_ack=True,
         )
         if username:
@@ -134,12 +138,15 @@ class IngestWorker:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> IngestWorker:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 0
         try:
-            self.client.connect(
-                self.host, self.port, keepalive=30, clean_start=True, properties=props
-            )
+            if self.mqtt_v5:
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = 0
+                self.client.connect(
+                    self.host, self.port, keepalive=30, clean_start=True, properties=props
+                )
+            else:
+                self.client.connect(self.host, self.port, keepalive=30)
         except OSError as exc:
             raise IngestError(f"cannot reach the broker at {self.host}:{self.port}: {exc}") from exc
         self.client.loop_start()
@@ -181,7 +188,10 @@ class IngestWorker:
             logger.error("broker refused the connection: %s", reason)
             return
         self._generation += 1
-        subs = [(f"$share/{self.share_group}/{f}", 1) for f in SHARED_FILTERS]
+        if self.mqtt_v5:
+            subs = [(f"$share/{self.share_group}/{f}", 1) for f in SHARED_FILTERS]
+        else:
+            subs = [(f, 1) for f in SHARED_FILTERS]
         subs += [(f, 1) for f in PLAIN_FILTERS]
         client.subscribe(subs)
         client.publish(topics.HUB_STATE, self._hub_state(True), qos=1, retain=True)
