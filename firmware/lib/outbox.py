@@ -77,6 +77,7 @@ class Outbox:
         self._wf = None  # append handle of the write segment
         self._unsynced = 0
         self._head = None  # cached peek() result
+        self.recovered = False  # True when the cursor file was unreadable at open
         try:
             os.mkdir(self.root)
         except OSError:
@@ -98,8 +99,11 @@ class Outbox:
                 cur = json.load(f)
         except OSError:
             pass
-        except ValueError:
-            raise ValueError("outbox cursor corrupt: " + path)
+        except ValueError:  # cannot happen through rename; a flash fault must not stop the boot
+            cur = None
+        if not isinstance(cur, dict):
+            cur = {}  # start from the oldest segment: acked records may come again (harmless)
+            self.recovered = True
         self._seg = cur.get("seg", 0)
         self._off = cur.get("off", 0)
         self._acked = set(cur.get("acked", ()))
@@ -268,6 +272,8 @@ class Outbox:
         mlist = []
         msize = 0
         for p in media or ():
+            if "\n" in p:
+                raise ValueError("media path with a newline")
             try:
                 s = os.stat(p)[6]
             except OSError:

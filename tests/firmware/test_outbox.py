@@ -232,3 +232,25 @@ while True:
     assert ids == list(range(ids[0], ids[0] + len(ids)))  # in order, no gaps, no repeats
     assert not set(acked) & set(ids)  # an ack that returned is never undone
     assert ids[0] <= max(acked) + 2  # ... and nothing unacked was lost at the head
+
+
+def test_unreadable_cursor_falls_back_to_the_oldest_segment(run_fw, tmp_path):
+    root = tmp_path / "ob"
+    run_fw(
+        PRELUDE
+        + """
+ob = outbox.Outbox(root)
+for i in range(4):
+    ob.put("t", b"r%d" % i)
+ob.ack(1); ob.ack(2)
+""",
+        root,
+    )
+    (root / "cursor").write_text('{"seg": 1, "of')  # a flash fault, not a torn rename
+    r = _result(
+        run_fw(
+            PRELUDE + "ob = outbox.Outbox(root)\nprint(json.dumps([ob.recovered, rids(ob)]))",
+            root,
+        )
+    )
+    assert r == [True, [1, 2, 3, 4]]  # the device still boots; acked ones come again
