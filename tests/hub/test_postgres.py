@@ -146,3 +146,66 @@ def test_migrations_and_workflow_on_postgres(postgres_url: str, tmp_path: Path) 
     engine = make_engine(postgres_url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
+
+
+def test_ingest_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """The ingest path's PostgreSQL-specific SQL: the bad-input stream, replays, and a blob."""
+    import hashlib
+    import os
+
+    from hub.events.models import Event
+    from hub.events.service import rejection_counts
+    from hub.ingest.messages import Inbound
+    from hub.ingest.processor import Processor
+    from hub.ingest.runner import use_openssl
+    from hub.keys import load_or_create
+    from hub.media.models import Blob
+    from hub.media.store import FileBlobStore
+    from tests.builders.devices import TestDevice
+    from tests.hub.ingest.streams import bad_input_stream
+
+    use_openssl()
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+        clock = FrozenClock(START)
+        factory = make_session_factory(engine)
+        store = FileBlobStore(tmp_path / "media")
+        processor = Processor(
+            factory, load_or_create(tmp_path / "hub_key.pem"), store, clock=clock,
+            settings=settings,
+        )
+
+        def device(device_id: str, kind: str = "handheld") -> TestDevice:
+            return TestDevice(device_id, now=lambda: int(clock.now().timestamp()), kind=kind)
+
+        with factory() as db_session:
+            stream = bad_input_stream(db_session, clock, device)
+            for topic, payload in stream.messages:
+                processor.process([Inbound(topic, payload)])
+            processor.process([Inbound(t, p) for t, p in stream.messages])  # all again
+            stored = {(e.device_id, e.seq) for e in db_session.scalars(select(Event))}
+            assert stored == stream.valid
+            counts = rejection_counts(db_session=db_session)
+            duplicates = counts.pop("duplicate", 0)
+            expected = dict(stream.expected)
+            expected_dupes = expected.pop("duplicate", 0)
+            assert duplicates >= expected_dupes + len(stream.valid)
+            assert {k: v for k, v in counts.items() if k in expected} == {
+                k: 2 * v for k, v in expected.items()
+            }
+
+            dev = device("hh-pg-media")
+            dev.register(db_session)
+            db_session.commit()
+            data = os.urandom(3 * 16384 + 10)
+            msgs = [dev.event("report", {"text": "pg"}, blobs=[dev.media(data)])]
+            msgs += dev.chunks(data)[::-1]
+            processor.process([Inbound(t, p) for t, p in msgs])
+            sha = hashlib.sha256(data).hexdigest()
+            assert store.exists(sha)
+            assert db_session.get(Blob, sha) is not None
+    finally:
+        engine.dispose()
+    downgrade(postgres_url)
