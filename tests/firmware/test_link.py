@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 
+from tests.support.micropython import read_until
 from tests.support.mosquitto import Mosquitto, free_port
 
 BACKOFF = """
@@ -189,8 +190,6 @@ asyncio.run(main())
 
 
 def test_a_hung_broker_is_detected_by_keepalive_pings(mpy_procs, broker):
-    from conftest import read_until
-
     p = mpy_procs(HUNG, broker.port)
     read_until(p, "up 1")
     broker.pause()  # TCP stays open, nothing answers: only the ping timeout can tell

@@ -6,9 +6,9 @@ import os
 import signal
 
 import pytest
-from conftest import Subscriber, read_until
 
-from tests.support.mosquitto import Mosquitto
+from tests.support.micropython import read_until
+from tests.support.mosquitto import Mosquitto, Subscriber
 
 BASIC = """
 import asyncio, sys, json

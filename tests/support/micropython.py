@@ -8,9 +8,12 @@ firmware/ is copied to the root, ``import mqtt`` / ``import outbox`` (firmware/l
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,3 +116,37 @@ def start_micropython(
     )
     proc.script_path = path  # type: ignore[attr-defined]
     return proc
+
+
+def _lines(proc: subprocess.Popen) -> queue.Queue:
+    # One reader thread per process: select() on a buffered pipe misses lines already buffered.
+    q = getattr(proc, "_line_queue", None)
+    if q is None:
+        q = proc._line_queue = queue.Queue()  # type: ignore[attr-defined]
+
+        def pump() -> None:
+            for line in proc.stdout:
+                q.put(line.rstrip("\n"))
+            q.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+    return q
+
+
+def read_until(proc: subprocess.Popen, marker: str, timeout: float = 15) -> list[str]:
+    """Read proc's stdout lines until one starts with marker; return all lines read."""
+    q = _lines(proc)
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = q.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"timeout waiting for {marker!r}; got {lines[-20:]}") from None
+        if line is None:
+            q.put(None)
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"ended before {marker!r}; got {lines[-20:]}\n{err[-3000:]}")
+        lines.append(line)
+        if line.startswith(marker):
+            return lines
