@@ -132,14 +132,15 @@ class Link:
             self.client.close()
 
     async def _supervise(self, c):
-        # Returns only on stop(), else raises OSError: ping every keepalive/2, notice a dead
-        # reader at once.
+        # Returns only on stop(), else raises OSError: ping a connection idle for keepalive/2
+        # (any packet in both directions proves it alive), notice a dead reader at once.
         every = c.keepalive / 2 if c.keepalive else 30
         while True:
             try:
                 await asyncio.wait_for(c.wait_closed(), every)
             except asyncio.TimeoutError:
-                await c.ping(timeout=every if every < 10 else 10)
+                if c.idle_ms() >= every * 900:
+                    await c.ping(timeout=every if every < 10 else 10)
                 continue
             if self._stopped:
                 return

@@ -10,7 +10,7 @@
 import asyncio
 import struct
 
-from mqtt_rx import Reader
+from mqtt_rx import Reader, ticks_diff, ticks_ms
 
 try:
     from micropython import const
@@ -96,6 +96,7 @@ class MQTTClient(Reader):
         self._hdr = bytearray(8)
         self._skip = None
         self._session_present = False
+        self.rx_ms = self.tx_ms = 0  # ticks_ms of the last packet received / sent
 
     def set_callback(self, cb):
         self._cb = cb
@@ -123,6 +124,7 @@ class MQTTClient(Reader):
             self._fail(e)
             raise self.error
         self.connected = True
+        self.rx_ms = self.tx_ms = ticks_ms()
         self._task = asyncio.create_task(self._reader())
         return self._session_present
 
@@ -217,6 +219,15 @@ class MQTTClient(Reader):
             if payload is not None and len(payload):
                 w.write(payload)
             await w.drain()
+            self.tx_ms = ticks_ms()
+
+    def idle_ms(self):
+        # Milliseconds since the last packet in either direction stopped (the older of the two):
+        # the link layer pings only an idle connection.
+        now = ticks_ms()
+        rx = ticks_diff(now, self.rx_ms)
+        tx = ticks_diff(now, self.tx_ms)
+        return rx if rx > tx else tx
 
     def _new_pid(self):
         pid = self._pid

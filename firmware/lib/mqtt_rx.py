@@ -8,6 +8,18 @@ import struct
 import log
 
 try:
+    from time import ticks_diff, ticks_ms
+except ImportError:  # CPython
+    import time
+
+    def ticks_ms():
+        return int(time.monotonic() * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
+
+
+try:
     from micropython import const
 except ImportError:
 
@@ -64,6 +76,7 @@ class Reader:
 
     async def _read_packet(self):
         b = (await self._read(1))[0]
+        self.rx_ms = ticks_ms()
         n = 0
         sh = 0
         while True:

@@ -199,3 +199,33 @@ def test_a_hung_broker_is_detected_by_keepalive_pings(mpy_procs, broker):
     assert read_until(p, "done", timeout=10)[-1] == "done 1"
     assert p.wait(5) == 0
     assert "Received PINGREQ from hung-dev" in broker.log()
+
+
+BUSY = """
+import asyncio, sys
+import mqtt, link
+port = int(sys.argv[1])
+
+async def main():
+    ln = link.Link(lambda: mqtt.MQTTClient("busy-dev", "127.0.0.1", port, keepalive=1))
+    asyncio.create_task(ln.run())
+    await ln.wait_up()
+    for i in range(30):                  # 1.5 s of traffic: PUBACKs prove the link alive
+        await ln.publish("dev/evt", b"%d" % i)
+        await asyncio.sleep(0.05)
+    print("busy done")
+    await asyncio.sleep(1.3)             # idle: now it must ping
+    print("idle done", ln.reconnects)
+    ln.stop()
+
+asyncio.run(main())
+"""
+
+
+def test_keepalive_pings_only_an_idle_link(mpy_procs, broker):
+    p = mpy_procs(BUSY, broker.port)
+    read_until(p, "busy done")
+    assert "PINGREQ from busy-dev" not in broker.log()
+    assert read_until(p, "idle done")[-1] == "idle done 0"
+    assert p.wait(5) == 0
+    assert broker.log().count("Received PINGREQ from busy-dev") >= 2
