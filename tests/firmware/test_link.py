@@ -13,6 +13,9 @@ import asyncio, sys, time, json
 import mqtt, link
 port = int(sys.argv[1])
 stamps = []
+if not hasattr(time, "ticks_ms"):  # CPython
+    time.ticks_ms = lambda: int(time.monotonic() * 1000)
+    time.ticks_diff = lambda a, b: a - b
 
 def factory():
     stamps.append(time.ticks_ms())
@@ -33,8 +36,8 @@ asyncio.run(main())
 """
 
 
-def test_backoff_doubles_with_jitter_up_to_the_cap(run_mpy):
-    r = json.loads(run_mpy(BACKOFF, free_port()).strip().splitlines()[-1])
+def test_backoff_doubles_with_jitter_up_to_the_cap(run_fw):
+    r = json.loads(run_fw(BACKOFF, free_port()).strip().splitlines()[-1])
     assert r["failures"] >= 7 and r["connects"] == 0 and r["up"] is False
     delay = 40
     for gap in r["gaps"]:
@@ -157,8 +160,8 @@ asyncio.run(main())
 """
 
 
-def test_stop_ends_run_and_publish_raises_oserror(run_mpy, broker):
-    out = run_mpy(STOP, broker.port).strip().splitlines()
+def test_stop_ends_run_and_publish_raises_oserror(run_fw, broker):
+    out = run_fw(STOP, broker.port).strip().splitlines()
     assert out[-3:] == ["up True True", "stopped False False", "publish 107"]
 
 
