@@ -44,8 +44,13 @@ lint: $(STAMP)
 bench: setup
 	$(BIN)/python -m bench
 
-demo: setup
-	$(BIN)/python -m gridlink.demo
+# The demo needs no system packages: the embedded broker and SQLite.
+# `make demo BROKER=mosquitto` uses Mosquitto instead; DEVICES=N sets the fleet size.
+BROKER ?= embedded
+DEVICES ?= 4
+demo: $(STAMP)
+	@if [ "$(BROKER)" = mosquitto ]; then $(MAKE) --no-print-directory services; fi
+	$(BIN)/python -m gridlink.demo --broker $(BROKER) --devices $(DEVICES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -23,3 +23,5 @@ for _module, _attr, _name in _SUBAPPS:
             raise
         continue
     app.add_typer(_sub, name=_name)
+if __name__ == "__main__":
+    app()
