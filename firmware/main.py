@@ -34,13 +34,31 @@ def _preload(cfg):
     # after each (on a board, frozen / .mpy modules skip compilation altogether).
     import gc
 
-    names = ["apps.%s.app" % cfg.get("app", "handheld"), "hal.sim", "device_upload",
+    names = ["apps.%s.app" % cfg.get("app", "handheld"), "hal.sim", "mqtt", "device_upload",
              "device_cmd", "device"]
     for name in names:
         if name == "hal.sim" and "sim" not in (cfg.get("hal") or {"x": "sim"}).values():
             continue
         __import__(name)
         gc.collect()
+
+
+def heap_report(dev=None):
+    """'peak=<bytes> hwm=<bytes> free=<bytes> total=<bytes>'. hwm: the live-heap high-water
+    (gc.mem_alloc() after each collection: once per supervision cycle and after each upload).
+    peak: micropython.mem_peak(), which on the unix port counts every m_malloc byte including
+    the interpreter's own (not the GC heap): logged for completeness, not a heap figure."""
+    import gc
+
+    try:
+        import micropython
+
+        peak = micropython.mem_peak()
+    except (ImportError, AttributeError):
+        peak = -1
+    hwm = getattr(dev, "heap_hwm", -1)
+    return "peak=%d hwm=%d free=%d total=%d" % (peak, hwm, gc.mem_free(),
+                                                gc.mem_free() + gc.mem_alloc())
 
 
 def main(argv=None):
@@ -63,7 +81,9 @@ def main(argv=None):
     app = _app(cfg, dev, h)
     gc.collect()
     result = asyncio.run(dev.run(app))
-    log.getLogger("main").info("app finished: %s", result)
+    lg = log.getLogger("main")
+    lg.info("app finished: %s", result)
+    lg.info("heap %s", heap_report(dev))
     if result == "reboot":
         try:
             import machine

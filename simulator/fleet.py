@@ -51,8 +51,9 @@ def micropypath(extra: list[str] | None = None) -> str:
 class SimDevice:
     """One simulated device: its identity, config file, flash directory and process."""
 
-    def __init__(self, fleet: Fleet, device_id: str, root: Path, config: dict, heapsize: str,
-                 seed: bytes) -> None:
+    def __init__(
+        self, fleet: Fleet, device_id: str, root: Path, config: dict, heapsize: str, seed: bytes
+    ) -> None:
         self.fleet = fleet
         self.device_id = device_id
         self.root = root
@@ -95,8 +96,13 @@ class SimDevice:
         cmd += [str(MAIN), "--config", str(self.config_path)]
         try:
             self.proc = subprocess.Popen(
-                cmd, env=env, cwd=str(self.root), stdout=logf, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                cmd,
+                env=env,
+                cwd=str(self.root),
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         finally:
             logf.close()
@@ -190,8 +196,13 @@ class Fleet:
             "broker": {"host": self.broker_host, "port": self.broker_port, "keepalive": 30},
             "hub_key": self.hub_public_key.hex(),
             "require_hub": False,
-            "hal": {"camera": "sim", "microphone": "sim", "gps": "sim", "battery": "sim",
-                    "ui": "sim"},
+            "hal": {
+                "camera": "sim",
+                "microphone": "sim",
+                "gps": "sim",
+                "battery": "sim",
+                "ui": "sim",
+            },
             "sim": {"route": scenarios.DEFAULT_ROUTE, "photo_bytes": 60_000, "answers": {}},
             "categories": scenarios.CATEGORIES,
             "workers": {worker: scenarios.pin_hash(worker, pin)},
@@ -251,24 +262,46 @@ class Fleet:
     def write_keys(self, path: str | os.PathLike) -> Path:
         """A JSON file {"hub_public_key": hex, "devices": {id: public key hex}}."""
         path = Path(path)
-        path.write_text(json.dumps({
-            "hub_public_key": self.hub_public_key.hex(),
-            "devices": {d: pk.hex() for d, pk in self.public_keys().items()},
-        }, indent=1))
+        path.write_text(
+            json.dumps(
+                {
+                    "hub_public_key": self.hub_public_key.hex(),
+                    "devices": {d: pk.hex() for d, pk in self.public_keys().items()},
+                },
+                indent=1,
+            )
+        )
         return path
 
     # --- hub side helpers (what the hub would send) ----------------------------------------
 
-    def command(self, device_id: str, op: str, args: dict | None = None, *, cseq: int | None = None,
-                ttl_s: int = 600, iat: int | None = None, cmd_id: str | None = None,
-                seed: bytes | None = None) -> bytes:
+    def command(
+        self,
+        device_id: str,
+        op: str,
+        args: dict | None = None,
+        *,
+        cseq: int | None = None,
+        ttl_s: int = 600,
+        iat: int | None = None,
+        cmd_id: str | None = None,
+        seed: bytes | None = None,
+    ) -> bytes:
         """A command sealed with the hub key; cseq counts up per device unless given."""
         if cseq is None:
             cseq = self._cseq.get(device_id, 0) + 1
         self._cseq[device_id] = max(cseq, self._cseq.get(device_id, 0))
         iat = int(time.time()) if iat is None else iat
-        return command.seal_command(device_id, cseq, cmd_id or f"c-{uuid.uuid4().hex[:12]}",
-                                    op, args or {}, iat, iat + ttl_s, seed or self.hub_seed)
+        return command.seal_command(
+            device_id,
+            cseq,
+            cmd_id or f"c-{uuid.uuid4().hex[:12]}",
+            op,
+            args or {},
+            iat,
+            iat + ttl_s,
+            seed or self.hub_seed,
+        )
 
     def hub_state(self, online: bool, session: int = 1) -> bytes:
         return command.seal_state(None, online, session, int(time.time()), self.hub_seed)

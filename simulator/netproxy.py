@@ -38,8 +38,9 @@ def _packet_len(buf: bytearray) -> int | None:
 
 
 class NetProxy:
-    def __init__(self, target_host: str, target_port: int, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, target_host: str, target_port: int, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.target = (target_host, target_port)
         self.host = host
         self.port = port
@@ -80,26 +81,31 @@ class NetProxy:
 
     def cut(self) -> None:
         """Drop all live connections now and refuse new ones until resume()."""
+
         def do() -> None:
             self.accepting = False
             self.cuts += 1
             for w in list(self._writers):
                 w.transport.abort()
             self._writers.clear()
+
         self._call(do)
 
     def drop(self) -> None:
         """Drop live connections but keep accepting (a one-off network glitch)."""
+
         def do() -> None:
             self.cuts += 1
             for w in list(self._writers):
                 w.transport.abort()
             self._writers.clear()
+
         self._call(do)
 
     def resume(self) -> None:
         def do() -> None:
             self.accepting = True
+
         self._call(do)
 
     def stop(self) -> None:

@@ -25,6 +25,7 @@ import gc
 import os
 
 import log as log_mod
+import mqtt
 import outbox as outbox_mod
 import state as state_mod
 from device_cmd import Commands
@@ -106,6 +107,8 @@ class Device(Uploader, Commands):
         self._wake = asyncio.Event()
         self._stop = False
         self.uploading = False
+        self.heap_hwm = 0
+        self._tasks = []
         self._reconcile()
         self._client_factory = client_factory or self._new_client
         if link_factory is None:
@@ -184,8 +187,6 @@ class Device(Uploader, Commands):
     # --- link ---------------------------------------------------------------------------------
 
     def _new_client(self):
-        import mqtt
-
         b = self.opt("broker")
         self.session = self.state.get("session", 0) + 1
         self.state.set("session", self.session)
@@ -293,6 +294,7 @@ class Device(Uploader, Commands):
                  asyncio.create_task(self._commands())]
         if self.opt("heartbeat_s"):
             tasks.append(asyncio.create_task(self._heartbeat()))
+        self._tasks = tasks
         try:
             if app is not None:
                 return await app.run()
@@ -313,9 +315,22 @@ class Device(Uploader, Commands):
                     pass
             self.link.stop()
 
+    def sample_heap(self):
+        """Live-heap high-water: gc.mem_alloc() right after a collection (what the app really
+        holds; mem_alloc before a collection also counts garbage and tends to the heap size)."""
+        used = gc.mem_alloc()
+        if used > self.heap_hwm:
+            self.heap_hwm = used
+
     async def supervise(self):
-        """One supervision cycle: collect garbage, report whether a reboot was asked."""
+        """One supervision cycle: note the heap high-water, collect garbage, report whether a
+        reboot was asked."""
+        for t in self._tasks:
+            if t.done():
+                await t  # re-raises what killed a runtime task: fail loudly, never hang
+                raise RuntimeError("runtime task ended")
         gc.collect()
+        self.sample_heap()
         return self._reboot
 
 

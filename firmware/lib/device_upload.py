@@ -74,13 +74,11 @@ class Uploader:
             while len(held) > 32:
                 _remove(held.pop(sorted(held)[0]))
             self.state.set("held", held)
-        self.outbox.ack(rid)
-        if media and not self.opt("keep_media"):
-            for p in media:
-                _remove(p)
+        self.outbox.ack(rid, remove_media=not self.opt("keep_media"))
         self.state.set("up", None)
         self.state.save()
         gc.collect()
+        self.sample_heap()
 
     async def _send_blob(self, path, blob, prog):
         try:

@@ -13,7 +13,6 @@ Event kinds and bodies (see docs/firmware.md):
 """
 
 import asyncio
-import gc
 import hashlib
 
 VERSION = "0.1.0"
@@ -257,7 +256,6 @@ class Handheld:
                     await self.flush_track()
                     if self.device.idle():
                         return "done"
-                gc.collect()
         finally:
             patrol.cancel()
             inputs.cancel()
