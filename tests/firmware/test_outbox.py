@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+import pytest
+
 PRELUDE = """
 import os, sys, json
 import outbox
@@ -24,7 +26,7 @@ def test_put_peek_ack_in_order_and_reopen(run_fw, tmp_path):
     out = run_fw(
         PRELUDE
         + """
-ob = outbox.Outbox(root, max_bytes=64 * 1024, seg_bytes=256)
+ob = outbox.Outbox(root, max_bytes=64 * 1024)
 r = {}
 r["empty"] = [len(ob), ob.bytes_used, ob.peek()]
 ids = [ob.put("gl/v1/d/evt/track", b"p%03d" % i) for i in range(20)]
@@ -38,9 +40,9 @@ for i in ids[:5]:
 ob.ack(ids[0])        # repeated ack: ignored
 ob.ack(9999)          # unknown: ignored
 r["after_ack"] = [len(ob), ob.peek()[0], ob.bytes_used < used]
-r["segs"] = len([n for n in os.listdir(root) if n.startswith("seg")])
+r["files"] = len([n for n in os.listdir(root) if n.startswith("e")])
 ob.close()
-ob = outbox.Outbox(root, max_bytes=64 * 1024, seg_bytes=256)
+ob = outbox.Outbox(root, max_bytes=64 * 1024)
 r["reopen"] = rids(ob)
 r["payloads"] = [str(p[2], "ascii") for p in ob.iter()][:2]
 n = ob.put("t", b"new")
@@ -48,9 +50,9 @@ r["new"] = n
 for i in rids(ob):
     ob.ack(i)
 r["drained"] = [len(ob), ob.peek(), ob.bytes_used]
-ob = outbox.Outbox(root, max_bytes=64 * 1024, seg_bytes=256)
+ob = outbox.Outbox(root, max_bytes=64 * 1024)
 r["drained_reopen"] = [len(ob), ob.peek()]
-r["segs_left"] = len([n for n in os.listdir(root) if n.startswith("seg")])
+r["files_left"] = sorted(os.listdir(root))
 print(json.dumps(r))
 """,
         tmp_path / "ob",
@@ -61,28 +63,28 @@ print(json.dumps(r))
     assert r["peek"] == [1, "gl/v1/d/evt/track", "p000", []]
     assert r["len"] == 20
     assert r["after_ack"] == [15, 6, True]
-    assert r["segs"] > 1  # 20 records of ~50 bytes rolled over 256-byte segments
+    assert r["files"] == 15  # one file per unacknowledged record
     assert r["reopen"] == list(range(6, 21))
     assert r["payloads"] == ["p005", "p006"]
-    assert r["new"] == 21  # rids stay monotonic across reopen
+    assert r["new"] > 20  # rids never repeat, even across a reopen
     assert r["drained"] == [0, None, 0]
     assert r["drained_reopen"] == [0, None]
-    assert r["segs_left"] <= 1  # consumed segments are deleted
+    assert r["files_left"] == ["meta"]  # no record, no temp file left
 
 
 def test_out_of_order_ack_survives_reopen(run_fw, tmp_path):
     out = run_fw(
         PRELUDE
         + """
-ob = outbox.Outbox(root, seg_bytes=200)
+ob = outbox.Outbox(root)
 ids = [ob.put("t/%d" % i, b"x" * 40) for i in range(8)]
 ob.ack(3); ob.ack(5); ob.ack(4)
 r = {"a": rids(ob), "len": len(ob)}
-ob = outbox.Outbox(root, seg_bytes=200)
+ob = outbox.Outbox(root)
 r["b"] = rids(ob)
 ob.ack(1); ob.ack(2)            # the head moves over the acked 3, 4, 5
 r["c"] = [rids(ob), len(ob), ob.peek()[0]]
-ob = outbox.Outbox(root, seg_bytes=200)
+ob = outbox.Outbox(root)
 r["d"] = [rids(ob), len(ob)]
 print(json.dumps(r))
 """,
@@ -95,27 +97,17 @@ print(json.dumps(r))
     assert r["d"] == [[6, 7, 8], 3]
 
 
-def test_torn_last_record_is_ignored_and_appends_continue(run_fw, tmp_path):
+def test_put_torn_by_power_loss_leaves_no_record(run_fw, tmp_path):
     root = tmp_path / "ob"
-    run_fw(
-        PRELUDE
-        + """
-ob = outbox.Outbox(root)
-for i in range(3):
-    ob.put("t", b"record-%d" % i + b"." * 100)
-""",
-        root,
-    )
-    seg = sorted(p for p in root.iterdir() if p.name.startswith("seg"))[-1]
-    data = seg.read_bytes()
-    seg.write_bytes(data[:-30])  # power lost in the middle of the third record
+    run_fw(PRELUDE + "ob = outbox.Outbox(root)\nob.put('t', b'r1')\nob.put('t', b'r2')\n", root)
+    whole = (root / "e00000002").read_bytes()
+    (root / "tmp").write_bytes(whole[:-3])  # power lost while the third put wrote its temp file
     out = run_fw(
         PRELUDE
         + """
 ob = outbox.Outbox(root)
-r = {"a": rids(ob), "len": len(ob)}
+r = {"a": rids(ob), "len": len(ob), "tmp": "tmp" in os.listdir(root)}
 r["new"] = ob.put("t", b"after")
-ob.close()
 ob = outbox.Outbox(root)
 r["b"] = rids(ob)
 r["last"] = str(list(ob.iter())[-1][2], "ascii")
@@ -124,23 +116,31 @@ print(json.dumps(r))
         root,
     )
     r = _result(out)
-    assert r["a"] == [1, 2] and r["len"] == 2
-    assert r["new"] == 3  # the torn record never existed
-    assert r["b"] == [1, 2, 3]
+    assert r["a"] == [1, 2] and r["len"] == 2 and r["tmp"] is False
+    assert r["new"] > 2
+    assert r["b"] == [1, 2, r["new"]]
     assert r["last"] == "after"
 
 
-def test_corrupted_record_bytes_are_caught_by_crc(run_fw, tmp_path):
+@pytest.mark.parametrize("damage", ["bitflip", "truncated"])
+def test_damaged_record_is_caught_by_crc(run_fw, tmp_path, damage):
     root = tmp_path / "ob"
     run_fw(
         PRELUDE + "ob = outbox.Outbox(root)\nob.put('t', b'A' * 50)\nob.put('t', b'B' * 50)\n", root
     )
-    seg = sorted(p for p in root.iterdir() if p.name.startswith("seg"))[-1]
-    data = bytearray(seg.read_bytes())
-    data[-10] ^= 0xFF  # a flipped bit in the second record's payload
-    seg.write_bytes(bytes(data))
-    r = _result(run_fw(PRELUDE + "print(json.dumps(rids(outbox.Outbox(root))))", root))
-    assert r == [1]
+    rec = root / "e00000002"
+    data = bytearray(rec.read_bytes())
+    if damage == "bitflip":
+        data[-10] ^= 0xFF
+    else:
+        del data[-10:]
+    rec.write_bytes(bytes(data))
+    out = run_fw(
+        PRELUDE + "ob = outbox.Outbox(root)\nprint(json.dumps([rids(ob), len(ob), ob.corrupt]))",
+        root,
+    )
+    assert _result(out) == [[1], 1, 1]
+    assert not rec.exists()  # never sent, never counted again
 
 
 def test_full_policy_drops_oldest_media_first_never_plain_events(run_fw, tmp_path):
@@ -204,7 +204,7 @@ def test_kill_during_puts_and_acks_keeps_order_and_acked_stay_acked(mpy_procs, t
     script = (
         PRELUDE
         + """
-ob = outbox.Outbox(root, seg_bytes=2048)
+ob = outbox.Outbox(root)
 i = 0
 while True:
     ob.put("t", b"n%07d" % i + b"." * 64)
@@ -234,7 +234,7 @@ while True:
     assert ids[0] <= max(acked) + 2  # ... and nothing unacked was lost at the head
 
 
-def test_unreadable_cursor_falls_back_to_the_oldest_segment(run_fw, tmp_path):
+def test_unreadable_meta_does_not_stop_the_boot(run_fw, tmp_path):
     root = tmp_path / "ob"
     run_fw(
         PRELUDE
@@ -246,12 +246,13 @@ ob.ack(1); ob.ack(2)
 """,
         root,
     )
-    (root / "cursor").write_text('{"seg": 1, "of')  # a flash fault, not a torn rename
+    (root / "meta").write_text('{"rid": 6')  # a flash fault, not a torn rename
     r = _result(
         run_fw(
-            PRELUDE + "ob = outbox.Outbox(root)\nprint(json.dumps([ob.recovered, rids(ob)]))",
+            PRELUDE
+            + "ob = outbox.Outbox(root)\n"
+            + "print(json.dumps([ob.recovered, rids(ob), ob.put('t', b'x')]))",
             root,
         )
     )
-    # the device still boots; the ack records in the log still count
-    assert r == [True, [3, 4]]
+    assert r == [True, [3, 4], 5]  # records are files: nothing acked comes back
