@@ -35,9 +35,13 @@ def _header_len(comment):
     return len(_header(8, 8, 0)) + comment + 10  # + SOS segment (10 bytes)
 
 
-def _pattern(seed):
-    """_PATTERN_BLOCKS coded blocks of random +-1 coefficients (LCG bits)."""
-    buf = bytearray(_PATTERN_BLOCKS * _BLOCK)
+PATTERN_BYTES = _PATTERN_BLOCKS * _BLOCK
+
+
+def _pattern(seed, buf=None):
+    """_PATTERN_BLOCKS coded blocks of random +-1 coefficients (LCG bits), into `buf`."""
+    if buf is None:
+        buf = bytearray(PATTERN_BYTES)
     x = (seed * 2654435761 + 1) & 0xFFFFFFFF
     for b in range(_PATTERN_BLOCKS):
         acc = 0  # 128-bit block as an int: "0" DC, 62 x ("0" + sign bit), "110" EOB
@@ -78,12 +82,13 @@ def geometry(size):
     return bw * 8, rows * 8, rest
 
 
-def write(f, size, seed=1):
-    """Write a JPEG of exactly `size` bytes to the open binary file `f`."""
+def write(f, size, seed=1, buf=None):
+    """Write a JPEG of exactly `size` bytes to the open binary file `f`; `buf` (PATTERN_BYTES,
+    optional) is the caller's preallocated scratch buffer."""
     width, height, comment = geometry(size)
     hdr = _header(width, height, comment)
     f.write(hdr)
-    pat = _pattern(seed)
+    pat = _pattern(seed, buf)
     mv = memoryview(pat)
     if comment:
         left = comment - 4

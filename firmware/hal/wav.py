@@ -21,11 +21,16 @@ def header(n_bytes, rate=RATE):
     )
 
 
-def write(f, seconds, rate=RATE, tone_hz=440):
-    """Write `seconds` of tone; returns the file size (44 + 2 * rate * seconds)."""
+BUF_BYTES = 2 * _BLOCK_SAMPLES
+
+
+def write(f, seconds, rate=RATE, tone_hz=440, buf=None):
+    """Write `seconds` of tone; returns the file size (44 + 2 * rate * seconds). `buf`
+    (BUF_BYTES, optional) is the caller's preallocated block buffer."""
     n = int(rate * seconds)
     f.write(header(2 * n, rate))
-    buf = bytearray(2 * _BLOCK_SAMPLES)
+    if buf is None:
+        buf = bytearray(BUF_BYTES)
     step = 2 * math.pi * tone_hz / rate
     i = 0
     block = 0

@@ -249,6 +249,9 @@ class Handheld:
         try:
             while True:
                 await asyncio.sleep_ms(500)
+                for t in (patrol, inputs):
+                    if t.done() and not self.script_done:
+                        await t  # re-raise what killed it: fail loudly, never hang
                 await self._answer_pending()
                 if await self.device.supervise():
                     return "reboot"
