@@ -42,7 +42,7 @@ def test_backoff_doubles_with_jitter_up_to_the_cap(run_fw):
     delay = 40
     for gap in r["gaps"]:
         # sleep is delay/2 + random(delay/2); connection refused on loopback is immediate
-        assert delay // 2 <= gap <= delay + 40, (gap, delay, r["gaps"])
+        assert delay // 2 <= gap <= delay + 200, (gap, delay, r["gaps"])  # 200: a busy CI box
         delay = min(delay * 2, 320)
     assert max(r["gaps"][-3:]) >= 160  # it did grow to the cap region
 
