@@ -25,8 +25,14 @@ crypto.set_backend(CryptographyBackend())
 
 
 class Subscriber:
-    def __init__(self, host: str, port: int, keys: dict[str, bytes], root: Path,
-                 client_id: str = "hil-subscriber") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        keys: dict[str, bytes],
+        root: Path,
+        client_id: str = "hil-subscriber",
+    ) -> None:
         self.keys = keys  # device id -> public key (a dict shared with the fleet is fine)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -45,8 +51,9 @@ class Subscriber:
         self.pending: dict[str, list[tuple[int, bytes]]] = defaultdict(list)
         self.errors: list[str] = []
         self.connects = 0
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  clean_session=False)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
         self.client.reconnect_delay_set(0.1, 1)

@@ -35,8 +35,9 @@ def file_sha(path) -> str:
 
 
 def test_2mb_photo_20s_audio_chinese_text_under_192k(fleet, subscriber):
-    dev = fleet.add_handheld("hh-big", GRID, scenario=scenarios.big_report(2 * MB, 20),
-                             heapsize="192K")
+    dev = fleet.add_handheld(
+        "hh-big", GRID, scenario=scenarios.big_report(2 * MB, 20), heapsize="192K"
+    )
     t0 = time.monotonic()
     dev.start()
     assert dev.wait(60) == 0, dev.log()[-3000:]
@@ -69,15 +70,15 @@ def test_2mb_photo_20s_audio_chinese_text_under_192k(fleet, subscriber):
 
 
 def test_power_loss_mid_upload_resumes_without_resending_acked_chunks(fleet, subscriber):
-    dev = fleet.add_handheld("hh-kill", GRID, scenario=scenarios.big_report(MB, 2),
-                             heapsize="192K")
+    dev = fleet.add_handheld("hh-kill", GRID, scenario=scenarios.big_report(MB, 2), heapsize="192K")
     dev.start()
     subscriber.wait(lambda: len(subscriber.of("hh-kill", "report")) == 1, 30, "report")
     rep = subscriber.of("hh-kill", "report")[0]
     photo = rep["blobs"][0]["sha256"]
     total = chunking.chunk_count(rep["blobs"][0]["size"])
-    subscriber.wait(lambda: sum(1 for (s, _i) in subscriber.chunk_frames if s == photo) >= 20,
-                    30, "20 chunks")
+    subscriber.wait(
+        lambda: sum(1 for (s, _i) in subscriber.chunk_frames if s == photo) >= 20, 30, "20 chunks"
+    )
     dev.kill()  # power loss: SIGKILL in the middle of the photo
     time.sleep(0.5)  # let frames already on the wire reach the subscriber
     with subscriber.lock:
@@ -114,10 +115,18 @@ def test_broker_restart_link_cut_and_duplicates_during_patrol(broker, fleet, sub
         # 256K, not 192K: reconnect churn during a patrol still fragments a 192K heap until a
         # sign fails to find 1 KiB (see docs/firmware.md, "Memory"); the 2 MB upload and the
         # power-loss test run at 192K
-        a = fleet.add_handheld("hh-a", GRID, scenario=patrol, track_s=1, track_batch=3,
-                               heapsize="256K")
-        b = fleet.add_handheld("hh-b", "33010200100102", scenario=patrol, track_s=1,
-                               track_batch=3, broker={"port": proxy.port}, heapsize="256K")
+        a = fleet.add_handheld(
+            "hh-a", GRID, scenario=patrol, track_s=1, track_batch=3, heapsize="256K"
+        )
+        b = fleet.add_handheld(
+            "hh-b",
+            "33010200100102",
+            scenario=patrol,
+            track_s=1,
+            track_batch=3,
+            broker={"port": proxy.port},
+            heapsize="256K",
+        )
         proxy.duplicate = True  # every QoS 1 PUBLISH of hh-b reaches the broker twice
         fleet.start()
         subscriber.wait(lambda: len(subscriber.of("hh-a")) >= 3, 20, "first events")
@@ -151,11 +160,13 @@ def test_tampered_expired_replayed_commands_are_refused_and_acked(broker, fleet,
 
     from protocol import crypto, topics
 
-    dev = fleet.add_handheld("hh-cmd", GRID, scenario=scenarios.idle(120),
-                             answers={"task": "close", "verify": "reject"})
+    dev = fleet.add_handheld(
+        "hh-cmd", GRID, scenario=scenarios.idle(120), answers={"task": "close", "verify": "reject"}
+    )
     dev.start()
-    subscriber.wait(lambda: any(s["online"] and s["dev"] == "hh-cmd" for s in subscriber.states),
-                    15, "birth")
+    subscriber.wait(
+        lambda: any(s["online"] and s["dev"] == "hh-cmd" for s in subscriber.states), 15, "birth"
+    )
     hub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hil-hub")
     hub.connect(broker.host, broker.port)
     hub.loop_start()
@@ -163,35 +174,49 @@ def test_tampered_expired_replayed_commands_are_refused_and_acked(broker, fleet,
         t = topics.cmd("hh-cmd")
         now = int(time.time())
         good = fleet.command("hh-cmd", "ping", cseq=1, cmd_id="c-good")
-        forged = fleet.command("hh-cmd", "ping", cseq=2, cmd_id="c-forged",
-                               seed=crypto.new_seed())
-        expired = fleet.command("hh-cmd", "ping", cseq=3, cmd_id="c-expired", iat=now - 1000,
-                                ttl_s=10)
+        forged = fleet.command("hh-cmd", "ping", cseq=2, cmd_id="c-forged", seed=crypto.new_seed())
+        expired = fleet.command(
+            "hh-cmd", "ping", cseq=3, cmd_id="c-expired", iat=now - 1000, ttl_s=10
+        )
         flipped = bytearray(fleet.command("hh-cmd", "ping", cseq=4, cmd_id="c-flipped"))
         flipped[flipped.index(b'"ping"') + 2] ^= 0x01  # tamper one byte of the op
-        task = fleet.command("hh-cmd", "task", {"task_id": "t-1", "case_id": "case-9",
-                                                "title": "清理垃圾"}, cseq=5, cmd_id="c-task")
-        verify = fleet.command("hh-cmd", "verify", {"case_id": "case-7"}, cseq=6,
-                               cmd_id="c-verify")
+        task = fleet.command(
+            "hh-cmd",
+            "task",
+            {"task_id": "t-1", "case_id": "case-9", "title": "清理垃圾"},
+            cseq=5,
+            cmd_id="c-task",
+        )
+        verify = fleet.command("hh-cmd", "verify", {"case_id": "case-7"}, cseq=6, cmd_id="c-verify")
         for payload in (good, forged, expired, bytes(flipped), good, task, verify):
             hub.publish(t, payload, qos=1).wait_for_publish(5)
             time.sleep(0.3)
         subscriber.wait(lambda: len(subscriber.acks) >= 7, 20, "7 acks")
-        acks = {(a["body"]["id"], a["body"]["status"], a["body"]["detail"])
-                for a in subscriber.acks}
+        acks = {
+            (a["body"]["id"], a["body"]["status"], a["body"]["detail"]) for a in subscriber.acks
+        }
         assert ("c-good", "succeeded", "pong") in acks
         assert ("c-forged", "refused", "bad_signature") in acks
         assert ("c-expired", "refused", "expired") in acks
-        assert any(d in ("bad_signature", "malformed", "non_canonical")
-                   for (_i, s, d) in acks if s == "refused" and _i in ("c-flipped", None))
+        assert any(
+            d in ("bad_signature", "malformed", "non_canonical")
+            for (_i, s, d) in acks
+            if s == "refused" and _i in ("c-flipped", None)
+        )
         assert ("c-good", "refused", "replayed") in acks
         assert ("c-task", "succeeded", "delivered") in acks
         assert ("c-verify", "succeeded", "delivered") in acks
         # every ack is a signed envelope of kind ack (verified by the subscriber)
         assert all(a["kind"] == "ack" for a in subscriber.acks)
         assert dev.state()["cseq"] == 6
-        subscriber.wait(lambda: len(subscriber.of("hh-cmd", "task")) == 3
-                        and len(subscriber.of("hh-cmd", "verify")) == 1, 20, "task+verify")
+        subscriber.wait(
+            lambda: (
+                len(subscriber.of("hh-cmd", "task")) == 3
+                and len(subscriber.of("hh-cmd", "verify")) == 1
+            ),
+            20,
+            "task+verify",
+        )
         steps = [e["body"]["step"] for e in subscriber.of("hh-cmd", "task")]
         assert steps == ["accept", "progress", "close"]
         close = subscriber.of("hh-cmd", "task")[-1]
@@ -207,8 +232,9 @@ def test_tampered_expired_replayed_commands_are_refused_and_acked(broker, fleet,
 
 
 def test_clock_skew_is_visible_to_the_hub(fleet, subscriber):
-    dev = fleet.add_handheld("hh-skew", GRID, scenario=scenarios.patrol(reports=0),
-                             clock_offset_s=3600)
+    dev = fleet.add_handheld(
+        "hh-skew", GRID, scenario=scenarios.patrol(reports=0), clock_offset_s=3600
+    )
     dev.start()
     assert dev.wait(30) == 0, dev.log()[-3000:]
     evs = subscriber.of("hh-skew")
