@@ -83,9 +83,9 @@ class State:
             json.dump(self._d, f)
         if _exists(path):
             try:
+                os.rename(path, path + ".bak")  # replaces the old .bak (POSIX, littlefs)
+            except OSError:  # FAT will not rename over an existing file
                 os.remove(path + ".bak")
-            except OSError:
-                pass
-            os.rename(path, path + ".bak")
+                os.rename(path, path + ".bak")
         os.rename(tmp, path)
         self.dirty = False
