@@ -1,4 +1,4 @@
-"""The outbox on littlefs (VfsLfs2, the boards' flash filesystem) on a RAM block device:
+"""The outbox and state on littlefs (VfsLfs2, the boards' flash filesystem) on a RAM block device:
 power cut at every single block write, and the flash wear that decided the outbox design."""
 
 from __future__ import annotations
@@ -181,3 +181,53 @@ def test_file_per_event_wears_littlefs_least_when_every_event_is_durable(run_mpy
     # batching is what makes the log cheap, and the issue wants each event and ack durable
     assert r["file_per_event"] < r["log_sync_each"]
     assert r["log_sync_8"] < r["file_per_event"]
+
+
+STATE_CUT = (
+    BLOCKDEV
+    + """
+import state
+
+def run(budget):
+    d = fresh(4096, 32)
+    vfs.mount(vfs.VfsLfs2(d), "/flash")
+    d.budget = budget
+    saved = 0
+    try:
+        st = state.State("/flash/state.json")
+        for seq in range(1, 6):
+            st.update({"seq": seq, "prev": "%064d" % seq})
+            st.save()
+            saved = seq
+    except OSError:
+        pass
+    try:
+        vfs.umount("/flash")
+    except OSError:
+        pass
+    return d, saved
+
+d, saved = run(-1)
+total = d.ops
+bad = []
+for budget in range(total + 1):
+    d, saved = run(budget)
+    image = RAMFlash(data=d.data, n=32)
+    d = None
+    vfs.mount(vfs.VfsLfs2(image), "/flash")
+    try:
+        seq = state.State("/flash/state.json").get("seq", 0)
+        if not saved <= seq <= saved + 1:
+            bad.append([budget, saved, seq])
+    except ValueError as e:
+        bad.append([budget, saved, str(e)])
+    vfs.umount("/flash")
+print(json.dumps({"total": total, "bad": bad[:3]}))
+"""
+)
+
+
+def test_state_save_survives_a_power_cut_at_every_flash_write(run_mpy):
+    r = json.loads(run_mpy(STATE_CUT, heapsize="2M", timeout=120).strip().splitlines()[-1])
+    assert r["total"] > 20
+    assert r["bad"] == []  # always the last saved state or the one being saved, never corrupt
