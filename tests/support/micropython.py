@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.mosquitto import preexec_for_thread
+
 REPO = Path(__file__).resolve().parents[2]
 MICROPYTHON = os.environ.get("GRIDLINK_MICROPYTHON") or str(REPO / ".venv" / "bin" / "micropython")
 if not Path(MICROPYTHON).exists():  # pragma: no cover - outside the project venv
@@ -111,6 +113,7 @@ def start_micropython(
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
     popen.setdefault("text", True)
+    popen.setdefault("preexec_fn", preexec_for_thread())
     proc = subprocess.Popen(
         command(path, heapsize, args), cwd=cwd, env=_env(env, extra_path), **popen
     )

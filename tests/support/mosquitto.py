@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +29,24 @@ import paho.mqtt.client as paho
 MOSQUITTO = (
     os.environ.get("GRIDLINK_MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 )
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL when the process that started it dies, even by
+    os._exit (pytest-timeout) or SIGKILL, so no broker outlives its test run (Linux).
+
+    Linux ties this to the starting *thread*: use it only from the main thread
+    (``preexec_for_thread()``)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def preexec_for_thread():
+    return die_with_parent if threading.current_thread() is threading.main_thread() else None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -87,6 +106,7 @@ class Mosquitto:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 start_new_session=True,
+                preexec_fn=preexec_for_thread(),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
