@@ -191,7 +191,12 @@ def test_tampered_expired_replayed_commands_are_refused_and_acked(broker, fleet,
         for payload in (good, forged, expired, bytes(flipped), good, task, verify):
             hub.publish(t, payload, qos=1).wait_for_publish(5)
             time.sleep(0.3)
-        subscriber.wait(lambda: len(subscriber.acks) >= 7, 20, "7 acks")
+        try:
+            subscriber.wait(lambda: len(subscriber.acks) >= 7, 20, "7 acks")
+        except AssertionError as e:
+            raise AssertionError(
+                f"{e}\nacks={[a['body'] for a in subscriber.acks]}\n{dev.log()[-3000:]}"
+            ) from None
         acks = {
             (a["body"]["id"], a["body"]["status"], a["body"]["detail"]) for a in subscriber.acks
         }
