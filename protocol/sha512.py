@@ -37,6 +37,9 @@ _IV = (
 )
 
 
+_W = [0] * 80
+
+
 def _rotr(x, n):
     return ((x >> n) | (x << (64 - n))) & _M
 
@@ -62,12 +65,16 @@ class sha512:
         self._buf = buf[n:]
 
     def _block(self, block):
-        w = list(struct.unpack(">16Q", block))
+        # One message-schedule list for every block: no list growth, so a fragmented
+        # device heap never needs a fresh contiguous kilobyte here.
+        w = _W
+        for t in range(16):
+            w[t] = struct.unpack_from(">Q", block, t * 8)[0]
         for t in range(16, 80):
             x, y = w[t - 15], w[t - 2]
             s0 = _rotr(x, 1) ^ _rotr(x, 8) ^ (x >> 7)
             s1 = _rotr(y, 19) ^ _rotr(y, 61) ^ (y >> 6)
-            w.append((w[t - 16] + s0 + w[t - 7] + s1) & _M)
+            w[t] = (w[t - 16] + s0 + w[t - 7] + s1) & _M
         a, b, c, d, e, f, g, h = self._h
         for t in range(80):
             s1 = _rotr(e, 14) ^ _rotr(e, 18) ^ _rotr(e, 41)

@@ -23,7 +23,7 @@ def run_micropython():
     """Run a script file under the MicroPython unix port; returns the CompletedProcess."""
     exe = _micropython()
 
-    def run(script: Path, *args: str, heapsize: str = "256K") -> subprocess.CompletedProcess:
+    def run(script: Path, *args: str, heapsize: str = "512K") -> subprocess.CompletedProcess:
         return subprocess.run(
             [exe, "-X", f"heapsize={heapsize}", str(script), *args],
             cwd=ROOT, capture_output=True, text=True, timeout=120,
