@@ -78,8 +78,8 @@ def main(argv=None):
     # collect after every `gc_threshold` bytes allocated instead of only when the heap is
     # exhausted: garbage is freed before it interleaves with live objects, which keeps the
     # 192K heap from fragmenting (MicroPython's GC does not move objects)
-    if cfg.get("gc_threshold", 16384):
-        gc.threshold(cfg.get("gc_threshold", 16384))
+    if cfg.get("gc_threshold", 4096):
+        gc.threshold(cfg.get("gc_threshold", 4096))
     from device import Device
 
     dev = Device(cfg, h, cfg.get("flash"))

@@ -214,6 +214,7 @@ class Fleet:
             "backoff_min_ms": 200,
             "backoff_max_ms": 2000,
             "log_level": "info",
+            "gc_threshold": int(os.environ.get("GL_GC_THRESHOLD", "4096")),
         }
         cfg.update(self.defaults)
         for k, v in overrides.items():
