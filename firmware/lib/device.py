@@ -52,11 +52,6 @@ DEFAULTS = {
 }
 
 
-
-def _hex(b):
-    return binascii.hexlify(b).decode()
-
-
 def _exists(path):
     try:
         os.stat(path)
@@ -68,10 +63,6 @@ def _exists(path):
 def _mkdir(path):
     if not _exists(path):
         os.mkdir(path)
-
-
-def _fw_version():
-    return VERSION
 
 
 class Client(mqtt.MQTTClient):
@@ -99,7 +90,6 @@ class Client(mqtt.MQTTClient):
         finally:
             if not ent[4]:
                 self.inflight.pop(pid, None)
-
 
     async def _write(self, head, payload):
         # MicroPython's asyncio StreamWriter.write() copies whatever the socket did not take
@@ -250,9 +240,9 @@ class Device(Uploader, Commands):
             else:
                 ssl.verify_mode = ssl_mod.CERT_NONE
         return Client(self.dev, b.get("host", "127.0.0.1"), b.get("port", 1883),
-                               user=b.get("user"), password=b.get("password"),
-                               keepalive=b.get("keepalive", 30), ssl=ssl,
-                               will=(topics.state(self.dev), will, 1, True), max_inflight=2)
+                      user=b.get("user"), password=b.get("password"),
+                      keepalive=b.get("keepalive", 30), ssl=ssl,
+                      will=(topics.state(self.dev), will, 1, True), max_inflight=2)
 
     async def _on_up(self, client):
         for t in (topics.cmd(self.dev), topics.rcpt(self.dev)):
@@ -289,10 +279,14 @@ class Device(Uploader, Commands):
 
     async def _drain(self):
         while not self._stop:
+            if not self.link_up():
+                # on_up runs before link.up is set, so wait for the link itself, not _wake
+                await self.link.wait_up()
+                continue
             rec = self.outbox.peek()
             busy = rec is not None or self.resend
-            if not busy or not self.hub_online or not self.link_up():
-                self._wake.clear()  # set by emit, on_up, receipts, hub state
+            if not busy or not self.hub_online:
+                self._wake.clear()  # set by emit, receipts, hub state
                 await self._wake.wait()
                 continue
             try:

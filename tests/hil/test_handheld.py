@@ -246,3 +246,43 @@ def test_clock_skew_is_visible_to_the_hub(fleet, subscriber):
         assert e["ts"] >= now + 3500
         with pytest.raises(SkewError):
             envelope.check_skew(e, now)
+
+
+def test_quiet_device_resumes_upload_after_link_cut(broker, fleet, subscriber):
+    """Nothing else happens on the device (no track, no heartbeat due): the upload must still
+    resume by itself when the link comes back."""
+    proxy = NetProxy(broker.host, broker.port).start()
+    try:
+        script = [
+            {
+                "at": 0,
+                "do": "report",
+                "category": "other",
+                "text": "静默",
+                "photos": 1,
+                "photo_bytes": 600_000,
+            },
+            {"at": 0, "do": "end"},
+        ]
+        dev = fleet.add_handheld(
+            "hh-quiet",
+            GRID,
+            scenario=script,
+            anonymous_reports=True,
+            heartbeat_s=3600,
+            track_s=3600,
+            broker={"port": proxy.port},
+        )
+        dev.start()
+        subscriber.wait(lambda: len(subscriber.of("hh-quiet", "report")) == 1, 20, "report")
+        sha = subscriber.of("hh-quiet", "report")[0]["blobs"][0]["sha256"]
+        subscriber.wait(lambda: any(s == sha for (s, _i) in subscriber.chunk_frames), 10, "chunk")
+        proxy.cut()
+        time.sleep(1.0)
+        assert not subscriber.blob_ok(sha)
+        proxy.resume()
+        assert dev.wait(30) == 0, dev.log()[-3000:]
+        subscriber.wait(lambda: subscriber.blob_ok(sha), 10, "photo")
+        assert subscriber.errors == []
+    finally:
+        proxy.stop()
