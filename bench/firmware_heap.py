@@ -43,9 +43,9 @@ def run_one(fleet: Fleet, name: str, scenario: list[dict], heapsize: str) -> dic
     return row
 
 
-def main() -> int:
-    quick = "--quick" in sys.argv
+def measure(quick: bool = False, floor_kb: int = 136) -> tuple[list[dict], int | None]:
     rows = []
+    smallest = None
     with Mosquitto() as broker:
         fleet = Fleet(broker.host, broker.port)
         try:
@@ -53,35 +53,54 @@ def main() -> int:
             rows.append(run_one(fleet, "report-2MB-photo-20s-audio", big, "192K"))
             patrol = scenarios.patrol(reports=4, every_s=1.5, photo_bytes=60_000, audio_s=2)
             rows.append(run_one(fleet, "patrol-4-reports", patrol, "192K"))
-            smallest = None
-            for kb in [] if quick else range(184, 135, -8):
-                r = run_one(fleet, "min-heap-2MB", big, f"{kb}K")
-                if r["rc"] != 0:
+            for kb in [] if quick else range(184, floor_kb - 1, -8):
+                if run_one(fleet, "min-heap-2MB", big, f"{kb}K")["rc"] != 0:
                     break
                 smallest = kb
         finally:
             fleet.cleanup()
-    print()
-    print(
-        f"{'scenario':32} {'-X heapsize':>11} {'rc':>3} {'live hwm':>9} {'total':>8} "
-        f"{'free@exit':>9} {'run s':>6}"
-    )
-    ok = True
+    return rows, smallest
+
+
+def ok(rows: list[dict]) -> bool:
+    return all(r["rc"] == 0 and 0 < r.get("hwm", -1) < r.get("total", 0) for r in rows)
+
+
+def table(rows: list[dict], smallest: int | None):
+    from rich.table import Table
+
+    t = Table(title="firmware heap (micropython unix port; live high-water after collections)")
+    for col in ("scenario", "-X heapsize", "rc", "live hwm B", "heap B", "free@exit B", "run s"):
+        t.add_column(col, justify="left" if col == "scenario" else "right")
     for r in rows:
-        hwm = r.get("hwm", -1)
-        total = r.get("total", 0)
-        print(
-            f"{r['scenario']:32} {r['heapsize']:>11} {r['rc']:>3} {hwm:>9} {total:>8} "
-            f"{r.get('free', -1):>9} {r['s']:>6.1f}"
+        t.add_row(
+            r["scenario"],
+            r["heapsize"],
+            str(r["rc"]),
+            str(r.get("hwm", -1)),
+            str(r.get("total", 0)),
+            str(r.get("free", -1)),
+            f"{r['s']:.1f}",
         )
-        ok = ok and r["rc"] == 0 and 0 < hwm < total
-    if not quick:
-        print(
-            f"smallest heap completing the 2 MB + 20 s report: {smallest}K"
-            if smallest
-            else "smallest heap: none below 192K"
-        )
-    return 0 if ok else 1
+    t.caption = (
+        f"smallest -X heapsize completing the 2 MB + 20 s report: {smallest}K"
+        if smallest
+        else "smallest heap: none below 192K"
+    )
+    return t
+
+
+def run():
+    """For `python -m bench`: the table (min-heap search down to 168K)."""
+    return table(*measure(floor_kb=168))
+
+
+def main() -> int:
+    from rich.console import Console
+
+    rows, smallest = measure("--quick" in sys.argv)
+    Console(width=120).print(table(rows, smallest))
+    return 0 if ok(rows) else 1
 
 
 if __name__ == "__main__":
