@@ -4,9 +4,9 @@
 
 For each scenario: the live-heap high-water (gc.mem_alloc() after each collection, once per
 supervision cycle and after each upload), the heap left at exit and the run time (the 2 MB
-upload time is printed by tests/hil: pytest -s -k 2mb); then the smallest -X heapsize (8K steps down from 192K) that still completes
-the 2 MB photo + 20 s audio report. Exits 1 if any run fails or its high-water is not under
-the heap size.
+upload time is printed by tests/hil: pytest -s -k 2mb); then the smallest -X heapsize (8K
+steps down from 192K) that still completes the 2 MB photo + 20 s audio report. Exits 1 if
+any run fails or its high-water is not under the heap size.
 """
 
 from __future__ import annotations

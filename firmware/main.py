@@ -69,7 +69,7 @@ def main(argv=None):
     import log
 
     gc.collect()
-    cfg = config.load(_config_path(argv if argv is not None else sys.argv))
+    cfg = config.load(_config_path(argv if argv is not None else getattr(sys, "argv", [])))
     log.set_level(cfg.get("log_level", "info"))
     _preload(cfg)
     import hal as hal_mod
