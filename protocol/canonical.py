@@ -8,6 +8,11 @@ import json
 
 from protocol.errors import MalformedError, NonCanonicalError
 
+try:
+    _TooDeep = RecursionError
+except NameError:  # MicroPython raises RuntimeError for a recursion limit
+    _TooDeep = RuntimeError
+
 _ESC = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _HEX = "0123456789abcdef"
 _MAX_DEPTH = 16
@@ -87,20 +92,24 @@ def dumps(obj):
 
 
 def loads(data):
-    """Parse JSON bytes; any decoding or syntax problem is a MalformedError."""
+    """Parse JSON bytes; any decoding, syntax or nesting problem is a MalformedError."""
     try:
         if not isinstance(data, str):
             data = bytes(data).decode("utf-8")
         return json.loads(data)
-    except (ValueError, UnicodeError) as e:
+    except (ValueError, UnicodeError, _TooDeep) as e:
         raise MalformedError("invalid JSON: %s" % (e,))
 
 
 def loads_canonical(data):
     """Parse JSON bytes and require that they are exactly the canonical encoding."""
     obj = loads(data)
-    if type(obj) is float:
-        raise MalformedError("floats are not allowed in canonical JSON")
-    if dumps(obj) != bytes(data):
+    try:
+        again = dumps(obj)
+    except MalformedError:
+        raise
+    except (ValueError, UnicodeError) as e:  # e.g. an escaped lone surrogate
+        raise MalformedError("cannot re-encode: %s" % (e,))
+    if again != bytes(data):
         raise NonCanonicalError("message is not in canonical JSON form")
     return obj

@@ -190,6 +190,10 @@ class Processor:
             except ProtocolError as exc:
                 self._reject(result, exc.reason, dev, exc.message)
                 continue
+            except Exception as exc:  # noqa: BLE001 - one bad message must not fail its batch
+                logger.exception("unexpected parse failure from %s", dev)
+                self._reject(result, "malformed", dev, f"unparseable: {exc!r}"[:200])
+                continue
             _dev, channel, kind = topics.parse(msg.topic)
             if (
                 env["dev"] != dev

@@ -40,6 +40,10 @@ def handle_states(
         except ProtocolError as exc:
             reject(exc.reason, dev, f"state: {exc.message}")
             continue
+        except Exception as exc:  # noqa: BLE001 - one bad message must not fail its batch
+            logger.exception("unexpected state parse failure from %s", dev)
+            reject("malformed", dev, f"state: unparseable: {exc!r}"[:200])
+            continue
         if state["dev"] != dev:
             reject("malformed", dev, "state message for another device")
             continue

@@ -44,7 +44,11 @@ def test_non_canonical_forms_are_rejected(data):
         canonical.loads_canonical(data)
 
 
-@pytest.mark.parametrize("data", [b'{"a":1.5}', b"{", b"\xff\xfe", b'{"a":1e3}'])
+@pytest.mark.parametrize(
+    "data",
+    [b'{"a":1.5}', b"{", b"\xff\xfe", b'{"a":1e3}', b'{"a":"\\ud800"}',
+     b"[" * 5000 + b"]" * 5000, b"[" * 40 + b"]" * 40],
+)
 def test_malformed_input_is_rejected(data):
     with pytest.raises(MalformedError):
         canonical.loads_canonical(data)

@@ -14,7 +14,7 @@ from hub.events.models import ChainGap, Event
 from hub.events.service import rejection_counts
 from hub.ingest.messages import Inbound
 from hub.ingest.processor import Processor
-from protocol import command
+from protocol import command, topics
 from tests.builders.devices import TestDevice
 from tests.hub.ingest.streams import bad_input_stream
 
@@ -155,3 +155,24 @@ def test_a_database_error_is_retried_without_double_counting(
     assert stored == stream.valid
     assert rejection_counts(db_session=db_session) == stream.expected
     assert len(calls) >= 2
+
+
+def test_pathological_json_in_a_batch_loses_none_of_the_valid_events(
+    processor: Processor, db_session: Session, device_factory: Callable[..., TestDevice]
+) -> None:
+    """A lone surrogate, 5000-deep nesting and a giant integer are rejected one by one."""
+    dev = device_factory("hh-json")
+    dev.register(db_session)
+    db_session.commit()
+    valid = [dev.event("heartbeat", {"n": i}) for i in range(3)]
+    evil = [
+        (topics.evt("hh-evil", "report"), b'{"a":"\\ud800"}'),
+        (topics.evt("hh-evil", "report"), b"[" * 5000 + b"]" * 5000),
+        (topics.evt("hh-json", "report"), b'{"a":' + b"9" * 5000 + b"}"),
+        (topics.state("hh-json"), b"[" * 5000 + b"]" * 5000),
+    ]
+    feed(processor, [valid[0], *evil[:2], valid[1], *evil[2:], valid[2]])
+    assert [e.seq for e in db_session.scalars(select(Event).order_by(Event.seq))] == [1, 2, 3]
+    counts = processor.tally.snapshot()
+    assert counts.get("internal", 0) == 0
+    assert counts["malformed"] + counts.get("non_canonical", 0) == 4
