@@ -7,7 +7,7 @@ SHA-256, size and MIME type, so the signature covers the media too.
 import hashlib
 
 from protocol import sealed, topics
-from protocol.errors import MalformedError, OversizeError, ReplayError, SkewError
+from protocol.errors import BlobError, MalformedError, OversizeError, ReplayError, SkewError
 from protocol.limits import (
     GENESIS,
     LIVE_WINDOW_S,
@@ -22,6 +22,7 @@ from protocol.limits import (
 )
 
 DOMAIN = b"evt"
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 FIELDS = ("blobs", "body", "dev", "kind", "prev", "seq", "sig", "ts", "v")
 
 
@@ -35,6 +36,9 @@ def blob_ref(sha256, size, mime):
     if not sealed.is_hex(sha256, 64):
         raise MalformedError("blob sha256 must be 64 lower-case hex characters")
     _int_in(size, 0, MAX_BLOB_BYTES, "blob size")
+    if size == 0 and sha256 != EMPTY_SHA256:
+        # an empty blob has exactly one hash; anything else would mark a blob complete unseen
+        raise BlobError("a blob of size 0 must have the SHA-256 of empty input")
     if type(mime) is not str or not 3 <= len(mime) <= MAX_MIME_LEN or "/" not in mime:
         raise MalformedError("blob mime must be a type/subtype string")
     return {"mime": mime, "sha256": sha256, "size": size}

@@ -52,11 +52,20 @@ def announce_blob(
 ) -> Blob:
     """Create the Blob row for a ``blobs`` item of a verified envelope (idempotent)."""
     sha = str(ref["sha256"])
-    blob = db_session.get(Blob, sha)
-    if blob is not None:
-        return blob
     size = int(str(ref["size"]))
     total = chunking.chunk_count(size, CHUNK_SIZE)
+    blob = db_session.get(Blob, sha)
+    if blob is not None:
+        if blob.size != size and blob.status != BlobStatus.complete:
+            # Two signed envelopes disagree on the size of one hash, so one of them lies; a
+            # wrong first size would block the blob forever. Restart it with the newer size:
+            # the SHA-256 check on completion decides which was true.
+            logger.warning("blob %s re-announced by %s with size %d (was %d): restarting it",
+                           sha, device_id, size, blob.size)
+            blob.size, blob.total_chunks = size, total
+            blob.chunks = bytes(_bitmap_len(total))
+            blob.updated_at = at
+        return blob
     complete = size == 0 or store.exists(sha)
     blob = Blob(
         sha256=sha,

@@ -110,3 +110,11 @@ def test_topics():
             topics.validate_device_id(bad)
     with pytest.raises(MalformedError):
         topics.parse("gl/v2/hh-1/blob")
+
+
+def test_an_empty_blob_must_have_the_empty_hash():
+    from protocol.errors import BlobError
+
+    assert envelope.blob_ref(envelope.EMPTY_SHA256, 0, "text/plain")["size"] == 0
+    with pytest.raises(BlobError):
+        envelope.blob_ref("ab" * 32, 0, "image/jpeg")

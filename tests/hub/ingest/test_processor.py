@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -14,6 +15,7 @@ from hub.events.models import ChainGap, Event
 from hub.events.service import rejection_counts
 from hub.ingest.messages import Inbound
 from hub.ingest.processor import Processor
+from hub.media.store import FileBlobStore
 from protocol import command, topics
 from tests.builders.devices import TestDevice
 from tests.hub.ingest.streams import bad_input_stream
@@ -176,3 +178,21 @@ def test_pathological_json_in_a_batch_loses_none_of_the_valid_events(
     counts = processor.tally.snapshot()
     assert counts.get("internal", 0) == 0
     assert counts["malformed"] + counts.get("non_canonical", 0) == 4
+
+
+def test_a_lying_blob_size_cannot_block_the_real_blob(
+    processor: Processor,
+    db_session: Session,
+    store: FileBlobStore,
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    liar, honest = device_factory("hh-liar"), device_factory("hh-honest")
+    liar.register(db_session, grid_code="33010200100101")
+    honest.register(db_session, grid_code="33010200100102")
+    db_session.commit()
+    data = os.urandom(2 * 16384 + 5)
+    ref = honest.media(data)
+    feed(processor, [liar.event("report", {"text": "x"}, blobs=[{**ref, "size": 7}])])
+    feed(processor, [honest.event("report", {"text": "y"}, blobs=[ref]), *honest.chunks(data)])
+    assert store.exists(ref["sha256"])
+    assert store.path(ref["sha256"]).read_bytes() == data
