@@ -15,7 +15,7 @@ from hub.commands import service as commands_service
 from hub.commands.models import CommandRead
 from hub.devices import service
 from hub.devices.models import Device, DeviceCreate, DeviceRead, DeviceRevoke
-from hub.errors import NotFoundError
+from hub.errors import NotFoundError, PermissionDeniedError
 from hub.keys import HubKey, load_or_create
 
 router = APIRouter(prefix="/api", tags=["devices"])
@@ -48,6 +48,13 @@ def visible_device(db_session: SessionDep, user: Principal, device_id: str) -> D
     return device
 
 
+def require_covers(user: Principal, grid_code: str | None) -> None:
+    """A scoped admin may only register, move or revoke devices of grids inside its area
+    (an unscoped admin may also leave a device unbound)."""
+    if user.scope_code is not None and not user.covers(grid_code):
+        raise PermissionDeniedError(f"grid {grid_code} is outside your area {user.scope_code}")
+
+
 @router.get("/hub/key", response_model=HubKeyRead)
 def hub_key(settings: SettingsDep, _user: CurrentUser) -> HubKeyRead:
     """The hub's command-signing public key, written into each device's config."""
@@ -57,8 +64,9 @@ def hub_key(settings: SettingsDep, _user: CurrentUser) -> HubKeyRead:
 
 @router.post("/devices", response_model=DeviceRead, status_code=201)
 def register(
-    body: DeviceCreate, db_session: SessionDep, clock: ClockDep, _user: AdminUser
+    body: DeviceCreate, db_session: SessionDep, clock: ClockDep, user: AdminUser
 ) -> DeviceRead:
+    require_covers(user, body.grid_code)
     device = service.register_device(db_session=db_session, data=body, clock=clock)
     db_session.commit()
     return DeviceRead.model_validate(device)
@@ -114,6 +122,7 @@ def revoke(
     """Revoke the device's key now: what it signed before stays valid, later messages are
     rejected; its open commands fail. (Disable its broker credentials as well: see ops docs.)"""
     reason = body.reason if body else None
+    visible_device(db_session, user, device_id)
     device = service.revoke_device(
         db_session=db_session, device_id=device_id, reason=reason, clock=clock
     )
@@ -126,9 +135,11 @@ def revoke(
 
 @router.put("/devices/{device_id}/grid", response_model=DeviceRead)
 def bind_grid(
-    device_id: str, body: DeviceBind, db_session: SessionDep, _user: AdminUser
+    device_id: str, body: DeviceBind, db_session: SessionDep, user: AdminUser
 ) -> DeviceRead:
     """Bind the device to a grid (a grid has at most one active handheld) or unbind it."""
+    visible_device(db_session, user, device_id)
+    require_covers(user, body.grid_code)
     device = service.bind_grid(db_session=db_session, device_id=device_id, grid_code=body.grid_code)
     db_session.commit()
     return DeviceRead.model_validate(device)

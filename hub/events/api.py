@@ -50,7 +50,9 @@ def chain_gaps(
     db_session: SessionDep, user: CurrentUser, device_id: str | None = None, open_only: bool = False
 ) -> list[ChainGapRead]:
     require_roles(user, Role.admin)
-    rows = service.list_chain_gaps(db_session=db_session, device_id=device_id, open_only=open_only)
+    rows = service.list_chain_gaps(
+        db_session=db_session, device_id=device_id, open_only=open_only, scope_code=user.scope_code
+    )
     return [ChainGapRead.model_validate(g) for g in rows]
 
 

@@ -247,9 +247,18 @@ def get_event(*, db_session: Session, event_id: int) -> Event | None:
 
 
 def list_chain_gaps(
-    *, db_session: Session, device_id: str | None = None, open_only: bool = False
+    *,
+    db_session: Session,
+    device_id: str | None = None,
+    open_only: bool = False,
+    scope_code: str | None = None,
 ) -> list[ChainGap]:
+    """Chain gaps, optionally only of devices whose grid lies inside ``scope_code``."""
     query = select(ChainGap).order_by(ChainGap.id)
+    if scope_code is not None:
+        query = query.join(Device, Device.id == ChainGap.device_id).where(
+            Device.grid_code.startswith(scope_code)
+        )
     if device_id is not None:
         query = query.where(ChainGap.device_id == device_id)
     if open_only:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.areas.seed import DemoData
 from hub.cases.models import Case
@@ -119,3 +120,39 @@ def test_events_rejections_and_media_download(
     assert client.get(f"/api/media/{sha}/content", headers=foreign).status_code == 404
     assert client.get(f"/api/media/{sha}/content").status_code == 401
     assert client.get(f"/api/media/{sha}", headers=own).json()["status"] == "complete"
+
+
+def test_a_street_admin_manages_only_its_own_streets_devices(
+    client: TestClient,
+    demo: DemoData,
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    from hub.auth.models import Role
+    from hub.auth.service import create_token
+
+    with session_factory() as s:
+        _row, secret = create_token(
+            db_session=s, name="street-1-admin", role=Role.admin, scope_code="330102001"
+        )
+        s.commit()
+    street_admin = _auth(secret)
+    root = _auth(settings.admin_token.get_secret_value())
+    own_grid, other_grid = demo.grids[0], demo.grids[-1]
+    assert own_grid.startswith("330102001") and other_grid.startswith("330102002")
+    for dev_id, grid in (("hh-own", own_grid), ("hh-other", other_grid)):
+        body = {"id": dev_id, "kind": "handheld",
+                "public_key": device_factory(dev_id).public_key.hex(), "grid_code": grid}
+        assert client.post("/api/devices", json=body, headers=root).status_code == 201
+    body = {"id": "hh-x", "kind": "handheld", "public_key": "ab" * 32, "grid_code": other_grid}
+    assert client.post("/api/devices", json=body, headers=street_admin).status_code == 403
+    assert client.post("/api/devices/hh-other/revoke", headers=street_admin).status_code == 404
+    r = client.put("/api/devices/hh-other/grid", json={"grid_code": None}, headers=street_admin)
+    assert r.status_code == 404
+    r = client.put("/api/devices/hh-own/grid", json={"grid_code": other_grid},
+                   headers=street_admin)
+    assert r.status_code == 403
+    assert client.get("/api/devices/hh-other", headers=root).json()["status"] == "active"
+    assert client.post("/api/devices/hh-own/revoke", headers=street_admin).status_code == 200
+    assert client.get("/api/events/chain-gaps", headers=street_admin).status_code == 200
