@@ -1,7 +1,8 @@
 """Hub receipts: "stored through seq N" plus the missing chunks of the device's blobs.
 
 A receipt must fit ``MAX_COMMAND_BYTES`` (the device refuses bigger ones), so the missing-chunk
-lists are shortened until it does; the device asks again after re-sending what it was told.
+lists are shortened until it does, then blobs are left out (complete ones first); the device
+asks again after re-sending what it was told and later receipts mention the rest.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ def build_receipt(
     limit = media.MAX_MISSING_IN_RECEIPT
     while True:
         data: bytes = command.seal_receipt(device.id, device.last_seq, blobs, ts, hub_seed)
-        if len(data) <= MAX_COMMAND_BYTES or limit <= 1:
+        if len(data) <= MAX_COMMAND_BYTES:
             return data
-        limit //= 2
-        blobs = {sha: missing[:limit] for sha, missing in blobs.items()}
+        if limit > 1:
+            limit //= 2
+            blobs = {sha: missing[:limit] for sha, missing in blobs.items()}
+            continue
+        # Still too big: keep the blobs with missing chunks (the device must re-send those)
+        # ahead of the complete ones, and halve how many are mentioned.
+        order = sorted(blobs, key=lambda sha: (not blobs[sha], sha))
+        blobs = {sha: blobs[sha] for sha in order[: len(order) // 2]}

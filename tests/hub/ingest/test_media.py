@@ -113,3 +113,22 @@ def test_receipt_fits_the_size_limit_with_many_missing_chunks(
     rcpt = command.open_receipt(out.payload, processor.hub_key.public_key)
     assert len(rcpt["blobs"]) == 16
     assert all(m[:3] == [0, 1, 2] for m in rcpt["blobs"].values())  # type: ignore[index]
+
+
+def test_receipt_fits_even_when_a_backlog_touches_hundreds_of_blobs(
+    processor: Processor, db_session: Session, device_factory: Callable[..., TestDevice]
+) -> None:
+    dev = device_factory("hh-backlog")
+    dev.register(db_session)
+    db_session.commit()
+    msgs = []
+    for e in range(40):  # 40 envelopes x 16 blobs in one batch, as after a long outage
+        refs = [{"mime": "image/jpeg", "sha256": f"{e * 16 + i + 1:064x}", "size": 50_000}
+                for i in range(16)]
+        msgs.append(Inbound(*dev.event("report", {"text": "v"}, blobs=refs)))
+    result = processor.process(msgs)
+    (out,) = result.outbound
+    assert len(out.payload) <= 16384
+    rcpt = command.open_receipt(out.payload, processor.hub_key.public_key)
+    assert rcpt["seq"] == 40 and 0 < len(rcpt["blobs"]) < 640
+    assert all(missing for missing in rcpt["blobs"].values())  # partial blobs kept first
