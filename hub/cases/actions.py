@@ -102,6 +102,14 @@ def _assign(
         unit = db_session.get(Unit, unit_id)
         if unit is None:
             raise NotFoundError(f"unit {unit_id} not found")
+        area = service.area_code_at(case.grid_code, level)
+        if not any(r.area_code == area for r in unit.responsibilities):
+            # a unit of another community / street would otherwise see and act on the case
+            raise InvalidInputError(
+                f"unit {unit_id} ({unit.name}) is not responsible for area {area} "
+                f"at {level.value} level",
+                code="unit_not_responsible",
+            )
     else:
         unit = service.route(
             db_session=db_session,

@@ -26,6 +26,13 @@ logger = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
 
+VERIFY_TEXT_CHARS = 1000  # what the worker's screen shows of the case in a verify task
+
+
+def _shorten(text: str | None, limit: int) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 def _event_actor(event: dict[str, Any]) -> str:
     worker = event.get("worker_id") or (event.get("body") or {}).get("worker")
@@ -173,7 +180,8 @@ def request_verification(
             "case_id": case.id,
             "task_id": task_id,
             "loc": loc,
-            "text": case.text,
+            # a device report may carry ~30 KB of text; a command must stay under 16 KiB
+            "text": _shorten(case.text, VERIFY_TEXT_CHARS),
             "category": case.category_code,
         },
         lifetime_s=settings.verify_window_s,

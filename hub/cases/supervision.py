@@ -58,7 +58,7 @@ def run_supervision(
                     reason=reason,
                 )
                 report.escalated.append(case.id)
-            elif not case.supervised:
+            elif case.supervision_level != SupervisionLevel.listed:  # a reminder is not enough
                 actions.supervise(
                     db_session=db_session,
                     case=case,

@@ -42,6 +42,7 @@ from protocol import command, topics
 logger = logging.getLogger(__name__)
 
 SHARE_GROUP = "gridlink-ingest"
+QUEUE_MAX = 2000  # messages received but not yet processed (at most ~64 MB of envelopes)
 SHARED_FILTERS = (topics.EVT_ALL, topics.BLOB_ALL, topics.ACK_ALL)
 # State messages are retained, and brokers never send retained messages on shared
 # subscriptions; every worker takes them (applying one is idempotent).
@@ -114,7 +115,10 @@ class IngestWorker:
         )
         self.stats = WorkerStats()
         self.client_id = client_id or f"gl-ingest-{socket.gethostname()}-{os.getpid()}-{id(self):x}"
-        self._queue: queue.Queue[tuple[int, Inbound]] = queue.Queue()
+        # Bounded: when processing falls behind, paho's network thread waits here and TCP
+        # pushes back on the broker, instead of the hub's memory growing without limit
+        # (QoS 0 floods are not bounded by the broker's in-flight window).
+        self._queue: queue.Queue[tuple[int, Inbound]] = queue.Queue(maxsize=QUEUE_MAX)
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self.subscribed_count = 0  # subscriptions acknowledged (1 + reconnects)
@@ -207,7 +211,14 @@ class IngestWorker:
             self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        self._queue.put((self._generation, Inbound(msg.topic, msg.payload, msg.mid, msg.qos)))
+        item = (self._generation, Inbound(msg.topic, msg.payload, msg.mid, msg.qos))
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        # stopping: the message is not acknowledged, so the broker delivers it again
 
     def _on_disconnect(
         self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: ReasonCode, _props: Any

@@ -134,3 +134,26 @@ def test_unit_that_cannot_solve_escalates_and_historical_report_uses_capture_tim
     )
     assert old.historical and old.deadline_start_at == captured.astimezone(UTC)
     assert old.deadline_at == local(2, 17)  # 8 working hours from Friday 09:00
+
+
+def test_an_earlier_reminder_does_not_keep_an_overdue_district_case_off_the_list(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    from hub.cases.models import SupervisionLevel
+
+    clock.set(local(5, 9))
+    case = flows.on_report(db_session=db_session, event=report_event(seq=1, at=clock.now()),
+                           clock=clock, settings=settings)
+    for _ in range(2):  # community -> street -> district
+        actions.escalate(db_session=db_session, case=case, actor="op", at=clock.now(),
+                         settings=settings, reason="cannot solve here")
+    actions.supervise(db_session=db_session, case=case, actor="op", at=clock.now(),
+                      level=SupervisionLevel.reminder, reason="please hurry")
+    db_session.commit()
+    assert case.level == "district" and case.supervision_level == "reminder"
+    clock.advance(days=30)
+    report = run_supervision(db_session=db_session, clock=clock, settings=settings)
+    assert report.supervised == [case.id]
+    assert case.supervision_level == "listed"
+    clock.advance(days=1)  # once listed, it is not listed again
+    assert run_supervision(db_session=db_session, clock=clock, settings=settings).supervised == []

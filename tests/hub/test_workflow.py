@@ -361,3 +361,33 @@ def test_operator_intake_void_park_and_unknown_category(
     )
     assert void_me.status == CaseStatus.voided
     assert void_me.transitions[-1].reason == "out_of_scope: private property"
+
+
+def test_escalation_only_to_a_unit_responsible_for_the_cases_area(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    case = _report(db_session, clock, settings)
+    assert case.grid_code is not None and case.grid_code.startswith("330102001")
+    other_street = demo.units["Hubin Street urban management"]
+    own_street = demo.units["Qingbo Street urban management"]
+    with pytest.raises(InvalidInputError, match="not responsible"):
+        actions.escalate(db_session=db_session, case=case, actor="op", at=clock.now(),
+                         settings=settings, reason="cannot solve", unit_id=other_street)
+    actions.escalate(db_session=db_session, case=case, actor="op", at=clock.now(),
+                     settings=settings, reason="cannot solve", unit_id=own_street)
+    assert (case.level, case.unit_id) == ("street", own_street)
+
+
+def test_a_very_long_report_can_still_be_sent_for_verification(
+    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+) -> None:
+    add_handheld(db_session, at=clock.now())
+    event = report_event(seq=1, at=clock.now(), text="路面塌陷" * 4000)  # 16,000 characters
+    case = flows.on_report(db_session=db_session, event=event, clock=clock, settings=settings)
+    actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
+    flows.submit_feedback(db_session=db_session, case=case, actor="unit", text="fixed",
+                          clock=clock, settings=settings)
+    db_session.commit()
+    assert case.status == CaseStatus.verifying
+    command = db_session.scalars(select(Command)).one()
+    assert command.op == "verify" and len(command.args["text"]) == flows.VERIFY_TEXT_CHARS
