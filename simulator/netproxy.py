@@ -145,6 +145,10 @@ class NetProxy:
         try:
             loop.run_forever()
         finally:
+            pending = asyncio.all_tasks(loop)  # connections still piping when stopped
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _client(self, cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
