@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-# The servers the test suite runs for real: Mosquitto (broker) and PostgreSQL (scale-out DB).
+# What the test suite runs for real: Mosquitto (broker), PostgreSQL (scale-out database) and
+# Chromium (the operator console in a real browser).
 services:
 	@missing=""; \
 	command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || missing="$$missing mosquitto"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing$$missing (apt-get)..."; \

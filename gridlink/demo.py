@@ -193,7 +193,7 @@ def run(
         base = f"http://127.0.0.1:{api_port}"
         admin = env.get("GRIDLINK_ADMIN_TOKEN") or _default_admin_token()
         table = Table(title="Gridlink demo is running", show_header=False)
-        table.add_row("console", f"{base}/console")
+        table.add_row("console", f"{base}/console#token={tokens['district-operator']}")
         table.add_row("API docs", f"{base}/docs")
         table.add_row("admin token", admin)
         for label, secret in tokens.items():
