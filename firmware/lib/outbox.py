@@ -309,6 +309,35 @@ class Outbox:
                 break
         return self._head
 
+    def next_after(self, rid):
+        """(rid, topic, payload, media) of the oldest record whose id is above rid, or None."""
+        r = rid + 1 if rid + 1 > self._lo else self._lo
+        while r < self._next:
+            rec = self._read(r, True)
+            if rec is not None:
+                return r, rec[0], rec[2], [m[0] for m in rec[1]]
+            r += 1
+        return None
+
+    def rids(self):
+        """Yield the ids of the records held, oldest first (nothing is read)."""
+        r = self._lo
+        while r < self._next:
+            if self._count and _size(self._path(r)) >= 0:
+                yield r
+            r += 1
+
+    def tail(self, rid, n):
+        """The last n bytes of record rid's file (the end of its payload), or None."""
+        path = self._path(rid)
+        size = _size(path)
+        if size < 0:
+            return None
+        with open(path, "rb") as f:
+            if size > n:
+                f.seek(size - n)
+            return f.read(n)
+
     def iter(self):
         """Yield (rid, topic, payload, media) of every unacknowledged record, oldest first."""
         for rid, rec in self._records(True):

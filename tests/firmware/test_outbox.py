@@ -256,3 +256,33 @@ ob.ack(1); ob.ack(2)
         )
     )
     assert r == [True, [3, 4], 5]  # records are files: nothing acked comes back
+
+
+def test_receipt_trimming_helpers_walk_without_loading(run_fw, tmp_path):
+    """next_after / rids / tail (trim_on "receipt"), and rec_seq reading the seq from the end
+    of a sealed envelope, also when the body holds a "seq" key of its own."""
+    out = run_fw(
+        PRELUDE
+        + """
+from device_upload import rec_seq
+ob = outbox.Outbox(root, max_bytes=64 * 1024)
+r = {}
+env = '{"blobs":[],"body":{"seq":99,"t":",\\\\"seq\\\\":7"},"dev":"d","kind":"k","prev":"%s",' \\
+      '"seq":%d,"sig":"%s","ts":1795000000,"v":1}'
+ids = [ob.put("t", env % ("0" * 64, i + 1, "a" * 128)) for i in range(5)]
+r["rids"] = list(ob.rids()) == ids
+r["seqs"] = [rec_seq(ob.tail(i, 256)) for i in ids]
+r["short"] = rec_seq(b'"seq":12,"sig":"x"') is None and rec_seq(b',"seq":12,"v":1}') == 12
+ob.ack(ids[1])
+r["after0"] = ob.next_after(0)[0] == ids[0]
+r["after1"] = ob.next_after(ids[0])[0] == ids[2]
+r["after_last"] = ob.next_after(ids[4])
+r["rids2"] = list(ob.rids()) == [ids[0]] + ids[2:]
+r["gone"] = ob.tail(ids[1], 256)
+print(json.dumps(r))
+""",
+        tmp_path / "ob",
+    )
+    r = _result(out)
+    assert r == {"rids": True, "seqs": [1, 2, 3, 4, 5], "short": True, "after0": True,
+                 "after1": True, "after_last": None, "rids2": True, "gone": None}
