@@ -4,7 +4,9 @@ Device(cfg, hal, root) owns
 - the persistent State (seq, chain head, session, last cseq, upload progress, app keys),
 - the flash Outbox (every envelope is put there first, then the seq / chain head is saved;
   the drain task publishes records in order over the Link with QoS 1 and removes a record
-  once its envelope and every chunk of its media got a PUBACK),
+  once its envelope and every chunk of its media got a PUBACK; with cfg["trim_on"] ==
+  "receipt" only once a verified hub receipt covers its seq, and after a reconnect or the hub
+  state turning online it re-sends, in order, every record still held),
 - media upload: envelope first, then chunk frames built in ONE preallocated buffer
   (44-byte header + CHUNK_SIZE payload read with readinto); progress (next chunk) is saved
   after every PUBACK'd chunk, so a restarted device sends only the chunks not acknowledged
@@ -42,6 +44,7 @@ DEFAULTS = {
     "broker": {"host": "127.0.0.1", "port": 1883, "user": None, "password": None,
                "keepalive": 30},
     "require_hub": False,
+    "trim_on": "puback",
     "heartbeat_s": 300,
     "outbox_bytes": 8 * 1024 * 1024,
     "chunk_size": CHUNK_SIZE,
@@ -140,6 +143,17 @@ class Device(Uploader, Commands):
         self.chunks_sent = 0
         self.session = self.state.get("session", 0)
         self.hub_online = not self.opt("require_hub")
+        # trim_on "receipt": a record stays in the outbox after its PUBACK until a verified hub
+        # receipt covers its seq; sent_rid = the newest record sent since the last rewind
+        # (reconnect, or the hub state turning online), which re-sends everything uncovered
+        self.by_receipt = self.opt("trim_on") == "receipt"
+        if self.by_receipt and self.hub_pk is None:
+            raise ValueError("trim_on receipt needs hub_key")
+        self.sent_rid = 0
+        self._rewind = False
+        self.hub_up = None  # the last hub state seen (None: none yet)
+        self.hub_seq = self.state.get("hub_seq", 0)
+        self._trim_seq = 0
         self.guard = command.CommandGuard(self.hub_pk or b"\0" * 32, self.dev,
                                           self.state.get("cseq", 0))
         self._wake = asyncio.Event()
@@ -247,8 +261,9 @@ class Device(Uploader, Commands):
     async def _on_up(self, client):
         for t in (topics.cmd(self.dev), topics.rcpt(self.dev)):
             await client.subscribe(t, 1)
-        if self.opt("require_hub"):
+        if self.opt("require_hub") or self.by_receipt:
             await client.subscribe(topics.HUB_STATE, 1)
+        self._rewind = self.by_receipt
         birth = command.seal_state(self.dev, True, self.session, self.clock.time(), self.seed,
                                    fw=self.fw)
         await client.publish(topics.state(self.dev), birth, 1, True)
@@ -269,7 +284,12 @@ class Device(Uploader, Commands):
             except ProtocolError as e:
                 _log.warning("hub state refused: %s", e)
                 return
-            self.hub_online = bool(msg["online"]) and msg.get("dev") is None
+            online = bool(msg["online"]) and msg.get("dev") is None
+            if online and self.hub_up is not True:
+                self._rewind = self.by_receipt  # a (re)started hub: send what it lacks again
+            self.hub_up = online
+            if self.opt("require_hub"):
+                self.hub_online = online
         self._wake.set()
 
     async def publish(self, topic, payload, qos=1, retain=False):
@@ -283,7 +303,14 @@ class Device(Uploader, Commands):
                 # on_up runs before link.up is set, so wait for the link itself, not _wake
                 await self.link.wait_up()
                 continue
-            rec = self.outbox.peek()
+            if self.by_receipt:
+                if self._rewind:
+                    self._rewind = False
+                    self.sent_rid = 0
+                self._trim()
+                rec = self.outbox.next_after(self.sent_rid)
+            else:
+                rec = self.outbox.peek()
             busy = rec is not None or self.resend
             if not busy or not self.hub_online:
                 self._wake.clear()  # set by emit, receipts, hub state

@@ -39,6 +39,7 @@ class Uploader:
                 _remove(held.pop(sha))
                 changed = True
         self.state.set("hub_seq", rcpt["seq"])
+        self.hub_seq = rcpt["seq"]  # trimming (trim_on "receipt") happens on the drain task
         if changed:
             self.state.set("held", held)
             self.state.save()
@@ -74,11 +75,35 @@ class Uploader:
             while len(held) > 32:
                 _remove(held.pop(sorted(held)[0]))
             self.state.set("held", held)
-        self.outbox.ack(rid, remove_media=not self.opt("keep_media"))
+        if self.by_receipt:
+            self.sent_rid = rid  # kept until a hub receipt covers its seq (see _trim)
+        else:
+            self.outbox.ack(rid, remove_media=not self.opt("keep_media"))
         self.state.set("up", None)
         self.state.save()
         gc.collect()
         self.sample_heap()
+
+    def _trim(self):
+        """trim_on "receipt": remove the records the newest verified receipt covers (seq <=
+        its "stored through"), oldest first, reading only each record's last bytes. A record
+        whose media upload is unfinished stays until its chunks are sent."""
+        n = self.hub_seq
+        if n <= self._trim_seq:
+            return
+        up = self.state.get("up", None)
+        cur = up["rid"] if up else None
+        keep = self.opt("keep_media")
+        for rid in self.outbox.rids():
+            s = rec_seq(self.outbox.tail(rid, 256))
+            if s is None:
+                continue
+            if s > n:
+                break
+            if rid == cur:
+                return  # again after the upload, at the next drain step
+            self.outbox.ack(rid, remove_media=not keep)
+        self._trim_seq = n
 
     async def _send_blob(self, path, blob, prog):
         try:
@@ -168,3 +193,17 @@ def rec_media(rec):
     return rec[3]
 
 
+def rec_seq(tail):
+    """The seq of a sealed envelope from its last bytes: canonical JSON sorts the keys, and the
+    only ones after "seq" are "sig" (hex), "ts" and "v" (integers), so the last ',"seq":' is the
+    envelope's own."""
+    if not tail:
+        return None
+    i = tail.rfind(b',"seq":')
+    if i < 0:
+        return None
+    i += 7
+    j = i
+    while j < len(tail) and 48 <= tail[j] <= 57:
+        j += 1
+    return int(tail[i:j]) if j > i else None
