@@ -68,53 +68,6 @@ def _mkdir(path):
         os.mkdir(path)
 
 
-class Client(mqtt.MQTTClient):
-    """Adapter over mqtt.MQTTClient for media chunks: a QoS 1 publish of a mutable buffer
-    (the device's one chunk buffer) is NOT copied and kept for resend_inflight() when the link
-    fails. The caller re-sends it from the media file after the reconnect anyway, and copying
-    16 KiB at the moment of a failure is exactly what a fragmented 192K heap cannot afford.
-    Immutable payloads (envelopes, bytes) keep the client's normal behaviour."""
-
-    async def publish(self, topic, payload, qos=0, retain=False, timeout=10):
-        if qos != 1 or isinstance(payload, bytes):
-            return await mqtt.MQTTClient.publish(self, topic, payload, qos, retain, timeout)
-        self._check()
-        if isinstance(topic, str):
-            topic = topic.encode()
-        pid = self._new_pid()
-        head = self._pub_head(topic, len(payload), 1, retain, False, pid)
-        ent = [topic, payload, retain, asyncio.Event(), False]
-        self.inflight[pid] = ent
-        try:
-            await self._send(head, payload, timeout)
-            await self._wait(ent[3], timeout)
-            if not ent[4]:
-                self._check()
-        finally:
-            if not ent[4]:
-                self.inflight.pop(pid, None)
-
-    async def _write(self, head, payload):
-        # MicroPython's asyncio StreamWriter.write() copies whatever the socket did not take
-        # at once into its out_buf (bytes concatenation): a 16 KiB chunk could then need a
-        # 16 KiB contiguous allocation exactly when the link is slow or dying. Writing in
-        # 2 KiB slices with a drain() between bounds that copy to 2 KiB.
-        async with self._wlock:
-            w = self._w
-            if w is None:
-                return
-            w.write(head)
-            if payload is not None:
-                mv = memoryview(payload)
-                n = len(mv)
-                i = 0
-                while i < n:
-                    w.write(mv[i: i + 2048])
-                    await w.drain()
-                    i += 2048
-            await w.drain()
-
-
 class Device(Uploader, Commands):
     def __init__(self, cfg, hal, root=None, link_factory=None, client_factory=None):
         self.cfg = cfg
@@ -253,10 +206,10 @@ class Device(Uploader, Commands):
                 ssl.load_verify_locations(cafile=b["ca"])
             else:
                 ssl.verify_mode = ssl_mod.CERT_NONE
-        return Client(self.dev, b.get("host", "127.0.0.1"), b.get("port", 1883),
-                      user=b.get("user"), password=b.get("password"),
-                      keepalive=b.get("keepalive", 30), ssl=ssl,
-                      will=(topics.state(self.dev), will, 1, True), max_inflight=2)
+        return mqtt.MQTTClient(self.dev, b.get("host", "127.0.0.1"), b.get("port", 1883),
+                               user=b.get("user"), password=b.get("password"),
+                               keepalive=b.get("keepalive", 30), ssl=ssl,
+                               will=(topics.state(self.dev), will, 1, True), max_inflight=2)
 
     async def _on_up(self, client):
         for t in (topics.cmd(self.dev), topics.rcpt(self.dev)):
@@ -292,8 +245,8 @@ class Device(Uploader, Commands):
                 self.hub_online = online
         self._wake.set()
 
-    async def publish(self, topic, payload, qos=1, retain=False):
-        await self.link.publish(topic, payload, qos, retain)
+    async def publish(self, topic, payload, qos=1, retain=False, keep=True):
+        await self.link.publish(topic, payload, qos, retain, keep=keep)
 
     # --- the drain task -----------------------------------------------------------------------
 

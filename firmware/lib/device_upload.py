@@ -129,7 +129,8 @@ class Uploader:
         self.buf[:h] = chunking.pack_header(sha_raw, index, total)
         f.seek(index * self.chunk_size)
         n = _fill(f, self.mv[h: h + self.chunk_size])
-        await self.publish(topic, self.mv[: h + n], 1)
+        # keep=False: never copied for resend_inflight(); the file is the store to re-send from
+        await self.publish(topic, self.mv[: h + n], 1, keep=False)
         self.chunks_sent += 1
 
     async def _resend_missing(self):

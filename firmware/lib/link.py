@@ -55,7 +55,7 @@ class Link:
             self.up.clear()  # the supervisor has not run yet; do not let callers spin
         return self.up.is_set()
 
-    async def publish(self, topic, payload, qos=1, retain=False, timeout=10):
+    async def publish(self, topic, payload, qos=1, retain=False, timeout=10, keep=True):
         # Publish on the current connection; OSError when the link is down or fails.
         #
         # After an OSError, link.up is already cleared, so `await link.wait_up()` blocks until
@@ -63,7 +63,7 @@ class Link:
         if not self.is_up():
             raise OSError(107)  # ENOTCONN
         try:
-            await self.client.publish(topic, payload, qos, retain, timeout)
+            await self.client.publish(topic, payload, qos, retain, timeout, keep)
         except OSError:
             self.up.clear()
             raise

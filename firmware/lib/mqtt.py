@@ -3,7 +3,9 @@
 # A plain client: it never reconnects by itself (that is link.py's job). Every link failure is
 # an OSError; the client closes itself on the first one, so `.connected` is the truth.
 # QoS 1 publishes are kept by packet id until their PUBACK, so after a reconnect
-# resend_inflight() re-sends them with DUP set (persistence across reboots is the outbox's job).
+# resend_inflight() re-sends them with DUP set (persistence across reboots is the outbox's job);
+# publish(..., keep=False) opts out for a caller that re-sends from its own store.
+# Payloads above 2 KiB are written in 2 KiB slices with a drain() between them.
 # Incoming messages larger than max_incoming are skipped in small chunks and counted.
 # The receiving half (reader task, packet parsing) is mqtt_rx.Reader, a separate file only to
 # keep the compile peak low.
@@ -27,6 +29,7 @@ ETIMEDOUT = const(110)
 _CONNECT = const(0x10)
 _CONNACK = const(2)
 _SUBSCRIBE = const(0x82)
+_SLICE = const(2048)
 
 
 class MQTTError(OSError):
@@ -211,12 +214,24 @@ class MQTTClient(Reader):
         self._check()
 
     async def _write(self, head, payload):
+        # MicroPython's StreamWriter.write() copies whatever the socket did not take at once
+        # into its out_buf (bytes concatenation): a 16 KiB payload could then need a 16 KiB
+        # contiguous allocation exactly when the link is slow or dying. Slices of 2 KiB with a
+        # drain() between bound that copy to 2 KiB.
         async with self._wlock:
             w = self._w
             if w is None:
                 return
             w.write(head)
-            if payload is not None and len(payload):
+            n = len(payload) if payload is not None else 0
+            if n > _SLICE:
+                mv = memoryview(payload)
+                i = 0
+                while i < n:
+                    w.write(mv[i : i + _SLICE])
+                    await w.drain()
+                    i += _SLICE
+            elif n:
                 w.write(payload)
             await w.drain()
             self.tx_ms = ticks_ms()
@@ -253,11 +268,13 @@ class MQTTClient(Reader):
             i += 2
         return memoryview(head)[:i]
 
-    async def publish(self, topic, payload, qos=0, retain=False, timeout=10):
+    async def publish(self, topic, payload, qos=0, retain=False, timeout=10, keep=True):
         # Send one message; with qos=1 wait for its PUBACK. OSError on link loss or timeout.
         #
         # A QoS 1 message whose PUBACK did not come stays in .inflight (copied to bytes if the
         # payload was a mutable buffer) and is re-sent with DUP by resend_inflight().
+        # keep=False: it is forgotten instead (the caller sends it again from its own store),
+        # so a mutable buffer is never copied at the moment the link fails.
         if qos not in (0, 1):
             raise ValueError("qos")
         self._check()
@@ -278,13 +295,16 @@ class MQTTClient(Reader):
             if not ent[4]:
                 self._check()
         except OSError:
-            if not ent[4] and pid in self.inflight:
+            if keep and not ent[4] and pid in self.inflight:
                 # keep it for resend_inflight(); the caller may reuse its buffer after we raise
                 if not isinstance(payload, bytes):
                     ent[1] = bytes(payload)
                 ent[3] = None
                 self._trim_inflight()
             raise
+        finally:
+            if not keep and not ent[4]:
+                self.inflight.pop(pid, None)
 
     async def _wait(self, ev, timeout):
         try:

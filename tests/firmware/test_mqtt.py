@@ -349,3 +349,42 @@ def test_persistent_session_gets_queued_commands_and_survives_a_bad_handler(
     assert lines[-1] == "got boom,open True"  # the handler's bug did not take the link down
     assert p.wait(10) == 0
     assert "ValueError: handler bug" in p.stderr.read() + "\n".join(lines)
+
+
+KEEP = """
+import asyncio, os, sys
+import mqtt
+host, port, flag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+async def main():
+    c = mqtt.MQTTClient("keep-dev", host, port, keepalive=0)
+    await c.connect()
+    print("connected")
+    while True:
+        try:
+            os.stat(flag)
+            break
+        except OSError:
+            await asyncio.sleep(0.02)
+    buf = bytearray(16384 + 44)           # above 2 KiB: written in slices
+    try:
+        await c.publish("dev/blob", memoryview(buf), qos=1, timeout=1, keep=False)
+        print("unexpected puback")
+    except OSError:
+        print("timeout", len(c.inflight), c.connected)
+
+asyncio.run(main())
+"""
+
+
+def test_keep_false_forgets_an_unacked_publish_instead_of_copying_it(broker, mpy_procs, tmp_path):
+    flag = str(tmp_path / "go")
+    p = mpy_procs(KEEP, broker.host, broker.port, flag)
+    read_until(p, "connected")
+    broker.pause()
+    try:
+        open(flag, "w").close()
+        assert read_until(p, "timeout")[-1] == "timeout 0 False"
+    finally:
+        broker.resume()
+    assert p.wait(10) == 0
