@@ -54,6 +54,10 @@ def iter_chunks(stream, chunk_size=CHUNK_SIZE, buf=None):
     """Yield (index, memoryview) per chunk, reusing one buffer: consume before the next."""
     if buf is None:
         buf = bytearray(chunk_size)
+    elif len(buf) < chunk_size:
+        # a short buffer would end the stream at the first chunk without saying so
+        raise ValueError("buffer of %d bytes is smaller than the chunk size %d"
+                         % (len(buf), chunk_size))
     mv = memoryview(buf)[:chunk_size]
     index = 0
     while True:
@@ -70,7 +74,8 @@ def describe(stream, mime, buf=None):
     """{"sha256", "size", "mime"} of a stream, hashed in chunks."""
     h = hashlib.sha256()
     size = 0
-    for _, part in iter_chunks(stream, CHUNK_SIZE, buf):
+    # any read size hashes the same bytes: use the whole buffer the caller lends
+    for _, part in iter_chunks(stream, len(buf) if buf is not None else CHUNK_SIZE, buf):
         h.update(part)
         size += len(part)
     return {"mime": mime, "sha256": h.digest().hex(), "size": size}

@@ -85,3 +85,15 @@ def test_reassembly_detects_a_wrong_hash_and_wrong_lengths(tmp_path):
         r.add(1, data[16384:])
         with pytest.raises(BlobError, match="does not match"):
             r.finish()
+
+
+@pytest.mark.parametrize("buf_size", [1024, 4096, 16384, 65536])
+def test_describe_with_any_buffer_size_hashes_the_whole_stream(buf_size):
+    data = _blob(40_000)
+    d = chunking.describe(io.BytesIO(data), "image/jpeg", bytearray(buf_size))
+    assert (d["size"], d["sha256"]) == (40_000, hashlib.sha256(data).hexdigest())
+
+
+def test_iter_chunks_refuses_a_buffer_shorter_than_a_chunk():
+    with pytest.raises(ValueError):
+        list(chunking.iter_chunks(io.BytesIO(b"x" * 10), 16384, bytearray(4096)))
