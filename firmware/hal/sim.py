@@ -3,6 +3,7 @@
 Every class takes what it needs through its constructor; none touches hardware.
 """
 
+import asyncio
 import json
 import os
 
@@ -150,9 +151,13 @@ class ScriptUI:
 
     async def choose(self, prompt, options, context=None):
         """Ask the worker to pick one of `options`; scripted answers are consumed in order
-        per prompt kind (a list) or repeated (a string); default: the first option."""
+        per prompt kind (a list) or repeated (a string); default: the first option. The answer
+        "wait" plays a worker who has not answered yet: the prompt stays open."""
         self.show(prompt)
         ans = self.answers.get(context or prompt)
+        if ans == "wait":
+            while True:
+                await asyncio.sleep(3600)
         if isinstance(ans, list):
             pick = ans.pop(0) if ans else options[0]
         elif ans:

@@ -14,6 +14,7 @@ Event kinds and bodies (see docs/firmware.md):
 
 import asyncio
 import hashlib
+import os
 
 VERSION = "0.1.0"
 _ANSWERS_TASK = ("accept", "close", "ignore")
@@ -38,7 +39,9 @@ class Handheld:
         self.done = False
         device.handlers["task"] = self._cmd_task
         device.handlers["verify"] = self._cmd_verify
-        self.pending = []  # prompts raised by commands, answered by the worker
+        # Prompts raised by hub commands, answered by the worker. Kept in state: the command's
+        # cseq is already spent, so a prompt lost in a reboot could never come back.
+        self.pending = [tuple(p) for p in (device.state.get("inbox", None) or [])]
 
     def opt(self, key, default=None):
         v = self.device.opt(key)
@@ -47,9 +50,17 @@ class Handheld:
     # --- media ---------------------------------------------------------------------------------
 
     def _media_path(self, ext):
-        self.shots += 1
+        # `shots` is saved with the next event; after a power cut it can be behind, so never
+        # reuse a name that a queued record may still reference.
+        while True:
+            self.shots += 1
+            path = "%s/m%06d.%s" % (self.device.media_dir, self.shots, ext)
+            try:
+                os.stat(path)
+            except OSError:
+                break
         self.device.state.set("shots", self.shots)
-        return "%s/m%06d.%s" % (self.device.media_dir, self.shots, ext)
+        return path
 
     def photo(self, size=None):
         path, _, mime = self.hal.camera.capture(self._media_path("jpg"), size)
@@ -178,31 +189,43 @@ class Handheld:
         self.device.state.set("tasks", tasks)
         self.device.state.save()
         self.ui.show("new task %s: %s" % (task["task_id"], task["title"]))
-        self.pending.append(("task", task))
+        self._prompt("task", task)
         return "delivered"
 
     async def _cmd_verify(self, cmd):
         a = cmd["args"]
         req = {"case_id": a.get("case_id"), "task_id": a.get("task_id")}
         self.ui.show("verify case %s on site" % req["case_id"])
-        self.pending.append(("verify", req))
+        self._prompt("verify", req)
         return "delivered"
+
+    def _prompt(self, what, item):
+        self.pending.append((what, item))
+        self._save_inbox()
+
+    def _save_inbox(self):
+        self.device.state.set("inbox", [list(p) for p in self.pending])
+        self.device.state.save()
 
     async def _answer_pending(self):
         while self.pending:
-            what, item = self.pending.pop(0)
-            if what == "task":
-                ans = await self.ui.choose("task %s" % item["task_id"], _ANSWERS_TASK, "task")
-                if ans == "ignore":
-                    continue
-                await self.task_step(item, "accept")
-                if ans == "close":
-                    await self.task_step(item, "progress", "on site")
-                    await self.task_step(item, "close", "done")
-            else:
-                ans = await self.ui.choose("verify %s" % item["case_id"], _ANSWERS_VERIFY,
-                                           "verify")
-                await self.verify(item, ans)
+            what, item = self.pending[0]
+            await self._answer(what, item)
+            self.pending.pop(0)  # answered (a power cut before this asks again)
+            self._save_inbox()
+
+    async def _answer(self, what, item):
+        if what == "task":
+            ans = await self.ui.choose("task %s" % item["task_id"], _ANSWERS_TASK, "task")
+            if ans == "ignore":
+                return
+            await self.task_step(item, "accept")
+            if ans == "close":
+                await self.task_step(item, "progress", "on site")
+                await self.task_step(item, "close", "done")
+        else:
+            ans = await self.ui.choose("verify %s" % item["case_id"], _ANSWERS_VERIFY, "verify")
+            await self.verify(item, ans)
 
     # --- patrol track --------------------------------------------------------------------------
 
