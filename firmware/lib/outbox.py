@@ -322,8 +322,12 @@ class Outbox:
     def rids(self):
         """Yield the ids of the records held, oldest first (nothing is read)."""
         r = self._lo
+        while r < self._next and _size(self._path(r)) < 0:
+            r += 1  # removed at the bottom: later walks start above them
+        if self._head is None or self._head[0] >= r:
+            self._lo = r
         while r < self._next:
-            if self._count and _size(self._path(r)) >= 0:
+            if _size(self._path(r)) >= 0:
                 yield r
             r += 1
 

@@ -286,3 +286,23 @@ print(json.dumps(r))
     r = _result(out)
     assert r == {"rids": True, "seqs": [1, 2, 3, 4, 5], "short": True, "after0": True,
                  "after1": True, "after_last": None, "rids2": True, "gone": None}
+
+
+def test_rids_walk_starts_above_removed_records(run_fw, tmp_path):
+    out = run_fw(
+        PRELUDE
+        + """
+ob = outbox.Outbox(root, max_bytes=64 * 1024)
+ids = [ob.put("t", b"x%d" % i) for i in range(6)]
+for i in ids[:4]:
+    ob.ack(i)           # removed oldest first, never peeked
+r = {"rids": list(ob.rids()) == ids[4:], "lo": ob._lo == ids[4]}
+r["after"] = ob.next_after(0)[0] == ids[4]
+r["peek"] = ob.peek()[0] == ids[4]
+n = ob.put("t", b"y")
+r["rids2"] = list(ob.rids()) == ids[4:] + [n]
+print(json.dumps(r))
+""",
+        tmp_path / "ob",
+    )
+    assert _result(out) == {"rids": True, "lo": True, "after": True, "peek": True, "rids2": True}
