@@ -16,6 +16,7 @@ import asyncio
 import random
 
 import log
+from mqtt_rx import ticks_diff, ticks_ms
 
 _log = log.getLogger("link")
 
@@ -105,13 +106,20 @@ class Link:
                 self.connects += 1
                 if self.connects > 1:
                     self.reconnects += 1
-                delay = self._bmin
                 n = await c.resend_inflight()
                 _log.info("up %s:%d resent=%d", c.host, c.port, n)
                 if self._on_up is not None:
                     await self._on_up(c)
                 self.up.set()
-                await self._supervise(c)
+                up_at = ticks_ms()
+                try:
+                    await self._supervise(c)
+                finally:
+                    # Back off afresh only after a connection that lasted: a broker that accepts
+                    # and then drops us (refused subscription, a clashing client id) must not
+                    # become a reconnect loop that wears the flash with session numbers.
+                    if ticks_diff(ticks_ms(), up_at) >= self._bmax:
+                        delay = self._bmin
             except OSError as e:
                 if not self._stopped:
                     self.failures += 1

@@ -232,3 +232,47 @@ def test_keepalive_pings_only_an_idle_link(mpy_procs, broker):
     assert read_until(p, "idle done")[-1] == "idle done 0"
     assert p.wait(5) == 0
     assert broker.log().count("Received PINGREQ from busy-dev") >= 2
+
+
+FLAPPING = BACKOFF.replace(
+    '    return mqtt.MQTTClient("nobody", "127.0.0.1", port)',
+    '    return mqtt.MQTTClient("nobody", "127.0.0.1", port, keepalive=10)',
+)
+
+
+def test_a_broker_that_accepts_then_drops_us_is_backed_off(run_fw):
+    """CONNACK then close, every time (a clashing client id, a refused subscription): the
+    link must keep backing off instead of reconnecting at the minimum delay forever."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    stop = threading.Event()
+
+    def serve() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(1024)  # CONNECT
+                    conn.sendall(b"\x20\x02\x00\x00")  # CONNACK, accepted
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        r = json.loads(run_fw(FLAPPING, srv.getsockname()[1]).strip().splitlines()[-1])
+    finally:
+        stop.set()
+        thread.join(2)
+        srv.close()
+    assert r["connects"] >= 7  # the broker did accept every time
+    assert max(r["gaps"][-3:]) >= 160, r["gaps"]  # ...and the delay still grew to the cap
