@@ -41,7 +41,7 @@ test: setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check hub simulator provisioning gridlink tests bench
+	$(BIN)/ruff format --check hub simulator gridlink tests bench
 
 bench: setup
 	$(BIN)/python -m bench

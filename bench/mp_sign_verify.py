@@ -10,8 +10,13 @@ from protocol import crypto, envelope  # noqa: E402
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 20
 seed = bytes(range(32))
 pk = crypto.public_key(seed)
-body = {"category": "road_damage", "grid": "33010200100101", "text": "东门口路面塌陷，需要处理",
-        "loc": {"lat_e6": 30274100, "lon_e6": 120155100, "acc_m": 5}, "worker": "w-0007"}
+body = {
+    "category": "road_damage",
+    "grid": "33010200100101",
+    "text": "东门口路面塌陷，需要处理",
+    "loc": {"lat_e6": 30274100, "lon_e6": 120155100, "acc_m": 5},
+    "worker": "w-0007",
+}
 blobs = [{"mime": "image/jpeg", "sha256": "ab" * 32, "size": 2097152}]
 env = envelope.build("hh-33010200100101", 1, 1795000000, "report", body, blobs)
 gc.collect()
@@ -21,11 +26,14 @@ try:
     clock = time.ticks_us
     diff = time.ticks_diff
 except ImportError:
+
     def clock():
         return int(time.perf_counter() * 1e6)
 
     def diff(a, b):
         return a - b
+
+
 t0 = clock()
 for _ in range(N):
     data = envelope.seal(env, seed)

@@ -23,7 +23,10 @@ def _micropython() -> tuple[float, float, int]:
         exe = shutil.which("micropython") or "micropython"
     out = subprocess.run(
         [exe, "-X", "heapsize=192K", str(ROOT / "bench/mp_sign_verify.py"), str(ROOT), "20"],
-        capture_output=True, text=True, check=True, timeout=300,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     ).stdout.split()
     vals = dict(zip(out[::2], map(int, out[1::2]), strict=True))
     return vals["seal_us"] / 1000, vals["open_us"] / 1000, vals["bytes"]
@@ -31,8 +34,13 @@ def _micropython() -> tuple[float, float, int]:
 
 def _envelope() -> tuple[bytes, bytes]:
     seed = bytes(range(32))
-    body = {"category": "road_damage", "grid": "33010200100101", "text": "东门口路面塌陷",
-            "loc": {"lat_e6": 30274100, "lon_e6": 120155100, "acc_m": 5}, "worker": "w-0007"}
+    body = {
+        "category": "road_damage",
+        "grid": "33010200100101",
+        "text": "东门口路面塌陷",
+        "loc": {"lat_e6": 30274100, "lon_e6": 120155100, "acc_m": 5},
+        "worker": "w-0007",
+    }
     env = envelope.build("hh-33010200100101", 1, 1795000000, "report", body)
     return envelope.seal(env, seed), crypto.public_key(seed)
 
@@ -54,19 +62,30 @@ def run() -> Table:
     for col in ("interpreter / backend", "seal ms", "open (verify) ms", "verifies/s", "note"):
         table.add_column(col)
     mp_seal, mp_open, size = _micropython()
-    table.add_row("MicroPython 1.29 unix, pure Ed25519", f"{mp_seal:.1f}", f"{mp_open:.1f}",
-                  f"{1000 / mp_open:.0f}", f"{size} B envelope, -X heapsize=192K")
+    table.add_row(
+        "MicroPython 1.29 unix, pure Ed25519",
+        f"{mp_seal:.1f}",
+        f"{mp_open:.1f}",
+        f"{1000 / mp_open:.0f}",
+        f"{size} B envelope, -X heapsize=192K",
+    )
     before = crypto.get_backend()
     try:
         _, pure_seal = _rate(lambda: envelope.seal(env, seed), 0.5)
         pure_rate, pure_open = _rate(lambda: envelope.open(data, pk), 0.5)
-        table.add_row("CPython, pure Ed25519", f"{pure_seal:.2f}", f"{pure_open:.2f}",
-                      f"{pure_rate:.0f}", "")
+        table.add_row(
+            "CPython, pure Ed25519", f"{pure_seal:.2f}", f"{pure_open:.2f}", f"{pure_rate:.0f}", ""
+        )
         crypto.set_backend(CryptographyBackend())
         _, ossl_seal = _rate(lambda: envelope.seal(env, seed))
         ossl_rate, ossl_open = _rate(lambda: envelope.open(data, pk))
-        table.add_row("CPython, cryptography (hub)", f"{ossl_seal:.3f}", f"{ossl_open:.3f}",
-                      f"{ossl_rate:.0f}", f"{ossl_rate / (1000 / mp_open):.0f}x MicroPython")
+        table.add_row(
+            "CPython, cryptography (hub)",
+            f"{ossl_seal:.3f}",
+            f"{ossl_open:.3f}",
+            f"{ossl_rate:.0f}",
+            f"{ossl_rate / (1000 / mp_open):.0f}x MicroPython",
+        )
     finally:
         crypto.set_backend(before)
     return table

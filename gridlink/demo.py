@@ -110,23 +110,39 @@ def seed_hub(
             for grid in data.grids[:devices]:
                 worker = f"w{grid[6:]}" if f"w{grid[6:]}" in data.workers else data.workers[0]
                 script = scenarios.patrol(
-                    reports=3, every_s=every_s, worker=(worker, "1234"), end=False,
+                    reports=3,
+                    every_s=every_s,
+                    worker=(worker, "1234"),
+                    end=False,
                     text=f"{grid} 网格巡查发现问题 (patrol finding)",
                 )
                 centre = db_session.get(Grid, grid)
                 lat, lon = centre.lat_e6 or 0, centre.lon_e6 or 0
-                route = [[lat - 200, lon - 200], [lat + 200, lon - 200], [lat + 200, lon + 200],
-                         [lat - 200, lon + 200]]  # a ~45 m square around the grid centre
+                route = [
+                    [lat - 200, lon - 200],
+                    [lat + 200, lon - 200],
+                    [lat + 200, lon + 200],
+                    [lat - 200, lon + 200],
+                ]  # a ~45 m square around the grid centre
                 dev = fleet.add_handheld(
-                    f"hh-{grid}", grid, route=route, scenario=script,
+                    f"hh-{grid}",
+                    grid,
+                    route=route,
+                    scenario=script,
                     answers={"verify": "confirm"},
                     workers={worker: scenarios.pin_hash(worker, "1234")},
-                    exit_when_done=False, heartbeat_s=30, track_s=10,
+                    exit_when_done=False,
+                    heartbeat_s=30,
+                    track_s=10,
                 )
                 register_device(
                     db_session=db_session,
-                    data=DeviceCreate(id=dev.device_id, kind=DeviceKind.handheld,
-                                      public_key=dev.public_key_hex, grid_code=grid),
+                    data=DeviceCreate(
+                        id=dev.device_id,
+                        kind=DeviceKind.handheld,
+                        public_key=dev.public_key_hex,
+                        grid_code=grid,
+                    ),
                 )
                 added.append(dev)
     finally:
@@ -138,8 +154,9 @@ class Units:
     """The demo plays the handling units through the REST API: accept, feedback, rate."""
 
     def __init__(self, base: str, token: str) -> None:
-        self.http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=10)
+        self.http = httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
         self.done: set[int] = set()
 
     def cases(self) -> list[dict[str, Any]]:
@@ -153,8 +170,9 @@ class Units:
             if status == "dispatched":
                 self.http.post(f"/api/cases/{cid}/accept", json={"reason": "on our way"})
             elif status == "handling":
-                self.http.post(f"/api/cases/{cid}/feedback",
-                               json={"text": "已处理完毕 (fixed by the unit)"})
+                self.http.post(
+                    f"/api/cases/{cid}/feedback", json={"text": "已处理完毕 (fixed by the unit)"}
+                )
             elif status == "closed" and cid not in self.done:
                 self.http.post(f"/api/cases/{cid}/rate", json={"score": 5, "comment": "满意"})
                 self.done.add(cid)
@@ -181,12 +199,15 @@ def run(
         hub_key = load_or_create(data_dir / "hub" / "hub_key.pem")
         fleet = Fleet("127.0.0.1", mqtt_port, root=data_dir / "fleet", hub_seed=hub_key.seed)
         stack.callback(fleet.stop)
-        tokens, devs = seed_hub({k: v for k, v in env.items() if k.startswith("GRIDLINK_")},
-                                devices, every_s, fleet)
+        tokens, devs = seed_hub(
+            {k: v for k, v in env.items() if k.startswith("GRIDLINK_")}, devices, every_s, fleet
+        )
         (data_dir / "tokens.json").write_text(json.dumps(tokens, indent=2))
         hub = start_process(
-            stack, [sys.executable, "-m", "gridlink.cli", "hub", "run",
-                    "--supervision-interval", "10"], data_dir / "hub.log", env,
+            stack,
+            [sys.executable, "-m", "gridlink.cli", "hub", "run", "--supervision-interval", "10"],
+            data_dir / "hub.log",
+            env,
         )
         wait_port(api_port, hub, "hub", timeout=60)
         fleet.start()
@@ -201,8 +222,10 @@ def run(
                 table.add_row(label, secret)
         table.add_row("broker", f"{broker} on 127.0.0.1:{mqtt_port}")
         table.add_row("devices", ", ".join(d.device_id for d in devs))
-        table.add_row("logs", f"{data_dir}/hub.log, {data_dir}/broker.log, "
-                              f"{data_dir}/fleet/<device>/device.log")
+        table.add_row(
+            "logs",
+            f"{data_dir}/hub.log, {data_dir}/broker.log, {data_dir}/fleet/<device>/device.log",
+        )
         console.print(table)
         units = Units(base, admin)
         started = time.monotonic()

@@ -60,8 +60,13 @@ def announce_blob(
             # Two signed envelopes disagree on the size of one hash, so one of them lies; a
             # wrong first size would block the blob forever. Restart it with the newer size:
             # the SHA-256 check on completion decides which was true.
-            logger.warning("blob %s re-announced by %s with size %d (was %d): restarting it",
-                           sha, device_id, size, blob.size)
+            logger.warning(
+                "blob %s re-announced by %s with size %d (was %d): restarting it",
+                sha,
+                device_id,
+                size,
+                blob.size,
+            )
             blob.size, blob.total_chunks = size, total
             blob.chunks = bytes(_bitmap_len(total))
             blob.updated_at = at

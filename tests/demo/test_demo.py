@@ -25,10 +25,25 @@ def _free_port() -> int:
 
 def test_demo_turns_the_closed_loop(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "gridlink.demo", "--duration", "45", "--devices", "2",
-         "--report-every", "3", "--api-port", str(_free_port()),
-         "--data-dir", str(tmp_path / "demo")],
-        cwd=ROOT, capture_output=True, text=True, timeout=200,
+        [
+            sys.executable,
+            "-m",
+            "gridlink.demo",
+            "--duration",
+            "45",
+            "--devices",
+            "2",
+            "--report-every",
+            "3",
+            "--api-port",
+            str(_free_port()),
+            "--data-dir",
+            str(tmp_path / "demo"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=200,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out

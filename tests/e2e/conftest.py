@@ -50,8 +50,12 @@ class Hub:
             with session_scope(make_session_factory(engine)) as s:
                 register_device(
                     db_session=s,
-                    data=DeviceCreate(id=dev.device_id, kind=DeviceKind.handheld,
-                                      public_key=dev.public_key_hex, grid_code=grid),
+                    data=DeviceCreate(
+                        id=dev.device_id,
+                        kind=DeviceKind.handheld,
+                        public_key=dev.public_key_hex,
+                        grid_code=grid,
+                    ),
                 )
         finally:
             engine.dispose()

@@ -23,21 +23,40 @@ def test_report_to_evaluation_through_the_handheld(hub: Hub, fleet: Fleet) -> No
     lat, lon = hub.grid_centre(GRID)
     script = [
         {"at": 0, "do": "signin", "worker": WORKER, "pin": "1234"},
-        {"at": 0.5, "do": "report", "category": "garbage", "photos": 1, "photo_bytes": 80_000,
-         "audio_s": 2, "text": "小区东门垃圾堆放，已影响通行"},
+        {
+            "at": 0.5,
+            "do": "report",
+            "category": "garbage",
+            "photos": 1,
+            "photo_bytes": 80_000,
+            "audio_s": 2,
+            "text": "小区东门垃圾堆放，已影响通行",
+        },
         {"at": 600, "do": "end"},
     ]
     dev = fleet.add_handheld(
-        "hh-e2e", GRID, route=[[lat + 100, lon], [lat + 150, lon + 50]], scenario=script,
-        answers={"verify": "confirm"}, workers={WORKER: scenarios.pin_hash(WORKER, "1234")},
+        "hh-e2e",
+        GRID,
+        route=[[lat + 100, lon], [lat + 150, lon + 50]],
+        scenario=script,
+        answers={"verify": "confirm"},
+        workers={WORKER: scenarios.pin_hash(WORKER, "1234")},
     )
     hub.register(dev, GRID)
     dev.start()
 
     # 1-3: the report is collected, filed and dispatched to the community's sanitation unit
-    case_id = wait_until("the report to become a dispatched case", lambda: next(
-        (c["id"] for c in hub.api.get("/api/cases").json()["items"]
-         if c["status"] == "dispatched"), None))
+    case_id = wait_until(
+        "the report to become a dispatched case",
+        lambda: next(
+            (
+                c["id"]
+                for c in hub.api.get("/api/cases").json()["items"]
+                if c["status"] == "dispatched"
+            ),
+            None,
+        ),
+    )
     case = _case(hub, case_id)
     assert case["grid_code"] == GRID and case["category_code"] == "garbage"
     assert [m["mime"] for m in case["media"]] == ["image/jpeg", "audio/wav"]
@@ -49,8 +68,11 @@ def test_report_to_evaluation_through_the_handheld(hub: Hub, fleet: Fleet) -> No
 
     # 6: the hub pushes a signed verification task to the grid's handheld; the worker
     # confirms on site with a photo inside the grid, and the case closes on that evidence
-    wait_until("the on-site verification to close the case",
-               lambda: _case(hub, case_id)["status"] == "closed", timeout=120)
+    wait_until(
+        "the on-site verification to close the case",
+        lambda: _case(hub, case_id)["status"] == "closed",
+        timeout=120,
+    )
     commands = hub.api.get("/api/devices/hh-e2e").json()["commands"]
     verify = [c for c in commands if c["op"] == "verify"]
     assert verify and verify[0]["status"] == "succeeded"
@@ -61,12 +83,27 @@ def test_report_to_evaluation_through_the_handheld(hub: Hub, fleet: Fleet) -> No
     case = _case(hub, case_id)
     assert case["status"] == "evaluated"
     actions = [t["action"] for t in case["timeline"]]
-    for step in ("collect", "file", "dispatch", "accept", "feedback", "request_verification",
-                 "close", "rate"):
+    for step in (
+        "collect",
+        "file",
+        "dispatch",
+        "accept",
+        "feedback",
+        "request_verification",
+        "close",
+        "rate",
+    ):
         assert step in actions, actions
-    assert actions.index("collect") < actions.index("file") < actions.index("dispatch") \
-        < actions.index("accept") < actions.index("feedback") \
-        < actions.index("request_verification") < actions.index("close") < actions.index("rate")
+    assert (
+        actions.index("collect")
+        < actions.index("file")
+        < actions.index("dispatch")
+        < actions.index("accept")
+        < actions.index("feedback")
+        < actions.index("request_verification")
+        < actions.index("close")
+        < actions.index("rate")
+    )
     close = next(t for t in case["timeline"] if t["action"] == "close")
     assert close["actor"] == f"worker:{WORKER}"  # the worker signed in on the grid's handheld
     evidence = close["evidence"]
@@ -74,7 +111,10 @@ def test_report_to_evaluation_through_the_handheld(hub: Hub, fleet: Fleet) -> No
     assert evidence["distance_m"] <= hub.settings.verify_distance_m
     # the verification photo follows its envelope in chunks; once complete it can be downloaded
     url = f"/api/media/{evidence['photos'][0]}/content"
-    wait_until("the verification photo to be complete",
-               lambda: hub.api.get(url).status_code == 200, timeout=60)
+    wait_until(
+        "the verification photo to be complete",
+        lambda: hub.api.get(url).status_code == 200,
+        timeout=60,
+    )
     photo = hub.api.get(url)
     assert photo.content[:2] == b"\xff\xd8" and len(photo.content) == evidence["media"][0]["size"]

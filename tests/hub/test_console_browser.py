@@ -53,28 +53,56 @@ def served_hub(settings: Settings, clock: FrozenClock, demo: DemoData) -> Iterat
 def _dom(url: str, profile: Path) -> str:
     assert CHROMIUM is not None
     proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=8000",
-         "--dump-dom", url],
-        capture_output=True, text=True, timeout=90,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=8000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
 
 def test_console_lists_only_the_operators_cases(
-    served_hub: str, db_session: Session, clock: FrozenClock, settings: Settings,
-    demo: DemoData, tmp_path: Path,
+    served_hub: str,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+    tmp_path: Path,
 ) -> None:
-    own = flows.on_report(db_session=db_session, event=report_event(seq=1, at=clock.now()),
-                          clock=clock, settings=settings)
+    own = flows.on_report(
+        db_session=db_session,
+        event=report_event(seq=1, at=clock.now()),
+        clock=clock,
+        settings=settings,
+    )
     other_grid = next(g for g in demo.grids if g.startswith("330102002"))
     flows.on_report(
         db_session=db_session,
-        event=report_event(seq=2, at=clock.now(), grid=other_grid, device_id="hh-0002",
-                           lat_e6=31_000_000, text="other street"),
-        clock=clock, settings=settings,
+        event=report_event(
+            seq=2,
+            at=clock.now(),
+            grid=other_grid,
+            device_id="hh-0002",
+            lat_e6=31_000_000,
+            text="other street",
+        ),
+        clock=clock,
+        settings=settings,
     )
     db_session.commit()
     token = demo.tokens["street-330102001-operator"]

@@ -173,7 +173,10 @@ def test_ingest_on_postgres(postgres_url: str, tmp_path: Path) -> None:
         factory = make_session_factory(engine)
         store = FileBlobStore(tmp_path / "media")
         processor = Processor(
-            factory, load_or_create(tmp_path / "hub_key.pem"), store, clock=clock,
+            factory,
+            load_or_create(tmp_path / "hub_key.pem"),
+            store,
+            clock=clock,
             settings=settings,
         )
 

@@ -142,13 +142,29 @@ def test_an_earlier_reminder_does_not_keep_an_overdue_district_case_off_the_list
     from hub.cases.models import SupervisionLevel
 
     clock.set(local(5, 9))
-    case = flows.on_report(db_session=db_session, event=report_event(seq=1, at=clock.now()),
-                           clock=clock, settings=settings)
+    case = flows.on_report(
+        db_session=db_session,
+        event=report_event(seq=1, at=clock.now()),
+        clock=clock,
+        settings=settings,
+    )
     for _ in range(2):  # community -> street -> district
-        actions.escalate(db_session=db_session, case=case, actor="op", at=clock.now(),
-                         settings=settings, reason="cannot solve here")
-    actions.supervise(db_session=db_session, case=case, actor="op", at=clock.now(),
-                      level=SupervisionLevel.reminder, reason="please hurry")
+        actions.escalate(
+            db_session=db_session,
+            case=case,
+            actor="op",
+            at=clock.now(),
+            settings=settings,
+            reason="cannot solve here",
+        )
+    actions.supervise(
+        db_session=db_session,
+        case=case,
+        actor="op",
+        at=clock.now(),
+        level=SupervisionLevel.reminder,
+        reason="please hurry",
+    )
     db_session.commit()
     assert case.level == "district" and case.supervision_level == "reminder"
     clock.advance(days=30)

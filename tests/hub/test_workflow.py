@@ -371,10 +371,24 @@ def test_escalation_only_to_a_unit_responsible_for_the_cases_area(
     other_street = demo.units["Hubin Street urban management"]
     own_street = demo.units["Qingbo Street urban management"]
     with pytest.raises(InvalidInputError, match="not responsible"):
-        actions.escalate(db_session=db_session, case=case, actor="op", at=clock.now(),
-                         settings=settings, reason="cannot solve", unit_id=other_street)
-    actions.escalate(db_session=db_session, case=case, actor="op", at=clock.now(),
-                     settings=settings, reason="cannot solve", unit_id=own_street)
+        actions.escalate(
+            db_session=db_session,
+            case=case,
+            actor="op",
+            at=clock.now(),
+            settings=settings,
+            reason="cannot solve",
+            unit_id=other_street,
+        )
+    actions.escalate(
+        db_session=db_session,
+        case=case,
+        actor="op",
+        at=clock.now(),
+        settings=settings,
+        reason="cannot solve",
+        unit_id=own_street,
+    )
     assert (case.level, case.unit_id) == ("street", own_street)
 
 
@@ -385,8 +399,9 @@ def test_a_very_long_report_can_still_be_sent_for_verification(
     event = report_event(seq=1, at=clock.now(), text="路面塌陷" * 4000)  # 16,000 characters
     case = flows.on_report(db_session=db_session, event=event, clock=clock, settings=settings)
     actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
-    flows.submit_feedback(db_session=db_session, case=case, actor="unit", text="fixed",
-                          clock=clock, settings=settings)
+    flows.submit_feedback(
+        db_session=db_session, case=case, actor="unit", text="fixed", clock=clock, settings=settings
+    )
     db_session.commit()
     assert case.status == CaseStatus.verifying
     command = db_session.scalars(select(Command)).one()

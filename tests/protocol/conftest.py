@@ -26,7 +26,10 @@ def run_micropython():
     def run(script: Path, *args: str, heapsize: str = "512K") -> subprocess.CompletedProcess:
         return subprocess.run(
             [exe, "-X", f"heapsize={heapsize}", str(script), *args],
-            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     return run

@@ -77,66 +77,189 @@ def _check_rfc() -> None:
 
 
 def _env(name, dev_id, seq, kind, body, blobs=(), prev=GENESIS, seed=DEV):
-    fields = {"dev": dev_id, "seq": seq, "ts": TS + seq % 1000, "kind": kind, "body": body,
-              "blobs": list(blobs), "prev": prev}
+    fields = {
+        "dev": dev_id,
+        "seq": seq,
+        "ts": TS + seq % 1000,
+        "kind": kind,
+        "body": body,
+        "blobs": list(blobs),
+        "prev": prev,
+    }
     sealed = envelope.seal(envelope.build(**fields), seed)
-    return {"name": name, "type": "envelope", "seed": seed.hex(),
-            "public": crypto.public_key(seed).hex(), "fields": fields,
-            "sealed": sealed.decode("utf-8"), "digest": envelope.digest(sealed)}
+    return {
+        "name": name,
+        "type": "envelope",
+        "seed": seed.hex(),
+        "public": crypto.public_key(seed).hex(),
+        "fields": fields,
+        "sealed": sealed.decode("utf-8"),
+        "digest": envelope.digest(sealed),
+    }
 
 
 def positive() -> list[dict]:
     dev = "hh-33010200100101"
-    first = _env("first report, text only", dev, 1, "report",
-                 {"category": "road_damage", "grid": "33010200100101", "loc": LOC,
-                  "text": "pothole at the north gate", "worker": "w-0007"})
+    first = _env(
+        "first report, text only",
+        dev,
+        1,
+        "report",
+        {
+            "category": "road_damage",
+            "grid": "33010200100101",
+            "loc": LOC,
+            "text": "pothole at the north gate",
+            "worker": "w-0007",
+        },
+    )
     out = [first]
-    out.append(_env("chained second envelope", dev, 2, "heartbeat",
-                    {"battery": 87, "fw": "0.1.0", "outbox": 0}, prev=first["digest"]))
-    out.append(_env("report with photo and audio", dev, 3, "report",
-                    {"category": "garbage", "grid": "33010200100101", "loc": LOC,
-                     "one_key": True, "text": "overflowing bins", "worker": "w-0007"},
-                    [PHOTO, AUDIO], prev=first["digest"]))
-    out.append(_env("Chinese text", dev, 4, "report",
-                    {"category": "占道经营", "grid": "33010200100101", "loc": LOC,
-                     "text": "东门口有流动摊贩占道经营，影响通行。", "worker": "w-0007"}))
-    out.append(_env("largest seq", dev, MAX_SEQ, "track",
-                    {"points": [[TS, 30274100, 120155100], [TS + 30, 30274180, 120155020]]}))
-    out.append(_env("escapes and control characters", dev, 6, "report",
-                    {"text": 'quote " backslash \\ newline \n tab \t bell \x07 end'}))
-    out.append(_env("empty body, nested lists, null and booleans", "gate-01.east_2", 7, "access",
-                    {"ok": True, "denied": False, "person": None, "tags": [[], [1, -2], {}]}))
-    out.append(_env("verification with photo", dev, 8, "verify",
-                    {"case_id": 42, "loc": LOC, "result": "confirm", "task_id": "t-42",
-                     "text": "已整改"}, [PHOTO]))
+    out.append(
+        _env(
+            "chained second envelope",
+            dev,
+            2,
+            "heartbeat",
+            {"battery": 87, "fw": "0.1.0", "outbox": 0},
+            prev=first["digest"],
+        )
+    )
+    out.append(
+        _env(
+            "report with photo and audio",
+            dev,
+            3,
+            "report",
+            {
+                "category": "garbage",
+                "grid": "33010200100101",
+                "loc": LOC,
+                "one_key": True,
+                "text": "overflowing bins",
+                "worker": "w-0007",
+            },
+            [PHOTO, AUDIO],
+            prev=first["digest"],
+        )
+    )
+    out.append(
+        _env(
+            "Chinese text",
+            dev,
+            4,
+            "report",
+            {
+                "category": "占道经营",
+                "grid": "33010200100101",
+                "loc": LOC,
+                "text": "东门口有流动摊贩占道经营，影响通行。",
+                "worker": "w-0007",
+            },
+        )
+    )
+    out.append(
+        _env(
+            "largest seq",
+            dev,
+            MAX_SEQ,
+            "track",
+            {"points": [[TS, 30274100, 120155100], [TS + 30, 30274180, 120155020]]},
+        )
+    )
+    out.append(
+        _env(
+            "escapes and control characters",
+            dev,
+            6,
+            "report",
+            {"text": 'quote " backslash \\ newline \n tab \t bell \x07 end'},
+        )
+    )
+    out.append(
+        _env(
+            "empty body, nested lists, null and booleans",
+            "gate-01.east_2",
+            7,
+            "access",
+            {"ok": True, "denied": False, "person": None, "tags": [[], [1, -2], {}]},
+        )
+    )
+    out.append(
+        _env(
+            "verification with photo",
+            dev,
+            8,
+            "verify",
+            {"case_id": 42, "loc": LOC, "result": "confirm", "task_id": "t-42", "text": "已整改"},
+            [PHOTO],
+        )
+    )
     ack = command.ack_body({"id": "c-0001", "cseq": 3}, "refused", "expired")
     out.append(_env("ack of a refused command", dev, 9, "ack", ack))
     for name, args, op, cseq in (
         ("command: ping", {}, "ping", 3),
-        ("command: verification task", {"case_id": 42, "loc": LOC, "task_id": "t-42",
-                                        "text": "请核查东门口占道经营是否已整改"}, "verify", 4),
+        (
+            "command: verification task",
+            {
+                "case_id": 42,
+                "loc": LOC,
+                "task_id": "t-42",
+                "text": "请核查东门口占道经营是否已整改",
+            },
+            "verify",
+            4,
+        ),
     ):
-        f = {"dev": dev, "cseq": cseq, "id": f"c-{cseq:04d}", "op": op, "args": args,
-             "iat": TS, "exp": TS + 600}
-        sealed = command.seal_command(f["dev"], f["cseq"], f["id"], f["op"], f["args"], f["iat"],
-                                      f["exp"], HUB)
-        out.append({"name": name, "type": "command", "seed": HUB.hex(),
-                    "public": crypto.public_key(HUB).hex(), "fields": f,
-                    "sealed": sealed.decode()})
+        f = {
+            "dev": dev,
+            "cseq": cseq,
+            "id": f"c-{cseq:04d}",
+            "op": op,
+            "args": args,
+            "iat": TS,
+            "exp": TS + 600,
+        }
+        sealed = command.seal_command(
+            f["dev"], f["cseq"], f["id"], f["op"], f["args"], f["iat"], f["exp"], HUB
+        )
+        out.append(
+            {
+                "name": name,
+                "type": "command",
+                "seed": HUB.hex(),
+                "public": crypto.public_key(HUB).hex(),
+                "fields": f,
+                "sealed": sealed.decode(),
+            }
+        )
     f = {"dev": dev, "seq": 9, "blobs": {PHOTO["sha256"]: [3, 7]}, "ts": TS + 10}
-    out.append({"name": "receipt", "type": "receipt", "seed": HUB.hex(),
-                "public": crypto.public_key(HUB).hex(), "fields": f,
-                "sealed": command.seal_receipt(f["dev"], f["seq"], f["blobs"], f["ts"],
-                                               HUB).decode()})
+    out.append(
+        {
+            "name": "receipt",
+            "type": "receipt",
+            "seed": HUB.hex(),
+            "public": crypto.public_key(HUB).hex(),
+            "fields": f,
+            "sealed": command.seal_receipt(f["dev"], f["seq"], f["blobs"], f["ts"], HUB).decode(),
+        }
+    )
     for name, f, seed in (
         ("birth", {"dev": dev, "online": True, "session": 12, "ts": TS, "fw": "0.1.0"}, DEV),
         ("last will", {"dev": dev, "online": False, "session": 12, "ts": TS}, DEV),
         ("hub state", {"dev": None, "online": True, "session": 1, "ts": TS}, HUB),
     ):
-        out.append({"name": name, "type": "state", "seed": seed.hex(),
-                    "public": crypto.public_key(seed).hex(), "fields": f,
-                    "sealed": command.seal_state(f["dev"], f["online"], f["session"], f["ts"],
-                                                 seed, f.get("fw")).decode()})
+        out.append(
+            {
+                "name": name,
+                "type": "state",
+                "seed": seed.hex(),
+                "public": crypto.public_key(seed).hex(),
+                "fields": f,
+                "sealed": command.seal_state(
+                    f["dev"], f["online"], f["session"], f["ts"], seed, f.get("fw")
+                ).decode(),
+            }
+        )
     return out
 
 
@@ -147,8 +270,13 @@ def negative(pos: list[dict]) -> list[dict]:
     out = []
 
     def add(name, expect, data=None, data_hex=None, public=pub, **extra):
-        v = {"name": name, "type": extra.pop("type", "envelope"), "public": public,
-             "expect": expect, **extra}
+        v = {
+            "name": name,
+            "type": extra.pop("type", "envelope"),
+            "public": public,
+            "expect": expect,
+            **extra,
+        }
         if data_hex is not None:
             v["data_hex"] = data_hex
         else:
@@ -160,42 +288,92 @@ def negative(pos: list[dict]) -> list[dict]:
     add("flipped bit in body", "bad_signature", data_hex=bytes(flipped).hex())
     add("wrong key", "bad_signature", good, public=crypto.public_key(OTHER).hex())
     with_blob = pos[2]["sealed"]
-    add("modified blob hash", "bad_signature",
+    add(
+        "modified blob hash",
+        "bad_signature",
         with_blob.replace(PHOTO["sha256"], hashlib.sha256(b"other photo").hexdigest()),
-        public=pos[2]["public"])
+        public=pos[2]["public"],
+    )
     add("replayed seq", "replayed", good, last_seq=1)
     add("non-canonical: spaces", "non_canonical", good.replace(',"dev"', ', "dev"'))
     obj = json.loads(good)
-    add("non-canonical: unsorted keys", "non_canonical",
-        json.dumps(dict(reversed(list(obj.items()))), separators=(",", ":"),
-                   ensure_ascii=False))
-    add("non-canonical: escaped non-ASCII", "non_canonical",
+    add(
+        "non-canonical: unsorted keys",
+        "non_canonical",
+        json.dumps(dict(reversed(list(obj.items()))), separators=(",", ":"), ensure_ascii=False),
+    )
+    add(
+        "non-canonical: escaped non-ASCII",
+        "non_canonical",
         pos[3]["sealed"].encode().decode("utf-8").replace("东", "\\u4e1c"),
-        public=pos[3]["public"])
+        public=pos[3]["public"],
+    )
     padded = dict(obj, body=dict(obj["body"], text="x" * MAX_ENVELOPE_BYTES))
     add("oversize envelope", "oversize", canonical.dumps(padded).decode())
-    add("bad device id", "bad_device_id", good.replace('"dev":"hh-33010200100101"',
-                                                       '"dev":"hh/+/#"'))
-    add("missing signature", "malformed", canonical.dumps(
-        {k: v for k, v in obj.items() if k != "sig"}).decode())
+    add(
+        "bad device id",
+        "bad_device_id",
+        good.replace('"dev":"hh-33010200100101"', '"dev":"hh/+/#"'),
+    )
+    add(
+        "missing signature",
+        "malformed",
+        canonical.dumps({k: v for k, v in obj.items() if k != "sig"}).decode(),
+    )
     add("float in body", "malformed", good.replace('"acc_m":5', '"acc_m":5.5'))
     add("not JSON", "malformed", good[:-7])
     add("clock skew: far future", "clock_skew", good, now=TS - 3600)
     cmd = pos[9]
     dev = cmd["fields"]["dev"]
     hub_pub = cmd["public"]
-    add("command: expired", "expired", cmd["sealed"], public=hub_pub, type="command",
-        device=dev, now=TS + 601)
-    add("command: replayed cseq", "replayed", cmd["sealed"], public=hub_pub, type="command",
-        device=dev, now=TS, last_cseq=3)
-    add("command: signed by a device key", "bad_signature",
+    add(
+        "command: expired",
+        "expired",
+        cmd["sealed"],
+        public=hub_pub,
+        type="command",
+        device=dev,
+        now=TS + 601,
+    )
+    add(
+        "command: replayed cseq",
+        "replayed",
+        cmd["sealed"],
+        public=hub_pub,
+        type="command",
+        device=dev,
+        now=TS,
+        last_cseq=3,
+    )
+    add(
+        "command: signed by a device key",
+        "bad_signature",
         command.seal_command(dev, 5, "c-0005", "reboot", {}, TS, TS + 60, DEV).decode(),
-        public=hub_pub, type="command", device=dev, now=TS)
-    add("command: for another device", "wrong_target", cmd["sealed"], public=hub_pub,
-        type="command", device="hh-33010200100102", now=TS)
-    add("command: unsigned", "malformed", canonical.dumps(
-        {k: v for k, v in json.loads(cmd["sealed"]).items() if k != "sig"}).decode(),
-        public=hub_pub, type="command", device=dev, now=TS)
+        public=hub_pub,
+        type="command",
+        device=dev,
+        now=TS,
+    )
+    add(
+        "command: for another device",
+        "wrong_target",
+        cmd["sealed"],
+        public=hub_pub,
+        type="command",
+        device="hh-33010200100102",
+        now=TS,
+    )
+    add(
+        "command: unsigned",
+        "malformed",
+        canonical.dumps(
+            {k: v for k, v in json.loads(cmd["sealed"]).items() if k != "sig"}
+        ).decode(),
+        public=hub_pub,
+        type="command",
+        device=dev,
+        now=TS,
+    )
     add("topic: wildcard in device id", "bad_device_id", "gl/v1/hh+1/evt/report", type="topic")
     add("topic: unknown channel", "malformed", "gl/v1/hh-1/config", type="topic")
     return out

@@ -11,8 +11,9 @@ from protocol.errors import MalformedError, NonCanonicalError
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.text(),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=20,
 )
 
@@ -46,8 +47,15 @@ def test_non_canonical_forms_are_rejected(data):
 
 @pytest.mark.parametrize(
     "data",
-    [b'{"a":1.5}', b"{", b"\xff\xfe", b'{"a":1e3}', b'{"a":"\\ud800"}',
-     b"[" * 5000 + b"]" * 5000, b"[" * 40 + b"]" * 40],
+    [
+        b'{"a":1.5}',
+        b"{",
+        b"\xff\xfe",
+        b'{"a":1e3}',
+        b'{"a":"\\ud800"}',
+        b"[" * 5000 + b"]" * 5000,
+        b"[" * 40 + b"]" * 40,
+    ],
 )
 def test_malformed_input_is_rejected(data):
     with pytest.raises(MalformedError):

@@ -26,8 +26,9 @@ def _sealed(seq=1, prev=GENESIS, **body):
 
 def test_hash_chain_links_envelopes():
     first = _sealed(1, text="a")
-    second = envelope.open(_sealed(2, prev=envelope.digest(first), text="b"),
-                           crypto.public_key(SEED))
+    second = envelope.open(
+        _sealed(2, prev=envelope.digest(first), text="b"), crypto.public_key(SEED)
+    )
     assert second["prev"] == envelope.digest(first)
     envelope.follows(second, 1)
     with pytest.raises(ReplayError):
@@ -36,12 +37,26 @@ def test_hash_chain_links_envelopes():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("seq", 0), ("seq", True), ("ts", -1), ("kind", "Report"), ("prev", "abc"),
-     ("blobs", [{"sha256": "0" * 64, "size": 1}]), ("body", [])],
+    [
+        ("seq", 0),
+        ("seq", True),
+        ("ts", -1),
+        ("kind", "Report"),
+        ("prev", "abc"),
+        ("blobs", [{"sha256": "0" * 64, "size": 1}]),
+        ("body", []),
+    ],
 )
 def test_build_rejects_bad_fields(field, value):
-    args = {"dev": "hh-1", "seq": 1, "ts": 1, "kind": "report", "body": {}, "blobs": [],
-            "prev": GENESIS}
+    args = {
+        "dev": "hh-1",
+        "seq": 1,
+        "ts": 1,
+        "kind": "report",
+        "body": {},
+        "blobs": [],
+        "prev": GENESIS,
+    }
     args[field] = value
     with pytest.raises(MalformedError):
         envelope.build(**args)
@@ -83,7 +98,11 @@ def test_command_guard_order_of_checks():
 
 def test_ack_body_names_the_command_even_when_refused():
     assert command.ack_body({"id": "c1", "cseq": 3}, "refused", "expired") == {
-        "id": "c1", "cseq": 3, "status": "refused", "detail": "expired"}
+        "id": "c1",
+        "cseq": 3,
+        "status": "refused",
+        "detail": "expired",
+    }
     assert command.ack_body(None, "refused", "malformed")["id"] is None
     with pytest.raises(ValueError):
         command.ack_body(None, "maybe")
@@ -91,13 +110,13 @@ def test_ack_body_names_the_command_even_when_refused():
 
 def test_receipt_and_state_round_trip():
     hub_pub = crypto.public_key(HUB)
-    rcpt = command.open_receipt(command.seal_receipt("hh-1", 7, {"ab" * 32: [1]}, 5, HUB),
-                                hub_pub)
+    rcpt = command.open_receipt(command.seal_receipt("hh-1", 7, {"ab" * 32: [1]}, 5, HUB), hub_pub)
     assert rcpt["seq"] == 7
     with pytest.raises(SignatureError):
         command.open_receipt(command.seal_receipt("hh-1", 7, {}, 5, SEED), hub_pub)
-    will = command.open_state(command.seal_state("hh-1", False, 3, 9, SEED),
-                              crypto.public_key(SEED))
+    will = command.open_state(
+        command.seal_state("hh-1", False, 3, 9, SEED), crypto.public_key(SEED)
+    )
     assert (will["online"], will["session"]) == (False, 3)
 
 

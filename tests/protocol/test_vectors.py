@@ -28,8 +28,8 @@ def _results(output: str) -> dict[str, str]:
     for line in output.splitlines():
         if line.startswith("RESULT"):
             continue
-        name, _, verdict = line.rpartition(" ok") if line.endswith(" ok") else line.partition(
-            " FAIL "
+        name, _, verdict = (
+            line.rpartition(" ok") if line.endswith(" ok") else line.partition(" FAIL ")
         )
         out[name] = "ok" if line.endswith(" ok") else verdict
     return out
@@ -67,6 +67,8 @@ def test_interpreters_agree_line_for_line(run_micropython):
     mp = run_micropython(ROOT / "tests/protocol/vectors_runner.py", str(ROOT))
     cp = subprocess.run(
         [sys.executable, str(ROOT / "tests/protocol/vectors_runner.py"), str(ROOT)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert mp.stdout == cp.stdout

@@ -49,8 +49,9 @@ def check_positive(v, mods):
     t = v["type"]
     f = v["fields"]
     if t == "envelope":
-        env = envelope.build(f["dev"], f["seq"], f["ts"], f["kind"], f["body"], f["blobs"],
-                             f["prev"])
+        env = envelope.build(
+            f["dev"], f["seq"], f["ts"], f["kind"], f["body"], f["blobs"], f["prev"]
+        )
         got = envelope.seal(env, seed)
         if got != want:
             return "sealed bytes differ"
@@ -60,8 +61,9 @@ def check_positive(v, mods):
         if envelope.digest(want) != v["digest"]:
             return "digest differs"
     elif t == "command":
-        got = command.seal_command(f["dev"], f["cseq"], f["id"], f["op"], f["args"], f["iat"],
-                                   f["exp"], seed)
+        got = command.seal_command(
+            f["dev"], f["cseq"], f["id"], f["op"], f["args"], f["iat"], f["exp"], seed
+        )
         if got != want:
             return "sealed bytes differ"
         guard = command.CommandGuard(public, f["dev"], 0)
@@ -111,8 +113,13 @@ def main(root):
     sys.path.insert(0, root)
     from protocol import command, crypto, envelope, errors, topics
 
-    mods = {"envelope": envelope, "command": command, "crypto": crypto, "errors": errors,
-            "topics": topics}
+    mods = {
+        "envelope": envelope,
+        "command": command,
+        "crypto": crypto,
+        "errors": errors,
+        "topics": topics,
+    }
     vdir = root + "/protocol/vectors/"
     passed = failed = 0
     runs = (

@@ -142,16 +142,19 @@ def test_a_street_admin_manages_only_its_own_streets_devices(
     own_grid, other_grid = demo.grids[0], demo.grids[-1]
     assert own_grid.startswith("330102001") and other_grid.startswith("330102002")
     for dev_id, grid in (("hh-own", own_grid), ("hh-other", other_grid)):
-        body = {"id": dev_id, "kind": "handheld",
-                "public_key": device_factory(dev_id).public_key.hex(), "grid_code": grid}
+        body = {
+            "id": dev_id,
+            "kind": "handheld",
+            "public_key": device_factory(dev_id).public_key.hex(),
+            "grid_code": grid,
+        }
         assert client.post("/api/devices", json=body, headers=root).status_code == 201
     body = {"id": "hh-x", "kind": "handheld", "public_key": "ab" * 32, "grid_code": other_grid}
     assert client.post("/api/devices", json=body, headers=street_admin).status_code == 403
     assert client.post("/api/devices/hh-other/revoke", headers=street_admin).status_code == 404
     r = client.put("/api/devices/hh-other/grid", json={"grid_code": None}, headers=street_admin)
     assert r.status_code == 404
-    r = client.put("/api/devices/hh-own/grid", json={"grid_code": other_grid},
-                   headers=street_admin)
+    r = client.put("/api/devices/hh-own/grid", json={"grid_code": other_grid}, headers=street_admin)
     assert r.status_code == 403
     assert client.get("/api/devices/hh-other", headers=root).json()["status"] == "active"
     assert client.post("/api/devices/hh-own/revoke", headers=street_admin).status_code == 200

@@ -32,7 +32,8 @@ def embedded_broker() -> Iterator[int]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gridlink.broker", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 15

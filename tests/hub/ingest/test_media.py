@@ -123,8 +123,10 @@ def test_receipt_fits_even_when_a_backlog_touches_hundreds_of_blobs(
     db_session.commit()
     msgs = []
     for e in range(40):  # 40 envelopes x 16 blobs in one batch, as after a long outage
-        refs = [{"mime": "image/jpeg", "sha256": f"{e * 16 + i + 1:064x}", "size": 50_000}
-                for i in range(16)]
+        refs = [
+            {"mime": "image/jpeg", "sha256": f"{e * 16 + i + 1:064x}", "size": 50_000}
+            for i in range(16)
+        ]
         msgs.append(Inbound(*dev.event("report", {"text": "v"}, blobs=refs)))
     result = processor.process(msgs)
     (out,) = result.outbound
