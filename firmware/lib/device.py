@@ -87,6 +87,9 @@ class Device(Uploader, Commands):
         # the one upload buffer: frame header + chunk payload, allocated once
         self.buf = bytearray(chunking.HEADER_SIZE + self.chunk_size)
         self.mv = memoryview(self.buf)
+        # emit() hashes new media through its own small buffer: the upload buffer may be in
+        # the middle of a send (the MQTT writer yields between slices) when the app emits
+        self.hbuf = bytearray(2048)
         self.fw = cfg.get("fw", VERSION)
         self.handlers = {"ping": self._cmd_ping, "config": self._cmd_config,
                          "reboot": self._cmd_reboot}
@@ -157,13 +160,14 @@ class Device(Uploader, Commands):
 
     async def emit(self, kind, body, media=(), extra=None):
         """Sign an event and put it in the outbox; `media` is a list of (path, mime) files
-        already on flash (hashed here in chunks). `extra`: more state keys saved together
+        already on flash (hashed in 2 KiB reads through self.hbuf, never the upload buffer,
+        which the drain task may be sending from). `extra`: more state keys saved together
         with the new chain head. Returns the seq, or None when the outbox refused it."""
         blobs = []
         paths = []
         for path, mime in media:
             with open(path, "rb") as f:
-                blobs.append(chunking.describe(f, mime, self.mv[: self.chunk_size]))
+                blobs.append(chunking.describe(f, mime, self.hbuf))
             paths.append(path)
         seq = self.state.get("seq", 0) + 1
         prev = self.state.get("prev", GENESIS)
