@@ -44,6 +44,25 @@ def _int(cfg, key, lo, hi):
         raise ValueError("config %s: want an integer in %d..%d" % (key, lo, hi))
 
 
+# keys a signed "config" command may change, checked like load() checks them (0 = off)
+REMOTE = {"heartbeat_s": (0, 86400), "track_s": (0, 86400), "track_batch": (1, 1024),
+          "categories": None}
+
+
+def check_remote(key, value):
+    """ValueError("config <key>: ...") unless a remote config command may set key to value."""
+    if key not in REMOTE:
+        raise ValueError("config %s: not remotely configurable" % key)
+    if key == "categories":
+        if not isinstance(value, list) or len(value) > 64 or any(
+            not isinstance(c, str) or not 0 < len(c) <= 64 for c in value
+        ):
+            raise ValueError("config categories: want a list of up to 64 codes (strings)")
+        return
+    lo, hi = REMOTE[key]
+    _int({key: value}, key, lo, hi)
+
+
 def merge(base, over):
     """DEFAULTS-style merge: dict values one level deep, everything else replaced."""
     out = {}

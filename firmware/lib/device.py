@@ -26,6 +26,7 @@ import binascii
 import gc
 import os
 
+import config as config_mod
 import log as log_mod
 import mqtt
 import outbox as outbox_mod
@@ -82,6 +83,7 @@ class Device(Uploader, Commands):
         self.media_dir = self.root + "/media"
         _mkdir(self.media_dir)
         self.state = state_mod.State(self.root + "/state.json")
+        self._check_overrides()
         self.outbox = outbox_mod.Outbox(self.root + "/outbox", self.opt("outbox_bytes"))
         self.chunk_size = self.opt("chunk_size")
         # the one upload buffer: frame header + chunk payload, allocated once
@@ -127,6 +129,23 @@ class Device(Uploader, Commands):
                                  on_message=self._on_message,
                                  backoff_min_ms=self.opt("backoff_min_ms"),
                                  backoff_max_ms=self.opt("backoff_max_ms"))
+
+    def _check_overrides(self):
+        """Drop remote config overrides that fail config.check_remote (older firmware
+        persisted them unchecked; a bad one would kill a runtime task on every boot)."""
+        over = self.state.get("cfg", None)
+        if not over:
+            return
+        good = {}
+        for k in over:
+            try:
+                config_mod.check_remote(k, over[k])
+                good[k] = over[k]
+            except ValueError as e:
+                _log.warning("dropped remote override: %s", e)
+        if len(good) != len(over):
+            self.state.set("cfg", good)
+            self.state.save()
 
     def opt(self, key):
         over = self.state.get("cfg", None) or {}
@@ -305,8 +324,12 @@ class Device(Uploader, Commands):
 
     async def _heartbeat(self):
         while not self._stop:
+            period = self.opt("heartbeat_s")
+            if not period:  # 0 = off (a config command may turn it on again)
+                await asyncio.sleep(60)
+                continue
             await self.emit("heartbeat", self.heartbeat_body())
-            await asyncio.sleep(self.opt("heartbeat_s"))
+            await asyncio.sleep(period)
 
     def idle(self):
         """Nothing left to send (outbox empty, no upload, no command pending)."""

@@ -3,6 +3,7 @@ persist the last cseq before running, execute via the handler table, always ack.
 
 import asyncio
 
+import config as config_mod
 import log as log_mod
 
 from protocol import command
@@ -11,7 +12,7 @@ from protocol.errors import ProtocolError
 _log = log_mod.getLogger("cmd")
 
 # keys a signed "config" command may change (everything else needs re-provisioning)
-REMOTE_CONFIG = ("heartbeat_s", "track_s", "track_batch", "categories")
+REMOTE_CONFIG = tuple(config_mod.REMOTE)
 
 
 class Commands:
@@ -54,11 +55,15 @@ class Commands:
         return "pong"
 
     async def _cmd_config(self, cmd):
-        over = self.state.get("cfg", None) or {}
-        for k, v in cmd["args"].items():
-            if k not in REMOTE_CONFIG:
-                raise ValueError("key %s is not remotely configurable" % k)
-            over[k] = v
+        args = cmd["args"]
+        if type(args) is not dict:
+            raise ValueError("config: want args as an object")
+        # all or nothing, checked like config.load(): a bad value persisted here would be
+        # read by the runtime tasks on every boot (acked "failed" naming the key)
+        for k in args:
+            config_mod.check_remote(k, args[k])
+        over = dict(self.state.get("cfg", None) or {})
+        over.update(args)
         self.state.set("cfg", over)
         self.state.save()
         return "applied"

@@ -238,8 +238,9 @@ class Handheld:
 
     async def _patrol(self):
         while not self.done:
-            await asyncio.sleep(self.opt("track_s", 30))
-            if self.worker is None or not self.hal.gps:
+            period = self.opt("track_s", 30)
+            await asyncio.sleep(period or 60)  # 0 = tracking off (re-read every minute)
+            if not period or self.worker is None or not self.hal.gps:
                 continue
             fix = self.hal.gps.fix()
             if fix:
