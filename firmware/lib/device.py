@@ -96,7 +96,7 @@ class Device(Uploader, Commands):
         self.handlers = {"ping": self._cmd_ping, "config": self._cmd_config,
                          "reboot": self._cmd_reboot}
         self.cmdq = []
-        self.resend = []  # (sha_hex, [indices]) from hub receipts
+        self.resend = {}  # sha_hex -> [[missing indices], media path] from hub receipts
         self.dropped_cmds = 0
         self.chunks_sent = 0
         self.session = self.state.get("session", 0)
@@ -287,14 +287,15 @@ class Device(Uploader, Commands):
                 rec = self.outbox.next_after(self.sent_rid)
             else:
                 rec = self.outbox.peek()
-            busy = rec is not None or self.resend
+            again = self._resend_ready()
+            busy = rec is not None or again is not None
             if not busy or not self.hub_online:
                 self._wake.clear()  # set by emit, receipts, hub state
                 await self._wake.wait()
                 continue
             try:
-                if self.resend:
-                    await self._resend_missing()
+                if again is not None:
+                    await self._resend_missing(again)
                 else:
                     self.uploading = True
                     await self._send_record(rec)
@@ -334,7 +335,7 @@ class Device(Uploader, Commands):
     def idle(self):
         """Nothing left to send (outbox empty, no upload, no command pending)."""
         return (len(self.outbox) == 0 and not self.uploading and not self.cmdq
-                and not self.resend)
+                and self._resend_ready() is None)
 
     async def run(self, app=None):
         gc.collect()

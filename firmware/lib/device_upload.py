@@ -31,13 +31,16 @@ class Uploader:
             return
         held = self.state.get("held", None) or {}
         changed = False
+        # receipts are cumulative: the newest list of a blob replaces any queued one
         for sha, missing in rcpt["blobs"].items():
             if missing:
                 if sha in held:
-                    self.resend.append((sha, list(missing)))
-            elif sha in held:
-                _remove(held.pop(sha))
-                changed = True
+                    self.resend[sha] = [list(missing), held[sha]]
+            else:
+                self.resend.pop(sha, None)
+                if sha in held:
+                    _remove(held.pop(sha))
+                    changed = True
         self.state.set("hub_seq", rcpt["seq"])
         self.hub_seq = rcpt["seq"]  # trimming (trim_on "receipt") happens on the drain task
         if changed:
@@ -133,11 +136,18 @@ class Uploader:
         await self.publish(topic, self.mv[: h + n], 1, keep=False)
         self.chunks_sent += 1
 
-    async def _resend_missing(self):
-        sha, missing = self.resend[0]
-        held = self.state.get("held", None) or {}
-        path = held.get(sha)
-        if path is not None and _exists(path):
+    def _resend_ready(self):
+        """The sha of a blob with chunks to re-send from a known file, or None."""
+        for sha in self.resend:
+            ent = self.resend[sha]
+            if ent[0] and ent[1] is not None:
+                return sha
+        return None
+
+    async def _resend_missing(self, sha):
+        ent = self.resend[sha]
+        missing, path = ent
+        if _exists(path):
             size = os.stat(path)[6]
             total = chunking.chunk_count(size, self.chunk_size)
             sha_raw = binascii.unhexlify(sha)
@@ -147,7 +157,8 @@ class Uploader:
                     if 0 <= i < total:
                         await self._send_chunk(f, topics.blob(self.dev), sha_raw, i, total)
                     missing.pop(0)
-        self.resend.pop(0)
+        if self.resend.get(sha) is ent:  # not replaced by a newer receipt meanwhile
+            del self.resend[sha]
 
 
 

@@ -156,3 +156,29 @@ asyncio.run(main())
     assert "ACK succeeded OVERRIDE [('heartbeat_s', 0), ('track_batch', 5)]" in out, out
     assert "HEARTBEATS 0 ALIVE True" in out, out
     assert "BOOT {'track_s': 20}" in out, out
+
+
+def test_cumulative_receipts_replace_the_resend_list(run_mpy, dev_cfg):
+    # review: every receipt appended its missing list, so N cumulative receipts naming the
+    # same chunks queued (and sent) N copies
+    script = (
+        PRELUDE
+        + """
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=FakeLink)
+    p = d.media_dir + "/m.jpg"
+    with open(p, "wb") as f: f.write(b"x" * (16384 * 10))
+    sha = "ab" * 32
+    d.state.set("held", {sha: p})
+    for k in range(5):
+        d._on_receipt(command.seal_receipt(d.dev, 0, {sha: list(range(10))}, h.clock.time(),
+                                           hub_seed))
+    d._on_receipt(command.seal_receipt(d.dev, 0, {sha: [2, 7]}, h.clock.time(), hub_seed))
+    while d._resend_ready() is not None:
+        await d._resend_missing(d._resend_ready())
+    print("SENT", d.link.sent, sorted(chunking.parse_frame(f)[1] for t, f in d.link.frames))
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(keep_media=True), heapsize="4M")
+    assert "SENT 2 [2, 7]" in out, out
