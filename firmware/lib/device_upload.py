@@ -36,11 +36,18 @@ class Uploader:
             if missing:
                 if sha in held:
                     self.resend[sha] = [list(missing), held[sha]]
+                elif self.by_receipt:
+                    # the file is the outbox record's media: _trim finds it (and keeps the
+                    # record) once the record is covered; until then nothing is re-sent
+                    ent = self.resend.get(sha)
+                    self.resend[sha] = [list(missing), ent[1] if ent else None]
             else:
                 self.resend.pop(sha, None)
                 if sha in held:
                     _remove(held.pop(sha))
                     changed = True
+        while len(self.resend) > 32:  # bounded: forget a blob the hub will list again
+            self.resend.pop(next(iter(self.resend)))
         self.state.set("hub_seq", rcpt["seq"])
         self.hub_seq = rcpt["seq"]  # trimming (trim_on "receipt") happens on the drain task
         if changed:
@@ -90,10 +97,13 @@ class Uploader:
     def _trim(self):
         """trim_on "receipt": remove the records the newest verified receipt covers (seq <=
         its "stored through"), oldest first, reading only each record's last bytes. A record
-        whose media upload is unfinished stays until its chunks are sent."""
+        whose media upload is unfinished stays until its chunks are sent; one whose blobs the
+        latest receipt lists with missing chunks stays (its media queued for the re-send)
+        until a receipt says they are complete."""
         n = self.hub_seq
         if n <= self._trim_seq:
             return
+        blocked = False
         up = self.state.get("up", None)
         cur = up["rid"] if up else None
         keep = self.opt("keep_media")
@@ -105,8 +115,31 @@ class Uploader:
                 break
             if rid == cur:
                 return  # again after the upload, at the next drain step
+            if self.resend and self._awaits_chunks(rid):
+                blocked = True  # looked at again at every drain step until complete
+                continue
             self.outbox.ack(rid, remove_media=not keep)
-        self._trim_seq = n
+        if not blocked:
+            self._trim_seq = n
+
+    def _awaits_chunks(self, rid):
+        """True when the hub lists missing chunks of a blob of record rid; points those
+        re-send entries at the record's media files."""
+        media = self.outbox.media(rid)
+        if not media:
+            return False
+        rec = self.outbox.next_after(rid - 1)
+        if rec is None or rec_id(rec) != rid:
+            return False
+        blobs = envelope.parse(rec_payload(rec))["blobs"]
+        rec = None
+        found = False
+        for i in range(min(len(blobs), len(media))):
+            ent = self.resend.get(blobs[i]["sha256"])
+            if ent is not None:
+                ent[1] = media[i]
+                found = True
+        return found
 
     async def _send_blob(self, path, blob, prog):
         try:
@@ -147,7 +180,7 @@ class Uploader:
     async def _resend_missing(self, sha):
         ent = self.resend[sha]
         missing, path = ent
-        if _exists(path):
+        if path is not None and _exists(path):
             size = os.stat(path)[6]
             total = chunking.chunk_count(size, self.chunk_size)
             sha_raw = binascii.unhexlify(sha)
@@ -158,6 +191,8 @@ class Uploader:
                         await self._send_chunk(f, topics.blob(self.dev), sha_raw, i, total)
                     missing.pop(0)
         if self.resend.get(sha) is ent:  # not replaced by a newer receipt meanwhile
+            if self.by_receipt and path is not None and _exists(path):
+                return  # kept ([] left): the record stays until a receipt says complete
             del self.resend[sha]
 
 

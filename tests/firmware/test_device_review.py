@@ -182,3 +182,39 @@ asyncio.run(main())
     )
     out = run_mpy(script, dev_cfg(keep_media=True), heapsize="4M")
     assert "SENT 2 [2, 7]" in out, out
+
+
+def test_receipt_trim_keeps_a_record_whose_chunks_the_hub_misses(run_mpy, dev_cfg):
+    # review: with trim_on "receipt" a record was trimmed (its media deleted) as soon as the
+    # receipt's seq covered it, even when the same receipt listed missing chunks of its blob
+    script = (
+        PRELUDE
+        + """
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=FakeLink)
+    p = d.media_dir + "/m.jpg"
+    with open(p, "wb") as f: f.write(b"x" * (16384 * 6))
+    await d.emit("report", {}, [(p, "image/jpeg")])
+    sha = envelope.parse(d.outbox.peek()[2])["blobs"][0]["sha256"]
+    await d._send_record(d.outbox.peek())
+    d.link.frames = []
+    d._on_receipt(command.seal_receipt(d.dev, 1, {sha: [3, 4]}, h.clock.time(), hub_seed))
+    d._trim()
+    print("KEPT", len(d.outbox), p.split("/")[-1] in os.listdir(d.media_dir))
+    while d._resend_ready() is not None:
+        await d._resend_missing(d._resend_ready())
+    print("RESENT", sorted(chunking.parse_frame(f)[1] for t, f in d.link.frames))
+    d._trim()
+    print("WAITING", len(d.outbox))
+    d._on_receipt(command.seal_receipt(d.dev, 1, {sha: []}, h.clock.time(), hub_seed))
+    d._trim()
+    print("TRIMMED", len(d.outbox), p.split("/")[-1] in os.listdir(d.media_dir),
+          d._resend_ready())
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(trim_on="receipt"), heapsize="4M")
+    assert "KEPT 1 True" in out, out
+    assert "RESENT [3, 4]" in out, out
+    assert "WAITING 1" in out, out
+    assert "TRIMMED 0 False None" in out, out
