@@ -295,16 +295,21 @@ class MQTTClient(Reader):
             if not ent[4]:
                 self._check()
         except OSError:
-            if keep and not ent[4] and pid in self.inflight:
+            # act on the entry itself: a reconnect may already have moved it to a new client
+            # (adopt_inflight) while we were blocked in drain()
+            if keep and not ent[4] and ent[1] is not None:
                 # keep it for resend_inflight(); the caller may reuse its buffer after we raise
-                if not isinstance(payload, bytes):
-                    ent[1] = bytes(payload)
+                if not isinstance(ent[1], bytes):
+                    ent[1] = bytes(ent[1])
                 ent[3] = None
-                self._trim_inflight()
+                if pid in self.inflight:
+                    self._trim_inflight()
             raise
         finally:
             if not keep and not ent[4]:
-                self.inflight.pop(pid, None)
+                ent[1] = None  # never re-sent from the caller's (reused) buffer, wherever it is
+                if self.inflight.get(pid) is ent:
+                    del self.inflight[pid]
 
     async def _wait(self, ev, timeout):
         try:
@@ -324,6 +329,8 @@ class MQTTClient(Reader):
     def adopt_inflight(self, old):
         # Take over the unacknowledged QoS 1 messages of a previous client object.
         for pid, ent in old.inflight.items():
+            if ent[1] is None:  # forgotten by its publisher (keep=False)
+                continue
             ent[3] = None
             self.inflight[pid] = ent
         old.inflight = {}
@@ -337,6 +344,9 @@ class MQTTClient(Reader):
         for pid in pids:
             ent = self.inflight.get(pid)
             if ent is None:
+                continue
+            if ent[1] is None:  # its publisher gave it up (keep=False): nothing to re-send
+                del self.inflight[pid]
                 continue
             head = self._pub_head(ent[0], len(ent[1]), 1, ent[2], True, pid)
             await self._send(head, ent[1], timeout)
