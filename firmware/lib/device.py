@@ -198,6 +198,13 @@ class Device(Uploader, Commands):
             self.outbox.put(topic, data, media=paths or None)
         except outbox_mod.OutboxFullError:
             self.state.set("lost", self.state.get("lost", 0) + 1)
+            if paths:  # nothing references them now: they would fill the flash for good
+                for path in paths:
+                    try:
+                        os.remove(path)
+                    except OSError:
+                        pass
+                self.state.set("media_lost", self.state.get("media_lost", 0) + len(paths))
             if extra:
                 for k in extra:
                     self.state.set(k, extra[k])
