@@ -284,8 +284,16 @@ print(json.dumps(r))
         tmp_path / "ob",
     )
     r = _result(out)
-    assert r == {"rids": True, "seqs": [1, 2, 3, 4, 5], "short": True, "after0": True,
-                 "after1": True, "after_last": None, "rids2": True, "gone": None}
+    assert r == {
+        "rids": True,
+        "seqs": [1, 2, 3, 4, 5],
+        "short": True,
+        "after0": True,
+        "after1": True,
+        "after_last": None,
+        "rids2": True,
+        "gone": None,
+    }
 
 
 def test_rids_walk_starts_above_removed_records(run_fw, tmp_path):

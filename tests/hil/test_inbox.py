@@ -27,11 +27,15 @@ def test_a_verify_request_is_asked_again_after_a_reboot(broker, fleet, subscribe
     hub.connect(broker.host, broker.port)
     hub.loop_start()
     try:
-        cmd = fleet.command("hh-inbox", "verify", {"case_id": 42, "task_id": "vt-42-1"},
-                            cseq=1, cmd_id="c-verify")
+        cmd = fleet.command(
+            "hh-inbox", "verify", {"case_id": 42, "task_id": "vt-42-1"}, cseq=1, cmd_id="c-verify"
+        )
         hub.publish(topics.cmd("hh-inbox"), cmd, qos=1).wait_for_publish(5)
-        subscriber.wait(lambda: any(a["body"]["id"] == "c-verify" for a in subscriber.acks),
-                        20, "the verify command's ack")
+        subscriber.wait(
+            lambda: any(a["body"]["id"] == "c-verify" for a in subscriber.acks),
+            20,
+            "the verify command's ack",
+        )
         time.sleep(0.5)
         assert subscriber.of("hh-inbox", "verify") == []  # the worker has not answered yet
         dev.kill()  # battery out

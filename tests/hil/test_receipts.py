@@ -77,8 +77,9 @@ class HubDb:
         with session_scope(self.factory) as db:
             register_device(
                 db_session=db,
-                data=DeviceCreate(id=dev_id, kind=DeviceKind.handheld,
-                                  public_key=public_key_hex, grid_code=GRID),
+                data=DeviceCreate(
+                    id=dev_id, kind=DeviceKind.handheld, public_key=public_key_hex, grid_code=GRID
+                ),
             )
 
     def events(self, dev_id: str) -> list[tuple[int, int, str]]:
@@ -98,10 +99,15 @@ class HubDb:
 
     def broken(self, dev_id: str) -> list:
         with self.factory() as db:
-            return list(db.scalars(select(ChainGap).where(
-                ChainGap.device_id == dev_id,
-                (ChainGap.kind == ChainGapKind.broken.value) | ChainGap.resolved_at.is_(None),
-            )))
+            return list(
+                db.scalars(
+                    select(ChainGap).where(
+                        ChainGap.device_id == dev_id,
+                        (ChainGap.kind == ChainGapKind.broken.value)
+                        | ChainGap.resolved_at.is_(None),
+                    )
+                )
+            )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -117,18 +123,29 @@ def test_events_lost_after_puback_are_resent_and_stored_once(tmp_path, plain_bro
     db = HubDb(settings)
     ingest = runner.start(settings)
     key = load_or_create(settings.hub_key_path)
-    fleet = Fleet(plain_broker.host, plain_broker.port, root=tmp_path / "fleet",
-                  hub_seed=key.seed)
+    fleet = Fleet(plain_broker.host, plain_broker.port, root=tmp_path / "fleet", hub_seed=key.seed)
     tap = Tap(plain_broker, topics=(topics.ack(DEV),)).start()
     try:
-        dev = fleet.add_handheld(DEV, GRID, scenario=scenarios.idle(600), trim_on="receipt",
-                                 heartbeat_s=3600, track_s=3600, exit_when_done=False)
+        dev = fleet.add_handheld(
+            DEV,
+            GRID,
+            scenario=scenarios.idle(600),
+            trim_on="receipt",
+            heartbeat_s=3600,
+            track_s=3600,
+            exit_when_done=False,
+        )
         db.register(DEV, dev.public_key_hex)
         dev.start()
         # signin + heartbeat stored, and the receipts emptied the outbox
-        _wait("the first events stored and receipted",
-              lambda: db.last_seq(DEV) >= 2 and dev.state().get("seq") == db.last_seq(DEV)
-              and not _outbox(dev))
+        _wait(
+            "the first events stored and receipted",
+            lambda: (
+                db.last_seq(DEV) >= 2
+                and dev.state().get("seq") == db.last_seq(DEV)
+                and not _outbox(dev)
+            ),
+        )
         before = db.last_seq(DEV)
 
         # the hub stops storing: the broker still PUBACKs the device's acks (the tap sees
