@@ -214,7 +214,8 @@ def run(
         base = f"http://127.0.0.1:{api_port}"
         admin = env.get("GRIDLINK_ADMIN_TOKEN") or _default_admin_token()
         table = Table(title="Gridlink demo is running", show_header=False)
-        table.add_row("console", f"{base}/console#token={tokens['district-operator']}")
+        console_link = f"{base}/console#token={tokens['district-operator']}"
+        table.add_row("console", f"{base}/console (signed-in link below)")
         table.add_row("API docs", f"{base}/docs")
         table.add_row("admin token", admin)
         for label, secret in tokens.items():
@@ -227,6 +228,7 @@ def run(
             f"{data_dir}/hub.log, {data_dir}/broker.log, {data_dir}/fleet/<device>/device.log",
         )
         console.print(table)
+        console.print(f"Open the console as the district operator: {console_link}", soft_wrap=True)
         units = Units(base, admin)
         started = time.monotonic()
         last: dict[str, int] = {}
