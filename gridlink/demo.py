@@ -27,6 +27,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub.settings import Settings
 from simulator import scenarios
 from simulator.fleet import Fleet
 
@@ -88,19 +89,16 @@ def start_broker(stack: ExitStack, kind: str, port: int, root: Path) -> subproce
 
 
 def seed_hub(
-    env: dict[str, str], devices: int, every_s: float, fleet: Fleet
+    settings: Settings, devices: int, every_s: float, fleet: Fleet
 ) -> tuple[dict[str, str], list]:
     """Migrate + seed the demo area tree, register one handheld per grid; in this process."""
-    os.environ.update(env)
     from hub.areas.models import Grid
     from hub.areas.seed import seed_demo
     from hub.db import make_engine, make_session_factory, session_scope
     from hub.devices.models import DeviceCreate, DeviceKind
     from hub.devices.service import register_device
     from hub.migrations.runner import upgrade
-    from hub.settings import Settings
 
-    settings = Settings()
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     added = []
@@ -185,23 +183,23 @@ def run(
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     mqtt_port = free_port()
-    env = {
-        **os.environ,
+    hub_env = {
         "GRIDLINK_DATA_DIR": str(data_dir / "hub"),
         "GRIDLINK_MQTT_PORT": str(mqtt_port),
         "GRIDLINK_MQTT_PROTOCOL": "3.1.1" if broker == "embedded" else "5",
         "GRIDLINK_API_PORT": str(api_port),
     }
+    env = {**os.environ, **hub_env}  # the hub process reads the same settings as this one
+    settings = Settings(**{k.removeprefix("GRIDLINK_").lower(): v for k, v in hub_env.items()})
     with ExitStack() as stack:
         start_broker(stack, broker, mqtt_port, data_dir)
         from hub.keys import load_or_create
 
-        hub_key = load_or_create(data_dir / "hub" / "hub_key.pem")
+        assert settings.hub_key_path is not None
+        hub_key = load_or_create(settings.hub_key_path)
         fleet = Fleet("127.0.0.1", mqtt_port, root=data_dir / "fleet", hub_seed=hub_key.seed)
         stack.callback(fleet.stop)
-        tokens, devs = seed_hub(
-            {k: v for k, v in env.items() if k.startswith("GRIDLINK_")}, devices, every_s, fleet
-        )
+        tokens, devs = seed_hub(settings, devices, every_s, fleet)
         (data_dir / "tokens.json").write_text(json.dumps(tokens, indent=2))
         hub = start_process(
             stack,
@@ -212,7 +210,7 @@ def run(
         wait_port(api_port, hub, "hub", timeout=60)
         fleet.start()
         base = f"http://127.0.0.1:{api_port}"
-        admin = env.get("GRIDLINK_ADMIN_TOKEN") or _default_admin_token()
+        admin = settings.admin_token.get_secret_value()
         table = Table(title="Gridlink demo is running", show_header=False)
         console_link = f"{base}/console#token={tokens['district-operator']}"
         table.add_row("console", f"{base}/console (signed-in link below)")
@@ -246,12 +244,6 @@ def run(
             console.print("stopping...")
         console.print(f"final cases by status: {last}")
     return 0
-
-
-def _default_admin_token() -> str:
-    from hub.settings import Settings
-
-    return Settings().admin_token.get_secret_value()
 
 
 def main(
