@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.areas.seed import DemoData
 from hub.cases.models import Case
-from hub.ingest.messages import Inbound
+from hub.clock import FrozenClock
 from hub.ingest.processor import Processor
 from hub.keys import HubKey
+from hub.mqtt_messages import Inbound
 from hub.settings import Settings
 from tests.builders.devices import TestDevice
 
@@ -128,13 +129,18 @@ def test_a_street_admin_manages_only_its_own_streets_devices(
     settings: Settings,
     session_factory: sessionmaker[Session],
     device_factory: Callable[..., TestDevice],
+    clock: FrozenClock,
 ) -> None:
     from hub.auth.models import Role
     from hub.auth.service import create_token
 
     with session_factory() as s:
         _row, secret = create_token(
-            db_session=s, name="street-1-admin", role=Role.admin, scope_code="330102001"
+            db_session=s,
+            name="street-1-admin",
+            role=Role.admin,
+            scope_code="330102001",
+            clock=clock,
         )
         s.commit()
     street_admin = _auth(secret)
