@@ -28,13 +28,11 @@ use_openssl()
 
 @pytest.fixture
 def hub_key(settings: Settings) -> HubKey:
-    assert settings.hub_key_path is not None
     return load_or_create(settings.hub_key_path)
 
 
 @pytest.fixture
 def store(settings: Settings) -> FileBlobStore:
-    assert settings.media_dir is not None
     return FileBlobStore(settings.media_dir)
 
 

@@ -129,11 +129,13 @@ def test_enqueue_validation(
     dev.register(db_session)
     db_session.commit()
     with pytest.raises(InvalidInputError):
-        service.enqueue(db_session=db_session, device_id="gate-1", op="task", args={})
-    cmd = service.enqueue(db_session=db_session, device_id="gate-1", op="open", args={"door": 1})
+        service.enqueue(db_session=db_session, device_id="gate-1", op="task", args={}, clock=clock)
+    cmd = service.enqueue(
+        db_session=db_session, device_id="gate-1", op="open", args={"door": 1}, clock=clock
+    )
     revoke_device(db_session=db_session, device_id="gate-1", clock=clock)
     assert service.cancel_open(db_session=db_session, device_id="gate-1", detail="revoked") == 1
     with pytest.raises(ConflictError):
-        service.enqueue(db_session=db_session, device_id="gate-1", op="open", args={})
+        service.enqueue(db_session=db_session, device_id="gate-1", op="open", args={}, clock=clock)
     assert cmd.cseq == 1
     clock.advance(timedelta(seconds=1))
