@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.areas.models import Area
 from hub.auth.models import ApiToken, Role
 from hub.clock import Clock
 from hub.errors import (
@@ -68,12 +68,14 @@ def create_token(
     unit_id: int | None = None,
     clock: Clock,
 ) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the plaintext (shown once, never stored)."""
+    """Create a token; returns the row and the plaintext (shown once, never stored).
+
+    The scope's area (and the unit) must exist: the table's foreign keys check it, so auth
+    needs no import of the areas domain (which sits above it and uses it for its routes).
+    """
     role = Role(role)
     if role != Role.admin and scope_code is None:
         raise InvalidInputError(f"a {role.value} token needs an area scope")
-    if scope_code is not None and db_session.get(Area, scope_code) is None:
-        raise NotFoundError(f"area {scope_code} not found")
     if role == Role.unit and unit_id is None:
         raise InvalidInputError("a unit token needs a unit_id")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -86,8 +88,14 @@ def create_token(
         unit_id=unit_id,
         created_at=clock.now(),
     )
-    db_session.add(row)
-    db_session.flush()
+    try:
+        with db_session.begin_nested():  # a savepoint: the caller's transaction survives
+            db_session.add(row)
+    except IntegrityError as exc:
+        missing = (
+            f"area {scope_code}" if unit_id is None else f"area {scope_code} or unit {unit_id}"
+        )
+        raise NotFoundError(f"{missing} not found") from exc
     return row, plaintext
 
 
