@@ -69,14 +69,14 @@ class Processor:
             if settings is None:
                 raise TypeError("Processor needs settings for the case workflow hook, or on_event")
             # Only acks and the kinds the flows take need the after-store step's savepoint.
-            self.events = EventIngest(
+            self.event_ingest = EventIngest(
                 session_factory,
                 store,
                 hooks.make_dispatcher(clock=clock, settings=settings),
                 frozenset({"ack", *hooks.FLOWS}),
             )
         else:
-            self.events = EventIngest(session_factory, store, on_event, None)
+            self.event_ingest = EventIngest(session_factory, store, on_event, None)
 
     # -- entry point -------------------------------------------------------------------------
     def process(self, batch: Sequence[Inbound]) -> BatchResult:
@@ -174,7 +174,7 @@ class Processor:
         result: BatchResult,
         touched: dict[str, set[str]],
     ) -> None:
-        result.stored += self.events.handle(msgs, now, self._rejector(result), touched)
+        result.stored += self.event_ingest.handle(msgs, now, self._rejector(result), touched)
 
     def _chunks(
         self,
