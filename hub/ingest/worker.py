@@ -143,7 +143,7 @@ class IngestWorker:
     def start(self, timeout: float = 10.0) -> IngestWorker:
         try:
             if self.mqtt_v5:
-                props = Properties(PacketTypes.CONNECT)
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
                 props.SessionExpiryInterval = 0
                 self.client.connect(
                     self.host, self.port, keepalive=30, clean_start=True, properties=props
