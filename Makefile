@@ -39,9 +39,13 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# ruff everywhere; mypy strict on the hub (config in pyproject.toml); import-linter checks the
+# hub's layering (the [tool.importlinter] contracts in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check hub simulator gridlink tests bench
+	$(BIN)/mypy --strict hub
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python -m bench

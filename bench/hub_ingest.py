@@ -14,15 +14,16 @@ from sqlalchemy import func, select
 
 from hub.clock import SystemClock
 from hub.db import make_engine, make_session_factory
-from hub.devices.models import DeviceCreate, DeviceKind
+from hub.devices.models import DeviceKind
+from hub.devices.schemas import DeviceCreate
 from hub.devices.service import register_device
 from hub.events.models import Event
-from hub.ingest.messages import Inbound
 from hub.ingest.processor import Processor
 from hub.ingest.runner import use_openssl
 from hub.keys import HubKey
 from hub.media.store import FileBlobStore
 from hub.migrations.runner import upgrade
+from hub.mqtt_messages import Inbound
 from protocol import crypto, envelope, topics
 from protocol.limits import GENESIS
 
@@ -65,7 +66,9 @@ def _setup(root: Path, keys: dict[str, bytes]) -> Processor:
     with factory() as s:
         for dev, pk in keys.items():
             register_device(
-                db_session=s, data=DeviceCreate(id=dev, kind=DeviceKind.access, public_key=pk.hex())
+                db_session=s,
+                data=DeviceCreate(id=dev, kind=DeviceKind.access, public_key=pk.hex()),
+                clock=SystemClock(),
             )
         s.commit()
     return Processor(
@@ -101,6 +104,7 @@ def _through_broker(msgs: list[tuple[str, bytes]], keys: dict[str, bytes], worke
                 store=proc.store,
                 host=broker.host,
                 port=broker.port,
+                clock=SystemClock(),
                 on_event=lambda _s, _e: None,
             ).start()
             for _ in range(workers)

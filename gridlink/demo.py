@@ -94,8 +94,10 @@ def seed_hub(
     """Migrate + seed the demo area tree, register one handheld per grid; in this process."""
     from hub.areas.models import Grid
     from hub.areas.seed import seed_demo
+    from hub.clock import SystemClock
     from hub.db import make_engine, make_session_factory, session_scope
-    from hub.devices.models import DeviceCreate, DeviceKind
+    from hub.devices.models import DeviceKind
+    from hub.devices.schemas import DeviceCreate
     from hub.devices.service import register_device
     from hub.migrations.runner import upgrade
 
@@ -141,6 +143,7 @@ def seed_hub(
                         public_key=dev.public_key_hex,
                         grid_code=grid,
                     ),
+                    clock=SystemClock(),
                 )
                 added.append(dev)
     finally:
@@ -195,7 +198,6 @@ def run(
         start_broker(stack, broker, mqtt_port, data_dir)
         from hub.keys import load_or_create
 
-        assert settings.hub_key_path is not None
         hub_key = load_or_create(settings.hub_key_path)
         fleet = Fleet("127.0.0.1", mqtt_port, root=data_dir / "fleet", hub_seed=hub_key.seed)
         stack.callback(fleet.stop)

@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from fastapi import FastAPI
 
 import hub
 import hub.models  # noqa: F401  (registers every table)
+from hub.api import ROUTERS
 from hub.api.errors import install_error_handlers
 from hub.clock import Clock, SystemClock
 from hub.db import make_engine, make_session_factory
-from hub.settings import Settings, get_settings
+from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-# Modules exposing ``router`` (an APIRouter), mounted in this order. Each domain adds its line.
-ROUTERS: list[str] = [
-    "hub.auth.api",
-    "hub.areas.api",
-    "hub.cases.api",
-    "hub.cases.actions_api",
-    "hub.devices.api",
-    "hub.commands.api",
-    "hub.events.api",
-    "hub.media.api",
-    "hub.stats.api",
-    "hub.console.api",
-]
 
-
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    """The app for ``settings``; ``clock`` defaults to the system clock."""
     app = FastAPI(
         title="Gridlink hub",
         version=hub.__version__,
@@ -44,9 +30,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     install_error_handlers(app)
-    for module_name in ROUTERS:
-        module = importlib.import_module(module_name)
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

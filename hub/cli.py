@@ -12,9 +12,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 
-from hub.settings import get_settings
+from hub import keys
+from hub.app import create_app
+from hub.areas.seed import seed_demo as seed
+from hub.cases.supervision import run_supervision
+from hub.clock import SystemClock
+from hub.db import make_engine, make_session_factory, session_scope
+from hub.errors import ConflictError
+from hub.ingest import cli as ingest_cli
+from hub.ingest import runner
+from hub.migrations.runner import upgrade
+from hub.settings import Settings, get_settings
 
 app = typer.Typer(help="The Gridlink hub: API, console, ingest, workflow.", no_args_is_help=True)
 console = Console()
@@ -27,13 +38,26 @@ UrlOption = Annotated[
 
 @app.command()
 def migrate(database_url: UrlOption = None) -> None:
-    """Upgrade the database schema to the newest revision (alembic upgrade head)."""
-    from hub.migrations.runner import upgrade
-
-    url = database_url or get_settings().database_url
+    """Upgrade the database schema to the newest revision (alembic upgrade head); create the
+    hub key if there is none."""
+    settings = get_settings()
+    url = database_url or settings.database_url
     with console.status(f"migrating {url} ..."):
         upgrade(url)
     console.print(f"[green]database at head[/green]: {url}")
+    _ensure_key(settings)
+
+
+@app.command()
+def key() -> None:
+    """Create the hub's command key if there is none; print its public half."""
+    _ensure_key(get_settings())
+
+
+def _ensure_key(settings: Settings) -> keys.HubKey:
+    hub_key = keys.load_or_create(settings.hub_key_path)
+    console.print(f"hub key {settings.hub_key_path}: public {hub_key.public_key_hex}")
+    return hub_key
 
 
 @app.command("regen-migration", hidden=True)
@@ -74,18 +98,15 @@ def seed_demo(
     ] = None,
 ) -> None:
     """Migrate, then create a demo district (2 streets x 2 communities), grids, workers,
-    units, categories and API tokens (printed once)."""
-    from hub.areas.seed import seed_demo as seed
-    from hub.db import make_engine, make_session_factory, session_scope
-    from hub.errors import ConflictError
-    from hub.migrations.runner import upgrade
-
-    url = database_url or get_settings().database_url
+    units, categories and API tokens (printed once); create the hub key if there is none."""
+    settings = get_settings()
+    url = database_url or settings.database_url
     upgrade(url)
+    _ensure_key(settings)
     engine = make_engine(url)
     try:
         with session_scope(make_session_factory(engine)) as db_session:
-            data = seed(db_session=db_session)
+            data = seed(db_session=db_session, clock=SystemClock())
     except ConflictError as exc:
         console.print(f"[yellow]demo data already present[/yellow] ({exc.message})")
         raise typer.Exit(1) from exc
@@ -105,17 +126,14 @@ def seed_demo(
         console.print(f"tokens written to {tokens_file}")
 
 
-def _supervision_loop(stop: threading.Event, interval_s: float) -> None:
-    from hub.cases.supervision import run_supervision
-    from hub.db import make_engine, make_session_factory, session_scope
-
-    settings = get_settings()
+def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
+    clock = SystemClock()
     while not stop.wait(interval_s):
         try:
             with session_scope(factory) as db_session:
-                run_supervision(db_session=db_session, settings=settings)
+                run_supervision(db_session=db_session, clock=clock, settings=settings)
         except Exception:  # noqa: BLE001 - keep supervising; the error is logged
             logger.exception("supervision pass failed")
     engine.dispose()
@@ -130,29 +148,19 @@ def run(
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
 ) -> None:
     """Serve the API and console (uvicorn), run the ingest worker and deadline supervision."""
-    import uvicorn
-
-    from hub.app import create_app
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     if migrate_first:
-        from hub.migrations.runner import upgrade
-
         upgrade(settings.database_url)
-    handle = None
-    if ingest:
-        try:
-            from hub.ingest import runner
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("hub.ingest", "hub.ingest.runner"):
-                raise
-            console.print("[yellow]hub.ingest is not installed: API only[/yellow]")
-        else:
-            handle = runner.start(settings)
+    _ensure_key(settings)
+    clock = SystemClock()
+    handle = runner.start(settings, clock=clock) if ingest else None
     stop = threading.Event()
     supervisor = threading.Thread(
-        target=_supervision_loop, args=(stop, supervision_interval), name="supervision", daemon=True
+        target=_supervision_loop,
+        args=(stop, supervision_interval, settings),
+        name="supervision",
+        daemon=True,
     )
     supervisor.start()
     host, port = host or settings.api_host, port or settings.api_port
@@ -161,18 +169,12 @@ def run(
         f"OpenAPI: http://{host}:{port}/docs"
     )
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings, clock), host=host, port=port, log_level="info")
     finally:
         stop.set()
         if handle is not None:
             handle.stop()
 
 
-def _mount_ingest() -> None:
-    """`gridlink hub ingest`: ingest workers without the API (hub.ingest owns the command)."""
-    from hub.ingest.cli import ingest
-
-    app.command("ingest")(ingest)
-
-
-_mount_ingest()
+# `gridlink hub ingest`: ingest workers without the API (the command lives in hub.ingest.cli).
+app.command("ingest")(ingest_cli.ingest)

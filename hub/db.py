@@ -77,21 +77,10 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-# Process-wide factory, bound by ``init_db``; apps and tests may use their own factories.
-SessionLocal: sessionmaker[Session] = sessionmaker(expire_on_commit=False)
-
-
-def init_db(url: str) -> Engine:
-    """Create the engine for ``url`` and bind ``SessionLocal`` to it."""
-    engine = make_engine(url)
-    SessionLocal.configure(bind=engine)
-    return engine
-
-
 @contextmanager
-def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A transactional scope: commit on success, roll back on error, always close."""
-    session = (factory or SessionLocal)()
+    session = factory()
     try:
         yield session
         session.commit()
@@ -100,7 +89,3 @@ def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Sess
         raise
     finally:
         session.close()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -51,7 +51,3 @@ class EvidenceError(HubError):
     """Closing evidence (photo, location, time) does not satisfy the verification gate."""
 
     code = "insufficient_evidence"
-
-
-class ConfigurationError(HubError):
-    code = "bad_configuration"

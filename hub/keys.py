@@ -1,4 +1,7 @@
-"""The hub's command key: an Ed25519 private key kept in one file, created on first run.
+"""The hub's command key: an Ed25519 private key kept in one file.
+
+``load_or_create`` makes the file; it runs when the hub migrates, runs or seeds (and for
+``gridlink hub key``), never while answering a request, which only ``load``s it.
 
 The hub signs commands, receipts and its own state message with this key; devices hold only the
 public half (written into their config at provisioning). The seed file is created with 0600
@@ -87,6 +90,11 @@ def _read_seed(path: Path) -> bytes:
         logger.warning("hub key %s has mode %o; tightening to 0600", path, mode)
         os.chmod(path, 0o600)
     return seed
+
+
+def load(path: str | os.PathLike[str]) -> HubKey:
+    """Load the hub key from ``path`` (``FileNotFoundError`` when there is none yet)."""
+    return HubKey.from_seed(_read_seed(Path(path)))
 
 
 def load_or_create(path: str | os.PathLike[str]) -> HubKey:

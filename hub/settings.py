@@ -11,21 +11,24 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ADMIN_TOKEN = "gridlink-dev-admin-token"
+DEFAULT_DATA_DIR = Path("var/hub")
 
 
 class Settings(BaseSettings):
     """Hub settings. Secrets are ``SecretStr`` (masked when printed); defaults suit development.
 
-    Outside ``env="development"`` the default admin token is refused.
+    Outside ``env="development"`` the default admin token is refused. ``database_url``,
+    ``media_dir`` and ``hub_key_path`` not given are derived from ``data_dir``, so they are
+    always set.
     """
 
     model_config = SettingsConfigDict(env_prefix="GRIDLINK_", extra="ignore")
 
     env: Literal["development", "production"] = "development"
-    data_dir: Path = Path("var/hub")
+    data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = ""  # default: sqlite file under data_dir
-    media_dir: Path | None = None  # default: data_dir / "media"
-    hub_key_path: Path | None = None  # default: data_dir / "hub_key.pem"
+    media_dir: Path = DEFAULT_DATA_DIR / "media"  # default: data_dir / "media"
+    hub_key_path: Path = DEFAULT_DATA_DIR / "hub_key.pem"  # default: data_dir / "hub_key.pem"
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
@@ -39,7 +42,6 @@ class Settings(BaseSettings):
     api_port: int = 8000
     admin_token: SecretStr = SecretStr(DEFAULT_ADMIN_TOKEN)
 
-    live_window_s: int = 120
     # Verification gate: the verifier's photo must be taken within this distance of the case
     # location, and within this many seconds of the verification request.
     verify_distance_m: float = 100.0
@@ -64,9 +66,9 @@ class Settings(BaseSettings):
     def _fill_defaults_and_check(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'hub.db'}"
-        if self.media_dir is None:
+        if "media_dir" not in self.model_fields_set:
             self.media_dir = self.data_dir / "media"
-        if self.hub_key_path is None:
+        if "hub_key_path" not in self.model_fields_set:
             self.hub_key_path = self.data_dir / "hub_key.pem"
         if self.work_day_end_hour <= self.work_day_start_hour:
             raise ValueError("work_day_end_hour must be after work_day_start_hour")
@@ -78,10 +80,6 @@ class Settings(BaseSettings):
                     f"when GRIDLINK_ENV={self.env}"
                 )
         return self
-
-    @property
-    def is_development(self) -> bool:
-        return self.env == "development"
 
 
 @lru_cache(maxsize=1)

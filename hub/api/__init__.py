@@ -1,1 +1,33 @@
-"""Shared HTTP plumbing: dependencies and error mapping."""
+"""The top of the hub's HTTP side: every domain router, in mounting order, and error mapping.
+
+Domain routers depend on ``hub.deps`` and ``hub.auth.deps``, never on this package.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hub.areas import api as areas_api
+from hub.auth import api as auth_api
+from hub.cases import actions_api as cases_actions_api
+from hub.cases import api as cases_api
+from hub.commands import api as commands_api
+from hub.console import api as console_api
+from hub.devices import api as devices_api
+from hub.events import api as events_api
+from hub.media import api as media_api
+from hub.stats import api as stats_api
+
+ROUTERS: list[APIRouter] = [
+    auth_api.router,
+    areas_api.router,
+    cases_api.router,
+    cases_actions_api.router,
+    devices_api.router,
+    commands_api.devices_router,
+    commands_api.router,
+    events_api.router,
+    media_api.router,
+    stats_api.router,
+    console_api.router,
+]

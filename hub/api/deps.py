@@ -1,73 +1,11 @@
-"""FastAPI dependencies as ``Annotated`` aliases: ``SessionDep``, ``CurrentUser``, ``ClockDep``."""
+"""TEMPORARY, until the hub/cases refactor is merged: the old import path of the request and auth
+dependencies, kept only for hub/cases and hub/areas (which import ``hub.api.deps`` today, an
+upward import the layers contract reports). Delete this file at the merge; the new homes are
+``hub.deps`` (SessionDep, SettingsDep, ClockDep), ``hub.auth.deps`` (CurrentUser, AdminUser) and
+``hub.auth.service`` (require_roles)."""
 
-from __future__ import annotations
+from hub.auth.deps import AdminUser, CurrentUser
+from hub.auth.service import require_roles
+from hub.deps import ClockDep, SessionDep, SettingsDep
 
-from collections.abc import Iterator
-from typing import Annotated
-
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
-
-from hub.auth.models import Role
-from hub.auth.service import Principal, authenticate
-from hub.clock import Clock
-from hub.errors import PermissionDeniedError
-from hub.settings import Settings
-
-
-def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-def get_db_session(request: Request) -> Iterator[Session]:
-    """One session per request; endpoints commit explicitly, anything else is rolled back."""
-    session: Session = request.app.state.session_factory()
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-ClockDep = Annotated[Clock, Depends(get_clock)]
-SessionDep = Annotated[Session, Depends(get_db_session)]
-
-_bearer = HTTPBearer(auto_error=False, description="API token: `Authorization: Bearer <token>`")
-
-
-def get_current_user(
-    db_session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    token = credentials.credentials if credentials is not None else None
-    principal = authenticate(db_session=db_session, token=token, settings=settings, clock=clock)
-    if db_session.dirty:
-        db_session.commit()  # last_used_at
-    return principal
-
-
-CurrentUser = Annotated[Principal, Depends(get_current_user)]
-
-
-def require_roles(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        allowed = ", ".join(r.value for r in roles)
-        raise PermissionDeniedError(f"this action needs one of the roles: {allowed}")
-
-
-def require_admin(principal: CurrentUser) -> Principal:
-    require_roles(principal, Role.admin)
-    return principal
-
-
-AdminUser = Annotated[Principal, Depends(require_admin)]
+__all__ = ["AdminUser", "ClockDep", "CurrentUser", "SessionDep", "SettingsDep", "require_roles"]

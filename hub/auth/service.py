@@ -9,12 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.areas.models import Area
 from hub.auth.models import ApiToken, Role
-from hub.clock import Clock, default_clock
-from hub.errors import AuthenticationError, InvalidInputError, NotFoundError
+from hub.clock import Clock
+from hub.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from hub.settings import Settings
 
 TOKEN_PREFIX = "glt_"
@@ -41,12 +46,12 @@ class Principal:
             return True
         return code is not None and code.startswith(self.scope_code)
 
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.admin
 
-
-SYSTEM = Principal(name="system", role=Role.admin)
+def require_roles(principal: Principal, *roles: Role) -> None:
+    """Refuse (``PermissionDeniedError``) a principal whose role is not among ``roles``."""
+    if principal.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise PermissionDeniedError(f"this action needs one of the roles: {allowed}")
 
 
 def hash_token(token: str) -> str:
@@ -61,14 +66,16 @@ def create_token(
     role: Role | str,
     scope_code: str | None = None,
     unit_id: int | None = None,
-    clock: Clock = default_clock,
+    clock: Clock,
 ) -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the plaintext (shown once, never stored)."""
+    """Create a token; returns the row and the plaintext (shown once, never stored).
+
+    The scope's area (and the unit) must exist: the table's foreign keys check it, so auth
+    needs no import of the areas domain (which sits above it and uses it for its routes).
+    """
     role = Role(role)
     if role != Role.admin and scope_code is None:
         raise InvalidInputError(f"a {role.value} token needs an area scope")
-    if scope_code is not None and db_session.get(Area, scope_code) is None:
-        raise NotFoundError(f"area {scope_code} not found")
     if role == Role.unit and unit_id is None:
         raise InvalidInputError("a unit token needs a unit_id")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -81,13 +88,50 @@ def create_token(
         unit_id=unit_id,
         created_at=clock.now(),
     )
-    db_session.add(row)
-    db_session.flush()
+    try:
+        with db_session.begin_nested():  # a savepoint: the caller's transaction survives
+            db_session.add(row)
+    except IntegrityError as exc:
+        missing = (
+            f"area {scope_code}" if unit_id is None else f"area {scope_code} or unit {unit_id}"
+        )
+        raise NotFoundError(f"{missing} not found") from exc
     return row, plaintext
 
 
+def create_token_for(
+    *,
+    db_session: Session,
+    admin: Principal,
+    name: str,
+    role: Role,
+    scope_code: str | None,
+    unit_id: int | None,
+    clock: Clock,
+) -> tuple[ApiToken, str]:
+    """``create_token`` on behalf of ``admin`` (a scoped admin creates tokens inside its area)."""
+    if admin.scope_code is not None and not admin.covers(scope_code):
+        raise PermissionDeniedError("a scoped admin can only create tokens inside its area")
+    return create_token(
+        db_session=db_session,
+        name=name,
+        role=role,
+        scope_code=scope_code,
+        unit_id=unit_id,
+        clock=clock,
+    )
+
+
+def list_tokens(*, db_session: Session, scope_code: str | None) -> list[ApiToken]:
+    """Tokens inside ``scope_code`` (None: all), oldest first."""
+    query = select(ApiToken).order_by(ApiToken.id)
+    if scope_code is not None:
+        query = query.where(ApiToken.scope_code.startswith(scope_code, autoescape=True))
+    return list(db_session.scalars(query))
+
+
 def authenticate(
-    *, db_session: Session, token: str | None, settings: Settings, clock: Clock = default_clock
+    *, db_session: Session, token: str | None, settings: Settings, clock: Clock
 ) -> Principal:
     if not token:
         raise AuthenticationError("missing bearer token")
@@ -108,9 +152,10 @@ def authenticate(
     )
 
 
-def revoke_token(*, db_session: Session, token_id: int, at: datetime) -> ApiToken:
+def revoke_token(*, db_session: Session, token_id: int, by: Principal, at: datetime) -> ApiToken:
+    """Revoke a token ``by`` an admin; tokens outside a scoped admin's area are not found."""
     row = db_session.get(ApiToken, token_id)
-    if row is None:
+    if row is None or (by.scope_code is not None and not by.covers(row.scope_code)):
         raise NotFoundError(f"token {token_id} not found")
     row.revoked_at = row.revoked_at or at
     return row

@@ -1,16 +1,20 @@
 """Commands to devices: send a task / verify request / config / reboot / ping (or a gate op),
-read one command and a device's history."""
+read one command and a device's history; the device detail (with its commands) and revocation
+(which fails its open commands) under the ``devices`` tag."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import ClockDep, CurrentUser, SessionDep
+from hub.auth.deps import AdminUser, CurrentUser
 from hub.commands import service
-from hub.commands.models import CommandCreate, CommandRead
-from hub.devices.api import visible_device
+from hub.commands.schemas import CommandCreate, CommandRead, DeviceDetail
+from hub.deps import ClockDep, SessionDep
+from hub.devices.schemas import DeviceRead, DeviceRevoke
+from hub.devices.service import visible_device
 
 router = APIRouter(prefix="/api", tags=["commands"])
+devices_router = APIRouter(prefix="/api", tags=["devices"])
 
 
 @router.post("/devices/{device_id}/commands/{op}", response_model=CommandRead, status_code=201)
@@ -25,7 +29,7 @@ def send_command(
     """Queue ``op`` (handheld: task, verify, config, reboot, ping; gates: open, close,
     always_open, always_closed, list_sync, config, reboot, ping). It is signed and sent when
     the device is online, retried, and expires after ``lifetime_s``."""
-    visible_device(db_session, user, device_id)
+    visible_device(db_session=db_session, user=user, device_id=device_id)
     cmd = service.enqueue(
         db_session=db_session,
         device_id=device_id,
@@ -46,7 +50,7 @@ def command_history(
     user: CurrentUser,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[CommandRead]:
-    visible_device(db_session, user, device_id)
+    visible_device(db_session=db_session, user=user, device_id=device_id)
     rows = service.history(db_session=db_session, device_id=device_id, limit=limit)
     return [CommandRead.model_validate(c) for c in rows]
 
@@ -54,5 +58,40 @@ def command_history(
 @router.get("/commands/{command_id}", response_model=CommandRead)
 def get_command(command_id: str, db_session: SessionDep, user: CurrentUser) -> CommandRead:
     cmd = service.get_command(db_session=db_session, command_id=command_id)
-    visible_device(db_session, user, cmd.device_id)
+    visible_device(db_session=db_session, user=user, device_id=cmd.device_id)
     return CommandRead.model_validate(cmd)
+
+
+@devices_router.get("/devices/{device_id}", response_model=DeviceDetail)
+def device_detail(
+    device_id: str,
+    db_session: SessionDep,
+    user: CurrentUser,
+    commands: int = Query(50, ge=0, le=500),
+) -> DeviceDetail:
+    device = visible_device(db_session=db_session, user=user, device_id=device_id)
+    detail = DeviceDetail.model_validate(device, from_attributes=True)
+    history = service.history(db_session=db_session, device_id=device_id, limit=commands)
+    detail.commands = [CommandRead.model_validate(c) for c in history]
+    return detail
+
+
+@devices_router.post("/devices/{device_id}/revoke", response_model=DeviceRead)
+def revoke(
+    device_id: str,
+    db_session: SessionDep,
+    clock: ClockDep,
+    user: AdminUser,
+    body: DeviceRevoke | None = None,
+) -> DeviceRead:
+    """Revoke the device's key now: what it signed before stays valid, later messages are
+    rejected; its open commands fail. (Disable its broker credentials as well: see ops docs.)"""
+    visible_device(db_session=db_session, user=user, device_id=device_id)
+    device = service.revoke_device(
+        db_session=db_session,
+        device_id=device_id,
+        reason=body.reason if body else None,
+        clock=clock,
+    )
+    db_session.commit()
+    return DeviceRead.model_validate(device)

@@ -12,12 +12,12 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.clock import Clock, default_clock
+from hub.clock import Clock
 from hub.commands import service
 from hub.commands.models import Command, CommandStatus
 from hub.devices.models import Device, DeviceStatus
-from hub.ingest.messages import Outbound
 from hub.keys import HubKey
+from hub.mqtt_messages import Outbound
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ class Dispatcher:
         self,
         session_factory: sessionmaker[Session],
         hub_key: HubKey,
-        clock: Clock = default_clock,
+        *,
+        clock: Clock,
         retry_interval_s: float = 30.0,
         max_retries: int = 5,
         batch: int = 200,

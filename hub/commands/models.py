@@ -6,7 +6,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -62,27 +61,3 @@ class Command(Base):
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     ack: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)  # the signed ack
     created_by: Mapped[str | None] = mapped_column(String(120), default=None)
-
-
-class CommandCreate(BaseModel):
-    args: dict[str, Any] = Field(default_factory=dict)
-    lifetime_s: int = Field(default=3600, ge=10, le=30 * 24 * 3600)
-
-
-class CommandRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    device_id: str
-    cseq: int
-    op: str
-    args: dict[str, Any]
-    status: str
-    detail: str | None
-    retries: int
-    lifetime_s: int
-    created_at: datetime
-    expires_at: datetime
-    sent_at: datetime | None
-    acked_at: datetime | None
-    created_by: str | None

@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.clock import Clock, default_clock
+from hub.clock import Clock
 from hub.commands.models import (
     FINAL_STATUSES,
     GATE_OPS,
@@ -20,6 +20,7 @@ from hub.commands.models import (
     Command,
     CommandStatus,
 )
+from hub.devices import service as devices
 from hub.devices.models import Device, DeviceKind, DeviceStatus
 from hub.errors import ConflictError, InvalidInputError, NotFoundError
 from protocol import canonical, command, topics
@@ -43,7 +44,7 @@ def enqueue(
     op: str,
     args: dict[str, Any],
     lifetime_s: int = 3600,
-    clock: Clock = default_clock,
+    clock: Clock,
     created_by: str | None = None,
 ) -> Command:
     """Queue a command for a device; the dispatcher signs and sends it when the device is online.
@@ -122,6 +123,7 @@ def seal(cmd: Command, hub_seed: bytes) -> bytes:
 
 def claim_send(*, db_session: Session, cmd: Command, at: datetime, retry: bool) -> bool:
     """Mark ``cmd`` sent (or re-sent) iff nobody else did meanwhile. Caller commits."""
+    cond: ColumnElement[bool]
     if retry:
         cond = (Command.status == CommandStatus.sent.value) & (Command.sent_at == cmd.sent_at)
         values: dict[str, Any] = {"sent_at": at, "retries": Command.retries + 1}
@@ -161,6 +163,18 @@ def cancel_open(*, db_session: Session, device_id: str, detail: str) -> int:
         .values(status=CommandStatus.failed.value, detail=detail[:200])
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def revoke_device(
+    *, db_session: Session, device_id: str, reason: str | None, clock: Clock
+) -> Device:
+    """Revoke the device's key and fail its open commands (it will not answer them). Caller
+    commits."""
+    device = devices.revoke_device(
+        db_session=db_session, device_id=device_id, reason=reason, clock=clock
+    )
+    cancel_open(db_session=db_session, device_id=device_id, detail="device revoked")
+    return device
 
 
 def record_ack(

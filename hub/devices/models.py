@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -68,40 +67,3 @@ class Device(Base):
     @property
     def public_key_bytes(self) -> bytes:
         return bytes.fromhex(self.public_key)
-
-    @property
-    def is_revoked(self) -> bool:
-        return self.status == DeviceStatus.revoked
-
-
-class DeviceCreate(BaseModel):
-    id: str
-    kind: DeviceKind
-    public_key: str
-    grid_code: str | None = None
-    name: str | None = None
-    firmware: str | None = None
-
-
-class DeviceRevoke(BaseModel):
-    reason: str | None = None
-
-
-class DeviceRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    kind: str
-    public_key: str
-    status: str
-    revoked_at: datetime | None
-    grid_code: str | None
-    name: str | None
-    firmware: str | None
-    registered_at: datetime
-    last_seen: datetime | None
-    online: bool
-    session: int
-    last_seq: int
-    max_seq: int
-    chain_head: str

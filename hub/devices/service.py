@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Grid
-from hub.clock import Clock, default_clock
-from hub.devices.models import Device, DeviceCreate, DeviceKind, DeviceStatus
-from hub.errors import ConflictError, InvalidInputError, NotFoundError
+from hub.auth.models import Role
+from hub.auth.service import Principal, require_roles
+from hub.clock import Clock
+from hub.devices.models import Device, DeviceKind, DeviceStatus
+from hub.devices.schemas import DeviceCreate
+from hub.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from protocol import topics
 from protocol.errors import ProtocolError
 
@@ -40,9 +41,7 @@ def _check_handheld_slot(db_session: Session, grid_code: str, device_id: str) ->
         )
 
 
-def register_device(
-    *, db_session: Session, data: DeviceCreate, clock: Clock = default_clock
-) -> Device:
+def register_device(*, db_session: Session, data: DeviceCreate, clock: Clock) -> Device:
     """Register a device's public key (and bind it to its grid). Caller commits."""
     try:
         topics.validate_device_id(data.id)
@@ -71,11 +70,10 @@ def register_device(
         max_seq=0,
         chain_head="0" * 64,
     )
-    db_session.add(device)
     try:
-        db_session.flush()
+        with db_session.begin_nested():  # a savepoint: the caller's transaction survives
+            db_session.add(device)
     except IntegrityError as exc:  # a concurrent registration won the race
-        db_session.rollback()
         raise ConflictError(f"device {data.id} conflicts: {exc.orig}", code="conflict") from exc
     return device
 
@@ -85,6 +83,22 @@ def get_device(*, db_session: Session, device_id: str) -> Device:
     if device is None:
         raise NotFoundError(f"device {device_id} is not registered", code="device_not_found")
     return device
+
+
+def visible_device(*, db_session: Session, user: Principal, device_id: str) -> Device:
+    """The device if the caller may see it (unscoped callers see all; others their area)."""
+    require_roles(user, Role.admin, Role.operator)
+    device = get_device(db_session=db_session, device_id=device_id)
+    if user.scope_code is not None and not user.covers(device.grid_code):
+        raise NotFoundError(f"device {device_id} is not registered", code="device_not_found")
+    return device
+
+
+def require_covers(user: Principal, grid_code: str | None) -> None:
+    """A scoped admin may only register, move or revoke devices of grids inside its area
+    (an unscoped admin may also leave a device unbound)."""
+    if user.scope_code is not None and not user.covers(grid_code):
+        raise PermissionDeniedError(f"grid {grid_code} is outside your area {user.scope_code}")
 
 
 def list_devices(
@@ -99,7 +113,7 @@ def list_devices(
     offset: int = 0,
 ) -> list[Device]:
     """Devices, optionally inside an area (grid-code prefix); unbound devices need no scope."""
-    query: Select[tuple[Device]] = select(Device).order_by(Device.id)
+    query = select(Device).order_by(Device.id)
     if scope_code is not None:
         query = query.where(Device.grid_code.startswith(scope_code))
     if kind is not None:
@@ -131,15 +145,14 @@ def revoke_device(
     db_session: Session,
     device_id: str,
     reason: str | None = None,
-    clock: Clock = default_clock,
-    at: datetime | None = None,
+    clock: Clock,
 ) -> Device:
     """Revoke a device key. Envelopes signed (``ts``) before ``revoked_at`` stay valid."""
     device = get_device(db_session=db_session, device_id=device_id)
     if device.status == DeviceStatus.revoked:
         return device
     device.status = DeviceStatus.revoked.value
-    device.revoked_at = at or clock.now()
+    device.revoked_at = clock.now()
     device.revoked_reason = reason
     device.online = False
     db_session.flush()

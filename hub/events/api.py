@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import CurrentUser, SessionDep, require_roles
+from hub.auth.deps import CurrentUser
 from hub.auth.models import Role
+from hub.auth.service import require_roles
+from hub.deps import SessionDep
 from hub.errors import NotFoundError
 from hub.events import service
-from hub.events.models import ChainGapRead, EventRead, RejectionRead
+from hub.events.schemas import ChainGapRead, EventRead, RejectionRead
 
 router = APIRouter(prefix="/api", tags=["events"])
 

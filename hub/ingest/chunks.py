@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.ingest.messages import Inbound
 from hub.media import service as media
 from hub.media.store import BlobStore
+from hub.mqtt_messages import Inbound
 from protocol import chunking
 from protocol.errors import ProtocolError
 

@@ -1,6 +1,6 @@
 """``gridlink hub ingest``: run ingest workers without the API (scale-out on more machines).
 
-hub-core's ``hub/cli.py`` mounts it with ``app.command("ingest")(hub.ingest.cli.ingest)``.
+``hub/cli.py`` mounts it with ``app.command("ingest")(ingest_cli.ingest)``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from hub.clock import SystemClock
+from hub.ingest import runner
 from hub.settings import get_settings
 
 console = Console()
@@ -24,12 +26,10 @@ def ingest(
     stats_interval: Annotated[float, typer.Option(help="Seconds between progress lines.")] = 30.0,
 ) -> None:
     """Verify and store device messages from the broker (MQTT v5 shared subscription)."""
-    from hub.ingest import runner
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     with console.status(f"connecting to {settings.mqtt_host}:{settings.mqtt_port} ..."):
-        handle = runner.start(settings, workers=workers)
+        handle = runner.start(settings, workers=workers, clock=SystemClock())
     console.print(
         f"[green]ingest running[/green]: {workers} worker(s) on "
         f"{settings.mqtt_host}:{settings.mqtt_port}, database {settings.database_url}"

@@ -1,44 +1,30 @@
-"""What happens after an event is stored: the case workflow's entry points (hub-core's flows).
+"""What happens after an event is stored: the case workflow's entry points (``hub.cases.flows``).
 
-Reports become cases (``on_report``) and on-site verifications close or reopen them
-(``on_verify``). Historical events are passed on too (they are filed, with deadlines from the
-capture time); ``event.historical`` tells the flows not to trigger live actions.
+Reports become cases (``flows.on_report``) and on-site verifications close or reopen them
+(``flows.on_verify``). Historical events are passed on too (they are filed, with deadlines from
+the capture time); ``event.historical`` tells the flows not to trigger live actions.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.clock import Clock, default_clock
+from hub.cases import flows
+from hub.clock import Clock
 from hub.errors import HubError
 from hub.events.models import Event
 from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-FLOWS_MODULE = "hub.cases.flows"
-HOOKS = {"report": "on_report", "verify": "on_verify"}
+EventHook = Callable[[Session, Event], None]
 
-_missing_logged: set[str] = set()
-
-
-def _flow(name: str) -> Callable[..., Any] | None:
-    try:
-        module = importlib.import_module(FLOWS_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != FLOWS_MODULE:
-            raise
-        module = None
-    fn = getattr(module, name, None) if module is not None else None
-    if fn is None and name not in _missing_logged:
-        _missing_logged.add(name)
-        logger.warning("%s.%s is not available; events are stored only", FLOWS_MODULE, name)
-    return fn
+# Event kinds that reach the case workflow, and the flow each one runs.
+FLOWS: dict[str, Callable[..., Any]] = {"report": flows.on_report, "verify": flows.on_verify}
 
 
 def event_dict(event: Event) -> dict[str, Any]:
@@ -59,20 +45,17 @@ def event_dict(event: Event) -> dict[str, Any]:
     }
 
 
-def make_dispatcher(
-    clock: Clock = default_clock, settings: Settings | None = None
-) -> Callable[[Session, Event], None]:
+def make_dispatcher(*, clock: Clock, settings: Settings) -> EventHook:
+    """The after-store hook that hands reports and verifications to the case flows."""
+
     def dispatch(db_session: Session, event: Event) -> None:
-        name = HOOKS.get(event.kind)
-        if name is None:
-            return
-        fn = _flow(name)
-        if fn is None:
+        flow = FLOWS.get(event.kind)
+        if flow is None:
             return
         try:
-            fn(db_session=db_session, event=event_dict(event), clock=clock, settings=settings)
+            flow(db_session=db_session, event=event_dict(event), clock=clock, settings=settings)
         except HubError as exc:  # e.g. a stale verification: the event stays stored
-            logger.warning("%s of %s seq %d: %s", name, event.device_id, event.seq, exc)
+            logger.warning("%s of %s seq %d: %s", flow.__name__, event.device_id, event.seq, exc)
             raise
 
     return dispatch

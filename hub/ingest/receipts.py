@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from hub.devices.models import Device
 from hub.media import service as media
-from protocol import command
+from hub.mqtt_messages import Outbound
+from protocol import command, topics
 from protocol.limits import MAX_COMMAND_BYTES
 
 
@@ -34,3 +35,19 @@ def build_receipt(
         # ahead of the complete ones, and halve how many are mentioned.
         order = sorted(blobs, key=lambda sha: (not blobs[sha], sha))
         blobs = {sha: blobs[sha] for sha in order[: len(order) // 2]}
+
+
+def receipts_for(
+    *, db_session: Session, touched: dict[str, set[str]], ts: int, hub_seed: bytes
+) -> list[Outbound]:
+    """One receipt per touched device (its blobs ``touched[dev]`` mentioned first)."""
+    out: list[Outbound] = []
+    for dev, shas in sorted(touched.items()):
+        device = db_session.get(Device, dev)
+        if device is None:
+            continue
+        data = build_receipt(
+            db_session=db_session, device=device, touched=shas, ts=ts, hub_seed=hub_seed
+        )
+        out.append(Outbound(topics.rcpt(dev), data))
+    return out

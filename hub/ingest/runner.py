@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from hub.clock import Clock, default_clock
+from hub.clock import Clock, SystemClock
 from hub.db import make_engine, make_session_factory
 from hub.ingest.worker import IngestWorker
 from hub.keys import load_or_create
@@ -47,13 +47,16 @@ class IngestHandle:
             self.engine = None
 
 
-def start(settings: Settings, *, workers: int = 1, clock: Clock = default_clock) -> IngestHandle:
-    """Connect ``workers`` ingest workers (shared subscription) to the configured broker."""
+def start(settings: Settings, *, workers: int = 1, clock: Clock | None = None) -> IngestHandle:
+    """Connect ``workers`` ingest workers (shared subscription) to the configured broker.
+
+    The hub key is created here if it does not exist yet; ``clock`` defaults to the system's.
+    """
+    clock = clock or SystemClock()
     use_openssl()
     mqtt_v5 = settings.mqtt_protocol == "5"
     if not mqtt_v5 and workers > 1:
         raise ValueError("several ingest workers need MQTT v5 shared subscriptions")
-    assert settings.hub_key_path is not None and settings.media_dir is not None
     hub_key = load_or_create(settings.hub_key_path)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)

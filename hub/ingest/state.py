@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from hub.devices.models import Device, DeviceStatus
-from hub.ingest.messages import Inbound
+from hub.mqtt_messages import Inbound
 from protocol import command
 from protocol.errors import ProtocolError
 

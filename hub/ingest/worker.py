@@ -17,7 +17,6 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +27,14 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.clock import Clock, default_clock
+from hub.clock import Clock
 from hub.commands.dispatcher import Dispatcher
-from hub.events.models import Event
 from hub.events.service import RejectionTally
-from hub.ingest.messages import Inbound, Outbound
+from hub.ingest.hooks import EventHook
 from hub.ingest.processor import BatchResult, Processor
 from hub.keys import HubKey
 from hub.media.store import BlobStore
+from hub.mqtt_messages import Inbound, Outbound
 from hub.settings import Settings
 from protocol import command, topics
 
@@ -74,7 +73,7 @@ class IngestWorker:
         store: BlobStore,
         host: str = "127.0.0.1",
         port: int = 1883,
-        clock: Clock = default_clock,
+        clock: Clock,
         client_id: str | None = None,
         username: str | None = None,
         password: str | None = None,
@@ -85,7 +84,7 @@ class IngestWorker:
         dispatch_interval_s: float = 1.0,
         retry_interval_s: float = 30.0,
         max_retries: int = 5,
-        on_event: Callable[[Session, Event], None] | None = None,
+        on_event: EventHook | None = None,
         settings: Settings | None = None,
     ) -> None:
         self.host, self.port = host, port
@@ -137,14 +136,14 @@ class IngestWorker:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
-        self.client.reconnect_delay_set(0.2, 5)
+        self.client.reconnect_delay_set(0.2, 5)  # type: ignore[arg-type]  # paho takes floats
         self.client.will_set(topics.HUB_STATE, self._hub_state(False), qos=1, retain=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> IngestWorker:
         try:
             if self.mqtt_v5:
-                props = Properties(PacketTypes.CONNECT)
+                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
                 props.SessionExpiryInterval = 0
                 self.client.connect(
                     self.host, self.port, keepalive=30, clean_start=True, properties=props
@@ -211,7 +210,7 @@ class IngestWorker:
             self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
-        item = (self._generation, Inbound(msg.topic, msg.payload, msg.mid, msg.qos))
+        item = (self._generation, Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.5)

@@ -8,12 +8,15 @@ from typing import BinaryIO
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
-from hub.api.deps import CurrentUser, SessionDep, SettingsDep
+from hub.auth.deps import CurrentUser
 from hub.auth.service import Principal
+from hub.deps import SessionDep, SettingsDep
 from hub.errors import ConflictError, NotFoundError
 from hub.media import service
-from hub.media.models import Blob, BlobRead, BlobStatus
+from hub.media.models import Blob, BlobStatus
+from hub.media.schemas import BlobRead
 from hub.media.store import FileBlobStore
 
 logger = logging.getLogger(__name__)
@@ -22,7 +25,7 @@ router = APIRouter(prefix="/api", tags=["media"])
 READ_SIZE = 64 * 1024
 
 
-def _visible_blob(db_session: SessionDep, user: Principal, sha256: str) -> Blob:
+def _visible_blob(db_session: Session, user: Principal, sha256: str) -> Blob:
     blob = service.get_blob(db_session=db_session, sha256=sha256.lower())
     if blob is None or (user.scope_code is not None and not user.covers(blob.grid_code)):
         raise NotFoundError(f"blob {sha256} not found", code="blob_not_found")
@@ -48,7 +51,6 @@ def download(
     blob = _visible_blob(db_session, user, sha256)
     if blob.status != BlobStatus.complete:
         raise ConflictError(f"blob {blob.sha256} is still being uploaded", code="blob_incomplete")
-    assert settings.media_dir is not None
     try:
         handle = FileBlobStore(settings.media_dir).open(blob.sha256)
     except FileNotFoundError as exc:

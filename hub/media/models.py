@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,17 +33,3 @@ class Blob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-
-
-class BlobRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    sha256: str
-    size: int
-    mime: str
-    status: str
-    total_chunks: int
-    device_id: str | None
-    grid_code: str | None
-    created_at: datetime
-    completed_at: datetime | None

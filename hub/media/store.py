@@ -29,8 +29,6 @@ class BlobStore(Protocol):
         """Open (creating with ``size`` bytes) the partial file for writing and reading."""
         ...
 
-    def discard_partial(self, sha256: str) -> None: ...
-
     def commit(self, sha256: str) -> None:
         """Move a fully verified partial file to its final content-addressed place."""
         ...
@@ -66,9 +64,6 @@ class FileBlobStore:
         if os.fstat(handle.fileno()).st_size != size:
             handle.truncate(size)
         return handle
-
-    def discard_partial(self, sha256: str) -> None:
-        self.partial_path(sha256).unlink(missing_ok=True)
 
     def commit(self, sha256: str) -> None:
         final = self.path(sha256)

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import ClockDep, CurrentUser, SessionDep
+from hub.auth.deps import CurrentUser
+from hub.deps import ClockDep, SessionDep
 from hub.errors import NotFoundError
 from hub.stats import service
 

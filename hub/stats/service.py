@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,34 +13,12 @@ from sqlalchemy.orm import Session
 from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
 from hub.cases.models import DEADLINE_STATUSES, OPEN_STATUSES, Case, CaseTransition
 from hub.errors import InvalidInputError, NotFoundError
+from hub.events.models import Event
+from hub.stats.schemas import Figures, WorkerMonth
 
 # Two activity signals from the same worker closer than this count as continuous online time.
 ONLINE_GAP_S = 600
 REWORK = ("reject", "reopen")
-
-
-@dataclass
-class Figures:
-    code: str
-    name: str
-    level: str
-    total: int = 0
-    open: int = 0
-    overdue: int = 0
-    closed: int = 0
-    closed_on_time: int = 0
-    closed_late: int = 0
-    on_time_rate: float | None = None
-    rework_count: int = 0
-    escalations: int = 0
-    voided: int = 0
-    duplicates: int = 0
-    satisfaction: float | None = None
-    rated: int = 0
-    children: list[Figures] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _case_figures(db_session: Session, condition: Any, now: datetime, into: Figures) -> Figures:
@@ -180,25 +157,10 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-@dataclass
-class WorkerMonth:
-    worker_id: str
-    name: str
-    reports: int = 0
-    cases: int = 0  # reports that became (non-duplicate) cases
-    verifications: int = 0
-    online_s: int = 0
-    rank: int = 0
-
-
 def _online_seconds(
     db_session: Session, start: datetime, end: datetime, grid_codes: set[str]
 ) -> dict[str, int]:
     """Online time per worker from the activity of the handhelds they were signed in on."""
-    try:
-        from hub.events.models import Event
-    except ImportError:
-        return {}
     rows = db_session.execute(
         select(Event.ts, Event.body, Event.grid_code)
         .where(Event.ts >= int(start.timestamp()), Event.ts < int(end.timestamp()))

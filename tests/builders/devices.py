@@ -11,7 +11,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Area, Grid
-from hub.devices.models import Device, DeviceCreate, DeviceKind
+from hub.clock import SystemClock
+from hub.devices.models import Device, DeviceKind
+from hub.devices.schemas import DeviceCreate
 from hub.devices.service import register_device
 from protocol import chunking, command, crypto, envelope, topics
 from protocol.limits import CHUNK_SIZE, GENESIS
@@ -66,6 +68,7 @@ class TestDevice:
                 public_key=self.public_key.hex(),
                 grid_code=grid_code,
             ),
+            clock=SystemClock(),
         )
 
     def event(

@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 from hub.app import create_app
 from hub.areas.models import Grid
 from hub.areas.seed import DemoData, seed_demo
+from hub.clock import SystemClock
 from hub.db import make_engine, make_session_factory, session_scope
-from hub.devices.models import DeviceCreate, DeviceKind
+from hub.devices.models import DeviceKind
+from hub.devices.schemas import DeviceCreate
 from hub.devices.service import register_device
 from hub.ingest import runner
 from hub.keys import load_or_create
@@ -56,6 +58,7 @@ class Hub:
                         public_key=dev.public_key_hex,
                         grid_code=grid,
                     ),
+                    clock=SystemClock(),
                 )
         finally:
             engine.dispose()
@@ -93,7 +96,6 @@ def hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
 
 @pytest.fixture
 def fleet(tmp_path: Path, broker: Mosquitto, hub: Hub) -> Iterator[Fleet]:
-    assert hub.settings.hub_key_path is not None
     key = load_or_create(hub.settings.hub_key_path)
     f = Fleet(broker.host, broker.port, root=tmp_path / "fleet", hub_seed=key.seed)
     yield f

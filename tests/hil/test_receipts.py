@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from hub.areas.seed import seed_demo
+from hub.clock import SystemClock
 from hub.db import make_engine, make_session_factory, session_scope
-from hub.devices.models import Device, DeviceCreate, DeviceKind
+from hub.devices.models import Device, DeviceKind
+from hub.devices.schemas import DeviceCreate
 from hub.devices.service import register_device
 from hub.events.models import ChainGap, ChainGapKind, ChainStatus, Event
 from hub.ingest import runner
@@ -80,6 +82,7 @@ class HubDb:
                 data=DeviceCreate(
                     id=dev_id, kind=DeviceKind.handheld, public_key=public_key_hex, grid_code=GRID
                 ),
+                clock=SystemClock(),
             )
 
     def events(self, dev_id: str) -> list[tuple[int, int, str]]:

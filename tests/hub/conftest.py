@@ -1,9 +1,10 @@
-"""Hub test fixtures: a real SQLite file migrated by Alembic, a frozen clock, demo data."""
+"""Hub test fixtures: a real SQLite file migrated by Alembic, a frozen clock, demo data, the hub
+key, a blob store, an ingest processor and CPython stand-ins for devices."""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +17,15 @@ from hub.app import create_app
 from hub.areas.seed import DemoData, seed_demo
 from hub.clock import FrozenClock
 from hub.db import make_engine, make_session_factory
+from hub.ingest.processor import Processor
+from hub.ingest.runner import use_openssl
+from hub.keys import HubKey, load_or_create
+from hub.media.store import FileBlobStore
 from hub.migrations.runner import upgrade
 from hub.settings import Settings
+from tests.builders.devices import TestDevice
+
+use_openssl()  # Ed25519 through OpenSSL: the pure-Python fallback is ~100x slower
 
 # Monday 5 January 2026, 09:00 local time (UTC+8): the start of a working day.
 START = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
@@ -82,3 +90,32 @@ def client(settings: Settings, clock: FrozenClock, demo: DemoData) -> Iterator[T
     with TestClient(app) as test_client:
         yield test_client
     app.state.engine.dispose()
+
+
+@pytest.fixture
+def hub_key(settings: Settings) -> HubKey:
+    return load_or_create(settings.hub_key_path)
+
+
+@pytest.fixture
+def store(settings: Settings) -> FileBlobStore:
+    return FileBlobStore(settings.media_dir)
+
+
+@pytest.fixture
+def processor(
+    session_factory: sessionmaker[Session],
+    hub_key: HubKey,
+    store: FileBlobStore,
+    clock: FrozenClock,
+    settings: Settings,
+) -> Processor:
+    return Processor(session_factory, hub_key, store, clock=clock, settings=settings)
+
+
+@pytest.fixture
+def device_factory(clock: FrozenClock) -> Callable[..., TestDevice]:
+    def make(device_id: str, kind: str = "handheld") -> TestDevice:
+        return TestDevice(device_id, now=lambda: int(clock.now().timestamp()), kind=kind)
+
+    return make

@@ -155,12 +155,12 @@ def test_ingest_on_postgres(postgres_url: str, tmp_path: Path) -> None:
 
     from hub.events.models import Event
     from hub.events.service import rejection_counts
-    from hub.ingest.messages import Inbound
     from hub.ingest.processor import Processor
     from hub.ingest.runner import use_openssl
     from hub.keys import load_or_create
     from hub.media.models import Blob
     from hub.media.store import FileBlobStore
+    from hub.mqtt_messages import Inbound
     from tests.builders.devices import TestDevice
     from tests.hub.ingest.streams import bad_input_stream
 

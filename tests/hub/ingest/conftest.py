@@ -1,4 +1,4 @@
-"""Ingest fixtures: hub key, blob store, a real Mosquitto, workers, a publishing test client."""
+"""Ingest fixtures: a real Mosquitto, workers, a publishing test client."""
 
 from __future__ import annotations
 
@@ -14,47 +14,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import FrozenClock
-from hub.ingest.processor import Processor
-from hub.ingest.runner import use_openssl
 from hub.ingest.worker import IngestWorker
-from hub.keys import HubKey, load_or_create
+from hub.keys import HubKey
 from hub.media.store import FileBlobStore
 from hub.settings import Settings
-from tests.builders.devices import TestDevice
 from tests.support.mosquitto import Mosquitto
-
-use_openssl()
-
-
-@pytest.fixture
-def hub_key(settings: Settings) -> HubKey:
-    assert settings.hub_key_path is not None
-    return load_or_create(settings.hub_key_path)
-
-
-@pytest.fixture
-def store(settings: Settings) -> FileBlobStore:
-    assert settings.media_dir is not None
-    return FileBlobStore(settings.media_dir)
-
-
-@pytest.fixture
-def processor(
-    session_factory: sessionmaker[Session],
-    hub_key: HubKey,
-    store: FileBlobStore,
-    clock: FrozenClock,
-    settings: Settings,
-) -> Processor:
-    return Processor(session_factory, hub_key, store, clock=clock, settings=settings)
-
-
-@pytest.fixture
-def device_factory(clock: FrozenClock) -> Callable[..., TestDevice]:
-    def make(device_id: str, kind: str = "handheld") -> TestDevice:
-        return TestDevice(device_id, now=lambda: int(clock.now().timestamp()), kind=kind)
-
-    return make
 
 
 @pytest.fixture

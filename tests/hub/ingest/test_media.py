@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from hub.ingest.messages import Inbound
 from hub.ingest.processor import Processor
 from hub.ingest.worker import IngestWorker
 from hub.media.models import Blob
 from hub.media.store import FileBlobStore
+from hub.mqtt_messages import Inbound
 from protocol import command, topics
 from tests.builders.devices import TestDevice
 from tests.hub.ingest.conftest import Wire, wait_for

@@ -13,9 +13,10 @@ from hub.clock import FrozenClock
 from hub.devices.models import Device
 from hub.events.models import ChainGap, Event
 from hub.events.service import rejection_counts
-from hub.ingest.messages import Inbound
 from hub.ingest.processor import Processor
 from hub.media.store import FileBlobStore
+from hub.mqtt_messages import Inbound
+from hub.settings import Settings
 from protocol import command, topics
 from tests.builders.devices import TestDevice
 from tests.hub.ingest.streams import bad_input_stream
@@ -94,11 +95,16 @@ def test_two_processors_racing_on_the_same_events_store_each_once(
     processor: Processor,
     db_session: Session,
     device_factory: Callable[..., TestDevice],
+    settings: Settings,
 ) -> None:
     import threading
 
     twin = Processor(
-        processor.session_factory, processor.hub_key, processor.store, clock=processor.clock
+        processor.session_factory,
+        processor.hub_key,
+        processor.store,
+        clock=processor.clock,
+        settings=settings,
     )
     devs = [device_factory(f"hh-race-{i}") for i in range(3)]
     for dev in devs:

@@ -41,13 +41,11 @@ def test_start_from_settings_and_stop(
             assert s.scalars(select(Event)).one().historical is True
     finally:
         handle.stop()
-    assert configured.hub_key_path is not None
     hub_pk = load_or_create(configured.hub_key_path).public_key
     wait_for(lambda: not command.open_state(wire.messages(topics.HUB_STATE)[-1], hub_pk)["online"])
 
 
 def test_hub_key_file_is_private_and_stable(settings: Settings) -> None:
-    assert settings.hub_key_path is not None
     first = load_or_create(settings.hub_key_path)
     mode = stat.S_IMODE(os.stat(settings.hub_key_path).st_mode)
     assert mode == 0o600

@@ -1,4 +1,6 @@
-"""Plain message records passed between the MQTT edge and the processing code (no paho here)."""
+"""MQTT messages as plain records: what ingest receives (``Inbound``) and what the hub publishes
+(``Outbound``: commands, receipts, hub state). No paho here; only ``hub.ingest.worker`` talks to
+the broker."""
 
 from __future__ import annotations
 

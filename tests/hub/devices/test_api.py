@@ -1,18 +1,15 @@
-"""REST API of devices, commands, events, rejection counters and media."""
+"""REST API of devices: registration within the caller's area, commands, detail, revocation,
+the hub key (read, never created, by GET)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.areas.seed import DemoData
-from hub.cases.models import Case
-from hub.ingest.messages import Inbound
-from hub.ingest.processor import Processor
+from hub.clock import FrozenClock
 from hub.keys import HubKey
 from hub.settings import Settings
 from tests.builders.devices import TestDevice
@@ -78,63 +75,24 @@ def test_device_register_scope_commands_revoke(
     assert client.post("/api/devices", json=other, headers=admin).status_code == 201
 
 
-def test_events_rejections_and_media_download(
-    client: TestClient,
-    demo: DemoData,
-    settings: Settings,
-    processor: Processor,
-    device_factory: Callable[..., TestDevice],
-) -> None:
-    admin = _auth(settings.admin_token.get_secret_value())
-    dev = device_factory("hh-ev")
-    body = {
-        "id": "hh-ev",
-        "kind": "handheld",
-        "public_key": dev.public_key.hex(),
-        "grid_code": demo.grids[0],
-    }
-    assert client.post("/api/devices", json=body, headers=admin).status_code == 201
-    photo = os.urandom(20_000)
-    msgs = [
-        dev.event("report", {"text": "bin full", "category": "garbage"}, blobs=[dev.media(photo)]),
-        *dev.chunks(photo),
-        ("gl/v1/hh-ev/evt/report", b"not json"),
-    ]
-    processor.process([Inbound(t, p) for t, p in msgs])
-    with processor.session_factory() as s:  # the report reached the case workflow
-        case = s.scalars(select(Case).where(Case.device_id == "hh-ev")).one()
-        assert (case.event_seq, case.category_code, case.grid_code) == (1, "garbage", demo.grids[0])
-
-    own = _auth(demo.tokens["street-330102001-operator"])
-    foreign = _auth(demo.tokens["street-330102002-operator"])
-    events = client.get("/api/events", headers=own).json()
-    assert [(e["device_id"], e["seq"], e["kind"]) for e in events] == [("hh-ev", 1, "report")]
-    assert client.get("/api/events", headers=foreign).json() == []
-    counters = client.get("/api/events/rejections", headers=own).json()
-    assert {c["reason"]: c["count"] for c in counters} == {"malformed": 1}
-
-    sha = dev.media(photo)["sha256"]
-    r = client.get(f"/api/media/{sha}/content", headers=own)
-    assert r.status_code == 200 and r.content == photo
-    assert r.headers["content-type"] == "image/jpeg"
-    assert client.get(f"/api/media/{sha}/content", headers=foreign).status_code == 404
-    assert client.get(f"/api/media/{sha}/content").status_code == 401
-    assert client.get(f"/api/media/{sha}", headers=own).json()["status"] == "complete"
-
-
 def test_a_street_admin_manages_only_its_own_streets_devices(
     client: TestClient,
     demo: DemoData,
     settings: Settings,
     session_factory: sessionmaker[Session],
     device_factory: Callable[..., TestDevice],
+    clock: FrozenClock,
 ) -> None:
     from hub.auth.models import Role
     from hub.auth.service import create_token
 
     with session_factory() as s:
         _row, secret = create_token(
-            db_session=s, name="street-1-admin", role=Role.admin, scope_code="330102001"
+            db_session=s,
+            name="street-1-admin",
+            role=Role.admin,
+            scope_code="330102001",
+            clock=clock,
         )
         s.commit()
     street_admin = _auth(secret)
@@ -159,3 +117,12 @@ def test_a_street_admin_manages_only_its_own_streets_devices(
     assert client.get("/api/devices/hh-other", headers=root).json()["status"] == "active"
     assert client.post("/api/devices/hh-own/revoke", headers=street_admin).status_code == 200
     assert client.get("/api/events/chain-gaps", headers=street_admin).status_code == 200
+
+
+def test_reading_the_hub_key_never_creates_it(
+    client: TestClient, demo: DemoData, settings: Settings
+) -> None:
+    own = _auth(demo.tokens["street-330102001-operator"])
+    r = client.get("/api/hub/key", headers=own)
+    assert r.status_code == 404 and r.json()["code"] == "hub_key_missing"
+    assert not settings.hub_key_path.exists()

@@ -1,0 +1,51 @@
+"""API schemas of the devices domain: register, read, bind, revoke; the hub's public key."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from hub.devices.models import DeviceKind
+
+
+class DeviceCreate(BaseModel):
+    id: str
+    kind: DeviceKind
+    public_key: str
+    grid_code: str | None = None
+    name: str | None = None
+    firmware: str | None = None
+
+
+class DeviceRevoke(BaseModel):
+    reason: str | None = None
+
+
+class DeviceBind(BaseModel):
+    grid_code: str | None
+
+
+class DeviceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    public_key: str
+    status: str
+    revoked_at: datetime | None
+    grid_code: str | None
+    name: str | None
+    firmware: str | None
+    registered_at: datetime
+    last_seen: datetime | None
+    online: bool
+    session: int
+    last_seq: int
+    max_seq: int
+    chain_head: str
+
+
+class HubKeyRead(BaseModel):
+    algorithm: str = "Ed25519"
+    public_key: str

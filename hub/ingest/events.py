@@ -1,0 +1,266 @@
+"""Envelopes from ``gl/v1/{dev}/evt/...`` and ``.../ack``: parse, verify, dedupe, store, chain.
+
+``EventIngest.handle`` takes one batch of messages of the event channels. Every message ends up
+stored or passed to ``reject`` with a reason. Events of a batch are written in one transaction;
+if a concurrent worker stored one of them first (IntegrityError on the (device, seq) constraint)
+the batch is retried one event per transaction. After each event is stored, acks update their
+command and the ``on_event`` hook (the case workflow) runs in a savepoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.clock import from_unix
+from hub.commands.service import record_ack
+from hub.devices.models import Device
+from hub.devices.service import signed_before_revocation
+from hub.errors import HubError
+from hub.events import service as events
+from hub.events.models import ChainStatus, Event
+from hub.ingest.hooks import EventHook
+from hub.media import service as media
+from hub.media.store import BlobStore
+from hub.mqtt_messages import Inbound
+from protocol import envelope, topics
+from protocol.errors import ProtocolError
+
+logger = logging.getLogger(__name__)
+
+Reject = Callable[[str, str | None, str], None]
+
+
+@dataclass
+class Candidate:
+    """An envelope that passed every check except (device, seq) uniqueness."""
+
+    device_id: str
+    env: dict[str, Any]
+    raw: bytes
+    digest: str
+    historical: bool
+    grid_code: str | None
+
+
+class EventIngest:
+    """Stores event and ack envelopes; ``hook_kinds`` (None: all) limits which kinds run the
+    after-store step, so the others skip its savepoint."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        store: BlobStore,
+        on_event: EventHook,
+        hook_kinds: frozenset[str] | None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.store = store
+        self.on_event = on_event
+        self.hook_kinds = hook_kinds
+
+    def handle(
+        self,
+        msgs: list[tuple[str, Inbound]],
+        now: datetime,
+        reject: Reject,
+        touched: dict[str, set[str]],
+    ) -> int:
+        """Store what is new among ``msgs``; returns how many events were stored."""
+        parsed = self._parse(msgs, reject)
+        if not parsed:
+            return 0
+        with self.session_factory() as db_session:
+            fresh = self._verify(db_session, parsed, int(now.timestamp()), reject)
+            known = events.existing_digests(db_session=db_session, keys=fresh.keys())
+            for key, digest in known.items():
+                _same_or_replay(reject, fresh.pop(key), digest)
+                touched[key[0]]  # noqa: B018 - a resend deserves a receipt too
+            for dev, _seq in fresh:
+                touched[dev]  # noqa: B018
+            cands = list(fresh.values())
+            if not cands:
+                return 0
+            stored = 0
+            try:
+                stored += self._store(db_session, cands, now, touched)
+                db_session.commit()
+            except IntegrityError:
+                db_session.rollback()
+                logger.info("batch raced another worker; storing its events one by one")
+                for cand in cands:  # a racing worker stored some of them: one by one
+                    try:
+                        stored += self._store(db_session, [cand], now, touched)
+                        db_session.commit()
+                    except IntegrityError:
+                        db_session.rollback()
+                        digest = events.existing_digests(
+                            db_session=db_session, keys=[(cand.device_id, cand.env["seq"])]
+                        ).get((cand.device_id, cand.env["seq"]), "")
+                        _same_or_replay(reject, cand, digest)
+            self._advance(db_session, {c.device_id for c in cands}, now)
+            return stored
+
+    def _parse(
+        self, msgs: list[tuple[str, Inbound]], reject: Reject
+    ) -> list[tuple[str, dict[str, Any], bytes]]:
+        parsed: list[tuple[str, dict[str, Any], bytes]] = []
+        for dev, msg in msgs:
+            raw = bytes(msg.payload)
+            try:
+                env = envelope.parse(raw)
+            except ProtocolError as exc:
+                reject(exc.reason, dev, exc.message)
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad message must not fail its batch
+                logger.exception("unexpected parse failure from %s", dev)
+                reject("malformed", dev, f"unparseable: {exc!r}"[:200])
+                continue
+            _dev, channel, kind = topics.parse(msg.topic)
+            if (
+                env["dev"] != dev
+                or (kind is not None and env["kind"] != kind)
+                or (channel == "ack" and env["kind"] != "ack")
+            ):
+                reject("malformed", dev, "envelope does not match its topic")
+                continue
+            parsed.append((dev, env, raw))
+        return parsed
+
+    def _verify(
+        self,
+        db_session: Session,
+        parsed: list[tuple[str, dict[str, Any], bytes]],
+        now_ts: int,
+        reject: Reject,
+    ) -> dict[tuple[str, int], Candidate]:
+        """Signature, clock skew and revocation checks; returns the candidates by (device, seq)."""
+        devices = {
+            d.id: d
+            for d in db_session.scalars(
+                select(Device).where(Device.id.in_({dev for dev, _e, _r in parsed}))
+            )
+        }
+        fresh: dict[tuple[str, int], Candidate] = {}
+        for dev, env, raw in parsed:
+            device = devices.get(dev)
+            if device is None:
+                reject("unknown_device", dev, f"seq {env['seq']}")
+                continue
+            try:
+                envelope.verify(env, device.public_key_bytes)
+                envelope.check_skew(env, now_ts)
+            except ProtocolError as exc:
+                reject(exc.reason, dev, f"seq {env['seq']}: {exc.message}")
+                continue
+            if not signed_before_revocation(device, env["ts"]):
+                reject("revoked", dev, f"seq {env['seq']} signed after revocation")
+                continue
+            cand = Candidate(
+                device_id=dev,
+                env=env,
+                raw=raw,
+                digest=envelope.digest(raw),
+                historical=envelope.is_historical(env, now_ts),
+                grid_code=device.grid_code,
+            )
+            key = (dev, env["seq"])
+            if key in fresh:
+                _same_or_replay(reject, cand, fresh[key].digest)
+                continue
+            fresh[key] = cand
+        return fresh
+
+    def _store(
+        self,
+        db_session: Session,
+        cands: list[Candidate],
+        now: datetime,
+        touched: dict[str, set[str]],
+    ) -> int:
+        stored: list[Event] = []
+        for cand in cands:
+            env = cand.env
+            event = Event(
+                device_id=cand.device_id,
+                seq=env["seq"],
+                kind=env["kind"],
+                ts=env["ts"],
+                captured_at=from_unix(env["ts"]),
+                received_at=now,
+                historical=cand.historical,
+                grid_code=cand.grid_code,
+                body=env["body"],
+                blobs=env["blobs"],
+                digest=cand.digest,
+                prev=env["prev"],
+                chain=ChainStatus.pending.value,
+                raw=cand.raw,
+            )
+            db_session.add(event)
+            for ref in env["blobs"]:
+                media.announce_blob(
+                    db_session=db_session,
+                    ref=ref,
+                    device_id=cand.device_id,
+                    grid_code=cand.grid_code,
+                    at=now,
+                    store=self.store,
+                )
+                touched[cand.device_id].add(ref["sha256"])
+            stored.append(event)
+        db_session.flush()  # IntegrityError here: see the caller
+        newest: dict[str, int] = {}
+        for event in stored:
+            newest[event.device_id] = max(newest.get(event.device_id, 0), event.ts)
+            self._after_store(db_session, event)
+        for device_id in newest:
+            db_session.execute(update(Device).where(Device.id == device_id).values(last_seen=now))
+        return len(stored)
+
+    def _after_store(self, db_session: Session, event: Event) -> None:
+        """Acks update their command; reports / verifications reach the case workflow.
+
+        Runs in a savepoint: a failing hook is logged and never loses the event itself.
+        """
+        if self.hook_kinds is not None and event.kind not in self.hook_kinds:
+            return
+        try:
+            with db_session.begin_nested():
+                if event.kind == "ack":
+                    record_ack(
+                        db_session=db_session,
+                        device_id=event.device_id,
+                        body=event.body,
+                        raw=event.raw,
+                        at=event.received_at,
+                    )
+                self.on_event(db_session, event)
+        except HubError:
+            pass  # already logged by the hook; the event stays stored
+        except Exception:  # noqa: BLE001
+            logger.exception("after-store hook failed for %s seq %d", event.device_id, event.seq)
+
+    def _advance(self, db_session: Session, device_ids: set[str], now: datetime) -> None:
+        for device_id in sorted(device_ids):
+            try:
+                events.advance_chain(db_session=db_session, device_id=device_id, at=now)
+                db_session.commit()
+            except Exception:  # noqa: BLE001 - the next batch advances it
+                db_session.rollback()
+                logger.exception("chain advance failed for %s", device_id)
+
+
+def _same_or_replay(reject: Reject, cand: Candidate, digest: str) -> None:
+    seq = cand.env["seq"]
+    if digest == cand.digest:
+        reject(events.DUPLICATE, cand.device_id, f"seq {seq}")
+    else:
+        reject("replayed", cand.device_id, f"seq {seq} with different content")
