@@ -21,7 +21,6 @@ ROUTERS: list[str] = [
     "hub.auth.api",
     "hub.areas.api",
     "hub.cases.api",
-    "hub.cases.actions_api",
     "hub.devices.api",
     "hub.commands.api",
     "hub.events.api",

@@ -75,10 +75,10 @@ def seed_demo(
 ) -> None:
     """Migrate, then create a demo district (2 streets x 2 communities), grids, workers,
     units, categories and API tokens (printed once)."""
-    from hub.areas.seed import seed_demo as seed
     from hub.db import make_engine, make_session_factory, session_scope
     from hub.errors import ConflictError
     from hub.migrations.runner import upgrade
+    from hub.seed import seed_demo as seed
 
     url = database_url or get_settings().database_url
     upgrade(url)
@@ -106,7 +106,8 @@ def seed_demo(
 
 
 def _supervision_loop(stop: threading.Event, interval_s: float) -> None:
-    from hub.cases.supervision import run_supervision
+    from hub.cases.flows.supervision import run_supervision
+    from hub.clock import SystemClock
     from hub.db import make_engine, make_session_factory, session_scope
 
     settings = get_settings()
@@ -115,7 +116,7 @@ def _supervision_loop(stop: threading.Event, interval_s: float) -> None:
     while not stop.wait(interval_s):
         try:
             with session_scope(factory) as db_session:
-                run_supervision(db_session=db_session, settings=settings)
+                run_supervision(db_session=db_session, clock=SystemClock(), settings=settings)
         except Exception:  # noqa: BLE001 - keep supervising; the error is logged
             logger.exception("supervision pass failed")
     engine.dispose()

@@ -21,7 +21,7 @@ from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-FLOWS_MODULE = "hub.cases.flows"
+FLOWS_MODULE = "hub.cases.flows.device_events"
 HOOKS = {"report": "on_report", "verify": "on_verify"}
 
 _missing_logged: set[str] = set()

@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.app import create_app
-from hub.areas.seed import DemoData, seed_demo
 from hub.clock import FrozenClock
 from hub.db import make_engine, make_session_factory
 from hub.migrations.runner import upgrade
+from hub.seed import DemoData, seed_demo
 from hub.settings import Settings
 
 # Monday 5 January 2026, 09:00 local time (UTC+8): the start of a working day.

@@ -9,11 +9,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.areas.seed import DemoData
 from hub.cases.models import Case
 from hub.ingest.messages import Inbound
 from hub.ingest.processor import Processor
 from hub.keys import HubKey
+from hub.seed import DemoData
 from hub.settings import Settings
 from tests.builders.devices import TestDevice
 
