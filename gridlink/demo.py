@@ -93,13 +93,13 @@ def seed_hub(
 ) -> tuple[dict[str, str], list]:
     """Migrate + seed the demo area tree, register one handheld per grid; in this process."""
     from hub.areas.models import Grid
-    from hub.areas.seed import seed_demo
     from hub.clock import SystemClock
     from hub.db import make_engine, make_session_factory, session_scope
     from hub.devices.models import DeviceKind
     from hub.devices.schemas import DeviceCreate
     from hub.devices.service import register_device
     from hub.migrations.runner import upgrade
+    from hub.seed import seed_demo
 
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)

@@ -17,14 +17,14 @@ from rich.console import Console
 
 from hub import keys
 from hub.app import create_app
-from hub.areas.seed import seed_demo as seed
-from hub.cases.supervision import run_supervision
+from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
 from hub.db import make_engine, make_session_factory, session_scope
 from hub.errors import ConflictError
 from hub.ingest import cli as ingest_cli
 from hub.ingest import runner
 from hub.migrations.runner import upgrade
+from hub.seed import seed_demo as seed
 from hub.settings import Settings, get_settings
 
 app = typer.Typer(help="The Gridlink hub: API, console, ingest, workflow.", no_args_is_help=True)

@@ -9,7 +9,6 @@ from fastapi import APIRouter
 
 from hub.areas import api as areas_api
 from hub.auth import api as auth_api
-from hub.cases import actions_api as cases_actions_api
 from hub.cases import api as cases_api
 from hub.commands import api as commands_api
 from hub.console import api as console_api
@@ -22,7 +21,6 @@ ROUTERS: list[APIRouter] = [
     auth_api.router,
     areas_api.router,
     cases_api.router,
-    cases_actions_api.router,
     devices_api.router,
     commands_api.devices_router,
     commands_api.router,

@@ -1,4 +1,4 @@
-"""Pydantic schemas for areas, grids, workers, units and categories."""
+"""Pydantic schemas for areas, grids, workers and units."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.areas.models import Worker
+from hub.areas.models import Unit, Worker
 
 
 class AreaRead(BaseModel):
@@ -88,6 +88,12 @@ class UnitRead(BaseModel):
     kind: str
     categories: list[str | None] = Field(default_factory=list)
 
+    @classmethod
+    def of(cls, unit: Unit) -> UnitRead:
+        read = cls.model_validate(unit)
+        read.categories = [r.category_code for r in unit.responsibilities]
+        return read
+
 
 class UnitCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -102,17 +108,3 @@ class ResponsibilityCreate(BaseModel):
     area_code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12})$")
     category_code: str | None = None
     lead: bool = True
-
-
-class CategoryRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    code: str
-    name: str
-    deadline_hours: int
-    active: bool
-
-
-class CategoryWrite(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    deadline_hours: int = Field(gt=0, le=24 * 365)
-    active: bool = True

@@ -18,7 +18,7 @@ from hub.areas.models import (
     Worker,
     WorkerGrid,
 )
-from hub.cases.models import Category
+from hub.areas.schemas import GridUpdate, WorkerUpdate
 from hub.errors import ConflictError, InvalidInputError, NotFoundError
 
 PARENT_LEVEL = {Level.street: Level.district, Level.community: Level.street}
@@ -82,6 +82,14 @@ def create_grid(
     return grid
 
 
+def update_grid(*, db_session: Session, grid: Grid, changes: GridUpdate) -> Grid:
+    """Apply the fields set in ``changes``."""
+    for key, value in changes.model_dump(exclude_unset=True).items():
+        setattr(grid, key, value)
+    db_session.flush()
+    return grid
+
+
 def get_grid(*, db_session: Session, code: str, scope_code: str | None = None) -> Grid:
     grid = db_session.get(Grid, code)
     if grid is None or (scope_code is not None and not code.startswith(scope_code)):
@@ -125,6 +133,22 @@ def get_worker(*, db_session: Session, worker_id: str) -> Worker:
     return worker
 
 
+def get_visible_worker(*, db_session: Session, worker_id: str, scope_code: str | None) -> Worker:
+    """The worker, or ``NotFoundError`` when none of its grids lies inside ``scope_code``."""
+    worker = get_worker(db_session=db_session, worker_id=worker_id)
+    if not worker_visible(worker, scope_code):
+        raise NotFoundError(f"worker {worker_id} not found")
+    return worker
+
+
+def update_worker(*, db_session: Session, worker: Worker, changes: WorkerUpdate) -> Worker:
+    """Apply the fields set in ``changes``."""
+    for key, value in changes.model_dump(exclude_unset=True).items():
+        setattr(worker, key, value)
+    db_session.flush()
+    return worker
+
+
 def assign_worker(*, db_session: Session, worker: Worker, grid_code: str) -> None:
     if db_session.get(Grid, grid_code) is None:
         raise NotFoundError(f"grid {grid_code} not found")
@@ -163,7 +187,10 @@ def create_unit(
     kind: str = "functional",
     categories: list[str | None] | None = None,
 ) -> Unit:
-    """A unit seated at ``area_code``, responsible there for ``categories`` (None = catch-all)."""
+    """A unit seated at ``area_code``, responsible there for ``categories`` (None = catch-all).
+
+    The categories are the cases domain's: ``hub.cases.routing.create_unit`` checks them.
+    """
     if db_session.get(Area, area_code) is None:
         raise NotFoundError(f"area {area_code} not found")
     unit = Unit(name=name, area_code=area_code, kind=kind)
@@ -184,16 +211,22 @@ def add_responsibility(
     category_code: str | None,
     lead: bool = True,
 ) -> UnitResponsibility:
+    """Unit handles ``category_code`` in ``area_code``; ``hub.cases.routing`` checks the code."""
     if db_session.get(Area, area_code) is None:
         raise NotFoundError(f"area {area_code} not found")
-    if category_code is not None and db_session.get(Category, category_code) is None:
-        raise NotFoundError(f"category {category_code} not found")
     row = UnitResponsibility(
         unit_id=unit.id, area_code=area_code, category_code=category_code, lead=lead
     )
     db_session.add(row)
     db_session.flush()
     return row
+
+
+def get_unit(*, db_session: Session, unit_id: int) -> Unit:
+    unit = db_session.get(Unit, unit_id)
+    if unit is None:
+        raise NotFoundError(f"unit {unit_id} not found")
+    return unit
 
 
 def list_units(*, db_session: Session, scope_code: str | None = None) -> list[Unit]:

@@ -1,5 +1,5 @@
-"""One function per workflow action. Each checks the state machine, updates the case and
-appends its transition row. Callers commit."""
+"""Every case transition, one function per ``workflow.Action``: each checks the state machine,
+updates the case and appends its transition row. They flush at most; callers commit."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.areas.models import Level, Unit
-from hub.cases import service
-from hub.cases.geo import haversine_m
-from hub.cases.models import Case, CaseTransition, SupervisionLevel, VoidReason
+from hub.areas.models import Level
+from hub.cases import verification
+from hub.cases.categories import get_category
+from hub.cases.evidence import check_evidence
+from hub.cases.models import Case, CaseStatus, CaseTransition, SupervisionLevel, VoidReason
+from hub.cases.routing import assign, next_level
 from hub.cases.workflow import Action, check, record
-from hub.errors import EvidenceError, InvalidInputError, NotFoundError
+from hub.clock import Clock
+from hub.errors import InvalidInputError
 from hub.settings import Settings
 
 
 def collect(*, db_session: Session, case: Case, actor: str, at: datetime) -> CaseTransition:
-    evidence = {"media": case.media}
+    evidence: dict[str, Any] = {"media": case.media}
     if case.device_id is not None:
         evidence.update(device_id=case.device_id, seq=case.event_seq, historical=case.historical)
     row = record(
@@ -45,7 +48,7 @@ def file(
 ) -> CaseTransition:
     check(case, Action.file)
     if category_code is not None:
-        if service.get_category(db_session=db_session, code=category_code) is None:
+        if get_category(db_session=db_session, code=category_code) is None:
             raise InvalidInputError(f"unknown category {category_code}")
         case.category_code = category_code
     if case.category_code is None:
@@ -88,44 +91,6 @@ def void(
     )
 
 
-def _assign(
-    *,
-    db_session: Session,
-    case: Case,
-    level: Level,
-    unit_id: int | None,
-    start: datetime,
-    settings: Settings,
-) -> None:
-    assert case.grid_code is not None
-    if unit_id is not None:
-        unit = db_session.get(Unit, unit_id)
-        if unit is None:
-            raise NotFoundError(f"unit {unit_id} not found")
-        area = service.area_code_at(case.grid_code, level)
-        if not any(r.area_code == area for r in unit.responsibilities):
-            # a unit of another community / street would otherwise see and act on the case
-            raise InvalidInputError(
-                f"unit {unit_id} ({unit.name}) is not responsible for area {area} "
-                f"at {level.value} level",
-                code="unit_not_responsible",
-            )
-    else:
-        unit = service.route(
-            db_session=db_session,
-            category_code=case.category_code,
-            grid_code=case.grid_code,
-            level=level,
-        )
-    case.level = level.value
-    case.unit_id = unit.id if unit is not None else None
-    case.deadline_start_at = start
-    case.deadline_at = service.deadline_for(
-        db_session=db_session, category_code=case.category_code, start=start, settings=settings
-    )
-    case.warned_at = None
-
-
 def dispatch(
     *,
     db_session: Session,
@@ -141,7 +106,7 @@ def dispatch(
     check(case, Action.dispatch)
     if case.grid_code is None:
         raise InvalidInputError("a case needs a grid before it is dispatched")
-    _assign(
+    assign(
         db_session=db_session,
         case=case,
         level=Level(case.level),
@@ -195,6 +160,34 @@ def feedback(
     )
 
 
+def request_verification(
+    *,
+    db_session: Session,
+    case: Case,
+    actor: str,
+    at: datetime,
+    settings: Settings,
+    clock: Clock,
+) -> CaseTransition:
+    """Queue a signed ``verify`` command for the active handheld of the case's grid."""
+    check(case, Action.request_verification)
+    if case.grid_code is None:
+        raise InvalidInputError("the case has no grid to verify in")
+    task_id, device_id, command_id = verification.push_task(
+        db_session=db_session, case=case, settings=settings, clock=clock
+    )
+    case.verify_task_id, case.verify_device_id, case.verify_requested_at = task_id, device_id, at
+    return record(
+        db_session=db_session,
+        case=case,
+        action=Action.request_verification,
+        actor=actor,
+        at=at,
+        reason=f"verification pushed to {device_id}",
+        evidence={"task_id": task_id, "device_id": device_id, "command_id": command_id},
+    )
+
+
 def escalate(
     *,
     db_session: Session,
@@ -207,11 +200,11 @@ def escalate(
 ) -> CaseTransition:
     """Move the case one level up (community -> street -> district) with a fresh deadline."""
     check(case, Action.escalate)
-    upper = service.next_level(case.level)
+    upper = next_level(case.level)
     if upper is None:
         raise InvalidInputError(f"case {case.id} is already at district level")
     from_level, from_unit = case.level, case.unit_id
-    _assign(
+    assign(
         db_session=db_session, case=case, level=upper, unit_id=unit_id, start=at, settings=settings
     )
     case.escalation_count += 1
@@ -249,42 +242,6 @@ def park(
     )
 
 
-def check_evidence(
-    *,
-    case: Case,
-    settings: Settings,
-    taken_at: datetime,
-    loc: dict[str, Any] | None,
-    blobs: list[dict[str, Any]] | None,
-) -> dict[str, Any]:
-    """The closing gate: a photo, taken near the case location, within the verify window."""
-    photos = [b for b in blobs or [] if str(b.get("mime", "")).startswith("image/")]
-    if not photos:
-        raise EvidenceError("closing needs an on-site photo")
-    facts: dict[str, Any] = {"photos": [p.get("sha256") for p in photos]}
-    if case.lat_e6 is not None and case.lon_e6 is not None:
-        lat, lon = (loc or {}).get("lat_e6"), (loc or {}).get("lon_e6")
-        if not isinstance(lat, int) or not isinstance(lon, int):
-            raise EvidenceError("closing needs the verifier's location")
-        distance = haversine_m(case.lat_e6, case.lon_e6, lat, lon)
-        facts["distance_m"] = round(distance, 1)
-        if distance > settings.verify_distance_m:
-            raise EvidenceError(
-                f"verification taken {distance:.0f} m from the case location "
-                f"(limit {settings.verify_distance_m:.0f} m)",
-                distance_m=round(distance, 1),
-            )
-    if case.verify_requested_at is not None:
-        lag = (taken_at - case.verify_requested_at).total_seconds()
-        facts["seconds_after_request"] = int(lag)
-        if lag > settings.verify_window_s or lag < -300:
-            raise EvidenceError(
-                f"verification taken {int(lag)} s after the request "
-                f"(window {settings.verify_window_s} s)"
-            )
-    return facts
-
-
 def close(
     *,
     db_session: Session,
@@ -310,6 +267,28 @@ def close(
         at=at,
         reason=text,
         evidence={"loc": loc, "media": list(blobs or []), **facts},
+    )
+
+
+def verify_refused(
+    *,
+    db_session: Session,
+    case: Case,
+    actor: str,
+    at: datetime,
+    reason: str,
+    loc: dict[str, Any] | None,
+    blobs: list[dict[str, Any]] | None,
+) -> CaseTransition:
+    """A verification that failed the evidence gate: recorded, the case stays in verification."""
+    return record(
+        db_session=db_session,
+        case=case,
+        action=Action.verify_refused,
+        actor=actor,
+        at=at,
+        reason=reason,
+        evidence={"loc": loc, "media": list(blobs or []), "task_id": case.verify_task_id},
     )
 
 
@@ -361,6 +340,30 @@ def rate(
         at=at,
         reason=comment,
         evidence={"satisfaction": score},
+    )
+
+
+def warn(*, db_session: Session, case: Case, actor: str, at: datetime) -> CaseTransition:
+    """Flag an approaching deadline, or a parked case whose review date has come (once each)."""
+    check(case, Action.warn)
+    if case.status == CaseStatus.parked:
+        review_at = case.park_review_at.isoformat() if case.park_review_at else None
+        reason, evidence = "review date of the parked case reached", {"review_at": review_at}
+    elif case.deadline_at is not None:
+        deadline = case.deadline_at.isoformat()
+        reason = f"deadline {deadline} approaching"
+        evidence = {"deadline_at": deadline, "level": case.level}
+    else:
+        raise InvalidInputError(f"case {case.id} has no deadline to warn about")
+    case.warned_at = at
+    return record(
+        db_session=db_session,
+        case=case,
+        action=Action.warn,
+        actor=actor,
+        at=at,
+        reason=reason,
+        evidence=evidence,
     )
 
 

@@ -1,4 +1,4 @@
-"""Pydantic schemas for the cases API (read models and action bodies)."""
+"""Pydantic schemas for the cases API: read models, action bodies and categories."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.cases.models import Case, CaseStatus, SupervisionLevel, VoidReason
-from hub.cases.service import is_overdue
-from hub.cases.workflow import RULES, Action, allowed_actions
-
-_ACTIONS = frozenset(a.value for a in Action)
+from hub.cases.models import CaseStatus, SupervisionLevel, VoidReason
 
 
 class Location(BaseModel):
@@ -100,51 +96,6 @@ class CasePage(BaseModel):
     limit: int
 
 
-def case_read(case: Case, now: datetime) -> CaseRead:
-    read = CaseRead.model_validate(case)
-    read.overdue = is_overdue(case, now)
-    return read
-
-
-def case_detail(case: Case, now: datetime, duplicates: list[int]) -> CaseDetail:
-    timeline = []
-    media: list[MediaItem] = []
-    seen: set[str] = set()
-
-    def add_media(blobs: Any, source: str, transition_id: int | None) -> None:
-        for blob in blobs if isinstance(blobs, list) else []:
-            sha = blob.get("sha256") if isinstance(blob, dict) else None
-            if isinstance(sha, str) and sha not in seen:
-                seen.add(sha)
-                media.append(
-                    MediaItem(
-                        sha256=sha,
-                        size=blob.get("size"),
-                        mime=blob.get("mime"),
-                        source=source,
-                        transition_id=transition_id,
-                    )
-                )
-
-    add_media(case.media, "report", None)
-    for row in case.transitions:
-        item = TransitionRead.model_validate(row)
-        item.step = RULES[Action(row.action)].step if row.action in _ACTIONS else None
-        timeline.append(item)
-        if row.action != Action.collect:
-            add_media(row.evidence.get("media"), row.action, row.id)
-    base = case_read(case, now).model_dump()
-    return CaseDetail(
-        **base,
-        timeline=timeline,
-        media=media,
-        duplicates=duplicates,
-        allowed_actions=[a.value for a in allowed_actions(case.status)],
-        verify_task_id=case.verify_task_id,
-        verify_device_id=case.verify_device_id,
-    )
-
-
 # --- request bodies ---------------------------------------------------------------------------
 
 
@@ -211,3 +162,17 @@ class ParkBody(RequiredReasonBody):
 class SuperviseBody(BaseModel):
     level: SupervisionLevel
     reason: str | None = Field(default=None, max_length=2000)
+
+
+class CategoryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    name: str
+    deadline_hours: int
+    active: bool
+
+
+class CategoryWrite(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    deadline_hours: int = Field(gt=0, le=24 * 365)
+    active: bool = True

@@ -21,6 +21,8 @@ from hub.errors import TransitionError
 
 S = CaseStatus
 
+SYSTEM_ACTOR = "system"  # the actor of transitions the hub makes on its own
+
 
 class Action(StrEnum):
     collect = "collect"
@@ -75,8 +77,6 @@ RULES: dict[Action, Rule] = {
     Action.supervise: _rule(OPEN_STATUSES, None),
     Action.verify_refused: _rule({S.verifying}, None),
 }
-
-REWORK_ACTIONS = frozenset({Action.reject, Action.reopen})
 
 
 def allowed_actions(status: CaseStatus | str | None) -> list[Action]:

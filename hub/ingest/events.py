@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +33,9 @@ from hub.mqtt_messages import Inbound
 from protocol import envelope, topics
 from protocol.errors import ProtocolError
 
+if TYPE_CHECKING:
+    from protocol.envelope import Envelope
+
 logger = logging.getLogger(__name__)
 
 Reject = Callable[[str, str | None, str], None]
@@ -43,7 +46,7 @@ class Candidate:
     """An envelope that passed every check except (device, seq) uniqueness."""
 
     device_id: str
-    env: dict[str, Any]
+    env: Envelope
     raw: bytes
     digest: str
     historical: bool
@@ -110,8 +113,8 @@ class EventIngest:
 
     def _parse(
         self, msgs: list[tuple[str, Inbound]], reject: Reject
-    ) -> list[tuple[str, dict[str, Any], bytes]]:
-        parsed: list[tuple[str, dict[str, Any], bytes]] = []
+    ) -> list[tuple[str, Envelope, bytes]]:
+        parsed: list[tuple[str, Envelope, bytes]] = []
         for dev, msg in msgs:
             raw = bytes(msg.payload)
             try:
@@ -137,7 +140,7 @@ class EventIngest:
     def _verify(
         self,
         db_session: Session,
-        parsed: list[tuple[str, dict[str, Any], bytes]],
+        parsed: list[tuple[str, Envelope, bytes]],
         now_ts: int,
         reject: Reject,
     ) -> dict[tuple[str, int], Candidate]:

@@ -1,8 +1,8 @@
-"""What happens after an event is stored: the case workflow's entry points (``hub.cases.flows``).
-
-Reports become cases (``flows.on_report``) and on-site verifications close or reopen them
-(``flows.on_verify``). Historical events are passed on too (they are filed, with deadlines from
-the capture time); ``event.historical`` tells the flows not to trigger live actions.
+"""What happens after an event is stored: the case workflow's device-event entry points
+(``hub.cases.flows.device_events``). Reports become cases (``on_report``) and on-site
+verifications close or reopen them (``on_verify``). Historical events are passed on too (they
+are filed, with deadlines from the capture time); ``event.historical`` tells the flows not to
+trigger live actions.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.cases import flows
+from hub.cases.flows import device_events
 from hub.clock import Clock
 from hub.errors import HubError
 from hub.events.models import Event
@@ -24,7 +24,10 @@ logger = logging.getLogger(__name__)
 EventHook = Callable[[Session, Event], None]
 
 # Event kinds that reach the case workflow, and the flow each one runs.
-FLOWS: dict[str, Callable[..., Any]] = {"report": flows.on_report, "verify": flows.on_verify}
+FLOWS: dict[str, Callable[..., Any]] = {
+    "report": device_events.on_report,
+    "verify": device_events.on_verify,
+}
 
 
 def event_dict(event: Event) -> dict[str, Any]:

@@ -300,9 +300,9 @@ class IngestWorker:
         if self._stop.is_set() or not payload:
             return
         try:
-            state = command.open_state(bytes(payload), self.hub_key.public_key)
+            online = command.open_state(bytes(payload), self.hub_key.public_key)["online"]
         except ValueError:
             logger.warning("unverifiable message on %s", topics.HUB_STATE)
-            state = {"online": False}
-        if not state["online"]:
+            online = False
+        if not online:
             self._publish([Outbound(topics.HUB_STATE, self._hub_state(True), retain=True)])

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -21,6 +22,9 @@ from hub.media.store import BlobStore
 from protocol import chunking
 from protocol.errors import BlobError, MalformedError
 from protocol.limits import CHUNK_SIZE
+
+if TYPE_CHECKING:
+    from protocol.envelope import BlobRef
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +48,15 @@ def _bitmap_len(total: int) -> int:
 def announce_blob(
     *,
     db_session: Session,
-    ref: dict[str, object],
+    ref: BlobRef,
     device_id: str,
     grid_code: str | None,
     at: datetime,
     store: BlobStore,
 ) -> Blob:
     """Create the Blob row for a ``blobs`` item of a verified envelope (idempotent)."""
-    sha = str(ref["sha256"])
-    size = int(str(ref["size"]))
+    sha = ref["sha256"]
+    size = ref["size"]
     total = chunking.chunk_count(size, CHUNK_SIZE)
     blob = db_session.get(Blob, sha)
     if blob is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from io import BufferedRandom
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -25,7 +26,7 @@ def check_sha(sha256: str) -> str:
 class BlobStore(Protocol):
     """What ingest and the media API need from a blob store."""
 
-    def open_partial(self, sha256: str, size: int) -> BinaryIO:
+    def open_partial(self, sha256: str, size: int) -> BufferedRandom:
         """Open (creating with ``size`` bytes) the partial file for writing and reading."""
         ...
 
@@ -54,7 +55,7 @@ class FileBlobStore:
         check_sha(sha256)
         return self.root / "partial" / f"{sha256}.part"
 
-    def open_partial(self, sha256: str, size: int) -> BinaryIO:
+    def open_partial(self, sha256: str, size: int) -> BufferedRandom:
         path = self.partial_path(sha256)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 
 from hub.app import create_app
 from hub.areas.models import Grid
-from hub.areas.seed import DemoData, seed_demo
 from hub.clock import SystemClock
 from hub.db import make_engine, make_session_factory, session_scope
 from hub.devices.models import DeviceKind
@@ -22,6 +21,7 @@ from hub.devices.service import register_device
 from hub.ingest import runner
 from hub.keys import load_or_create
 from hub.migrations.runner import upgrade
+from hub.seed import DemoData, seed_demo
 from hub.settings import Settings
 from simulator import Fleet
 from simulator.fleet import SimDevice

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.areas.seed import seed_demo
 from hub.clock import SystemClock
 from hub.db import make_engine, make_session_factory, session_scope
 from hub.devices.models import Device, DeviceKind
@@ -26,6 +25,7 @@ from hub.events.models import ChainGap, ChainGapKind, ChainStatus, Event
 from hub.ingest import runner
 from hub.keys import load_or_create
 from hub.migrations.runner import upgrade
+from hub.seed import seed_demo
 from hub.settings import Settings
 from protocol import topics
 from simulator import Fleet, scenarios

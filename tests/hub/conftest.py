@@ -14,7 +14,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.app import create_app
-from hub.areas.seed import DemoData, seed_demo
 from hub.clock import FrozenClock
 from hub.db import make_engine, make_session_factory
 from hub.ingest.processor import Processor
@@ -22,6 +21,7 @@ from hub.ingest.runner import use_openssl
 from hub.keys import HubKey, load_or_create
 from hub.media.store import FileBlobStore
 from hub.migrations.runner import upgrade
+from hub.seed import DemoData, seed_demo
 from hub.settings import Settings
 from tests.builders.devices import TestDevice
 

@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select
 
-from hub.areas.seed import seed_demo
-from hub.cases import actions, flows
+from hub.cases import actions
+from hub.cases.flows import device_events
+from hub.cases.flows.supervision import run_supervision
 from hub.cases.models import Case
-from hub.cases.supervision import run_supervision
 from hub.clock import FrozenClock
 from hub.db import make_engine, make_session_factory
 from hub.migrations.runner import downgrade, upgrade
+from hub.seed import seed_demo
 from hub.settings import Settings
 from tests.hub.builders import report_event
 from tests.hub.conftest import START
@@ -123,7 +124,7 @@ def test_migrations_and_workflow_on_postgres(postgres_url: str, tmp_path: Path) 
         factory = make_session_factory(engine)
         with factory() as db_session:
             seed_demo(db_session=db_session, clock=clock)
-            case = flows.on_report(
+            case = device_events.on_report(
                 db_session=db_session,
                 event=report_event(seq=1, at=START),
                 clock=clock,

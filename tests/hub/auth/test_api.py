@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from hub.areas.seed import DemoData
+from hub.seed import DemoData
 
 STREET_A = "street-330102001-operator"
 

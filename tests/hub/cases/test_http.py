@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.areas.seed import DemoData
-from hub.cases import flows
+from hub.cases.flows import device_events
 from hub.clock import FrozenClock
+from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import (
     GRID,
@@ -32,13 +32,13 @@ def make_reports(
     session_factory: sessionmaker[Session], clock: FrozenClock, settings: Settings
 ) -> tuple[int, int]:
     with session_factory() as db_session:
-        mine = flows.on_report(
+        mine = device_events.on_report(
             db_session=db_session,
             event=report_event(seq=1, at=clock.now()),
             clock=clock,
             settings=settings,
         )
-        other = flows.on_report(
+        other = device_events.on_report(
             db_session=db_session,
             event=report_event(
                 seq=1,
@@ -178,7 +178,7 @@ def test_filters_pagination_overdue_and_escalation(
 ) -> None:
     with session_factory() as db_session:
         for seq in range(1, 6):
-            flows.on_report(
+            device_events.on_report(
                 db_session=db_session,
                 event=report_event(seq=seq, at=clock.now(), lat_e6=GRID_LAT + seq * 2_000),
                 clock=clock,

@@ -15,9 +15,9 @@ import uvicorn
 from sqlalchemy.orm import Session
 
 from hub.app import create_app
-from hub.areas.seed import DemoData
-from hub.cases import flows
+from hub.cases.flows import device_events
 from hub.clock import FrozenClock
+from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import report_event
 
@@ -84,14 +84,14 @@ def test_console_lists_only_the_operators_cases(
     demo: DemoData,
     tmp_path: Path,
 ) -> None:
-    own = flows.on_report(
+    own = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=1, at=clock.now()),
         clock=clock,
         settings=settings,
     )
     other_grid = next(g for g in demo.grids if g.startswith("330102002"))
-    flows.on_report(
+    device_events.on_report(
         db_session=db_session,
         event=report_event(
             seq=2,

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.areas.seed import DemoData
 from hub.clock import FrozenClock
 from hub.keys import HubKey
+from hub.seed import DemoData
 from hub.settings import Settings
 from tests.builders.devices import TestDevice
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.areas.seed import DemoData
 from hub.cases.models import Case
 from hub.ingest.processor import Processor
 from hub.mqtt_messages import Inbound
+from hub.seed import DemoData
 from hub.settings import Settings
 from tests.builders.devices import TestDevice
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from hub.areas.seed import DemoData
-from hub.cases import actions, flows
+from hub.cases import actions
+from hub.cases.flows import device_events, unit_feedback
 from hub.cases.models import Case
 from hub.clock import FrozenClock
+from hub.seed import DemoData
 from hub.settings import Settings
 from hub.stats import service
 from tests.hub.builders import GRID_LAT, OTHER_STREET_GRID, PHOTO, add_handheld, report_event
@@ -22,7 +23,7 @@ def _close(
     score: int | None = None,
 ) -> None:
     actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
-    flows.submit_feedback(
+    unit_feedback.submit_feedback(
         db_session=db_session, case=case, actor="unit", text="done", clock=clock, settings=settings
     )
     actions.close(
@@ -51,7 +52,7 @@ def test_figures(
     add_handheld(db_session, at=clock.now())
 
     def report(seq: int, **kw: object) -> Case:
-        return flows.on_report(
+        return device_events.on_report(
             db_session=db_session,
             event=report_event(seq=seq, at=clock.now(), lat_e6=GRID_LAT + seq * 3_000, **kw),  # type: ignore[arg-type]
             clock=clock,
@@ -62,10 +63,10 @@ def test_figures(
     _close(db_session, on_time, clock, settings, score=5)
     reworked = report(2)
     actions.accept(db_session=db_session, case=reworked, actor="u", at=clock.now())
-    flows.submit_feedback(
+    unit_feedback.submit_feedback(
         db_session=db_session, case=reworked, actor="u", text="x", clock=clock, settings=settings
     )
-    flows.on_verify(
+    device_events.on_verify(
         db_session=db_session,
         event={
             "device_id": "hh-0001",
@@ -86,7 +87,7 @@ def test_figures(
     )
     late = report(3)
     open_case = report(4)
-    dup = flows.on_report(
+    dup = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=5, at=clock.now(), lat_e6=GRID_LAT + 4 * 3_000),
         clock=clock,

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from hub.areas import service
 from hub.auth.models import Role
 from hub.auth.service import create_token
-from hub.cases.service import upsert_category
+from hub.cases.categories import upsert_category
+from hub.cases.routing import create_unit
 from hub.clock import Clock, default_clock
 
 DISTRICT = "330102"
@@ -52,9 +53,7 @@ def seed_demo(*, db_session: Session, clock: Clock = default_clock) -> DemoData:
         service.create_area(db_session=db_session, code=code, name=name)
 
     def unit(name: str, area: str, categories: list[str | None]) -> None:
-        row = service.create_unit(
-            db_session=db_session, name=name, area_code=area, categories=categories
-        )
+        row = create_unit(db_session=db_session, name=name, area_code=area, categories=categories)
         data.units[name] = row.id
 
     unit("District command centre", DISTRICT, [None])

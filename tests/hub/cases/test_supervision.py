@@ -6,12 +6,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
-from hub.areas.seed import DemoData
-from hub.cases import actions, flows
+from hub.cases import actions
 from hub.cases.calendar import WorkCalendar
+from hub.cases.flows import device_events
+from hub.cases.flows.supervision import run_supervision
 from hub.cases.models import CaseStatus
-from hub.cases.supervision import run_supervision
 from hub.clock import FrozenClock
+from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import report_event
 
@@ -45,7 +46,7 @@ def test_overdue_case_escalates_to_street_then_district_with_warnings(
     db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
 ) -> None:
     clock.set(local(5, 9))  # Monday 09:00
-    case = flows.on_report(
+    case = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=1, at=clock.now()),
         clock=clock,
@@ -110,7 +111,7 @@ def test_unit_that_cannot_solve_escalates_and_historical_report_uses_capture_tim
     db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
 ) -> None:
     clock.set(local(5, 9))
-    case = flows.on_report(
+    case = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=1, at=clock.now()),
         clock=clock,
@@ -126,7 +127,7 @@ def test_unit_that_cannot_solve_escalates_and_historical_report_uses_capture_tim
     )
     assert case.level == "street" and case.transitions[-1].reason.startswith("cannot solve")
     captured = local(5, 9) - timedelta(days=3)  # Friday 09:00, uploaded after an outage
-    old = flows.on_report(
+    old = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=2, at=captured, category="garbage", historical=True),
         clock=clock,
@@ -142,7 +143,7 @@ def test_an_earlier_reminder_does_not_keep_an_overdue_district_case_off_the_list
     from hub.cases.models import SupervisionLevel
 
     clock.set(local(5, 9))
-    case = flows.on_report(
+    case = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=1, at=clock.now()),
         clock=clock,

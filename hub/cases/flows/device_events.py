@@ -1,37 +1,26 @@
-"""Orchestration triggered by device events and by feedback: reports become cases,
-feedback becomes a verification task on the grid's handheld, the worker's on-site answer
-closes or reopens the case.
-
-These functions flush but never commit: the caller owns the transaction (the ingest worker
-commits its batch, the API commits per request).
-"""
+"""Device triggers: a grid worker's ``report`` event becomes a case; the worker's on-site
+answer to a verification task (a ``verify`` event) closes or reopens it. Flushes only."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.cases import actions, service
-from hub.cases.models import Case, CaseStatus, CaseTransition, VoidReason
-from hub.cases.workflow import Action, check, record
-from hub.clock import Clock, default_clock, from_unix
+from hub.cases import actions
+from hub.cases.duplicates import find_duplicate_of
+from hub.cases.intake import new_case
+from hub.cases.models import Case, CaseStatus, VoidReason
+from hub.cases.queries import get_case
+from hub.cases.routing import route
+from hub.cases.workflow import SYSTEM_ACTOR, Action
+from hub.clock import Clock, from_unix
 from hub.errors import ConflictError, EvidenceError, InvalidInputError, PermissionDeniedError
-from hub.settings import Settings, get_settings
+from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-SYSTEM_ACTOR = "system"
-
-VERIFY_TEXT_CHARS = 1000  # what the worker's screen shows of the case in a verify task
-
-
-def _shorten(text: str | None, limit: int) -> str:
-    text = text or ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _event_actor(event: dict[str, Any]) -> str:
@@ -40,11 +29,7 @@ def _event_actor(event: dict[str, Any]) -> str:
 
 
 def on_report(
-    *,
-    db_session: Session,
-    event: dict[str, Any],
-    clock: Clock = default_clock,
-    settings: Settings | None = None,
+    *, db_session: Session, event: dict[str, Any], clock: Clock, settings: Settings
 ) -> Case:
     """Turn a grid worker's ``report`` event into a case (idempotent on device + seq).
 
@@ -54,7 +39,6 @@ def on_report(
     to the responsible community-level unit when one is known (deadline from the capture time
     for historical events).
     """
-    settings = settings or get_settings()
     device_id, seq = event.get("device_id"), event.get("seq")
     existing = db_session.scalar(
         select(Case).where(Case.device_id == device_id, Case.event_seq == seq)
@@ -65,7 +49,7 @@ def on_report(
     now = clock.now()
     reported_at = from_unix(event["ts"]) if isinstance(event.get("ts"), int) else now
     historical = bool(event.get("historical"))
-    case = service.new_case(
+    case = new_case(
         db_session=db_session,
         source="report",
         category_code=body.get("category"),
@@ -82,7 +66,7 @@ def on_report(
     )
     actions.collect(db_session=db_session, case=case, actor=_event_actor(event), at=now)
 
-    first = service.find_duplicate_of(db_session=db_session, case=case, settings=settings)
+    first = find_duplicate_of(db_session=db_session, case=case, settings=settings)
     if first is not None:
         actions.void(
             db_session=db_session,
@@ -105,7 +89,7 @@ def on_report(
             at=now,
             reason="grid worker report filed automatically",
         )
-        unit = service.route(
+        unit = route(
             db_session=db_session,
             category_code=case.category_code,
             grid_code=case.grid_code,
@@ -127,117 +111,8 @@ def on_report(
     return case
 
 
-def _active_handheld_id(db_session: Session, grid_code: str) -> str | None:
-    try:
-        from hub.devices.models import Device
-    except ImportError:  # devices domain not installed
-        return None
-    return db_session.scalar(
-        select(Device.id).where(
-            Device.grid_code == grid_code, Device.kind == "handheld", Device.status == "active"
-        )
-    )
-
-
-def request_verification(
-    *,
-    db_session: Session,
-    case: Case,
-    actor: str,
-    at: datetime,
-    settings: Settings,
-    clock: Clock = default_clock,
-) -> CaseTransition:
-    """Queue a ``verify`` command for the active handheld of the case's grid."""
-    check(case, Action.request_verification)
-    if case.grid_code is None:
-        raise InvalidInputError("the case has no grid to verify in")
-    device_id = _active_handheld_id(db_session, case.grid_code)
-    if device_id is None:
-        raise ConflictError(f"no active handheld is bound to grid {case.grid_code}")
-    from hub.commands.service import enqueue  # hub-ingest's domain, imported when needed
-
-    attempt = 1 + (
-        db_session.scalar(
-            select(func.count(CaseTransition.id)).where(
-                CaseTransition.case_id == case.id,
-                CaseTransition.action == Action.request_verification.value,
-            )
-        )
-        or 0
-    )
-    task_id = f"vt-{case.id}-{attempt}"
-    loc = (
-        {"lat_e6": case.lat_e6, "lon_e6": case.lon_e6, "acc_m": case.acc_m or 0}
-        if case.lat_e6 is not None and case.lon_e6 is not None
-        else None
-    )
-    command = enqueue(
-        db_session=db_session,
-        device_id=device_id,
-        op="verify",
-        args={
-            "case_id": case.id,
-            "task_id": task_id,
-            "loc": loc,
-            # a device report may carry ~30 KB of text; a command must stay under 16 KiB
-            "text": _shorten(case.text, VERIFY_TEXT_CHARS),
-            "category": case.category_code,
-        },
-        lifetime_s=settings.verify_window_s,
-        clock=clock,
-    )
-    case.verify_task_id, case.verify_device_id, case.verify_requested_at = task_id, device_id, at
-    return record(
-        db_session=db_session,
-        case=case,
-        action=Action.request_verification,
-        actor=actor,
-        at=at,
-        reason=f"verification pushed to {device_id}",
-        evidence={
-            "task_id": task_id,
-            "device_id": device_id,
-            "command_id": getattr(command, "id", None),
-        },
-    )
-
-
-def submit_feedback(
-    *,
-    db_session: Session,
-    case: Case,
-    actor: str,
-    text: str,
-    blobs: list[dict[str, Any]] | None = None,
-    clock: Clock = default_clock,
-    settings: Settings | None = None,
-) -> Case:
-    """The unit's result; then push verification to the grid's handheld when there is one."""
-    settings = settings or get_settings()
-    now = clock.now()
-    actions.feedback(db_session=db_session, case=case, actor=actor, at=now, text=text, blobs=blobs)
-    try:
-        request_verification(
-            db_session=db_session,
-            case=case,
-            actor=SYSTEM_ACTOR,
-            at=now,
-            settings=settings,
-            clock=clock,
-        )
-    except (ConflictError, InvalidInputError, ImportError) as exc:
-        logger.warning("case %s: verification not pushed yet: %s", case.id, exc)
-    db_session.flush()
-    return case
-
-
 def on_verify(
-    *,
-    db_session: Session,
-    event: dict[str, Any],
-    clock: Clock = default_clock,
-    settings: Settings | None = None,
+    *, db_session: Session, event: dict[str, Any], clock: Clock, settings: Settings
 ) -> Case:
     """The grid worker's on-site answer to a verification task (event kind ``verify``).
 
@@ -247,12 +122,11 @@ def on_verify(
     the case back to handling and counts a rework for the unit. Raises ``NotFoundError``,
     ``ConflictError`` (stale task / wrong state) or ``PermissionDeniedError`` (wrong device).
     """
-    settings = settings or get_settings()
     body = event.get("body") or {}
     case_id = body.get("case_id")
     if not isinstance(case_id, int):
         raise InvalidInputError("verify event without an integer case_id")
-    case = service.get_case(db_session=db_session, case_id=case_id)
+    case = get_case(db_session=db_session, case_id=case_id)
     if case.status != CaseStatus.verifying.value or body.get("task_id") != case.verify_task_id:
         raise ConflictError(
             f"case {case.id} has no open verification task {body.get('task_id')!r}",
@@ -282,14 +156,14 @@ def on_verify(
                 text=body.get("text"),
             )
         except EvidenceError as exc:
-            record(
+            actions.verify_refused(
                 db_session=db_session,
                 case=case,
-                action=Action.verify_refused,
                 actor=actor,
                 at=now,
                 reason=exc.message,
-                evidence={"loc": loc, "media": blobs, "task_id": case.verify_task_id},
+                loc=loc,
+                blobs=blobs,
             )
     elif result == "reject":
         actions.rework(

@@ -1,4 +1,4 @@
-"""Deadline supervision (督办): warnings before a deadline, escalation after it.
+"""Timer trigger: deadline supervision (督办), warnings before a deadline, escalation after it.
 
 ``run_supervision`` is called periodically (by ``gridlink hub run``, or by tests with a
 ``FrozenClock``). It is idempotent for a given instant: a warning is recorded once per
@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from hub.cases import actions, service
+from hub.cases import actions
+from hub.cases.deadlines import warning_due_at
 from hub.cases.models import SupervisionLevel
-from hub.cases.workflow import Action, record
-from hub.clock import Clock, default_clock
-from hub.settings import Settings, get_settings
+from hub.cases.queries import open_cases_with_deadline, parked_for_review
+from hub.cases.routing import next_level
+from hub.clock import Clock
+from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,19 +38,16 @@ class SupervisionReport:
         return len(self.warned) + len(self.escalated) + len(self.supervised) + len(self.review_due)
 
 
-def run_supervision(
-    *, db_session: Session, clock: Clock = default_clock, settings: Settings | None = None
-) -> SupervisionReport:
+def run_supervision(*, db_session: Session, clock: Clock, settings: Settings) -> SupervisionReport:
     """One supervision pass over every case whose unit's deadline is running. Flushes only."""
-    settings = settings or get_settings()
     now = clock.now()
     report = SupervisionReport()
-    for case in service.open_cases_with_deadline(db_session=db_session):
+    for case in open_cases_with_deadline(db_session=db_session):
         assert case.deadline_at is not None
         if now > case.deadline_at:
             overdue_by = now - case.deadline_at
             reason = f"overdue: deadline {case.deadline_at.isoformat()} passed by {overdue_by}"
-            if service.next_level(case.level) is not None:
+            if next_level(case.level) is not None:
                 actions.escalate(
                     db_session=db_session,
                     case=case,
@@ -69,32 +68,12 @@ def run_supervision(
                 )
                 report.supervised.append(case.id)
             continue
-        due = service.warning_due_at(case, settings)
+        due = warning_due_at(case, settings)
         if due is not None and now >= due and case.warned_at is None:
-            case.warned_at = now
-            record(
-                db_session=db_session,
-                case=case,
-                action=Action.warn,
-                actor=ACTOR,
-                at=now,
-                reason=f"deadline {case.deadline_at.isoformat()} approaching",
-                evidence={"deadline_at": case.deadline_at.isoformat(), "level": case.level},
-            )
+            actions.warn(db_session=db_session, case=case, actor=ACTOR, at=now)
             report.warned.append(case.id)
-    for case in service.parked_for_review(db_session=db_session, now=now):
-        case.warned_at = now
-        record(
-            db_session=db_session,
-            case=case,
-            action=Action.warn,
-            actor=ACTOR,
-            at=now,
-            reason="review date of the parked case reached",
-            evidence={
-                "review_at": case.park_review_at.isoformat() if case.park_review_at else None
-            },
-        )
+    for case in parked_for_review(db_session=db_session, now=now):
+        actions.warn(db_session=db_session, case=case, actor=ACTOR, at=now)
         report.review_due.append(case.id)
     db_session.flush()
     if report.changed:

@@ -7,13 +7,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.areas.seed import DemoData
-from hub.cases import actions, flows
+from hub.cases import actions
+from hub.cases.flows import unit_feedback
 from hub.cases.models import Case, CaseStatus
 from hub.clock import FrozenClock
 from hub.commands.models import Command
 from hub.events.models import Event
 from hub.ingest.hooks import make_dispatcher
+from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import add_handheld, report_event, verify_event
 
@@ -40,7 +41,7 @@ def test_report_and_verify_events_through_the_ingest_hooks(
     case = db_session.scalars(select(Case)).one()
     assert case.status == CaseStatus.dispatched and case.device_id == "hh-0001"
     actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
-    flows.submit_feedback(
+    unit_feedback.submit_feedback(
         db_session=db_session, case=case, actor="unit", text="done", clock=clock, settings=settings
     )
     command = db_session.scalars(select(Command)).one()

@@ -1,53 +1,26 @@
-"""Cases API: list, overdue listing, detail and intake. Transitions live in ``actions_api``."""
+"""Cases API: list, overdue listing, detail and intake."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy.orm import Session
 
-from hub.api.deps import ClockDep, CurrentUser, SessionDep, require_roles
 from hub.areas.models import Level
-from hub.auth.models import Role
-from hub.auth.service import Principal
-from hub.cases import actions, service
-from hub.cases.models import Case, CaseStatus
-from hub.cases.schemas import (
-    CaseCreate,
-    CaseDetail,
-    CasePage,
-    CaseRead,
-    case_detail,
-    case_read,
-)
+from hub.auth.deps import CurrentUser
+from hub.auth.service import require_roles
+from hub.cases import actions
+from hub.cases import queries as case_queries
+from hub.cases.detail import case_detail, case_read
+from hub.cases.endpoints import OPERATORS
+from hub.cases.intake import new_case
+from hub.cases.models import CaseStatus
+from hub.cases.queries import CaseFilter
+from hub.cases.schemas import CaseCreate, CaseDetail, CasePage, CaseRead
+from hub.deps import ClockDep, SessionDep
 from hub.errors import PermissionDeniedError
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
-
-OPERATORS = (Role.admin, Role.operator)
-ANYONE = (Role.admin, Role.operator, Role.unit)
-
-
-def _detail(db_session: Session, case: Case, clock: Any) -> CaseDetail:
-    dups = [c.id for c in service.duplicates_of(db_session=db_session, case_id=case.id)]
-    return case_detail(case, clock.now(), dups)
-
-
-def act(
-    db_session: Session,
-    user: Principal,
-    clock: Any,
-    case_id: int,
-    roles: tuple[Role, ...],
-    do: Callable[[Case], object],
-) -> CaseDetail:
-    case = service.get_case(db_session=db_session, case_id=case_id, principal=user)
-    require_roles(user, *roles)
-    do(case)
-    db_session.commit()
-    return _detail(db_session, case, clock)
 
 
 @router.get("", response_model=CasePage, summary="List cases visible to the caller")
@@ -65,7 +38,7 @@ def list_cases(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CasePage:
-    flt = service.CaseFilter(
+    flt = CaseFilter(
         status=status.value if status else None,
         level=level.value if level else None,
         unit_id=unit_id,
@@ -75,7 +48,7 @@ def list_cases(
         overdue=overdue,
     )
     now = clock.now()
-    rows, total = service.list_cases(
+    rows, total = case_queries.list_cases(
         db_session=db_session, principal=user, flt=flt, now=now, offset=offset, limit=limit
     )
     return CasePage(
@@ -86,12 +59,8 @@ def list_cases(
 @router.get("/overdue", response_model=list[CaseRead], summary="Overdue cases (supervision)")
 def list_overdue(db_session: SessionDep, user: CurrentUser, clock: ClockDep) -> list[CaseRead]:
     now = clock.now()
-    rows, _ = service.list_cases(
-        db_session=db_session,
-        principal=user,
-        flt=service.CaseFilter(overdue=True),
-        now=now,
-        limit=500,
+    rows, _ = case_queries.list_cases(
+        db_session=db_session, principal=user, flt=CaseFilter(overdue=True), now=now, limit=500
     )
     rows.sort(key=lambda c: (c.deadline_at is None, c.deadline_at))
     return [case_read(c, now) for c in rows]
@@ -105,7 +74,7 @@ def create_case(
     if not user.covers(body.grid_code):
         raise PermissionDeniedError(f"grid {body.grid_code} is outside your area")
     now = clock.now()
-    case = service.new_case(
+    case = new_case(
         db_session=db_session,
         source=body.source,
         category_code=body.category_code,
@@ -118,12 +87,12 @@ def create_case(
     )
     actions.collect(db_session=db_session, case=case, actor=user.actor, at=now)
     db_session.commit()
-    return _detail(db_session, case, clock)
+    return case_detail(db_session=db_session, case=case, now=clock.now())
 
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="A case with timeline and media")
 def get_case(
     case_id: int, db_session: SessionDep, user: CurrentUser, clock: ClockDep
 ) -> CaseDetail:
-    case = service.get_case(db_session=db_session, case_id=case_id, principal=user)
-    return _detail(db_session, case, clock)
+    case = case_queries.get_case(db_session=db_session, case_id=case_id, principal=user)
+    return case_detail(db_session=db_session, case=case, now=clock.now())

@@ -8,14 +8,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.areas.seed import DemoData
-from hub.cases import actions, flows
+from hub.cases import actions
+from hub.cases.flows import device_events, unit_feedback
+from hub.cases.flows.supervision import run_supervision
 from hub.cases.models import AppendOnlyError, Case, CaseStatus, CaseTransition
-from hub.cases.supervision import run_supervision
+from hub.cases.verification import VERIFY_TEXT_CHARS
 from hub.cases.workflow import RULES, Action, allowed_actions, check
 from hub.clock import FrozenClock
 from hub.commands.models import Command
 from hub.errors import ConflictError, InvalidInputError, TransitionError
+from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import (
     GRID_LAT,
@@ -29,7 +31,9 @@ from tests.hub.builders import (
 
 def _report(db_session: Session, clock: FrozenClock, settings: Settings, seq: int = 1) -> Case:
     event = report_event(seq=seq, at=clock.now())
-    case = flows.on_report(db_session=db_session, event=event, clock=clock, settings=settings)
+    case = device_events.on_report(
+        db_session=db_session, event=event, clock=clock, settings=settings
+    )
     db_session.commit()
     return case
 
@@ -58,7 +62,7 @@ def test_report_is_collected_filed_and_dispatched_to_the_community_unit(
     assert case.deadline_at == clock.now() + timedelta(days=1, hours=8)
     assert case.media and case.reporter_worker_id == "w00100101"
     # The same event again (a redelivery) does not make a second case.
-    again = flows.on_report(
+    again = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=1, at=clock.now()),
         clock=clock,
@@ -91,7 +95,7 @@ def test_seven_steps_with_audit_trail(
     clock.advance(minutes=30)
     actions.accept(db_session=db_session, case=case, actor="unit:office", at=clock.now())
     clock.advance(hours=3)
-    flows.submit_feedback(
+    unit_feedback.submit_feedback(
         db_session=db_session,
         case=case,
         actor="unit:office",
@@ -108,7 +112,7 @@ def test_seven_steps_with_audit_trail(
     assert command.args["loc"]["lat_e6"] == GRID_LAT
 
     clock.advance(minutes=20)
-    flows.on_verify(
+    device_events.on_verify(
         db_session=db_session,
         event=verify_event(seq=2, at=clock.now(), case_id=case.id, task_id=case.verify_task_id),
         clock=clock,
@@ -161,11 +165,11 @@ def test_rejected_verification_is_rework_and_far_photo_is_refused(
     add_handheld(db_session, at=clock.now())
     case = _report(db_session, clock, settings)
     actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
-    flows.submit_feedback(
+    unit_feedback.submit_feedback(
         db_session=db_session, case=case, actor="unit", text="done", clock=clock, settings=settings
     )
     first_task = case.verify_task_id
-    flows.on_verify(
+    device_events.on_verify(
         db_session=db_session,
         event=verify_event(
             seq=2, at=clock.now(), case_id=case.id, task_id=first_task, result="reject"
@@ -176,7 +180,7 @@ def test_rejected_verification_is_rework_and_far_photo_is_refused(
     assert case.status == CaseStatus.handling and case.rework_count == 1
     assert case.verify_task_id is None
 
-    flows.submit_feedback(
+    unit_feedback.submit_feedback(
         db_session=db_session,
         case=case,
         actor="unit",
@@ -186,14 +190,14 @@ def test_rejected_verification_is_rework_and_far_photo_is_refused(
     )
     assert case.verify_task_id != first_task
     with pytest.raises(ConflictError):  # the old task is stale
-        flows.on_verify(
+        device_events.on_verify(
             db_session=db_session,
             event=verify_event(seq=3, at=clock.now(), case_id=case.id, task_id=first_task),
             clock=clock,
             settings=settings,
         )
     # Photo taken ~1.1 km away: recorded as refused, the case stays in verification.
-    flows.on_verify(
+    device_events.on_verify(
         db_session=db_session,
         event=verify_event(
             seq=4,
@@ -208,7 +212,7 @@ def test_rejected_verification_is_rework_and_far_photo_is_refused(
     assert case.status == CaseStatus.verifying
     assert _actions(case)[-1] == "verify_refused"
     # No photo: refused too. Too late (after the window): refused.
-    flows.on_verify(
+    device_events.on_verify(
         db_session=db_session,
         event=verify_event(
             seq=5, at=clock.now(), case_id=case.id, task_id=case.verify_task_id, blobs=[]
@@ -217,7 +221,7 @@ def test_rejected_verification_is_rework_and_far_photo_is_refused(
         settings=settings,
     )
     clock.advance(seconds=settings.verify_window_s + 60)
-    flows.on_verify(
+    device_events.on_verify(
         db_session=db_session,
         event=verify_event(seq=6, at=clock.now(), case_id=case.id, task_id=case.verify_task_id),
         clock=clock,
@@ -226,7 +230,7 @@ def test_rejected_verification_is_rework_and_far_photo_is_refused(
     assert _actions(case)[-3:] == ["verify_refused"] * 3
     assert case.status == CaseStatus.verifying
     with pytest.raises(InvalidInputError):
-        flows.on_verify(
+        device_events.on_verify(
             db_session=db_session,
             event=verify_event(
                 seq=7, at=clock.now(), case_id=case.id, task_id=case.verify_task_id, result="maybe"
@@ -242,17 +246,17 @@ def test_duplicate_report_is_linked_not_double_counted(
     first = _report(db_session, clock, settings, seq=1)
     clock.advance(minutes=40)
     near = report_event(seq=2, at=clock.now(), lat_e6=GRID_LAT + 200, device_id="hh-0001")
-    dup = flows.on_report(db_session=db_session, event=near, clock=clock, settings=settings)
+    dup = device_events.on_report(db_session=db_session, event=near, clock=clock, settings=settings)
     assert dup.status == CaseStatus.voided and dup.void_reason == "duplicate"
     assert dup.duplicate_of_id == first.id
     # Another category at the same spot, or the same category 500 m away, is a new case.
-    other = flows.on_report(
+    other = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=3, at=clock.now(), category="garbage"),
         clock=clock,
         settings=settings,
     )
-    far = flows.on_report(
+    far = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=4, at=clock.now(), lat_e6=GRID_LAT + 4500),
         clock=clock,
@@ -263,7 +267,7 @@ def test_duplicate_report_is_linked_not_double_counted(
     assert other.unit_id == demo.units["Qinghefang Community property & sanitation"]
     # Three hours later the same problem is reported anew: a new case.
     clock.advance(hours=3)
-    later = flows.on_report(
+    later = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=5, at=clock.now()),
         clock=clock,
@@ -273,7 +277,7 @@ def test_duplicate_report_is_linked_not_double_counted(
     # A problem reported again after its case was closed is a new case, not a duplicate.
     add_handheld(db_session, at=clock.now())
     actions.accept(db_session=db_session, case=later, actor="unit", at=clock.now())
-    flows.submit_feedback(
+    unit_feedback.submit_feedback(
         db_session=db_session,
         case=later,
         actor="unit",
@@ -292,7 +296,7 @@ def test_duplicate_report_is_linked_not_double_counted(
         blobs=[PHOTO],
     )
     clock.advance(minutes=30)
-    again = flows.on_report(
+    again = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=6, at=clock.now()),
         clock=clock,
@@ -305,7 +309,9 @@ def test_operator_intake_void_park_and_unknown_category(
     db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
 ) -> None:
     event = report_event(seq=1, at=clock.now(), category="no_such_category")
-    case = flows.on_report(db_session=db_session, event=event, clock=clock, settings=settings)
+    case = device_events.on_report(
+        db_session=db_session, event=event, clock=clock, settings=settings
+    )
     assert case.status == CaseStatus.pending_acceptance and case.category_code is None
     with pytest.raises(InvalidInputError):
         actions.file(db_session=db_session, case=case, actor="op", at=clock.now())
@@ -341,7 +347,7 @@ def test_operator_intake_void_park_and_unknown_category(
         db_session=db_session, case=case, actor="op", at=clock.now(), settings=settings
     )
     assert case.status == CaseStatus.dispatched and case.park_review_at is None
-    void_me = flows.on_report(
+    void_me = device_events.on_report(
         db_session=db_session,
         event=report_event(seq=2, at=clock.now(), category="nope"),
         clock=clock,
@@ -397,12 +403,14 @@ def test_a_very_long_report_can_still_be_sent_for_verification(
 ) -> None:
     add_handheld(db_session, at=clock.now())
     event = report_event(seq=1, at=clock.now(), text="路面塌陷" * 4000)  # 16,000 characters
-    case = flows.on_report(db_session=db_session, event=event, clock=clock, settings=settings)
+    case = device_events.on_report(
+        db_session=db_session, event=event, clock=clock, settings=settings
+    )
     actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
-    flows.submit_feedback(
+    unit_feedback.submit_feedback(
         db_session=db_session, case=case, actor="unit", text="fixed", clock=clock, settings=settings
     )
     db_session.commit()
     assert case.status == CaseStatus.verifying
     command = db_session.scalars(select(Command)).one()
-    assert command.op == "verify" and len(command.args["text"]) == flows.VERIFY_TEXT_CHARS
+    assert command.op == "verify" and len(command.args["text"]) == VERIFY_TEXT_CHARS

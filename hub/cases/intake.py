@@ -1,0 +1,59 @@
+"""Intake: the case row for a report, a hotline call or an operator's entry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.areas.models import Grid, Level
+from hub.cases.models import Case, Category
+
+
+def new_case(
+    *,
+    db_session: Session,
+    source: str,
+    category_code: str | None,
+    text: str,
+    grid_code: str | None,
+    reported_at: datetime,
+    now: datetime,
+    loc: dict[str, Any] | None = None,
+    media: list[dict[str, Any]] | None = None,
+    reporter_worker_id: str | None = None,
+    device_id: str | None = None,
+    event_seq: int | None = None,
+    historical: bool = False,
+) -> Case:
+    """Create the case row (status is set by the ``collect`` transition)."""
+    if category_code is not None and db_session.get(Category, category_code) is None:
+        category_code = None  # unknown category: an operator classifies it when filing
+    if grid_code is not None and db_session.get(Grid, grid_code) is None:
+        grid_code = None
+    loc = loc or {}
+    case = Case(
+        source=source,
+        category_code=category_code,
+        text=text,
+        grid_code=grid_code,
+        level=Level.community.value,
+        lat_e6=_int_or_none(loc.get("lat_e6")),
+        lon_e6=_int_or_none(loc.get("lon_e6")),
+        acc_m=_int_or_none(loc.get("acc_m")),
+        media=list(media or []),
+        reporter_worker_id=reporter_worker_id,
+        device_id=device_id,
+        event_seq=event_seq,
+        historical=historical,
+        reported_at=reported_at,
+        created_at=now,
+        updated_at=now,
+    )
+    db_session.add(case)
+    return case
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
