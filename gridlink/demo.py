@@ -106,7 +106,7 @@ def seed_hub(
     added = []
     try:
         with session_scope(make_session_factory(engine)) as db_session:
-            data = seed_demo(db_session=db_session)
+            data = seed_demo(db_session=db_session, clock=SystemClock())
             for grid in data.grids[:devices]:
                 worker = f"w{grid[6:]}" if f"w{grid[6:]}" in data.workers else data.workers[0]
                 script = scenarios.patrol(

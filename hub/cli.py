@@ -60,14 +60,19 @@ def _ensure_key(settings: Settings) -> keys.HubKey:
     return hub_key
 
 
-@app.command("regen-migration", hidden=True)
-def regen_migration() -> None:
-    """(developers) Regenerate migrations/versions/0001_initial.py from every model."""
+@app.command("new-migration", hidden=True)
+def new_migration(
+    message: Annotated[str, typer.Argument(help="What the revision changes, e.g. 'access lists'.")],
+) -> None:
+    """(developers) Autogenerate the next revision in migrations/versions/ from the models."""
     hub_dir = Path(__file__).resolve().parent
-    target = hub_dir / "migrations" / "versions" / "0001_initial.py"
-    target.unlink(missing_ok=True)
+    versions = hub_dir / "migrations" / "versions"
+    numbers = [int(p.name[:4]) for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py")]
+    slug = "_".join(message.lower().split())[:40]
+    rev_id = f"{max(numbers, default=0) + 1:04d}_{slug}"
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/empty.db"
+        url = f"sqlite:///{tmp}/head.db"
+        upgrade(url)
         subprocess.run(
             [
                 sys.executable,
@@ -80,14 +85,15 @@ def regen_migration() -> None:
                 "revision",
                 "--autogenerate",
                 "--rev-id",
-                "0001_initial",
+                rev_id,
                 "-m",
-                "initial",
+                message,
             ],
             check=True,
         )
+    target = versions / f"{rev_id}.py"
     subprocess.run([sys.executable, "-m", "ruff", "format", "-q", str(target)], check=False)
-    console.print(f"[green]regenerated[/green] {target}")
+    console.print(f"[green]generated[/green] {target}: read it and adjust before committing")
 
 
 @app.command("seed-demo")

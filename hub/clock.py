@@ -46,6 +46,3 @@ def ensure_utc(value: datetime) -> datetime:
 
 def from_unix(ts: int | float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-default_clock: Clock = SystemClock()

@@ -12,7 +12,7 @@ from hub.auth.models import Role
 from hub.auth.service import create_token
 from hub.cases.categories import upsert_category
 from hub.cases.routing import create_unit
-from hub.clock import Clock, default_clock
+from hub.clock import Clock
 
 DISTRICT = "330102"
 STREETS = {"330102001": "Qingbo Street", "330102002": "Hubin Street"}
@@ -40,7 +40,7 @@ class DemoData:
     tokens: dict[str, str] = field(default_factory=dict)  # label -> plaintext
 
 
-def seed_demo(*, db_session: Session, clock: Clock = default_clock) -> DemoData:
+def seed_demo(*, db_session: Session, clock: Clock) -> DemoData:
     """Create the demo area tree and return what was made (tokens in plaintext, once)."""
     now = clock.now()
     data = DemoData()

@@ -83,7 +83,7 @@ def hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     with session_scope(make_session_factory(engine)) as s:
-        demo = seed_demo(db_session=s)
+        demo = seed_demo(db_session=s, clock=SystemClock())
     engine.dispose()
     ingest = runner.start(settings)
     headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}

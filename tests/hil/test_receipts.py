@@ -65,7 +65,7 @@ def settings(tmp_path: Path, plain_broker: Mosquitto) -> Settings:
     upgrade(s.database_url)
     engine = make_engine(s.database_url)
     with session_scope(make_session_factory(engine)) as db:
-        seed_demo(db_session=db)
+        seed_demo(db_session=db, clock=SystemClock())
     engine.dispose()
     return s
 

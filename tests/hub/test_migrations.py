@@ -18,7 +18,7 @@ def test_one_initial_revision_matching_the_models(tmp_path: Path) -> None:
     heads = ScriptDirectory.from_config(config).get_heads()
     assert heads == ["0001_initial"]
     upgrade(url)
-    # Fails when a model changed without `gridlink hub regen-migration`.
+    # Fails when a model changed without a new revision (`gridlink hub new-migration`).
     command.check(config)
     downgrade(url)
     engine = make_engine(url)
