@@ -7,8 +7,6 @@ protocol package must be on sys.path (MICROPYPATH in tests; /lib and / on a boar
 
 import sys
 
-VERSION = "0.1.0"
-
 
 def _config_path(argv):
     for i, a in enumerate(argv):
@@ -34,10 +32,10 @@ def _preload(cfg):
     # after each (on a board, frozen / .mpy modules skip compilation altogether).
     import gc
 
-    names = ["apps.%s.app" % cfg.get("app", "handheld"), "hal.sim", "mqtt", "device_upload",
-             "device_cmd", "device"]
+    names = ["apps.%s.app" % cfg.get("app", "handheld"), "hal.sim", "mqtt", "upload",
+             "commands", "device"]
     for name in names:
-        if name == "hal.sim" and "sim" not in (cfg.get("hal") or {"x": "sim"}).values():
+        if name == "hal.sim" and "sim" not in (cfg.get("hal") or {}).values():
             continue
         __import__(name)
         gc.collect()
@@ -45,7 +43,7 @@ def _preload(cfg):
 
 def heap_report(dev=None):
     """'peak=<bytes> hwm=<bytes> free=<bytes> total=<bytes>'. hwm: the live-heap high-water
-    (gc.mem_alloc() after each collection: once per supervision cycle and after each upload).
+    (gc.mem_alloc() after the collection of each supervision cycle).
     peak: micropython.mem_peak(), which on the unix port counts every m_malloc byte including
     the interpreter's own (not the GC heap): logged for completeness, not a heap figure."""
     import gc

@@ -1,9 +1,15 @@
-"""Command handling for Device (a mixin; see device.py): verify through CommandGuard,
-persist the last cseq before running, execute via the handler table, always ack."""
+"""CommandRunner: hub commands on gl/v1/{dev}/cmd, verified through protocol.command's
+CommandGuard, the last cseq persisted before the command runs, executed by the handler
+registered for its op, ALWAYS answered with a signed `ack` (succeeded / failed / refused).
+
+    runner = CommandRunner(guard, state, clock, emit)   # emit: Device.emit, for the ack
+    runner.on("task", handler)                   # async handler(cmd) -> detail str or None
+    runner.push(payload)                         # from the MQTT reader task; never blocks
+    asyncio.create_task(runner.run())
+"""
 
 import asyncio
 
-import config as config_mod
 import log as log_mod
 
 from protocol import command
@@ -11,20 +17,46 @@ from protocol.errors import ProtocolError
 
 _log = log_mod.getLogger("cmd")
 
-# keys a signed "config" command may change (everything else needs re-provisioning)
-REMOTE_CONFIG = tuple(config_mod.REMOTE)
 
+class CommandRunner:
+    def __init__(self, guard, state, clock, emit, queue_len=8):
+        self.guard = guard
+        self.state = state
+        self.clock = clock
+        self.emit = emit
+        self.queue_len = queue_len
+        self.handlers = {}
+        self.queue = []
+        self.dropped = 0
+        self._ev = asyncio.Event()
 
-class Commands:
-    async def _commands(self):
-        while not self._stop:
-            if not self.cmdq:
-                await asyncio.sleep_ms(50)
+    def on(self, op, handler):
+        """Run `await handler(cmd)` for commands with this op; its return value is the ack's
+        detail, an exception fails the command. ValueError if op already has a handler."""
+        if op in self.handlers:
+            raise ValueError("command %s: handler already registered" % op)
+        self.handlers[op] = handler
+
+    def push(self, data):
+        # called on the MQTT reader task: queue, never block
+        if len(self.queue) >= self.queue_len:
+            self.dropped += 1  # the hub retries unanswered commands
+            return
+        self.queue.append(bytes(data))
+        self._ev.set()
+
+    def idle(self):
+        return not self.queue
+
+    async def run(self):
+        while True:
+            if not self.queue:
+                self._ev.clear()
+                await self._ev.wait()
                 continue
-            data = self.cmdq.pop(0)
-            await self.handle_command(data)
+            await self.handle(self.queue.pop(0))
 
-    async def handle_command(self, data):
+    async def handle(self, data):
         try:
             cmd = self.guard.check(data, self.clock.time())
         except ProtocolError as e:
@@ -50,26 +82,3 @@ class Commands:
         if cmd is not None and type(cmd) is not dict:
             cmd = None
         await self.emit("ack", command.ack_body(cmd, status, detail))
-
-    async def _cmd_ping(self, cmd):
-        return "pong"
-
-    async def _cmd_config(self, cmd):
-        args = cmd["args"]
-        if type(args) is not dict:
-            raise ValueError("config: want args as an object")
-        # all or nothing, checked like config.load(): a bad value persisted here would be
-        # read by the runtime tasks on every boot (acked "failed" naming the key)
-        for k in args:
-            config_mod.check_remote(k, args[k])
-        over = dict(self.state.get("cfg", None) or {})
-        over.update(args)
-        self.state.set("cfg", over)
-        self.state.save()
-        return "applied"
-
-    async def _cmd_reboot(self, cmd):
-        self._reboot = True
-        self._wake.set()
-        return "rebooting"
-

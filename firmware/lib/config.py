@@ -1,8 +1,11 @@
-# The device configuration: one JSON file written by provisioning, merged over DEFAULTS.
+# The device configuration: one JSON file written by provisioning, merged over DEFAULTS (the
+# only defaults: Device.opt falls back to them for a config that did not go through load()).
 #   cfg = config.load("/config.json")   # ValueError naming the key when something is wrong
 # Nested dicts (broker, hal, sim) are merged one level deep, so a config may set only
 # {"broker": {"host": "10.0.0.5"}} and keep the other broker defaults.
 import json
+
+from protocol.limits import CHUNK_SIZE
 
 DEFAULTS = {
     "broker": {
@@ -16,7 +19,7 @@ DEFAULTS = {
     },
     "app": "handheld",
     "flash": "/flash",
-    "chunk_size": 16384,
+    "chunk_size": CHUNK_SIZE,
     "heartbeat_s": 300,
     "track_s": 30,
     "outbox_bytes": 8 * 1024 * 1024,
@@ -24,6 +27,9 @@ DEFAULTS = {
     "backoff_min_ms": 500,
     "backoff_max_ms": 30000,
     "log_level": "info",
+    "trim_on": "puback",  # or "receipt": keep a record until a verified hub receipt covers it
+    "keep_media": False,  # keep uploaded media (up to 32 files) for chunks a receipt lists missing
+    "cmd_queue": 8,  # commands queued before more are dropped (the hub retries them)
 }
 
 REQUIRED = ("device_id", "key", "hub_key", "grid")
