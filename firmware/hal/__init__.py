@@ -9,12 +9,28 @@ Interfaces (duck-typed; sim and board implementations provide the same methods):
 - ui:         show(text); async next_action() -> dict | None; async choose(prompt, options,
               context) -> option (buttons + screen; the simulator's ScriptUI reads a scenario)
 
-`build(cfg)` reads cfg["hal"] (e.g. {"camera": "sim", "gps": "sim", ...}); "sim" picks
-hal.sim, "board" picks hal.board (the only module allowed to import machine). Nothing is
-created at import time.
+`build(cfg)` reads cfg["hal"], which names the driver of every peripheral (DRIVERS lists the
+known ones): {"camera": "sim", "microphone": "none", "gps": "sim", "battery": "board",
+"ui": "board"}. "sim" picks hal.sim, "board" picks hal.board (the only module allowed to
+import machine), "none" leaves the peripheral out. A peripheral not named, an unknown driver
+or an unknown peripheral is a DriverError at start-up, never a silent simulated part. Nothing
+is created at import time.
 """
 
 VERSION = "0.1.0"
+
+# peripheral -> the drivers that exist for it
+DRIVERS = (
+    ("camera", "sim, none"),
+    ("microphone", "sim, none"),
+    ("gps", "sim, none"),
+    ("battery", "sim, board, none"),
+    ("ui", "sim, board, none"),
+)
+
+
+class DriverError(ValueError):
+    """The board config names no driver, or an unknown one, for a peripheral."""
 
 
 class Hal:
@@ -31,21 +47,24 @@ def build(cfg):
     from hal.clock import Clock
 
     sel = cfg.get("hal") or {}
+    names = [d[0] for d in DRIVERS]
+    for name in sel:
+        if name not in names:
+            raise DriverError("hal %s: unknown peripheral (known: %s)" % (name, ", ".join(names)))
     sim = cfg.get("sim") or {}
     clock = Clock(cfg.get("clock_offset_s", 0))
     parts = {}
-    for name in ("camera", "microphone", "gps", "battery", "ui"):
-        kind = sel.get(name, "sim")
-        if kind == "none":
-            parts[name] = None
-        elif kind == "sim":
+    for name, known in DRIVERS:
+        kind = sel.get(name)
+        if kind not in known.split(", "):
+            raise DriverError("hal %s: %s (known: %s)" % (
+                name, "no driver named" if kind is None else "unknown driver %r" % kind, known))
+        if kind == "sim":
             parts[name] = _sim(name, clock, sim, cfg)
         elif kind == "board":
             from hal import board
 
             parts[name] = board.make(name, clock, cfg)
-        else:
-            raise ValueError("unknown hal %s: %s" % (name, kind))
     return Hal(clock, **parts)
 
 
