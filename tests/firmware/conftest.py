@@ -16,12 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.firmware.scripts import KEY  # noqa: E402
 from tests.support.micropython import (  # noqa: E402
     cpython_path,
     run_micropython,
     start_micropython,
 )
-from tests.firmware.scripts import KEY  # noqa: E402
 from tests.support.mosquitto import Mosquitto, Subscriber  # noqa: E402
 
 

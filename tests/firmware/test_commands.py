@@ -27,7 +27,8 @@ async def main():
         a = last_ack(d)
         print("ACK", a["status"], a["detail"])
     print("OVERRIDE", d.state.get("cfg"))
-    await d.commands.handle(cmd(d.commands.guard.last_cseq + 1, {"heartbeat_s": 0, "track_batch": 5}))
+    args = {"heartbeat_s": 0, "track_batch": 5}
+    await d.commands.handle(cmd(d.commands.guard.last_cseq + 1, args))
     print("ACK", last_ack(d)["status"], "OVERRIDE", sorted(d.state.get("cfg").items()))
     n0 = len(d.outbox)
     hb = asyncio.create_task(d._heartbeat())

@@ -9,7 +9,9 @@ from tests.firmware.scripts import WAIT_UNTIL
 from tests.support.micropython import read_until
 from tests.support.mosquitto import Mosquitto, free_port
 
-BACKOFF = WAIT_UNTIL + """
+BACKOFF = (
+    WAIT_UNTIL
+    + """
 import asyncio, sys, time, json
 import mqtt, link
 port = int(sys.argv[1])
@@ -34,6 +36,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap(run_fw):
@@ -102,7 +105,9 @@ def _self_signed(tmp_path):
     )
 
 
-TLS = WAIT_UNTIL + """
+TLS = (
+    WAIT_UNTIL
+    + """
 import asyncio, sys, ssl
 import mqtt
 port, ca = int(sys.argv[1]), sys.argv[2]
@@ -124,6 +129,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_tls_with_a_verified_server_certificate(run_mpy, tmp_path):
@@ -162,7 +168,9 @@ def test_stop_ends_run_and_publish_raises_oserror(run_fw, broker):
     assert out[-3:] == ["up True True", "stopped False False", "publish 107"]
 
 
-HUNG = WAIT_UNTIL + """
+HUNG = (
+    WAIT_UNTIL
+    + """
 import asyncio, sys
 import mqtt, link
 port = int(sys.argv[1])
@@ -185,6 +193,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_a_hung_broker_is_detected_by_keepalive_pings(mpy_procs, broker):

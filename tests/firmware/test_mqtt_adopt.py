@@ -11,7 +11,9 @@ import pytest
 
 from tests.firmware.scripts import WAIT_UNTIL
 
-SCRIPT = WAIT_UNTIL + """
+SCRIPT = (
+    WAIT_UNTIL
+    + """
 import sys
 import mqtt
 async def main():
@@ -40,6 +42,7 @@ async def main():
         print("PAYLOAD", type(e[1]).__name__, e[1] is buf, len(e[1]), e[1][0], e[3] is None)
 asyncio.run(main())
 """
+)
 
 
 @pytest.fixture
