@@ -41,6 +41,18 @@ def _preload(cfg):
         gc.collect()
 
 
+def _drop(name):
+    # forget a start-up-only module (hal.drivers): once nothing refers to
+    # it, the next collection frees its bytecode, which would otherwise stay in the heap
+    sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    if pkg and pkg in sys.modules:
+        try:
+            delattr(sys.modules[pkg], attr)
+        except AttributeError:
+            pass
+
+
 def heap_report(dev=None):
     """'peak=<bytes> hwm=<bytes> free=<bytes> total=<bytes>'. hwm: the live-heap high-water
     (gc.mem_alloc() after the collection of each supervision cycle).
@@ -73,6 +85,7 @@ def main(argv=None):
     import hal as hal_mod
 
     h = hal_mod.build(cfg)
+    _drop("hal.drivers")
     # collect after every `gc_threshold` bytes allocated instead of only when the heap is
     # exhausted: garbage is freed before it interleaves with live objects, which keeps the
     # 192K heap from fragmenting (MicroPython's GC does not move objects)
