@@ -42,7 +42,7 @@ def _preload(cfg):
 
 
 def _drop(name):
-    # forget a start-up-only module (hal.drivers): once nothing refers to
+    # forget a start-up-only module (hal.drivers, config_load): once nothing refers to
     # it, the next collection frees its bytecode, which would otherwise stay in the heap
     sys.modules.pop(name, None)
     pkg, _, attr = name.rpartition(".")
@@ -80,6 +80,7 @@ def main(argv=None):
 
     gc.collect()
     cfg = config.load(_config_path(argv if argv is not None else getattr(sys, "argv", [])))
+    _drop("config_load")
     log.set_level(cfg.get("log_level", "info"))
     _preload(cfg)
     import hal as hal_mod
