@@ -7,6 +7,10 @@
 # config_load.py: main.py drops that module after loading, so its bytecode leaves the heap.
 from protocol.limits import CHUNK_SIZE
 
+# The firmware version, the one place it lives: the device reports it as "fw" in its birth
+# message and heartbeat; a provisioning tool reads it from this line (or imports the module).
+VERSION = "0.1.0"
+
 DEFAULTS = {
     "broker": {
         "host": "127.0.0.1",

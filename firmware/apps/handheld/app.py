@@ -16,7 +16,6 @@ import asyncio
 import hashlib
 import os
 
-VERSION = "0.1.0"
 _ANSWERS_TASK = ("accept", "close", "ignore")
 _ANSWERS_VERIFY = ("confirm", "reject")
 
