@@ -7,8 +7,6 @@ protocol package must be on sys.path (MICROPYPATH in tests; /lib and / on a boar
 
 import sys
 
-VERSION = "0.1.0"
-
 
 def _config_path(argv):
     for i, a in enumerate(argv):
@@ -34,18 +32,30 @@ def _preload(cfg):
     # after each (on a board, frozen / .mpy modules skip compilation altogether).
     import gc
 
-    names = ["apps.%s.app" % cfg.get("app", "handheld"), "hal.sim", "mqtt", "device_upload",
-             "device_cmd", "device"]
+    names = ["apps.%s.app" % cfg.get("app", "handheld"), "hal.sim", "mqtt", "upload",
+             "commands", "device"]
     for name in names:
-        if name == "hal.sim" and "sim" not in (cfg.get("hal") or {"x": "sim"}).values():
+        if name == "hal.sim" and "sim" not in (cfg.get("hal") or {}).values():
             continue
         __import__(name)
         gc.collect()
 
 
+def _drop(name):
+    # forget a start-up-only module (hal.drivers, config_load): once nothing refers to
+    # it, the next collection frees its bytecode, which would otherwise stay in the heap
+    sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    if pkg and pkg in sys.modules:
+        try:
+            delattr(sys.modules[pkg], attr)
+        except AttributeError:
+            pass
+
+
 def heap_report(dev=None):
     """'peak=<bytes> hwm=<bytes> free=<bytes> total=<bytes>'. hwm: the live-heap high-water
-    (gc.mem_alloc() after each collection: once per supervision cycle and after each upload).
+    (gc.mem_alloc() after the collection of each supervision cycle).
     peak: micropython.mem_peak(), which on the unix port counts every m_malloc byte including
     the interpreter's own (not the GC heap): logged for completeness, not a heap figure."""
     import gc
@@ -70,11 +80,13 @@ def main(argv=None):
 
     gc.collect()
     cfg = config.load(_config_path(argv if argv is not None else getattr(sys, "argv", [])))
+    _drop("config_load")
     log.set_level(cfg.get("log_level", "info"))
     _preload(cfg)
     import hal as hal_mod
 
     h = hal_mod.build(cfg)
+    _drop("hal.drivers")
     # collect after every `gc_threshold` bytes allocated instead of only when the heap is
     # exhausted: garbage is freed before it interleaves with live objects, which keeps the
     # 192K heap from fragmenting (MicroPython's GC does not move objects)

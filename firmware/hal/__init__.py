@@ -9,12 +9,17 @@ Interfaces (duck-typed; sim and board implementations provide the same methods):
 - ui:         show(text); async next_action() -> dict | None; async choose(prompt, options,
               context) -> option (buttons + screen; the simulator's ScriptUI reads a scenario)
 
-`build(cfg)` reads cfg["hal"] (e.g. {"camera": "sim", "gps": "sim", ...}); "sim" picks
-hal.sim, "board" picks hal.board (the only module allowed to import machine). Nothing is
-created at import time.
+`build(cfg)` reads cfg["hal"], which names the driver of every peripheral (hal.drivers.DRIVERS
+lists the known ones): {"camera": "sim", "microphone": "none", "gps": "sim", "battery":
+"board", "ui": "board"}. A peripheral not named, an unknown driver or an unknown peripheral is
+a DriverError at start-up, never a silent simulated part. Nothing is created at import time.
+The driver table and its checks live in hal/drivers.py, start-up-only code: main.py drops
+that module once the Hal is built, so its bytecode does not stay in the heap.
 """
 
-VERSION = "0.1.0"
+
+class DriverError(ValueError):
+    """The board config names no driver, or an unknown one, for a peripheral."""
 
 
 class Hal:
@@ -28,41 +33,6 @@ class Hal:
 
 
 def build(cfg):
-    from hal.clock import Clock
+    from hal import drivers
 
-    sel = cfg.get("hal") or {}
-    sim = cfg.get("sim") or {}
-    clock = Clock(cfg.get("clock_offset_s", 0))
-    parts = {}
-    for name in ("camera", "microphone", "gps", "battery", "ui"):
-        kind = sel.get(name, "sim")
-        if kind == "none":
-            parts[name] = None
-        elif kind == "sim":
-            parts[name] = _sim(name, clock, sim, cfg)
-        elif kind == "board":
-            from hal import board
-
-            parts[name] = board.make(name, clock, cfg)
-        else:
-            raise ValueError("unknown hal %s: %s" % (name, kind))
-    return Hal(clock, **parts)
-
-
-def _sim(name, clock, sim, cfg):
-    from hal import sim as s
-
-    if name == "camera":
-        return s.SimCamera(sim.get("photo_bytes", 200000))
-    if name == "microphone":
-        return s.SimMicrophone(sim.get("audio_rate", 8000))
-    if name == "gps":
-        route = sim.get("route") or [[30274100, 120155100]]
-        return s.SimGPS(clock, route, sim.get("speed_mps", 1.5), sim.get("acc_m", 5))
-    if name == "battery":
-        return s.SimBattery(clock, sim.get("battery_start", 100), sim.get("battery_drain_per_h", 5))
-    if name == "ui":
-        return s.ScriptUI(
-            clock, sim.get("scenario") or [], sim.get("answers"), sim.get("echo", False)
-        )
-    raise ValueError(name)
+    return drivers.build(cfg)

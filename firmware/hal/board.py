@@ -4,7 +4,7 @@ A minimal, honest starting point: buttons on GPIO pins drive the same UI interfa
 simulator's ScriptUI (a menu: report / one-key report / verify / task), a battery read from an
 ADC divider, and a screen that prints to the console until a display driver is added. Camera,
 microphone and GPS drivers depend on the module fitted to the handheld; until one is chosen,
-config selects "none" or "sim" for them.
+config selects "none" or "sim" for them (hal.drivers.DRIVERS lists what exists).
 """
 
 
@@ -57,4 +57,4 @@ def make(name, clock, cfg):
         return ButtonsUI(b.get("button_pins", (0, 1, 2, 3)))
     if name == "battery":
         return AdcBattery(b.get("battery_adc", 0))
-    raise ValueError("no board driver for %s yet: select 'sim' or 'none'" % name)
+    raise ValueError("no board driver for %s" % name)  # hal.build checks hal.drivers.DRIVERS first

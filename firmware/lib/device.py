@@ -1,24 +1,18 @@
-"""Runtime glue every device app shares: identity, signing, the outbox, uploads, commands.
+"""Device: the runtime every device app shares. It owns
 
-Device(cfg, hal, root) owns
-- the persistent State (seq, chain head, session, last cseq, upload progress, app keys),
-- the flash Outbox (every envelope is put there first, then the seq / chain head is saved;
-  the drain task publishes records in order over the Link with QoS 1 and removes a record
-  once its envelope and every chunk of its media got a PUBACK; with cfg["trim_on"] ==
-  "receipt" only once a verified hub receipt covers its seq, and after a reconnect or the hub
-  state turning online it re-sends, in order, every record still held),
-- media upload: envelope first, then chunk frames built in ONE preallocated buffer
-  (44-byte header + CHUNK_SIZE payload read with readinto); progress (next chunk) is saved
-  after every PUBACK'd chunk, so a restarted device sends only the chunks not acknowledged
-  (at most the one chunk that was in flight is sent again),
-- hub receipts on gl/v1/{dev}/rcpt (chunks listed missing are sent again while the file is
-  still held), the retained hub state (flush only while the hub is online, when
-  cfg["require_hub"]), the last will / retained birth with a persistent session counter,
-- commands: gl/v1/{dev}/cmd through protocol.command.CommandGuard (last cseq persisted before
-  the command runs), executed via the handler table, ALWAYS answered with a signed `ack`
-  envelope (succeeded / failed / refused + reason),
-- the heartbeat event.
-Apps call `await device.emit(kind, body, media)` and register command handlers.
+- the device identity (id, signing seed, hub public key) and the config (opt(): remote
+  overrides in the state, then the config file, then config.DEFAULTS),
+- State (seq, chain head, session, last cseq, app keys) and the flash Outbox: every envelope
+  is put in the outbox first, then the seq / chain head is saved (emit()),
+- the Link (MQTT client factory with TLS and the last will; on_up subscribes and publishes
+  the retained birth with a persistent session counter; messages are routed to the two below),
+- an Uploader (upload.py): drains the outbox, media chunks, upload progress, hub receipts and
+  the retained hub state,
+- a CommandRunner (commands.py): verified hub commands, always acked; the device registers
+  ping / config / reboot, apps register theirs with device.on_command(op, handler),
+- the heartbeat and the supervision cycle (gc, heap high-water, dead runtime tasks).
+
+Apps call `await device.emit(kind, body, media)` and `device.on_command("task", handler)`.
 """
 
 import asyncio
@@ -31,45 +25,23 @@ import log as log_mod
 import mqtt
 import outbox as outbox_mod
 import state as state_mod
-from device_cmd import Commands
-from device_upload import Uploader, rec_payload
+from commands import CommandRunner
+from compat import exists, remove
+from upload import Uploader
 
 from protocol import chunking, command, envelope, topics
 from protocol.errors import ProtocolError
-from protocol.limits import CHUNK_SIZE, GENESIS
+from protocol.limits import GENESIS
 
-VERSION = "0.1.0"
 _log = log_mod.getLogger("device")
-
-DEFAULTS = {
-    "broker": {"host": "127.0.0.1", "port": 1883, "user": None, "password": None,
-               "keepalive": 30},
-    "require_hub": False,
-    "trim_on": "puback",
-    "heartbeat_s": 300,
-    "outbox_bytes": 8 * 1024 * 1024,
-    "chunk_size": CHUNK_SIZE,
-    "keep_media": False,
-    "cmd_queue": 8,
-    "backoff_min_ms": 500,
-    "backoff_max_ms": 30000,
-}
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
 
 
 def _mkdir(path):
-    if not _exists(path):
+    if not exists(path):
         os.mkdir(path)
 
 
-class Device(Uploader, Commands):
+class Device:
     def __init__(self, cfg, hal, root=None, link_factory=None, client_factory=None):
         self.cfg = cfg
         self.hal = hal
@@ -85,50 +57,41 @@ class Device(Uploader, Commands):
         self.state = state_mod.State(self.root + "/state.json")
         self._check_overrides()
         self.outbox = outbox_mod.Outbox(self.root + "/outbox", self.opt("outbox_bytes"))
-        self.chunk_size = self.opt("chunk_size")
-        # the one upload buffer: frame header + chunk payload, allocated once
-        self.buf = bytearray(chunking.HEADER_SIZE + self.chunk_size)
-        self.mv = memoryview(self.buf)
         # emit() hashes new media through its own small buffer: the upload buffer may be in
         # the middle of a send (the MQTT writer yields between slices) when the app emits
         self.hbuf = bytearray(2048)
-        self.fw = cfg.get("fw", VERSION)
-        self.handlers = {"ping": self._cmd_ping, "config": self._cmd_config,
-                         "reboot": self._cmd_reboot}
-        self.cmdq = []
-        self.resend = {}  # sha_hex -> [[missing indices], media path] from hub receipts
-        self.dropped_cmds = 0
-        self.chunks_sent = 0
+        self.fw = cfg.get("fw", config_mod.VERSION)
         self.session = self.state.get("session", 0)
-        self.hub_online = not self.opt("require_hub")
-        # trim_on "receipt": a record stays in the outbox after its PUBACK until a verified hub
-        # receipt covers its seq; sent_rid = the newest record sent since the last rewind
-        # (reconnect, or the hub state turning online), which re-sends everything uncovered
-        self.by_receipt = self.opt("trim_on") == "receipt"
-        if self.by_receipt and self.hub_pk is None:
-            raise ValueError("trim_on receipt needs hub_key")
-        self.sent_rid = 0
-        self._rewind = False
-        self.hub_up = None  # the last hub state seen (None: none yet)
-        self.hub_seq = self.state.get("hub_seq", 0)
-        self._trim_seq = 0
-        self.guard = command.CommandGuard(self.hub_pk or b"\0" * 32, self.dev,
-                                          self.state.get("cseq", 0))
-        self._wake = asyncio.Event()
-        self._stop = False
-        self.uploading = False
         self.heap_hwm = 0
+        self._reboot = False
+        self._stop = False
         self._tasks = []
         self._reconcile()
-        self._client_factory = client_factory or self._new_client
         if link_factory is None:
             import link as link_mod
 
             link_factory = link_mod.Link
-        self.link = link_factory(self._client_factory, on_up=self._on_up,
+        self.link = link_factory(client_factory or self._new_client, on_up=self._on_up,
                                  on_message=self._on_message,
                                  backoff_min_ms=self.opt("backoff_min_ms"),
                                  backoff_max_ms=self.opt("backoff_max_ms"))
+        self.uploader = Uploader(self.dev, self.outbox, self.state,
+                                 state_mod.Progress(self.root + "/upload"), self.link,
+                                 hub_pk=self.hub_pk, chunk_size=self.opt("chunk_size"),
+                                 keep_media=self.opt("keep_media"), trim_on=self.opt("trim_on"),
+                                 require_hub=self.opt("require_hub"))
+        guard = command.CommandGuard(self.hub_pk or b"\0" * 32, self.dev,
+                                     self.state.get("cseq", 0))
+        self.commands = CommandRunner(guard, self.state, self.clock, self.emit,
+                                      self.opt("cmd_queue"))
+        self.on_command("ping", self._cmd_ping)
+        self.on_command("config", self._cmd_config)
+        self.on_command("reboot", self._cmd_reboot)
+
+    def on_command(self, op, handler):
+        """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
+        exception acks "failed"). ValueError if op already has a handler."""
+        self.commands.on(op, handler)
 
     def _check_overrides(self):
         """Drop remote config overrides that fail config.check_remote (older firmware
@@ -153,7 +116,7 @@ class Device(Uploader, Commands):
             return over[key]
         if key in self.cfg:
             return self.cfg[key]
-        return DEFAULTS.get(key)
+        return config_mod.DEFAULTS.get(key)
 
     # --- identity and the chain ---------------------------------------------------------------
 
@@ -164,18 +127,15 @@ class Device(Uploader, Commands):
         best = None
         for rec in self.outbox.iter():
             try:
-                env = envelope.parse(rec_payload(rec))
+                env = envelope.parse(outbox_mod.rec_payload(rec))
             except ProtocolError:
                 continue
             if env["seq"] > seq and (best is None or env["seq"] > best[0]):
-                best = (env["seq"], envelope.digest(rec_payload(rec)))
+                best = (env["seq"], envelope.digest(outbox_mod.rec_payload(rec)))
         if best is not None:
             self.state.set("seq", best[0])
             self.state.set("prev", best[1])
             self.state.save()
-
-    def seq(self):
-        return self.state.get("seq", 0)
 
     async def emit(self, kind, body, media=(), extra=None):
         """Sign an event and put it in the outbox; `media` is a list of (path, mime) files
@@ -200,10 +160,7 @@ class Device(Uploader, Commands):
             self.state.set("lost", self.state.get("lost", 0) + 1)
             if paths:  # nothing references them now: they would fill the flash for good
                 for path in paths:
-                    try:
-                        os.remove(path)
-                    except OSError:
-                        pass
+                    remove(path)
                 self.state.set("media_lost", self.state.get("media_lost", 0) + len(paths))
             if extra:
                 for k in extra:
@@ -216,7 +173,7 @@ class Device(Uploader, Commands):
             for k in extra:
                 self.state.set(k, extra[k])
         self.state.save()
-        self._wake.set()
+        self.uploader.wake()
         return seq
 
     # --- link ---------------------------------------------------------------------------------
@@ -242,77 +199,24 @@ class Device(Uploader, Commands):
                                will=(topics.state(self.dev), will, 1, True), max_inflight=2)
 
     async def _on_up(self, client):
+        up = self.uploader
         for t in (topics.cmd(self.dev), topics.rcpt(self.dev)):
             await client.subscribe(t, 1)
-        if self.opt("require_hub") or self.by_receipt:
+        if up.require_hub or up.by_receipt:
             await client.subscribe(topics.HUB_STATE, 1)
-        self._rewind = self.by_receipt
         birth = command.seal_state(self.dev, True, self.session, self.clock.time(), self.seed,
                                    fw=self.fw)
         await client.publish(topics.state(self.dev), birth, 1, True)
-        self._wake.set()
+        up.on_link_up()
 
     def _on_message(self, topic, payload):
-        # called on the MQTT reader task: queue, never block
+        # called on the MQTT reader task: hand over, never block
         if topic == topics.cmd(self.dev):
-            if len(self.cmdq) >= self.opt("cmd_queue"):
-                self.dropped_cmds += 1  # the hub retries unanswered commands
-                return
-            self.cmdq.append(bytes(payload))
+            self.commands.push(payload)
         elif topic == topics.rcpt(self.dev):
-            self._on_receipt(payload)
+            self.uploader.on_receipt(payload)
         elif topic == topics.HUB_STATE:
-            try:
-                msg = command.open_state(payload, self.hub_pk)
-            except ProtocolError as e:
-                _log.warning("hub state refused: %s", e)
-                return
-            online = bool(msg["online"]) and msg.get("dev") is None
-            if online and self.hub_up is not True:
-                self._rewind = self.by_receipt  # a (re)started hub: send what it lacks again
-            self.hub_up = online
-            if self.opt("require_hub"):
-                self.hub_online = online
-        self._wake.set()
-
-    async def publish(self, topic, payload, qos=1, retain=False, keep=True):
-        await self.link.publish(topic, payload, qos, retain, keep=keep)
-
-    # --- the drain task -----------------------------------------------------------------------
-
-    async def _drain(self):
-        while not self._stop:
-            if not self.link_up():
-                # on_up runs before link.up is set, so wait for the link itself, not _wake
-                await self.link.wait_up()
-                continue
-            if self.by_receipt:
-                if self._rewind:
-                    self._rewind = False
-                    self.sent_rid = 0
-                self._trim()
-                rec = self.outbox.next_after(self.sent_rid)
-            else:
-                rec = self.outbox.peek()
-            again = self._resend_ready()
-            busy = rec is not None or again is not None
-            if not busy or not self.hub_online:
-                self._wake.clear()  # set by emit, receipts, hub state
-                await self._wake.wait()
-                continue
-            try:
-                if again is not None:
-                    await self._resend_missing(again)
-                else:
-                    self.uploading = True
-                    await self._send_record(rec)
-                    self.uploading = False
-            except OSError as e:
-                _log.warning("link down while sending: %r", e)
-                await asyncio.sleep_ms(100)
-
-    def link_up(self):
-        return self.link.is_up()
+            self.uploader.on_hub_state(payload)
 
     # --- heartbeat and supervision ------------------------------------------------------------
 
@@ -325,7 +229,7 @@ class Device(Uploader, Commands):
             pass
         batt = self.hal.battery.level() if self.hal.battery else None
         return {"battery": batt, "storage_free": free, "outbox": len(self.outbox),
-                "dropped": {"outbox": self.outbox.dropped, "cmds": self.dropped_cmds,
+                "dropped": {"outbox": self.outbox.dropped, "cmds": self.commands.dropped,
                             "lost": self.state.get("lost", 0),
                             "media_lost": self.state.get("media_lost", 0)},
                 "fw": self.fw, "mem_free": gc.mem_free(), "session": self.session}
@@ -341,14 +245,13 @@ class Device(Uploader, Commands):
 
     def idle(self):
         """Nothing left to send (outbox empty, no upload, no command pending)."""
-        return (len(self.outbox) == 0 and not self.uploading and not self.cmdq
-                and self._resend_ready() is None)
+        return self.uploader.idle() and self.commands.idle()
 
     async def run(self, app=None):
         gc.collect()
         self._reboot = False
-        tasks = [asyncio.create_task(self.link.run()), asyncio.create_task(self._drain()),
-                 asyncio.create_task(self._commands())]
+        tasks = [asyncio.create_task(self.link.run()), asyncio.create_task(self.uploader.run()),
+                 asyncio.create_task(self.commands.run())]
         if self.opt("heartbeat_s"):
             tasks.append(asyncio.create_task(self._heartbeat()))
         self._tasks = tasks
@@ -360,6 +263,7 @@ class Device(Uploader, Commands):
                     await asyncio.sleep(3600)
         finally:
             self._stop = True
+            self.uploader.stop()
             for t in tasks:
                 t.cancel()
             if self.link.is_up():
@@ -372,13 +276,6 @@ class Device(Uploader, Commands):
                     pass
             self.link.stop()
 
-    def sample_heap(self):
-        """Live-heap high-water: gc.mem_alloc() right after a collection (what the app really
-        holds; mem_alloc before a collection also counts garbage and tends to the heap size)."""
-        used = gc.mem_alloc()
-        if used > self.heap_hwm:
-            self.heap_hwm = used
-
     async def supervise(self):
         """One supervision cycle: note the heap high-water, collect garbage, report whether a
         reboot was asked."""
@@ -387,7 +284,32 @@ class Device(Uploader, Commands):
                 await t  # re-raises what killed a runtime task: fail loudly, never hang
                 raise RuntimeError("runtime task ended")
         gc.collect()
-        self.sample_heap()
+        # live-heap high-water: gc.mem_alloc() right after a collection (what the app really
+        # holds; mem_alloc before a collection also counts garbage and tends to the heap size)
+        used = gc.mem_alloc()
+        if used > self.heap_hwm:
+            self.heap_hwm = used
         return self._reboot
 
+    # --- built-in commands --------------------------------------------------------------------
 
+    async def _cmd_ping(self, cmd):
+        return "pong"
+
+    async def _cmd_config(self, cmd):
+        args = cmd["args"]
+        if type(args) is not dict:
+            raise ValueError("config: want args as an object")
+        # all or nothing, checked like config.load(): a bad value persisted here would be
+        # read by the runtime tasks on every boot (acked "failed" naming the key)
+        for k in args:
+            config_mod.check_remote(k, args[k])
+        over = dict(self.state.get("cfg", None) or {})
+        over.update(args)
+        self.state.set("cfg", over)
+        self.state.save()
+        return "applied"
+
+    async def _cmd_reboot(self, cmd):
+        self._reboot = True
+        return "rebooting"

@@ -12,15 +12,8 @@
 import asyncio
 import struct
 
+from compat import const
 from mqtt_rx import Reader, ticks_diff, ticks_ms
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
 
 ECONNRESET = const(104)
 ENOTCONN = const(107)

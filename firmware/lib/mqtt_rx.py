@@ -6,6 +6,7 @@
 import struct
 
 import log
+from compat import const
 
 try:
     from time import ticks_diff, ticks_ms
@@ -17,14 +18,6 @@ except ImportError:  # CPython
 
     def ticks_diff(a, b):
         return a - b
-
-
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
 
 
 ECONNRESET = const(104)

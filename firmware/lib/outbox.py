@@ -18,6 +18,10 @@
 # high-water mark (rids never repeat, even across reboots) live in <root>/meta (JSON, written
 # by temp + rename, only when media is dropped and once per 64 rids).
 #
+# peek(), next_after() and iter() hand out records as (rid, topic, payload, media) tuples: read
+# them with rec_id / rec_topic / rec_payload / rec_media, and the seq of a record from its
+# tail() with rec_seq.
+#
 # Record file: u32 body length | u32 CRC-32 of body | body, body = u32 rid | u8 0 |
 # u16 topic length | u16 media length | topic | media | payload, media = "path\tsize" lines.
 import binascii
@@ -25,13 +29,7 @@ import json
 import os
 import struct
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
+from compat import const, remove, replace
 
 _HDR = const(8)
 _BHDR = const(9)
@@ -50,21 +48,6 @@ def _size(path):
         return -1
 
 
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
-def _replace(tmp, path):
-    try:
-        os.rename(tmp, path)
-    except OSError:  # FAT cannot rename over an existing file
-        _remove(path)
-        os.rename(tmp, path)
-
-
 class Outbox:
     def __init__(self, root, max_bytes=512 * 1024):
         if max_bytes <= 0:
@@ -73,7 +56,6 @@ class Outbox:
         self.max_bytes = max_bytes
         self.corrupt = 0
         self.recovered = False  # True when the meta file was unreadable at open
-        self._buf = bytearray(_BUF)
         self._head = None  # cached peek() result
         try:
             os.mkdir(self.root)
@@ -90,7 +72,7 @@ class Outbox:
         meta = {}
         path = self.root + "/meta"
         if _size(path) < 0 and _size(path + ".tmp") >= 0:
-            _replace(path + ".tmp", path)  # crashed between the two renames of a FAT commit
+            replace(path + ".tmp", path)  # crashed between the two renames of a FAT commit
         try:
             with open(path) as f:
                 meta = json.load(f)
@@ -104,17 +86,18 @@ class Outbox:
         self._mdrop = set(meta.get("mdrop", ()))
         self._dropped = meta.get("dropped", 0)
         self._hw = meta.get("rid", 1)  # no rid at or above this has been handed out
-        _remove(self.root + "/tmp")  # a put torn by power loss
+        remove(self.root + "/tmp")  # a put torn by power loss
         self._count = 0
         self._file_bytes = 0
         self._media = []  # [[rid, [paths], size], ...] of records with undropped media, by rid
         self._media_bytes = 0
         lo = hi = 0
+        buf = bytearray(_BUF)  # start-up only: checks each record's CRC without its payload
         for name in os.listdir(self.root):
             if len(name) != 9 or name[0] != "e":
                 continue
             rid = int(name[1:])
-            rec = self._read(rid, False)
+            rec = self._read(rid, buf)
             if rec is None:
                 continue
             self._count += 1
@@ -123,7 +106,7 @@ class Outbox:
             hi = rid if rid > hi else hi
             if rec[1] and rid in self._mdrop:
                 for p, _ in rec[1]:  # finish a drop interrupted by power loss
-                    _remove(p)
+                    remove(p)
             elif rec[1]:
                 self._track_media(rid, rec[1])
         self._media.sort()
@@ -136,7 +119,7 @@ class Outbox:
         path = self.root + "/meta"
         with open(path + ".tmp", "w") as f:
             json.dump(meta, f)
-        _replace(path + ".tmp", path)
+        replace(path + ".tmp", path)
 
     def _track_media(self, rid, media):
         paths = []
@@ -157,23 +140,24 @@ class Outbox:
 
     # --- records ------------------------------------------------------------------------------
 
-    def _read(self, rid, payload=True):
-        # -> (topic, media [(path, size)], payload or None, file size) or None
+    def _read(self, rid, buf=None):
+        # -> (topic, media [(path, size)], payload or None, file size) or None; with buf, the
+        # payload is only checked (read through buf), not returned
         path = self._path(rid)
         try:
             f = open(path, "rb")
         except OSError:
             return None
         try:
-            rec = self._parse(f, rid, payload)
+            rec = self._parse(f, rid, buf)
         finally:
             f.close()
         if rec is None:  # damaged on flash: never send it, never count it again
             self.corrupt += 1
-            _remove(path)
+            remove(path)
         return rec
 
-    def _parse(self, f, rid, payload):
+    def _parse(self, f, rid, buf):
         hdr = f.read(_HDR)
         if len(hdr) < _HDR:
             return None
@@ -189,14 +173,14 @@ class Outbox:
             return None
         c = binascii.crc32(meta, binascii.crc32(bh))
         plen = blen - _BHDR - tlen - mlen
-        if payload:
+        if buf is None:
             data = f.read(plen)
             if len(data) < plen:
                 return None
             c = binascii.crc32(data, c)
         else:
             data = None
-            mv = memoryview(self._buf)
+            mv = memoryview(buf)
             left = plen
             while left:
                 k = f.readinto(mv[: min(left, _BUF)])
@@ -280,7 +264,7 @@ class Outbox:
             self._dropped += 1
             self._save_meta()  # intent first: after a crash _load() finishes the deletes
             for p in paths:
-                _remove(p)
+                remove(p)
             self._media.pop(0)
             self._media_bytes -= size
         if self.bytes_used + need > self.max_bytes:
@@ -288,10 +272,10 @@ class Outbox:
                 "outbox full: %d + %d > %d" % (self.bytes_used, need, self.max_bytes)
             )
 
-    def _records(self, payload):
+    def _records(self):
         rid = self._lo
         while rid < self._next:
-            rec = self._read(rid, payload)
+            rec = self._read(rid)
             if rec is not None:
                 yield rid, rec
             rid += 1
@@ -303,7 +287,7 @@ class Outbox:
         paths are still listed but the files are gone (see media_dropped(rid)).
         """
         if self._head is None and self._count:
-            for rid, rec in self._records(True):
+            for rid, rec in self._records():
                 self._lo = rid
                 self._head = (rid, rec[0], rec[2], [m[0] for m in rec[1]])
                 break
@@ -313,7 +297,7 @@ class Outbox:
         """(rid, topic, payload, media) of the oldest record whose id is above rid, or None."""
         r = rid + 1 if rid + 1 > self._lo else self._lo
         while r < self._next:
-            rec = self._read(r, True)
+            rec = self._read(r)
             if rec is not None:
                 return r, rec[0], rec[2], [m[0] for m in rec[1]]
             r += 1
@@ -344,7 +328,7 @@ class Outbox:
 
     def iter(self):
         """Yield (rid, topic, payload, media) of every unacknowledged record, oldest first."""
-        for rid, rec in self._records(True):
+        for rid, rec in self._records():
             yield rid, rec[0], rec[2], [m[0] for m in rec[1]]
 
     def media(self, rid):
@@ -378,10 +362,45 @@ class Outbox:
             self._mdrop.discard(rid)  # a stale mark in meta is pruned at the next open
         if m is not None and remove_media:
             for p in m[1]:
-                _remove(p)
+                remove(p)
 
     def flush(self):
         pass  # every put and ack is already on flash when it returns
 
     def close(self):
         pass
+
+
+# --- record accessors (the one place that knows the shape of a record handed out) ------------
+
+
+def rec_id(rec):
+    return rec[0]
+
+
+def rec_topic(rec):
+    return rec[1]
+
+
+def rec_payload(rec):
+    return rec[2]
+
+
+def rec_media(rec):
+    return rec[3]
+
+
+def rec_seq(tail):
+    """The seq of a sealed envelope from its last bytes (Outbox.tail): canonical JSON sorts the
+    keys, and the only ones after "seq" are "sig" (hex), "ts" and "v" (integers), so the last
+    ',"seq":' is the envelope's own."""
+    if not tail:
+        return None
+    i = tail.rfind(b',"seq":')
+    if i < 0:
+        return None
+    i += 7
+    j = i
+    while j < len(tail) and 48 <= tail[j] <= 57:
+        j += 1
+    return int(tail[i:j]) if j > i else None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.firmware.scripts import KEY  # noqa: E402
 from tests.support.micropython import (  # noqa: E402
     cpython_path,
     run_micropython,
@@ -114,3 +116,33 @@ def mpy_procs():
         path = getattr(p, "script_path", None)
         if path and os.path.exists(path):
             os.unlink(path)
+
+
+@pytest.fixture
+def dev_cfg(tmp_path):
+    """Write a device config (sim GPS and battery, no UI / camera / microphone) and return its
+    path; keyword arguments override keys."""
+
+    def make(**over) -> str:
+        cfg = {
+            "device_id": "hh-review",
+            "grid": "33010200100101",
+            "key": KEY,
+            "hub_key": "00" * 32,
+            "flash": str(tmp_path / "flash"),
+            "hal": {
+                "ui": "none",
+                "camera": "none",
+                "microphone": "none",
+                "gps": "sim",
+                "battery": "sim",
+            },
+            "sim": {},
+            "heartbeat_s": 0,
+        }
+        cfg.update(over)
+        path = tmp_path / "cfg.json"
+        path.write_text(json.dumps(cfg))
+        return str(path)
+
+    return make

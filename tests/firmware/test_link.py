@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime
 import json
 
+from tests.firmware.scripts import WAIT_UNTIL
 from tests.support.micropython import read_until
 from tests.support.mosquitto import Mosquitto, free_port
 
-BACKOFF = """
+BACKOFF = (
+    WAIT_UNTIL
+    + """
 import asyncio, sys, time, json
 import mqtt, link
 port = int(sys.argv[1])
@@ -24,8 +27,7 @@ def factory():
 async def main():
     ln = link.Link(factory, backoff_min_ms=40, backoff_max_ms=320)
     t = asyncio.create_task(ln.run())
-    while len(stamps) < 8:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: len(stamps) >= 8)
     ln.stop()
     await asyncio.wait_for(t, 2)          # run() returns after stop()
     gaps = [time.ticks_diff(b, a) for a, b in zip(stamps, stamps[1:])]
@@ -34,6 +36,7 @@ async def main():
 
 asyncio.run(main())
 """
+)
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap(run_fw):
@@ -102,7 +105,9 @@ def _self_signed(tmp_path):
     )
 
 
-TLS = """
+TLS = (
+    WAIT_UNTIL
+    + """
 import asyncio, sys, ssl
 import mqtt
 port, ca = int(sys.argv[1]), sys.argv[2]
@@ -118,15 +123,13 @@ async def main():
     await c.connect(clean_session=True)
     await c.subscribe("dev/echo", 1)
     await c.publish("dev/echo", b"over tls " + b"y" * 5000, qos=1)
-    for _ in range(100):
-        if got:
-            break
-        await asyncio.sleep(0.02)
-    print("tls", len(got[0]) if got else 0)
+    await wait_until(lambda: got)
+    print("tls", len(got[0]))
     await c.disconnect()
 
 asyncio.run(main())
 """
+)
 
 
 def test_tls_with_a_verified_server_certificate(run_mpy, tmp_path):
@@ -165,7 +168,9 @@ def test_stop_ends_run_and_publish_raises_oserror(run_fw, broker):
     assert out[-3:] == ["up True True", "stopped False False", "publish 107"]
 
 
-HUNG = """
+HUNG = (
+    WAIT_UNTIL
+    + """
 import asyncio, sys
 import mqtt, link
 port = int(sys.argv[1])
@@ -180,16 +185,15 @@ async def main():
                    on_up=on_up, backoff_min_ms=50, backoff_max_ms=200)
     asyncio.create_task(ln.run())
     await ln.wait_up()
-    while ln.is_up():
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: not ln.is_up(), timeout_s=30)
     print("down", ln.failures)
-    while len(ups) < 2:
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: len(ups) >= 2, timeout_s=30)
     print("done", ln.reconnects)
     ln.stop()
 
 asyncio.run(main())
 """
+)
 
 
 def test_a_hung_broker_is_detected_by_keepalive_pings(mpy_procs, broker):
@@ -213,11 +217,13 @@ async def main():
     ln = link.Link(lambda: mqtt.MQTTClient("busy-dev", "127.0.0.1", port, keepalive=1))
     asyncio.create_task(ln.run())
     await ln.wait_up()
-    for i in range(30):                  # 1.5 s of traffic: PUBACKs prove the link alive
+    # the sleeps are what is under test: 1.5 s of traffic spaced under the 1 s keepalive
+    # (PUBACKs prove the link alive, so no ping), then 1.3 s of silence (so it must ping)
+    for i in range(30):
         await ln.publish("dev/evt", b"%d" % i)
         await asyncio.sleep(0.05)
     print("busy done")
-    await asyncio.sleep(1.3)             # idle: now it must ping
+    await asyncio.sleep(1.3)
     print("idle done", ln.reconnects)
     ln.stop()
 

@@ -9,8 +9,12 @@ import threading
 
 import pytest
 
-SCRIPT = """
-import asyncio, sys
+from tests.firmware.scripts import WAIT_UNTIL
+
+SCRIPT = (
+    WAIT_UNTIL
+    + """
+import sys
 import mqtt
 async def main():
     port = int(sys.argv[1]); keep = sys.argv[2] == "1"
@@ -23,11 +27,13 @@ async def main():
         except OSError as e:
             print("raised", repr(e))
     t = asyncio.create_task(pub())
-    await asyncio.sleep(1)           # the publisher is blocked in drain()
+    # the publisher's entry is in flight and it is writing (the broker never reads, so it
+    # blocks in drain() and stays there)
+    await wait_until(lambda: c.inflight)
     c.close()                        # the connection dies
     c2 = mqtt.MQTTClient("t", "127.0.0.1", port, keepalive=0)
-    await asyncio.sleep(0.2)         # link backoff
-    c2.adopt_inflight(c)             # what Link.run does on the next attempt
+    c2.adopt_inflight(c)             # what Link.run does on the next attempt, while the
+                                     # publisher has not yet seen the dead connection
     await t
     buf[0] = 0x55                    # the caller reuses its buffer
     ents = [e for e in c2.inflight.values() if e[1] is not None]
@@ -36,6 +42,7 @@ async def main():
         print("PAYLOAD", type(e[1]).__name__, e[1] is buf, len(e[1]), e[1][0], e[3] is None)
 asyncio.run(main())
 """
+)
 
 
 @pytest.fixture

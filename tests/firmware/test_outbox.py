@@ -264,7 +264,7 @@ def test_receipt_trimming_helpers_walk_without_loading(run_fw, tmp_path):
     out = run_fw(
         PRELUDE
         + """
-from device_upload import rec_seq
+from outbox import rec_seq
 ob = outbox.Outbox(root, max_bytes=64 * 1024)
 r = {}
 env = '{"blobs":[],"body":{"seq":99,"t":",\\\\"seq\\\\":7"},"dev":"d","kind":"k","prev":"%s",' \\

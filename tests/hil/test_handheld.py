@@ -84,7 +84,7 @@ def test_power_loss_mid_upload_resumes_without_resending_acked_chunks(fleet, sub
     with subscriber.lock:
         before = {i for (s, i) in subscriber.chunk_frames if s == photo}
         n_before = len(subscriber.chunk_log)
-    prog = dev.state().get("up")
+    prog = dev.upload_progress()
     assert prog and prog["env"] and prog["b"] == 0, prog
     acked = prog["c"]  # chunks 0..acked-1 got a PUBACK and were recorded before the kill
     assert 10 <= acked < total  # killed mid-photo (the 20th frame may still be in flight)

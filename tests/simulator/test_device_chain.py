@@ -55,7 +55,13 @@ def test_chain_never_forks_after_power_loss_between_put_and_save(tmp_path):
         "key": seed.hex(),
         "hub_key": crypto.public_key(crypto.new_seed()).hex(),
         "flash": str(tmp_path / "flash"),
-        "hal": {"ui": "none", "camera": "none", "microphone": "none"},
+        "hal": {
+            "ui": "none",
+            "camera": "none",
+            "microphone": "none",
+            "gps": "sim",
+            "battery": "sim",
+        },
         "sim": {},
     }
     # a roomy heap: this test is about the chain (the heap is the HIL tests' business)

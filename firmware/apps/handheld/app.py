@@ -16,7 +16,6 @@ import asyncio
 import hashlib
 import os
 
-VERSION = "0.1.0"
 _ANSWERS_TASK = ("accept", "close", "ignore")
 _ANSWERS_VERIFY = ("confirm", "reject")
 
@@ -37,8 +36,8 @@ class Handheld:
         self.points = []
         self.shots = device.state.get("shots", 0)
         self.done = False
-        device.handlers["task"] = self._cmd_task
-        device.handlers["verify"] = self._cmd_verify
+        device.on_command("task", self._cmd_task)
+        device.on_command("verify", self._cmd_verify)
         # Prompts raised by hub commands, answered by the worker. Kept in state: the command's
         # cseq is already spent, so a prompt lost in a reboot could never come back.
         self.pending = [tuple(p) for p in (device.state.get("inbox", None) or [])]

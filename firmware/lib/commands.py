@@ -1,0 +1,84 @@
+"""CommandRunner: hub commands on gl/v1/{dev}/cmd, verified through protocol.command's
+CommandGuard, the last cseq persisted before the command runs, executed by the handler
+registered for its op, ALWAYS answered with a signed `ack` (succeeded / failed / refused).
+
+    runner = CommandRunner(guard, state, clock, emit)   # emit: Device.emit, for the ack
+    runner.on("task", handler)                   # async handler(cmd) -> detail str or None
+    runner.push(payload)                         # from the MQTT reader task; never blocks
+    asyncio.create_task(runner.run())
+"""
+
+import asyncio
+
+import log as log_mod
+
+from protocol import command
+from protocol.errors import ProtocolError
+
+_log = log_mod.getLogger("cmd")
+
+
+class CommandRunner:
+    def __init__(self, guard, state, clock, emit, queue_len=8):
+        self.guard = guard
+        self.state = state
+        self.clock = clock
+        self.emit = emit
+        self.queue_len = queue_len
+        self.handlers = {}
+        self.queue = []
+        self.dropped = 0
+        self._ev = asyncio.Event()
+
+    def on(self, op, handler):
+        """Run `await handler(cmd)` for commands with this op; its return value is the ack's
+        detail, an exception fails the command. ValueError if op already has a handler."""
+        if op in self.handlers:
+            raise ValueError("command %s: handler already registered" % op)
+        self.handlers[op] = handler
+
+    def push(self, data):
+        # called on the MQTT reader task: queue, never block
+        if len(self.queue) >= self.queue_len:
+            self.dropped += 1  # the hub retries unanswered commands
+            return
+        self.queue.append(bytes(data))
+        self._ev.set()
+
+    def idle(self):
+        return not self.queue
+
+    async def run(self):
+        while True:
+            if not self.queue:
+                self._ev.clear()
+                await self._ev.wait()
+                continue
+            await self.handle(self.queue.pop(0))
+
+    async def handle(self, data):
+        try:
+            cmd = self.guard.check(data, self.clock.time())
+        except ProtocolError as e:
+            cmd = getattr(e, "cmd", None)
+            _log.warning("command refused: %s (%s)", e.reason, cmd and cmd.get("id"))
+            await self.ack(cmd, "refused", e.reason)
+            return
+        # persist before running: a redelivered copy is refused as replayed, never re-run
+        self.state.set("cseq", self.guard.last_cseq)
+        self.state.save()
+        handler = self.handlers.get(cmd["op"])
+        if handler is None:
+            await self.ack(cmd, "failed", "unsupported_op")
+            return
+        try:
+            detail = await handler(cmd)
+        except Exception as e:  # a failing handler is answered, not fatal
+            await self.ack(cmd, "failed", "%s: %s" % (type(e).__name__, e))
+            return
+        await self.ack(cmd, "succeeded", detail or "")
+
+    async def ack(self, cmd, status, detail):
+        if cmd is not None and type(cmd) is not dict:
+            cmd = None
+        await self.emit("ack", command.ack_body(cmd, status, detail))

@@ -1,0 +1,316 @@
+"""Uploader: drains the outbox over the link (records in order, media as chunk frames) and
+acts on hub receipts and the retained hub state.
+
+    up = Uploader(dev_id, outbox, state, progress, link, hub_pk=pk, trim_on="receipt")
+    asyncio.create_task(up.run()); up.wake()   # after Outbox.put
+
+The envelope goes first, then each blob's chunk frames, built in one preallocated buffer
+(44-byte header + chunk read with readinto). Progress is written to its own small record (see
+state.Progress) after every PUBACK, before the next chunk goes out: a restarted device resumes
+at the next chunk, so only the chunk that was in flight when the power went is sent twice.
+With trim_on "puback" a record is removed once its envelope and every chunk got a PUBACK; with
+"receipt" only once a verified hub receipt covers its seq, and after a reconnect or the hub
+state turning online every record still held is sent again, in order (sent_rid, the newest
+record sent since the last rewind, is kept in RAM).
+"""
+
+import asyncio
+import binascii
+import os
+
+import log as log_mod
+from compat import exists, remove
+from outbox import rec_id, rec_media, rec_payload, rec_seq, rec_topic
+
+from protocol import chunking, command, envelope, topics
+from protocol.errors import ProtocolError
+from protocol.limits import CHUNK_SIZE
+
+_log = log_mod.getLogger("upload")
+
+
+class Uploader:
+    def __init__(self, dev, outbox, state, progress, link, hub_pk=None, chunk_size=CHUNK_SIZE,
+                 keep_media=False, trim_on="puback", require_hub=False):
+        self.dev = dev
+        self.outbox = outbox
+        self.state = state
+        self.progress = progress
+        self.link = link
+        self.hub_pk = hub_pk
+        self.chunk_size = chunk_size
+        self.keep_media = keep_media
+        self.by_receipt = trim_on == "receipt"
+        if self.by_receipt and hub_pk is None:
+            raise ValueError("trim_on receipt needs hub_key")
+        self.require_hub = require_hub
+        # the one upload buffer: frame header + chunk payload, allocated once
+        self.buf = bytearray(chunking.HEADER_SIZE + chunk_size)
+        self.mv = memoryview(self.buf)
+        self.resend = {}  # sha_hex -> [[missing indices], media path] from hub receipts
+        self.chunks_sent = 0
+        self.uploading = False
+        self.hub_online = not require_hub
+        self.hub_up = None  # the last hub state seen (None: none yet)
+        self.hub_seq = state.get("hub_seq", 0)
+        self.sent_rid = 0
+        self._rewind = False
+        self._trim_seq = 0
+        self._wake = asyncio.Event()
+        self._stop = False
+        self._prog = progress.load()  # [rid, env, blob, chunk] of the upload under way
+
+    def wake(self):
+        self._wake.set()
+
+    def stop(self):
+        self._stop = True
+        self._wake.set()
+
+    def on_link_up(self):
+        """After the birth message on a new connection: with trim_on "receipt" send again
+        everything held."""
+        self._rewind = self.by_receipt
+        self._wake.set()
+
+    def idle(self):
+        """Nothing left to send (outbox empty, no upload, no chunk to re-send)."""
+        return len(self.outbox) == 0 and not self.uploading and self._resend_ready() is None
+
+    # --- hub messages (called on the MQTT reader task: never block) ----------------------------
+
+    def on_hub_state(self, payload):
+        try:
+            msg = command.open_state(payload, self.hub_pk)
+        except ProtocolError as e:
+            _log.warning("hub state refused: %s", e)
+            return
+        online = bool(msg["online"]) and msg.get("dev") is None
+        if online and self.hub_up is not True:
+            self._rewind = self.by_receipt  # a (re)started hub: send what it lacks again
+        self.hub_up = online
+        if self.require_hub:
+            self.hub_online = online
+        self._wake.set()
+
+    def on_receipt(self, payload):
+        if self.hub_pk is None:
+            return
+        try:
+            rcpt = command.open_receipt(payload, self.hub_pk)
+        except ProtocolError as e:
+            _log.warning("receipt refused: %s", e)
+            return
+        if rcpt["dev"] != self.dev:
+            return
+        held = self.state.get("held", None) or {}
+        changed = False
+        # receipts are cumulative: the newest list of a blob replaces any queued one
+        for sha, missing in rcpt["blobs"].items():
+            if missing:
+                if sha in held:
+                    self.resend[sha] = [list(missing), held[sha]]
+                elif self.by_receipt:
+                    # the file is the outbox record's media: _trim finds it (and keeps the
+                    # record) once the record is covered; until then nothing is re-sent
+                    ent = self.resend.get(sha)
+                    self.resend[sha] = [list(missing), ent[1] if ent else None]
+            else:
+                self.resend.pop(sha, None)
+                if sha in held:
+                    remove(held.pop(sha))
+                    changed = True
+        while len(self.resend) > 32:  # bounded: forget a blob the hub will list again
+            self.resend.pop(next(iter(self.resend)))
+        self.state.set("hub_seq", rcpt["seq"])
+        self.hub_seq = rcpt["seq"]  # trimming (trim_on "receipt") happens on the drain task
+        if changed:
+            self.state.set("held", held)
+            self.state.save()
+        self._wake.set()
+
+    # --- the drain task -----------------------------------------------------------------------
+
+    async def run(self):
+        while not self._stop:
+            if not self.link.is_up():
+                # on_up runs before link.up is set, so wait for the link itself, not _wake
+                await self.link.wait_up()
+                continue
+            if self.by_receipt:
+                if self._rewind:
+                    self._rewind = False
+                    self.sent_rid = 0
+                self._trim()
+                rec = self.outbox.next_after(self.sent_rid)
+            else:
+                rec = self.outbox.peek()
+            again = self._resend_ready()
+            busy = rec is not None or again is not None
+            if not busy or not self.hub_online:
+                self._wake.clear()  # set by wake() (emit), receipts, hub state
+                await self._wake.wait()
+                continue
+            try:
+                if again is not None:
+                    await self._resend_missing(again)
+                else:
+                    self.uploading = True
+                    await self.send_record(rec)
+                    self.uploading = False
+            except OSError as e:
+                _log.warning("link down while sending: %r", e)
+                await asyncio.sleep_ms(100)
+
+    async def send_record(self, rec):
+        rid = rec_id(rec)
+        payload = rec_payload(rec)
+        media = rec_media(rec) or []
+        prog = self._prog
+        if not prog or prog[0] != rid:
+            prog = self._prog = [rid, False, 0, 0]
+        if not prog[1]:
+            await self.link.publish(rec_topic(rec), payload, 1)
+            prog[1] = True
+            self.progress.save(rid, True, 0, 0)
+        if media:
+            blobs = envelope.parse(payload)["blobs"]
+            payload = None
+            while prog[2] < len(media):
+                await self._send_blob(media[prog[2]], blobs[prog[2]], prog)
+                prog[2] += 1
+                prog[3] = 0
+        if media and self.keep_media:
+            held = self.state.get("held", None) or {}
+            for i in range(len(media)):
+                held[blobs[i]["sha256"]] = media[i]
+            while len(held) > 32:
+                remove(held.pop(sorted(held)[0]))
+            self.state.set("held", held)
+            self.state.save()
+        self._prog = None
+        if self.by_receipt:
+            self.sent_rid = rid  # kept until a hub receipt covers its seq (see _trim)
+            # a rewind after a reboot sends this record again whole, not from its last chunk
+            self.progress.save(0, False, 0, 0)
+        else:
+            # rids never repeat: the progress left behind never matches another record
+            self.outbox.ack(rid, remove_media=not self.keep_media)
+
+    async def _send_blob(self, path, blob, prog):
+        # prog = [rid, env, blob, chunk]; written after each PUBACK, before the next chunk (the
+        # last chunk of a blob writes where the next blob starts)
+        try:
+            f = open(path, "rb")
+        except OSError:
+            _log.warning("media gone (evicted): %s", path)
+            self.state.set("media_lost", self.state.get("media_lost", 0) + 1)
+            self.state.save()
+            self.progress.save(prog[0], True, prog[2] + 1, 0)
+            return
+        try:
+            sha_raw = binascii.unhexlify(blob["sha256"])
+            total = chunking.chunk_count(blob["size"], self.chunk_size)
+            topic = topics.blob(self.dev)
+            while prog[3] < total:
+                i = prog[3]
+                await self._send_chunk(f, topic, sha_raw, i, total)
+                prog[3] = i + 1
+                if i + 1 < total:
+                    self.progress.save(prog[0], True, prog[2], i + 1)
+                else:
+                    self.progress.save(prog[0], True, prog[2] + 1, 0)
+        finally:
+            f.close()
+
+    async def _send_chunk(self, f, topic, sha_raw, index, total):
+        h = chunking.HEADER_SIZE
+        self.buf[:h] = chunking.pack_header(sha_raw, index, total)
+        f.seek(index * self.chunk_size)
+        n = _fill(f, self.mv[h: h + self.chunk_size])
+        # keep=False: never copied for resend_inflight(); the file is the store to re-send from
+        await self.link.publish(topic, self.mv[: h + n], 1, keep=False)
+        self.chunks_sent += 1
+
+    # --- trim_on "receipt" and re-sends --------------------------------------------------------
+
+    def _trim(self):
+        """trim_on "receipt": remove the records the newest verified receipt covers (seq <=
+        its "stored through"), oldest first, reading only each record's last bytes. A record
+        whose media upload is unfinished stays until its chunks are sent; one whose blobs the
+        latest receipt lists with missing chunks stays (its media queued for the re-send)
+        until a receipt says they are complete."""
+        n = self.hub_seq
+        if n <= self._trim_seq:
+            return
+        blocked = False
+        cur = self._prog[0] if self._prog else None
+        for rid in self.outbox.rids():
+            s = rec_seq(self.outbox.tail(rid, 256))
+            if s is None:
+                continue
+            if s > n:
+                break
+            if rid == cur:
+                return  # again after the upload, at the next drain step
+            if self.resend and self._awaits_chunks(rid):
+                blocked = True  # looked at again at every drain step until complete
+                continue
+            self.outbox.ack(rid, remove_media=not self.keep_media)
+        if not blocked:
+            self._trim_seq = n
+
+    def _awaits_chunks(self, rid):
+        """True when the hub lists missing chunks of a blob of record rid; points those
+        re-send entries at the record's media files."""
+        media = self.outbox.media(rid)
+        if not media:
+            return False
+        rec = self.outbox.next_after(rid - 1)
+        if rec is None or rec_id(rec) != rid:
+            return False
+        blobs = envelope.parse(rec_payload(rec))["blobs"]
+        rec = None
+        found = False
+        for i in range(min(len(blobs), len(media))):
+            ent = self.resend.get(blobs[i]["sha256"])
+            if ent is not None:
+                ent[1] = media[i]
+                found = True
+        return found
+
+    def _resend_ready(self):
+        """The sha of a blob with chunks to re-send from a known file, or None."""
+        for sha in self.resend:
+            ent = self.resend[sha]
+            if ent[0] and ent[1] is not None:
+                return sha
+        return None
+
+    async def _resend_missing(self, sha):
+        ent = self.resend[sha]
+        missing, path = ent
+        if path is not None and exists(path):
+            size = os.stat(path)[6]
+            total = chunking.chunk_count(size, self.chunk_size)
+            sha_raw = binascii.unhexlify(sha)
+            with open(path, "rb") as f:
+                while missing:
+                    i = missing[0]
+                    if 0 <= i < total:
+                        await self._send_chunk(f, topics.blob(self.dev), sha_raw, i, total)
+                    missing.pop(0)
+        if self.resend.get(sha) is ent:  # not replaced by a newer receipt meanwhile
+            if self.by_receipt and path is not None and exists(path):
+                return  # kept ([] left): the record stays until a receipt says complete
+            del self.resend[sha]
+
+
+def _fill(f, mv):
+    n = 0
+    while n < len(mv):
+        got = f.readinto(mv[n:])
+        if not got:
+            break
+        n += got
+    return n

@@ -1,0 +1,124 @@
+"""Uploader (firmware/lib/upload.py) on MicroPython at a fake link: the upload buffer, hub
+receipts and re-sends, upload progress across a power cut."""
+
+from __future__ import annotations
+
+from tests.firmware.scripts import DEVICE
+
+
+def test_emit_hashing_does_not_overwrite_a_chunk_being_sent(run_mpy, dev_cfg):
+    # emit() hashed new media through the upload buffer while the drain task was
+    # writing a chunk from it (the MQTT writer yields between 2 KiB slices)
+    script = (
+        DEVICE
+        + """
+class FakeW:
+    def __init__(self): self.out = []
+    def write(self, b): self.out.append(bytes(b))
+    async def drain(self): await asyncio.sleep(0)
+
+class SliceLink(FakeLink):
+    def __init__(self, f, **kw):
+        FakeLink.__init__(self, f)
+        self.c = device.mqtt.MQTTClient("x", "h")
+        self.c._w = FakeW()
+    async def publish(self, topic, payload, qos=1, retain=False, timeout=10, keep=True):
+        w = self.c._w; w.out = []
+        await device.mqtt.MQTTClient._write(self.c, b"", payload)   # the real slicing writer
+        self.frames.append((topic, b"".join(w.out)))
+
+def mk(path, byte, n):
+    with open(path, "wb") as f:
+        f.write(bytes([byte]) * n)
+
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=SliceLink)
+    a = d.media_dir + "/a.bin"; b = d.media_dir + "/b.bin"
+    mk(a, 0x41, 40000); mk(b, 0x42, 40000)
+    await d.emit("report", {"n": 1}, [(a, "application/octet-stream")])
+    t = asyncio.create_task(d.uploader.run())
+    for _ in range(3):
+        await asyncio.sleep(0)          # drain is now mid-chunk
+    await d.emit("report", {"n": 2}, [(b, "application/octet-stream")])
+    for _ in range(300):
+        await asyncio.sleep(0)
+    d.uploader.stop()
+    good = bad = 0
+    for topic, fr in d.link.frames:
+        if topic.endswith("/blob"):
+            sha, idx, total, pl = chunking.parse_frame(fr)
+            want = bytes([0x41 if b"A" in bytes(pl[:1]) else 0x42]) * len(pl)
+            if bytes(pl) == want:
+                good += 1
+            else:
+                bad += 1
+    print("good", good, "bad", bad)
+
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(), heapsize="4M")
+    assert "bad 0" in out, out
+    assert "good 6" in out, out
+
+
+def test_cumulative_receipts_replace_the_resend_list(run_mpy, dev_cfg):
+    # every receipt appended its missing list, so N cumulative receipts naming the
+    # same chunks queued (and sent) N copies
+    script = (
+        DEVICE
+        + """
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=FakeLink)
+    p = d.media_dir + "/m.jpg"
+    with open(p, "wb") as f: f.write(b"x" * (16384 * 10))
+    sha = "ab" * 32
+    d.state.set("held", {sha: p})
+    for k in range(5):
+        d.uploader.on_receipt(command.seal_receipt(d.dev, 0, {sha: list(range(10))}, h.clock.time(),
+                                           hub_seed))
+    d.uploader.on_receipt(command.seal_receipt(d.dev, 0, {sha: [2, 7]}, h.clock.time(), hub_seed))
+    while d.uploader._resend_ready() is not None:
+        await d.uploader._resend_missing(d.uploader._resend_ready())
+    print("SENT", d.link.sent, sorted(chunking.parse_frame(f)[1] for t, f in d.link.frames))
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(keep_media=True), heapsize="4M")
+    assert "SENT 2 [2, 7]" in out, out
+
+
+def test_receipt_trim_keeps_a_record_whose_chunks_the_hub_misses(run_mpy, dev_cfg):
+    # with trim_on "receipt" a record was trimmed (its media deleted) as soon as the
+    # receipt's seq covered it, even when the same receipt listed missing chunks of its blob
+    script = (
+        DEVICE
+        + """
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=FakeLink)
+    p = d.media_dir + "/m.jpg"
+    with open(p, "wb") as f: f.write(b"x" * (16384 * 6))
+    await d.emit("report", {}, [(p, "image/jpeg")])
+    sha = envelope.parse(d.outbox.peek()[2])["blobs"][0]["sha256"]
+    await d.uploader.send_record(d.outbox.peek())
+    d.link.frames = []
+    d.uploader.on_receipt(command.seal_receipt(d.dev, 1, {sha: [3, 4]}, h.clock.time(), hub_seed))
+    d.uploader._trim()
+    print("KEPT", len(d.outbox), p.split("/")[-1] in os.listdir(d.media_dir))
+    while d.uploader._resend_ready() is not None:
+        await d.uploader._resend_missing(d.uploader._resend_ready())
+    print("RESENT", sorted(chunking.parse_frame(f)[1] for t, f in d.link.frames))
+    d.uploader._trim()
+    print("WAITING", len(d.outbox))
+    d.uploader.on_receipt(command.seal_receipt(d.dev, 1, {sha: []}, h.clock.time(), hub_seed))
+    d.uploader._trim()
+    print("TRIMMED", len(d.outbox), p.split("/")[-1] in os.listdir(d.media_dir),
+          d.uploader._resend_ready())
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(trim_on="receipt"), heapsize="4M")
+    assert "KEPT 1 True" in out, out
+    assert "RESENT [3, 4]" in out, out
+    assert "WAITING 1" in out, out
+    assert "TRIMMED 0 False None" in out, out
