@@ -26,10 +26,6 @@ def set_level(level):
     _level = level
 
 
-def get_level():
-    return _level
-
-
 def _now():
     try:
         ms = time.time_ns() // 1000000
