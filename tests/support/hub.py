@@ -40,6 +40,7 @@ from hub.settings import Settings
 from simulator import Fleet
 from simulator.fleet import SimDevice
 from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import wait_until
 from tests.support.wire import MqttObserver
 
 
@@ -108,9 +109,15 @@ class Hub:
     def seqs(self, dev: str) -> list[int]:
         return [e["seq"] for e in self.events(dev)]
 
-    def assert_chain(self, dev: str, n: int) -> list[dict[str, Any]]:
-        """seq 1..n each stored exactly once, every one linked to the previous, no gap left."""
-        events = self.events(dev)
+    def assert_chain(self, dev: str, n: int, timeout: float = 30) -> list[dict[str, Any]]:
+        """Once ``n`` events of ``dev`` are stored: seq 1..n each stored exactly once, every one
+        linked to the previous, no gap left. Returns them in storage order."""
+
+        def stored() -> list[dict[str, Any]] | None:
+            events = self.events(dev)
+            return events if len(events) >= n else None
+
+        events = wait_until(f"{n} events of {dev} stored", stored, timeout)
         seqs = sorted(e["seq"] for e in events)
         assert seqs == list(range(1, n + 1)), seqs
         assert all(e["chain"] == "linked" for e in events), [(e["seq"], e["chain"]) for e in events]

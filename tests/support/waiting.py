@@ -33,3 +33,9 @@ def wait_until(
             extra = f"\n{detail()}" if detail is not None else ""
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{extra}")
         time.sleep(interval)
+
+
+def device_state(dev, timeout: float = 10) -> dict:
+    """A running simulated device's saved state, waiting out the instant in which a save has
+    renamed the old file away and not yet the new one into place."""
+    return wait_until(f"{dev.device_id}'s saved state", dev.state, timeout)
