@@ -7,23 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hil.subscriber import Subscriber
 from tests.support.hub import broker, fleet, hub, wire  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.hil
-
-
-@pytest.fixture
-def keys(fleet):
-    class _Keys(dict):
-        def __getitem__(self, dev):
-            return fleet.devices[dev].public_key
-
-    return _Keys()
-
-
-@pytest.fixture
-def subscriber(broker, keys, tmp_path):  # retired once the last test runs against the hub
-    s = Subscriber(broker.host, broker.port, keys, tmp_path / "blobs")
-    yield s
-    s.close()
