@@ -14,13 +14,11 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-import zlib
 from pathlib import Path
 
 from protocol import command, crypto
@@ -151,24 +149,16 @@ class SimDevice:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def state(self) -> dict:
-        """The device's persistent state (seq, chain head, session, cseq ...)."""
+        """The device's persistent state (seq, chain head, session, cseq ...), read the way the
+        firmware reads it: while a save is between its two renames, the new ``.tmp`` (or the
+        previous ``.bak``) is the state."""
         p = self.flash_dir / "state.json"
-        try:
-            return json.loads(p.read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def upload_progress(self) -> dict | None:
-        """The media upload under way, {"rid", "env", "b", "c"} (next blob / chunk to send),
-        from the firmware's progress record (state.Progress: >IBHI + CRC-32), or None."""
-        try:
-            raw = (self.flash_dir / "upload").read_bytes()
-        except OSError:
-            return None
-        if len(raw) != 15 or struct.unpack(">I", raw[11:])[0] != zlib.crc32(raw[:11]):
-            return None
-        rid, env, b, c = struct.unpack(">IBHI", raw[:11])
-        return {"rid": rid, "env": bool(env), "b": b, "c": c} if rid else None
+        for path in (p, p.with_name("state.json.tmp"), p.with_name("state.json.bak")):
+            try:
+                return json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+        return {}
 
 
 class Fleet:

@@ -6,21 +6,16 @@ handle it, the handheld confirms on site, the case is closed and rated (evaluate
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.net import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.hil]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_demo_turns_the_closed_loop(tmp_path: Path) -> None:
@@ -36,7 +31,7 @@ def test_demo_turns_the_closed_loop(tmp_path: Path) -> None:
             "--report-every",
             "3",
             "--api-port",
-            str(_free_port()),
+            str(free_port()),
             "--data-dir",
             str(tmp_path / "demo"),
         ],

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from simulator import Fleet, scenarios
-from tests.e2e.conftest import Hub, wait_until
+from tests.support.hub import Hub
+from tests.support.waiting import wait_until
 
 GRID = "33010200100101"
 WORKER = "w00100101"
@@ -42,7 +43,7 @@ def test_report_to_evaluation_through_the_handheld(hub: Hub, fleet: Fleet) -> No
         answers={"verify": "confirm"},
         workers={WORKER: scenarios.pin_hash(WORKER, "1234")},
     )
-    hub.register(dev, GRID)
+    hub.register(dev)
     dev.start()
 
     # 1-3: the report is collected, filed and dispatched to the community's sanitation unit
@@ -56,6 +57,7 @@ def test_report_to_evaluation_through_the_handheld(hub: Hub, fleet: Fleet) -> No
             ),
             None,
         ),
+        timeout=90,
     )
     case = _case(hub, case_id)
     assert case["grid_code"] == GRID and case["category_code"] == "garbage"

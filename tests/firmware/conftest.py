@@ -22,7 +22,8 @@ from tests.support.micropython import (  # noqa: E402
     run_micropython,
     start_micropython,
 )
-from tests.support.mosquitto import Mosquitto, Subscriber  # noqa: E402
+from tests.support.mosquitto import Mosquitto  # noqa: E402
+from tests.support.wire import MqttObserver  # noqa: E402
 
 
 @pytest.fixture
@@ -86,8 +87,8 @@ def run_mpy() -> Runner:
 def subscriber(broker):
     subs = []
 
-    def make(topics=("#",), **kw) -> Subscriber:
-        s = Subscriber(broker, topics, **kw).start()
+    def make(topics=("#",), **kw) -> MqttObserver:
+        s = MqttObserver(broker, topics, **kw).start()
         subs.append(s)
         return s
 

@@ -7,7 +7,8 @@ import json
 
 from tests.firmware.scripts import WAIT_UNTIL
 from tests.support.micropython import read_until
-from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.mosquitto import Mosquitto
+from tests.support.net import free_port
 
 BACKOFF = (
     WAIT_UNTIL

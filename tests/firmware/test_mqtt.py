@@ -8,7 +8,8 @@ import signal
 import pytest
 
 from tests.support.micropython import read_until
-from tests.support.mosquitto import Mosquitto, Subscriber
+from tests.support.mosquitto import Mosquitto
+from tests.support.wire import MqttObserver
 
 BASIC = """
 import asyncio, sys, json
@@ -66,7 +67,7 @@ def test_connect_publish_subscribe_retained(run_fw, broker, subscriber):
     assert msgs["dev/blob"] == (bytes(i & 0xFF for i in range(16428)), 1)
     assert msgs["dev/state"] == (b"online", 1)
     # a later subscriber gets the retained state
-    late = Subscriber(broker, ("dev/state",)).start()
+    late = MqttObserver(broker, ("dev/state",)).start()
     try:
         m = late.get()
         assert (m.payload, m.retain) == (b"online", True)
@@ -110,7 +111,7 @@ def test_last_will_arrives_when_the_device_dies(broker, subscriber, mpy_procs):
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     assert sub.get(timeout=10).payload == b"offline"
-    late = Subscriber(broker, ("dev/state",)).start()
+    late = MqttObserver(broker, ("dev/state",)).start()
     try:
         m = late.get()
         assert (m.payload, m.retain) == (b"offline", True)
@@ -236,7 +237,7 @@ def test_link_reconnects_after_broker_restart_and_nothing_is_lost(crash, mpy_pro
         persistence=True,
         extra_conf="autosave_on_changes true\nautosave_interval 1",
     ).start()
-    hub = Subscriber(broker, ("dev/evt",), client_id="hub", clean=False).start()
+    hub = MqttObserver(broker, ("dev/evt",), client_id="hub", clean=False).start()
     try:
         n = 40
         p = mpy_procs(LINK, broker.host, broker.port, tmp_path / "ob", n)
@@ -244,7 +245,7 @@ def test_link_reconnects_after_broker_restart_and_nothing_is_lost(crash, mpy_pro
         broker.restart(kill=crash)
         lines = read_until(p, "up 2", timeout=20)
         assert any(x.startswith("retry") for x in lines)
-        cmd = Subscriber(broker, ())
+        cmd = MqttObserver(broker, ())
         cmd.start()
         cmd.publish("dev/cmd", b"open")
         cmd.stop()

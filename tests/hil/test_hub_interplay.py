@@ -1,88 +1,126 @@
-"""What the device does with the hub's messages: receipts listing missing chunks, and the
-retained hub state gating the outbox (require_hub)."""
+"""What the device does with the real hub's messages: the receipts listing the chunks the hub
+is missing, and the hub's retained online state gating the outbox (require_hub).
+
+The hub loses chunks for real: the device is frozen mid-upload, the hub's ingest worker is
+stopped (nobody takes the device's traffic, the broker drops it), the device finishes its
+upload into the void, and the hub comes back."""
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from protocol import chunking, command, topics
+from protocol import chunking, command, crypto, topics
 from simulator import scenarios
+from simulator.fleet import SimDevice
+from tests.support.waiting import device_state, wait_until
 
 pytestmark = pytest.mark.hil
 
 GRID = "33010200100101"
 
 
-@pytest.fixture
-def hub(broker):
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="hil-hub")
-    c.connect(broker.host, broker.port)
-    c.loop_start()
-    yield c
-    c.loop_stop()
-    c.disconnect()
+@contextmanager
+def frozen(dev: SimDevice) -> Iterator[None]:
+    """SIGSTOP the device process: it keeps its connection but does nothing until SIGCONT."""
+    assert dev.proc is not None
+    dev.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        dev.proc.send_signal(signal.SIGCONT)
 
 
-def test_receipt_missing_chunks_are_sent_again_then_media_released(fleet, subscriber, hub):
+def _held(dev: SimDevice) -> dict:
+    return device_state(dev).get("held") or {}
+
+
+def test_receipt_missing_chunks_are_sent_again_then_media_released(hub, fleet, wire):
     dev = fleet.add_handheld(
-        "hh-rcpt", GRID, scenario=scenarios.idle(60), keep_media=True, exit_when_done=False
+        "hh-rcpt",
+        GRID,
+        scenario=scenarios.idle(120),
+        keep_media=True,
+        exit_when_done=False,
+        heartbeat_s=3600,
+        track_s=3600,
+        sim={"photo_bytes": 400_000},
     )
+    hub.register(dev)
     dev.start()
-    subscriber.wait(lambda: len(subscriber.of("hh-rcpt", "signin")) == 1, 15, "signin")
+    wire.wait("the device's birth", lambda: wire.online("hh-rcpt"))
     # a report through a verify command keeps the test independent of script timing
-    cmd = fleet.command("hh-rcpt", "verify", {"case_id": "case-1"}, cseq=1)
-    hub.publish(topics.cmd("hh-rcpt"), cmd, qos=1).wait_for_publish(5)
-    subscriber.wait(lambda: len(subscriber.of("hh-rcpt", "verify")) == 1, 15, "verify")
-    blob = subscriber.of("hh-rcpt", "verify")[0]["blobs"][0]
-    sha = blob["sha256"]
-    subscriber.wait(lambda: subscriber.blob_ok(sha), 10, "photo")
-    total = chunking.chunk_count(blob["size"])
-    assert total >= 3 and all(subscriber.chunk_frames[(sha, i)] == 1 for i in range(total))
-    subscriber.wait(lambda: sha in (dev.state().get("held") or {}), 5, "held media")
-    seq = dev.state()["seq"]
-    rcpt = command.seal_receipt("hh-rcpt", seq, {sha: [0, 2]}, int(time.time()), fleet.hub_seed)
-    hub.publish(topics.rcpt("hh-rcpt"), rcpt, qos=1).wait_for_publish(5)
-    subscriber.wait(
-        lambda: subscriber.chunk_frames[(sha, 0)] == 2 and subscriber.chunk_frames[(sha, 2)] == 2,
-        10,
-        "chunks 0 and 2 again",
-    )
-    assert subscriber.chunk_frames[(sha, 1)] == 1  # only what the receipt listed
-    # a forged receipt is ignored
-    forged = command.seal_receipt("hh-rcpt", seq, {sha: [1]}, int(time.time()), b"\x01" * 32)
-    hub.publish(topics.rcpt("hh-rcpt"), forged, qos=1).wait_for_publish(5)
-    # the blob is complete at the hub: the device may let the file go
-    done = command.seal_receipt("hh-rcpt", seq, {sha: []}, int(time.time()), fleet.hub_seed)
-    hub.publish(topics.rcpt("hh-rcpt"), done, qos=1).wait_for_publish(5)
-    subscriber.wait(lambda: sha not in (dev.state().get("held") or {}), 10, "media released")
-    assert subscriber.chunk_frames[(sha, 1)] == 1
-    assert subscriber.errors == []
+    hub.send("hh-rcpt", "verify", {"case_id": 1})
+    (event,) = wait_until("the verify event stored", lambda: hub.events("hh-rcpt", "verify"))
+    blob = event["blobs"][0]
+    sha, total = blob["sha256"], chunking.chunk_count(blob["size"])
+    assert total >= 10
+    wire.wait("3 chunks of the photo", lambda: len(wire.frames(sha)) >= 3)
+    with frozen(dev):
+        hub.stop_ingest()  # drains what it has; later chunks are dropped by the broker
+    held_by_hub = hub.held_chunks(sha)
+    missing = set(range(total)) - held_by_hub
+    assert held_by_hub and missing, (held_by_hub, total)
+    wire.wait("every chunk sent once", lambda: set(wire.frames(sha)) == set(range(total)))
+    wait_until("the device to hold the sent photo", lambda: sha in _held(dev))
+    # receipts not signed by the hub are ignored: neither "complete" nor "send chunk again"
+    seq = device_state(dev)["seq"]
+    now, not_the_hub = int(time.time()), crypto.new_seed()
+    for forged in ({sha: []}, {sha: [min(held_by_hub)]}):
+        rcpt = command.seal_receipt("hh-rcpt", seq, forged, now, not_the_hub)
+        wire.publish(topics.rcpt("hh-rcpt"), rcpt)
+    mark = wire.mark()
+    hub.start_ingest()
+    hub.send("hh-rcpt", "ping")  # device traffic: the hub answers it with a receipt
+    wait_until("the photo complete at the hub", lambda: hub.blob_complete(sha), 60)
+    assert len(hub.blob_content(sha)) == blob["size"]  # SHA-256 checked
+    # only what the hub's receipts listed was sent again, and nothing it held
+    resent = wire.frames(sha, since=mark)
+    assert set(resent) == missing, (sorted(resent), sorted(missing))
+    assert all(wire.frames(sha)[i] == 1 for i in held_by_hub)
+    receipts = [
+        command.open_receipt(m.payload, fleet.hub_public_key)
+        for m in wire.matching(topics.rcpt("hh-rcpt"), since=mark)
+    ]
+    asked = {i for r in receipts for i in r["blobs"].get(sha, [])}
+    assert asked == missing
+    # the hub's receipt that the blob is complete lets the device release the file
+    wait_until("media released", lambda: sha not in _held(dev))
+    assert all(wire.frames(sha)[i] == 1 for i in held_by_hub)
+    assert hub.errors() == {}
 
 
-def test_require_hub_holds_the_outbox_until_the_hub_is_online(fleet, subscriber, hub):
+def _hub_online(wire) -> bool | None:
+    states = wire.matching(topics.HUB_STATE)
+    return command.open_state(states[-1].payload)["online"] if states else None
+
+
+def test_require_hub_holds_the_outbox_until_the_hub_is_online(hub, fleet, wire):
+    hub.stop_ingest()  # the hub's clean stop leaves its retained state "offline"
+    wire.wait("the hub's retained state offline", lambda: _hub_online(wire) is False)
     dev = fleet.add_handheld(
         "hh-gate",
         GRID,
         scenario=scenarios.patrol(reports=1, every_s=0.5, audio_s=1),
         require_hub=True,
     )
+    hub.register(dev)
     dev.start()
-    subscriber.wait(
-        lambda: any(s["dev"] == "hh-gate" and s["online"] for s in subscriber.states), 15, "birth"
-    )
-    time.sleep(2.5)  # the scenario has run: its events wait in the outbox
-    assert subscriber.of("hh-gate") == []
+    wire.wait("the device's birth", lambda: wire.online("hh-gate"))
+    # heartbeat, signin, report, signout: all signed into the outbox, none sent
+    wait_until("the scenario's events in the outbox", lambda: dev.state().get("seq", 0) >= 4)
     assert dev.running
-    offline = fleet.hub_state(False)
-    hub.publish(topics.HUB_STATE, offline, qos=1, retain=True).wait_for_publish(5)
-    time.sleep(1.0)
-    assert subscriber.of("hh-gate") == []
-    hub.publish(topics.HUB_STATE, fleet.hub_state(True), qos=1, retain=True).wait_for_publish(5)
-    assert dev.wait(30) == 0, dev.log()[-3000:]
-    n = dev.state()["seq"]
-    subscriber.wait(lambda: len(subscriber.of("hh-gate")) == n, 10, "all events")
-    subscriber.check_chain("hh-gate", n)
-    hub.publish(topics.HUB_STATE, b"", qos=1, retain=True).wait_for_publish(5)  # clear retained
+    assert wire.envelopes("hh-gate") == [] and wire.chunk_log("hh-gate") == []
+    assert hub.events("hh-gate") == []
+    hub.start_ingest()  # retained "online": the device sends what it held
+    assert dev.wait(60) == 0, dev.log()[-3000:]
+    events = hub.assert_chain("hh-gate", dev.state()["seq"])
+    kinds = [e["kind"] for e in events]
+    assert {"heartbeat", "signin", "report", "signout"} <= set(kinds), kinds
+    for b in next(e for e in events if e["kind"] == "report")["blobs"]:
+        wait_until("the report's media complete", lambda s=b["sha256"]: hub.blob_complete(s))
+    assert hub.errors() == {}

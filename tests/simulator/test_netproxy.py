@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import paho.mqtt.client as mqtt
 import pytest
 
 from simulator import NetProxy
 from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import wait_until
+from tests.support.wire import MqttObserver
 
 
 @pytest.fixture
@@ -19,36 +19,32 @@ def broker():
 
 def client(port, cid):
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid)
+    c.reconnect_delay_set(0.05, 0.5)
     c.connect("127.0.0.1", port)
     c.loop_start()
     return c
 
 
 def test_duplicates_and_cut(broker):
-    got = []
-    sub = client(broker.port, "sub")
-    sub.on_message = lambda c, u, m: got.append(m.payload)
-    sub.subscribe("t/#", 1)
-    with NetProxy(broker.host, broker.port) as proxy:
+    with MqttObserver(broker, ("t/#",)) as sub, NetProxy(broker.host, broker.port) as proxy:
+
+        def got(payload: bytes) -> int:
+            return [m.payload for m in sub.matching("t/#")].count(payload)
+
         pub = client(proxy.port, "pub")
-        time.sleep(0.3)
-        pub.publish("t/a", b"one", qos=1).wait_for_publish(5)
-        proxy.duplicate = True
-        pub.publish("t/a", b"two", qos=1).wait_for_publish(5)
-        deadline = time.monotonic() + 5
-        while got.count(b"two") < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert got.count(b"one") == 1 and got.count(b"two") == 2
-        assert proxy.duplicated == 1
-        proxy.cut()
-        time.sleep(0.3)
-        assert not pub.is_connected()
-        proxy.resume()
-        deadline = time.monotonic() + 10
-        while not pub.is_connected() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert pub.is_connected() and proxy.connections >= 2
-        pub.loop_stop()
-        pub.disconnect()
-    sub.loop_stop()
-    sub.disconnect()
+        try:
+            wait_until("the publisher connected through the proxy", pub.is_connected, 10)
+            pub.publish("t/a", b"one", qos=1).wait_for_publish(5)
+            proxy.duplicate = True
+            pub.publish("t/a", b"two", qos=1).wait_for_publish(5)
+            sub.wait("both copies of 'two'", lambda: got(b"two") >= 2, 10)
+            assert got(b"one") == 1 and got(b"two") == 2
+            assert proxy.duplicated == 1
+            proxy.cut()
+            wait_until("the publisher to notice the cut", lambda: not pub.is_connected(), 10)
+            proxy.resume()
+            wait_until("the publisher to reconnect", pub.is_connected, 10)
+            assert proxy.connections >= 2
+        finally:
+            pub.loop_stop()
+            pub.disconnect()

@@ -7,14 +7,13 @@
 ``persistence=True`` keeps sessions and queued messages across ``restart()`` (graceful stop, so
 Mosquitto writes its database); ``restart(kill=True)`` simulates a crash (SIGKILL).
 ``log_path`` has the broker log (``log_type all``), handy for asserting on the wire (e.g. the
-``d1`` DUP flag of a retransmitted PUBLISH). ``Subscriber(broker, topics)`` is a paho client
-that records what it receives (``get()``, ``get_topic()``, ``publish()``, ``stop()``).
+``d1`` DUP flag of a retransmitted PUBLISH). The MQTT client that records what it receives is
+``tests.support.wire.MqttObserver``.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -24,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-import paho.mqtt.client as paho
+from tests.support.net import free_port
 
 MOSQUITTO = (
     os.environ.get("GRIDLINK_MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -47,12 +46,6 @@ def die_with_parent() -> None:
 
 def preexec_for_thread():
     return die_with_parent if threading.current_thread() is threading.main_thread() else None
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class Mosquitto:
@@ -172,55 +165,4 @@ class Mosquitto:
             proc.kill()
 
 
-class Subscriber:
-    """A paho client that records every message it gets (the test's stand-in for the hub)."""
-
-    def __init__(self, broker: Mosquitto, topics=("#",), client_id: str = "", clean=True):
-        self.broker = broker
-        self.msgs: queue.Queue = queue.Queue()
-        self.all: list[paho.MQTTMessage] = []
-        self._subscribed = queue.Queue()
-        self.topics = topics
-        self.c = paho.Client(
-            paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean
-        )
-        self.c.on_message = self._on_message
-        self.c.on_connect = self._on_connect
-        self.c.on_subscribe = lambda *a: self._subscribed.put(True)
-        self.c.reconnect_delay_set(0.05, 0.2)
-
-    def _on_connect(self, c, userdata, flags, rc, props=None):
-        for t in self.topics:
-            c.subscribe(t, 1)
-
-    def _on_message(self, c, userdata, msg):
-        self.all.append(msg)
-        self.msgs.put(msg)
-
-    def start(self) -> Subscriber:
-        self.c.connect(self.broker.host, self.broker.port, keepalive=30)
-        self.c.loop_start()
-        for _ in self.topics:
-            self._subscribed.get(timeout=10)
-        return self
-
-    def wait_subscribed(self, timeout: float = 10) -> None:
-        for _ in self.topics:
-            self._subscribed.get(timeout=timeout)
-
-    def get(self, timeout: float = 10) -> paho.MQTTMessage:
-        return self.msgs.get(timeout=timeout)
-
-    def get_topic(self, topic: str, timeout: float = 10) -> paho.MQTTMessage:
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.msgs.get(timeout=max(0.01, deadline - time.monotonic()))
-            if msg.topic == topic:
-                return msg
-
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
-        self.c.publish(topic, payload, qos, retain).wait_for_publish(10)
-
-    def stop(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
+# The one MQTT test client lives in tests/support/wire.py; this name stays for older imports.

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,28 +18,27 @@ from hub.clock import FrozenClock
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import report_event
+from tests.support.components import require
+from tests.support.net import free_port
+from tests.support.waiting import wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make services)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    if CHROMIUM is None:
+        require("chromium", "chromium not installed (make services)")
 
 
 @pytest.fixture
 def served_hub(settings: Settings, clock: FrozenClock, demo: DemoData) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     app = create_app(settings=settings, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
+    wait_until("uvicorn to start", lambda: server.started, timeout=30)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -15,7 +15,8 @@ from hub.keys import HubKey
 from protocol import command, topics
 from protocol.errors import ProtocolError
 from tests.builders.devices import TestDevice
-from tests.hub.ingest.conftest import Wire, wait_for
+from tests.support.waiting import wait_until
+from tests.support.wire import MqttObserver
 
 
 def _status(session_factory: sessionmaker[Session], cmd_id: str) -> str:
@@ -27,7 +28,7 @@ def _status(session_factory: sessionmaker[Session], cmd_id: str) -> str:
 
 def test_command_sent_when_online_and_acks_recorded(
     start_worker: Callable[..., IngestWorker],
-    wire_factory: Callable[..., Wire],
+    wire_factory: Callable[..., MqttObserver],
     db_session: Session,
     session_factory: sessionmaker[Session],
     clock: FrozenClock,
@@ -50,11 +51,11 @@ def test_command_sent_when_online_and_acks_recorded(
     assert (task.cseq, ping.cseq) == (1, 2)
     start_worker(dispatch_interval_s=0.1)
     wire = wire_factory(topics.cmd("hh-cmd"))
-    wait_for(lambda: _status(session_factory, task.id) == "queued", timeout=1)
+    wait_until("the task queued", lambda: _status(session_factory, task.id) == "queued", timeout=1)
     assert wire.messages(topics.cmd("hh-cmd")) == []  # offline: nothing is sent
 
     wire.publish(*dev.birth())
-    wait_for(lambda: len(wire.messages(topics.cmd("hh-cmd"))) == 2)
+    wait_until("two commands published", lambda: len(wire.messages(topics.cmd("hh-cmd"))) == 2)
     assert _status(session_factory, task.id) == "sent"
     guard = command.CommandGuard(hub_key.public_key, "hh-cmd")
     now = dev.now()
@@ -66,7 +67,7 @@ def test_command_sent_when_online_and_acks_recorded(
     with pytest.raises(ProtocolError) as refused:
         guard.check(wire.messages(topics.cmd("hh-cmd"))[1], now)
     wire.publish(*dev.ack(refused.value.cmd, "refused", refused.value.reason))
-    wait_for(lambda: _status(session_factory, ping.id) == "refused")
+    wait_until("the ping refused", lambda: _status(session_factory, ping.id) == "refused")
     with session_factory() as s:
         done = s.get(Command, task.id)
         assert done is not None and done.status == "succeeded" and done.detail == "done"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 
 import paho.mqtt.client as mqtt
@@ -18,34 +17,29 @@ from hub.events.models import Event
 from hub.ingest import runner
 from hub.settings import Settings
 from tests.builders.devices import TestDevice
-from tests.hub.ingest.conftest import wait_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.net import free_port
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
 def embedded_broker() -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gridlink.broker", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+
+    def listening() -> bool:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                time.sleep(0.1)
-        else:
-            pytest.fail("embedded broker did not start listening")
+        wait_until("the embedded broker to listen", listening, timeout=30)
         yield port
     finally:
         proc.terminate()
@@ -80,11 +74,20 @@ def test_ingest_over_mqtt_311_with_the_embedded_broker(
             pub.publish(*dev.event("report", {"text": f"第{seq}号"}), qos=1).wait_for_publish(5)
         tampered_topic, tampered = dev.event("report", {"text": "x"})
         pub.publish(tampered_topic, tampered.replace(b'"x"', b'"y"'), qos=1).wait_for_publish(5)
-        with session_factory() as s:
-            wait_for(lambda: len(s.scalars(select(Event)).all()) == 3)
-            time.sleep(0.3)
-            assert [e.seq for e in s.scalars(select(Event).order_by(Event.seq))] == [1, 2, 3]
-        assert handle.workers[0].tally.snapshot().get("bad_signature") == 1
+        tally = handle.workers[0].tally
+
+        def seqs() -> list[int]:
+            with session_factory() as s:
+                return [e.seq for e in s.scalars(select(Event).order_by(Event.seq))]
+
+        # the tampered copy comes last: once it is refused and three are stored, nothing more
+        # is on its way
+        wait_until(
+            "three events stored and the tampered one refused",
+            lambda: tally.snapshot().get("bad_signature") and len(seqs()) >= 3,
+        )
+        assert seqs() == [1, 2, 3]
+        assert tally.snapshot().get("bad_signature") == 1
     finally:
         pub.loop_stop()
         pub.disconnect()

@@ -16,18 +16,19 @@ from hub.media.store import FileBlobStore
 from hub.mqtt_messages import Inbound
 from protocol import command, topics
 from tests.builders.devices import TestDevice
-from tests.hub.ingest.conftest import Wire, wait_for
+from tests.support.waiting import wait_until
+from tests.support.wire import MqttObserver
 
 SIZE = 5 * 16384 + 1234  # six chunks, the last one short
 
 
-def _receipts(wire: Wire, dev: str, hub_pk: bytes) -> list[dict[str, object]]:
+def _receipts(wire: MqttObserver, dev: str, hub_pk: bytes) -> list[dict[str, object]]:
     return [command.open_receipt(p, hub_pk) for p in wire.messages(topics.rcpt(dev))]
 
 
 def test_shuffled_duplicated_chunks_receipt_and_restart_mid_blob(
     start_worker: Callable[..., IngestWorker],
-    wire_factory: Callable[..., Wire],
+    wire_factory: Callable[..., MqttObserver],
     db_session: Session,
     store: FileBlobStore,
     device_factory: Callable[..., TestDevice],
@@ -48,7 +49,10 @@ def test_shuffled_duplicated_chunks_receipt_and_restart_mid_blob(
     pk = worker.hub_key.public_key
     wire.publish(*dev.event("report", {"text": "photo"}, blobs=[dev.media(data)]))
     wire.publish_all(first_part)
-    wait_for(lambda: any(r["blobs"] == {sha: [1, 3]} for r in _receipts(wire, "hh-media", pk)))
+    wait_until(
+        "a receipt listing chunks 1 and 3 missing",
+        lambda: any(r["blobs"] == {sha: [1, 3]} for r in _receipts(wire, "hh-media", pk)),
+    )
     assert all(r["seq"] == 1 for r in _receipts(wire, "hh-media", pk))
     assert not store.exists(sha)
     assert store.partial_path(sha).stat().st_size == SIZE
@@ -56,7 +60,10 @@ def test_shuffled_duplicated_chunks_receipt_and_restart_mid_blob(
     worker.stop()  # the hub restarts mid-blob: progress is in the database and the partial file
     worker = start_worker()
     wire.publish_all([frames[3], frames[1], frames[3]])
-    wait_for(lambda: any(r["blobs"] == {sha: []} for r in _receipts(wire, "hh-media", pk)))
+    wait_until(
+        "a receipt with the blob complete",
+        lambda: any(r["blobs"] == {sha: []} for r in _receipts(wire, "hh-media", pk)),
+    )
     assert store.exists(sha) and not store.partial_path(sha).exists()
     with store.open(sha) as handle:
         assert handle.read() == data

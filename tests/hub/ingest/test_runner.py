@@ -15,14 +15,15 @@ from hub.keys import load_or_create
 from hub.settings import Settings
 from protocol import command, topics
 from tests.builders.devices import TestDevice
-from tests.hub.ingest.conftest import Wire, wait_for
 from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import wait_until
+from tests.support.wire import MqttObserver
 
 
 def test_start_from_settings_and_stop(
     settings: Settings,
     broker: Mosquitto,
-    wire_factory: Callable[..., Wire],
+    wire_factory: Callable[..., MqttObserver],
     db_session: Session,
     session_factory: sessionmaker[Session],
     device_factory: Callable[..., TestDevice],
@@ -37,12 +38,15 @@ def test_start_from_settings_and_stop(
         # the real clock is far from the test clock: a historical event, still stored
         wire.publish(*dev.event("heartbeat", {"bat": 50}))
         with session_factory() as s:
-            wait_for(lambda: s.scalars(select(Event)).first() is not None)
+            wait_until("an event stored", lambda: s.scalars(select(Event)).first() is not None)
             assert s.scalars(select(Event)).one().historical is True
     finally:
         handle.stop()
     hub_pk = load_or_create(configured.hub_key_path).public_key
-    wait_for(lambda: not command.open_state(wire.messages(topics.HUB_STATE)[-1], hub_pk)["online"])
+    wait_until(
+        "the hub state offline",
+        lambda: not command.open_state(wire.messages(topics.HUB_STATE)[-1], hub_pk)["online"],
+    )
 
 
 def test_hub_key_file_is_private_and_stable(settings: Settings) -> None:
