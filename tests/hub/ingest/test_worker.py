@@ -146,7 +146,7 @@ def test_worker_survives_a_broker_restart(
     wire = wire_factory()
     wire.publish(*dev.event("heartbeat", {"n": 1}))
     wait_until("one event stored", lambda: _count(session_factory) == 1)
-    wire.close()
+    wire.stop()
     broker.restart()
     wait_until("the worker subscribed again", lambda: worker.subscribed_count == 2, timeout=20)
     wire = wire_factory()
