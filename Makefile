@@ -35,8 +35,8 @@ services:
 
 setup: $(STAMP) services
 
-test: setup
-	$(BIN)/ruff check .
+# The whole suite, lint first: a wrong-way import or a type error fails the build like a test.
+test: setup lint
 	$(BIN)/python -m pytest -q
 
 # ruff everywhere; mypy strict on the hub (config in pyproject.toml); import-linter checks the

@@ -132,9 +132,18 @@ def test_broker_restart_link_cut_and_duplicates_during_patrol(broker, hub, fleet
         wait_until("hh-a's first events stored", lambda: len(hub.events("hh-a")) >= 3)
         sessions = {dev.device_id: device_state(dev)["session"] for dev in (a, b)}
         broker.restart(down_s=1.0)  # graceful stop: persistence keeps queued messages
-        wait_until(
-            "both devices back on the restarted broker",
-            lambda: all(dev.state().get("session", 0) > sessions[dev.device_id] for dev in (a, b)),
+        # Back means the broker published a birth of a newer session: a session number saved
+        # on flash is counted before CONNECT, and a link cut before CONNACK fires no will.
+        wire.wait(
+            "both devices' births on the restarted broker",
+            lambda: all(
+                any(
+                    st["online"] and st["session"] > sessions[dev.device_id]
+                    for st in wire.states(dev.device_id)
+                )
+                for dev in (a, b)
+            ),
+            timeout=60,
         )
         mark = wire.mark()
         proxy.cut()  # then hh-b loses its link, until the broker has seen it go
