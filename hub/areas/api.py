@@ -146,6 +146,5 @@ def unassign_worker(
 
 @router.get("/units", response_model=list[UnitRead])
 def list_units(db_session: SessionDep, user: CurrentUser) -> list[UnitRead]:
-    scope = user.scope_code[:6] if user.scope_code else None  # upper levels' units are visible
-    rows = service.list_units(db_session=db_session, scope_code=scope)
+    rows = service.list_units(db_session=db_session, scope_code=user.scope_code)
     return [UnitRead.of(u) for u in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from hub.areas.models import (
@@ -229,8 +229,15 @@ def get_unit(*, db_session: Session, unit_id: int) -> Unit:
     return unit
 
 
+def units_visible_in(scope_code: str) -> ColumnElement[bool]:
+    """Units a reader of ``scope_code`` sees: those inside the area and those of the levels
+    above it (a case may escalate to them), never a sibling area's units."""
+    above = [scope_code[:n] for n in LEVEL_CODE_LENGTH.values() if n < len(scope_code)]
+    return or_(Unit.area_code.startswith(scope_code, autoescape=True), Unit.area_code.in_(above))
+
+
 def list_units(*, db_session: Session, scope_code: str | None = None) -> list[Unit]:
     query = select(Unit).order_by(Unit.id)
     if scope_code is not None:
-        query = query.where(Unit.area_code.startswith(scope_code, autoescape=True))
+        query = query.where(units_visible_in(scope_code))
     return list(db_session.scalars(query))

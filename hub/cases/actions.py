@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 from hub.areas.models import Level
 from hub.cases import verification
 from hub.cases.categories import get_category
-from hub.cases.evidence import check_evidence
+from hub.cases.evidence import blob_shas, check_evidence, stored_evidence
 from hub.cases.models import Case, CaseStatus, CaseTransition, SupervisionLevel, VoidReason
 from hub.cases.routing import assign, next_level
 from hub.cases.workflow import Action, check, record
 from hub.clock import Clock
 from hub.errors import InvalidInputError
+from hub.media.service import add_refs
 from hub.settings import Settings
 
 
@@ -149,6 +150,7 @@ def feedback(
 ) -> CaseTransition:
     check(case, Action.feedback)
     case.handled_at = at
+    add_refs(db_session=db_session, shas=blob_shas(blobs), grid_code=case.grid_code, at=at)
     return record(
         db_session=db_session,
         case=case,
@@ -255,7 +257,9 @@ def close(
     text: str | None = None,
 ) -> CaseTransition:
     check(case, Action.close)
+    blobs = stored_evidence(db_session=db_session, blobs=blobs)
     facts = check_evidence(case=case, settings=settings, taken_at=taken_at, loc=loc, blobs=blobs)
+    add_refs(db_session=db_session, shas=blob_shas(blobs), grid_code=case.grid_code, at=at)
     case.closed_at = at
     done = case.handled_at or at
     case.closed_on_time = case.deadline_at is None or done <= case.deadline_at
@@ -277,18 +281,18 @@ def verify_refused(
     actor: str,
     at: datetime,
     reason: str,
-    loc: dict[str, Any] | None,
-    blobs: list[dict[str, Any]] | None,
+    evidence: dict[str, Any],
+    action: Action = Action.verify_refused,
 ) -> CaseTransition:
-    """A verification that failed the evidence gate: recorded, the case stays in verification."""
+    """A failed evidence gate, or (``verify_pending``) photos not yet held: the case stays."""
     return record(
         db_session=db_session,
         case=case,
-        action=Action.verify_refused,
+        action=action,
         actor=actor,
         at=at,
         reason=reason,
-        evidence={"loc": loc, "media": list(blobs or []), "task_id": case.verify_task_id},
+        evidence={**evidence, "task_id": case.verify_task_id},
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from hub.auth.models import Role
 from hub.auth.service import Principal
 from hub.cases import actions
+from hub.cases.evidence import require_visible
 from hub.cases.flows.unit_feedback import submit_feedback
 from hub.cases.models import Case, CaseStatus
 from hub.cases.queries import get_case
 from hub.cases.schemas import (
+    BlobRef,
     CloseBody,
     DispatchBody,
     EscalateBody,
@@ -128,13 +130,19 @@ def _accept(ctx: ActionContext, case: Case, body: ReasonBody) -> object:
     )
 
 
+def _cited(ctx: ActionContext, blobs: list[BlobRef]) -> list[dict[str, Any]]:
+    cited = [b.model_dump() for b in blobs]
+    require_visible(db_session=ctx.db_session, principal=ctx.user, blobs=cited)
+    return cited
+
+
 def _feedback(ctx: ActionContext, case: Case, body: FeedbackBody) -> object:
     return submit_feedback(
         db_session=ctx.db_session,
         case=case,
         actor=ctx.user.actor,
         text=body.text,
-        blobs=[b.model_dump() for b in body.blobs],
+        blobs=_cited(ctx, body.blobs),
         clock=ctx.clock,
         settings=ctx.settings,
     )
@@ -160,7 +168,7 @@ def _close(ctx: ActionContext, case: Case, body: CloseBody) -> object:
         settings=ctx.settings,
         taken_at=body.taken_at or ctx.now,
         loc=body.loc.model_dump() if body.loc else None,
-        blobs=[b.model_dump() for b in body.blobs],
+        blobs=_cited(ctx, body.blobs),
         text=body.text,
     )
 

@@ -1,14 +1,60 @@
-"""The closing gate: an on-site photo, taken near the case location, within the verify window."""
+"""The closing gate: an on-site photo, taken near the case location, within the verify window;
+every blob the closing cites received and hash-checked (stored)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from hub.auth.service import Principal
 from hub.cases.geo import haversine_m
 from hub.cases.models import Case
-from hub.errors import EvidenceError
+from hub.errors import EvidenceError, InvalidInputError
+from hub.media.service import complete_blobs, visible_blob
 from hub.settings import Settings
+
+
+def blob_shas(blobs: list[dict[str, Any]] | None) -> list[str]:
+    return [str(b.get("sha256")) for b in blobs or [] if isinstance(b, dict)]
+
+
+def require_visible(
+    *, db_session: Session, principal: Principal, blobs: list[dict[str, Any]] | None
+) -> None:
+    """A caller may cite only blobs it can see: else citing a hash would make another area's
+    photo visible in the case's area (``InvalidInputError`` ``blob_not_found``)."""
+    for sha in dict.fromkeys(blob_shas(blobs)):
+        scope = principal.scope_code
+        if visible_blob(db_session=db_session, sha256=sha, scope_code=scope) is None:
+            raise InvalidInputError(f"blob {sha} not found", code="blob_not_found")
+
+
+def missing_blobs(*, db_session: Session, blobs: list[dict[str, Any]] | None) -> list[str]:
+    """The hashes among ``blobs`` that the hub does not hold complete and checked."""
+    shas = blob_shas(blobs)
+    stored = complete_blobs(db_session=db_session, shas=shas)
+    return [sha for sha in dict.fromkeys(shas) if sha not in stored]
+
+
+def stored_evidence(
+    *, db_session: Session, blobs: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """``blobs`` as the hub stores them (size and type from the blob rows, not the citation),
+    or ``EvidenceError`` when one of them is not stored: a closing cites only held bytes."""
+    shas = blob_shas(blobs)
+    stored = complete_blobs(db_session=db_session, shas=shas)
+    missing = [sha for sha in dict.fromkeys(shas) if sha not in stored]
+    if missing:
+        raise EvidenceError(
+            f"blob {missing[0]} is not stored (not received or not hash-checked)",
+            missing=missing,
+        )
+    return [
+        {"sha256": sha, "size": stored[sha].size, "mime": stored[sha].mime}
+        for sha in dict.fromkeys(shas)
+    ]
 
 
 def check_evidence(

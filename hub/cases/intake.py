@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from hub.areas.models import Grid, Level
 from hub.cases.models import Case, Category
+from hub.media.service import add_refs
 
 
 def new_case(
@@ -27,7 +28,8 @@ def new_case(
     event_seq: int | None = None,
     historical: bool = False,
 ) -> Case:
-    """Create the case row (status is set by the ``collect`` transition)."""
+    """Create the case row (status is set by the ``collect`` transition); its grid now
+    references its media (``hub.media.service.add_refs``)."""
     if category_code is not None and db_session.get(Category, category_code) is None:
         category_code = None  # unknown category: an operator classifies it when filing
     if grid_code is not None and db_session.get(Grid, grid_code) is None:
@@ -51,7 +53,9 @@ def new_case(
         created_at=now,
         updated_at=now,
     )
-    db_session.add(case)
+    shas = [str(m.get("sha256")) for m in case.media if isinstance(m, dict)]
+    add_refs(db_session=db_session, shas=shas, grid_code=grid_code, at=now)  # before the case
+    db_session.add(case)  # is pending: its status comes with ``collect``
     return case
 
 

@@ -154,6 +154,31 @@ class CaseTransition(Base):
     case: Mapped[Case] = relationship(back_populates="transitions")
 
 
+class PendingVerification(Base):
+    """A worker's signed ``confirm`` whose photos are not all received and hash-checked yet.
+
+    The evidence gate runs when the last blob it names completes (``resolved_at`` is set then,
+    with the ``outcome``); until then the case stays in ``verifying`` and the row says what it
+    waits for. Nothing is decided on bytes the hub does not hold.
+    """
+
+    __tablename__ = "pending_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"), unique=True, default=None)
+    task_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(120))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    loc: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    blobs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True, default=None)
+    outcome: Mapped[str | None] = mapped_column(String(16), default=None)  # closed|refused|stale
+
+
 class AppendOnlyError(RuntimeError):
     pass
 

@@ -42,6 +42,7 @@ class Action(StrEnum):
     warn = "warn"
     supervise = "supervise"
     verify_refused = "verify_refused"  # a verification arrived but failed the evidence gate
+    verify_pending = "verify_pending"  # a confirmation waits for its photos to be received
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ RULES: dict[Action, Rule] = {
     Action.warn: _rule(DEADLINE_STATUSES | {S.parked}, None),
     Action.supervise: _rule(OPEN_STATUSES, None),
     Action.verify_refused: _rule({S.verifying}, None),
+    Action.verify_pending: _rule({S.verifying}, None),
 }
 
 

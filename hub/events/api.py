@@ -42,9 +42,11 @@ def list_events(
 
 @router.get("/events/rejections", response_model=list[RejectionRead])
 def rejections(db_session: SessionDep, user: CurrentUser) -> list[RejectionRead]:
-    """Messages the ingest workers rejected, per reason (``duplicate`` is not an error)."""
+    """Messages the ingest workers rejected, per reason (``duplicate`` is not an error): of the
+    devices bound inside the caller's area (unscoped callers also see unattributed messages)."""
     require_roles(user, Role.admin, Role.operator)
-    return [RejectionRead.model_validate(r) for r in service.list_rejections(db_session=db_session)]
+    rows = service.list_rejections(db_session=db_session, scope_code=user.scope_code)
+    return [RejectionRead.model_validate(r) for r in rows]
 
 
 @router.get("/events/chain-gaps", response_model=list[ChainGapRead])

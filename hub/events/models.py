@@ -51,14 +51,16 @@ class Event(Base):
 
 
 class RejectionCounter(Base):
-    """How many messages were rejected per reason (``duplicate`` counted too, not an error)."""
+    """How many messages were rejected per reason and device (``duplicate`` counted too, not an
+    error). ``device_id`` is the device the message named, ``""`` when it named none; scoped
+    readers see the rows of devices bound inside their area only."""
 
-    __tablename__ = "rejection_counters"
+    __tablename__ = "rejection_device_counters"
 
     reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
     last_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    last_device_id: Mapped[str | None] = mapped_column(String(64), default=None)
     last_detail: Mapped[str | None] = mapped_column(String(200), default=None)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,32 +28,39 @@ def _insert_for(db_session: Session) -> Any:
     return pg_insert if db_session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+RejectionKey = tuple[str, str]  # (reason, device id or "" when the message named none)
+
+
 class RejectionTally:
-    """In-memory counters of one worker (thread-safe); ``drain`` hands pending ones to the DB."""
+    """In-memory counters of one worker (thread-safe); ``drain`` hands pending ones to the DB.
+
+    Counted per reason and device, so that each area's readers see only their devices' rows.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.totals: Counter[str] = Counter()
-        self._pending: Counter[str] = Counter()
-        self._last: dict[str, tuple[str | None, str]] = {}
+        self._pending: Counter[RejectionKey] = Counter()
+        self._last: dict[RejectionKey, str] = {}
 
     def add(self, reason: str, device_id: str | None = None, detail: str = "") -> None:
+        key = (reason, device_id or "")
         with self._lock:
             self.totals[reason] += 1
-            self._pending[reason] += 1
-            self._last[reason] = (device_id, detail[:200])
+            self._pending[key] += 1
+            self._last[key] = detail[:200]
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.totals)
 
-    def drain(self) -> tuple[Counter[str], dict[str, tuple[str | None, str]]]:
+    def drain(self) -> tuple[Counter[RejectionKey], dict[RejectionKey, str]]:
         with self._lock:
             pending, last = self._pending, self._last
             self._pending, self._last = Counter(), {}
             return pending, last
 
-    def restore(self, pending: Counter[str]) -> None:
+    def restore(self, pending: Counter[RejectionKey]) -> None:
         """Put back counts whose database write failed (they are retried with the next batch)."""
         with self._lock:
             self._pending.update(pending)
@@ -61,38 +69,71 @@ class RejectionTally:
 def persist_rejections(
     *,
     db_session: Session,
-    counts: Mapping[str, int],
-    last: Mapping[str, tuple[str | None, str]],
+    counts: Mapping[RejectionKey, int],
+    last: Mapping[RejectionKey, str],
     at: datetime,
 ) -> None:
     """Add ``counts`` to the persisted counters (an atomic upsert, safe with several workers)."""
     insert = _insert_for(db_session)
-    for reason, n in counts.items():
+    for (reason, device_id), n in sorted(counts.items()):
         if n <= 0:
             continue
-        device_id, detail = last.get(reason, (None, ""))
+        detail = last.get((reason, device_id), "")
         stmt = insert(RejectionCounter).values(
-            reason=reason, count=n, last_at=at, last_device_id=device_id, last_detail=detail
+            reason=reason, device_id=device_id, count=n, last_at=at, last_detail=detail
         )
         stmt = stmt.on_conflict_do_update(
-            index_elements=[RejectionCounter.reason],
-            set_={
-                "count": RejectionCounter.count + n,
-                "last_at": at,
-                "last_device_id": device_id,
-                "last_detail": detail,
-            },
+            index_elements=[RejectionCounter.reason, RejectionCounter.device_id],
+            set_={"count": RejectionCounter.count + n, "last_at": at, "last_detail": detail},
         )
         db_session.execute(stmt)
 
 
-def rejection_counts(*, db_session: Session) -> dict[str, int]:
-    rows = db_session.execute(select(RejectionCounter.reason, RejectionCounter.count))
-    return {reason: count for reason, count in rows}
+def _scoped_counters(scope_code: str | None, *columns: Any) -> Select[Any]:
+    query = select(*columns) if columns else select(RejectionCounter)
+    if scope_code is not None:  # only devices bound inside the area; never unattributed rows
+        query = query.join(Device, Device.id == RejectionCounter.device_id).where(
+            Device.grid_code.startswith(scope_code, autoescape=True)
+        )
+    return query
 
 
-def list_rejections(*, db_session: Session) -> list[RejectionCounter]:
-    return list(db_session.scalars(select(RejectionCounter).order_by(RejectionCounter.reason)))
+def rejection_counts(*, db_session: Session, scope_code: str | None = None) -> dict[str, int]:
+    """Rejections per reason (of the devices inside ``scope_code``; None: all)."""
+    rows = db_session.execute(
+        _scoped_counters(
+            scope_code, RejectionCounter.reason, func.sum(RejectionCounter.count)
+        ).group_by(RejectionCounter.reason)
+    )
+    return {reason: int(count) for reason, count in rows}
+
+
+@dataclass
+class RejectionSummary:
+    """One reason's counters summed over the devices a reader may see; the last one seen."""
+
+    reason: str
+    count: int
+    last_at: datetime | None
+    last_device_id: str | None
+    last_detail: str | None
+
+
+def list_rejections(
+    *, db_session: Session, scope_code: str | None = None
+) -> list[RejectionSummary]:
+    """Per reason, the counters of devices inside ``scope_code`` (None: all, unattributed too)."""
+    out: dict[str, RejectionSummary] = {}
+    rows = db_session.scalars(
+        _scoped_counters(scope_code).order_by(RejectionCounter.reason, RejectionCounter.device_id)
+    )
+    for row in rows:
+        summary = out.setdefault(row.reason, RejectionSummary(row.reason, 0, None, None, None))
+        summary.count += row.count
+        if summary.last_at is None or (row.last_at is not None and row.last_at >= summary.last_at):
+            summary.last_at, summary.last_detail = row.last_at, row.last_detail
+            summary.last_device_id = row.device_id or None
+    return list(out.values())
 
 
 def existing_digests(

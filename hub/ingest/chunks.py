@@ -15,6 +15,7 @@ from protocol import chunking
 from protocol.errors import ProtocolError
 
 Reject = Callable[[str, str | None, str], None]
+Completed = Callable[[Session, str], None]
 
 
 def handle_chunks(
@@ -25,11 +26,13 @@ def handle_chunks(
     at: datetime,
     reject: Reject,
     touched: dict[str, set[str]],
+    on_complete: Completed | None = None,
 ) -> int:
     """Store the chunks of announced blobs (one transaction per blob); returns chunks stored.
 
     A chunk is accepted for a blob some device announced in a verified envelope; its bytes are
     checked by the blob's SHA-256 when complete, so the sender does not need to be trusted.
+    ``on_complete`` runs in the transaction that completes a blob (the case evidence trigger).
     """
     groups: dict[tuple[str, str], list[tuple[int, int, memoryview]]] = defaultdict(list)
     for dev, msg in msgs:
@@ -49,6 +52,8 @@ def handle_chunks(
             res = media.store_chunks(
                 db_session=db_session, store=store, sha256=sha, chunks=chunks, at=at
             )
+            if res.completed and on_complete is not None:
+                on_complete(db_session, sha)
             db_session.commit()
         stored += res.stored
         for reason, detail in res.rejected:

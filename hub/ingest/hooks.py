@@ -2,7 +2,8 @@
 (``hub.cases.flows.device_events``). Reports become cases (``on_report``) and on-site
 verifications close or reopen them (``on_verify``). Historical events are passed on too (they
 are filed, with deadlines from the capture time); ``event.historical`` tells the flows not to
-trigger live actions.
+trigger live actions. When a blob completes (received and hash-checked) the verifications
+waiting for it are judged (``blob_arrival.on_blob_complete``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.cases.flows import device_events
+from hub.cases.flows import blob_arrival, device_events
 from hub.clock import Clock
 from hub.errors import HubError
 from hub.events.models import Event
@@ -22,6 +23,7 @@ from hub.settings import Settings
 logger = logging.getLogger(__name__)
 
 EventHook = Callable[[Session, Event], None]
+BlobHook = Callable[[Session, str], None]
 
 # Event kinds that reach the case workflow, and the flow each one runs.
 FLOWS: dict[str, Callable[..., Any]] = {
@@ -62,3 +64,19 @@ def make_dispatcher(*, clock: Clock, settings: Settings) -> EventHook:
             raise
 
     return dispatch
+
+
+def make_blob_hook(*, clock: Clock, settings: Settings) -> BlobHook:
+    """The hook run when a blob completes, in the chunk's transaction (inside a savepoint, so
+    a failing flow never loses the stored chunks; the supervision timer retries it)."""
+
+    def completed(db_session: Session, sha256: str) -> None:
+        try:
+            with db_session.begin_nested():
+                blob_arrival.on_blob_complete(
+                    db_session=db_session, sha256=sha256, clock=clock, settings=settings
+                )
+        except Exception:  # noqa: BLE001 - the blob stays stored
+            logger.exception("blob %s: judging the verifications waiting for it failed", sha256)
+
+    return completed

@@ -65,6 +65,9 @@ class Processor:
         self.clock = clock
         self.tally = tally or events.RejectionTally()
         self._buffer: list[tuple[str, str | None, str]] | None = None
+        self.on_blob = (
+            hooks.make_blob_hook(clock=clock, settings=settings) if settings is not None else None
+        )
         if on_event is None:
             if settings is None:
                 raise TypeError("Processor needs settings for the case workflow hook, or on_event")
@@ -190,6 +193,7 @@ class Processor:
             at=now,
             reject=self._rejector(result),
             touched=touched,
+            on_complete=self.on_blob,
         )
 
     # -- replies -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Media: blob metadata and download (authenticated, scoped by the blob's grid)."""
+"""Media: blob metadata and download (authenticated). A blob is visible to a scoped caller when
+an event or case of a grid inside its area references it (``service.visible_blob``)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ READ_SIZE = 64 * 1024
 
 
 def _visible_blob(db_session: Session, user: Principal, sha256: str) -> Blob:
-    blob = service.get_blob(db_session=db_session, sha256=sha256.lower())
-    if blob is None or (user.scope_code is not None and not user.covers(blob.grid_code)):
+    blob = service.visible_blob(
+        db_session=db_session, sha256=sha256.lower(), scope_code=user.scope_code
+    )
+    if blob is None:
         raise NotFoundError(f"blob {sha256} not found", code="blob_not_found")
     return blob
 
@@ -40,7 +43,11 @@ def _stream(handle: BinaryIO) -> Iterator[bytes]:
 
 @router.get("/media/{sha256}", response_model=BlobRead)
 def blob_info(sha256: str, db_session: SessionDep, user: CurrentUser) -> BlobRead:
-    return BlobRead.model_validate(_visible_blob(db_session, user, sha256))
+    blob = _visible_blob(db_session, user, sha256)
+    read = BlobRead.model_validate(blob)
+    if not user.covers(blob.grid_code):  # the first announcer may lie in another area
+        read.device_id = read.grid_code = None
+    return read
 
 
 @router.get("/media/{sha256}/content", response_class=StreamingResponse)

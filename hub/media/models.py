@@ -33,3 +33,18 @@ class Blob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class BlobReference(Base):
+    """A grid in which an event or a case references a blob: what makes it visible there.
+
+    One row per (blob, grid) however many events or cases of that grid cite it; the bytes stay
+    one stored blob whatever the number of grids. A scoped principal sees a blob when a row of
+    a grid inside its area exists (the primary key's prefix answers that with one index probe).
+    """
+
+    __tablename__ = "blob_refs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())

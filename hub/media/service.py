@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from hub.media.models import Blob, BlobStatus
+from hub.media.models import Blob, BlobReference, BlobStatus
 from hub.media.store import BlobStore
 from protocol import chunking
 from protocol.errors import BlobError, MalformedError
@@ -54,8 +56,10 @@ def announce_blob(
     at: datetime,
     store: BlobStore,
 ) -> Blob:
-    """Create the Blob row for a ``blobs`` item of a verified envelope (idempotent)."""
+    """Create the Blob row for a ``blobs`` item of a verified envelope (idempotent) and
+    record that the device's grid references it (what makes it visible there)."""
     sha = ref["sha256"]
+    add_refs(db_session=db_session, shas=[sha], grid_code=grid_code, at=at)
     size = ref["size"]
     total = chunking.chunk_count(size, CHUNK_SIZE)
     blob = db_session.get(Blob, sha)
@@ -217,3 +221,48 @@ def blobs_for_receipt(
 
 def get_blob(*, db_session: Session, sha256: str) -> Blob | None:
     return db_session.get(Blob, sha256)
+
+
+def add_refs(
+    *, db_session: Session, shas: Iterable[str], grid_code: str | None, at: datetime
+) -> None:
+    """Record that an event or case of ``grid_code`` references the blobs ``shas``.
+
+    An insert that ignores an existing (blob, grid) row, so concurrent workers never conflict.
+    References without a grid make a blob visible to unscoped principals only (who see all).
+    """
+    if grid_code is None:
+        return
+    dialect = db_session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    for sha in sorted(set(shas)):
+        stmt = insert(BlobReference).values(sha256=sha, grid_code=grid_code, first_at=at)
+        db_session.execute(stmt.on_conflict_do_nothing())
+
+
+def visible_blob(*, db_session: Session, sha256: str, scope_code: str | None) -> Blob | None:
+    """The blob if a principal of ``scope_code`` may see it (None: everywhere): some event or
+    case of a grid inside the scope references it. One indexed lookup, no scan of events."""
+    blob = db_session.get(Blob, sha256)
+    if blob is None or scope_code is None:
+        return blob
+    referenced = db_session.scalar(
+        select(
+            exists().where(
+                BlobReference.sha256 == sha256,
+                BlobReference.grid_code.startswith(scope_code, autoescape=True),
+            )
+        )
+    )
+    return blob if referenced else None
+
+
+def complete_blobs(*, db_session: Session, shas: Iterable[str]) -> dict[str, Blob]:
+    """The blobs among ``shas`` that are stored: every chunk received and the SHA-256 checked."""
+    wanted = sorted(set(shas))
+    if not wanted:
+        return {}
+    rows = db_session.scalars(
+        select(Blob).where(Blob.sha256.in_(wanted), Blob.status == BlobStatus.complete.value)
+    )
+    return {blob.sha256: blob for blob in rows}

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
+from hub.areas.service import units_visible_in
 from hub.cases.models import DEADLINE_STATUSES, OPEN_STATUSES, Case, CaseTransition
 from hub.errors import InvalidInputError, NotFoundError
 from hub.events.models import Event
@@ -123,21 +124,23 @@ def unit_figures(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[Figures]:
-    """Per unit: the cases it holds or closed, and the rework sent back to it."""
+    """Per unit: the cases it holds or closed, and the rework sent back to it; for a scoped
+    reader only the units it may see (``units_visible_in``) and only cases of its area."""
     query = select(Unit).order_by(Unit.id)
+    in_scope: Any = True
     if scope_code is not None:
-        query = query.where(Unit.area_code.startswith(scope_code[:6], autoescape=True))
+        query = query.where(units_visible_in(scope_code))
+        in_scope = Case.grid_code.startswith(scope_code, autoescape=True)
     result = []
     rework_rows = db_session.execute(
         select(CaseTransition.unit_id, func.count())
-        .where(CaseTransition.action.in_(REWORK))
+        .join(Case, Case.id == CaseTransition.case_id)
+        .where(CaseTransition.action.in_(REWORK), in_scope)
         .group_by(CaseTransition.unit_id)
     ).all()
     rework = {unit_id: count for unit_id, count in rework_rows}
     for unit in db_session.scalars(query):
-        cond = _period(Case.unit_id == unit.id, since, until)
-        if scope_code is not None:
-            cond = cond & Case.grid_code.startswith(scope_code, autoescape=True)
+        cond = _period(Case.unit_id == unit.id, since, until) & in_scope
         fig = _case_figures(
             db_session, cond, now, Figures(code=str(unit.id), name=unit.name, level=unit.area_code)
         )
@@ -192,6 +195,8 @@ def worker_month(
         )
     workers = list(db_session.scalars(query))
     in_month = (Case.reported_at >= start) & (Case.reported_at < end)
+    if scope_code is not None:  # only what the workers did inside the reader's area
+        in_month = in_month & Case.grid_code.startswith(scope_code, autoescape=True)
     reports = dict(
         db_session.execute(
             select(Case.reporter_worker_id, func.count())
@@ -206,17 +211,23 @@ def worker_month(
             .group_by(Case.reporter_worker_id)
         ).all()
     )
-    verif_rows = db_session.execute(
-        select(CaseTransition.actor, func.count())
-        .where(
-            CaseTransition.action.in_(("close", "reject")),
-            CaseTransition.at >= start,
-            CaseTransition.at < end,
+    verif_query = select(CaseTransition.actor, func.count()).where(
+        CaseTransition.action.in_(("close", "reject")),
+        CaseTransition.at >= start,
+        CaseTransition.at < end,
+    )
+    if scope_code is not None:
+        verif_query = verif_query.join(Case, Case.id == CaseTransition.case_id).where(
+            Case.grid_code.startswith(scope_code, autoescape=True)
         )
-        .group_by(CaseTransition.actor)
-    ).all()
+    verif_rows = db_session.execute(verif_query.group_by(CaseTransition.actor)).all()
     verifications = {actor.removeprefix("worker:"): n for actor, n in verif_rows}
-    grid_codes = {link.grid_code for w in workers for link in w.grids}
+    grid_codes = {
+        link.grid_code
+        for w in workers
+        for link in w.grids
+        if scope_code is None or link.grid_code.startswith(scope_code)
+    }
     online = _online_seconds(db_session, start, end, grid_codes if scope_code else set())
     result = [
         WorkerMonth(

@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from hub.devices.models import Device
+from hub.media.service import announce_blob, store_chunks
+from hub.media.store import BlobStore
+from protocol.limits import CHUNK_SIZE
 
 GRID = "33010200100101"  # first demo grid (Qingbo Street, Qinghefang Community)
 OTHER_STREET_GRID = "33010200200101"
 GRID_LAT, GRID_LON = 30_251_000, 120_171_000
-PHOTO = {"sha256": "ab" * 32, "size": 1234, "mime": "image/jpeg"}
+PHOTO_BYTES = b"\xff\xd8\xff\xe0" + b"on-site photo " * 100
+PHOTO = {"sha256": hashlib.sha256(PHOTO_BYTES).hexdigest(), "size": 1404, "mime": "image/jpeg"}
+UNSTORED_PHOTO = {"sha256": "ab" * 32, "size": 1234, "mime": "image/jpeg"}  # no such bytes
+
+
+def store_blob(
+    db_session: Session,
+    store: BlobStore,
+    *,
+    at: datetime,
+    data: bytes = PHOTO_BYTES,
+    grid: str | None = GRID,
+    mime: str = "image/jpeg",
+    device_id: str = "hh-0001",
+) -> dict[str, Any]:
+    """Announce ``data`` as a device of ``grid`` would and store all its chunks (the ingest's
+    own path): a complete, hash-checked blob referenced in ``grid``. Returns its blob ref."""
+    ref = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "mime": mime}
+    blob = announce_blob(
+        db_session=db_session, ref=ref, device_id=device_id, grid_code=grid, at=at, store=store
+    )
+    total = blob.total_chunks
+    chunks = [(i, total, data[i * CHUNK_SIZE : (i + 1) * CHUNK_SIZE]) for i in range(total)]
+    store_chunks(db_session=db_session, store=store, sha256=ref["sha256"], chunks=chunks, at=at)
+    db_session.flush()
+    return ref
 
 
 def report_event(

@@ -13,6 +13,7 @@ from hub.cases import actions
 from hub.cases import queries as case_queries
 from hub.cases.detail import case_detail, case_read
 from hub.cases.endpoints import OPERATORS
+from hub.cases.evidence import require_visible
 from hub.cases.intake import new_case
 from hub.cases.models import CaseStatus
 from hub.cases.queries import CaseFilter
@@ -74,6 +75,8 @@ def create_case(
     if not user.covers(body.grid_code):
         raise PermissionDeniedError(f"grid {body.grid_code} is outside your area")
     now = clock.now()
+    media = [m.model_dump() for m in body.media]
+    require_visible(db_session=db_session, principal=user, blobs=media)
     case = new_case(
         db_session=db_session,
         source=body.source,
@@ -83,7 +86,7 @@ def create_case(
         reported_at=now,
         now=now,
         loc=body.loc.model_dump() if body.loc else None,
-        media=[m.model_dump() for m in body.media],
+        media=media,
     )
     actions.collect(db_session=db_session, case=case, actor=user.actor, at=now)
     db_session.commit()

@@ -11,13 +11,15 @@ from sqlalchemy.orm import Session
 
 from hub.cases import actions
 from hub.cases.duplicates import find_duplicate_of
+from hub.cases.evidence import missing_blobs
+from hub.cases.flows import blob_arrival
 from hub.cases.intake import new_case
 from hub.cases.models import Case, CaseStatus, VoidReason
 from hub.cases.queries import get_case
 from hub.cases.routing import route
 from hub.cases.workflow import SYSTEM_ACTOR, Action
 from hub.clock import Clock, from_unix
-from hub.errors import ConflictError, EvidenceError, InvalidInputError, PermissionDeniedError
+from hub.errors import ConflictError, InvalidInputError, PermissionDeniedError
 from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,9 @@ def on_report(
     body ``{category, text, grid, worker, loc: {lat_e6, lon_e6, acc_m}}``. The case is
     collected, then linked to an earlier case if it is a duplicate, else filed and dispatched
     to the responsible community-level unit when one is known (deadline from the capture time
-    for historical events).
+    for historical events). The case's grid is the device's own binding (``grid_code``, set by
+    the ingest from the device row), never the ``grid`` the body names: a device with no grid
+    makes a case with no grid, which waits in ``pending_acceptance`` for an unscoped operator.
     """
     device_id, seq = event.get("device_id"), event.get("seq")
     existing = db_session.scalar(
@@ -54,7 +58,7 @@ def on_report(
         source="report",
         category_code=body.get("category"),
         text=str(body.get("text") or ""),
-        grid_code=event.get("grid_code") or body.get("grid"),
+        grid_code=event.get("grid_code"),
         reported_at=reported_at,
         now=now,
         loc=body.get("loc") if isinstance(body.get("loc"), dict) else None,
@@ -118,7 +122,9 @@ def on_verify(
 
     ``confirm`` closes the case when the evidence passes the gate (photo, within
     ``verify_distance_m`` of the case, within ``verify_window_s`` of the request); a failing
-    gate is recorded as ``verify_refused`` and the case stays in verification. ``reject`` sends
+    gate is recorded as ``verify_refused`` and the case stays in verification. While a blob the
+    envelope names is not received and hash-checked, the confirmation waits
+    (``blob_arrival.hold``) and the gate runs when the blob completes. ``reject`` sends
     the case back to handling and counts a rework for the unit. Raises ``NotFoundError``,
     ``ConflictError`` (stale task / wrong state) or ``PermissionDeniedError`` (wrong device).
     """
@@ -143,8 +149,23 @@ def on_verify(
     result = body.get("result")
     if result == "confirm":
         taken_at = from_unix(event["ts"]) if isinstance(event.get("ts"), int) else now
-        try:
-            actions.close(
+        text = body.get("text") if isinstance(body.get("text"), str) else None
+        missing = missing_blobs(db_session=db_session, blobs=blobs)
+        if missing:  # the photos follow the envelope: judge once they are stored
+            blob_arrival.hold(
+                db_session=db_session,
+                case=case,
+                event=event,
+                actor=actor,
+                at=now,
+                taken_at=taken_at,
+                loc=loc,
+                blobs=blobs,
+                text=text,
+                missing=missing,
+            )
+        else:
+            blob_arrival.judge(
                 db_session=db_session,
                 case=case,
                 actor=actor,
@@ -153,17 +174,7 @@ def on_verify(
                 taken_at=taken_at,
                 loc=loc,
                 blobs=blobs,
-                text=body.get("text"),
-            )
-        except EvidenceError as exc:
-            actions.verify_refused(
-                db_session=db_session,
-                case=case,
-                actor=actor,
-                at=now,
-                reason=exc.message,
-                loc=loc,
-                blobs=blobs,
+                text=text,
             )
     elif result == "reject":
         actions.rework(

@@ -3,7 +3,9 @@
 ``run_supervision`` is called periodically (by ``gridlink hub run``, or by tests with a
 ``FrozenClock``). It is idempotent for a given instant: a warning is recorded once per
 deadline, an overdue case climbs one level per run, and a case overdue at district level is
-put under listed supervision once.
+put under listed supervision once. It also judges the on-site confirmations still waiting for
+their photos whose blobs have all arrived (``blob_arrival.resolve_pending``: the safety net of
+the ingest's blob-completion trigger).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hub.cases import actions
 from hub.cases.deadlines import warning_due_at
+from hub.cases.flows.blob_arrival import resolve_pending
 from hub.cases.models import SupervisionLevel
 from hub.cases.queries import open_cases_with_deadline, parked_for_review
 from hub.cases.routing import next_level
@@ -32,10 +35,12 @@ class SupervisionReport:
     escalated: list[int] = field(default_factory=list)
     supervised: list[int] = field(default_factory=list)
     review_due: list[int] = field(default_factory=list)  # parked cases whose review date came
+    verified: list[int] = field(default_factory=list)  # pending verifications resolved
 
     @property
     def changed(self) -> int:
-        return len(self.warned) + len(self.escalated) + len(self.supervised) + len(self.review_due)
+        lists = (self.warned, self.escalated, self.supervised, self.review_due, self.verified)
+        return sum(len(items) for items in lists)
 
 
 def run_supervision(*, db_session: Session, clock: Clock, settings: Settings) -> SupervisionReport:
@@ -75,6 +80,7 @@ def run_supervision(*, db_session: Session, clock: Clock, settings: Settings) ->
     for case in parked_for_review(db_session=db_session, now=now):
         actions.warn(db_session=db_session, case=case, actor=ACTOR, at=now)
         report.review_due.append(case.id)
+    report.verified = resolve_pending(db_session=db_session, clock=clock, settings=settings)
     db_session.flush()
     if report.changed:
         logger.info("supervision: %s", report)

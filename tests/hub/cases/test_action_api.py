@@ -10,8 +10,9 @@ from hub.cases.endpoints import ACTION_ENDPOINTS, offered_actions
 from hub.cases.models import CaseStatus
 from hub.cases.workflow import Action
 from hub.clock import FrozenClock
+from hub.media.store import FileBlobStore
 from hub.seed import DemoData
-from tests.hub.builders import GRID, GRID_LAT, GRID_LON, PHOTO, add_handheld
+from tests.hub.builders import GRID, GRID_LAT, GRID_LON, PHOTO, add_handheld, store_blob
 
 PATHS = {row.action.value: row.path for row in ACTION_ENDPOINTS}
 
@@ -64,9 +65,14 @@ def test_next_actions_never_name_an_action_without_an_endpoint() -> None:
 
 
 def test_every_next_action_of_a_case_answers_when_posted(
-    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock
+    client: TestClient,
+    demo: DemoData,
+    db_session: Session,
+    clock: FrozenClock,
+    store: FileBlobStore,
 ) -> None:
     add_handheld(db_session, at=clock.now())
+    store_blob(db_session, store, at=clock.now())
     db_session.commit()
     op = _operator(demo)
     created = client.post(

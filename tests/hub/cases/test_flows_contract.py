@@ -14,9 +14,10 @@ from hub.clock import FrozenClock
 from hub.commands.models import Command
 from hub.events.models import Event
 from hub.ingest.hooks import make_dispatcher
+from hub.media.store import FileBlobStore
 from hub.seed import DemoData
 from hub.settings import Settings
-from tests.hub.builders import add_handheld, report_event, verify_event
+from tests.hub.builders import add_handheld, report_event, store_blob, verify_event
 
 
 def _event(data: dict[str, Any]) -> Event:
@@ -33,9 +34,14 @@ def _event(data: dict[str, Any]) -> Event:
 
 
 def test_report_and_verify_events_through_the_ingest_hooks(
-    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+    store: FileBlobStore,
 ) -> None:
     add_handheld(db_session, at=clock.now())
+    store_blob(db_session, store, at=clock.now())
     dispatch = make_dispatcher(clock=clock, settings=settings)
     dispatch(db_session, _event(report_event(seq=1, at=clock.now())))
     case = db_session.scalars(select(Case)).one()

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.cases.flows import device_events
 from hub.clock import FrozenClock
+from hub.media.store import FileBlobStore
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import (
@@ -16,8 +17,10 @@ from tests.hub.builders import (
     GRID_LON,
     OTHER_STREET_GRID,
     PHOTO,
+    UNSTORED_PHOTO,
     add_handheld,
     report_event,
+    store_blob,
 )
 
 STREET_A = "street-330102001-operator"
@@ -93,9 +96,11 @@ def test_case_lifecycle_over_http(
     session_factory: sessionmaker[Session],
     clock: FrozenClock,
     settings: Settings,
+    store: FileBlobStore,
 ) -> None:
     with session_factory() as db_session:
         add_handheld(db_session, at=clock.now())
+        store_blob(db_session, store, at=clock.now())  # the photo the unit and operator cite
         db_session.commit()
     op = auth(demo, STREET_A)
     created = client.post(
@@ -141,6 +146,13 @@ def test_case_lifecycle_over_http(
     ).json()
     assert reopened["status"] == "handling" and reopened["rework_count"] == 1
     client.post(f"/api/cases/{case_id}/feedback", headers=op, json={"text": "cleaned again"})
+    # A close may cite only stored blobs: a hash the hub holds no bytes for is refused.
+    unstored = client.post(
+        f"/api/cases/{case_id}/close",
+        headers=op,
+        json={"loc": {"lat_e6": GRID_LAT, "lon_e6": GRID_LON}, "blobs": [UNSTORED_PHOTO]},
+    )
+    assert unstored.status_code == 422 and unstored.json()["code"] == "blob_not_found"
     closed = client.post(
         f"/api/cases/{case_id}/close",
         headers=op,

@@ -17,6 +17,7 @@ from hub.cases.workflow import RULES, Action, allowed_actions, check
 from hub.clock import FrozenClock
 from hub.commands.models import Command
 from hub.errors import ConflictError, InvalidInputError, TransitionError
+from hub.media.store import FileBlobStore
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import (
@@ -25,6 +26,7 @@ from tests.hub.builders import (
     PHOTO,
     add_handheld,
     report_event,
+    store_blob,
     verify_event,
 )
 
@@ -88,8 +90,13 @@ def test_wrong_state_transitions_raise_precise_errors(
 
 
 def test_seven_steps_with_audit_trail(
-    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+    store: FileBlobStore,
 ) -> None:
+    store_blob(db_session, store, at=clock.now())
     add_handheld(db_session, at=clock.now())
     case = _report(db_session, clock, settings)
     clock.advance(minutes=30)
@@ -160,8 +167,13 @@ def test_seven_steps_with_audit_trail(
 
 
 def test_rejected_verification_is_rework_and_far_photo_is_refused(
-    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+    store: FileBlobStore,
 ) -> None:
+    store_blob(db_session, store, at=clock.now())
     add_handheld(db_session, at=clock.now())
     case = _report(db_session, clock, settings)
     actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
@@ -241,8 +253,13 @@ def test_rejected_verification_is_rework_and_far_photo_is_refused(
 
 
 def test_duplicate_report_is_linked_not_double_counted(
-    db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+    store: FileBlobStore,
 ) -> None:
+    store_blob(db_session, store, at=clock.now())
     first = _report(db_session, clock, settings, seq=1)
     clock.advance(minutes=40)
     near = report_event(seq=2, at=clock.now(), lat_e6=GRID_LAT + 200, device_id="hh-0001")

@@ -9,10 +9,18 @@ from hub.cases import actions
 from hub.cases.flows import device_events, unit_feedback
 from hub.cases.models import Case
 from hub.clock import FrozenClock
+from hub.media.store import FileBlobStore
 from hub.seed import DemoData
 from hub.settings import Settings
 from hub.stats import service
-from tests.hub.builders import GRID_LAT, OTHER_STREET_GRID, PHOTO, add_handheld, report_event
+from tests.hub.builders import (
+    GRID_LAT,
+    OTHER_STREET_GRID,
+    PHOTO,
+    add_handheld,
+    report_event,
+    store_blob,
+)
 
 
 def _close(
@@ -48,8 +56,10 @@ def test_figures(
     settings: Settings,
     demo: DemoData,
     client: TestClient,
+    store: FileBlobStore,
 ) -> None:
     add_handheld(db_session, at=clock.now())
+    store_blob(db_session, store, at=clock.now())
 
     def report(seq: int, **kw: object) -> Case:
         return device_events.on_report(

@@ -1,0 +1,209 @@
+"""Scope everywhere: every GET endpoint of the OpenAPI, walked as the operators of two streets
+with data in both. No answer to street A names anything of street B (device, grid, area,
+worker, unit, case, event, blob, command, text), and B's objects answer 404 to A.
+
+The endpoints come from the OpenAPI document, so a new endpoint is walked automatically; one
+with a path or required query parameter this test cannot fill fails it (add it to PARAMS).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
+from hub.cases import actions
+from hub.cases.flows import unit_feedback
+from hub.cases.models import Case
+from hub.clock import FrozenClock
+from hub.commands.models import Command
+from hub.events.models import Event
+from hub.ingest.processor import Processor
+from hub.mqtt_messages import Inbound
+from hub.seed import DemoData
+from hub.settings import Settings
+from tests.builders.devices import TestDevice
+from tests.hub.builders import GRID, GRID_LAT, GRID_LON, OTHER_STREET_GRID
+
+STREETS = {"A": ("330102001", GRID), "B": ("330102002", OTHER_STREET_GRID)}
+QUERY = {"month": "2026-01"}
+ID_KEYS = {"case_id", "duplicate_of_id", "event_id", "unit_id", "id", "duplicates"}
+
+
+@dataclass
+class Street:
+    """What one street holds: its identifiers, and one object of each kind for detail paths."""
+
+    code: str
+    strings: set[str] = field(default_factory=set)
+    ints: dict[str, set[int]] = field(default_factory=dict)  # kind -> ids
+    params: dict[str, str] = field(default_factory=dict)  # path parameter -> one of its objects
+
+
+def _seed_street(
+    label: str,
+    processor: Processor,
+    db_session: Session,
+    device_factory: Callable[..., TestDevice],
+    clock: FrozenClock,
+    settings: Settings,
+) -> Street:
+    code, grid = STREETS[label]
+    dev = device_factory(f"hh-walk-{label.lower()}")
+    dev.register(db_session, grid)
+    db_session.commit()
+    photo = os.urandom(4000)
+    loc = {"lat_e6": GRID_LAT, "lon_e6": GRID_LON, "acc_m": 5}
+    worker = f"w{grid[6:]}"
+    body = {"category": "garbage", "text": f"marker-{label}-report", "loc": loc, "worker": worker}
+    msgs = [
+        dev.event("report", body, blobs=[dev.media(photo)]),
+        *dev.chunks(photo),
+        (f"gl/v1/{dev.device_id}/evt/report", b"not json"),  # a rejection counted for dev
+    ]
+    processor.process([Inbound(t, p) for t, p in msgs])
+    case = db_session.scalars(select(Case).where(Case.device_id == dev.device_id)).one()
+    actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
+    unit_feedback.submit_feedback(
+        db_session=db_session,
+        case=case,
+        actor="unit",
+        text=f"marker-{label}-feedback",
+        clock=clock,
+        settings=settings,
+    )
+    db_session.commit()
+    command = db_session.scalars(select(Command).where(Command.device_id == dev.device_id)).one()
+    event = db_session.scalars(select(Event).where(Event.device_id == dev.device_id)).one()
+    street = Street(code)
+    street.strings |= {code, dev.device_id, dev.media(photo)["sha256"], command.id}
+    street.strings |= {f"marker-{label}-report", f"marker-{label}-feedback"}
+    street.strings |= set(db_session.scalars(select(Grid.code).where(Grid.code.startswith(code))))
+    street.strings |= set(db_session.scalars(select(Area.code).where(Area.code.startswith(code))))
+    workers = select(WorkerGrid.worker_id).where(WorkerGrid.grid_code.startswith(code))
+    street.strings |= set(db_session.scalars(workers))
+    units = list(db_session.scalars(select(Unit).where(Unit.area_code.startswith(code))))
+    street.strings |= {u.name for u in units}
+    assert worker in street.strings and db_session.get(Worker, worker) is not None
+    street.ints = {
+        "case": {case.id},
+        "event": {event.id},
+        "unit": {u.id for u in units},
+    }
+    street.params = {
+        "case_id": str(case.id),
+        "code": grid,
+        "worker_id": worker,
+        "device_id": dev.device_id,
+        "command_id": command.id,
+        "event_id": str(event.id),
+        "sha256": dev.media(photo)["sha256"],
+    }
+    return street
+
+
+def _leaves(data: Any, key: str = "", depth: int = 0) -> Iterator[tuple[str, int, Any]]:
+    """(key, depth of the object holding it, value); a page's ``items`` do not count."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _leaves(v, k, depth + (k != "items"))
+    elif isinstance(data, list):
+        for item in data:
+            yield from _leaves(item, key, depth)
+    else:
+        yield key, depth, data
+
+
+def _kind_of_id(path: str, key: str, depth: int) -> str | None:
+    """Which kind of object an integer under ``key`` identifies in ``path``'s answer."""
+    if key in ("case_id", "duplicate_of_id", "duplicates"):
+        return "case"
+    if key in ("event_id",):
+        return "event"
+    if key == "unit_id":
+        return "unit"
+    if key == "id" and depth == 1:  # the endpoint's own objects, not e.g. a timeline row
+        for prefix, kind in (
+            ("/api/cases", "case"),
+            ("/api/events", "event"),
+            ("/api/units", "unit"),
+        ):
+            if path.startswith(prefix):
+                return kind
+    return None
+
+
+def _leaks(path: str, data: Any, other: Street) -> list[str]:
+    found = []
+    for key, depth, value in _leaves(data):
+        if isinstance(value, str):
+            found += [f"{key}={value!r}" for s in other.strings if s in value]
+            if path == "/api/stats/units" and key == "code" and value.isdigit():
+                if int(value) in other.ints["unit"]:
+                    found.append(f"unit {value}")
+        elif isinstance(value, int) and not isinstance(value, bool) and key in ID_KEYS:
+            kind = _kind_of_id(path, key, depth)
+            if kind is not None and value in other.ints[kind]:
+                found.append(f"{kind} id {key}={value}")
+    return found
+
+
+def _fill(path: str, street: Street) -> str:
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in street.params, f"{path}: add path parameter {name!r} to Street.params"
+        return street.params[name]
+
+    return re.sub(r"\{(\w+)\}", one, path)
+
+
+def test_every_get_endpoint_is_limited_to_the_callers_street(
+    client: TestClient,
+    demo: DemoData,
+    processor: Processor,
+    db_session: Session,
+    device_factory: Callable[..., TestDevice],
+    clock: FrozenClock,
+    settings: Settings,
+) -> None:
+    streets = {
+        label: _seed_street(label, processor, db_session, device_factory, clock, settings)
+        for label in STREETS
+    }
+    tokens = {label: demo.tokens[f"street-{s.code}-operator"] for label, s in streets.items()}
+    paths = client.get("/openapi.json").json()["paths"]
+    walked = 0
+    leaked: dict[str, list[str]] = {}
+    for path, operations in sorted(paths.items()):
+        if "get" not in operations:
+            continue
+        query = {}
+        for param in operations["get"].get("parameters", []):
+            if param["in"] == "query" and param.get("required"):
+                assert param["name"] in QUERY, f"{path}: add query parameter {param['name']!r}"
+                query[param["name"]] = QUERY[param["name"]]
+        for me, other in (("A", "B"), ("B", "A")):
+            headers = {"Authorization": f"Bearer {tokens[me]}"}
+            own = client.get(_fill(path, streets[me]), params=query, headers=headers)
+            if "{" in path:
+                foreign = client.get(_fill(path, streets[other]), params=query, headers=headers)
+                if own.status_code == 403:  # the role may not use it at all
+                    assert foreign.status_code == 403, (path, foreign.text)
+                else:
+                    assert own.status_code == 200, (path, me, own.text)
+                    assert foreign.status_code == 404, (path, me, foreign.text)
+            assert own.status_code in (200, 403), (path, me, own.text)
+            if own.headers.get("content-type", "").startswith("application/json"):
+                leaks = _leaks(path, own.json(), streets[other])
+                if leaks:
+                    leaked[f"{path} as {me}"] = leaks
+            walked += 1
+    assert not leaked, leaked  # every leaking endpoint at once
+    assert walked >= 2 * 25  # every GET endpoint, both ways
