@@ -5,7 +5,6 @@ Every class takes what it needs through its constructor; none touches hardware.
 
 import asyncio
 import json
-import os
 
 from hal import jpeg, wav
 
@@ -175,11 +174,3 @@ def _read_jsonl(path):
             if line and not line.startswith("#"):
                 out.append(json.loads(line))
     return out
-
-
-def exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False

@@ -8,7 +8,7 @@
 from protocol.limits import CHUNK_SIZE
 
 # The firmware version, the one place it lives: the device reports it as "fw" in its birth
-# message and heartbeat; a provisioning tool reads it from this line (or imports the module).
+# message and heartbeat.
 VERSION = "0.1.0"
 
 DEFAULTS = {

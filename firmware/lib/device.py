@@ -60,7 +60,7 @@ class Device:
         # emit() hashes new media through its own small buffer: the upload buffer may be in
         # the middle of a send (the MQTT writer yields between slices) when the app emits
         self.hbuf = bytearray(2048)
-        self.fw = cfg.get("fw", config_mod.VERSION)
+        self.fw = config_mod.VERSION
         self.session = self.state.get("session", 0)
         self.heap_hwm = 0
         self._reboot = False

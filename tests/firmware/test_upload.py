@@ -1,5 +1,6 @@
 """Uploader (firmware/lib/upload.py) on MicroPython at a fake link: the upload buffer, hub
-receipts and re-sends, upload progress across a power cut."""
+receipts and re-sends. The power-cut bound on re-sent chunks is tested end to end in
+tests/hil/test_handheld.py."""
 
 from __future__ import annotations
 
