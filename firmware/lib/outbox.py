@@ -7,9 +7,9 @@
 #
 # Why not the append-only segment log of DESIGN.md section 4: its ~7x advantage needs batched
 # flushes. With every event durable before it is sent and every ack durable when it returns
-# (what trim-on-receipt and power-cut safety need), littlefs rewrites the log's tail block on every sync: measured on VfsLfs2
-# (RAM block device, 4 KiB blocks, 400-byte events) 2.1 block erases per event for the log,
-# 1.3 with 8-record batches, 1.1 for a file per event (tests/firmware/test_outbox_lfs.py).
+# (as power-cut safety needs), littlefs rewrites the log's tail block on every sync: measured
+# on VfsLfs2 (RAM block device, 4 KiB blocks, 400-byte events) 2.1 block erases per event for
+# the log, 1.3 with 8-record batches, 1.1 for a file per event (tests/firmware/test_outbox_lfs.py).
 #
 # Full policy: bytes_used counts the record files and the media files they reference. When a
 # put would pass max_bytes, the media FILES of the oldest records that have media are deleted
