@@ -27,7 +27,7 @@ from hub.clock import FrozenClock
 from hub.seed import DemoData
 from hub.settings import Settings
 
-EXAMPLES = int(os.environ.get("GRIDLINK_API_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("GRIDLINK_API_FUZZ_EXAMPLES", "20"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 STREET_OPERATOR = "street-330102001-operator"
 
