@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup services clean
+.PHONY: demo test lint bench setup services clean fuzz
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required: apt-get install python3.11 python3.11-venv"; exit 1; }
@@ -46,6 +46,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check hub simulator gridlink tests bench
 	$(BIN)/mypy --strict hub
 	$(BIN)/lint-imports
+
+# The API (schemathesis) and ingest (hypothesis) fuzzers with many more examples than `make test`
+# runs; FUZZ_EXAMPLES sets the ingest examples, API_FUZZ_EXAMPLES the examples per operation.
+FUZZ_EXAMPLES ?= 5000
+API_FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	GRIDLINK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) GRIDLINK_API_FUZZ_EXAMPLES=$(API_FUZZ_EXAMPLES) \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 3600 \
+	  tests/hub/api/test_openapi.py tests/hub/ingest/test_fuzz.py
 
 bench: setup
 	$(BIN)/python -m bench

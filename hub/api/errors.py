@@ -1,12 +1,15 @@
-"""Turn hub exceptions and framework errors into JSON ``{code, message}`` responses."""
+"""Turn hub exceptions and framework errors into JSON ``{code, message}`` responses, and say so
+in the OpenAPI document (every operation's 422 and ``default`` response is ``Error``)."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import errors
@@ -22,6 +25,14 @@ STATUS_BY_ERROR: list[tuple[type[errors.HubError], int]] = [
     (errors.TransitionError, 409),
     (errors.EvidenceError, 422),
 ]
+
+
+class Error(BaseModel):
+    """Every error the API answers: a stable ``code``, a human ``message``, maybe ``details``."""
+
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
 
 
 def status_for(exc: errors.HubError) -> int:
@@ -70,8 +81,38 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("internal_error", "internal server error"), 500)
 
 
+def _document_errors(app: FastAPI) -> None:
+    """FastAPI documents its own 422 body (``HTTPValidationError``, a ``detail`` list); ours is
+    ``Error``. Replace it, and add ``Error`` as every operation's ``default`` response."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        components["Error"] = Error.model_json_schema(ref_template="#/components/schemas/{model}")
+        error = {
+            "description": "Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = {**error, "description": "Invalid input"}
+                responses.setdefault("default", error)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.HubError, _hub_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    _document_errors(app)

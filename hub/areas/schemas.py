@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.areas.models import Unit, Worker
+from hub.bounds import LatE6, LonE6
 
 
 class AreaRead(BaseModel):
@@ -34,14 +35,14 @@ class GridRead(BaseModel):
 class GridCreate(BaseModel):
     code: str = Field(pattern=r"^\d{14}$")
     name: str = Field(min_length=1, max_length=200)
-    lat_e6: int | None = None
-    lon_e6: int | None = None
+    lat_e6: LatE6 | None = None
+    lon_e6: LonE6 | None = None
 
 
 class GridUpdate(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    lat_e6: int | None = None
-    lon_e6: int | None = None
+    lat_e6: LatE6 | None = None
+    lon_e6: LonE6 | None = None
 
 
 class WorkerRead(BaseModel):

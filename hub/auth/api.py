@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from hub.auth import service
 from hub.auth.deps import AdminUser, CurrentUser
 from hub.auth.schemas import Me, TokenCreate, TokenCreated, TokenRead
+from hub.bounds import RowId
 from hub.deps import ClockDep, SessionDep
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -42,7 +43,7 @@ def list_tokens(db_session: SessionDep, user: AdminUser) -> list[TokenRead]:
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead)
 def revoke_token(
-    token_id: int, db_session: SessionDep, user: AdminUser, clock: ClockDep
+    token_id: RowId, db_session: SessionDep, user: AdminUser, clock: ClockDep
 ) -> TokenRead:
     row = service.revoke_token(db_session=db_session, token_id=token_id, by=user, at=clock.now())
     db_session.commit()

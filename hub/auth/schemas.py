@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth.models import Role
+from hub.bounds import RowId
 
 
 class Me(BaseModel):
@@ -20,7 +21,7 @@ class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     role: Role
     scope_code: str | None = Field(default=None, pattern=r"^(\d{6}|\d{9}|\d{12})$")
-    unit_id: int | None = None
+    unit_id: RowId | None = None
 
 
 class TokenRead(BaseModel):

@@ -7,18 +7,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.bounds import LatE6, LonE6, Metres, RowId
 from hub.cases.models import CaseStatus, SupervisionLevel, VoidReason
+from protocol.limits import MAX_BLOB_BYTES
 
 
 class Location(BaseModel):
-    lat_e6: int
-    lon_e6: int
-    acc_m: int = 0
+    lat_e6: LatE6
+    lon_e6: LonE6
+    acc_m: Metres = 0
 
 
 class BlobRef(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_BLOB_BYTES)
     mime: str
 
 
@@ -121,11 +123,11 @@ class FileBody(ReasonBody):
 class VoidBody(BaseModel):
     reason: VoidReason
     note: str | None = Field(default=None, max_length=2000)
-    duplicate_of: int | None = None
+    duplicate_of: RowId | None = None
 
 
 class DispatchBody(ReasonBody):
-    unit_id: int | None = None
+    unit_id: RowId | None = None
 
 
 class FeedbackBody(BaseModel):
@@ -147,7 +149,7 @@ class RequiredReasonBody(BaseModel):
 
 
 class EscalateBody(RequiredReasonBody):
-    unit_id: int | None = None
+    unit_id: RowId | None = None
 
 
 class RateBody(BaseModel):

@@ -15,6 +15,7 @@ from hub import keys
 from hub.auth.deps import AdminUser, CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import require_roles
+from hub.bounds import PageOffset
 from hub.deps import ClockDep, SessionDep, SettingsDep
 from hub.devices import service
 from hub.devices.schemas import DeviceBind, DeviceCreate, DeviceRead, HubKeyRead
@@ -60,7 +61,7 @@ def list_devices(
     grid_code: str | None = None,
     online: bool | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: PageOffset = 0,
 ) -> list[DeviceRead]:
     require_roles(user, Role.admin, Role.operator)
     rows = service.list_devices(

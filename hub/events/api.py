@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 
 from hub.auth.deps import CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import require_roles
+from hub.bounds import PageOffset, RowId, Seq
 from hub.deps import SessionDep
 from hub.errors import NotFoundError
 from hub.events import service
@@ -22,9 +25,9 @@ def list_events(
     device_id: str | None = None,
     kind: str | None = None,
     grid_code: str | None = None,
-    since_seq: int | None = None,
-    limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    since_seq: Seq | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: PageOffset = 0,
 ) -> list[EventRead]:
     require_roles(user, Role.admin, Role.operator)
     rows = service.list_events(
@@ -61,7 +64,7 @@ def chain_gaps(
 
 
 @router.get("/events/{event_id}", response_model=EventRead)
-def get_event(event_id: int, db_session: SessionDep, user: CurrentUser) -> EventRead:
+def get_event(event_id: RowId, db_session: SessionDep, user: CurrentUser) -> EventRead:
     require_roles(user, Role.admin, Role.operator)
     event = service.get_event(db_session=db_session, event_id=event_id)
     if event is None or (user.scope_code is not None and not user.covers(event.grid_code)):

@@ -27,8 +27,9 @@ def handle_chunks(
     reject: Reject,
     touched: dict[str, set[str]],
     on_complete: Completed | None = None,
-) -> int:
-    """Store the chunks of announced blobs (one transaction per blob); returns chunks stored.
+) -> tuple[int, int]:
+    """Store the chunks of announced blobs (one transaction per blob); returns the chunks
+    stored and the chunks already held (redeliveries), so every frame is counted once.
 
     A chunk is accepted for a blob some device announced in a verified envelope; its bytes are
     checked by the blob's SHA-256 when complete, so the sender does not need to be trusted.
@@ -42,7 +43,7 @@ def handle_chunks(
             reject(exc.reason, dev, f"chunk: {exc.message}")
             continue
         groups[(dev, sha)].append((index, total, payload))
-    stored = 0
+    stored = duplicates = 0
     for (dev, sha), chunks in groups.items():
         with session_factory() as db_session:
             if media.get_blob(db_session=db_session, sha256=sha) is None:
@@ -56,7 +57,8 @@ def handle_chunks(
                 on_complete(db_session, sha)
             db_session.commit()
         stored += res.stored
+        duplicates += res.duplicates
         for reason, detail in res.rejected:
             reject(reason, dev, detail)
         touched[dev].add(sha)
-    return stored
+    return stored, duplicates

@@ -38,11 +38,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class BatchResult:
-    stored: int = 0
-    duplicates: int = 0
+    """What a batch did; every message fed is counted in exactly one of the counters
+    (``handled``)."""
+
+    stored: int = 0  # events and acks
+    duplicates: int = 0  # events and acks already stored (QoS 1 redeliveries)
     rejected: int = 0
-    chunks: int = 0
+    chunks: int = 0  # media chunks stored
+    chunk_duplicates: int = 0  # media chunks already held
+    states: int = 0  # births and wills applied, or ignored as older than the device's session
     outbound: list[Outbound] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return (
+            self.stored
+            + self.duplicates
+            + self.rejected
+            + self.chunks
+            + self.chunk_duplicates
+            + self.states
+        )
 
 
 class Processor:
@@ -131,6 +147,7 @@ class Processor:
                 buffered, self._buffer = self._buffer, None
             result.stored += trial.stored
             result.chunks += trial.chunks
+            result.chunk_duplicates += trial.chunk_duplicates
             for reason, device_id, detail in buffered:
                 self._reject(result, reason, device_id, detail)
             return
@@ -140,16 +157,26 @@ class Processor:
     def _guarded_states(
         self, msgs: list[tuple[str, Inbound]], now: datetime, result: BatchResult
     ) -> list[str]:
+        """Apply the state messages in one transaction; on failure count them ``internal``
+        (a retained birth is redelivered on the next subscription)."""
+        self._buffer = []
         try:
             with self.session_factory() as db_session:
                 births = handle_states(
                     db_session=db_session, msgs=msgs, at=now, reject=self._rejector(result)
                 )
                 db_session.commit()
-                return births
         except Exception:  # noqa: BLE001
             logger.exception("state handling failed")
+            self._buffer = None
+            for dev, _msg in msgs:
+                self._reject(result, "internal", dev, "state message could not be applied")
             return []
+        buffered, self._buffer = self._buffer, None
+        result.states += len(msgs) - len(buffered)
+        for reason, device_id, detail in buffered:
+            self._reject(result, reason, device_id, detail)
+        return births
 
     def _rejector(self, result: BatchResult) -> Callable[[str, str | None, str], None]:
         def reject(reason: str, device_id: str | None, detail: str) -> None:
@@ -186,7 +213,7 @@ class Processor:
         result: BatchResult,
         touched: dict[str, set[str]],
     ) -> None:
-        result.chunks += handle_chunks(
+        stored, duplicates = handle_chunks(
             session_factory=self.session_factory,
             store=self.store,
             msgs=msgs,
@@ -195,6 +222,8 @@ class Processor:
             touched=touched,
             on_complete=self.on_blob,
         )
+        result.chunks += stored
+        result.chunk_duplicates += duplicates
 
     # -- replies -----------------------------------------------------------------------------
     def _receipts(self, touched: dict[str, set[str]], now: datetime) -> list[Outbound]:

@@ -146,6 +146,8 @@ def store_chunks(
             try:
                 if reassembly.add(index, payload):
                     result.stored += 1
+                else:
+                    result.duplicates += 1  # already held: a redelivery
             except MalformedError as exc:
                 result.rejected.append(("bad_blob", exc.message))
         sink.flush()

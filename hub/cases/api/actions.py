@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from hub.auth.deps import CurrentUser
 from hub.auth.service import Principal, require_roles
+from hub.bounds import RowId
 from hub.cases.detail import case_detail
 from hub.cases.endpoints import ACTION_ENDPOINTS, ActionContext, ActionEndpoint
 from hub.cases.queries import get_case
@@ -34,7 +35,7 @@ class ActionRoute:
     def __init__(self, row: ActionEndpoint) -> None:
         self.row = row
         params = [
-            _P("case_id", _P.POSITIONAL_OR_KEYWORD, annotation=int),
+            _P("case_id", _P.POSITIONAL_OR_KEYWORD, annotation=RowId),
             _P("db_session", _P.KEYWORD_ONLY, annotation=SessionDep),
             _P("user", _P.KEYWORD_ONLY, annotation=CurrentUser),
             _P("clock", _P.KEYWORD_ONLY, annotation=ClockDep),

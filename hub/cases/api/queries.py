@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from hub.areas.models import Level
 from hub.auth.deps import CurrentUser
 from hub.auth.service import require_roles
+from hub.bounds import PageOffset, RowId
 from hub.cases import actions
 from hub.cases import queries as case_queries
 from hub.cases.detail import case_detail, case_read
@@ -31,12 +32,12 @@ def list_cases(
     clock: ClockDep,
     status: CaseStatus | None = None,
     level: Level | None = None,
-    unit_id: int | None = None,
+    unit_id: RowId | None = None,
     grid: Annotated[str | None, Query(pattern=r"^\d{14}$")] = None,
     area: Annotated[str | None, Query(pattern=r"^\d{6,12}$")] = None,
     category: str | None = None,
     overdue: bool | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CasePage:
     flt = CaseFilter(
@@ -95,7 +96,7 @@ def create_case(
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="A case with timeline and media")
 def get_case(
-    case_id: int, db_session: SessionDep, user: CurrentUser, clock: ClockDep
+    case_id: RowId, db_session: SessionDep, user: CurrentUser, clock: ClockDep
 ) -> CaseDetail:
     case = case_queries.get_case(db_session=db_session, case_id=case_id, principal=user)
     return case_detail(db_session=db_session, case=case, now=clock.now())

@@ -11,6 +11,7 @@ from hub.areas.schemas import ResponsibilityCreate, UnitCreate, UnitRead
 from hub.auth.deps import CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
+from hub.bounds import RowId
 from hub.cases import routing
 from hub.deps import SessionDep
 from hub.errors import NotFoundError, PermissionDeniedError
@@ -34,7 +35,7 @@ def create_unit(body: UnitCreate, db_session: SessionDep, user: CurrentUser) -> 
 
 @router.post("/units/{unit_id}/responsibilities", response_model=UnitRead, status_code=201)
 def add_responsibility(
-    unit_id: int, body: ResponsibilityCreate, db_session: SessionDep, user: CurrentUser
+    unit_id: RowId, body: ResponsibilityCreate, db_session: SessionDep, user: CurrentUser
 ) -> UnitRead:
     """Make the unit responsible for a category (null: catch-all) in an area of its level."""
     _require_in_scope(user, body.area_code)
