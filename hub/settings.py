@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_ADMIN_TOKEN = "gridlink-dev-admin-token"
 DEFAULT_DATA_DIR = Path("var/hub")
@@ -106,6 +108,15 @@ class Settings(BaseSettings):
     def _fill_defaults_and_check(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'hub.db'}"
+        try:
+            make_url(self.database_url)
+        except (ArgumentError, ValueError):
+            # not echoed: the URL may hold a password
+            raise ValueError(
+                "GRIDLINK_DATABASE_URL (or --database-url) is not a database URL: want "
+                "dialect+driver://user:password@host:port/database (numeric port) or "
+                "sqlite:///path/hub.db"
+            ) from None
         if "media_dir" not in self.model_fields_set:
             self.media_dir = self.data_dir / "media"
         if "hub_key_path" not in self.model_fields_set:
@@ -121,7 +132,8 @@ class Settings(BaseSettings):
             if token == DEFAULT_ADMIN_TOKEN and self.api_host not in LOOPBACK_HOSTS:
                 raise ValueError(
                     "the published development GRIDLINK_ADMIN_TOKEN works only with "
-                    f"GRIDLINK_API_HOST on loopback (127.0.0.1, ::1, localhost), not {self.api_host}"
+                    f"GRIDLINK_API_HOST on loopback (127.0.0.1, ::1, localhost), not "
+                    f"{self.api_host}"
                 )
             return
         if token == DEFAULT_ADMIN_TOKEN:
