@@ -60,7 +60,8 @@ bench: setup
 	$(BIN)/python -m bench
 
 # The demo needs no system packages: the embedded broker and SQLite.
-# `make demo BROKER=mosquitto` uses Mosquitto instead; DEVICES=N sets the fleet size.
+# `make demo BROKER=mosquitto` uses Mosquitto instead; DEVICES=N sets the fleet size. A second
+# `make demo` while one runs says so and exits 1 (the lock in var/demo/demo.lock).
 BROKER ?= embedded
 DEVICES ?= 4
 demo: $(STAMP)

@@ -6,10 +6,16 @@ a verification task to the grid's handheld, the worker confirms on site with a p
 closes and the demo rates it: the whole closed loop, visible in the console.
 
     python -m gridlink.demo [--broker embedded|mosquitto] [--devices 4] [--duration 0]
+
+The demo wipes and recreates its data directory, so it first takes ``demo.lock`` there (an
+``flock`` held while it runs, with its pid inside): a second demo on the same directory says so
+in one line and exits 1, leaving the running one's data alone. The hub runs in the explicit
+development mode on loopback, the only place the published admin token works.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -20,7 +26,7 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import typer
@@ -32,7 +38,39 @@ from simulator import scenarios
 from simulator.fleet import Fleet
 
 REPO = Path(__file__).resolve().parents[1]
+LOCK_NAME = "demo.lock"
 console = Console(width=120)
+
+
+class DemoRunningError(Exception):
+    """Another demo holds the data directory."""
+
+
+def claim(data_dir: Path) -> IO[str]:
+    """Lock ``data_dir`` for this process (kept until the returned file is closed or the
+    process ends), then empty it except for the lock."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = (data_dir / LOCK_NAME).open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        pid = lock.read().strip() or "?"
+        lock.close()
+        raise DemoRunningError(
+            f"a demo is already running in {data_dir} (pid {pid}): stop it (Ctrl-C) first, "
+            "or give another --data-dir"
+        ) from None
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    for child in data_dir.iterdir():
+        if child.name != LOCK_NAME:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    return lock
 
 
 def free_port() -> int:
@@ -183,10 +221,23 @@ class Units:
 def run(
     broker: str, devices: int, duration: float, api_port: int, data_dir: Path, every_s: float
 ) -> int:
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
+    try:
+        lock = claim(data_dir)
+    except DemoRunningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with lock:
+        return _run(broker, devices, duration, api_port, data_dir, every_s)
+
+
+def _run(
+    broker: str, devices: int, duration: float, api_port: int, data_dir: Path, every_s: float
+) -> int:
     mqtt_port = free_port()
     hub_env = {
+        # the published admin token works only in explicit development mode on loopback
+        "GRIDLINK_ENV": "development",
+        "GRIDLINK_API_HOST": "127.0.0.1",
         "GRIDLINK_DATA_DIR": str(data_dir / "hub"),
         "GRIDLINK_MQTT_PORT": str(mqtt_port),
         "GRIDLINK_MQTT_PROTOCOL": "3.1.1" if broker == "embedded" else "5",
@@ -253,7 +304,9 @@ def main(
     devices: int = typer.Option(4, min=1, max=8, help="simulated handhelds, one per grid"),
     duration: float = typer.Option(0, help="stop after this many seconds (0: until Ctrl-C)"),
     api_port: int = typer.Option(8000, help="HTTP port of the hub"),
-    data_dir: Path = typer.Option(REPO / "var" / "demo", help="wiped and recreated"),
+    data_dir: Path = typer.Option(
+        REPO / "var" / "demo", help="wiped and recreated (refused while a demo runs there)"
+    ),
     report_every: float = typer.Option(20, help="seconds between a worker's patrol reports"),
 ) -> None:
     if broker not in ("embedded", "mosquitto"):

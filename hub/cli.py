@@ -1,31 +1,46 @@
-"""``gridlink hub ...``: run the hub, migrate its database, seed demo data."""
+"""``gridlink hub ...``: run the hub, migrate its database, seed demo data.
+
+Only ``migrate`` creates a database; the other commands refuse a missing SQLite file and a
+schema that is not at head. Operator errors (``HubCliError`` and the other types
+``gridlink.errors`` knows) are printed as one line by the ``gridlink`` command.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from hub import keys
-from hub.app import create_app
+from hub.app import BrokerConnected, create_app, database_problem
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
-from hub.db import make_engine, make_session_factory, session_scope
+from hub.db import (
+    make_engine,
+    make_session_factory,
+    require_database,
+    session_scope,
+    sqlite_path,
+)
 from hub.errors import ConflictError
 from hub.ingest import cli as ingest_cli
 from hub.ingest import runner
 from hub.migrations.runner import upgrade
 from hub.seed import seed_demo as seed
-from hub.settings import Settings, get_settings
+from hub.settings import Settings
 
 app = typer.Typer(help="The Gridlink hub: API, console, ingest, workflow.", no_args_is_help=True)
 console = Console()
@@ -36,22 +51,56 @@ UrlOption = Annotated[
 ]
 
 
+class HubCliError(Exception):
+    """An operator error the hub's commands report in one line (no traceback)."""
+
+
+def settings_from_env(**overrides: Any) -> Settings:
+    """The settings from ``GRIDLINK_*``, with the options given on the command line over them
+    (validated together: ``--host 0.0.0.0`` meets the same token rules as the variable)."""
+    return Settings(**{name: value for name, value in overrides.items() if value is not None})
+
+
+def _migrate(settings: Settings) -> None:
+    """``alembic upgrade head``; creates the database (and ``GRIDLINK_DATA_DIR``), never a
+    directory named only in the database URL."""
+    if sqlite_path(settings.database_url) == settings.data_dir / "hub.db":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)  # the default location
+    require_database(settings.database_url, create=True)
+    with console.status(f"migrating {_shown(settings.database_url)} ..."):
+        upgrade(settings.database_url)
+
+
+def _require_schema(url: str) -> None:
+    """Refuse a missing SQLite file, an unreachable database or a schema not at head."""
+    require_database(url)
+    engine = make_engine(url)
+    try:
+        problem = database_problem(engine)
+    finally:
+        engine.dispose()
+    if problem:
+        raise HubCliError(problem)
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
 @app.command()
 def migrate(database_url: UrlOption = None) -> None:
-    """Upgrade the database schema to the newest revision (alembic upgrade head); create the
-    hub key if there is none."""
-    settings = get_settings()
-    url = database_url or settings.database_url
-    with console.status(f"migrating {url} ..."):
-        upgrade(url)
-    console.print(f"[green]database at head[/green]: {url}")
+    """Upgrade the database schema to the newest revision (alembic upgrade head), creating the
+    database if there is none (the only command that does); create the hub key if missing."""
+    settings = settings_from_env(database_url=database_url)
+    _migrate(settings)
+    console.print(f"[green]database at head[/green]: {_shown(settings.database_url)}")
     _ensure_key(settings)
 
 
 @app.command()
 def key() -> None:
     """Create the hub's command key if there is none; print its public half."""
-    _ensure_key(get_settings())
+    _ensure_key(settings_from_env())
 
 
 def _ensure_key(settings: Settings) -> keys.HubKey:
@@ -103,11 +152,11 @@ def seed_demo(
         Path | None, typer.Option(help="Also write the tokens as JSON to this file (0600).")
     ] = None,
 ) -> None:
-    """Migrate, then create a demo district (2 streets x 2 communities), grids, workers,
-    units, categories and API tokens (printed once); create the hub key if there is none."""
-    settings = get_settings()
-    url = database_url or settings.database_url
-    upgrade(url)
+    """Create a demo district (2 streets x 2 communities), grids, workers, units, categories
+    and API tokens (printed once) in a migrated database; create the hub key if there is none."""
+    settings = settings_from_env(database_url=database_url)
+    url = settings.database_url
+    _require_schema(url)
     _ensure_key(settings)
     engine = make_engine(url)
     try:
@@ -120,7 +169,7 @@ def seed_demo(
         engine.dispose()
     console.print(
         f"seeded {len(data.grids)} grids, {len(data.workers)} workers, "
-        f"{len(data.units)} units into {url}"
+        f"{len(data.units)} units into {_shown(url)}"
     )
     console.print("API tokens (shown once; use as 'Authorization: Bearer <token>'):")
     for label, secret in data.tokens.items():
@@ -145,19 +194,59 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
     engine.dispose()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising SIGINT / SIGTERM after its own shutdown: that would
+    kill the process before ``run`` stops the ingest worker (drain, receipts, hub offline)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        stop_signals = (signal.SIGINT, signal.SIGTERM)
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in stop_signals}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
+
+
+def _broker_link(handle: runner.IngestHandle) -> BrokerConnected:
+    """``/readyz``'s broker check: every ingest worker's MQTT connection is up."""
+
+    def broker_connected() -> bool:
+        return bool(handle.workers) and all(w.client.is_connected() for w in handle.workers)
+
+    return broker_connected
+
+
 @app.command()
 def run(
     host: Annotated[str | None, typer.Option(help="Overrides GRIDLINK_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Overrides GRIDLINK_API_PORT.")] = None,
+    database_url: UrlOption = None,
     ingest: Annotated[bool, typer.Option(help="Start the MQTT ingest worker.")] = True,
     supervision_interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 60.0,
-    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+    migrate_first: Annotated[
+        bool,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Run `gridlink hub migrate` first (creates the database if there is none).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the API and console (uvicorn), run the ingest worker and deadline supervision."""
+    """Serve the API and console (uvicorn), run the ingest worker and deadline supervision.
+
+    The database must be migrated (`gridlink hub migrate`, or `--migrate`). SIGTERM or Ctrl-C
+    stops the web server, then the ingest worker (it drains its batch, sends the acks and
+    receipts, publishes the hub offline) and exits 0.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = get_settings()
+    settings = settings_from_env(database_url=database_url, api_host=host, api_port=port)
     if migrate_first:
-        upgrade(settings.database_url)
+        _migrate(settings)
+    _require_schema(settings.database_url)
     _ensure_key(settings)
     clock = SystemClock()
     handle = runner.start(settings, clock=clock) if ingest else None
@@ -169,17 +258,22 @@ def run(
         daemon=True,
     )
     supervisor.start()
-    host, port = host or settings.api_host, port or settings.api_port
+    host, port = settings.api_host, settings.api_port
     console.print(
         f"hub API on http://{host}:{port}  console: http://{host}:{port}/console  "
         f"OpenAPI: http://{host}:{port}/docs"
     )
+    web = create_app(settings, clock, broker_connected=_broker_link(handle) if handle else None)
+    server = _Server(uvicorn.Config(web, host=host, port=port, log_level="info"))
     try:
-        uvicorn.run(create_app(settings, clock), host=host, port=port, log_level="info")
+        server.run()
     finally:
         stop.set()
         if handle is not None:
+            logger.info("stopping the ingest worker (drain, receipts, hub offline)")
             handle.stop()
+        web.state.engine.dispose()
+        logger.info("hub stopped")
 
 
 # `gridlink hub ingest`: ingest workers without the API (the command lives in hub.ingest.cli).

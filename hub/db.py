@@ -1,4 +1,9 @@
-"""Database plumbing: declarative base, engine factory (SQLite WAL or PostgreSQL), sessions."""
+"""Database plumbing: declarative base, engine factory (SQLite WAL or PostgreSQL), sessions.
+
+Only ``gridlink hub migrate`` creates a database: ``make_engine`` never makes directories, and
+the CLI calls ``require_database`` before it opens one (SQLite would create a missing file on
+the first connection).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,10 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseMissingError(Exception):
+    """A SQLite database file (or, for ``migrate``, its directory) does not exist."""
 
 
 class Base(DeclarativeBase):
@@ -59,12 +68,34 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; ``None`` for other databases, ``:memory:`` and URI filenames."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database)
+
+
+def require_database(url: str, *, create: bool = False) -> None:
+    """Refuse a SQLite database that is not there: with ``create`` (``migrate``) the file may be
+    missing but its directory must exist; without it the file must exist. Other databases are
+    checked by connecting to them."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    if create:
+        if not path.parent.is_dir():
+            raise DatabaseMissingError(f"no directory {path.parent} for the database {path}")
+    elif not path.is_file():
+        raise DatabaseMissingError(f"no database at {path}; run gridlink hub migrate")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; for SQLite, make the file's directory and enable WAL, FKs, busy_timeout."""
+    """Create an engine; for SQLite enable WAL, FKs, busy_timeout (the directory must exist)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -9,22 +10,63 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_ADMIN_TOKEN = "gridlink-dev-admin-token"
 DEFAULT_DATA_DIR = Path("var/hub")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+MIN_TOKEN_BITS = 128
+
+# Character classes for the admin-token estimate (see ``token_entropy_bits``).
+_HEX = frozenset("0123456789abcdef")
+_CLASSES: tuple[tuple[frozenset[str], int], ...] = (
+    (frozenset("abcdefghijklmnopqrstuvwxyz"), 26),
+    (frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), 26),
+    (frozenset("0123456789"), 10),
+    (frozenset("-_"), 2),  # with the three above: the token_urlsafe alphabet
+)
+_OTHER_CLASS_SIZE = 32  # any other character: punctuation, space, non-ASCII
+_MAX_REPEAT_FACTOR = 3  # the length counted is at most 3x the number of distinct characters
+
+
+def token_entropy_bits(token: str) -> float:
+    """An estimate of a token's entropy: ``counted_length x log2(alphabet)``.
+
+    ``alphabet`` is 16 when every character is a lowercase hex digit, else the sum of the sizes
+    of the classes the token uses (a-z 26, A-Z 26, 0-9 10, ``-_`` 2, anything else 32).
+    ``counted_length`` is the length, but at most 3x the number of distinct characters, so
+    repeats earn nothing (``"a" * 64`` counts 3 characters, ``"ab" * 32`` six). It measures
+    what a generated token looks like: ``secrets.token_urlsafe(32)`` (43 characters, ~256
+    bits) passes easily, a short or repetitive one does not; a long human phrase is
+    overestimated, so generate the token.
+    """
+    if not token:
+        return 0.0
+    chars = set(token)
+    if chars <= _HEX:
+        alphabet = 16
+    else:
+        alphabet = sum(size for members, size in _CLASSES if chars & members)
+        if any(not any(c in members for members, _ in _CLASSES) for c in chars):
+            alphabet += _OTHER_CLASS_SIZE
+    counted = min(len(token), _MAX_REPEAT_FACTOR * len(chars))
+    return counted * math.log2(alphabet) if alphabet > 1 else 0.0
 
 
 class Settings(BaseSettings):
-    """Hub settings. Secrets are ``SecretStr`` (masked when printed); defaults suit development.
+    """Hub settings. Secrets are ``SecretStr`` (masked when printed).
 
-    Outside ``env="development"`` the default admin token is refused. ``database_url``,
+    ``env`` is ``production`` unless set: production refuses the published development admin
+    token and any admin token under ``MIN_TOKEN_BITS`` (``token_entropy_bits``); the published
+    token works only with ``env="development"`` and ``api_host`` on loopback. ``database_url``,
     ``media_dir`` and ``hub_key_path`` not given are derived from ``data_dir``, so they are
     always set.
     """
 
     model_config = SettingsConfigDict(env_prefix="GRIDLINK_", extra="ignore")
 
-    env: Literal["development", "production"] = "development"
+    env: Literal["development", "production"] = "production"
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = ""  # default: sqlite file under data_dir
     media_dir: Path = DEFAULT_DATA_DIR / "media"  # default: data_dir / "media"
@@ -66,20 +108,47 @@ class Settings(BaseSettings):
     def _fill_defaults_and_check(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'hub.db'}"
+        try:
+            make_url(self.database_url)
+        except (ArgumentError, ValueError):
+            # not echoed: the URL may hold a password
+            raise ValueError(
+                "GRIDLINK_DATABASE_URL (or --database-url) is not a database URL: want "
+                "dialect+driver://user:password@host:port/database (numeric port) or "
+                "sqlite:///path/hub.db"
+            ) from None
         if "media_dir" not in self.model_fields_set:
             self.media_dir = self.data_dir / "media"
         if "hub_key_path" not in self.model_fields_set:
             self.hub_key_path = self.data_dir / "hub_key.pem"
         if self.work_day_end_hour <= self.work_day_start_hour:
             raise ValueError("work_day_end_hour must be after work_day_start_hour")
-        if self.env != "development":
-            token = self.admin_token.get_secret_value()
-            if token == DEFAULT_ADMIN_TOKEN or len(token) < 16:
-                raise ValueError(
-                    "GRIDLINK_ADMIN_TOKEN must be set to a strong secret (16+ chars) "
-                    f"when GRIDLINK_ENV={self.env}"
-                )
+        self._check_admin_token()
         return self
+
+    def _check_admin_token(self) -> None:
+        token = self.admin_token.get_secret_value()
+        if self.env == "development":
+            if token == DEFAULT_ADMIN_TOKEN and self.api_host not in LOOPBACK_HOSTS:
+                raise ValueError(
+                    "the published development GRIDLINK_ADMIN_TOKEN works only with "
+                    f"GRIDLINK_API_HOST on loopback (127.0.0.1, ::1, localhost), not "
+                    f"{self.api_host}"
+                )
+            return
+        if token == DEFAULT_ADMIN_TOKEN:
+            raise ValueError(
+                "GRIDLINK_ADMIN_TOKEN is the published development token: set a secret one "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))'), or "
+                "GRIDLINK_ENV=development on loopback"
+            )
+        bits = token_entropy_bits(token)
+        if bits < MIN_TOKEN_BITS:
+            raise ValueError(
+                f"GRIDLINK_ADMIN_TOKEN is too weak for GRIDLINK_ENV={self.env} (about {bits:.0f} "
+                f"bits, {MIN_TOKEN_BITS} needed): use python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
 
 
 @lru_cache(maxsize=1)

@@ -1,8 +1,14 @@
-"""`gridlink sim ...`: run a fleet of simulated handhelds against a broker."""
+"""`gridlink sim ...`: run a fleet of simulated handhelds against a broker.
+
+``run`` fails fast (one line, exit 1) when the broker is unreachable, exits 1 when a device did
+not finish or, given the hub's key (``--hub-key``), when the hub's receipts do not cover every
+device's events (the hub rejected them, or stored none), and never prints a secret.
+"""
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -16,11 +22,30 @@ app = typer.Typer(
 )
 
 
+BROKER_CHECK_S = 3.0
+
+
 def _broker(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit():
         raise typer.BadParameter("want host:port, e.g. 127.0.0.1:1883")
     return host, int(port)
+
+
+def _require_broker(host: str, port: int) -> None:
+    """A TCP connection to the broker within a few seconds, else ``ConnectionError`` (the
+    ``gridlink`` command prints it as one line)."""
+    try:
+        socket.create_connection((host, port), timeout=BROKER_CHECK_S).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise ConnectionError(f"cannot reach the MQTT broker at {host}:{port}: {reason}") from None
+
+
+def _hub_seed(path: Path) -> bytes:
+    from hub.keys import load  # the hub's key file format (PKCS#8 PEM or a hex seed)
+
+    return load(path).seed
 
 
 @app.command()
@@ -34,12 +59,23 @@ def run(
     keys_out: Path | None = typer.Option(None, help="write device + hub public keys (JSON)"),
     clock_offset_s: int = typer.Option(0, help="clock skew of every device"),
     timeout: float = typer.Option(300, help="seconds to wait for the scenario to finish"),
+    hub_key: Path | None = typer.Option(
+        None,
+        help="the hub's command key file (GRIDLINK_HUB_KEY_PATH): devices trust that hub, keep "
+        "each event until its receipt, and the run fails unless receipts cover them all",
+    ),
 ) -> None:
-    """Start N handhelds playing a scenario; wait until they finish; print a summary."""
+    """Start N handhelds playing a scenario; wait until they finish; print a summary.
+
+    Exit 1 when a device did not finish in time or failed, or (with --hub-key) when the hub
+    did not confirm every device's events.
+    """
     host, port = _broker(broker)
     if scenario not in scenarios.SCENARIOS:
         raise typer.BadParameter(f"unknown scenario {scenario}")
-    fleet = Fleet(host, port, root=root)
+    _require_broker(host, port)
+    fleet = Fleet(host, port, root=root, hub_seed=_hub_seed(hub_key) if hub_key else None)
+    by_receipt = {"trim_on": "receipt"} if hub_key else {}
     for i in range(devices):
         fleet.add_handheld(
             f"hh-{i + 1:04d}",
@@ -47,36 +83,48 @@ def run(
             scenario=scenarios.SCENARIOS[scenario](),
             heapsize=heapsize,
             clock_offset_s=clock_offset_s,
+            **by_receipt,
         )
     if keys_out:
         fleet.write_keys(keys_out)
         typer.echo(f"keys written to {keys_out}")
     typer.echo(f"hub command key (public): {fleet.hub_public_key.hex()}")
-    typer.echo(f"hub command seed (keep secret): {fleet.hub_seed.hex()}")
+    if hub_key is None:
+        typer.echo("no --hub-key: nothing checks that a hub stored the events")
+    failures: list[str] = []
     t0 = time.monotonic()
     fleet.start()
     try:
         for dev in fleet.devices.values():
             left = max(1.0, timeout - (time.monotonic() - t0))
-            rc = dev.wait(left)
+            try:
+                rc: int | None = dev.wait(left)
+            except TimeoutError:
+                rc = None
+                failures.append(f"{dev.device_id} did not finish within {timeout:g} s")
             st = dev.state()
-            typer.echo(
-                json.dumps(
-                    {
-                        "device": dev.device_id,
-                        "rc": rc,
-                        "seq": st.get("seq"),
-                        "session": st.get("session"),
-                        "s": round(time.monotonic() - t0, 1),
-                    }
+            seq, hub_seq = st.get("seq") or 0, st.get("hub_seq") or 0
+            if rc not in (0, None):
+                failures.append(f"{dev.device_id} exited with code {rc} (see {dev.log_path})")
+            if hub_key is not None and hub_seq < seq:
+                failures.append(
+                    f"{dev.device_id}: the hub confirmed seq {hub_seq} of {seq} (device "
+                    "registered? see GET /api/events/rejections)"
                 )
-            )
+            row = {"device": dev.device_id, "rc": rc, "seq": st.get("seq")}
+            row.update(hub_seq=st.get("hub_seq"), session=st.get("session"))
+            typer.echo(json.dumps({**row, "s": round(time.monotonic() - t0, 1)}))
     except KeyboardInterrupt:
         typer.echo("stopping")
+        failures.append("interrupted")
     finally:
         fleet.stop()
         fleet.kill()
     typer.echo(f"logs and flash under {fleet.root}")
+    if failures:
+        for failure in failures:
+            typer.echo(f"error: {failure}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

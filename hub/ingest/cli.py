@@ -9,14 +9,16 @@ import logging
 import signal
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from hub.clock import SystemClock
+from hub.db import require_database
 from hub.ingest import runner
-from hub.settings import get_settings
+from hub.settings import Settings
 
 console = Console()
 
@@ -24,15 +26,25 @@ console = Console()
 def ingest(
     workers: Annotated[int, typer.Option(min=1, max=32, help="MQTT connections (threads).")] = 1,
     stats_interval: Annotated[float, typer.Option(help="Seconds between progress lines.")] = 30.0,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Overrides GRIDLINK_DATABASE_URL.")
+    ] = None,
 ) -> None:
-    """Verify and store device messages from the broker (MQTT v5 shared subscription)."""
+    """Verify and store device messages from the broker (MQTT v5 shared subscription).
+
+    The database must exist (`gridlink hub migrate` creates it). SIGTERM or Ctrl-C stops the
+    workers (drain, receipts, hub offline) and exits 0.
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = get_settings()
+    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    settings = Settings(**overrides)
+    require_database(settings.database_url)
     with console.status(f"connecting to {settings.mqtt_host}:{settings.mqtt_port} ..."):
         handle = runner.start(settings, workers=workers, clock=SystemClock())
     console.print(
         f"[green]ingest running[/green]: {workers} worker(s) on "
-        f"{settings.mqtt_host}:{settings.mqtt_port}, database {settings.database_url}"
+        f"{settings.mqtt_host}:{settings.mqtt_port}, database "
+        f"{make_url(settings.database_url).render_as_string(hide_password=True)}"
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

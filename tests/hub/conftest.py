@@ -44,6 +44,7 @@ def settings(tmp_path: Path, migrated_template: Path) -> Settings:
     db_path = tmp_path / "hub.db"
     shutil.copyfile(migrated_template, db_path)
     return Settings(
+        env="development",
         data_dir=tmp_path,
         database_url=f"sqlite:///{db_path}",
         verify_distance_m=100,

@@ -126,7 +126,7 @@ def test_migrations_and_workflow_on_postgres(postgres_url: str, tmp_path: Path) 
         assert {"cases", "case_transitions", "grids", "devices", "events"} <= set(
             inspect(engine).get_table_names()
         )
-        settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+        settings = Settings(env="development", data_dir=tmp_path, database_url=postgres_url)
         clock = FrozenClock(START)
         factory = make_session_factory(engine)
         with factory() as db_session:
@@ -176,7 +176,7 @@ def test_ingest_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     upgrade(postgres_url)
     engine = make_engine(postgres_url)
     try:
-        settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+        settings = Settings(env="development", data_dir=tmp_path, database_url=postgres_url)
         clock = FrozenClock(START)
         factory = make_session_factory(engine)
         store = FileBlobStore(tmp_path / "media")

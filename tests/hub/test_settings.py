@@ -1,7 +1,8 @@
-"""Settings refuse default secrets outside development and mask them when printed."""
+"""Settings: production by default, strong admin tokens there, secrets masked when printed."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,20 +10,68 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from hub.clock import FrozenClock
-from hub.settings import DEFAULT_ADMIN_TOKEN, Settings
+from hub.settings import DEFAULT_ADMIN_TOKEN, Settings, token_entropy_bits
 
 
 def test_production_refuses_default_admin_token() -> None:
     with pytest.raises(ValidationError, match="GRIDLINK_ADMIN_TOKEN"):
         Settings(env="production")
+    token = secrets.token_urlsafe(32)
     ok = Settings(
-        env="production", admin_token=SecretStr("x" * 32), mqtt_password=SecretStr("broker-secret")
+        env="production", admin_token=SecretStr(token), mqtt_password=SecretStr("broker-secret")
     )
-    assert "x" * 32 not in repr(ok) and "broker-secret" not in str(ok)
+    assert token not in repr(ok) and "broker-secret" not in str(ok)
     assert ok.database_url.endswith("hub.db")
 
 
+def test_production_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deployment that forgets GRIDLINK_ENV does not accept the published token."""
+    monkeypatch.delenv("GRIDLINK_ENV", raising=False)
+    monkeypatch.delenv("GRIDLINK_ADMIN_TOKEN", raising=False)
+    with pytest.raises(ValidationError, match="published development token"):
+        Settings()
+    assert Settings(admin_token=SecretStr(secrets.token_urlsafe(32))).env == "production"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "hub.example.org"])
+def test_published_token_only_on_loopback_in_development(host: str) -> None:
+    with pytest.raises(ValidationError, match="loopback"):
+        Settings(env="development", api_host=host)
+    strong = Settings(env="development", api_host=host, admin_token=SecretStr("y" * 40))
+    assert strong.api_host == host  # development does not judge a token it did not publish
+    for loopback in ("127.0.0.1", "::1", "localhost"):
+        dev = Settings(env="development", api_host=loopback)
+        assert dev.admin_token.get_secret_value() == DEFAULT_ADMIN_TOKEN
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "a" * 16,  # accepted before: 16 characters was the whole rule
+        "a" * 64,
+        "ab" * 32,
+        "0123456789abcdef",  # hex: 64 bits
+        "Password12345678",
+        "abcdefghijABCDEFGHIJ",  # 20 characters of letters: about 114 bits
+    ],
+)
+def test_production_refuses_weak_admin_tokens(weak: str) -> None:
+    with pytest.raises(ValidationError, match="too weak"):
+        Settings(env="production", admin_token=SecretStr(weak))
+
+
+def test_token_entropy_estimate() -> None:
+    assert token_entropy_bits("") == 0
+    assert token_entropy_bits("a" * 100) < 20  # repeats earn nothing
+    assert token_entropy_bits("0f" * 8) == 6 * 4  # hex alphabet, 2 distinct -> 6 counted
+    assert 250 < token_entropy_bits(secrets.token_urlsafe(32)) <= 43 * 6
+    assert token_entropy_bits(secrets.token_hex(32)) >= 128
+    for _ in range(200):
+        Settings(env="production", admin_token=SecretStr(secrets.token_urlsafe(32)))
+
+
 def test_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRIDLINK_ENV", "development")
     monkeypatch.setenv("GRIDLINK_VERIFY_DISTANCE_M", "42")
     monkeypatch.setenv("GRIDLINK_WEEKEND_DAYS", "[6]")
     settings = Settings()
@@ -38,9 +87,9 @@ def test_frozen_clock() -> None:
 
 
 def test_paths_follow_data_dir_unless_given(tmp_path: Path) -> None:
-    derived = Settings(data_dir=tmp_path)
+    derived = Settings(env="development", data_dir=tmp_path)
     assert derived.media_dir == tmp_path / "media"
     assert derived.hub_key_path == tmp_path / "hub_key.pem"
     assert derived.database_url == f"sqlite:///{tmp_path / 'hub.db'}"
-    given = Settings(data_dir=tmp_path, media_dir=tmp_path / "blobs")
+    given = Settings(env="development", data_dir=tmp_path, media_dir=tmp_path / "blobs")
     assert given.media_dir == tmp_path / "blobs" and given.hub_key_path.parent == tmp_path

@@ -1,13 +1,19 @@
-"""`gridlink sim run` end to end: N real firmware processes, a real broker, keys written."""
+"""`gridlink sim run` end to end: N real firmware processes, a real broker, keys written; an
+unreachable broker, a hub that rejects the devices, no secret printed."""
 
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from gridlink.cli import app
+from hub.keys import load
+from tests.support.hub import Hub
 from tests.support.mosquitto import Mosquitto
+from tests.support.net import free_port
 
 
 def test_sim_run_two_devices(tmp_path):
@@ -33,6 +39,7 @@ def test_sim_run_two_devices(tmp_path):
             ],
         )
     assert r.exit_code == 0, r.output
+    assert "seed" not in r.output.lower()  # the hub command seed is a secret: never printed
     rows = [json.loads(line) for line in r.output.splitlines() if line.startswith("{")]
     assert [row["device"] for row in rows] == ["hh-0001", "hh-0002"]
     assert all(row["rc"] == 0 and row["seq"] >= 5 for row in rows)
@@ -45,3 +52,44 @@ def test_sim_scenario_prints_jsonl():
     assert r.exit_code == 0
     acts = [json.loads(line) for line in r.output.splitlines()]
     assert acts[1]["photo_bytes"] == 2 * 1024 * 1024 and acts[1]["audio_s"] == 20
+
+
+def test_sim_run_fails_fast_on_an_unreachable_broker(tmp_path: Path) -> None:
+    """Before: it waited for its whole timeout and ended in a traceback."""
+    t0 = time.monotonic()
+    r = CliRunner().invoke(
+        app,
+        ["sim", "run", "--broker", f"127.0.0.1:{free_port()}", "--root", str(tmp_path / "f")],
+        catch_exceptions=False,
+    )
+    assert time.monotonic() - t0 < 8
+    assert r.exit_code == 1, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the MQTT broker at 127.0.0.1:" in lines[0], r.output
+    assert "Traceback" not in r.output
+
+
+def test_sim_run_exits_1_when_the_hub_rejects_its_devices(tmp_path: Path, hub: Hub) -> None:
+    """The hub does not know hh-0001: it rejects every event and sends no receipt."""
+    key_path = hub.settings.hub_key_path
+    r = CliRunner().invoke(
+        app,
+        [
+            "sim",
+            "run",
+            "--broker",
+            f"{hub.settings.mqtt_host}:{hub.settings.mqtt_port}",
+            "--hub-key",
+            str(key_path),
+            "--root",
+            str(tmp_path / "fleet"),
+            "--timeout",
+            "12",
+        ],
+    )
+    assert r.exit_code == 1, r.output
+    assert "hh-0001: the hub confirmed seq 0 of" in r.stderr, r.output
+    assert load(key_path).seed.hex() not in r.output
+    assert load(key_path).public_key_hex in r.output
+    rejected = {r["reason"]: r for r in hub.get("/api/events/rejections")}
+    assert rejected["unknown_device"]["last_device_id"] == "hh-0001"  # seen, counted, refused

@@ -182,6 +182,7 @@ class Hub:
 
 def hub_settings(tmp_path: Path, broker: Mosquitto) -> Settings:
     return Settings(
+        env="development",
         data_dir=tmp_path / "hub",
         database_url=f"sqlite:///{tmp_path / 'hub.db'}",
         mqtt_host=broker.host,
