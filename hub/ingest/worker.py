@@ -127,9 +127,12 @@ class IngestWorker:
         )
         self.stats = WorkerStats()
         # A persistent session needs the same id after a restart (hub.ingest.runner gives
-        # "<prefix>-<index>"); the fallback suits a worker that lives only in one process.
+        # "<prefix>-<index>"). Without a given id the session ends with the connection: a
+        # random id is never resumed, and an abandoned session would stay a member of the
+        # share group, queuing its share of the traffic until it expires.
+        self.persistent = client_id is not None
         self.client_id = client_id or f"gl-ingest-{socket.gethostname()}-{os.getpid()}-{id(self):x}"
-        self.session_expiry_s = session_expiry_s
+        self.session_expiry_s = session_expiry_s if self.persistent else 0
         self.reconnect_min_s, self.reconnect_max_s = reconnect_min_s, reconnect_max_s
         # Bounded: when processing falls behind, paho's network thread waits here and TCP
         # pushes back on the broker, instead of the hub's memory growing without limit
@@ -149,7 +152,7 @@ class IngestWorker:
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if mqtt_v5 else mqtt.MQTTv311,
-            clean_session=None if mqtt_v5 else False,  # v5: clean_start in connect_async
+            clean_session=None if mqtt_v5 else not self.persistent,  # v5: see start()
             manual_ack=True,
         )
         if username:
@@ -176,7 +179,11 @@ class IngestWorker:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
             props.SessionExpiryInterval = self.session_expiry_s
             self.client.connect_async(
-                self.host, self.port, keepalive=30, clean_start=False, properties=props
+                self.host,
+                self.port,
+                keepalive=30,
+                clean_start=not self.persistent,
+                properties=props,
             )
         else:
             self.client.connect_async(self.host, self.port, keepalive=30)
