@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # Broker link retries: wait the minimum, doubled per failed attempt up to the maximum.
     mqtt_reconnect_min_s: float = Field(default=0.5, gt=0)
     mqtt_reconnect_max_s: float = Field(default=30.0, gt=0)
+    # Receipts are coalesced per device: at most one per device per interval, the last one
+    # always sent (the device verifies each in pure Python, ~40 ms; receipts are cumulative, so
+    # the ones left out lose nothing). 0: one receipt per stored batch.
+    receipt_interval_ms: int = Field(default=500, ge=0, le=60_000)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

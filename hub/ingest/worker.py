@@ -1,9 +1,12 @@
 """The ingest worker: paho-mqtt 2 at the edge, a processing thread behind a queue.
 
 This is the only hub module that imports paho. paho's callbacks only put messages on a queue;
-the processing thread verifies and stores them in batches (``Processor``), publishes receipts
-and commands, and only then acknowledges the messages to the broker (manual PUBACK), so a
-message is never acknowledged before its rows are committed. Several workers share the load
+the processing thread verifies and stores them in batches (``Processor``), acknowledges the
+messages to the broker (manual PUBACK) only once their rows are committed, and publishes
+commands and receipts. Receipts are coalesced per device (``ReceiptCoalescer``: at most one per
+``receipt_interval_s``, the trailing one sent on a timer of the processing loop even when no
+further message arrives, and at shutdown) and built from the committed rows when sent, so a
+receipt never covers a row that is not durable. Several workers share the load
 through MQTT v5 shared subscriptions (``$share/<group>/...``); with ``mqtt_v5=False`` (MQTT
 3.1.1 brokers such as the embedded demo broker) the subscriptions are plain and one worker
 must run alone.
@@ -39,6 +42,7 @@ from hub.commands.dispatcher import Dispatcher
 from hub.events.service import RejectionTally
 from hub.ingest.hooks import EventHook
 from hub.ingest.processor import BatchResult, Processor
+from hub.ingest.receipts import ReceiptCoalescer
 from hub.keys import HubKey
 from hub.media.store import BlobStore
 from hub.mqtt_messages import Inbound, Outbound
@@ -56,6 +60,7 @@ PLAIN_FILTERS = (topics.STATE_ALL, topics.HUB_STATE)
 
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # how long the broker queues for a worker that is away
+RECEIPT_INTERVAL_MS_DEFAULT: int = Settings.model_fields["receipt_interval_ms"].default
 
 
 class IngestError(Exception):
@@ -94,6 +99,7 @@ class IngestWorker:
         mqtt_v5: bool = True,
         batch_size: int = 200,
         batch_wait_s: float = 0.02,
+        receipt_interval_s: float | None = None,
         dispatch_interval_s: float = 1.0,
         retry_interval_s: float = 30.0,
         max_retries: int = 5,
@@ -108,6 +114,10 @@ class IngestWorker:
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
         self.dispatch_interval_s = dispatch_interval_s
+        if receipt_interval_s is None:  # the setting, else its default
+            ms = settings.receipt_interval_ms if settings else RECEIPT_INTERVAL_MS_DEFAULT
+            receipt_interval_s = ms / 1000
+        self._receipts = ReceiptCoalescer(receipt_interval_s)
         self.tally = RejectionTally()
         self.processor = Processor(
             session_factory,
@@ -332,12 +342,17 @@ class IngestWorker:
     def _run(self) -> None:
         next_dispatch = 0.0
         while True:
-            batch = self._take_batch()
+            # wake for the next coalesced receipt: the last batch of a stream is answered
+            # even when nothing else arrives
+            wait = self._receipts.wait_s(time.monotonic())
+            batch = self._take_batch(0.1 if wait is None else min(0.1, max(wait, 0.005)))
             try:
                 if batch:
                     self._handle(batch)
                 elif self._stop.is_set():
+                    self._send_receipts(self._receipts.drain())  # drain: every one pending
                     return
+                self._send_receipts(self._receipts.due(time.monotonic()))
                 if time.monotonic() >= next_dispatch:
                     self._publish(self.dispatcher.tick())
                     next_dispatch = time.monotonic() + self.dispatch_interval_s
@@ -345,9 +360,9 @@ class IngestWorker:
                 logger.exception("ingest loop error")
                 time.sleep(0.5)
 
-    def _take_batch(self) -> list[tuple[int, Inbound]]:
+    def _take_batch(self, timeout: float = 0.1) -> list[tuple[int, Inbound]]:
         try:
-            first = self._queue.get(timeout=0.1)
+            first = self._queue.get(timeout=timeout)
         except queue.Empty:
             return []
         batch = [first]
@@ -368,7 +383,10 @@ class IngestWorker:
             if m.topic == topics.HUB_STATE:
                 self._check_hub_state(m.payload)
         try:
-            result: BatchResult = self.processor.process(msgs) if msgs else BatchResult()
+            result = BatchResult()
+            if msgs:
+                result = self.processor.process(msgs, receipts=False)
+            self._receipts.add(result.touched)  # sent by _run once due (rows committed now)
             self._publish(result.outbound)
             if any(m.topic.endswith("/state") for m in msgs):
                 self._publish(self.dispatcher.tick())  # a birth: send what waits for it
@@ -383,6 +401,17 @@ class IngestWorker:
         s.duplicates += result.duplicates
         s.rejected += result.rejected
         s.chunks += result.chunks
+
+    def _send_receipts(self, taken: dict[str, set[str]]) -> None:
+        """Build the receipts for ``taken`` from the committed rows and publish them."""
+        if not taken:
+            return
+        try:
+            out = self.processor.receipts(taken)
+        except Exception:
+            self._receipts.restore(taken)  # sent once the database answers again
+            raise
+        self._publish(out)
 
     def _publish(self, out: list[Outbound]) -> None:
         for msg in out:
