@@ -104,14 +104,14 @@ def idle(seconds: float = 3600) -> list[dict]:
     return [{"at": 0, "do": "signin", "worker": w, "pin": p}, {"at": seconds, "do": "end"}]
 
 
-def stream(events: int = 2000) -> list[dict]:
+def stream(events: int = 2000, every_ms: int = 10) -> list[dict]:
     """``events`` events as fast as the device signs them: the sign-in (seq 1), then small
-    track events (the delivery tests' stream; with heartbeat and patrol track off the device
-    emits exactly seq 1..events)."""
+    track events ``every_ms`` apart (the delivery tests' stream; with heartbeat and patrol
+    track off the device emits exactly seq 1..events)."""
     w, p = DEFAULT_WORKER
     return [
         {"at": 0, "do": "signin", "worker": w, "pin": p},
-        {"at": 0, "do": "burst", "n": events - 1},
+        {"at": 0, "do": "burst", "n": events - 1, "every_ms": every_ms},
         {"at": 0, "do": "end"},
     ]
 

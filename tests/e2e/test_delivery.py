@@ -13,6 +13,7 @@ Each time exactly 2,000 events are stored, seq 1..2000 once each, the hash chain
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ GRID = "33010200100101"
 DEV = "hh-stream"
 N = 2000
 FAIL_AT = 700
+EVERY_MS = 3  # between events: the upload (a PUBACK round trip each) keeps pace with signing
 
 
 @pytest.fixture
@@ -67,12 +69,13 @@ def _hub_process(hub: Hub, procs: list[HubProcess], tmp_path: Path, mode: str, *
 def _stream_device(hub: Hub, fleet: Fleet) -> SimDevice:
     """The default device config (nothing about delivery overridden), heartbeat and patrol
     track off so the stream is exactly seq 1..N. Speed only: a 4 MB heap without the early
-    collections (pure-Python Ed25519 signs ~2x faster without them on the unix port), so the
-    2,000 events take about a minute, not three (the heap is tested by tests/hil and bench)."""
+    collections, events 3 ms apart, so the 2,000 events take ~40 s here (~11 ms to sign each,
+    one PUBACK round trip to upload, a receipt verified at most every 0.5 s); the heap is
+    tested by tests/hil and bench."""
     dev = fleet.add_handheld(
         DEV,
         GRID,
-        scenario=scenarios.stream(N),
+        scenario=scenarios.stream(N, every_ms=EVERY_MS),
         heapsize="4M",
         gc_threshold=0,
         heartbeat_s=0,
@@ -95,21 +98,34 @@ def _finish(hub: Hub, dev: SimDevice, stored: Callable[[], int], procs: list[Hub
         return f"{stored()} of {N} stored\n{dev.log()[-1500:]}\n{logs}"
 
     wait_until(f"{N} events stored", lambda: stored() >= N, 300, 0.5, detail)
+    _phase(f"{N} stored")
     assert dev.wait(60) == 0, dev.log()[-3000:]  # the device emptied its outbox on receipts
+    _phase("device done")
     events = hub.assert_chain(DEV, N)  # seq 1..N once each, linked, no break, no open gap
     assert len(events) == N
     assert hub.errors() == {}
     assert "MemoryError" not in dev.log()
 
 
+_T0 = [0.0]
+
+
+def _phase(what: str) -> None:
+    """One line per phase with the seconds since the device started (in the test's output)."""
+    print(f"  {time.monotonic() - _T0[0]:6.1f} s  {what}")
+
+
 def _at_event(stored: Callable[[], int], dev: SimDevice, n: int = FAIL_AT) -> None:
+    _T0[0] = time.monotonic()
     wait_until(f"{n} events stored", lambda: stored() >= n, 120, 0.05, lambda: dev.log()[-2000:])
+    _phase(f"{stored()} stored, {device_state(dev).get('seq', 0)} signed")
 
 
 def _device_went_on(dev: SimDevice, since: int, more: int = 200) -> None:
     """Wait until the device signed ``more`` events after ``since`` (outage under way)."""
     want = since + more
     wait_until(f"{more} more events signed", lambda: device_state(dev).get("seq", 0) >= want)
+    _phase(f"{more} more signed")
 
 
 def test_hub_killed_mid_stream_and_restarted_loses_nothing(
