@@ -25,7 +25,7 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from hub import keys
-from hub.app import BrokerConnected, create_app, database_problem
+from hub.app import create_app, database_problem
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
 from hub.db import (
@@ -212,15 +212,6 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def _broker_link(handle: runner.IngestHandle) -> BrokerConnected:
-    """``/readyz``'s broker check: every ingest worker's MQTT connection is up."""
-
-    def broker_connected() -> bool:
-        return bool(handle.workers) and all(w.client.is_connected() for w in handle.workers)
-
-    return broker_connected
-
-
 @app.command()
 def run(
     host: Annotated[str | None, typer.Option(help="Overrides GRIDLINK_API_HOST.")] = None,
@@ -263,7 +254,9 @@ def run(
         f"hub API on http://{host}:{port}  console: http://{host}:{port}/console  "
         f"OpenAPI: http://{host}:{port}/docs"
     )
-    web = create_app(settings, clock, broker_connected=_broker_link(handle) if handle else None)
+    web = create_app(
+        settings, clock, broker_connected=(lambda: handle.broker_connected) if handle else None
+    )
     server = _Server(uvicorn.Config(web, host=host, port=port, log_level="info"))
     try:
         server.run()

@@ -27,6 +27,7 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_SYNCHRONOUS = "FULL"  # durable commits in WAL mode (see _sqlite_pragmas)
 
 
 class DatabaseMissingError(Exception):
@@ -64,7 +65,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: in WAL mode every commit fsyncs the WAL, so a committed transaction survives a power
+    # loss. NORMAL syncs only at checkpoints: a commit may be lost (not corrupted) on power
+    # loss, and the hub PUBACKs and receipts a batch right after its commit.
+    cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
     cursor.close()
 
 
@@ -93,7 +97,8 @@ def require_database(url: str, *, create: bool = False) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; for SQLite enable WAL, FKs, busy_timeout (the directory must exist)."""
+    """Create an engine; for SQLite (the directory must exist) enable WAL with
+    ``synchronous=FULL`` (a commit is on disk when it returns), FKs, busy_timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("connect_args", {}).setdefault("check_same_thread", False)

@@ -79,6 +79,19 @@ class Settings(BaseSettings):
     # "5": MQTT v5 with shared subscriptions, so several ingest workers split the load
     # (Mosquitto, EMQX). "3.1.1": plain subscriptions, one worker only (the embedded demo broker).
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    # The ingest workers' persistent broker session: worker i connects as
+    # "<mqtt_client_id>-<i>" (empty: "gridlink-<hostname>"), the same id after every restart,
+    # with clean start off; the broker keeps the session and queues for it while the hub is
+    # away, for up to mqtt_session_expiry_s (default 7 days: a long weekend's outage).
+    mqtt_client_id: str = ""
+    mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0, le=0xFFFFFFFF)
+    # Broker link retries: wait the minimum, doubled per failed attempt up to the maximum.
+    mqtt_reconnect_min_s: float = Field(default=0.5, gt=0)
+    mqtt_reconnect_max_s: float = Field(default=30.0, gt=0)
+    # Receipts are coalesced per device: at most one per device per interval, the last one
+    # always sent (the device verifies each in pure Python, ~40 ms; receipts are cumulative, so
+    # the ones left out lose nothing). 0: one receipt per stored batch.
+    receipt_interval_ms: int = Field(default=500, ge=0, le=60_000)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -183,7 +183,12 @@ class Fleet:
         self.hub_public_key = crypto.public_key(self.hub_seed)
         self.micropython = micropython or micropython_binary()
         self.extra_path = extra_path or []
-        self.defaults = defaults or {}
+        # A fleet that invented its own hub key (no hub_seed given) has no hub that could
+        # receipt its events or say it is online: such devices trim on the broker's PUBACK and
+        # send without waiting for a hub state. With the hub's key they keep the firmware's
+        # defaults (trim on the hub's receipt, send while the hub is online).
+        hub_less = {"trim_on": "puback", "require_hub": False} if hub_seed is None else {}
+        self.defaults = {**hub_less, **(defaults or {})}
         self.devices: dict[str, SimDevice] = {}
         self._cseq: dict[str, int] = {}
 
@@ -199,7 +204,6 @@ class Fleet:
             "flash": str(root / "flash"),
             "broker": {"host": self.broker_host, "port": self.broker_port, "keepalive": 30},
             "hub_key": self.hub_public_key.hex(),
-            "require_hub": False,
             "hal": {
                 "camera": "sim",
                 "microphone": "sim",

@@ -4,6 +4,7 @@
     proxy.cut()            # drop every live connection and refuse new ones (link down)
     proxy.resume()         # accept again
     proxy.duplicate = True # device -> broker QoS 1 PUBLISH packets are sent twice
+    proxy.publish_delay_s = 0.02  # each device -> broker PUBLISH held that long (a slow link)
     proxy.stop()
 
 It runs its own asyncio loop on a daemon thread so sync tests can drive it. The device ->
@@ -45,6 +46,7 @@ class NetProxy:
         self.host = host
         self.port = port
         self.duplicate = False
+        self.publish_delay_s = 0.0
         self.accepting = True
         self.connections = 0
         self.cuts = 0
@@ -192,6 +194,8 @@ class NetProxy:
                     break
                 pkt = bytes(buf[:n])
                 del buf[:n]
+                if pkt[0] >> 4 == 3 and self.publish_delay_s > 0:
+                    await asyncio.sleep(self.publish_delay_s)
                 w.write(pkt)
                 if pkt[0] >> 4 == 3:
                     self.publishes += 1

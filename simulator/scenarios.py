@@ -8,6 +8,8 @@ An action is {"at": seconds after start, "do": <action>, ...}:
 - {"do": "verify", "case_id": "...", "result": "confirm" | "reject", "text": "..."}
 - {"do": "task", "task_id": "...", "step": "accept" | "progress" | "close", "text": "..."}
 - {"do": "track"} (flush the patrol track now), {"do": "wait", "s": 2}, {"do": "end"}
+- {"do": "burst", "n": 2000, "every_ms": 10}   (n small track events, one fix each, every_ms
+   apart: emit() does not yield, the pause lets the upload keep pace)
 Answers to prompts raised by hub commands (tasks, verification requests) come from the
 device's "answers" config: {"task": ["accept", "close", "ignore", ...] | "close",
 "verify": "confirm" | [...]}.
@@ -102,7 +104,19 @@ def idle(seconds: float = 3600) -> list[dict]:
     return [{"at": 0, "do": "signin", "worker": w, "pin": p}, {"at": seconds, "do": "end"}]
 
 
-SCENARIOS = {"patrol": patrol, "big_report": big_report, "idle": idle}
+def stream(events: int = 2000, every_ms: int = 10) -> list[dict]:
+    """``events`` events as fast as the device signs them: the sign-in (seq 1), then small
+    track events ``every_ms`` apart (the delivery tests' stream; with heartbeat and patrol
+    track off the device emits exactly seq 1..events)."""
+    w, p = DEFAULT_WORKER
+    return [
+        {"at": 0, "do": "signin", "worker": w, "pin": p},
+        {"at": 0, "do": "burst", "n": events - 1, "every_ms": every_ms},
+        {"at": 0, "do": "end"},
+    ]
+
+
+SCENARIOS = {"patrol": patrol, "big_report": big_report, "idle": idle, "stream": stream}
 
 
 def write_jsonl(actions: list[dict], path: str | Path) -> Path:

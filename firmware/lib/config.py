@@ -27,11 +27,11 @@ DEFAULTS = {
     "heartbeat_s": 300,
     "track_s": 30,
     "outbox_bytes": 8 * 1024 * 1024,
-    "require_hub": False,
+    "require_hub": True,  # flush the outbox only while the retained hub state says online
     "backoff_min_ms": 500,
     "backoff_max_ms": 30000,
     "log_level": "info",
-    "trim_on": "puback",  # or "receipt": keep a record until a verified hub receipt covers it
+    "trim_on": "receipt",  # keep a record until a verified hub receipt covers it (or "puback")
     "keep_media": False,  # keep uploaded media (up to 32 files) for chunks a receipt lists missing
     "cmd_queue": 8,  # commands queued before more are dropped (the hub retries them)
 }

@@ -21,6 +21,7 @@ import gc
 import os
 
 import config as config_mod
+import keyed
 import log as log_mod
 import mqtt
 import outbox as outbox_mod
@@ -49,6 +50,7 @@ class Device:
         self.dev = cfg["device_id"]
         topics.validate_device_id(self.dev)
         self.seed = binascii.unhexlify(cfg["key"])
+        keyed.install(self.seed)  # the public key once, not in every signature
         self.hub_pk = binascii.unhexlify(cfg["hub_key"]) if cfg.get("hub_key") else None
         self.root = root or cfg.get("flash", "/flash")
         _mkdir(self.root)

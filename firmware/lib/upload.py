@@ -22,7 +22,7 @@ import log as log_mod
 from compat import exists, remove
 from outbox import rec_id, rec_media, rec_payload, rec_seq, rec_topic
 
-from protocol import chunking, command, envelope, topics
+from protocol import chunking, command, envelope, sealed, topics
 from protocol.errors import ProtocolError
 from protocol.limits import CHUNK_SIZE
 
@@ -54,6 +54,8 @@ class Uploader:
         self.hub_up = None  # the last hub state seen (None: none yet)
         self.hub_seq = state.get("hub_seq", 0)
         self.sent_rid = 0
+        self.receipts_verified = 0
+        self.receipts_skipped = 0  # no news (see _no_news): not verified
         self._rewind = False
         self._trim_seq = 0
         self._wake = asyncio.Event()
@@ -97,10 +99,14 @@ class Uploader:
         if self.hub_pk is None:
             return
         try:
+            if self._no_news(payload):
+                self.receipts_skipped += 1
+                return
             rcpt = command.open_receipt(payload, self.hub_pk)
         except ProtocolError as e:
             _log.warning("receipt refused: %s", e)
             return
+        self.receipts_verified += 1
         if rcpt["dev"] != self.dev:
             return
         held = self.state.get("held", None) or {}
@@ -128,6 +134,16 @@ class Uploader:
             self.state.set("held", held)
             self.state.save()
         self._wake.set()
+
+    def _no_news(self, payload):
+        """True for a receipt that, verified, would change nothing: its seq does not advance
+        past the newest verified one and it lists no blob (it may trim nothing, re-send
+        nothing, release no media). Such a receipt is dropped unverified (Ed25519 in pure
+        Python is ~40 ms a receipt); anything else is verified before it is used."""
+        rcpt = sealed.parse(payload)  # size, canonical form, sig well-formed; not the signature
+        seq = rcpt.get("seq")
+        return (type(seq) is int and seq <= self.hub_seq and rcpt.get("blobs") == {}
+                and rcpt.get("dev") == self.dev)
 
     # --- the drain task -----------------------------------------------------------------------
 

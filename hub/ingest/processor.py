@@ -3,7 +3,10 @@
 Pure of MQTT (tests feed ``Inbound`` records straight in). Messages are sorted by channel and
 handed to the channel's handler (``events``, ``chunks``, ``state``); every message is either
 stored or rejected with a reason that is logged and counted; one bad message never affects the
-others, and nothing here raises to the caller. Receipts for the touched devices come last.
+others, and nothing here raises to the caller. Receipts for the touched devices come last,
+or, with ``process(batch, receipts=False)``, are left to the caller: ``result.touched`` names the
+devices (and blobs) to answer and ``receipts(touched)`` builds them later from what is stored
+then (the ingest worker coalesces them, ``hub.ingest.receipts.ReceiptCoalescer``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class BatchResult:
     chunk_duplicates: int = 0  # media chunks already held
     states: int = 0  # births and wills applied, or ignored as older than the device's session
     outbound: list[Outbound] = field(default_factory=list)
+    # device -> blob shas a receipt should mention (every device the batch touched)
+    touched: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def handled(self) -> int:
@@ -98,7 +103,9 @@ class Processor:
             self.event_ingest = EventIngest(session_factory, store, on_event, None)
 
     # -- entry point -------------------------------------------------------------------------
-    def process(self, batch: Sequence[Inbound]) -> BatchResult:
+    def process(self, batch: Sequence[Inbound], *, receipts: bool = True) -> BatchResult:
+        """Store the batch. With ``receipts`` its receipts are in ``result.outbound``; without,
+        the caller sends them (``result.touched``, ``receipts()``), after this returns."""
         result = BatchResult()
         now = self.clock.now()
         by_channel: dict[str, list[tuple[str, Inbound]]] = defaultdict(list)
@@ -124,7 +131,8 @@ class Processor:
             for dev in births:
                 touched.setdefault(dev, set())
         self._persist_rejections(now)
-        if touched:
+        result.touched = dict(touched)
+        if touched and receipts:
             result.outbound.extend(self._receipts(touched, now))
         return result
 
@@ -226,6 +234,17 @@ class Processor:
         result.chunk_duplicates += duplicates
 
     # -- replies -----------------------------------------------------------------------------
+    def receipts(self, touched: dict[str, set[str]]) -> list[Outbound]:
+        """Receipts for ``touched`` from the rows committed now (cumulative: "stored through"
+        the device's last contiguous seq). Raises on database errors (the caller keeps them)."""
+        with self.session_factory() as db_session:
+            return receipts_for(
+                db_session=db_session,
+                touched=touched,
+                ts=int(self.clock.now().timestamp()),
+                hub_seed=self.hub_key.seed,
+            )
+
     def _receipts(self, touched: dict[str, set[str]], now: datetime) -> list[Outbound]:
         try:
             with self.session_factory() as db_session:

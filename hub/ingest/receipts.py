@@ -51,3 +51,64 @@ def receipts_for(
         )
         out.append(Outbound(topics.rcpt(dev), data))
     return out
+
+
+class ReceiptCoalescer:
+    """At most one receipt per device per ``interval_s``, and never a receipt left unsent.
+
+    The worker ``add()``s the devices (and blob shas) each stored batch touched, then sends
+    what ``due()`` returns: a device that had no receipt within the interval gets one at once
+    (leading edge: a lone event is answered without delay); during a stream its batches only
+    gather here and one receipt goes out when the interval since the last one is over
+    (trailing edge), built then from the rows committed by then, so it covers every batch that
+    gathered. Receipts are cumulative ("stored through seq N" plus the missing chunks of the
+    blobs named), so the ones left out lose nothing. ``wait_s()`` tells the worker loop how
+    long it may block before the next one is due, so the last batch of a stream is answered
+    even when no further message arrives; ``drain()`` takes everything at shutdown.
+
+    Not thread-safe: the worker's processing thread alone uses it. ``interval_s`` 0 sends one
+    receipt per batch (every ``due()`` returns all that is pending).
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = max(0.0, interval_s)
+        self._pending: dict[str, set[str]] = {}
+        self._sent: dict[str, float] = {}  # device -> when its last receipt was taken (monotonic)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, touched: dict[str, set[str]]) -> None:
+        for dev, shas in touched.items():
+            self._pending.setdefault(dev, set()).update(shas)
+
+    def due(self, now: float) -> dict[str, set[str]]:
+        """Take the pending devices whose interval is over (marked sent at ``now``)."""
+        out: dict[str, set[str]] = {}
+        for dev in list(self._pending):
+            last = self._sent.get(dev)
+            if last is None or now - last >= self.interval_s:
+                out[dev] = self._pending.pop(dev)
+                self._sent[dev] = now
+        if len(self._sent) > 4 * len(self._pending) + 64:  # forget devices long quiet
+            self._sent = {
+                d: t for d, t in self._sent.items() if now - t < self.interval_s or d in out
+            }
+        return out
+
+    def wait_s(self, now: float) -> float | None:
+        """Seconds until the next pending receipt is due (0: now), None with none pending."""
+        if not self._pending:
+            return None
+        first = min(self._sent.get(dev, now - self.interval_s) for dev in self._pending)
+        return max(0.0, first + self.interval_s - now)
+
+    def restore(self, taken: dict[str, set[str]]) -> None:
+        """Put back receipts taken but not built (a database error): due again one interval on."""
+        for dev, shas in taken.items():
+            self._pending.setdefault(dev, set()).update(shas)
+
+    def drain(self) -> dict[str, set[str]]:
+        """Everything pending, due or not (the worker is stopping)."""
+        out, self._pending = self._pending, {}
+        return out

@@ -1,13 +1,21 @@
 """Start ingest workers from ``Settings`` (``gridlink hub run``, ``gridlink hub ingest``).
 
-handle = hub.ingest.runner.start(settings)   # connects, subscribes, returns
+handle = hub.ingest.runner.start(settings)   # returns once subscribed, or at once when the
+                                             # broker is unreachable (retried in the background)
+handle.broker_connected                      # every worker's broker link is up (for /readyz)
 ...
-handle.stop()
+handle.stop()                                # drain, receipts + PUBACKs, hub offline, disconnect
+
+Worker ``i`` connects as ``<mqtt_client_id>-<i>`` (default prefix ``gridlink-<hostname>``), the
+same id after every restart, so the broker keeps its persistent session and queues for it while
+it is away. Two processes on one broker need different ``GRIDLINK_MQTT_CLIENT_ID`` values.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -35,7 +43,16 @@ class IngestHandle:
     workers: list[IngestWorker] = field(default_factory=list)
     engine: Engine | None = None
 
+    @property
+    def broker_connected(self) -> bool:
+        """True when every worker's broker link is up (False with no workers)."""
+        return bool(self.workers) and all(w.broker_connected for w in self.workers)
+
     def stop(self) -> None:
+        """Drain every worker (the batch in hand stored, its receipts and PUBACKs sent),
+        publish the hub's retained offline state, disconnect cleanly (no last will)."""
+        for worker in self.workers:
+            worker.request_stop()  # none of them answers another's "offline" any more
         for worker in self.workers:
             try:
                 worker.stop()
@@ -47,10 +64,19 @@ class IngestHandle:
             self.engine = None
 
 
-def start(settings: Settings, *, workers: int = 1, clock: Clock | None = None) -> IngestHandle:
-    """Connect ``workers`` ingest workers (shared subscription) to the configured broker.
+def client_id_prefix(settings: Settings) -> str:
+    return settings.mqtt_client_id or f"gridlink-{socket.gethostname()}"
 
-    The hub key is created here if it does not exist yet; ``clock`` defaults to the system's.
+
+def start(
+    settings: Settings, *, workers: int = 1, clock: Clock | None = None, timeout: float = 10.0
+) -> IngestHandle:
+    """Start ``workers`` ingest workers (shared subscription) on the configured broker.
+
+    Returns once every worker is subscribed (at most ``timeout`` s), or as soon as the broker
+    turned out unreachable: the workers keep retrying with backoff and connect when it is
+    back; it never raises for the broker. The hub key is created here if it does not exist
+    yet; ``clock`` defaults to the system's.
     """
     clock = clock or SystemClock()
     use_openssl()
@@ -63,8 +89,9 @@ def start(settings: Settings, *, workers: int = 1, clock: Clock | None = None) -
     store = FileBlobStore(settings.media_dir)
     password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
     handle = IngestHandle(engine=engine)
+    prefix = client_id_prefix(settings)
     try:
-        for _ in range(workers):
+        for index in range(workers):
             worker = IngestWorker(
                 session_factory=factory,
                 hub_key=hub_key,
@@ -72,20 +99,30 @@ def start(settings: Settings, *, workers: int = 1, clock: Clock | None = None) -
                 host=settings.mqtt_host,
                 port=settings.mqtt_port,
                 clock=clock,
+                client_id=f"{prefix}-{index}",
+                session_expiry_s=settings.mqtt_session_expiry_s,
+                reconnect_min_s=settings.mqtt_reconnect_min_s,
+                reconnect_max_s=settings.mqtt_reconnect_max_s,
                 username=settings.mqtt_username,
                 password=password,
                 mqtt_v5=mqtt_v5,
                 settings=settings,
             )
-            handle.workers.append(worker.start())
+            handle.workers.append(worker.start(timeout=0))
+        deadline = time.monotonic() + timeout
+        for worker in handle.workers:
+            worker.start_wait(max(0.0, deadline - time.monotonic()))
     except Exception:
         handle.stop()
         raise
     logger.info(
-        "ingest: %d worker(s) on %s:%d, hub key %s",
+        "ingest: %d worker(s) %s-0..%d on %s:%d (%s), hub key %s",
         workers,
+        prefix,
+        workers - 1,
         settings.mqtt_host,
         settings.mqtt_port,
+        "connected" if handle.broker_connected else "broker not reached yet, retrying",
         hub_key.public_key_hex,
     )
     return handle

@@ -1,12 +1,22 @@
 """The ingest worker: paho-mqtt 2 at the edge, a processing thread behind a queue.
 
 This is the only hub module that imports paho. paho's callbacks only put messages on a queue;
-the processing thread verifies and stores them in batches (``Processor``), publishes receipts
-and commands, and only then acknowledges the messages to the broker (manual PUBACK), so a
-message is never acknowledged before it is in the database. Several workers share the load
+the processing thread verifies and stores them in batches (``Processor``), acknowledges the
+messages to the broker (manual PUBACK) only once their rows are committed, and publishes
+commands and receipts. Receipts are coalesced per device (``ReceiptCoalescer``: at most one per
+``receipt_interval_s``, the trailing one sent on a timer of the processing loop even when no
+further message arrives, and at shutdown) and built from the committed rows when sent, so a
+receipt never covers a row that is not durable. Several workers share the load
 through MQTT v5 shared subscriptions (``$share/<group>/...``); with ``mqtt_v5=False`` (MQTT
 3.1.1 brokers such as the embedded demo broker) the subscriptions are plain and one worker
 must run alone.
+
+The session is persistent (MQTT v5 clean start off with ``session_expiry_s``, 3.1.1 clean
+session off) under a stable ``client_id``: while the worker is away (killed, restarting,
+the link down) the broker keeps its subscriptions and queues its messages, including those
+it had sent and not yet seen acknowledged. The link is paho's own loop thread: ``start()``
+never fails for an unreachable broker, paho retries with backoff (``reconnect_min_s`` doubling
+up to ``reconnect_max_s``), and every change of the link is one log line.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from hub.commands.dispatcher import Dispatcher
 from hub.events.service import RejectionTally
 from hub.ingest.hooks import EventHook
 from hub.ingest.processor import BatchResult, Processor
+from hub.ingest.receipts import ReceiptCoalescer
 from hub.keys import HubKey
 from hub.media.store import BlobStore
 from hub.mqtt_messages import Inbound, Outbound
@@ -46,6 +57,10 @@ SHARED_FILTERS = (topics.EVT_ALL, topics.BLOB_ALL, topics.ACK_ALL)
 # State messages are retained, and brokers never send retained messages on shared
 # subscriptions; every worker takes them (applying one is idempotent).
 PLAIN_FILTERS = (topics.STATE_ALL, topics.HUB_STATE)
+
+
+SESSION_EXPIRY_S = 7 * 24 * 3600  # how long the broker queues for a worker that is away
+RECEIPT_INTERVAL_MS_DEFAULT: int = Settings.model_fields["receipt_interval_ms"].default
 
 
 class IngestError(Exception):
@@ -75,12 +90,16 @@ class IngestWorker:
         port: int = 1883,
         clock: Clock,
         client_id: str | None = None,
+        session_expiry_s: int = SESSION_EXPIRY_S,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
         username: str | None = None,
         password: str | None = None,
         share_group: str = SHARE_GROUP,
         mqtt_v5: bool = True,
         batch_size: int = 200,
         batch_wait_s: float = 0.02,
+        receipt_interval_s: float | None = None,
         dispatch_interval_s: float = 1.0,
         retry_interval_s: float = 30.0,
         max_retries: int = 5,
@@ -95,6 +114,10 @@ class IngestWorker:
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_s
         self.dispatch_interval_s = dispatch_interval_s
+        if receipt_interval_s is None:  # the setting, else its default
+            ms = settings.receipt_interval_ms if settings else RECEIPT_INTERVAL_MS_DEFAULT
+            receipt_interval_s = ms / 1000
+        self._receipts = ReceiptCoalescer(receipt_interval_s)
         self.tally = RejectionTally()
         self.processor = Processor(
             session_factory,
@@ -113,13 +136,24 @@ class IngestWorker:
             max_retries=max_retries,
         )
         self.stats = WorkerStats()
+        # A persistent session needs the same id after a restart (hub.ingest.runner gives
+        # "<prefix>-<index>"). Without a given id the session ends with the connection: a
+        # random id is never resumed, and an abandoned session would stay a member of the
+        # share group, queuing its share of the traffic until it expires.
+        self.persistent = client_id is not None
         self.client_id = client_id or f"gl-ingest-{socket.gethostname()}-{os.getpid()}-{id(self):x}"
+        self.session_expiry_s = session_expiry_s if self.persistent else 0
+        self.reconnect_min_s, self.reconnect_max_s = reconnect_min_s, reconnect_max_s
         # Bounded: when processing falls behind, paho's network thread waits here and TCP
         # pushes back on the broker, instead of the hub's memory growing without limit
         # (QoS 0 floods are not bounded by the broker's in-flight window).
         self._queue: queue.Queue[tuple[int, Inbound]] = queue.Queue(maxsize=QUEUE_MAX)
         self._stop = threading.Event()
         self._subscribed = threading.Event()
+        self._attempted = threading.Event()  # the first connection attempt has an outcome
+        self._connected = False
+        self._link_state = "new"  # new | up | lost | unreachable | refused (one log line each)
+        self._next_delay: float | None = None  # paho's next reconnect wait, mirrored
         self.subscribed_count = 0  # subscriptions acknowledged (1 + reconnects)
         self._generation = 0  # bumps per connection: never PUBACK a mid of an older one
         self._thread: threading.Thread | None = None
@@ -128,6 +162,7 @@ class IngestWorker:
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if mqtt_v5 else mqtt.MQTTv311,
+            clean_session=None if mqtt_v5 else not self.persistent,  # v5: see start()
             manual_ack=True,
         )
         if username:
@@ -136,46 +171,75 @@ class IngestWorker:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
-        self.client.reconnect_delay_set(0.2, 5)  # type: ignore[arg-type]  # paho takes floats
+        self.client.on_connect_fail = self._on_connect_fail
+        self.client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)  # type: ignore[arg-type]
         self.client.will_set(topics.HUB_STATE, self._hub_state(False), qos=1, retain=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def broker_connected(self) -> bool:
+        """True while the broker link is up (CONNACK accepted, not yet disconnected)."""
+        return self._connected
+
     def start(self, timeout: float = 10.0) -> IngestWorker:
-        try:
-            if self.mqtt_v5:
-                props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
-                props.SessionExpiryInterval = 0
-                self.client.connect(
-                    self.host, self.port, keepalive=30, clean_start=True, properties=props
-                )
-            else:
-                self.client.connect(self.host, self.port, keepalive=30)
-        except OSError as exc:
-            raise IngestError(f"cannot reach the broker at {self.host}:{self.port}: {exc}") from exc
+        """Start the link and the processing thread. Waits up to ``timeout`` s for the
+        subscriptions, but returns as soon as the first attempt failed: an unreachable
+        broker is retried in the background (``broker_connected`` tells)."""
+        if self.mqtt_v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho
+            props.SessionExpiryInterval = self.session_expiry_s
+            self.client.connect_async(
+                self.host,
+                self.port,
+                keepalive=30,
+                clean_start=not self.persistent,
+                properties=props,
+            )
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
         self._thread = threading.Thread(
             target=self._run, name=f"ingest-{self.client_id}", daemon=True
         )
         self._thread.start()
-        if not self._subscribed.wait(timeout):
-            self.stop()
-            raise IngestError(f"no subscription acknowledged by {self.host}:{self.port}")
+        self.start_wait(timeout)
         return self
 
+    def start_wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the subscriptions; give up early once the first
+        attempt failed (the link keeps retrying). True when subscribed."""
+        deadline = time.monotonic() + timeout
+        while not self._subscribed.is_set() and time.monotonic() < deadline:
+            if self._attempted.is_set() and not self._connected:
+                break  # unreachable or refused: the link retries, the caller goes on
+            self._subscribed.wait(0.05)
+        return self._subscribed.is_set()
+
+    def request_stop(self) -> None:
+        """Stop taking new messages and stop answering other workers' offline state (the
+        first step of ``stop()``; ``IngestHandle.stop`` calls it on every worker first)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Drain what was received, publish hub offline, disconnect."""
+        """Drain: process the messages already received (their rows committed, receipts
+        published, PUBACKs sent), publish the retained hub state offline, then disconnect
+        normally, so the broker does not publish the last will and keeps the session."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        try:
-            info = self.client.publish(topics.HUB_STATE, self._hub_state(False), qos=1, retain=True)
-            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-                info.wait_for_publish(2.0)
-        except (RuntimeError, ValueError, OSError):
-            pass
+        if self._connected:
+            try:
+                info = self.client.publish(
+                    topics.HUB_STATE, self._hub_state(False), qos=1, retain=True
+                )
+                if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    info.wait_for_publish(2.0)  # after it: the acks and receipts written before
+            except (RuntimeError, ValueError, OSError):
+                pass
         self.client.disconnect()
         self.client.loop_stop()
+        self._connected = False
 
     def __enter__(self) -> IngestWorker:
         return self.start()
@@ -184,13 +248,41 @@ class IngestWorker:
         self.stop()
 
     # -- paho callbacks (paho's thread: enqueue only) ----------------------------------------
-    def _on_connect(
-        self, client: mqtt.Client, _ud: Any, _flags: Any, reason: ReasonCode, _props: Any
-    ) -> None:
-        if reason.is_failure:
-            logger.error("broker refused the connection: %s", reason)
+    def _link(self, state: str, level: int, msg: str, *args: object) -> None:
+        """Log a link change once; repeated attempts in the same state stay at DEBUG."""
+        line = f"broker {self.host}:{self.port} {msg % args}"
+        if state == self._link_state:
+            logger.debug("%s", line)
             return
+        self._link_state = state
+        logger.log(level, "%s", line)
+
+    def _retry_in(self) -> float:
+        """The wait paho's reconnect loop takes next (``reconnect_delay_set``: the minimum,
+        doubled per failed attempt up to the maximum, the minimum again after a CONNACK)."""
+        delay = self._next_delay
+        delay = self.reconnect_min_s if delay is None else min(delay * 2, self.reconnect_max_s)
+        self._next_delay = delay
+        return delay
+
+    def _on_connect(
+        self, client: mqtt.Client, _ud: Any, flags: Any, reason: ReasonCode, _props: Any
+    ) -> None:
+        self._attempted.set()
+        if reason.is_failure:
+            self._link("refused", logging.ERROR, "refused the connection: %s", reason)
+            return
+        self._next_delay = None
         self._generation += 1
+        self._connected = True
+        resumed = bool(getattr(flags, "session_present", False))
+        self._link(
+            "up",
+            logging.INFO,
+            "connected as %s (%s)",
+            self.client_id,
+            "session resumed" if resumed else "new session",
+        )
         if self.mqtt_v5:
             subs = [(f"$share/{self.share_group}/{f}", 1) for f in SHARED_FILTERS]
         else:
@@ -198,6 +290,13 @@ class IngestWorker:
         subs += [(f, 1) for f in PLAIN_FILTERS]
         client.subscribe(subs)
         client.publish(topics.HUB_STATE, self._hub_state(True), qos=1, retain=True)
+
+    def _on_connect_fail(self, _c: mqtt.Client, _ud: Any) -> None:
+        self._connected = False
+        self._attempted.set()
+        self._link(
+            "unreachable", logging.WARNING, "unreachable, retrying in %g s", self._retry_in()
+        )
 
     def _on_subscribe(
         self, _c: mqtt.Client, _ud: Any, _mid: int, codes: list[ReasonCode], _props: Any
@@ -222,19 +321,38 @@ class IngestWorker:
     def _on_disconnect(
         self, _c: mqtt.Client, _ud: Any, _flags: Any, reason: ReasonCode, _props: Any
     ) -> None:
-        if not self._stop.is_set():
-            logger.warning("disconnected from broker (%s); paho reconnects", reason)
+        self._connected = False
+        if self._stop.is_set():
+            return
+        if getattr(reason, "value", None) == 0x8E:  # session taken over
+            logger.error(
+                "broker %s:%d: another client connected as %s and took this session over; "
+                "every process needs its own GRIDLINK_MQTT_CLIENT_ID",
+                self.host,
+                self.port,
+                self.client_id,
+            )
+        delay = self._retry_in()
+        if self._link_state != "refused":  # a refusal was said already; its close is not news
+            self._link(
+                "lost", logging.WARNING, "connection lost (%s), retrying in %g s", reason, delay
+            )
 
     # -- processing thread -------------------------------------------------------------------
     def _run(self) -> None:
         next_dispatch = 0.0
         while True:
-            batch = self._take_batch()
+            # wake for the next coalesced receipt: the last batch of a stream is answered
+            # even when nothing else arrives
+            wait = self._receipts.wait_s(time.monotonic())
+            batch = self._take_batch(0.1 if wait is None else min(0.1, max(wait, 0.005)))
             try:
                 if batch:
                     self._handle(batch)
                 elif self._stop.is_set():
+                    self._send_receipts(self._receipts.drain())  # drain: every one pending
                     return
+                self._send_receipts(self._receipts.due(time.monotonic()))
                 if time.monotonic() >= next_dispatch:
                     self._publish(self.dispatcher.tick())
                     next_dispatch = time.monotonic() + self.dispatch_interval_s
@@ -242,9 +360,9 @@ class IngestWorker:
                 logger.exception("ingest loop error")
                 time.sleep(0.5)
 
-    def _take_batch(self) -> list[tuple[int, Inbound]]:
+    def _take_batch(self, timeout: float = 0.1) -> list[tuple[int, Inbound]]:
         try:
-            first = self._queue.get(timeout=0.1)
+            first = self._queue.get(timeout=timeout)
         except queue.Empty:
             return []
         batch = [first]
@@ -265,7 +383,10 @@ class IngestWorker:
             if m.topic == topics.HUB_STATE:
                 self._check_hub_state(m.payload)
         try:
-            result: BatchResult = self.processor.process(msgs) if msgs else BatchResult()
+            result = BatchResult()
+            if msgs:
+                result = self.processor.process(msgs, receipts=False)
+            self._receipts.add(result.touched)  # sent by _run once due (rows committed now)
             self._publish(result.outbound)
             if any(m.topic.endswith("/state") for m in msgs):
                 self._publish(self.dispatcher.tick())  # a birth: send what waits for it
@@ -280,6 +401,17 @@ class IngestWorker:
         s.duplicates += result.duplicates
         s.rejected += result.rejected
         s.chunks += result.chunks
+
+    def _send_receipts(self, taken: dict[str, set[str]]) -> None:
+        """Build the receipts for ``taken`` from the committed rows and publish them."""
+        if not taken:
+            return
+        try:
+            out = self.processor.receipts(taken)
+        except Exception:
+            self._receipts.restore(taken)  # sent once the database answers again
+            raise
+        self._publish(out)
 
     def _publish(self, out: list[Outbound]) -> None:
         for msg in out:

@@ -140,6 +140,10 @@ def dev_cfg(tmp_path):
             },
             "sim": {},
             "heartbeat_s": 0,
+            # no hub on a fake link: trim on the PUBACK, send without a hub state (a test of
+            # the receipt mode asks for it)
+            "trim_on": "puback",
+            "require_hub": False,
         }
         cfg.update(over)
         path = tmp_path / "cfg.json"

@@ -123,3 +123,39 @@ asyncio.run(main())
     assert "RESENT [3, 4]" in out, out
     assert "WAITING 1" in out, out
     assert "TRIMMED 0 False None" in out, out
+
+
+def test_a_receipt_with_no_news_is_not_verified_and_nothing_unverified_trims(run_mpy, dev_cfg):
+    # every receipt was verified (~40 ms of pure-Python Ed25519 each), also those that could
+    # change nothing: a seq not past the newest verified one and no blob listed
+    script = (
+        DEVICE
+        + """
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=FakeLink)
+    for i in range(3):
+        await d.emit("note", {"i": i})
+    up = d.uploader
+    rc = lambda seq, blobs={}, seed=hub_seed: command.seal_receipt(d.dev, seq, blobs, 1, seed)
+    up.on_receipt(rc(2))
+    up._trim()
+    print("A", up.receipts_verified, up.receipts_skipped, up.hub_seq, len(d.outbox))
+    up.on_receipt(rc(2)); up.on_receipt(rc(1))          # no news: skipped
+    print("B", up.receipts_verified, up.receipts_skipped, up.hub_seq)
+    up.on_receipt(rc(1, {"ab" * 32: []}))               # names a blob: verified
+    print("C", up.receipts_verified, up.receipts_skipped)
+    up.on_receipt(rc(3, seed=b"\\x07" * 32))            # advances, forged: refused
+    up._trim()
+    print("D", up.receipts_verified, up.hub_seq, len(d.outbox))
+    up.on_receipt(rc(3))
+    up._trim()
+    print("E", up.receipts_verified, up.hub_seq, len(d.outbox))
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(trim_on="receipt"), heapsize="4M")
+    assert "A 1 0 2 1" in out, out
+    assert "B 1 2 2" in out, out
+    assert "C 2 2" in out, out
+    assert "D 2 1 1" in out, out  # (C, verified, set hub_seq to its 1)
+    assert "E 3 3 0" in out, out

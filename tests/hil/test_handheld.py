@@ -77,8 +77,25 @@ def test_2mb_photo_20s_audio_chinese_text_under_192k(hub, fleet):
     print(f"\n2 MB photo: device run {elapsed:.1f}s, stored by {stored_s:.1f}s, heap {heap}")
 
 
-def test_power_loss_mid_upload_resumes_without_resending_acked_chunks(hub, fleet, wire):
-    dev = fleet.add_handheld("hh-kill", GRID, scenario=scenarios.big_report(MB, 2), heapsize="192K")
+def test_power_loss_mid_upload_resumes_without_resending_acked_chunks(broker, hub, fleet, wire):
+    # a slow link (20 ms a publish), so the kill lands in the middle of the photo: on loopback
+    # the 64 chunks take a fraction of a second
+    proxy = NetProxy(broker.host, broker.port).start()
+    proxy.publish_delay_s = 0.02
+    try:
+        _power_loss_mid_upload(proxy, hub, fleet, wire)
+    finally:
+        proxy.stop()
+
+
+def _power_loss_mid_upload(proxy, hub, fleet, wire):
+    dev = fleet.add_handheld(
+        "hh-kill",
+        GRID,
+        scenario=scenarios.big_report(MB, 2),
+        heapsize="192K",
+        broker={"host": proxy.host, "port": proxy.port, "keepalive": 30},
+    )
     hub.register(dev)
     dev.start()
     rep = stored_report(hub, "hh-kill")
@@ -92,6 +109,7 @@ def test_power_loss_mid_upload_resumes_without_resending_acked_chunks(hub, fleet
     before = set(wire.frames(photo))
     assert 10 <= len(before) < total and before == set(range(len(before)))  # killed mid-photo
     assert not hub.blob_complete(photo)
+    proxy.publish_delay_s = 0
     dev.start()
     assert dev.wait(90) == 0, dev.log()[-3000:]
     wait_blobs(hub, rep)  # the hub holds the photo and the clip, SHA-256 verified

@@ -166,6 +166,8 @@ class Handheld:
             await self.task_step(t, act.get("step", "accept"), act.get("text", ""), pos)
         elif do == "track":
             await self.flush_track()
+        elif do == "burst":
+            await self.burst(int(act.get("n", 1)), int(act.get("every_ms", 10)))
         elif do == "end":
             self.done = True
         elif do == "wait":
@@ -234,6 +236,17 @@ class Handheld:
         pts, self.points = self.points, []
         await self.device.emit("track", {"grid": self.grid, "worker": self.worker,
                                          "points": pts})
+
+    async def burst(self, n, every_ms=10):
+        """n track events, one fix each, every_ms apart (load and delivery tests: small events
+        nearly as fast as the device signs; the pause lets the upload keep pace: emit() does
+        not yield. A restart in the middle plays the whole burst again)."""
+        for _ in range(n):
+            fix = self.hal.gps.fix() if self.hal.gps else None
+            pts = [[fix["ts"], fix["lat_e6"], fix["lon_e6"], fix["acc_m"]]] if fix else []
+            await self.device.emit("track", {"grid": self.grid, "worker": self.worker,
+                                             "points": pts})
+            await asyncio.sleep_ms(every_ms)
 
     async def _patrol(self):
         while not self.done:
