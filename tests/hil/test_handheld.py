@@ -289,6 +289,7 @@ def test_quiet_device_resumes_upload_after_link_cut(broker, hub, fleet, wire):
     """Nothing else happens on the device (no track, no heartbeat due): the upload must still
     resume by itself when the link comes back."""
     proxy = NetProxy(broker.host, broker.port).start()
+    proxy.publish_delay_s = 0.02  # a slow link, so the cut lands in the middle of the photo
     try:
         script = [
             {
