@@ -77,18 +77,8 @@ def test_2mb_photo_20s_audio_chinese_text_under_192k(hub, fleet):
     print(f"\n2 MB photo: device run {elapsed:.1f}s, stored by {stored_s:.1f}s, heap {heap}")
 
 
-def test_power_loss_mid_upload_resumes_without_resending_acked_chunks(broker, hub, fleet, wire):
-    # a slow link (20 ms a publish), so the kill lands in the middle of the photo: on loopback
-    # the 64 chunks take a fraction of a second
-    proxy = NetProxy(broker.host, broker.port).start()
-    proxy.publish_delay_s = 0.02
-    try:
-        _power_loss_mid_upload(proxy, hub, fleet, wire)
-    finally:
-        proxy.stop()
-
-
-def _power_loss_mid_upload(proxy, hub, fleet, wire):
+def test_power_loss_mid_upload_resumes_without_resending_acked_chunks(slow_link, hub, fleet, wire):
+    proxy = slow_link  # so the kill lands in the middle of the photo
     dev = fleet.add_handheld(
         "hh-kill",
         GRID,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from protocol import chunking, command, crypto, topics
-from simulator import NetProxy, scenarios
+from simulator import scenarios
 from simulator.fleet import SimDevice
 from tests.support.waiting import device_state, wait_until
 
@@ -39,22 +39,12 @@ def _held(dev: SimDevice) -> dict:
     return device_state(dev).get("held") or {}
 
 
-def test_receipt_missing_chunks_are_sent_again_then_media_released(broker, hub, fleet, wire):
-    # a slow link (20 ms a publish), so the hub can be stopped with the photo half sent: on
-    # loopback its 25 chunks take a fraction of a second
-    proxy = NetProxy(broker.host, broker.port).start()
-    proxy.publish_delay_s = 0.02
-    try:
-        _receipt_missing_chunks(proxy, hub, fleet, wire)
-    finally:
-        proxy.stop()
-
-
-def _receipt_missing_chunks(proxy, hub, fleet, wire):
+def test_receipt_missing_chunks_are_sent_again_then_media_released(slow_link, hub, fleet, wire):
+    # the slow link lets the hub be stopped with the photo half sent
     dev = fleet.add_handheld(
         "hh-rcpt",
         GRID,
-        broker={"port": proxy.port},
+        broker={"port": slow_link.port},
         scenario=scenarios.idle(120),
         keep_media=True,
         exit_when_done=False,
