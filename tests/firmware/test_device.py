@@ -121,3 +121,46 @@ def test_live_and_historical_events_status_in_heartbeat_and_birth(
     assert by_seq[2]["body"]["lists"] == 42 and by_seq[2]["body"]["fw"]
     births = [s for s in wire.states("hh-review") if s["online"]]
     assert len(births) >= 2 and {b["lists"] for b in births} == {42}
+
+
+def test_emit_hist_rules_acks_and_status(run_mpy, dev_cfg):
+    # hist None follows live(); an ack is live by construction; True / False are obeyed
+    script = (
+        DEVICE
+        + """
+class Client:
+    def __init__(self): self.pub = []
+    async def subscribe(self, t, q): pass
+    async def publish(self, t, p, q, r): self.pub.append((t, p))
+    async def wait_closed(self): await asyncio.Event().wait()
+
+def hist(d):
+    return envelope.parse(list(d.outbox.iter())[-1][2]).get("hist")  # the newest record
+
+async def main():
+    for name, link in (("down", NoLink), ("up", FakeLink)):
+        d = Device(cfg, h, cfg["flash"] + name, link_factory=link)
+        out = [name, d.live()]
+        for kind, h_arg in (("note", None), ("ack", None), ("note", True), ("note", False)):
+            await d.emit(kind, {}, hist=h_arg)
+            out.append(hist(d))
+        print(*out)
+    d.status.update({"lists": 7, "fw": "app-fake", "doors": 2})
+    b = d.heartbeat_body()
+    print("HB", b["lists"], b["doors"], b["fw"] == d.fw)
+    for lists in (7, "7"):
+        d.status["lists"] = lists
+        c = Client()
+        await d._on_up(c)
+        print("BIRTH", command.open_state(c.pub[-1][1]).get("lists"))
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(), heapsize="4M")
+    assert "down False True None True None" in out, out
+    assert "up True None None True None" in out, out
+    assert "HB 7 2 True" in out, out
+    assert "BIRTH 7\n" in out, out
+    # a bad value is an app bug: logged, and the birth goes out without lists (not no birth)
+    assert "ERROR device birth without lists: lists must be an integer" in out, out
+    assert out.rstrip().endswith("BIRTH None"), out
