@@ -125,6 +125,13 @@ def put_person(
     require_community(db_session, community)
     _check_schedule(db_session, community, data.schedule)
     person = db_session.get(AccessPerson, (community, person_id))
+    if person is not None and person.face_template is not None:
+        if not (data.cards or data.qr or data.pins):  # checked before anything changes
+            raise InvalidInputError(
+                f"person {person_id} has face access: keep a card, QR or PIN (face is never "
+                "the only way in), or withdraw the face consent first",
+                code="face_needs_alternative",
+            )
     if person is None:
         person = AccessPerson(community=community, id=person_id, created_at=at)
         db_session.add(person)
@@ -138,12 +145,6 @@ def put_person(
     person.updated_at = at
     db_session.flush()
     creds = _set_credentials(db_session, community, person_id, data)
-    if person.face_template is not None and not has_alternative(creds):
-        raise InvalidInputError(
-            f"person {person_id} has face access: keep a card, QR or PIN (face is never the "
-            "only way in), or withdraw the face consent first",
-            code="face_needs_alternative",
-        )
     _check_size(entries.person_entry(person, creds))
     lists.record_change(
         db_session=db_session,
