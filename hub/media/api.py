@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api", tags=["media"])
 
 READ_SIZE = 64 * 1024
 # Where gate captures are served (hub/access/api): with a stated reason, written to an audit.
-AUDITED_CAPTURE_PATH = "/api/v1/access/captures/{sha256}/content"
+AUDITED_CAPTURE_PATH = "/api/v1/access/captures/{sha256}/content"  # path of hub/access/api/log
 
 
 def _visible_blob(db_session: Session, user: Principal, sha256: str) -> Blob:

@@ -4,7 +4,7 @@ captures served with a stated reason and an audit row."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, BinaryIO, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -32,6 +32,7 @@ from hub.media.store import FileBlobStore
 
 router = APIRouter(prefix=PREFIX, tags=["access"])
 READ_SIZE = 64 * 1024
+FIGURES_DEFAULT_RANGE = timedelta(hours=24)
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$")]
 
 
@@ -73,15 +74,17 @@ def search_log(
 @router.get("/communities/{community}/figures", response_model=CommunityFigures)
 def community_figures(
     community: CommunityPath,
-    since: datetime,
-    until: datetime,
     db_session: SessionDep,
     user: CurrentUser,
+    clock: ClockDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> CommunityFigures:
     """In / out by hour, alarms by kind and denials by reason over ``[since, until)`` (at
-    most 31 days), and the vehicles inside now."""
+    most 31 days; default: the 24 hours up to now), and the vehicles inside now."""
     require_community_access(user, community)
-    since, until = ensure_utc(since), ensure_utc(until)
+    until = ensure_utc(until) if until is not None else clock.now()
+    since = ensure_utc(since) if since is not None else until - FIGURES_DEFAULT_RANGE
     found = search.figures(db_session=db_session, community=community, since=since, until=until)
     return CommunityFigures(
         community=community,
@@ -106,9 +109,9 @@ def _stream(handle: BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-@router.get("/captures/{sha256}/content", response_class=StreamingResponse)
+@router.get("/captures/{capture_sha256}/content", response_class=StreamingResponse)
 def capture_content(
-    sha256: Sha256,
+    capture_sha256: Sha256,
     reason: Annotated[Reason, Query(description="why you need this capture (audited)")],
     db_session: SessionDep,
     settings: SettingsDep,
@@ -119,7 +122,7 @@ def capture_content(
     which capture and event, the reason) before a byte is sent."""
     require_roles(user, Role.admin, Role.operator)
     blob, _audit = captures.open_capture(
-        db_session=db_session, user=user, sha256=sha256, reason=reason, at=clock.now()
+        db_session=db_session, user=user, sha256=capture_sha256, reason=reason, at=clock.now()
     )
     try:
         handle = FileBlobStore(settings.media_dir).open(blob.sha256)
