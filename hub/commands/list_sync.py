@@ -36,7 +36,8 @@ GATE_KINDS = (DeviceKind.access.value, DeviceKind.face.value, DeviceKind.barrier
 # A part the gate does not answer in this time expires; the next pass starts over.
 PART_LIFETIME_S = 600
 _APPLIED = re.compile(r"^applied (\d{1,16})$")
-_MISMATCH = re.compile(r"^base_mismatch (\d{1,16})$")
+# the gate's command runner may put the exception type first ("ValueError: base_mismatch 41")
+_MISMATCH = re.compile(r"\bbase_mismatch (\d{1,16})$")
 
 
 def _syncing(db_session: Session) -> set[str]:
@@ -135,7 +136,7 @@ def on_ack(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any
         )
         .values(status=CommandStatus.failed.value, detail=f"sync stopped at part: {detail}"[:200])
     ).rowcount  # type: ignore[attr-defined]
-    have = _MISMATCH.match(detail)
+    have = _MISMATCH.search(detail)
     if have:
         lists.note_list_version(
             db_session=db_session, device_id=cmd.device_id, version=int(have[1]), at=at

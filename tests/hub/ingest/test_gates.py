@@ -188,7 +188,7 @@ def test_list_sync_follows_the_reported_version_part_by_part(
     assert (delta["args"]["mode"], delta["args"]["base"]) == ("delta", current)
     assert len(delta["args"]["entries"]) == 3
     # the gate was not where the hub thought: it says so, the sync stops and starts over
-    processor.process([Inbound(*dev.ack(delta, "failed", "base_mismatch 7"))])
+    processor.process([Inbound(*dev.ack(delta, "failed", "SyncError: base_mismatch 7"))])
     assert _version(session_factory, dev.device_id) == 7
     again = guard.check(dispatcher.tick()[0].payload, dev.now())
     assert (again["args"]["mode"], again["args"]["base"]) == ("delta", 7)
