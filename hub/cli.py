@@ -25,6 +25,7 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from hub import keys
+from hub.access.retention import purge_face_captures
 from hub.app import create_app, database_problem
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
@@ -38,6 +39,7 @@ from hub.db import (
 from hub.errors import ConflictError
 from hub.ingest import cli as ingest_cli
 from hub.ingest import runner
+from hub.media.store import FileBlobStore
 from hub.migrations.runner import upgrade
 from hub.seed import seed_demo as seed
 from hub.settings import Settings
@@ -185,12 +187,20 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     clock = SystemClock()
+    store = FileBlobStore(settings.media_dir)
     while not stop.wait(interval_s):
         try:
             with session_scope(factory) as db_session:
                 run_supervision(db_session=db_session, clock=clock, settings=settings)
         except Exception:  # noqa: BLE001 - keep supervising; the error is logged
             logger.exception("supervision pass failed")
+        try:  # face captures past their retention leave the hub (docs/access.md section 5)
+            with session_scope(factory) as db_session:
+                purge_face_captures(
+                    db_session=db_session, store=store, now=clock.now(), settings=settings
+                )
+        except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
+            logger.exception("face-capture retention pass failed")
     engine.dispose()
 
 

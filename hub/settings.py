@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # File and dispatch grid workers' reports automatically when a responsible unit is known.
     auto_dispatch_reports: bool = True
 
+    # Face captures of the gates (photos of access events) are deleted from the hub this many
+    # days after capture (hub.access.retention); the access log rows and audit rows stay.
+    face_capture_retention_days: int = Field(default=30, ge=1, le=3650)
+
     # Working-day calendar for deadlines (local civil time = UTC + offset).
     work_utc_offset_minutes: int = 8 * 60
     work_day_start_hour: int = Field(default=9, ge=0, le=23)

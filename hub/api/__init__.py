@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from hub.access import api as access_api
 from hub.areas import api as areas_api
 from hub.auth import api as auth_api
 from hub.cases import api as cases_api
@@ -26,6 +27,7 @@ ROUTERS: list[APIRouter] = [
     commands_api.router,
     events_api.router,
     media_api.router,
+    access_api.router,
     stats_api.router,
     console_api.router,
 ]

@@ -99,6 +99,10 @@ class Case(Base):
     device_id: Mapped[str | None] = mapped_column(String(64), default=None)
     event_seq: Mapped[int | None] = mapped_column(Integer, default=None)
     historical: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the gate alarm (access-log row) a case of source "alarm" was opened for
+    access_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("access_log.id"), unique=True, default=None
+    )
 
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

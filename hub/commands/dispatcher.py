@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import Clock
-from hub.commands import service
+from hub.commands import list_sync, service
 from hub.commands.models import Command, CommandStatus
 from hub.devices.models import Device, DeviceStatus
 from hub.keys import HubKey
@@ -61,6 +61,7 @@ class Dispatcher:
         expired = service.expire_due(db_session=db_session, at=now)
         if expired:
             logger.info("expired %d command(s)", expired)
+        list_sync.reconcile(db_session=db_session, clock=self.clock)
         out: list[Outbound] = []
         online = (
             select(Device.id)

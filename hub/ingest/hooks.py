@@ -1,9 +1,12 @@
 """What happens after an event is stored: the case workflow's device-event entry points
 (``hub.cases.flows.device_events``). Reports become cases (``on_report``) and on-site
-verifications close or reopen them (``on_verify``). Historical events are passed on too (they
-are filed, with deadlines from the capture time); ``event.historical`` tells the flows not to
-trigger live actions. When a blob completes (received and hash-checked) the verifications
-waiting for it are judged (``blob_arrival.on_blob_complete``).
+verifications close or reopen them (``on_verify``); gate batches fill the access log and open
+cases for alarms (``gate_events.on_access``); enrolments, heartbeats, births and list-sync acks
+keep the gates' list versions (``hub.access.flows``, ``hub.commands.list_sync``). Historical
+events are passed on too (they are filed, with deadlines from the capture time);
+``event.historical`` tells the flows not to trigger live actions. When a blob completes
+(received and hash-checked) the verifications waiting for it are judged
+(``blob_arrival.on_blob_complete``).
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.cases.flows import blob_arrival, device_events
+from hub.access import flows as access_flows
+from hub.cases.flows import blob_arrival, device_events, gate_events
 from hub.clock import Clock
+from hub.commands import list_sync
 from hub.errors import HubError
 from hub.events.models import Event
+from hub.ingest.state import Birth, BirthHook
 from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -25,10 +31,14 @@ logger = logging.getLogger(__name__)
 EventHook = Callable[[Session, Event], None]
 BlobHook = Callable[[Session, str], None]
 
-# Event kinds that reach the case workflow, and the flow each one runs.
+# Event kinds that reach a flow after they are stored, and the flow each one runs.
 FLOWS: dict[str, Callable[..., Any]] = {
     "report": device_events.on_report,
     "verify": device_events.on_verify,
+    "access": gate_events.on_access,  # a gate's batch: the access log, alarm cases
+    "enrolled": access_flows.on_enrolled,  # a face template id (never a template)
+    "heartbeat": access_flows.on_heartbeat,  # a gate's list version
+    "ack": list_sync.on_ack,  # (recorded on its command first) a list sync's progress
 }
 
 
@@ -64,6 +74,17 @@ def make_dispatcher(*, clock: Clock, settings: Settings) -> EventHook:
             raise
 
     return dispatch
+
+
+def make_birth_hook(*, clock: Clock) -> BirthHook:
+    """The hook run for each applied birth: a gate's reported list version."""
+
+    def birth(db_session: Session, b: Birth) -> None:
+        access_flows.note_reported(
+            db_session=db_session, device_id=b.device_id, version=b.lists, clock=clock
+        )
+
+    return birth
 
 
 def make_blob_hook(*, clock: Clock, settings: Settings) -> BlobHook:

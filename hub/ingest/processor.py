@@ -89,6 +89,7 @@ class Processor:
         self.on_blob = (
             hooks.make_blob_hook(clock=clock, settings=settings) if settings is not None else None
         )
+        self.on_birth = hooks.make_birth_hook(clock=clock) if on_event is None else None
         if on_event is None:
             if settings is None:
                 raise TypeError("Processor needs settings for the case workflow hook, or on_event")
@@ -171,7 +172,11 @@ class Processor:
         try:
             with self.session_factory() as db_session:
                 births = handle_states(
-                    db_session=db_session, msgs=msgs, at=now, reject=self._rejector(result)
+                    db_session=db_session,
+                    msgs=msgs,
+                    at=now,
+                    reject=self._rejector(result),
+                    on_birth=self.on_birth,
                 )
                 db_session.commit()
         except Exception:  # noqa: BLE001

@@ -1,5 +1,6 @@
 """Media: blob metadata and download (authenticated). A blob is visible to a scoped caller when
-an event or case of a grid inside its area references it (``service.visible_blob``)."""
+an event or case of a grid inside its area references it (``service.visible_blob``). Sensitive
+blobs (gate face / plate captures) are refused here with a 403 naming the audited endpoint."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from hub.auth.deps import CurrentUser
 from hub.auth.service import Principal
 from hub.deps import SessionDep, SettingsDep
-from hub.errors import ConflictError, NotFoundError
+from hub.errors import ConflictError, NotFoundError, PermissionDeniedError
 from hub.media import service
 from hub.media.models import Blob, BlobStatus
 from hub.media.schemas import BlobRead
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["media"])
 
 READ_SIZE = 64 * 1024
+# Where gate captures are served (hub/access/api): with a stated reason, written to an audit.
+AUDITED_CAPTURE_PATH = "/api/v1/access/captures/{sha256}/content"  # path of hub/access/api/log
 
 
 def _visible_blob(db_session: Session, user: Principal, sha256: str) -> Blob:
@@ -32,6 +35,14 @@ def _visible_blob(db_session: Session, user: Principal, sha256: str) -> Blob:
     )
     if blob is None:
         raise NotFoundError(f"blob {sha256} not found", code="blob_not_found")
+    mark = service.sensitive_mark(db_session=db_session, sha256=blob.sha256)
+    if mark is not None:
+        raise PermissionDeniedError(
+            f"blob {blob.sha256} is a {mark.kind} capture of a gate: personal data served only "
+            f"by the audited endpoint GET {AUDITED_CAPTURE_PATH.format(sha256=blob.sha256)}"
+            "?reason=<why you need it>",
+            code="sensitive_blob",
+        )
     return blob
 
 

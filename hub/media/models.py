@@ -48,3 +48,26 @@ class BlobReference(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SensitiveKind(StrEnum):
+    face = "face"  # a face capture of a gate (kept face_capture_retention_days)
+    plate = "plate"  # a plate capture of a vehicle barrier
+
+
+class SensitiveBlob(Base):
+    """A blob holding personal data (a gate's face or plate capture): the generic media API
+    refuses it; the access API serves it with a stated reason and an audit row.
+
+    Marked when the envelope citing it is recorded, whether or not its chunks have arrived.
+    ``purged_at`` is set when retention deleted the bytes and the ``blobs`` row; the mark stays,
+    so a late chunk or a re-announcement never brings the capture back unmarked.
+    """
+
+    __tablename__ = "sensitive_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

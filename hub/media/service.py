@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from hub.media.models import Blob, BlobReference, BlobStatus
+from hub.media.models import Blob, BlobReference, BlobStatus, SensitiveBlob, SensitiveKind
 from hub.media.store import BlobStore
 from protocol import chunking
 from protocol.errors import BlobError, MalformedError
@@ -268,3 +268,56 @@ def complete_blobs(*, db_session: Session, shas: Iterable[str]) -> dict[str, Blo
         select(Blob).where(Blob.sha256.in_(wanted), Blob.status == BlobStatus.complete.value)
     )
     return {blob.sha256: blob for blob in rows}
+
+
+def mark_sensitive(
+    *,
+    db_session: Session,
+    marks: Iterable[tuple[str, SensitiveKind, datetime]],
+    at: datetime,
+) -> None:
+    """Mark blobs ``(sha256, kind, captured_at)`` as personal data (the first mark wins; an
+    insert that ignores an existing row, so concurrent workers never conflict)."""
+    dialect = db_session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    for sha, kind, captured_at in sorted(set(marks)):
+        stmt = insert(SensitiveBlob).values(
+            sha256=sha, kind=kind.value, captured_at=captured_at, marked_at=at
+        )
+        db_session.execute(stmt.on_conflict_do_nothing())
+
+
+def sensitive_mark(*, db_session: Session, sha256: str) -> SensitiveBlob | None:
+    return db_session.get(SensitiveBlob, sha256)
+
+
+def expired_sensitive(
+    *, db_session: Session, kind: SensitiveKind, captured_before: datetime, limit: int
+) -> list[SensitiveBlob]:
+    """Marked blobs of ``kind`` captured before the cut-off and not purged yet, oldest first."""
+    return list(
+        db_session.scalars(
+            select(SensitiveBlob)
+            .where(
+                SensitiveBlob.kind == kind.value,
+                SensitiveBlob.captured_at < captured_before,
+                SensitiveBlob.purged_at.is_(None),
+            )
+            .order_by(SensitiveBlob.captured_at, SensitiveBlob.sha256)
+            .limit(limit)
+        )
+    )
+
+
+def purge_blob(*, db_session: Session, store: BlobStore, mark: SensitiveBlob, at: datetime) -> None:
+    """Delete a sensitive blob from the hub: its bytes, its ``blobs`` row and its references;
+    the mark stays with ``purged_at`` set. The caller commits; the bytes are removed first, so a
+    failed commit leaves a row whose download answers ``blob_missing``, never stray bytes."""
+    store.delete(mark.sha256)
+    blob = db_session.get(Blob, mark.sha256)
+    if blob is not None:
+        db_session.delete(blob)
+    refs = db_session.scalars(select(BlobReference).where(BlobReference.sha256 == mark.sha256))
+    for ref in refs:
+        db_session.delete(ref)
+    mark.purged_at = at

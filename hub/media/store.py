@@ -40,6 +40,10 @@ class BlobStore(Protocol):
         """Open a complete blob for reading (FileNotFoundError when absent)."""
         ...
 
+    def delete(self, sha256: str) -> None:
+        """Remove a blob's bytes, complete or partial (nothing when absent): retention."""
+        ...
+
 
 class FileBlobStore:
     """The default store: plain files under one directory."""
@@ -82,3 +86,7 @@ class FileBlobStore:
 
     def open(self, sha256: str) -> BinaryIO:
         return open(self.path(sha256), "rb")  # noqa: SIM115
+
+    def delete(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)
+        self.partial_path(sha256).unlink(missing_ok=True)

@@ -33,7 +33,7 @@ from tests.builders.devices import TestDevice
 from tests.hub.builders import GRID, GRID_LAT, GRID_LON, OTHER_STREET_GRID
 
 STREETS = {"A": ("330102001", GRID), "B": ("330102002", OTHER_STREET_GRID)}
-QUERY = {"month": "2026-01"}
+QUERY = {"month": "2026-01", "reason": "scope walk: audited view"}
 ID_KEYS = {"case_id", "duplicate_of_id", "event_id", "unit_id", "id", "duplicates"}
 
 
@@ -80,11 +80,12 @@ def _seed_street(
         settings=settings,
     )
     db_session.commit()
+    person, capture = _seed_gate(label, db_session, clock, grid, settings)
     command = db_session.scalars(select(Command).where(Command.device_id == dev.device_id)).one()
     event = db_session.scalars(select(Event).where(Event.device_id == dev.device_id)).one()
     street = Street(code)
     street.strings |= {code, dev.device_id, dev.media(photo)["sha256"], command.id}
-    street.strings |= {f"marker-{label}-report", f"marker-{label}-feedback"}
+    street.strings |= {f"marker-{label}-report", f"marker-{label}-feedback", person, capture}
     street.strings |= set(db_session.scalars(select(Grid.code).where(Grid.code.startswith(code))))
     street.strings |= set(db_session.scalars(select(Area.code).where(Area.code.startswith(code))))
     workers = select(WorkerGrid.worker_id).where(WorkerGrid.grid_code.startswith(code))
@@ -105,8 +106,58 @@ def _seed_street(
         "command_id": command.id,
         "event_id": str(event.id),
         "sha256": dev.media(photo)["sha256"],
+        "community": grid[:12],
+        "person_id": person,
+        "capture_sha256": capture,
     }
     return street
+
+
+def _seed_gate(
+    label: str, db_session: Session, clock: FrozenClock, grid: str, settings: Settings
+) -> tuple[str, str]:
+    """A face terminal of the street's first grid, a person, and one logged face capture."""
+    from hub.access import people
+    from hub.access.schemas import PersonPut
+    from hub.access.service import record_batch
+    from hub.media.store import FileBlobStore
+    from tests.hub.access.conftest import add_gate
+    from tests.hub.builders import store_blob
+
+    at = clock.now()
+    person = f"p-walk-{label.lower()}"
+    people.put_person(
+        db_session=db_session,
+        community=grid[:12],
+        person_id=person,
+        data=PersonPut(cards=[f"CAFE{ord(label):04X}"]),
+        at=at,
+    )
+    gate = add_gate(db_session, f"face-walk-{label.lower()}", "face", at=at, grid=grid)
+    media = FileBlobStore(settings.media_dir)
+    ref = store_blob(db_session, media, at=at, data=os.urandom(3000), grid=grid, device_id=gate.id)
+    event = {
+        "ev": "granted",
+        "ts": int(at.timestamp()),
+        "ms": 0,
+        "door": "d1",
+        "dir": "in",
+        "by": "face",
+        "person": person,
+        "score": 95,
+        "blob": 0,
+    }
+    record_batch(
+        db_session=db_session,
+        device=gate,
+        seq=1,
+        body={"events": [event]},
+        blobs=[ref],
+        historical=False,
+        at=at,
+    )
+    db_session.commit()
+    return person, ref["sha256"]
 
 
 def _leaves(data: Any, key: str = "", depth: int = 0) -> Iterator[tuple[str, int, Any]]:
