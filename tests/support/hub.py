@@ -71,7 +71,7 @@ class Hub:
     def register(self, dev: SimDevice, grid: str | None = None) -> None:
         body = {
             "id": dev.device_id,
-            "kind": "handheld",
+            "kind": dev.config.get("app", "handheld"),  # handheld, or a gate: access/face/barrier
             "public_key": dev.public_key_hex,
             "grid_code": grid or dev.config["grid"],
         }
