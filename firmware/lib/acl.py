@@ -1,0 +1,648 @@
+# The gate's access lists on flash (docs/access.md section 2, docs/firmware-gate-lists.md).
+#
+# Nothing is loaded into RAM: entries live in _NB bucket files, a line per key, the bucket
+# chosen by CRC-32 of the key. Entry keys: "p:<id>" person, "v:<plate>" vehicle, "s:<id>"
+# schedule, value = the entry as JSON. Credential keys: "c:<card>", "q:<qr>", "n:<pin hash>",
+# "d:<duress pin hash>", "f:<face template>", value = the owner's entry key. A card lookup
+# reads one bucket for the credential and one for its owner; a plate one bucket.
+#
+#   <root>/cur          "<gen> <version>\n": the generation in force (missing: version 0)
+#   <root>/g<gen>/map   _NB x u32: the generation whose directory holds each bucket (0: empty)
+#   <root>/g<gen>/<bb>  the buckets that generation wrote (bucket number, 2 hex digits)
+#   <root>/g<gen>/gone  the face templates the sync to it removed, one a line
+#   <root>/stage/       the sync under way: hdr (JSON), the buckets rewritten so far, gone
+#
+# A bucket file is "\n" then "key\tvalue\n" lines, so a key is found with one bytes.find of
+# "\nkey\t" in a reused buffer. Sync: each part is applied to copies of the buckets it
+# touches in stage/ (copy-on-write; a full snapshot appends to empty buckets instead). The last
+# part writes stage/map, renames stage/ to g<gen+1>/ and switches cur by one rename; then the
+# buckets the new map no longer names are removed. Opening removes whatever a power cut left
+# (an unreferenced g<n>, a stage/ whose part was being applied, superseded buckets).
+#   ls = Lists("/flash/acl"); ls.find("card", "04A1B2C3") -> {"t": "person", ...} or None
+#   ls.sync({"mode": "delta", "base": 41, "version": 42, "part": 1, "parts": 9, "entries": [...]})
+import binascii
+import gc
+import json
+import os
+import struct
+
+from compat import const, exists, remove, replace
+
+_NB = const(256)
+_BUF = const(4096)
+_CHUNK = const(8)  # items of a part turned into bucket changes at a time
+_HEX = "0123456789abcdef"
+_HDR = ("mode", "base", "version", "parts")
+_KINDS = ("person", "vehicle", "schedule")
+_PKINDS = ("resident", "staff", "visitor")
+_CRED = {"card": "c:", "qr": "q:", "pin": "n:", "face": "f:"}
+# person credential lists: field, key prefix, most items, longest item
+_PLISTS = (
+    ("cards", "c:", 8, 32),
+    ("qr", "q:", 8, 128),
+    ("pins", "n:", 4, 64),
+    ("duress", "d:", 4, 64),
+)
+
+
+class SyncError(Exception):
+    def __init__(self, detail):
+        super().__init__(detail)
+        self.detail = detail
+
+
+def _bucket(key):
+    return binascii.crc32(key.encode()) % _NB
+
+
+def _clean(v, n):
+    # a key part: a non-empty str of at most n characters without tab / newline
+    return (
+        isinstance(v, str) and 0 < len(v) <= n and "\t" not in v and "\n" not in v and "\r" not in v
+    )
+
+
+def _int(v):
+    return isinstance(v, int) and type(v) is not bool
+
+
+def _rmtree(path):
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for n in names:
+        remove(path + "/" + n)
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _write(path, data):
+    # whole file, atomically on littlefs (commit on close) and by rename elsewhere
+    with open(path + ".tmp", "wb") as f:
+        f.write(data)
+    replace(path + ".tmp", path)
+
+
+def _hhmm(v):
+    if not isinstance(v, str) or len(v) != 5 or v[2] != ":":
+        return -1
+    try:
+        m = int(v[:2]) * 60 + int(v[3:])
+    except ValueError:
+        return -1
+    return m if 0 <= m <= 1440 and int(v[3:]) < 60 else -1
+
+
+_FIELDS = {
+    "person": ("t", "id", "kind", "from", "to", "doors", "sched", "black", "face")
+    + tuple(x[0] for x in _PLISTS),
+    "vehicle": ("t", "plate", "person", "from", "to", "doors", "sched", "black"),
+    "schedule": ("t", "id", "days", "from", "to"),
+}
+
+
+def _bad(i, f):
+    return SyncError("bad_entry %d %s" % (i, f))
+
+
+def _entry(e, i):
+    """Check one put / del item and normalise it in place (op removed, defaults filled in,
+    unknown fields dropped): "put" or "del". SyncError("bad_entry <index> <field>")."""
+    if not isinstance(e, dict):
+        raise _bad(i, "item")
+    op = e.pop("op", None)
+    t = e.get("t")
+    if op not in ("put", "del"):
+        raise _bad(i, "op")
+    if t not in _KINDS:
+        raise _bad(i, "t")
+    kf = "plate" if t == "vehicle" else "id"
+    if not _clean(e.get(kf), 16 if t == "vehicle" else 64):
+        raise _bad(i, kf)
+    for f in [f for f in e if f not in _FIELDS[t]]:
+        del e[f]
+    if op == "del":
+        return op
+    if t == "schedule":
+        days = e.get("days")
+        if not isinstance(days, list) or not 0 < len(days) <= 7:
+            raise _bad(i, "days")
+        for d in days:
+            if not _int(d) or not 1 <= d <= 7:
+                raise _bad(i, "days")
+        for f in ("from", "to"):
+            if _hhmm(e.get(f)) < 0:
+                raise _bad(i, f)
+        return op
+    fr = e.setdefault("from", 0)
+    to = e.setdefault("to", None)
+    if not _int(fr) or fr < 0:
+        raise _bad(i, "from")
+    if to is not None and not _int(to):
+        raise _bad(i, "to")
+    doors = e.get("doors")
+    if not isinstance(doors, list) or not 0 < len(doors) <= 32:
+        raise _bad(i, "doors")
+    for d in doors:
+        if not _clean(d, 16):
+            raise _bad(i, "doors")
+    if type(e.setdefault("black", False)) is not bool:
+        raise _bad(i, "black")
+    v = e.setdefault("sched", None)
+    if v is not None and not _clean(v, 64):
+        raise _bad(i, "sched")
+    if t == "vehicle":
+        v = e.setdefault("person", None)
+        if v is not None and not _clean(v, 64):
+            raise _bad(i, "person")
+        return op
+    if e.get("kind") not in _PKINDS:
+        raise _bad(i, "kind")
+    alt = False
+    for f, _, most, n in _PLISTS:
+        v = e.setdefault(f, [])
+        if not isinstance(v, list) or len(v) > most:
+            raise _bad(i, f)
+        for c in v:
+            if not _clean(c, n) or (n == 64 and (len(c) != 64 or c.strip(_HEX))):
+                raise _bad(i, f)
+        alt = alt or (v and f != "duress")
+    v = e.setdefault("face", None)
+    if v is not None and not _clean(v, 64):
+        raise _bad(i, "face")
+    if v is not None and not alt:
+        raise _bad(i, "face_only")  # face is never the only way in
+    return op
+
+
+def _ikeys(e):
+    # the credential keys of an entry (persons only)
+    if e["t"] != "person":
+        return []
+    ks = [p + c for f, p, _, _ in _PLISTS for c in e[f]]
+    if e["face"]:
+        ks.append("f:" + e["face"])
+    return ks
+
+
+def _ekey(e):
+    t = e["t"]
+    return ("v:" + e["plate"]) if t == "vehicle" else (t[0] + ":" + e["id"])
+
+
+class Lists:
+    def __init__(self, root):
+        self.root = root.rstrip("/")
+        self._buf = bytearray(_BUF)
+        self._map = bytearray(4 * _NB)
+        self._sflag = bytearray(_NB)  # buckets stage/ holds
+        self._hdr = None  # the staged sync's header
+        self.version = 0
+        self._gen = 0
+        self.removed_faces = []
+        try:
+            os.mkdir(self.root)
+        except OSError:
+            pass
+        self._open()
+
+    # --- open and recovery ------------------------------------------------------------------
+
+    def _open(self):
+        root = self.root
+        cur = root + "/cur"
+        if not exists(cur) and exists(cur + ".tmp"):
+            replace(cur + ".tmp", cur)  # power lost inside replace() on FAT
+        remove(cur + ".tmp")
+        gen = ver = 0
+        try:
+            with open(cur) as f:
+                s = f.read()
+            gen, ver = [int(x) for x in s.split()]
+            with open("%s/g%d/map" % (root, gen), "rb") as f:
+                if f.readinto(self._map) != 4 * _NB:
+                    raise ValueError
+        except (OSError, ValueError):
+            if gen:  # unreadable pointer or map: no list (every credential denied until a sync)
+                gen = ver = 0
+            self._map[:] = bytes(4 * _NB)
+        self._gen = gen
+        self.version = ver
+        self.removed_faces = Gone("%s/g%d/gone" % (root, gen))
+        self._gc()
+        hdr = None
+        try:
+            with open(root + "/stage/hdr") as f:
+                hdr = json.load(f)
+        except (OSError, ValueError):
+            pass
+        if not isinstance(hdr, dict) or hdr.get("busy") or hdr.get("gen") != gen:
+            hdr = None  # a part cut while being applied, or staged against another version
+            _rmtree(root + "/stage")
+        else:
+            for n in os.listdir(root + "/stage"):
+                if len(n) == 2:
+                    self._sflag[int(n, 16)] = 1
+        self._hdr = hdr
+
+    def _gmap(self, b):
+        return struct.unpack_from(">I", self._map, 4 * b)[0]
+
+    def _gc(self):
+        # remove generations and buckets the map in force does not name
+        live = {self._gen}
+        for b in range(_NB):
+            live.add(self._gmap(b))
+        for n in os.listdir(self.root):
+            if n[0] != "g" or n == "g%d" % self._gen:
+                continue
+            try:
+                g = int(n[1:])
+            except ValueError:
+                continue
+            d = "%s/%s" % (self.root, n)
+            if g not in live:
+                _rmtree(d)
+                continue
+            for f in os.listdir(d):
+                if len(f) != 2 or self._gmap(int(f, 16)) != g:
+                    remove(d + "/" + f)
+
+    # --- lookups ------------------------------------------------------------------------------
+
+    def _path(self, b):
+        g = self._gmap(b)
+        return "%s/g%d/%02x" % (self.root, g, b) if g else None
+
+    def _read(self, path):
+        # bucket file into the reused buffer: its length (0: no file)
+        if path is None:
+            return 0
+        try:
+            n = os.stat(path)[6]
+        except OSError:
+            return 0
+        if n > len(self._buf):
+            self._buf = bytearray(n + 512)
+        with open(path, "rb") as f:
+            return f.readinto(memoryview(self._buf)[:n])
+
+    def _find(self, path, key):
+        n = self._read(path)
+        return self._at(key, n) if n else None
+
+    def _value(self, key):
+        return self._find(self._path(_bucket(key)), key)
+
+    def _get(self, key):
+        v = self._value(key) if key else None
+        return json.loads(v) if v else None
+
+    def find(self, cred, value):
+        """The entry a credential belongs to, or None. pin: value is sha256 hex of 'pin:<pin>'."""
+        if cred == "plate":
+            p = "v:"
+        else:
+            p = _CRED.get(cred)
+            if p is None:
+                raise ValueError("credential kind " + str(cred))
+        if not _clean(value, 128):
+            return None
+        if p == "v:":
+            return self._get(p + value)
+        owner = self._value(p + value)
+        if owner is None and p == "n:":
+            e = self._get(self._value("d:" + value))
+            if e is not None:
+                e["_duress"] = True
+            return e
+        return self._get(owner)
+
+    def person(self, pid):
+        return self._get("p:" + pid) if _clean(pid, 64) else None
+
+    def schedule(self, sid):
+        return self._get("s:" + sid) if _clean(sid, 64) else None
+
+    def has_face(self, template):
+        return _clean(template, 64) and self._value("f:" + template) is not None
+
+    # --- sync ---------------------------------------------------------------------------------
+
+    def sync(self, args):
+        """Apply one list_sync part; the ack detail. SyncError: the part is refused, nothing
+        changes (staged parts stay, unless the error is a base mismatch on part 1)."""
+        if not isinstance(args, dict):
+            raise SyncError("bad_part")
+        mode = args.get("mode")
+        if mode not in ("full", "delta"):
+            raise SyncError("bad_part mode")
+        for f in ("base", "version", "part", "parts"):
+            if not _int(args.get(f)) or args[f] < 0:
+                raise SyncError("bad_part " + f)
+        base, ver, part, parts = args["base"], args["version"], args["part"], args["parts"]
+        if ver < 1 or (mode == "delta" and ver <= base) or (mode == "full" and base):
+            raise SyncError("bad_part version")
+        if not 1 <= part <= parts:
+            raise SyncError("bad_part part")
+        items = args.get("entries")
+        if not isinstance(items, list):
+            raise SyncError("bad_part entries")
+        hdr = self._hdr
+        same = hdr and [hdr[f] for f in ("mode", "base", "version", "parts")] == [
+            mode,
+            base,
+            ver,
+            parts,
+        ]
+        if part > 1 and same and part == hdr["done"]:
+            return "staged %d/%d" % (part, parts)  # a part acked before (the ack was lost)
+        if part > 1 and hdr is None and part == parts and ver == self.version:
+            return "applied %d" % ver  # the last part again, after it committed
+        if part == 1 and mode == "delta" and base != self.version:
+            raise SyncError("base_mismatch %d" % self.version)
+        if part > 1 and not (same and part == hdr["done"] + 1):
+            raise SyncError("part_order %d" % part)
+        ops = [_entry(e, i) for i, e in enumerate(items)]  # "put" / "del" per item
+        if mode == "full" and "del" in ops:
+            raise SyncError("bad_part del_in_full")
+        if part == 1:
+            self._wipe()
+            hdr = {"mode": mode, "base": base, "version": ver, "parts": parts, "gen": self._gen}
+            self._hdr = hdr
+        try:  # the part is valid: from here on only a flash error (or a power cut) stops it
+            if part == 1:
+                os.mkdir(self.root + "/stage")
+            hdr["done"] = part - 1
+            hdr["busy"] = part
+            self._save_hdr()
+            for lo in range(0, len(items), _CHUNK):  # a chunk's changes at a time: small heap
+                gc.collect()
+                ch = self._ops(items[lo : lo + _CHUNK], ops[lo : lo + _CHUNK])
+                self._append(ch) if mode == "full" else self._apply(ch)
+            if part == parts:
+                self._commit()
+                return "applied %d" % ver
+            hdr["done"] = part
+            hdr["busy"] = 0
+            self._save_hdr()
+        except OSError as x:
+            self._wipe()
+            raise SyncError("flash %s" % (x.args[0] if x.args else "error"))
+        except SyncError:
+            self._wipe()
+            raise
+        return "staged %d/%d" % (part, parts)
+
+    def _wipe(self):
+        _rmtree(self.root + "/stage")
+        self._hdr = None
+        self._sflag[:] = bytes(_NB)
+
+    def _save_hdr(self):
+        _write(self.root + "/stage/hdr", json.dumps(self._hdr).encode())
+
+    def _spath(self, b):
+        return "%s/stage/%02x" % (self.root, b)
+
+    def _vpath(self, b):
+        # where the staged view of a bucket is read from
+        if self._sflag[b]:
+            return self._spath(b)
+        return self._path(b) if self._hdr["mode"] == "delta" else None
+
+    def _ops(self, items, puts):
+        # {bucket: [key, value or None, owner a delete needs or None, key, ...]} for a chunk of
+        # a part, read against the staged view; a delta's removed faces go to stage/gone (a
+        # full snapshot's are found at commit, and so are the entries it puts twice)
+        ops = {}
+        pend = {}
+        gone = []
+
+        def add(key, val, owner):
+            b = _bucket(key)
+            if b not in ops:
+                ops[b] = []
+            ops[b] += (key, val, owner)
+
+        full = self._hdr["mode"] == "full"
+        for e, op in zip(items, puts):
+            k = _ekey(e)
+            if full:
+                old = None
+            elif k in pend:
+                old = pend[k]
+            else:
+                v = self._find(self._vpath(_bucket(k)), k)
+                old = json.loads(v) if v else None
+            put = op == "put"
+            if old is not None:
+                for ik in _ikeys(old):
+                    add(ik, None, k)
+                f = old.get("face")
+                if f and not (put and e.get("face") == f):
+                    gone.append(f)
+            add(k, json.dumps(e) if put else None, None)
+            if put:
+                for ik in _ikeys(e):
+                    add(ik, k, None)
+            if not full:
+                pend[k] = e if put else None
+        if gone:
+            with open(self.root + "/stage/gone", "a") as f:
+                for t in gone:
+                    f.write(t + "\n")
+        return ops
+
+    def _append(self, ops):
+        # a full snapshot: buckets start empty, lines are appended (duplicates: found at commit)
+        for b, lst in ops.items():
+            with open(self._spath(b), "ab") as f:
+                if not self._sflag[b]:
+                    f.write(b"\n")
+                for i in range(0, len(lst), 3):
+                    f.write((lst[i] + "\t" + lst[i + 1] + "\n").encode())
+            self._sflag[b] = 1
+            self._hook("bucket")
+
+    def _apply(self, ops):
+        # a delta: each touched bucket copied into stage/ with this chunk's changes, streamed
+        # from the reused buffer (the lines that stay are written as runs, not parsed)
+        for b, lst in ops.items():
+            n = self._read(self._vpath(b))
+            buf = self._buf
+            fin = {}  # key -> its new value, None: removed
+            for j in range(0, len(lst), 3):
+                key, val, owner = lst[j], lst[j + 1], lst[j + 2]
+                if val is None:
+                    cur = fin[key] if key in fin else self._at(key, n)
+                    if cur is not None and (owner is None or cur == owner):
+                        fin[key] = None
+                else:
+                    fin[key] = val
+            cut = []
+            for key in fin:
+                i = buf.find(b"\n" + key.encode() + b"\t", 0, n)
+                if i >= 0:
+                    cut.append(i)
+            cut.sort()
+            mv = memoryview(buf)
+            path = self._spath(b)
+            with open(path + ".tmp", "wb") as f:
+                pos = 0
+                if not n:
+                    f.write(b"\n")
+                for i in cut:
+                    f.write(mv[pos:i])
+                    pos = buf.find(b"\n", i + 1, n)
+                f.write(mv[pos:n])
+                for key, val in fin.items():
+                    if val is not None:
+                        f.write((key + "\t" + val + "\n").encode())
+            replace(path + ".tmp", path)
+            self._sflag[b] = 1
+            self._hook("bucket")
+
+    def _at(self, key, n):
+        # the value of key in the bucket read into the buffer (n bytes), or None
+        b = self._buf
+        k = b"\n" + key.encode() + b"\t"
+        i = b.find(k, 0, n)
+        if i < 0:
+            return None
+        i += len(k)
+        return bytes(memoryview(b)[i : b.find(b"\n", i, n)]).decode()
+
+    def _parse(self, path):
+        n = self._read(path)
+        return [x for x in bytes(self._buf[:n]).decode().split("\n") if x] if n else []
+
+    def _put_bucket(self, b, lines):
+        lines.append("")
+        _write(self._spath(b), ("\n" + "\n".join(lines)).encode())
+        self._sflag[b] = 1
+        self._hook("bucket")
+
+    def _commit(self):
+        hdr = self._hdr
+        root = self.root
+        gen = self._gen + 1
+        while exists("%s/g%d" % (root, gen)):
+            gen += 1  # never reuse a directory name
+        delta = hdr["mode"] == "delta"
+        if not delta:
+            self._dedupe()
+        m = bytearray(4 * _NB)
+        for b in range(_NB):
+            g = gen if self._sflag[b] else (self._gmap(b) if delta else 0)
+            struct.pack_into(">I", m, 4 * b, g)
+        # the faces this sync removed: a delta's candidates, or every face of the old version
+        # (a full snapshot), less those the new version still has
+        gone = root + "/stage/gone"
+        with open(gone + ".tmp", "w") as out:
+            if delta and exists(gone):
+                with open(gone) as f:
+                    for t in f:
+                        self._gone(t.strip(), out)
+            elif not delta:
+                for b in range(_NB):
+                    for t in self._faces(b):
+                        self._gone(t, out)
+        replace(gone + ".tmp", gone)
+        _write(root + "/stage/map", m)
+        remove(root + "/stage/hdr")
+        self._hook("map")
+        os.rename(root + "/stage", "%s/g%d" % (root, gen))
+        self._hook("renamed")
+        _write(root + "/cur", ("%d %d\n" % (gen, hdr["version"])).encode())
+        self._hook("switched")
+        old, og = self._map, self._gen
+        self._map = m
+        self._gen = gen
+        self.version = hdr["version"]
+        self.removed_faces = Gone("%s/g%d/gone" % (root, gen))
+        self._hdr = None
+        self._sflag[:] = bytes(_NB)
+        # remove what the new map no longer names (a power cut here: _gc at the next open)
+        remove("%s/g%d/map" % (root, og))
+        remove("%s/g%d/gone" % (root, og))
+        gens = set()
+        for b in range(_NB):
+            g = struct.unpack_from(">I", old, 4 * b)[0]
+            if g and g != self._gmap(b):
+                remove("%s/g%d/%02x" % (root, g, b))
+                gens.add(g)
+        gens.add(og)
+        for g in gens:
+            try:
+                os.rmdir("%s/g%d" % (root, g))  # only once empty
+            except OSError:
+                pass
+
+    def _hook(self, step):
+        # tests raise here to cut the power between the two renames of a commit
+        pass
+
+    def _dedupe(self):
+        # a full snapshot's buckets: a key twice is an entry put twice (refused) or a credential
+        # two persons share (the later one keeps it)
+        for b in range(_NB):
+            if not self._sflag[b]:
+                continue
+            lines = self._parse(self._spath(b))
+            keys = [x[: x.find("\t")] for x in lines]
+            if len(set(keys)) == len(keys):
+                continue
+            out = []
+            for i, x in enumerate(lines):
+                k = keys[i]
+                if k in keys[i + 1 :]:
+                    if k[1:2] == ":" and k[0] in "pvs":
+                        raise SyncError("duplicate " + k)
+                    continue
+                out.append(x)
+            self._put_bucket(b, out)
+
+    def _gone(self, t, out):
+        k = "f:" + t
+        if t and self._find(self._vpath(_bucket(k)), k) is None:
+            out.write(t + "\n")
+
+    def _faces(self, b):
+        # the face templates of one bucket of the version in force
+        out = []
+        n = self._read(self._path(b))
+        buf = self._buf
+        i = buf.find(b"\nf:", 0, n)
+        while i >= 0:
+            j = buf.find(b"\t", i, n)
+            out.append(bytes(buf[i + 3 : j]).decode())
+            i = buf.find(b"\nf:", j, n)
+        return out
+
+
+class Gone:
+    """The face templates the last applied sync removed, read from flash when iterated."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __iter__(self):
+        try:
+            f = open(self.path)
+        except OSError:
+            return
+        with f:
+            for t in f:
+                t = t.strip()
+                if t:
+                    yield t
+
+    def __len__(self):
+        n = 0
+        for _ in self:
+            n += 1
+        return n
