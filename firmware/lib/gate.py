@@ -389,7 +389,7 @@ class Gate:
             self.hist = hist
             self.batch.set_hist(hist)
         if self.outbox_bytes:
-            pct = self.device.outbox.bytes_used() * 100 // self.outbox_bytes
+            pct = self.device.outbox.bytes_used * 100 // self.outbox_bytes
             if not self.storage_low and pct >= self.storage_pct:
                 self.storage_low = True
                 self.alarm({"ev": "storage_low", "pct": pct})
