@@ -89,8 +89,8 @@ def _sim_gate(name, site, cfg, sim):
     if name in ("door", "loop"):
         return g.SimPosition(site)
     if name == "face":
-        return g.SimFace(site, cfg.get("flash", "/flash") + "/face.json", sim.get("people"),
-                         sim.get("templates"))
+        return g.SimFace(site, cfg.get("flash", "/flash") + "/face.db", sim.get("people"),
+                         sim.get("templates"), sim.get("faces"))
     if name == "plate":
         return g.SimPlate(site)
     return g.SimInput(site, name)

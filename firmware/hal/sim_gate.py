@@ -17,19 +17,10 @@ Real boards feed the same parts from interrupts; no module here touches hardware
 
 import asyncio
 import json
+import os
 import time
 
 _NO_FACE = 40  # similarity a module reports for a face it does not know
-
-
-def _read_jsonl(path):
-    out = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#"):
-                out.append(json.loads(line))
-    return out
 
 
 class SiteSim:
@@ -37,9 +28,9 @@ class SiteSim:
 
     def __init__(self, clock, script=(), doors=("d1",)):
         self.clock = clock
-        if isinstance(script, str):
-            script = _read_jsonl(script)
-        self.script = list(script)
+        # a file is read a line at a time (a rush of hundreds of actions never sits in RAM)
+        self.path = script if isinstance(script, str) else None
+        self.script = None if self.path else list(script)
         self.pos = 0
         self.doors = list(doors) or ["d1"]
         self.released = {}
@@ -80,8 +71,21 @@ class SiteSim:
         await asyncio.sleep_ms(int(s * 1000))
         self.set_open(door, False)
 
-    def remaining(self):
-        return len(self.script) - self.pos
+    def _actions(self):
+        # (pos, action) from self.pos on
+        if self.script is not None:
+            for i in range(self.pos, len(self.script)):
+                yield self.script[i]
+            return
+        with open(self.path) as f:
+            k = 0
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                k += 1
+                if k > self.pos:
+                    yield json.loads(line)
 
     def elapsed_ms(self):
         return time.ticks_diff(self.clock.ticks_ms(), self.t0)
@@ -90,8 +94,9 @@ class SiteSim:
         """Play the scenario from self.pos (the gate restores it after a restart); returns at
         its end or at an "end" action."""
         self.t0 = self.clock.ticks_ms()
-        while self.pos < len(self.script) and not self.done:
-            act = self.script[self.pos]
+        for act in self._actions():
+            if self.done:
+                break
             due = int(act.get("at", 0) * 1000)
             while True:
                 wait = due - self.elapsed_ms()
@@ -185,71 +190,92 @@ class SimInput:
 
 
 class SimFace:
-    """Face module: matches a capture against the templates it holds (made on the device by
-    enrol(); kept on flash in `path`; `seed` {template: person} is what a new module holds,
-    as if enrolled at provisioning). `people`: {person: similarity score} (the configurable
-    library of faces the simulation knows; default score 92). A capture of a person without
-    a template here, or of a stranger, reports template None, a low score and a track id
-    (the module's id for an unknown face, stable across captures of the same face)."""
+    """Face module: matches a capture against the templates it holds, made on the device by
+    enrol() and kept on flash in `path` (a line "template person" each). The simulation's
+    library of faces: `people` {person: similarity score} and `seed` {template: person} (what
+    a new module holds, as if enrolled at provisioning), or a `library` file of lines
+    "person score [template]" for a large compound (read a line at a time, never loaded).
+    A capture of a person without a template here, or of a stranger, reports template None,
+    a low score and a track id (the module's id for an unknown face, stable across captures
+    of the same face)."""
 
-    def __init__(self, site, path, people=None, seed=None):
+    def __init__(self, site, path, people=None, seed=None, library=None):
         self.site = site
         self.path = path
         self.people = people or {}
-        try:
-            with open(path) as f:
-                self.store = json.load(f)
-        except OSError:
-            # a new module: the templates provisioning enrolled ({template: person})
-            seed = seed or {}
-            self.store = {"n": len(seed), "t": dict(seed)}
+        self.library = library
         site.face = self
-        self._by_person = {}
-        self._index()
+        try:
+            open(path).close()
+        except OSError:
+            try:
+                os.mkdir(path.rsplit("/", 1)[0])  # the flash root (before the Device made it)
+            except OSError:
+                pass
+            with open(path + ".tmp", "w") as f:
+                for t in seed or {}:
+                    f.write("%s %s\n" % (t, seed[t]))
+                for row in self._library():
+                    if len(row) > 2:
+                        f.write("%s %s\n" % (row[2], row[0]))
+            os.rename(path + ".tmp", path)
 
-    def _index(self):
-        self._by_person = {}
-        for t, p in self.store["t"].items():
-            self._by_person[p] = t
+    def _library(self):
+        if self.library:
+            with open(self.library) as f:
+                for line in f:
+                    row = line.split()
+                    if row:
+                        yield row
 
-    def _save(self):
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.store, f)
-        import os
-
-        os.rename(tmp, self.path)
+    def _rows(self):
+        with open(self.path) as f:
+            for line in f:
+                row = line.split()
+                if len(row) == 2:
+                    yield row
 
     def on_read(self, cb):
         self.site.on("face", cb)
 
+    def _score(self, who):
+        if who in self.people:
+            return self.people[who]
+        for row in self._library():
+            if row[0] == who:
+                return int(row[1])
+        return 92
+
     def match(self, who, score=None):
-        t = self._by_person.get(who)
-        if t is None:
-            return None, _NO_FACE if score is None else int(score), who
-        return t, int(self.people.get(who, 92) if score is None else score), None
+        for t, p in self._rows():
+            if p == who:
+                return t, self._score(who) if score is None else int(score), None
+        return None, _NO_FACE if score is None else int(score), who
 
     def enrol(self, person):
         """Make a template for `person` on the device; returns its id (one per person)."""
-        t = self._by_person.get(person)
-        if t is not None:
-            return t
-        self.store["n"] += 1
-        t = "t-%04d" % self.store["n"]
-        self.store["t"][t] = person
-        self._save()
-        self._index()
+        n = 0
+        for t, p in self._rows():
+            if p == person:
+                return t
+            n = max(n, int(t[2:]))
+        t = "t-%04d" % (n + 1)
+        with open(self.path, "a") as f:
+            f.write("%s %s\n" % (t, person))
         return t
 
     def delete(self, template):
-        if self.store["t"].pop(template, None) is not None:
-            self._save()
-            self._index()
-            return True
-        return False
+        rows = [r for r in self._rows() if r[0] != template]
+        found = len(rows) != len(self.templates())
+        if found:
+            with open(self.path + ".tmp", "w") as f:
+                for t, p in rows:
+                    f.write("%s %s\n" % (t, p))
+            os.rename(self.path + ".tmp", self.path)
+        return found
 
     def templates(self):
-        return list(self.store["t"])
+        return [r[0] for r in self._rows()]
 
 
 class SimPlate:

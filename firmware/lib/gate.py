@@ -31,7 +31,7 @@ from compat import const
 _log = log_mod.getLogger("gate")
 
 MODES = ("normal", "always_open", "always_locked")
-LAT_KEEP = const(4096)
+LAT_KEEP = const(1024)
 _TICK_MS = const(100)
 _STRANGERS = const(32)  # unknown faces tracked at once (oldest forgotten first)
 _CRED_MAX = const(64)
