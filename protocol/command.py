@@ -113,14 +113,18 @@ def open_receipt(data, hub_public_key):
     return rcpt
 
 
-def seal_state(dev, online, session, ts, seed, fw=None):
-    """A device birth / last will (dev = device id) or the hub state (dev = None)."""
+def seal_state(dev, online, session, ts, seed, fw=None, lists=None):
+    """A device birth / last will (dev = device id) or the hub state (dev = None). A birth
+    may carry `lists`, the device's access-list version (0 = no list)."""
     if dev is not None:
         topics.validate_device_id(dev)
     _check_int(session, 0, MAX_SEQ, "session")
     msg = {"v": PROTOCOL_VERSION, "dev": dev, "online": bool(online), "session": session, "ts": ts}
     if fw is not None:
         msg["fw"] = fw
+    if lists is not None:
+        _check_int(lists, 0, MAX_SEQ, "lists")
+        msg["lists"] = lists
     return sealed.seal(msg, seed, STATE_DOMAIN)
 
 
@@ -133,6 +137,8 @@ def open_state(data, public_key=None):
     if type(msg["online"]) is not bool:
         raise MalformedError("online must be true or false")
     _check_int(msg["session"], 0, MAX_SEQ, "session")
+    if "lists" in msg:
+        _check_int(msg["lists"], 0, MAX_SEQ, "lists")
     if public_key is not None:
         sealed.check(msg, public_key, STATE_DOMAIN)
     return msg

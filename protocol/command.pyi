@@ -57,6 +57,7 @@ class State(TypedDict):
     session: int
     ts: JSON
     fw: NotRequired[JSON]
+    lists: NotRequired[int]  # a birth's access-list version, 0..MAX_SEQ (checked when present)
     sig: str
 
 def seal_command(
@@ -94,5 +95,6 @@ def seal_state(
     ts: int,
     seed: ReadableBuffer,
     fw: str | None = None,
+    lists: int | None = None,
 ) -> bytes: ...
 def open_state(data: _Bytes, public_key: ReadableBuffer | None = None) -> State: ...

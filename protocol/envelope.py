@@ -1,7 +1,10 @@
-"""Device event envelopes: {v, dev, seq, ts, kind, body, blobs, prev, sig}.
+"""Device event envelopes: {v, dev, seq, ts, kind, body, blobs, prev, sig}, plus `hist`.
 
 `prev` is the SHA-256 of the previous sealed envelope (a hash chain); `blobs` lists media by
-SHA-256, size and MIME type, so the signature covers the media too.
+SHA-256, size and MIME type, so the signature covers the media too. `hist` (optional, only
+ever JSON `true`) marks an event the device captured while it was not live (link or hub
+down): the hub records and files it but takes no live action on it. A live envelope has no
+`hist` key at all, so there is one canonical form of each.
 """
 
 import hashlib
@@ -24,6 +27,7 @@ from protocol.limits import (
 DOMAIN = b"evt"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 FIELDS = ("blobs", "body", "dev", "kind", "prev", "seq", "sig", "ts", "v")
+HIST = "hist"  # the one optional field: present only as true
 
 
 def _int_in(value, lo, hi, name):
@@ -46,9 +50,13 @@ def blob_ref(sha256, size, mime):
 
 def _check_fields(env, with_sig):
     keys = sorted(env)
+    if HIST in env:
+        if env[HIST] is not True:
+            raise MalformedError("hist must be true when present (a live envelope omits it)")
+        keys.remove(HIST)
     want = list(FIELDS) if with_sig else [f for f in FIELDS if f != "sig"]
     if keys != want:
-        raise MalformedError("envelope fields must be exactly %s" % ",".join(want))
+        raise MalformedError("envelope fields must be exactly %s (and hist)" % ",".join(want))
     if env["v"] != PROTOCOL_VERSION or type(env["v"]) is not int:
         raise MalformedError("unsupported protocol version %r" % (env["v"],))
     topics.validate_device_id(env["dev"])
@@ -68,8 +76,10 @@ def _check_fields(env, with_sig):
         raise MalformedError("prev must be 64 lower-case hex characters")
 
 
-def build(dev, seq, ts, kind, body, blobs=(), prev=GENESIS):
-    """A validated, unsigned envelope dict."""
+def build(dev, seq, ts, kind, body, blobs=(), prev=GENESIS, hist=False):
+    """A validated, unsigned envelope dict; `hist=True` marks it historical."""
+    if hist is not True and hist is not False:
+        raise MalformedError("hist must be True or False")
     env = {
         "v": PROTOCOL_VERSION,
         "dev": dev,
@@ -80,6 +90,8 @@ def build(dev, seq, ts, kind, body, blobs=(), prev=GENESIS):
         "blobs": list(blobs),
         "prev": prev,
     }
+    if hist:
+        env[HIST] = True
     _check_fields(env, False)
     return env
 
@@ -123,7 +135,9 @@ def check_skew(env, now):
 
 
 def is_historical(env, now):
-    return now - env["ts"] > LIVE_WINDOW_S
+    """True when the device marked the envelope historical or it arrived more than
+    LIVE_WINDOW_S after its capture time."""
+    return env.get(HIST) is True or now - env["ts"] > LIVE_WINDOW_S
 
 
 def follows(env, last_seq):

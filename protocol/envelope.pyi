@@ -1,5 +1,5 @@
 from collections.abc import Iterable, Mapping
-from typing import Final, TypeAlias, TypedDict, type_check_only
+from typing import Final, Literal, NotRequired, TypeAlias, TypedDict, type_check_only
 
 from _typeshed import ReadableBuffer
 
@@ -10,6 +10,7 @@ _Bytes: TypeAlias = bytes | bytearray | memoryview
 DOMAIN: Final = b"evt"
 EMPTY_SHA256: Final = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 FIELDS: Final = ("blobs", "body", "dev", "kind", "prev", "seq", "sig", "ts", "v")
+HIST: Final = "hist"
 
 @type_check_only
 class BlobRef(TypedDict):
@@ -31,6 +32,7 @@ class UnsignedEnvelope(TypedDict):
     body: dict[str, JSON]
     blobs: list[BlobRef]
     prev: str  # 64 lower-case hex characters (GENESIS for a device's first envelope)
+    hist: NotRequired[Literal[True]]  # present only on a historical envelope
 
 @type_check_only
 class Envelope(UnsignedEnvelope):
@@ -50,6 +52,7 @@ def build(
     body: Mapping[str, Encodable],
     blobs: Iterable[BlobRef] = (),
     prev: str = ...,
+    hist: bool = False,
 ) -> UnsignedEnvelope: ...
 def seal(env: Mapping[str, object], seed: ReadableBuffer) -> bytes: ...
 def parse(data: _Bytes) -> Envelope: ...
@@ -57,5 +60,7 @@ def verify(env: Mapping[str, object], public: ReadableBuffer) -> None: ...
 def open(data: _Bytes, public: ReadableBuffer) -> Envelope: ...
 def digest(data: ReadableBuffer) -> str: ...
 def check_skew(env: Mapping[str, object], now: int) -> None: ...
+
+# True when env carries hist, or now - ts > LIVE_WINDOW_S (a late arrival).
 def is_historical(env: Mapping[str, object], now: int) -> bool: ...
 def follows(env: Mapping[str, object], last_seq: int) -> None: ...

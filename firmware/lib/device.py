@@ -13,6 +13,13 @@
 - the heartbeat and the supervision cycle (gc, heap high-water, dead runtime tasks).
 
 Apps call `await device.emit(kind, body, media)` and `device.on_command("task", handler)`.
+
+Live and historical: the device is live while the link is up and (with require_hub) the
+retained hub state says online (device.live()). emit() marks an envelope historical (the
+signed `hist` flag) when the device is not live at emit time, unless told otherwise; an ack
+is always live (it answers a command that just arrived). device.on_live(cb) calls cb(live) on
+the runtime's live-watch task whenever live changes. device.status is a dict apps fill (e.g.
+{"lists": 42}): the heartbeat body carries its keys, the birth carries status["lists"].
 """
 
 import asyncio
@@ -31,7 +38,7 @@ from compat import exists, remove
 from upload import Uploader
 
 from protocol import chunking, command, envelope, topics
-from protocol.errors import ProtocolError
+from protocol.errors import MalformedError, ProtocolError
 from protocol.limits import GENESIS
 
 _log = log_mod.getLogger("device")
@@ -68,6 +75,10 @@ class Device:
         self._reboot = False
         self._stop = False
         self._tasks = []
+        self.status = {}  # app figures for the heartbeat ("lists" also goes in the birth)
+        self._live = False  # as last told to the on_live callbacks
+        self._live_cbs = []
+        self._live_ev = asyncio.Event()  # set on a hub state, a connection made or closed
         self._reconcile()
         if link_factory is None:
             import link as link_mod
@@ -94,6 +105,16 @@ class Device:
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
         exception acks "failed"). ValueError if op already has a handler."""
         self.commands.on(op, handler)
+
+    def live(self):
+        """True while the link is up and (with require_hub) the hub state says online."""
+        return self.uploader.live()
+
+    def on_live(self, callback):
+        """Call callback(live) whenever live() changes (not for the state at registration:
+        the runtime starts not live). Called on the live-watch task: it must not block; an
+        exception from it ends that task, which supervise() then reports."""
+        self._live_cbs.append(callback)
 
     def _check_overrides(self):
         """Drop remote config overrides that fail config.check_remote (older firmware
@@ -139,11 +160,15 @@ class Device:
             self.state.set("prev", best[1])
             self.state.save()
 
-    async def emit(self, kind, body, media=(), extra=None):
+    async def emit(self, kind, body, media=(), extra=None, hist=None):
         """Sign an event and put it in the outbox; `media` is a list of (path, mime) files
         already on flash (hashed in 2 KiB reads through self.hbuf, never the upload buffer,
         which the drain task may be sending from). `extra`: more state keys saved together
-        with the new chain head. Returns the seq, or None when the outbox refused it."""
+        with the new chain head. `hist`: True / False marks the envelope historical or live;
+        None (the default) marks it historical when the device is not live now, except an
+        ack, which is always live. Returns the seq, or None when the outbox refused it."""
+        if hist is None:
+            hist = kind != "ack" and not self.uploader.live()
         blobs = []
         paths = []
         for path, mime in media:
@@ -152,7 +177,7 @@ class Device:
             paths.append(path)
         seq = self.state.get("seq", 0) + 1
         prev = self.state.get("prev", GENESIS)
-        env = envelope.build(self.dev, seq, self.clock.time(), kind, body, blobs, prev)
+        env = envelope.build(self.dev, seq, self.clock.time(), kind, body, blobs, prev, hist)
         data = envelope.seal(env, self.seed)
         env = None
         topic = topics.ack(self.dev) if kind == "ack" else topics.evt(self.dev, kind)
@@ -206,10 +231,17 @@ class Device:
             await client.subscribe(t, 1)
         if up.require_hub or up.by_receipt:
             await client.subscribe(topics.HUB_STATE, 1)
-        birth = command.seal_state(self.dev, True, self.session, self.clock.time(), self.seed,
-                                   fw=self.fw)
+        now = self.clock.time()
+        try:
+            birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw,
+                                       lists=self.status.get("lists"))
+        except MalformedError as e:  # an app bug must not keep the device off the link
+            _log.error("birth without lists: %s", e)
+            birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw)
         await client.publish(topics.state(self.dev), birth, 1, True)
         up.on_link_up()
+        asyncio.create_task(self._watch_close(client))
+        self._live_ev.set()
 
     def _on_message(self, topic, payload):
         # called on the MQTT reader task: hand over, never block
@@ -219,6 +251,28 @@ class Device:
             self.uploader.on_receipt(payload)
         elif topic == topics.HUB_STATE:
             self.uploader.on_hub_state(payload)
+            self._live_ev.set()
+
+    # --- live / not live ----------------------------------------------------------------------
+
+    async def _watch_close(self, client):
+        # one per connection: wakes the live watch when this connection closes
+        await client.wait_closed()
+        self._live_ev.set()
+
+    async def _watch_live(self):
+        ev = self._live_ev
+        while True:
+            live = self.uploader.live()
+            if live != self._live:
+                self._live = live
+                for cb in self._live_cbs:
+                    cb(live)
+            ev.clear()
+            if self.link.is_up():
+                await ev.wait()  # a hub state, or this connection closing
+            else:
+                await self.link.wait_up()  # set after on_up (birth sent, subscriptions made)
 
     # --- heartbeat and supervision ------------------------------------------------------------
 
@@ -230,11 +284,13 @@ class Device:
         except (OSError, AttributeError):
             pass
         batt = self.hal.battery.level() if self.hal.battery else None
-        return {"battery": batt, "storage_free": free, "outbox": len(self.outbox),
-                "dropped": {"outbox": self.outbox.dropped, "cmds": self.commands.dropped,
-                            "lost": self.state.get("lost", 0),
-                            "media_lost": self.state.get("media_lost", 0)},
-                "fw": self.fw, "mem_free": gc.mem_free(), "session": self.session}
+        body = dict(self.status)  # the app's figures; the runtime's own keys below win
+        body.update({"battery": batt, "storage_free": free, "outbox": len(self.outbox),
+                     "dropped": {"outbox": self.outbox.dropped, "cmds": self.commands.dropped,
+                                 "lost": self.state.get("lost", 0),
+                                 "media_lost": self.state.get("media_lost", 0)},
+                     "fw": self.fw, "mem_free": gc.mem_free(), "session": self.session})
+        return body
 
     async def _heartbeat(self):
         while not self._stop:
@@ -253,7 +309,8 @@ class Device:
         gc.collect()
         self._reboot = False
         tasks = [asyncio.create_task(self.link.run()), asyncio.create_task(self.uploader.run()),
-                 asyncio.create_task(self.commands.run())]
+                 asyncio.create_task(self.commands.run()),
+                 asyncio.create_task(self._watch_live())]
         if self.opt("heartbeat_s"):
             tasks.append(asyncio.create_task(self._heartbeat()))
         self._tasks = tasks

@@ -75,6 +75,11 @@ class Uploader:
         self._rewind = self.by_receipt
         self._wake.set()
 
+    def live(self):
+        """The link is up and (with require_hub) the retained hub state last said online:
+        what the device sends now reaches the hub now."""
+        return self.hub_online and self.link.is_up()
+
     def idle(self):
         """Nothing left to send (outbox empty, no upload, no chunk to re-send)."""
         return len(self.outbox) == 0 and not self.uploading and self._resend_ready() is None

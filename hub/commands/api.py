@@ -7,6 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from hub.auth.deps import AdminUser, CurrentUser
+from hub.auth.models import Role
+from hub.auth.service import require_roles
 from hub.commands import service
 from hub.commands.schemas import CommandCreate, CommandRead, DeviceDetail
 from hub.deps import ClockDep, SessionDep
@@ -26,9 +28,11 @@ def send_command(
     clock: ClockDep,
     user: CurrentUser,
 ) -> CommandRead:
-    """Queue ``op`` (handheld: task, verify, config, reboot, ping; gates: open, close,
-    always_open, always_closed, list_sync, config, reboot, ping). It is signed and sent when
-    the device is online, retried, and expires after ``lifetime_s``."""
+    """Queue ``op`` (handheld: task, verify, config, reboot, ping; gates: open, door_mode,
+    time_sync, config, reboot, ping, and enrol on a face terminal; docs/access.md). It is
+    signed and sent when the device is online (one at a time per device), retried, and
+    expires after ``lifetime_s``. Operators and admins only."""
+    require_roles(user, Role.admin, Role.operator)
     visible_device(db_session=db_session, user=user, device_id=device_id)
     cmd = service.enqueue(
         db_session=db_session,

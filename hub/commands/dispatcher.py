@@ -2,6 +2,11 @@
 
 It only decides and records; the MQTT worker publishes the ``Outbound`` messages it returns.
 Claims are conditional UPDATEs, so several workers never send the same attempt twice.
+
+One command in flight per device: a device's next queued command is sent only once the one
+before it has a final answer. A device accepts only a cseq newer than the last it accepted,
+so a retried command overtaken by a later one would be refused as a replay; and the parts of
+a list sync must arrive in order (docs/access.md section 2).
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import Clock
@@ -62,14 +67,29 @@ class Dispatcher:
             .where(Device.online.is_(True), Device.status == DeviceStatus.active.value)
             .scalar_subquery()
         )
+        in_flight = (
+            select(Command.device_id)
+            .where(Command.status.in_([CommandStatus.sent.value, CommandStatus.delivered.value]))
+            .scalar_subquery()
+        )
+        first = (
+            select(Command.device_id, func.min(Command.cseq).label("cseq"))
+            .where(
+                Command.status == CommandStatus.queued.value,
+                Command.device_id.in_(online),
+                Command.device_id.not_in(in_flight),
+            )
+            .group_by(Command.device_id)
+            .subquery()
+        )
         queued = db_session.scalars(
             select(Command)
-            .where(Command.status == CommandStatus.queued.value, Command.device_id.in_(online))
-            .order_by(Command.device_id, Command.cseq)
+            .join(first, (Command.device_id == first.c.device_id) & (Command.cseq == first.c.cseq))
+            .order_by(Command.device_id)
             .limit(self.batch)
         ).all()
         for cmd in queued:
-            cmd.sealed = service.seal(cmd, self.hub_key.seed)
+            cmd.sealed = service.seal(cmd, self.hub_key.seed, now)
             db_session.expunge(cmd)
             if service.claim_send(db_session=db_session, cmd=cmd, at=now, retry=False):
                 out.append(Outbound(service.topic_for(cmd), cmd.sealed))

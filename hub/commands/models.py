@@ -34,9 +34,11 @@ FINAL_STATUSES = frozenset(
 )
 OPEN_STATUSES = (CommandStatus.queued, CommandStatus.sent, CommandStatus.delivered)
 HANDHELD_OPS = frozenset({"task", "verify", "config", "reboot", "ping"})
-GATE_OPS = frozenset(
-    {"open", "close", "always_open", "always_closed", "list_sync", "config", "reboot", "ping"}
-)
+# docs/access.md section 4; ``enrol`` only on face terminals
+GATE_OPS = frozenset({"open", "door_mode", "list_sync", "time_sync", "config", "reboot", "ping"})
+FACE_OPS = GATE_OPS | {"enrol"}
+# Sent by the hub itself from the access lists (hub.commands.list_sync), never through the API.
+HUB_ONLY_OPS = frozenset({"list_sync"})
 
 
 class Command(Base):

@@ -12,10 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.clock import Clock
+from hub.commands import gate_args
 from hub.commands.models import (
+    FACE_OPS,
     FINAL_STATUSES,
     GATE_OPS,
     HANDHELD_OPS,
+    HUB_ONLY_OPS,
     OPEN_STATUSES,
     Command,
     CommandStatus,
@@ -34,7 +37,9 @@ MAX_LIFETIME_S = 30 * 24 * 3600
 
 
 def ops_for(kind: str) -> frozenset[str]:
-    return HANDHELD_OPS if kind == DeviceKind.handheld else GATE_OPS
+    if kind == DeviceKind.handheld:
+        return HANDHELD_OPS
+    return FACE_OPS if kind == DeviceKind.face else GATE_OPS
 
 
 def enqueue(
@@ -46,10 +51,13 @@ def enqueue(
     lifetime_s: int = 3600,
     clock: Clock,
     created_by: str | None = None,
+    by_hub: bool = False,
 ) -> Command:
     """Queue a command for a device; the dispatcher signs and sends it when the device is online.
 
-    Flushes (so ``id`` / ``cseq`` are set); the caller commits.
+    Gate commands' args are checked (``hub.commands.gate_args``); ``list_sync`` is queued only
+    by the hub itself (``by_hub``), from the access lists. Flushes (so ``id`` / ``cseq`` are
+    set); the caller commits.
     """
     device = db_session.get(Device, device_id)
     if device is None:
@@ -58,6 +66,13 @@ def enqueue(
         raise ConflictError(f"device {device_id} is revoked", code="device_revoked")
     if op not in ops_for(device.kind):
         raise InvalidInputError(f"a {device.kind} device has no operation {op!r}", code="bad_op")
+    if op in HUB_ONLY_OPS and not by_hub:
+        raise InvalidInputError(
+            f"{op} is sent by the hub from the access lists: change the lists instead",
+            code="bad_op",
+        )
+    if device.kind != DeviceKind.handheld:
+        args = gate_args.check(op, args)
     if not MIN_LIFETIME_S <= lifetime_s <= MAX_LIFETIME_S:
         raise InvalidInputError(f"lifetime_s must be {MIN_LIFETIME_S}..{MAX_LIFETIME_S}")
     try:
@@ -112,11 +127,15 @@ def history(*, db_session: Session, device_id: str, limit: int = 100) -> list[Co
     )
 
 
-def seal(cmd: Command, hub_seed: bytes) -> bytes:
+def seal(cmd: Command, hub_seed: bytes, at: datetime | None = None) -> bytes:
+    """The signed bytes of ``cmd``; a ``time_sync`` carries the hub's time ``at`` signing."""
     iat = int(cmd.created_at.timestamp())
     exp = int(cmd.expires_at.timestamp())
+    args = cmd.args
+    if cmd.op == "time_sync":
+        args = {"ts": int((at or cmd.created_at).timestamp())}
     data: bytes = command.seal_command(
-        cmd.device_id, cmd.cseq, cmd.id, cmd.op, cmd.args, iat, exp, hub_seed
+        cmd.device_id, cmd.cseq, cmd.id, cmd.op, args, iat, exp, hub_seed
     )
     return data
 

@@ -5,6 +5,11 @@ stored or passed to ``reject`` with a reason. Events of a batch are written in o
 if a concurrent worker stored one of them first (IntegrityError on the (device, seq) constraint)
 the batch is retried one event per transaction. After each event is stored, acks update their
 command and the ``on_event`` hook (the case workflow) runs in a savepoint.
+
+An event is stored ``historical`` when the device marked it so (the signed ``hist`` flag: it was
+captured while the device's link or the hub was down) or when it arrived more than
+``LIVE_WINDOW_S`` after its capture time (``envelope.is_historical``). Historical events are
+recorded and filed; the flows take no live action on them.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class Candidate:
     env: Envelope
     raw: bytes
     digest: str
-    historical: bool
+    historical: bool  # the envelope's hist flag, or a late arrival
     grid_code: str | None
 
 

@@ -3,12 +3,18 @@
 A birth (online, session n) marks the device online and remembers n; a will (offline) marks it
 offline only when its session is not older than the newest birth, so a late will from an old
 connection never takes a live device offline.
+
+Each birth that is applied is also handed, as a ``Birth`` (device, session, firmware, access-list
+version), to the optional ``on_birth`` hook, in the same transaction inside a savepoint: the
+access domain compares ``birth.lists`` with the community's current list version there and
+starts a list sync. A failing hook is logged and never undoes the birth.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -23,10 +29,30 @@ logger = logging.getLogger(__name__)
 Reject = Callable[[str, str | None, str], None]
 
 
+@dataclass(frozen=True)
+class Birth:
+    """A verified, applied birth message."""
+
+    device_id: str
+    session: int
+    at: datetime  # when the hub applied it
+    firmware: str | None
+    lists: int | None  # the device's access-list version (0 = no list); None: not reported
+
+
+BirthHook = Callable[[Session, Birth], None]
+
+
 def handle_states(
-    *, db_session: Session, msgs: list[tuple[str, Inbound]], at: datetime, reject: Reject
+    *,
+    db_session: Session,
+    msgs: list[tuple[str, Inbound]],
+    at: datetime,
+    reject: Reject,
+    on_birth: BirthHook | None = None,
 ) -> list[str]:
-    """Apply state messages in arrival order; returns the devices that just came online."""
+    """Apply state messages in arrival order; returns the devices that just came online.
+    ``on_birth`` gets each applied birth (after the device row is updated and flushed)."""
     births: list[str] = []
     for dev, msg in msgs:
         if not msg.payload:  # a retained message being cleared
@@ -66,7 +92,17 @@ def handle_states(
             if isinstance(fw, str):
                 device.firmware = fw[:64]
             births.append(dev)
-            logger.info("%s online (session %d)", dev, session)
+            lists = state.get("lists")  # open_state checked it: an int in 0..MAX_SEQ
+            logger.info("%s online (session %d, lists %s)", dev, session, lists)
+            if on_birth is not None:
+                birth = Birth(
+                    device_id=dev,
+                    session=session,
+                    at=at,
+                    firmware=fw[:64] if isinstance(fw, str) else None,
+                    lists=lists,
+                )
+                _run_hook(db_session, on_birth, birth)
         elif session >= device.session:
             device.session = session
             device.online = False
@@ -74,3 +110,11 @@ def handle_states(
         else:
             logger.info("%s: ignoring will of old session %d < %d", dev, session, device.session)
     return births
+
+
+def _run_hook(db_session: Session, on_birth: BirthHook, birth: Birth) -> None:
+    try:
+        with db_session.begin_nested():
+            on_birth(db_session, birth)
+    except Exception:  # noqa: BLE001 - the birth stays applied
+        logger.exception("birth hook failed for %s session %d", birth.device_id, birth.session)

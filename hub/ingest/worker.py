@@ -388,8 +388,9 @@ class IngestWorker:
                 result = self.processor.process(msgs, receipts=False)
             self._receipts.add(result.touched)  # sent by _run once due (rows committed now)
             self._publish(result.outbound)
-            if any(m.topic.endswith("/state") for m in msgs):
-                self._publish(self.dispatcher.tick())  # a birth: send what waits for it
+            if any(m.topic.endswith(("/state", "/ack")) for m in msgs):
+                # a birth: send what waits for it; an ack: the device's next command
+                self._publish(self.dispatcher.tick())
         finally:
             # PUBACK only now that the batch is in the database (or was rejected for good).
             for generation, m in batch:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from protocol import canonical, command, crypto, envelope  # noqa: E402
+from protocol import canonical, command, crypto, envelope, sealed  # noqa: E402
 from protocol.limits import GENESIS, MAX_ENVELOPE_BYTES, MAX_SEQ  # noqa: E402
 
 RFC8032 = [
@@ -76,7 +76,7 @@ def _check_rfc() -> None:
         assert key.sign(bytes.fromhex(v["message"])).hex() == v["signature"], v["name"]
 
 
-def _env(name, dev_id, seq, kind, body, blobs=(), prev=GENESIS, seed=DEV):
+def _env(name, dev_id, seq, kind, body, blobs=(), prev=GENESIS, seed=DEV, hist=False):
     fields = {
         "dev": dev_id,
         "seq": seq,
@@ -86,6 +86,8 @@ def _env(name, dev_id, seq, kind, body, blobs=(), prev=GENESIS, seed=DEV):
         "blobs": list(blobs),
         "prev": prev,
     }
+    if hist:
+        fields["hist"] = True
     sealed = envelope.seal(envelope.build(**fields), seed)
     return {
         "name": name,
@@ -260,6 +262,49 @@ def positive() -> list[dict]:
                 ).decode(),
             }
         )
+    gate = "fc-330102001001-01"
+    f = {"dev": gate, "online": True, "session": 3, "ts": TS, "fw": "0.2.0", "lists": 42}
+    out.append(
+        {
+            "name": "birth with access-list version",
+            "type": "state",
+            "seed": DEV.hex(),
+            "public": crypto.public_key(DEV).hex(),
+            "fields": f,
+            "sealed": command.seal_state(
+                f["dev"], f["online"], f["session"], f["ts"], DEV, f["fw"], f["lists"]
+            ).decode(),
+        }
+    )
+    out.append(
+        _env(
+            "historical envelope (captured offline)",
+            gate,
+            10,
+            "access",
+            {
+                "community": "330102001001",
+                "events": [
+                    {
+                        "ev": "granted",
+                        "ts": TS + 3,
+                        "ms": 120,
+                        "door": "d1",
+                        "dir": "in",
+                        "by": "face",
+                        "person": "p-12",
+                        "score": 93,
+                        "template": "t-0007",
+                        "blob": 0,
+                        "lat_ms": 7,
+                    },
+                    {"ev": "door_forced", "ts": TS + 9, "ms": 0, "door": "d1"},
+                ],
+            },
+            [PHOTO],
+            hist=True,
+        )
+    )
     return out
 
 
@@ -374,6 +419,23 @@ def negative(pos: list[dict]) -> list[dict]:
         device=dev,
         now=TS,
     )
+    hist_env = json.loads(pos[-1]["sealed"])  # the historical envelope, re-signed per variant
+    for label, value in (("false", False), ("1", 1), ('"yes"', "yes"), ("null", None)):
+        add(
+            f"hist {label} (only true is allowed)",
+            "malformed",
+            sealed.seal(dict(hist_env, hist=value), DEV, envelope.DOMAIN).decode(),
+            public=pos[-1]["public"],
+        )
+    birth = json.loads(pos[-2]["sealed"])  # the birth with lists, re-signed per variant
+    for label, value in (('a string "42"', "42"), ("negative", -1)):
+        add(
+            f"state: lists {label}",
+            "malformed",
+            sealed.seal(dict(birth, lists=value), DEV, command.STATE_DOMAIN).decode(),
+            public=pos[-2]["public"],
+            type="state",
+        )
     add("topic: wildcard in device id", "bad_device_id", "gl/v1/hh+1/evt/report", type="topic")
     add("topic: unknown channel", "malformed", "gl/v1/hh-1/config", type="topic")
     return out

@@ -77,6 +77,23 @@ def test_skew_and_historical():
     assert envelope.is_historical(env, 1_000 + 121)
 
 
+def test_historical_flag_is_signed_and_only_true():
+    live = envelope.build("hh-1", 1, 1_000, "report", {})
+    assert "hist" not in live  # a live envelope has no key: one canonical form of each
+    hist = envelope.build("hh-1", 1, 1_000, "report", {}, hist=True)
+    sealed = envelope.seal(hist, SEED)
+    assert b',"hist":true,' in sealed
+    opened = envelope.open(sealed, crypto.public_key(SEED))
+    assert opened["hist"] is True
+    assert envelope.is_historical(opened, 1_000)  # on time, still historical by its flag
+    assert not envelope.is_historical(envelope.parse(envelope.seal(live, SEED)), 1_000)
+    with pytest.raises(SignatureError):  # the flag is covered by the signature
+        envelope.open(sealed.replace(b',"hist":true', b""), crypto.public_key(SEED))
+    for bad in (1, 0, None, "yes"):
+        with pytest.raises(MalformedError):
+            envelope.build("hh-1", 1, 1_000, "report", {}, hist=bad)
+
+
 def test_command_guard_order_of_checks():
     hub_pub = crypto.public_key(HUB)
     guard = command.CommandGuard(hub_pub, "hh-1", last_cseq=4)
@@ -118,6 +135,20 @@ def test_receipt_and_state_round_trip():
         command.seal_state("hh-1", False, 3, 9, SEED), crypto.public_key(SEED)
     )
     assert (will["online"], will["session"]) == (False, 3)
+    assert "lists" not in will
+
+
+def test_birth_carries_the_list_version():
+    pub = crypto.public_key(SEED)
+    birth = command.open_state(command.seal_state("gate-1", True, 3, 9, SEED, "0.2", 0), pub)
+    assert birth["lists"] == 0  # version 0: "no list", still reported
+    assert (
+        command.open_state(command.seal_state("gate-1", True, 3, 9, SEED, lists=42), pub)["lists"]
+        == 42
+    )
+    for bad in (-1, "42", True, 1.5, 1 << 53):
+        with pytest.raises(MalformedError):
+            command.seal_state("gate-1", True, 3, 9, SEED, lists=bad)
 
 
 def test_topics():

@@ -49,8 +49,9 @@ def check_positive(v, mods):
     t = v["type"]
     f = v["fields"]
     if t == "envelope":
+        hist = f.get("hist", False)
         env = envelope.build(
-            f["dev"], f["seq"], f["ts"], f["kind"], f["body"], f["blobs"], f["prev"]
+            f["dev"], f["seq"], f["ts"], f["kind"], f["body"], f["blobs"], f["prev"], hist
         )
         got = envelope.seal(env, seed)
         if got != want:
@@ -58,6 +59,8 @@ def check_positive(v, mods):
         opened = envelope.open(want, public)
         if opened["body"] != f["body"]:
             return "body differs after open"
+        if envelope.is_historical(opened, f["ts"]) != hist:  # on time: only the flag counts
+            return "historical flag differs after open"
         if envelope.digest(want) != v["digest"]:
             return "digest differs"
     elif t == "command":
@@ -76,10 +79,13 @@ def check_positive(v, mods):
             return "sealed bytes differ"
         command.open_receipt(want, public)
     elif t == "state":
-        got = command.seal_state(f["dev"], f["online"], f["session"], f["ts"], seed, f.get("fw"))
+        got = command.seal_state(
+            f["dev"], f["online"], f["session"], f["ts"], seed, f.get("fw"), f.get("lists")
+        )
         if got != want:
             return "sealed bytes differ"
-        command.open_state(want, public)
+        if command.open_state(want, public).get("lists") != f.get("lists"):
+            return "lists differs after open"
     else:
         return "unknown vector type " + t
     return None
@@ -98,6 +104,8 @@ def check_negative(v, mods):
         elif v["type"] == "command":
             guard = command.CommandGuard(public, v["device"], v.get("last_cseq", 0))
             guard.check(data, v["now"])
+        elif v["type"] == "state":
+            command.open_state(data, public)
         elif v["type"] == "topic":
             mods["topics"].parse(v["data"])
         else:
