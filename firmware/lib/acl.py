@@ -30,7 +30,8 @@ from compat import const, exists, remove, replace
 
 _NB = const(256)
 _BUF = const(4096)
-_CHUNK = const(8)  # items of a part turned into bucket changes at a time
+_MAXOPS = const(160)  # bucket changes held at a time while a sync part is applied
+_ENTRY_OPS = const(52)  # the most one item makes: its old and new credentials, itself
 _HEX = "0123456789abcdef"
 _HDR = ("mode", "base", "version", "parts")
 _KINDS = ("person", "vehicle", "schedule")
@@ -109,8 +110,9 @@ def _bad(i, f):
 
 
 def _entry(e, i):
-    """Check one put / del item and normalise it in place (op removed, defaults filled in,
-    unknown fields dropped): "put" or "del". SyncError("bad_entry <index> <field>")."""
+    """Check one put / del item: "put" or "del", SyncError("bad_entry <index> <field>").
+    The item loses "op" and unknown fields; defaults are filled in when it is read back
+    (_full), not here: a parsed part must not grow on a 192K heap."""
     if not isinstance(e, dict):
         raise _bad(i, "item")
     op = e.pop("op", None)
@@ -137,8 +139,8 @@ def _entry(e, i):
             if _hhmm(e.get(f)) < 0:
                 raise _bad(i, f)
         return op
-    fr = e.setdefault("from", 0)
-    to = e.setdefault("to", None)
+    fr = e.get("from", 0)
+    to = e.get("to")
     if not _int(fr) or fr < 0:
         raise _bad(i, "from")
     if to is not None and not _int(to):
@@ -149,13 +151,13 @@ def _entry(e, i):
     for d in doors:
         if not _clean(d, 16):
             raise _bad(i, "doors")
-    if type(e.setdefault("black", False)) is not bool:
+    if type(e.get("black", False)) is not bool:
         raise _bad(i, "black")
-    v = e.setdefault("sched", None)
+    v = e.get("sched")
     if v is not None and not _clean(v, 64):
         raise _bad(i, "sched")
     if t == "vehicle":
-        v = e.setdefault("person", None)
+        v = e.get("person")
         if v is not None and not _clean(v, 64):
             raise _bad(i, "person")
         return op
@@ -163,14 +165,14 @@ def _entry(e, i):
         raise _bad(i, "kind")
     alt = False
     for f, _, most, n in _PLISTS:
-        v = e.setdefault(f, [])
+        v = e.get(f, [])
         if not isinstance(v, list) or len(v) > most:
             raise _bad(i, f)
         for c in v:
             if not _clean(c, n) or (n == 64 and (len(c) != 64 or c.strip(_HEX))):
                 raise _bad(i, f)
         alt = alt or (v and f != "duress")
-    v = e.setdefault("face", None)
+    v = e.get("face")
     if v is not None and not _clean(v, 64):
         raise _bad(i, "face")
     if v is not None and not alt:
@@ -178,12 +180,33 @@ def _entry(e, i):
     return op
 
 
+_DEFAULTS = (("from", 0), ("to", None), ("sched", None), ("black", False))
+
+
+def _full(e):
+    # an entry read back with every field of its type
+    t = e.get("t")
+    if t != "schedule":
+        for f, d in _DEFAULTS:
+            if f not in e:
+                e[f] = d
+    if t == "vehicle" and "person" not in e:
+        e["person"] = None
+    if t == "person":
+        for f, _, _, _ in _PLISTS:
+            if f not in e:
+                e[f] = []
+        if "face" not in e:
+            e["face"] = None
+    return e
+
+
 def _ikeys(e):
     # the credential keys of an entry (persons only)
     if e["t"] != "person":
         return []
-    ks = [p + c for f, p, _, _ in _PLISTS for c in e[f]]
-    if e["face"]:
+    ks = [p + c for f, p, _, _ in _PLISTS for c in e.get(f, ())]
+    if e.get("face"):
         ks.append("f:" + e["face"])
     return ks
 
@@ -200,6 +223,7 @@ class Lists:
         self._map = bytearray(4 * _NB)
         self._sflag = bytearray(_NB)  # buckets stage/ holds
         self._hdr = None  # the staged sync's header
+        self._flat = None  # bucket changes of a sync chunk (allocated at the first sync)
         self.version = 0
         self._gen = 0
         self.removed_faces = []
@@ -299,7 +323,7 @@ class Lists:
 
     def _get(self, key):
         v = self._value(key) if key else None
-        return json.loads(v) if v else None
+        return _full(json.loads(v)) if v else None
 
     def find(self, cred, value):
         """The entry a credential belongs to, or None. pin: value is sha256 hex of 'pin:<pin>'."""
@@ -333,8 +357,10 @@ class Lists:
     # --- sync ---------------------------------------------------------------------------------
 
     def sync(self, args):
-        """Apply one list_sync part; the ack detail. SyncError: the part is refused, nothing
-        changes (staged parts stay, unless the error is a base mismatch on part 1)."""
+        """Apply one list_sync part; the ack detail ("staged i/n", "applied <version>").
+        SyncError: the part is refused and the version in force stays; staged parts stay
+        too unless the part was valid and could not be applied (a flash error, an entry a
+        full snapshot puts twice). args["entries"] is normalised in place."""
         if not isinstance(args, dict):
             raise SyncError("bad_part")
         mode = args.get("mode")
@@ -379,10 +405,7 @@ class Lists:
             hdr["done"] = part - 1
             hdr["busy"] = part
             self._save_hdr()
-            for lo in range(0, len(items), _CHUNK):  # a chunk's changes at a time: small heap
-                gc.collect()
-                ch = self._ops(items[lo : lo + _CHUNK], ops[lo : lo + _CHUNK])
-                self._append(ch) if mode == "full" else self._apply(ch)
+            self._stage(items, ops)
             if part == parts:
                 self._commit()
                 return "applied %d" % ver
@@ -414,22 +437,23 @@ class Lists:
             return self._spath(b)
         return self._path(b) if self._hdr["mode"] == "delta" else None
 
-    def _ops(self, items, puts):
-        # {bucket: [key, value or None, owner a delete needs or None, key, ...]} for a chunk of
-        # a part, read against the staged view; a delta's removed faces go to stage/gone (a
-        # full snapshot's are found at commit, and so are the entries it puts twice)
-        ops = {}
-        pend = {}
-        gone = []
-
-        def add(key, val, owner):
-            b = _bucket(key)
-            if b not in ops:
-                ops[b] = []
-            ops[b] += (key, val, owner)
-
+    def _stage(self, items, puts):
+        # turn the part's items into bucket changes, a chunk at a time (as many as the
+        # preallocated change buffer holds), each chunk read against the staged view and
+        # written before the next: the heap holds one chunk's changes, never a part's
+        if self._flat is None:
+            self._flat = [None] * (3 * _MAXOPS)  # key, value or None, owner a delete needs
+            self._ob = bytearray(_MAXOPS)  # the bucket of each change
         full = self._hdr["mode"] == "full"
+        pend = {}  # entry key -> the entry as this chunk left it (None: deleted)
+        gone = []
+        n = 0
         for e, op in zip(items, puts):
+            if n > _MAXOPS - _ENTRY_OPS:
+                self._flush(n, full, gone)
+                n = 0
+                pend = {}
+                gone = []
             k = _ekey(e)
             if full:
                 old = None
@@ -441,70 +465,95 @@ class Lists:
             put = op == "put"
             if old is not None:
                 for ik in _ikeys(old):
-                    add(ik, None, k)
+                    n = self._add(n, ik, None, k)
                 f = old.get("face")
                 if f and not (put and e.get("face") == f):
                     gone.append(f)
-            add(k, json.dumps(e) if put else None, None)
+            n = self._add(n, k, json.dumps(e) if put else None, None)
             if put:
                 for ik in _ikeys(e):
-                    add(ik, k, None)
+                    n = self._add(n, ik, k, None)
             if not full:
                 pend[k] = e if put else None
-        if gone:
+        if n:
+            self._flush(n, full, gone)
+
+    def _add(self, n, key, val, owner):
+        f = self._flat
+        f[3 * n] = key
+        f[3 * n + 1] = val
+        f[3 * n + 2] = owner
+        self._ob[n] = _bucket(key)
+        return n + 1
+
+    def _flush(self, n, full, gone):
+        if gone:  # a delta's candidates (checked against the new version at commit)
             with open(self.root + "/stage/gone", "a") as f:
                 for t in gone:
                     f.write(t + "\n")
-        return ops
+        ob = self._ob
+        seen = bytearray(_NB)  # the buckets written
+        for x in range(n):
+            b = ob[x]
+            if not seen[b]:
+                seen[b] = 1
+                self._append(b, x, n) if full else self._apply(b, x, n)
+        flat = self._flat
+        for i in range(3 * n):
+            flat[i] = None
+        gc.collect()
 
-    def _append(self, ops):
+    def _append(self, b, x, n):
         # a full snapshot: buckets start empty, lines are appended (duplicates: found at commit)
-        for b, lst in ops.items():
-            with open(self._spath(b), "ab") as f:
-                if not self._sflag[b]:
-                    f.write(b"\n")
-                for i in range(0, len(lst), 3):
-                    f.write((lst[i] + "\t" + lst[i + 1] + "\n").encode())
-            self._sflag[b] = 1
-            self._hook("bucket")
+        flat, ob = self._flat, self._ob
+        with open(self._spath(b), "ab") as f:
+            if not self._sflag[b]:
+                f.write(b"\n")
+            for y in range(x, n):
+                if ob[y] == b:
+                    f.write((flat[3 * y] + "\t" + flat[3 * y + 1] + "\n").encode())
+        self._sflag[b] = 1
+        self._hook("bucket")
 
-    def _apply(self, ops):
-        # a delta: each touched bucket copied into stage/ with this chunk's changes, streamed
-        # from the reused buffer (the lines that stay are written as runs, not parsed)
-        for b, lst in ops.items():
-            n = self._read(self._vpath(b))
-            buf = self._buf
-            fin = {}  # key -> its new value, None: removed
-            for j in range(0, len(lst), 3):
-                key, val, owner = lst[j], lst[j + 1], lst[j + 2]
-                if val is None:
-                    cur = fin[key] if key in fin else self._at(key, n)
-                    if cur is not None and (owner is None or cur == owner):
-                        fin[key] = None
-                else:
-                    fin[key] = val
-            cut = []
-            for key in fin:
-                i = buf.find(b"\n" + key.encode() + b"\t", 0, n)
-                if i >= 0:
-                    cut.append(i)
-            cut.sort()
-            mv = memoryview(buf)
-            path = self._spath(b)
-            with open(path + ".tmp", "wb") as f:
-                pos = 0
-                if not n:
-                    f.write(b"\n")
-                for i in cut:
-                    f.write(mv[pos:i])
-                    pos = buf.find(b"\n", i + 1, n)
-                f.write(mv[pos:n])
-                for key, val in fin.items():
-                    if val is not None:
-                        f.write((key + "\t" + val + "\n").encode())
-            replace(path + ".tmp", path)
-            self._sflag[b] = 1
-            self._hook("bucket")
+    def _apply(self, b, x, n):
+        # a delta: bucket b copied into stage/ with this chunk's changes, streamed from the
+        # reused buffer (the lines that stay are written as runs, not parsed)
+        flat, ob = self._flat, self._ob
+        fin = {}  # key -> its new value, None: removed
+        m = self._read(self._vpath(b))
+        buf = self._buf
+        for y in range(x, n):
+            if ob[y] != b:
+                continue
+            key, val, owner = flat[3 * y], flat[3 * y + 1], flat[3 * y + 2]
+            if val is None:
+                cur = fin[key] if key in fin else self._at(key, m)
+                if cur is not None and (owner is None or cur == owner):
+                    fin[key] = None
+            else:
+                fin[key] = val
+        cut = []
+        for key in fin:
+            i = buf.find(b"\n" + key.encode() + b"\t", 0, m)
+            if i >= 0:
+                cut.append(i)
+        cut.sort()
+        mv = memoryview(buf)
+        path = self._spath(b)
+        with open(path + ".tmp", "wb") as f:
+            pos = 0
+            if not m:
+                f.write(b"\n")
+            for i in cut:
+                f.write(mv[pos:i])
+                pos = buf.find(b"\n", i + 1, m)
+            f.write(mv[pos:m])
+            for key, val in fin.items():
+                if val is not None:
+                    f.write((key + "\t" + val + "\n").encode())
+        replace(path + ".tmp", path)
+        self._sflag[b] = 1
+        self._hook("bucket")
 
     def _at(self, key, n):
         # the value of key in the bucket read into the buffer (n bytes), or None
