@@ -1,6 +1,6 @@
 """Local decision latency of the gate apps on the MicroPython unix port: p50 / p99 of
 credential read -> relay command (time.ticks_us, the gate's `lat` figures) over a morning
-rush, with the real firmware (main.py, -X heapsize=256K) against a real Mosquitto, batches
+rush, with the real firmware (main.py, -X heapsize=512K) against a real Mosquitto, batches
 signed and uploaded while the gate decides.
 
     .venv/bin/python bench/gate_latency.py [--events 300] [--seconds 60]
@@ -71,7 +71,7 @@ def ok(rows: list[dict]) -> bool:
 def table(rows: list[dict]):
     from rich.table import Table
 
-    t = Table(title="gate decision latency (micropython unix port, -X heapsize=256K; "
+    t = Table(title="gate decision latency (micropython unix port, -X heapsize=512K; "
               "credential read -> relay)")  # fmt: skip
     for col in ("app", "reads", "rc", "n", "p50 ms", "p99 ms", "max ms", "live hwm B", "run s"):
         t.add_column(col, justify="left" if col == "app" else "right")

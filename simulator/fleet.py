@@ -288,7 +288,7 @@ class Fleet:
         templates: dict | None = None,
         lists: list[dict] | None = None,
         list_version: int = 1,
-        heapsize: str = "256K",
+        heapsize: str = "512K",
         seed: bytes | None = None,
         **overrides: object,
     ) -> SimDevice:

@@ -188,8 +188,12 @@ def _pid_card(pid: str) -> str:
 
 
 def morning_rush(
-    comm: dict, kind: str = "face", events: int = 300, duration_s: float = 180,
-    seed: int = 1, door: str = "d1",
+    comm: dict,
+    kind: str = "face",
+    events: int = 300,
+    duration_s: float = 180,
+    seed: int = 1,
+    door: str = "d1",
 ) -> tuple[list[dict], list[tuple[str, str | None, str | None]]]:
     """A rush at one gate: `events` reads spread over `duration_s` (face and card at a face
     terminal, card and PIN at an access controller, plates at a barrier), each followed by
@@ -212,8 +216,9 @@ def morning_rush(
                 plate, res = rnd.choice(comm["plates"]["black"]), ("denied", "blacklist")
             else:
                 plate, res = f"浙Z{rnd.randint(10000, 99999)}", ("denied", "unknown")
-            acts.append({"at": at, "do": "plate", "plate": plate, "conf": rnd.randint(90, 99),
-                         "door": door})
+            acts.append(
+                {"at": at, "do": "plate", "plate": plate, "conf": rnd.randint(90, 99), "door": door}
+            )
             want.append((res[0], res[1], None))
         else:
             pid = rnd.choice(g["ok"])
@@ -232,11 +237,18 @@ def morning_rush(
                 who = pid or f"stranger-{rnd.randint(1, 40)}"
                 acts.append({"at": at, "do": "face", "who": who, "door": door})
             elif pid is None:
-                acts.append({"at": at, "do": "card", "card": f"FF{rnd.randint(0, 1 << 24):06X}",
-                             "door": door})
+                acts.append(
+                    {
+                        "at": at,
+                        "do": "card",
+                        "card": f"FF{rnd.randint(0, 1 << 24):06X}",
+                        "door": door,
+                    }
+                )
             elif kind == "access" and r < 0.2:
-                acts.append({"at": at, "do": "pin", "pin": f"{1000 + int(pid[2:]) - 1}",
-                             "door": door})
+                acts.append(
+                    {"at": at, "do": "pin", "pin": f"{1000 + int(pid[2:]) - 1}", "door": door}
+                )
             else:
                 acts.append({"at": at, "do": "card", "card": _pid_card(pid), "door": door})
             want.append(res)

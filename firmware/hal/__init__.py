@@ -29,8 +29,9 @@ through micropython.schedule (so a read is decided even while the main loop sign
 hal.inputs, when not None, is an object with `async run()` that feeds the inputs (the
 simulator's scenario player, hal/sim_gate.py); on a board the interrupts feed them.
 
-`build(cfg)` reads cfg["hal"], which names the driver of every peripheral of the app (hal.drivers.DRIVERS
-lists the known ones): {"camera": "sim", "microphone": "none", "gps": "sim", "battery":
+`build(cfg)` reads cfg["hal"], which names the driver of every peripheral of the app
+(hal.drivers.DRIVERS lists the known ones, APP_PARTS the parts of each app): {"camera":
+"sim", "microphone": "none", "gps": "sim", "battery":
 "board", "ui": "board"}. A peripheral not named, an unknown driver or an unknown peripheral is
 a DriverError at start-up, never a silent simulated part. Nothing is created at import time.
 The driver table and its checks live in hal/drivers.py, start-up-only code: main.py drops
@@ -42,8 +43,24 @@ class DriverError(ValueError):
     """The board config names no driver, or an unknown one, for a peripheral."""
 
 
-PARTS = ("camera", "microphone", "gps", "battery", "ui", "lock", "door", "exit", "card",
-         "keypad", "face", "plate", "barrier", "loop", "tamper", "help")
+PARTS = (
+    "camera",
+    "microphone",
+    "gps",
+    "battery",
+    "ui",
+    "lock",
+    "door",
+    "exit",
+    "card",
+    "keypad",
+    "face",
+    "plate",
+    "barrier",
+    "loop",
+    "tamper",
+    "help",
+)
 
 
 class Hal:

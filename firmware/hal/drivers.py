@@ -33,13 +33,34 @@ DRIVERS = (
 APP_PARTS = {
     "handheld": ("camera", "microphone", "gps", "battery", "ui"),
     "access": ("lock", "door", "exit", "card", "keypad", "tamper", "help", "battery"),
-    "face": ("face", "camera", "lock", "door", "exit", "card", "keypad", "tamper", "help",
-             "battery"),
+    "face": (
+        "face",
+        "camera",
+        "lock",
+        "door",
+        "exit",
+        "card",
+        "keypad",
+        "tamper",
+        "help",
+        "battery",
+    ),
     "barrier": ("plate", "camera", "barrier", "loop", "card", "tamper", "help", "battery"),
 }
 
-_GATE = ("lock", "door", "exit", "card", "keypad", "face", "plate", "barrier", "loop",
-         "tamper", "help")
+_GATE = (
+    "lock",
+    "door",
+    "exit",
+    "card",
+    "keypad",
+    "face",
+    "plate",
+    "barrier",
+    "loop",
+    "tamper",
+    "help",
+)
 
 
 def build(cfg):
@@ -59,8 +80,10 @@ def build(cfg):
             continue
         kind = sel.get(name)
         if kind not in known.split(", "):
-            raise DriverError("hal %s: %s (known: %s)" % (
-                name, "no driver named" if kind is None else "unknown driver %r" % kind, known))
+            raise DriverError(
+                "hal %s: %s (known: %s)"
+                % (name, "no driver named" if kind is None else "unknown driver %r" % kind, known)
+            )
         if kind == "sim" and name in _GATE:
             if site is None:
                 site = _site(cfg, clock, sim)
@@ -89,8 +112,13 @@ def _sim_gate(name, site, cfg, sim):
     if name in ("door", "loop"):
         return g.SimPosition(site)
     if name == "face":
-        return g.SimFace(site, cfg.get("flash", "/flash") + "/face.db", sim.get("people"),
-                         sim.get("templates"), sim.get("faces"))
+        return g.SimFace(
+            site,
+            cfg.get("flash", "/flash") + "/face.db",
+            sim.get("people"),
+            sim.get("templates"),
+            sim.get("faces"),
+        )
     if name == "plate":
         return g.SimPlate(site)
     return g.SimInput(site, name)

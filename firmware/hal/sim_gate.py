@@ -124,15 +124,22 @@ class SiteSim:
         elif do == "pin":
             self._call("keypad", door, str(act.get("pin", "")))
         elif do == "plate":
-            self._call("plate", door, str(act.get("plate", "")), act.get("color", "blue"),
-                       int(act.get("conf", 99)))
+            self._call(
+                "plate",
+                door,
+                str(act.get("plate", "")),
+                act.get("color", "blue"),
+                int(act.get("conf", 99)),
+            )
         elif do == "pass":
             # people (or vehicles) walk through: the door opens, n passages, it closes
-            self._tasks.append(asyncio.create_task(
-                self._open_for(door, act.get("s", 0.2), int(act.get("n", 1)))))
+            self._tasks.append(
+                asyncio.create_task(self._open_for(door, act.get("s", 0.2), int(act.get("n", 1))))
+            )
         elif do in ("force", "hold"):
-            self._tasks.append(asyncio.create_task(
-                self._open_for(door, act.get("s", 1), int(act.get("n", 0)))))
+            self._tasks.append(
+                asyncio.create_task(self._open_for(door, act.get("s", 1), int(act.get("n", 0))))
+            )
         elif do == "exit":
             self._call("exit", door)
         elif do in ("tamper", "help"):

@@ -140,8 +140,9 @@ class Batcher:
         try:
             events = [r[1] for r in rows]
             media = [r[2] for r in rows if r[2]]
-            await self.emit(events, media, rows[0][3],
-                            {"batch_n": rows[-1][0], "batch_mark": rows[-1][4]})
+            await self.emit(
+                events, media, rows[0][3], {"batch_n": rows[-1][0], "batch_mark": rows[-1][4]}
+            )
             self.done_n = rows[-1][0]
             self.emitted += 1
             self.ready.pop(0)

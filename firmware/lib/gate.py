@@ -90,18 +90,27 @@ class Gate:
         root = device.root
         self.lists = lists or acl.Lists(root + "/acl")
         self.decider = decider or decide.Decider(
-            self.lists, cfg.get("doors") or [{"id": "d1"}], self.clock, root + "/passback",
+            self.lists,
+            cfg.get("doors") or [{"id": "d1"}],
+            self.clock,
+            root + "/passback",
             tz_offset_s=_get(opt, "tz_offset_s", 28800),
             face_threshold=_get(opt, "face_threshold", 80),
-            plate_threshold=_get(opt, "plate_threshold", 85))
+            plate_threshold=_get(opt, "plate_threshold", 85),
+        )
         self.capture_bytes = _get(opt, "capture_bytes", 12000)
         self.stranger_repeat = _get(opt, "stranger_repeat", 3)
         self.stranger_window_ms = _get(opt, "stranger_window_s", 600) * 1000
         self.storage_pct = _get(opt, "storage_alarm_pct", 80)
         self.fail_open_after_ms = _get(opt, "fail_open_after_s", 60) * 1000
         self.outbox_bytes = opt("outbox_bytes")
-        self.batch = Batcher(self._emit, root + "/batch.jsonl", _get(opt, "batch_events", 8),
-                             _get(opt, "batch_s", 5), st)
+        self.batch = Batcher(
+            self._emit,
+            root + "/batch.jsonl",
+            _get(opt, "batch_events", 8),
+            _get(opt, "batch_s", 5),
+            st,
+        )
         self._hist_kw = hasattr(device, "live")  # the runtime marks historical envelopes
         self.strangers = {}  # track -> [count, first ticks_ms]
         self.storage_low = False
@@ -251,9 +260,17 @@ class Gate:
         t0 = time.ticks_us()
         if template is None:
             d = self._door(door)
-            e = self._ts({"ev": "denied", "door": door, "dir": d.dir, "by": "face",
-                          "reason": "locked" if d.effective() == "always_locked" else "unknown",
-                          "score": score, "lat_ms": self._lat(t0)})
+            e = self._ts(
+                {
+                    "ev": "denied",
+                    "door": door,
+                    "dir": d.dir,
+                    "by": "face",
+                    "reason": "locked" if d.effective() == "always_locked" else "unknown",
+                    "score": score,
+                    "lat_ms": self._lat(t0),
+                }
+            )
             entry = None
         else:
             e, entry = self.decide(door, "face", template, score, t0)
@@ -296,15 +313,24 @@ class Gate:
             if s is None and len(self.strangers) >= _STRANGERS:
                 old = None
                 for k in self.strangers:
-                    if old is None or time.ticks_diff(self.strangers[k][1],
-                                                      self.strangers[old][1]) < 0:
+                    if (
+                        old is None
+                        or time.ticks_diff(self.strangers[k][1], self.strangers[old][1]) < 0
+                    ):
                         old = k
                 del self.strangers[old]
             s = self.strangers[track] = [0, now]
         s[0] += 1
         if s[0] >= self.stranger_repeat:
-            self.alarm({"ev": "stranger_repeated", "door": door, "track": str(track),
-                        "count": s[0], "window_s": self.stranger_window_ms // 1000})
+            self.alarm(
+                {
+                    "ev": "stranger_repeated",
+                    "door": door,
+                    "track": str(track),
+                    "count": s[0],
+                    "window_s": self.stranger_window_ms // 1000,
+                }
+            )
             del self.strangers[track]
 
     # --- door position and passages ------------------------------------------------------
@@ -363,8 +389,12 @@ class Gate:
                     d.grants = 0
                     d.granted = False
                     d.free = False
-            if (d.opened is not None and not d.held and d.effective() == "normal"
-                    and time.ticks_diff(now, d.opened) > d.held_s * 1000):
+            if (
+                d.opened is not None
+                and not d.held
+                and d.effective() == "normal"
+                and time.ticks_diff(now, d.opened) > d.held_s * 1000
+            ):
                 d.held = True
                 self.alarm({"ev": "door_held", "door": d.id, "s": d.held_s})
         up = self.device.link.is_up()
@@ -375,8 +405,11 @@ class Gate:
         for d in self.doors.values():
             if d.fail != "open":
                 continue
-            if (not d.fail_open and not up
-                    and time.ticks_diff(now, self.down_since) >= self.fail_open_after_ms):
+            if (
+                not d.fail_open
+                and not up
+                and time.ticks_diff(now, self.down_since) >= self.fail_open_after_ms
+            ):
                 d.fail_open = True
                 self.relay.set(d.id, True)
                 self._mode_event(d, "fail_open")
@@ -409,7 +442,11 @@ class Gate:
         if not v:
             return "lat n=0"
         return "lat n=%d p50_us=%d p99_us=%d max_us=%d" % (
-            len(v), v[len(v) // 2], v[min(len(v) - 1, len(v) * 99 // 100)], v[-1])
+            len(v),
+            v[len(v) // 2],
+            v[min(len(v) - 1, len(v) * 99 // 100)],
+            v[-1],
+        )
 
     # --- commands ------------------------------------------------------------------------
 
@@ -422,8 +459,15 @@ class Gate:
             raise ValueError("open: ms wants an integer in 100..60000")
         t0 = time.ticks_us()
         self._open(d, ms, free=True)
-        e = {"ev": "granted", "door": door, "dir": d.dir, "by": "remote",
-             "lat_ms": self._lat(t0), "blob": None, "cmd": cmd.get("id")}
+        e = {
+            "ev": "granted",
+            "door": door,
+            "dir": d.dir,
+            "by": "remote",
+            "lat_ms": self._lat(t0),
+            "blob": None,
+            "cmd": cmd.get("id"),
+        }
         self.batch.add(self._ts(e), None, self.hist)
         return "opened %s" % door
 

@@ -39,16 +39,30 @@ def person(pid: str, **kw: object) -> dict:
 
 
 def vehicle(plate: str, pid: str, **kw: object) -> dict:
-    e: dict = {"op": "put", "t": "vehicle", "plate": plate, "person": pid, "from": 0,
-               "to": None, "doors": ["*"], "black": False}
+    e: dict = {
+        "op": "put",
+        "t": "vehicle",
+        "plate": plate,
+        "person": pid,
+        "from": 0,
+        "to": None,
+        "doors": ["*"],
+        "black": False,
+    }
     e.update(kw)
     return e
 
 
 # the list most tests use
 ENTRIES = [
-    person("p-12", cards=["04A1B2C3"], pins=[pin_digest("1234")], duress=[pin_digest("9999")],
-           face="t-0001", qr=["q-9f2c"]),
+    person(
+        "p-12",
+        cards=["04A1B2C3"],
+        pins=[pin_digest("1234")],
+        duress=[pin_digest("9999")],
+        face="t-0001",
+        qr=["q-9f2c"],
+    ),
     person("p-13", cards=["04B0B0B0"], face="t-0002"),
     person("p-40", cards=["04DEAD00"], kind="visitor", to=NOW - 3600),
     person("p-66", cards=["04BAD666"], black=True),
@@ -61,13 +75,27 @@ PEOPLE = {"p-12": 93, "p-13": 88}
 TEMPLATES = {"t-0001": "p-12", "t-0002": "p-13"}
 
 FACE_HAL = {
-    "face": "sim", "camera": "sim", "lock": "sim", "door": "sim", "exit": "sim", "card": "sim",
-    "keypad": "sim", "tamper": "sim", "help": "sim", "battery": "none",
+    "face": "sim",
+    "camera": "sim",
+    "lock": "sim",
+    "door": "sim",
+    "exit": "sim",
+    "card": "sim",
+    "keypad": "sim",
+    "tamper": "sim",
+    "help": "sim",
+    "battery": "none",
 }
 ACCESS_HAL = {k: v for k, v in FACE_HAL.items() if k not in ("face", "camera")}
 BARRIER_HAL = {
-    "plate": "sim", "camera": "sim", "barrier": "sim", "loop": "sim", "card": "sim",
-    "tamper": "sim", "help": "sim", "battery": "none",
+    "plate": "sim",
+    "camera": "sim",
+    "barrier": "sim",
+    "loop": "sim",
+    "card": "sim",
+    "tamper": "sim",
+    "help": "sim",
+    "battery": "none",
 }
 DOORS = [
     {"id": "d1", "dir": "in", "fail": "secure", "open_ms": 3000, "held_open_s": 30},

@@ -75,7 +75,8 @@ async def main():
     await step({"do": "card", "card": "04A1B2C3"}, {"do": "pass", "door": "d1", "n": 2}, wait=300)
     await step({"do": "card", "card": "04A1B2C3"}, {"do": "pass", "door": "d1", "n": 1}, wait=300)
     await step({"do": "exit", "door": "d1"}, {"do": "pass", "door": "d1", "n": 3}, wait=300)
-    await step({"do": "card", "card": "04A1B2C3"}, {"do": "hold", "door": "d1", "s": 1.6}, wait=1800)
+    await step({"do": "card", "card": "04A1B2C3"}, {"do": "hold", "door": "d1", "s": 1.6},
+               wait=1800)
     await step({"do": "tamper"}, {"do": "help", "door": "d1"})
     await step({"do": "pin", "pin": "9999"}, {"do": "card", "card": "04BAD666"})
     await step(*[{"do": "face", "who": "stranger-3"}] * 3, {"do": "face", "who": "stranger-4"})

@@ -148,9 +148,7 @@ def test_door_mode_is_persisted_and_list_sync_and_time_sync_and_enrol(
         ev for env in sub.envelopes(DEV, "access") for ev in env["body"]["events"]
         if ev["ev"] == "mode"
     ]  # fmt: skip
-    assert [(m["door"], m["mode"], m["cause"]) for m in modes] == [
-        ("d1", "always_open", "command")
-    ]
+    assert [(m["door"], m["mode"], m["cause"]) for m in modes] == [("d1", "always_open", "command")]
     # a restart keeps the mode: the relay is released at boot, a card read still decided
     p = _start(mpy_procs, path)
     out = _stop(p, tmp_path / "flash")

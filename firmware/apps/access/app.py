@@ -3,7 +3,6 @@ relay, door-position sensor and exit button (docs/access.md). All the behaviour 
 shared gate core (lib/gate.py); this app names its parts."""
 
 from gate import Gate
-
 from hal import DriverError
 
 

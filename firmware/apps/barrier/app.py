@@ -3,8 +3,9 @@ from the vehicle list, the arm rises, and lowers once the vehicle cleared the lo
 vehicle over the loop on one grant is tailgating). The plate photo is the event's evidence;
 a card reader is the fallback."""
 
-from apps.access.app import need
 from gate import Gate
+
+from apps.access.app import need
 
 
 class Barrier(Gate):

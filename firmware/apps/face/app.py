@@ -4,8 +4,9 @@ keeps the capture photo as the event's evidence; card, QR and PIN are the fallba
 never the only way in). The `enrol` command makes a template on the device and reports its
 id in an `enrolled` event; list sync deletes the templates of withdrawn consent."""
 
-from apps.access.app import need
 from gate import Gate
+
+from apps.access.app import need
 
 
 class Face(Gate):
@@ -22,6 +23,7 @@ class Face(Gate):
         if not isinstance(person, str) or not 0 < len(person) <= 64:
             raise ValueError("enrol: person wants a person id")
         t = self.hal.face.enrol(person)
-        await self.device.emit("enrolled", {"community": self.community, "person": person,
-                                            "template": t})
+        await self.device.emit(
+            "enrolled", {"community": self.community, "person": person, "template": t}
+        )
         return "template %s" % t
