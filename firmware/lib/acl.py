@@ -201,6 +201,15 @@ def _full(e):
     return e
 
 
+def _change(cur, op, val):
+    # a value after one change-log line: "=" put val, "-" delete, "~" delete if owned by val
+    if op == 61:  # "="
+        return val
+    if op == 45 or cur == val:  # "-", or "~" with the owner named
+        return None
+    return cur
+
+
 def _ikeys(e):
     # the credential keys of an entry (persons only)
     if e["t"] != "person":
@@ -224,6 +233,7 @@ class Lists:
         self._sflag = bytearray(_NB)  # buckets stage/ holds
         self._hdr = None  # the staged sync's header
         self._flat = None  # bucket changes of a sync chunk (allocated at the first sync)
+        self._lbuf = None  # a change log being applied at commit
         self.version = 0
         self._gen = 0
         self.removed_faces = []
@@ -268,8 +278,8 @@ class Lists:
             _rmtree(root + "/stage")
         else:
             for n in os.listdir(root + "/stage"):
-                if len(n) == 2:
-                    self._sflag[int(n, 16)] = 1
+                if len(n) == 3 and n[0] == "l":
+                    self._sflag[int(n[1:], 16)] = 1
         self._hdr = hdr
 
     def _gmap(self, b):
@@ -428,19 +438,37 @@ class Lists:
     def _save_hdr(self):
         _write(self.root + "/stage/hdr", json.dumps(self._hdr).encode())
 
-    def _spath(self, b):
-        return "%s/stage/%02x" % (self.root, b)
+    def _spath(self, b, log=""):
+        return "%s/stage/%s%02x" % (self.root, log, b)
 
     def _vpath(self, b):
-        # where the staged view of a bucket is read from
+        # where the new version of a bucket is read from once stage/ holds it (at commit)
         if self._sflag[b]:
             return self._spath(b)
         return self._path(b) if self._hdr["mode"] == "delta" else None
 
+    def _sval(self, key):
+        # the value of key as the sync staged so far leaves it: the version in force (a
+        # delta), then the bucket's change log in order
+        b = _bucket(key)
+        v = self._find(self._path(b), key) if self._hdr["mode"] == "delta" else None
+        if not self._sflag[b]:
+            return v
+        n = self._read(self._spath(b, "l"))
+        buf = self._buf
+        k = b"\n" + key.encode() + b"\t"
+        i = buf.find(k, 0, n)
+        while i >= 0:
+            j = i + len(k)
+            e = buf.find(b"\n", j, n)
+            v = _change(v, buf[j], bytes(memoryview(buf)[j + 1 : e]).decode())
+            i = buf.find(k, e, n)
+        return v
+
     def _stage(self, items, puts):
         # turn the part's items into bucket changes, a chunk at a time (as many as the
-        # preallocated change buffer holds), each chunk read against the staged view and
-        # written before the next: the heap holds one chunk's changes, never a part's
+        # preallocated change buffer holds), appended to the buckets' change logs in stage/
+        # before the next chunk is read against them: the heap holds one chunk's changes
         if self._flat is None:
             self._flat = [None] * (3 * _MAXOPS)  # key, value or None, owner a delete needs
             self._ob = bytearray(_MAXOPS)  # the bucket of each change
@@ -450,17 +478,17 @@ class Lists:
         n = 0
         for e, op in zip(items, puts):
             if n > _MAXOPS - _ENTRY_OPS:
-                self._flush(n, full, gone)
+                self._flush(n, gone)
                 n = 0
                 pend = {}
                 gone = []
             k = _ekey(e)
             if full:
-                old = None
+                old = None  # a full snapshot starts empty (an entry put twice: at commit)
             elif k in pend:
                 old = pend[k]
             else:
-                v = self._find(self._vpath(_bucket(k)), k)
+                v = self._sval(k)
                 old = json.loads(v) if v else None
             put = op == "put"
             if old is not None:
@@ -476,7 +504,7 @@ class Lists:
             if not full:
                 pend[k] = e if put else None
         if n:
-            self._flush(n, full, gone)
+            self._flush(n, gone)
 
     def _add(self, n, key, val, owner):
         f = self._flat
@@ -486,73 +514,82 @@ class Lists:
         self._ob[n] = _bucket(key)
         return n + 1
 
-    def _flush(self, n, full, gone):
+    def _flush(self, n, gone):
+        # append the chunk's changes to the change logs, one open per bucket
         if gone:  # a delta's candidates (checked against the new version at commit)
             with open(self.root + "/stage/gone", "a") as f:
                 for t in gone:
                     f.write(t + "\n")
-        ob = self._ob
-        seen = bytearray(_NB)  # the buckets written
+        flat, ob = self._flat, self._ob
+        seen = bytearray(_NB)
         for x in range(n):
             b = ob[x]
-            if not seen[b]:
-                seen[b] = 1
-                self._append(b, x, n) if full else self._apply(b, x, n)
-        flat = self._flat
+            if seen[b]:
+                continue
+            seen[b] = 1
+            with open(self._spath(b, "l"), "ab") as f:
+                if not self._sflag[b]:
+                    f.write(b"\n")
+                for y in range(x, n):
+                    if ob[y] == b:
+                        key, val, owner = flat[3 * y], flat[3 * y + 1], flat[3 * y + 2]
+                        if val is not None:
+                            line = key + "\t=" + val
+                        elif owner is None:
+                            line = key + "\t-"
+                        else:
+                            line = key + "\t~" + owner
+                        f.write((line + "\n").encode())
+            self._sflag[b] = 1
+            self._hook("bucket")
         for i in range(3 * n):
             flat[i] = None
         gc.collect()
 
-    def _append(self, b, x, n):
-        # a full snapshot: buckets start empty, lines are appended (duplicates: found at commit)
-        flat, ob = self._flat, self._ob
-        with open(self._spath(b), "ab") as f:
-            if not self._sflag[b]:
-                f.write(b"\n")
-            for y in range(x, n):
-                if ob[y] == b:
-                    f.write((flat[3 * y] + "\t" + flat[3 * y + 1] + "\n").encode())
-        self._sflag[b] = 1
-        self._hook("bucket")
-
-    def _apply(self, b, x, n):
-        # a delta: bucket b copied into stage/ with this chunk's changes, streamed from the
-        # reused buffer (the lines that stay are written as runs, not parsed)
-        flat, ob = self._flat, self._ob
-        fin = {}  # key -> its new value, None: removed
-        m = self._read(self._vpath(b))
+    def _build(self, b, full):
+        # at commit: bucket b of the new version = the version in force (a delta) with the
+        # bucket's change log applied, streamed from the reused buffers (the lines that stay
+        # are written as runs, not parsed)
+        lpath = self._spath(b, "l")
+        with open(lpath, "rb") as f:
+            ln = os.stat(lpath)[6]
+            if self._lbuf is None or ln > len(self._lbuf):
+                self._lbuf = bytearray(ln + 512)
+            lb = self._lbuf
+            f.readinto(memoryview(lb)[:ln])
+        m = 0 if full else self._read(self._path(b))
         buf = self._buf
-        for y in range(x, n):
-            if ob[y] != b:
-                continue
-            key, val, owner = flat[3 * y], flat[3 * y + 1], flat[3 * y + 2]
-            if val is None:
-                cur = fin[key] if key in fin else self._at(key, m)
-                if cur is not None and (owner is None or cur == owner):
-                    fin[key] = None
-            else:
-                fin[key] = val
+        fin = {}  # key -> its new value, None: removed
+        i = lb.find(b"\n", 0, ln)
+        while 0 <= i < ln - 1:
+            t = lb.find(b"\t", i, ln)
+            e = lb.find(b"\n", t, ln)
+            key = bytes(memoryview(lb)[i + 1 : t]).decode()
+            op = lb[t + 1]
+            if full and key in fin and key[0] in "pvs" and key[1] == ":":
+                raise SyncError("duplicate " + key)
+            cur = fin[key] if key in fin else self._at(key, m)
+            fin[key] = _change(cur, op, bytes(memoryview(lb)[t + 2 : e]).decode())
+            i = e
         cut = []
         for key in fin:
-            i = buf.find(b"\n" + key.encode() + b"\t", 0, m)
-            if i >= 0:
-                cut.append(i)
+            j = buf.find(b"\n" + key.encode() + b"\t", 0, m)
+            if j >= 0:
+                cut.append(j)
         cut.sort()
         mv = memoryview(buf)
-        path = self._spath(b)
-        with open(path + ".tmp", "wb") as f:
+        with open(self._spath(b), "wb") as f:
             pos = 0
             if not m:
                 f.write(b"\n")
-            for i in cut:
-                f.write(mv[pos:i])
-                pos = buf.find(b"\n", i + 1, m)
+            for j in cut:
+                f.write(mv[pos:j])
+                pos = buf.find(b"\n", j + 1, m)
             f.write(mv[pos:m])
             for key, val in fin.items():
                 if val is not None:
                     f.write((key + "\t" + val + "\n").encode())
-        replace(path + ".tmp", path)
-        self._sflag[b] = 1
+        remove(lpath)
         self._hook("bucket")
 
     def _at(self, key, n):
@@ -565,16 +602,6 @@ class Lists:
         i += len(k)
         return bytes(memoryview(b)[i : b.find(b"\n", i, n)]).decode()
 
-    def _parse(self, path):
-        n = self._read(path)
-        return [x for x in bytes(self._buf[:n]).decode().split("\n") if x] if n else []
-
-    def _put_bucket(self, b, lines):
-        lines.append("")
-        _write(self._spath(b), ("\n" + "\n".join(lines)).encode())
-        self._sflag[b] = 1
-        self._hook("bucket")
-
     def _commit(self):
         hdr = self._hdr
         root = self.root
@@ -582,8 +609,10 @@ class Lists:
         while exists("%s/g%d" % (root, gen)):
             gen += 1  # never reuse a directory name
         delta = hdr["mode"] == "delta"
-        if not delta:
-            self._dedupe()
+        for b in range(_NB):
+            if self._sflag[b]:
+                self._build(b, not delta)
+        gc.collect()
         m = bytearray(4 * _NB)
         for b in range(_NB):
             g = gen if self._sflag[b] else (self._gmap(b) if delta else 0)
@@ -634,26 +663,6 @@ class Lists:
     def _hook(self, step):
         # tests raise here to cut the power between the two renames of a commit
         pass
-
-    def _dedupe(self):
-        # a full snapshot's buckets: a key twice is an entry put twice (refused) or a credential
-        # two persons share (the later one keeps it)
-        for b in range(_NB):
-            if not self._sflag[b]:
-                continue
-            lines = self._parse(self._spath(b))
-            keys = [x[: x.find("\t")] for x in lines]
-            if len(set(keys)) == len(keys):
-                continue
-            out = []
-            for i, x in enumerate(lines):
-                k = keys[i]
-                if k in keys[i + 1 :]:
-                    if k[1:2] == ":" and k[0] in "pvs":
-                        raise SyncError("duplicate " + k)
-                    continue
-                out.append(x)
-            self._put_bucket(b, out)
 
     def _gone(self, t, out):
         k = "f:" + t
