@@ -10,14 +10,16 @@
 #   <root>/g<gen>/map   _NB x u32: the generation whose directory holds each bucket (0: empty)
 #   <root>/g<gen>/<bb>  the buckets that generation wrote (bucket number, 2 hex digits)
 #   <root>/g<gen>/gone  the face templates the sync to it removed, one a line
-#   <root>/stage/       the sync under way: hdr (JSON), the buckets rewritten so far, gone
+#   <root>/stage/       the sync under way: hdr (JSON), l<bb> change logs, gone
 #
 # A bucket file is "\n" then "key\tvalue\n" lines, so a key is found with one bytes.find of
-# "\nkey\t" in a reused buffer. Sync: each part is applied to copies of the buckets it
-# touches in stage/ (copy-on-write; a full snapshot appends to empty buckets instead). The last
-# part writes stage/map, renames stage/ to g<gen+1>/ and switches cur by one rename; then the
-# buckets the new map no longer names are removed. Opening removes whatever a power cut left
-# (an unreferenced g<n>, a stage/ whose part was being applied, superseded buckets).
+# "\nkey\t" in a reused buffer. Sync: each part's changes are appended to the change logs
+# of the buckets they touch (stage/l<bb>: "key\t=value", "key\t-", "key\t~owner" lines).
+# The last part builds each touched bucket once (the bucket in force + its log; untouched
+# buckets stay where they are: copy-on-write), writes stage/map, renames stage/ to g<gen+1>/
+# and switches cur by one rename; then the buckets the new map no longer names are removed.
+# Opening removes whatever a power cut left (an unreferenced g<n>, a stage/ whose part was
+# being applied, superseded buckets). Entries are checked in acl_entry.py.
 #   ls = Lists("/flash/acl"); ls.find("card", "04A1B2C3") -> {"t": "person", ...} or None
 #   ls.sync({"mode": "delta", "base": 41, "version": 42, "part": 1, "parts": 9, "entries": [...]})
 import binascii
@@ -26,45 +28,19 @@ import json
 import os
 import struct
 
+from acl_entry import SyncError, check, clean, complete, cred_keys, entry_key, is_int
 from compat import const, exists, remove, replace
 
 _NB = const(256)
 _BUF = const(4096)
 _MAXOPS = const(160)  # bucket changes held at a time while a sync part is applied
 _ENTRY_OPS = const(52)  # the most one item makes: its old and new credentials, itself
-_HEX = "0123456789abcdef"
 _HDR = ("mode", "base", "version", "parts")
-_KINDS = ("person", "vehicle", "schedule")
-_PKINDS = ("resident", "staff", "visitor")
 _CRED = {"card": "c:", "qr": "q:", "pin": "n:", "face": "f:"}
-# person credential lists: field, key prefix, most items, longest item
-_PLISTS = (
-    ("cards", "c:", 8, 32),
-    ("qr", "q:", 8, 128),
-    ("pins", "n:", 4, 64),
-    ("duress", "d:", 4, 64),
-)
-
-
-class SyncError(Exception):
-    def __init__(self, detail):
-        super().__init__(detail)
-        self.detail = detail
 
 
 def _bucket(key):
     return binascii.crc32(key.encode()) % _NB
-
-
-def _clean(v, n):
-    # a key part: a non-empty str of at most n characters without tab / newline
-    return (
-        isinstance(v, str) and 0 < len(v) <= n and "\t" not in v and "\n" not in v and "\r" not in v
-    )
-
-
-def _int(v):
-    return isinstance(v, int) and type(v) is not bool
 
 
 def _rmtree(path):
@@ -87,120 +63,6 @@ def _write(path, data):
     replace(path + ".tmp", path)
 
 
-def _hhmm(v):
-    if not isinstance(v, str) or len(v) != 5 or v[2] != ":":
-        return -1
-    try:
-        m = int(v[:2]) * 60 + int(v[3:])
-    except ValueError:
-        return -1
-    return m if 0 <= m <= 1440 and int(v[3:]) < 60 else -1
-
-
-_FIELDS = {
-    "person": ("t", "id", "kind", "from", "to", "doors", "sched", "black", "face")
-    + tuple(x[0] for x in _PLISTS),
-    "vehicle": ("t", "plate", "person", "from", "to", "doors", "sched", "black"),
-    "schedule": ("t", "id", "days", "from", "to"),
-}
-
-
-def _bad(i, f):
-    return SyncError("bad_entry %d %s" % (i, f))
-
-
-def _entry(e, i):
-    """Check one put / del item: "put" or "del", SyncError("bad_entry <index> <field>").
-    The item loses "op" and unknown fields; defaults are filled in when it is read back
-    (_full), not here: a parsed part must not grow on a 192K heap."""
-    if not isinstance(e, dict):
-        raise _bad(i, "item")
-    op = e.pop("op", None)
-    t = e.get("t")
-    if op not in ("put", "del"):
-        raise _bad(i, "op")
-    if t not in _KINDS:
-        raise _bad(i, "t")
-    kf = "plate" if t == "vehicle" else "id"
-    if not _clean(e.get(kf), 16 if t == "vehicle" else 64):
-        raise _bad(i, kf)
-    for f in [f for f in e if f not in _FIELDS[t]]:
-        del e[f]
-    if op == "del":
-        return op
-    if t == "schedule":
-        days = e.get("days")
-        if not isinstance(days, list) or not 0 < len(days) <= 7:
-            raise _bad(i, "days")
-        for d in days:
-            if not _int(d) or not 1 <= d <= 7:
-                raise _bad(i, "days")
-        for f in ("from", "to"):
-            if _hhmm(e.get(f)) < 0:
-                raise _bad(i, f)
-        return op
-    fr = e.get("from", 0)
-    to = e.get("to")
-    if not _int(fr) or fr < 0:
-        raise _bad(i, "from")
-    if to is not None and not _int(to):
-        raise _bad(i, "to")
-    doors = e.get("doors")
-    if not isinstance(doors, list) or not 0 < len(doors) <= 32:
-        raise _bad(i, "doors")
-    for d in doors:
-        if not _clean(d, 16):
-            raise _bad(i, "doors")
-    if type(e.get("black", False)) is not bool:
-        raise _bad(i, "black")
-    v = e.get("sched")
-    if v is not None and not _clean(v, 64):
-        raise _bad(i, "sched")
-    if t == "vehicle":
-        v = e.get("person")
-        if v is not None and not _clean(v, 64):
-            raise _bad(i, "person")
-        return op
-    if e.get("kind") not in _PKINDS:
-        raise _bad(i, "kind")
-    alt = False
-    for f, _, most, n in _PLISTS:
-        v = e.get(f, [])
-        if not isinstance(v, list) or len(v) > most:
-            raise _bad(i, f)
-        for c in v:
-            if not _clean(c, n) or (n == 64 and (len(c) != 64 or c.strip(_HEX))):
-                raise _bad(i, f)
-        alt = alt or (v and f != "duress")
-    v = e.get("face")
-    if v is not None and not _clean(v, 64):
-        raise _bad(i, "face")
-    if v is not None and not alt:
-        raise _bad(i, "face_only")  # face is never the only way in
-    return op
-
-
-_DEFAULTS = (("from", 0), ("to", None), ("sched", None), ("black", False))
-
-
-def _full(e):
-    # an entry read back with every field of its type
-    t = e.get("t")
-    if t != "schedule":
-        for f, d in _DEFAULTS:
-            if f not in e:
-                e[f] = d
-    if t == "vehicle" and "person" not in e:
-        e["person"] = None
-    if t == "person":
-        for f, _, _, _ in _PLISTS:
-            if f not in e:
-                e[f] = []
-        if "face" not in e:
-            e["face"] = None
-    return e
-
-
 def _change(cur, op, val):
     # a value after one change-log line: "=" put val, "-" delete, "~" delete if owned by val
     if op == 61:  # "="
@@ -208,21 +70,6 @@ def _change(cur, op, val):
     if op == 45 or cur == val:  # "-", or "~" with the owner named
         return None
     return cur
-
-
-def _ikeys(e):
-    # the credential keys of an entry (persons only)
-    if e["t"] != "person":
-        return []
-    ks = [p + c for f, p, _, _ in _PLISTS for c in e.get(f, ())]
-    if e.get("face"):
-        ks.append("f:" + e["face"])
-    return ks
-
-
-def _ekey(e):
-    t = e["t"]
-    return ("v:" + e["plate"]) if t == "vehicle" else (t[0] + ":" + e["id"])
 
 
 class Lists:
@@ -333,7 +180,7 @@ class Lists:
 
     def _get(self, key):
         v = self._value(key) if key else None
-        return _full(json.loads(v)) if v else None
+        return complete(json.loads(v)) if v else None
 
     def find(self, cred, value):
         """The entry a credential belongs to, or None. pin: value is sha256 hex of 'pin:<pin>'."""
@@ -343,7 +190,7 @@ class Lists:
             p = _CRED.get(cred)
             if p is None:
                 raise ValueError("credential kind " + str(cred))
-        if not _clean(value, 128):
+        if not clean(value, 128):
             return None
         if p == "v:":
             return self._get(p + value)
@@ -356,13 +203,13 @@ class Lists:
         return self._get(owner)
 
     def person(self, pid):
-        return self._get("p:" + pid) if _clean(pid, 64) else None
+        return self._get("p:" + pid) if clean(pid, 64) else None
 
     def schedule(self, sid):
-        return self._get("s:" + sid) if _clean(sid, 64) else None
+        return self._get("s:" + sid) if clean(sid, 64) else None
 
     def has_face(self, template):
-        return _clean(template, 64) and self._value("f:" + template) is not None
+        return clean(template, 64) and self._value("f:" + template) is not None
 
     # --- sync ---------------------------------------------------------------------------------
 
@@ -377,7 +224,7 @@ class Lists:
         if mode not in ("full", "delta"):
             raise SyncError("bad_part mode")
         for f in ("base", "version", "part", "parts"):
-            if not _int(args.get(f)) or args[f] < 0:
+            if not is_int(args.get(f)) or args[f] < 0:
                 raise SyncError("bad_part " + f)
         base, ver, part, parts = args["base"], args["version"], args["part"], args["parts"]
         if ver < 1 or (mode == "delta" and ver <= base) or (mode == "full" and base):
@@ -402,7 +249,7 @@ class Lists:
             raise SyncError("base_mismatch %d" % self.version)
         if part > 1 and not (same and part == hdr["done"] + 1):
             raise SyncError("part_order %d" % part)
-        ops = [_entry(e, i) for i, e in enumerate(items)]  # "put" / "del" per item
+        ops = [check(e, i) for i, e in enumerate(items)]  # "put" / "del" per item
         if mode == "full" and "del" in ops:
             raise SyncError("bad_part del_in_full")
         if part == 1:
@@ -482,7 +329,7 @@ class Lists:
                 n = 0
                 pend = {}
                 gone = []
-            k = _ekey(e)
+            k = entry_key(e)
             if full:
                 old = None  # a full snapshot starts empty (an entry put twice: at commit)
             elif k in pend:
@@ -492,14 +339,14 @@ class Lists:
                 old = json.loads(v) if v else None
             put = op == "put"
             if old is not None:
-                for ik in _ikeys(old):
+                for ik in cred_keys(old):
                     n = self._add(n, ik, None, k)
                 f = old.get("face")
                 if f and not (put and e.get("face") == f):
                     gone.append(f)
             n = self._add(n, k, json.dumps(e) if put else None, None)
             if put:
-                for ik in _ikeys(e):
+                for ik in cred_keys(e):
                     n = self._add(n, ik, k, None)
             if not full:
                 pend[k] = e if put else None
