@@ -235,15 +235,10 @@ class Lists:
         if not isinstance(items, list):
             raise SyncError("bad_part entries")
         hdr = self._hdr
-        same = hdr and [hdr[f] for f in ("mode", "base", "version", "parts")] == [
-            mode,
-            base,
-            ver,
-            parts,
-        ]
+        same = hdr and [hdr[f] for f in _HDR] == [mode, base, ver, parts]
         if part > 1 and same and part == hdr["done"]:
             return "staged %d/%d" % (part, parts)  # a part acked before (the ack was lost)
-        if part > 1 and hdr is None and part == parts and ver == self.version:
+        if hdr is None and part == parts and ver == self.version and (part > 1 or mode == "delta"):
             return "applied %d" % ver  # the last part again, after it committed
         if part == 1 and mode == "delta" and base != self.version:
             raise SyncError("base_mismatch %d" % self.version)

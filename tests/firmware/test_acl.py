@@ -235,6 +235,9 @@ r["restart"] = sync1(ls, [person(0, cards=["F0"])], 3, "delta", 2, 1, 2)
 r["restart2"] = sync1(ls, [person(1, cards=["F1"])], 3, "delta", 2, 2, 2)
 r["final"] = [ls.version, ls.find("card", "F0")["id"], ls.find("card", "E1"),
               ls.find("card", "F1")["id"], ls.find("card", "E0")]
+# a one-part delta whose ack was lost comes again: already in force
+r["single"] = [sync1(ls, [person(2, cards=["G2"])], 4, "delta", 3) for _ in range(2)]
+r["single_v"] = [ls.version, ls.find("card", "G2")["id"]]
 print(json.dumps(r))
 """,
         tmp_path / "acl",
@@ -252,6 +255,7 @@ print(json.dumps(r))
     assert r["last_again"] == "applied 2"
     assert r["restart"] == "staged 1/2" and r["restart2"] == "applied 3"
     assert r["final"] == [3, "p-0", None, "p-1", None]
+    assert r["single"] == ["applied 4", "applied 4"] and r["single_v"] == [4, "p-2"]
 
 
 def test_base_mismatch_and_malformed_parts_change_nothing(run_fw, tmp_path):
