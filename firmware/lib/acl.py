@@ -180,7 +180,12 @@ class Lists:
 
     def _get(self, key):
         v = self._value(key) if key else None
-        return complete(json.loads(v)) if v else None
+        if not v:
+            return None
+        try:
+            return complete(json.loads(v))
+        except (ValueError, AttributeError):  # a line flash damaged: nobody (deny), no crash
+            return None
 
     def find(self, cred, value):
         """The entry a credential belongs to, or None. pin: value is sha256 hex of 'pin:<pin>'."""

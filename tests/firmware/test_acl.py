@@ -613,3 +613,15 @@ def test_bucket_layout_on_disk(tmp_path):
     assert (root / f"g{gen}" / "map").stat().st_size == 1024
     text = "".join((root / f"g{gen}" / n).read_text() for n in names if len(n) == 2)
     assert "\nv:浙A00000\t{" in text and "\nc:C000001\tp:p-1\n" in text
+    # a line damaged on flash denies that entry and nothing else; no traceback
+    for n in names:
+        f = root / f"g{gen}" / n
+        if len(n) == 2 and "\nv:浙A00000\t{" in f.read_text():
+            f.write_text(f.read_text().replace("\nv:浙A00000\t{", "\nv:浙A00000\t{garbage"))
+    proc = run_micropython(
+        GEN
+        + "ls = acl.Lists(root)\n"
+        + "print(json.dumps([ls.find('plate', '浙A00000'), ls.find('card', 'C000001')['id']]))\n",
+        args=[str(root)],
+    )
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [None, "p-1"], proc.stderr
