@@ -6,7 +6,7 @@ import importlib
 
 from rich.console import Console
 
-MODULES = ["bench.protocol_speed", "bench.firmware_heap", "bench.hub_ingest"]
+MODULES = ["bench.protocol_speed", "bench.firmware_heap", "bench.hub_ingest", "bench.gate_latency"]
 
 
 def main() -> None:

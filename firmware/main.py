@@ -23,6 +23,18 @@ def _app(cfg, device, hal):
         from apps.handheld import Handheld
 
         return Handheld(device, hal, cfg)
+    if kind == "access":
+        from apps.access import Access
+
+        return Access(device, hal, cfg)
+    if kind == "face":
+        from apps.face import Face
+
+        return Face(device, hal, cfg)
+    if kind == "barrier":
+        from apps.barrier import Barrier
+
+        return Barrier(device, hal, cfg)
     raise ValueError("unknown app %s" % kind)
 
 
@@ -32,10 +44,12 @@ def _preload(cfg):
     # after each (on a board, frozen / .mpy modules skip compilation altogether).
     import gc
 
-    names = ["apps.%s.app" % cfg.get("app", "handheld"), "hal.sim", "mqtt", "upload",
-             "commands", "device"]
+    app = cfg.get("app", "handheld")
+    names = ["apps.%s.app" % app, "hal.sim", "mqtt", "upload", "commands", "device"]
+    if app != "handheld":
+        names[1:1] = ["gate", "acl", "decide", "batch", "hal.sim_gate"]
     for name in names:
-        if name == "hal.sim" and "sim" not in (cfg.get("hal") or {}).values():
+        if name.startswith("hal.sim") and "sim" not in (cfg.get("hal") or {}).values():
             continue
         __import__(name)
         gc.collect()

@@ -6,6 +6,11 @@ one flash directory per device under a root directory.
     hub.register(dev.device_id, dev.public_key)          # 32 raw bytes (dev.public_key_hex)
     hub.set_command_key(fleet.hub_seed)                  # or fleet.hub_public_key to verify
     fleet.start(); dev.wait(60); fleet.stop()
+
+    c = scenarios.community(seed=1)                     # a compound's list and faces
+    rush, expected = scenarios.morning_rush(c, "face", events=300, duration_s=120)
+    gate = fleet.add_gate("gt-face-01", "face", "33010200100101", scenario=rush,
+                          people=c["people"], templates=c["templates"], lists=c["entries"])
 """
 
 from __future__ import annotations
@@ -46,6 +51,15 @@ def micropython_binary() -> str:
 def micropypath(extra: list[str] | None = None) -> str:
     """The board layout: firmware/lib (runtime), firmware/ (hal, apps), repo root (protocol)."""
     return ":".join([".frozen", *(extra or []), str(FIRMWARE / "lib"), str(FIRMWARE), str(REPO)])
+
+
+# the simulated parts of each gate kind (docs/access.md section 1)
+_GATE_PARTS = {
+    "access": ("lock", "door", "exit", "card", "keypad", "tamper", "help"),
+    "face": ("face", "camera", "lock", "door", "exit", "card", "keypad", "tamper", "help"),
+    "barrier": ("plate", "camera", "barrier", "loop", "card", "tamper", "help"),
+}
+GATE_HAL = {k: {**dict.fromkeys(v, "sim"), "battery": "none"} for k, v in _GATE_PARTS.items()}
 
 
 class SimDevice:
@@ -263,6 +277,92 @@ class Fleet:
         dev = SimDevice(self, device_id, root, cfg, heapsize, seed)
         self.devices[device_id] = dev
         return dev
+
+    def add_gate(
+        self,
+        device_id: str,
+        kind: str,
+        grid: str,
+        scenario: list[dict] | str | os.PathLike | None = None,
+        people: dict | None = None,
+        templates: dict | None = None,
+        lists: list[dict] | None = None,
+        list_version: int = 1,
+        heapsize: str = "512K",
+        seed: bytes | None = None,
+        **overrides: object,
+    ) -> SimDevice:
+        """A gate (kind access / face / barrier; docs/access.md) with simulated parts, not
+        started. `people`: the face library {person: similarity}; `templates`: {template:
+        person} already enrolled on the face module; `lists`: list entries (puts) applied on
+        the device's flash as version `list_version` before its first start (through the
+        firmware's own acl.Lists on micropython), as if a full list sync had run; without
+        them the gate starts with no list (version 0) and waits for the hub's sync."""
+        if kind not in GATE_HAL:
+            raise ValueError(f"gate kind {kind!r}: one of {', '.join(GATE_HAL)}")
+        if device_id in self.devices:
+            raise ValueError(f"device {device_id} exists")
+        root = self.root / device_id
+        (root / "flash").mkdir(parents=True, exist_ok=True)
+        seed = seed or crypto.new_seed()
+        script = scenario if scenario is not None else [{"at": 3600, "do": "end"}]
+        if isinstance(script, list):
+            script = scenarios.write_jsonl(script, root / "scenario.jsonl")
+        sim = dict(overrides.pop("sim", None) or {})
+        # the face library in a file the sim face module reads a line at a time
+        by_person = {p: t for t, p in (templates or {}).items()}
+        lib = root / "faces.txt"
+        lib.write_text("".join(
+            f"{p} {score} {by_person[p]}\n" if p in by_person else f"{p} {score}\n"
+            for p, score in (people or {}).items()
+        ))  # fmt: skip
+        sim.update(scenario=str(script), faces=str(lib))
+        cfg = self.device_config(device_id, grid, sim=sim)
+        for k in ("categories", "workers", "track_s", "track_batch"):
+            cfg.pop(k, None)
+        cfg.update(
+            app=kind,
+            hal=dict(GATE_HAL[kind]),
+            community=grid[:12],
+            doors=[{"id": "d1", "dir": "in", "fail": "secure", "open_ms": 3000,
+                    "held_open_s": 30}],
+            capture_bytes=12000,
+            batch_events=8,
+            batch_s=5,
+        )  # fmt: skip
+        for k, v in overrides.items():
+            if k == "hal" and isinstance(v, dict):
+                cfg[k] = {**cfg[k], **v}
+            else:
+                cfg[k] = v
+        cfg["key"] = seed.hex()
+        dev = SimDevice(self, device_id, root, cfg, heapsize, seed)
+        self.devices[device_id] = dev
+        if lists:
+            self.seed_lists(dev, lists, list_version)
+        return dev
+
+    def seed_lists(self, dev: SimDevice, entries: list[dict], version: int = 1) -> str:
+        """Apply `entries` as a full list of `version` on the device's flash (the device
+        stopped), with the firmware's acl.Lists on micropython; returns its answer."""
+        src = dev.root / "lists.json"
+        src.write_text(json.dumps(entries, ensure_ascii=False))
+        script = (
+            "import json, acl\n"
+            f"ls = acl.Lists({str(dev.flash_dir / 'acl')!r})\n"
+            f"e = json.load(open({str(src)!r}))\n"
+            f"print(ls.sync({{'mode': 'full', 'base': 0, 'version': {int(version)}, "
+            "'part': 1, 'parts': 1, 'entries': e}))\n"
+        )
+        env = dict(os.environ, MICROPYPATH=micropypath(self.extra_path))
+        proc = subprocess.run(
+            [self.micropython, "-X", "heapsize=4M", "-c", script],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        if proc.returncode != 0 or not proc.stdout.startswith("applied"):
+            raise RuntimeError(f"seeding the lists of {dev.device_id}: {proc.stdout}{proc.stderr}")
+        src.unlink()
+        return proc.stdout.strip()
 
     def public_keys(self) -> dict[str, bytes]:
         """device id -> Ed25519 public key (32 bytes): what a hub registers."""

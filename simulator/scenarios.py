@@ -116,7 +116,7 @@ def stream(events: int = 2000, every_ms: int = 10) -> list[dict]:
     ]
 
 
-SCENARIOS = {"patrol": patrol, "big_report": big_report, "idle": idle, "stream": stream}
+SCENARIOS = {"patrol": patrol, "big_report": big_report, "idle": idle, "stream": stream}  # handheld
 
 
 def write_jsonl(actions: list[dict], path: str | Path) -> Path:
@@ -125,3 +125,134 @@ def write_jsonl(actions: list[dict], path: str | Path) -> Path:
         "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in actions), encoding="utf-8"
     )
     return path
+
+
+# --- gates (docs/access.md): a compound's lists and a morning rush ---------------------------
+
+COMMUNITY = "330102001001"
+RUSH_NOW = 1764547200  # 2025-12-01T00:00Z: list windows are set around the run's real time
+
+
+def pin_digest(pin: str) -> str:
+    """What a gate list's `pins` / `duress` hold: sha256("pin:<pin>") hex (firmware gate.py)."""
+    return hashlib.sha256(f"pin:{pin}".encode()).hexdigest()
+
+
+def community(
+    seed: int = 1, residents: int = 200, vehicles: int = 40, now: int | None = None
+) -> dict:
+    """A compound's list and faces, deterministic from `seed`: residents (card, PIN, face
+    template), expired visitors, blacklisted people and vehicles. Returns {"entries": full
+    list_sync puts, "templates": {template: person} (enrolled on the face terminal),
+    "people": {person: similarity}, "groups": {"ok" | "expired" | "black": [person ids]},
+    "plates": {"ok" | "black": [plates]}}."""
+    import random
+    import time
+
+    rnd = random.Random(seed)
+    now = int(time.time()) if now is None else now
+    entries: list[dict] = []
+    templates: dict[str, str] = {}
+    people: dict[str, int] = {}
+    groups: dict[str, list[str]] = {"ok": [], "expired": [], "black": []}
+    for i in range(residents):
+        pid = f"p-{i + 1:04d}"
+        kind = "expired" if i % 17 == 5 else "black" if i % 29 == 7 else "ok"
+        t = f"t-{i + 1:04d}"
+        templates[t] = pid
+        people[pid] = rnd.randint(86, 99)
+        groups[kind].append(pid)
+        entries.append({
+            "op": "put", "t": "person", "id": pid,
+            "kind": "visitor" if kind == "expired" else "resident",
+            "from": 0, "to": now - 86400 if kind == "expired" else None,
+            "doors": ["*"], "sched": None, "black": kind == "black",
+            "cards": [f"04{i + 1:06X}"], "qr": [], "pins": [pin_digest(f"{1000 + i}")],
+            "duress": [], "face": t,
+        })  # fmt: skip
+    plates: dict[str, list[str]] = {"ok": [], "black": []}
+    owners = groups["ok"]
+    for i in range(vehicles):
+        plate = f"浙A{10000 + i * 7:05d}"
+        black = i % 13 == 4
+        plates["black" if black else "ok"].append(plate)
+        entries.append({"op": "put", "t": "vehicle", "plate": plate,
+                        "person": owners[i % len(owners)], "from": 0, "to": None,
+                        "doors": ["*"], "black": black})  # fmt: skip
+    return {"entries": entries, "templates": templates, "people": people, "groups": groups,
+            "plates": plates}  # fmt: skip
+
+
+def _pid_card(pid: str) -> str:
+    return f"04{int(pid[2:]):06X}"
+
+
+def morning_rush(
+    comm: dict,
+    kind: str = "face",
+    events: int = 300,
+    duration_s: float = 180,
+    seed: int = 1,
+    door: str = "d1",
+) -> tuple[list[dict], list[tuple[str, str | None, str | None]]]:
+    """A rush at one gate: `events` reads spread over `duration_s` (face and card at a face
+    terminal, card and PIN at an access controller, plates at a barrier), each followed by
+    the passage of whoever was let in. Returns (actions ending with "end", expected) where
+    expected[i] is (ev, reason, person) for the i-th decision against `comm`'s list."""  # fmt: skip
+    import random
+
+    rnd = random.Random(seed * 7919 + len(kind))
+    acts: list[dict] = []
+    want: list[tuple[str, str | None, str | None]] = []
+    g = comm["groups"]
+    step = duration_s / max(1, events)
+    for i in range(events):
+        at = round(i * step, 3)
+        r = rnd.random()
+        if kind == "barrier":
+            if r < 0.8:
+                plate, res = rnd.choice(comm["plates"]["ok"]), ("granted", None)
+            elif r < 0.9:
+                plate, res = rnd.choice(comm["plates"]["black"]), ("denied", "blacklist")
+            else:
+                plate, res = f"浙Z{rnd.randint(10000, 99999)}", ("denied", "unknown")
+            acts.append(
+                {"at": at, "do": "plate", "plate": plate, "conf": rnd.randint(90, 99), "door": door}
+            )
+            want.append((res[0], res[1], None))
+        else:
+            pid = rnd.choice(g["ok"])
+            if r < 0.75:
+                res = ("granted", None, pid)
+            elif r < 0.85:
+                pid = rnd.choice(g["expired"])
+                res = ("denied", "expired", pid)
+            elif r < 0.9:
+                pid = rnd.choice(g["black"])
+                res = ("denied", "blacklist", pid)
+            else:
+                pid = None
+                res = ("denied", "unknown", None)
+            if kind == "face" and r >= 0.3:
+                who = pid or f"stranger-{rnd.randint(1, 40)}"
+                acts.append({"at": at, "do": "face", "who": who, "door": door})
+            elif pid is None:
+                acts.append(
+                    {
+                        "at": at,
+                        "do": "card",
+                        "card": f"FF{rnd.randint(0, 1 << 24):06X}",
+                        "door": door,
+                    }
+                )
+            elif kind == "access" and r < 0.2:
+                acts.append(
+                    {"at": at, "do": "pin", "pin": f"{1000 + int(pid[2:]) - 1}", "door": door}
+                )
+            else:
+                acts.append({"at": at, "do": "card", "card": _pid_card(pid), "door": door})
+            want.append(res)
+        if want[-1][0] == "granted":
+            acts.append({"at": at, "do": "pass", "door": door, "n": 1, "s": 0.05})
+    acts.append({"at": round(duration_s, 3), "do": "end"})
+    return acts, want

@@ -34,6 +34,17 @@ DEFAULTS = {
     "trim_on": "receipt",  # keep a record until a verified hub receipt covers it (or "puback")
     "keep_media": False,  # keep uploaded media (up to 32 files) for chunks a receipt lists missing
     "cmd_queue": 8,  # commands queued before more are dropped (the hub retries them)
+    # gates (apps access / face / barrier; docs/access.md section 1)
+    "face_threshold": 80,  # lowest face similarity granted
+    "plate_threshold": 85,  # lowest plate confidence granted
+    "tz_offset_s": 28800,  # schedules are local time
+    "batch_events": 8,  # events per signed access envelope ...
+    "batch_s": 5,  # ... or seconds after the first, whichever first
+    "capture_bytes": 12000,  # face / plate capture photo size (sim camera)
+    "stranger_repeat": 3,  # the same unknown face this often ...
+    "stranger_window_s": 600,  # ... within this window raises stranger_repeated
+    "storage_alarm_pct": 80,  # storage_low above this share of outbox_bytes
+    "fail_open_after_s": 60,  # a fail-open door goes always-open this long without the link
 }
 
 def check_int(cfg, key, lo, hi):

@@ -8,6 +8,14 @@ REQUIRED = ("device_id", "key", "hub_key", "grid")
 _ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 _HEX = "0123456789abcdefABCDEF"
 _LEVELS = ("debug", "info", "warning", "error")
+APPS = ("handheld", "access", "face", "barrier")
+# gate keys: (lo, hi) of the integer
+_GATE_INTS = (("face_threshold", 0, 100), ("plate_threshold", 0, 100),
+              ("tz_offset_s", -43200, 50400), ("batch_events", 1, 64), ("batch_s", 1, 3600),
+              ("capture_bytes", 1024, 1 << 20), ("stranger_repeat", 1, 1000),
+              ("stranger_window_s", 1, 86400), ("storage_alarm_pct", 1, 100),
+              ("fail_open_after_s", 0, 86400))
+_DOOR_KEYS = ("id", "dir", "fail", "open_ms", "held_open_s", "passback")
 
 
 def _hex32(cfg, key):
@@ -59,7 +67,50 @@ def validate(cfg):
     check_int(cfg, "outbox_bytes", 4096, 1 << 31)
     if cfg["log_level"] not in _LEVELS:
         raise ValueError("config log_level: one of debug, info, warning, error")
+    if cfg["app"] not in APPS:
+        raise ValueError("config app: one of %s" % ", ".join(APPS))
+    if cfg["app"] != "handheld":
+        validate_gate(cfg)
     return cfg
+
+
+def validate_gate(cfg):
+    c = cfg.get("community")
+    if not isinstance(c, str) or len(c) != 12 or any(ch not in "0123456789" for ch in c):
+        raise ValueError("config community: want the 12-digit community code as a string")
+    for key, lo, hi in _GATE_INTS:
+        check_int(cfg, key, lo, hi)
+    doors = cfg.get("doors")
+    if not isinstance(doors, list) or not 1 <= len(doors) <= 8:
+        raise ValueError("config doors: want a list of 1..8 doors")
+    seen = []
+    for i, d in enumerate(doors):
+        _door(d, "config doors[%d]" % i)
+        if d["id"] in seen:
+            raise ValueError("config doors[%d].id: %s twice" % (i, d["id"]))
+        seen.append(d["id"])
+
+
+def _door(d, at):
+    if not isinstance(d, dict):
+        raise ValueError("%s: want an object" % at)
+    for k in d:
+        if k not in _DOOR_KEYS:
+            raise ValueError("%s.%s: unknown key (known: %s)" % (at, k, ", ".join(_DOOR_KEYS)))
+    i = d.get("id")
+    if not isinstance(i, str) or not 0 < len(i) <= 16 or any(ch not in _ID_CHARS for ch in i):
+        raise ValueError("%s.id: want 1-16 of A-Z a-z 0-9 _ . -" % at)
+    if d.get("dir", "in") not in ("in", "out"):
+        raise ValueError("%s.dir: in or out" % at)
+    if d.get("fail", "secure") not in ("secure", "open"):
+        raise ValueError("%s.fail: secure or open" % at)
+    if not isinstance(d.get("passback", False), bool):
+        raise ValueError("%s.passback: want true or false" % at)
+    for k, lo, hi in (("open_ms", 100, 60000), ("held_open_s", 1, 3600)):
+        if k in d:
+            v = d[k]
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise ValueError("%s.%s: want an integer in %d..%d" % (at, k, lo, hi))
 
 
 def loads(text):

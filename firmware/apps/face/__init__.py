@@ -1,0 +1,3 @@
+"""The face recognition terminal app (face module, capture camera, card / PIN fallback)."""
+
+from apps.face.app import Face  # noqa: F401
