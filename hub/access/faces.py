@@ -104,18 +104,48 @@ def withdraw_consent(
     return consent
 
 
+def prepare_enrolment(*, db_session: Session, community: str, person_id: str) -> dict[str, str]:
+    """The args of an ``enrol`` command for a face terminal: the person and the template id the
+    terminal is to keep its template under. One id per person and community, chosen here, so
+    every face terminal that enrols the person holds it under the id the list names: the id
+    follows from the consent in force (``template_id_for``), so a new consent gets a new id.
+    Refused without consent or without a card / QR / PIN."""
+    person = get_person(db_session=db_session, community=community, person_id=person_id)
+    consent = active_consent(db_session=db_session, community=community, person_id=person_id)
+    if consent is None:
+        raise InvalidInputError(
+            f"person {person_id} has no face consent in force: record it before enrolling",
+            code="no_consent",
+        )
+    _require_alternative(db_session, person)
+    return {"person": person_id, "template": template_id_for(consent)}
+
+
+def template_id_for(consent: FaceConsent) -> str:
+    """The template id the face terminals keep a person's template under while ``consent`` is
+    in force."""
+    return f"f-{consent.id}"
+
+
 def set_template(
     *, db_session: Session, community: str, person_id: str, template: str, at: datetime
 ) -> AccessPerson:
     """Store the template id a face terminal reported for a person (a list change, so every
     face terminal of the community learns it). Refused without consent or alternative."""
     person = get_person(db_session=db_session, community=community, person_id=person_id)
-    if active_consent(db_session=db_session, community=community, person_id=person_id) is None:
+    consent = active_consent(db_session=db_session, community=community, person_id=person_id)
+    if consent is None:
         raise InvalidInputError(
             f"person {person_id} has no face consent in force: not enrolled",
             code="no_consent",
         )
     _require_alternative(db_session, person)
+    if template != template_id_for(consent):
+        raise InvalidInputError(
+            f"template id {template} is not the one assigned to {person_id} "
+            f"({template_id_for(consent)}): an enrolment from before the consent in force",
+            code="wrong_template_id",
+        )
     if person.face_template != template:
         person.face_template = template
         person.updated_at = at

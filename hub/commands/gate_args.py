@@ -49,7 +49,7 @@ def check(op: str, args: dict[str, Any]) -> dict[str, Any]:
     if op == "time_sync":
         _only(args, op, set())
         return {}  # the hub's time is put in when the command is signed
-    if op == "enrol":
+    if op == "enrol":  # the template id is the hub's (hub.access.faces.prepare_enrolment)
         _only(args, op, {"person"})
         person = args.get("person")
         if not isinstance(person, str) or not _ID.match(person):

@@ -11,6 +11,8 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub.access import faces
+from hub.access.service import community_of
 from hub.clock import Clock
 from hub.commands import gate_args
 from hub.commands.models import (
@@ -73,6 +75,10 @@ def enqueue(
         )
     if device.kind != DeviceKind.handheld:
         args = gate_args.check(op, args)
+    if op == "enrol":
+        args = faces.prepare_enrolment(
+            db_session=db_session, community=community_of(device), person_id=args["person"]
+        )
     if not MIN_LIFETIME_S <= lifetime_s <= MAX_LIFETIME_S:
         raise InvalidInputError(f"lifetime_s must be {MIN_LIFETIME_S}..{MAX_LIFETIME_S}")
     try:

@@ -44,7 +44,7 @@ def test_entries_are_the_contract_format(
         ),
         at=at,
     )
-    faces.record_consent(
+    consent = faces.record_consent(
         db_session=db_session,
         community=COMMUNITY,
         person_id="p-12",
@@ -52,8 +52,9 @@ def test_entries_are_the_contract_format(
         recorded_by="operator:x",
         at=at,
     )
+    template = faces.template_id_for(consent)
     faces.set_template(
-        db_session=db_session, community=COMMUNITY, person_id="p-12", template="t-0007", at=at
+        db_session=db_session, community=COMMUNITY, person_id="p-12", template=template, at=at
     )
     people.put_vehicle(
         db_session=db_session,
@@ -87,7 +88,7 @@ def test_entries_are_the_contract_format(
             "qr": ["q-9f2c0001"],
             "pins": [pin_hash("1234")],
             "duress": [pin_hash("9999")],
-            "face": "t-0007",
+            "face": template,
         },
         {
             "op": "put",

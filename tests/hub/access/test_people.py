@@ -101,8 +101,14 @@ def test_face_needs_consent_and_an_alternative_and_withdrawal_clears_it(
         record_enrolment(
             db_session=db_session, device=face, body={"person": "p-12", "template": ""}, at=at
         )
+    with pytest.raises(InvalidInputError, match="not the one assigned"):
+        record_enrolment(db_session=db_session, device=face, body=enrolled, at=at)
+    # the hub names the template id: the same for every face terminal under this consent
+    args = faces.prepare_enrolment(db_session=db_session, community=COMMUNITY, person_id="p-12")
+    assert args == {"person": "p-12", "template": faces.template_id_for(consent)}
+    enrolled = dict(args)
     person = record_enrolment(db_session=db_session, device=face, body=enrolled, at=at)
-    assert person.face_template == "t-0007"
+    assert person.face_template == args["template"]
     base = lists.current_version(db_session=db_session, community=COMMUNITY)
     # Dropping the last card while face access is on is refused; the person keeps the card.
     with pytest.raises(InvalidInputError, match="face is never the only way in"):
@@ -113,7 +119,7 @@ def test_face_needs_consent_and_an_alternative_and_withdrawal_clears_it(
         people.get_person(
             db_session=db_session, community=COMMUNITY, person_id="p-12"
         ).face_template
-        == "t-0007"
+        == args["template"]
     )
     # Withdrawal: the template id goes and the next delta tells every gate to delete it.
     later = at + timedelta(days=3)
