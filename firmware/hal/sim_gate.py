@@ -259,17 +259,17 @@ class SimFace:
                 return t, self._score(who) if score is None else int(score), None
         return None, _NO_FACE if score is None else int(score), who
 
-    def enrol(self, person):
-        """Make a template for `person` on the device; returns its id (one per person)."""
-        n = 0
-        for t, p in self._rows():
-            if p == person:
-                return t
-            n = max(n, int(t[2:]))
-        t = "t-%04d" % (n + 1)
-        with open(self.path, "a") as f:
-            f.write("%s %s\n" % (t, person))
-        return t
+    def enrol(self, person, template):
+        """Make a template of `person` (the face in front of the camera) and keep it on the
+        device under `template`, the id the hub chose; replaces a template of that person
+        held under another id. Returns `template`."""
+        rows = [r for r in self._rows() if r[1] != person and r[0] != template]
+        rows.append((template, person))
+        with open(self.path + ".tmp", "w") as f:
+            for t, p in rows:
+                f.write("%s %s\n" % (t, p))
+        os.rename(self.path + ".tmp", self.path)
+        return template
 
     def delete(self, template):
         rows = [r for r in self._rows() if r[0] != template]

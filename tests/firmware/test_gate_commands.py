@@ -121,7 +121,7 @@ def test_door_mode_is_persisted_and_list_sync_and_time_sync_and_enrol(
     sub.publish(t, _seal(1, "door_mode", {"door": "d1", "mode": "always_open"}))
     sub.publish(t, _seal(2, "door_mode", {"door": "d1", "mode": "sideways"}))
     sub.publish(t, _seal(3, "time_sync", {"ts": int(time.time()) + 120}))
-    sub.publish(t, _seal(4, "enrol", {"person": "p-77"}))
+    sub.publish(t, _seal(4, "enrol", {"person": "p-77", "template": "f-9"}))
     # consent withdrawn for p-13: the delta drops its face; the template leaves the module
     delta = {
         "mode": "delta", "base": 1, "version": 2, "part": 1, "parts": 1,
@@ -137,13 +137,13 @@ def test_door_mode_is_persisted_and_list_sync_and_time_sync_and_enrol(
     assert got[0] == ("succeeded", "mode d1 always_open"), got
     assert got[1][0] == "failed" and "mode" in got[1][1], got
     assert got[2][0] == "succeeded" and 115 <= int(got[2][1].split()[1]) <= 125, got
-    assert got[3] == ("succeeded", "template t-0003"), got
+    assert got[3] == ("succeeded", "template f-9"), got
     assert got[4] == ("succeeded", "applied 2"), got
     assert got[5][0] == "failed" and "base_mismatch 2" in got[5][1], got
     assert 'MODES {"d1": "always_open"}' in out and "RELEASED True" in out, out
-    assert 'TEMPLATES ["t-0001", "t-0003"]' in out, out
+    assert 'TEMPLATES ["f-9", "t-0001"]' in out, out  # sorted
     enrolled = [e["body"] for e in sub.envelopes(DEV, "enrolled")]
-    assert enrolled == [{"community": "330102001001", "person": "p-77", "template": "t-0003"}]
+    assert enrolled == [{"community": "330102001001", "person": "p-77", "template": "f-9"}]
     modes = [
         ev for env in sub.envelopes(DEV, "access") for ev in env["body"]["events"]
         if ev["ev"] == "mode"

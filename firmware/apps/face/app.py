@@ -1,8 +1,9 @@
 """Face recognition terminal at a pedestrian gate: the face module matches a capture against
 the templates it holds (made and kept on the device: docs/access.md section 5), the camera
 keeps the capture photo as the event's evidence; card, QR and PIN are the fallback (face is
-never the only way in). The `enrol` command makes a template on the device and reports its
-id in an `enrolled` event; list sync deletes the templates of withdrawn consent."""
+never the only way in). The `enrol` command makes a template on the device, keeps it under
+the template id the hub chose and reports that id in an `enrolled` event; list sync deletes
+the templates of withdrawn consent."""
 
 from gate import Gate
 
@@ -20,9 +21,12 @@ class Face(Gate):
 
     async def _cmd_enrol(self, cmd):
         person = cmd["args"].get("person")
+        t = cmd["args"].get("template")
         if not isinstance(person, str) or not 0 < len(person) <= 64:
             raise ValueError("enrol: person wants a person id")
-        t = self.hal.face.enrol(person)
+        if not isinstance(t, str) or not 0 < len(t) <= 64:
+            raise ValueError("enrol: template wants the hub's template id")
+        t = self.hal.face.enrol(person, t)
         await self.device.emit(
             "enrolled", {"community": self.community, "person": person, "template": t}
         )
