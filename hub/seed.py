@@ -195,8 +195,13 @@ def seed_compound(
             community=COMPOUND,
             person_id=pid,
             data=PersonPut.model_validate(
-                {"kind": kind, "name": name, "cards": [row.card],
-                 "pins": [gate_pin_hash(row.pin)], **put}
+                {
+                    "kind": kind,
+                    "name": name,
+                    "cards": [row.card],
+                    "pins": [gate_pin_hash(row.pin)],
+                    **put,
+                }
             ),  # fmt: skip
             at=now,
         )
@@ -206,9 +211,7 @@ def seed_compound(
         data.residents.append(person(f"r-{i + 1:03d}", i, PersonKind.resident))
     for j in range(2):
         i = residents + j
-        data.staff.append(
-            person(f"s-{j + 1:03d}", i, PersonKind.staff, schedule=COMPOUND_SCHEDULE)
-        )
+        data.staff.append(person(f"s-{j + 1:03d}", i, PersonKind.staff, schedule=COMPOUND_SCHEDULE))
     data.moved_out.append(
         person(f"r-{residents + 3:03d}", residents + 2, PersonKind.resident,
                valid_to=unix - 7 * 86400)
