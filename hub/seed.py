@@ -189,7 +189,7 @@ def seed_compound(
 
     def person(pid: str, i: int, kind: PersonKind, **put: object) -> CompoundPerson:
         name = _SURNAMES[i % len(_SURNAMES)] + _GIVEN[(i * 5) % len(_GIVEN)]
-        row = CompoundPerson(pid, name, kind.value, card=f"0A5E{i + 1:04X}", pin=f"{2600 + i}")
+        card, pin = f"0A5E{i + 1:04X}", f"{2600 + i}"
         people.put_person(
             db_session=db_session,
             community=COMPOUND,
@@ -198,14 +198,14 @@ def seed_compound(
                 {
                     "kind": kind,
                     "name": name,
-                    "cards": [row.card],
-                    "pins": [gate_pin_hash(row.pin)],
+                    "cards": [card],
+                    "pins": [gate_pin_hash(pin)],
                     **put,
                 }
-            ),  # fmt: skip
+            ),
             at=now,
         )
-        return row
+        return CompoundPerson(pid, name, kind.value, card=card, pin=pin)
 
     for i in range(residents):
         data.residents.append(person(f"r-{i + 1:03d}", i, PersonKind.resident))
