@@ -74,7 +74,7 @@ def test_a_second_demo_refuses_to_start_over_a_running_one(tmp_path: Path) -> No
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # migrate, seed (areas and the compound), hub up
         while not _answers(f"http://127.0.0.1:{port}/healthz"):  # the first demo is up
             assert first.poll() is None, (tmp_path / "first.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "first.log").read_text()
