@@ -232,3 +232,27 @@ def test_a_retried_part_refused_as_replayed_after_its_answer_stops_nothing(
         assert syncs[0].detail == f"staged 1/{parts}"
     assert guard.check(nxt[0].payload, dev.now())["args"]["part"] == 2
     assert retry.payload  # (the retry itself was sent)
+
+
+def test_the_retained_birth_again_after_a_hub_restart_reports_no_stale_version(
+    processor: Processor,
+    session_factory: sessionmaker[Session],
+    db_session: Session,
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    """The birth said lists 0; a sync then brought the gate to 600 (its ack said so). When
+    the hub subscribes again the broker hands it that retained birth once more: the version
+    stays 600 (else the hub would send a full snapshot to a gate that needs a delta)."""
+    dev = _gate(db_session, device_factory, "acc-rebirth")
+    birth = command.seal_state(dev.device_id, True, dev.session, dev.now(), dev.seed, lists=0)
+    processor.process([Inbound(topics.state(dev.device_id), birth)])
+    assert _version(session_factory, dev.device_id) == 0
+    processor.process([Inbound(*dev.event("heartbeat", {"lists": 600}))])
+    assert _version(session_factory, dev.device_id) == 600
+    processor.process([Inbound(topics.state(dev.device_id), birth)])  # retained, again
+    assert _version(session_factory, dev.device_id) == 600
+    # a new session's birth is news
+    dev.session += 1
+    birth = command.seal_state(dev.device_id, True, dev.session, dev.now(), dev.seed, lists=7)
+    processor.process([Inbound(topics.state(dev.device_id), birth)])
+    assert _version(session_factory, dev.device_id) == 7
