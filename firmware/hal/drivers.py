@@ -101,7 +101,9 @@ def _site(cfg, clock, sim):
     from hal import sim_gate
 
     doors = [d.get("id") for d in cfg.get("doors") or () if isinstance(d, dict)]
-    return sim_gate.SiteSim(clock, sim.get("scenario") or [], doors or ["d1"])
+    return sim_gate.SiteSim(
+        clock, sim.get("scenario") or [], doors or ["d1"], sim.get("relay_log")
+    )
 
 
 def _sim_gate(name, site, cfg, sim):

@@ -26,8 +26,9 @@ _NO_FACE = 40  # similarity a module reports for a face it does not know
 class SiteSim:
     """Doors (relay released?, open?, relay activations) and the scenario player."""
 
-    def __init__(self, clock, script=(), doors=("d1",)):
+    def __init__(self, clock, script=(), doors=("d1",), relay_log=None):
         self.clock = clock
+        self.relay_log = relay_log  # a file the relay appends "<door> 1|0" to on each move
         # a file is read a line at a time (a rush of hundreds of actions never sits in RAM)
         self.path = script if isinstance(script, str) else None
         self.script = None if self.path else list(script)
@@ -52,9 +53,14 @@ class SiteSim:
     # relay side (lock or barrier motor)
     def set(self, door, released):
         released = bool(released)
-        if released and not self.released.get(door):
+        was = self.released.get(door, False)
+        if released and not was:
             self.activations[door] = self.activations.get(door, 0) + 1
         self.released[door] = released
+        if self.relay_log and released != was:
+            # what a test watches from outside (a logic analyser on the relay coil)
+            with open(self.relay_log, "a") as f:
+                f.write("%s %d\n" % (door, released))
 
     # position side (door sensor or loop)
     def set_open(self, door, is_open):

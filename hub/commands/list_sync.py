@@ -7,7 +7,9 @@ community's and that has no sync under way; the dispatcher sends them one at a t
 order (docs/access.md section 2). A part that fails (``base_mismatch <have>``: the gate is not
 where the hub thought) cancels the rest of its sync and records the version the gate named; a
 part that times out or expires leaves the gate's version as it was. Either way the next pass
-starts a fresh sync from the version the gate reports.
+starts a fresh sync from the version the gate reports. Only the answer a part kept counts (the
+first final one): a retry of a part the gate already ran, refused as replayed after the gate
+answered it, stops nothing.
 """
 
 from __future__ import annotations
@@ -117,6 +119,10 @@ def on_ack(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any
     if cmd is None or cmd.op != OP or cmd.device_id != event.get("device_id"):
         return
     detail = str(body.get("detail") or "")
+    if cmd.status != body.get("status") or (cmd.detail or "") != detail[:200]:
+        # not the answer the command kept (the first final one wins): a retry of a part the
+        # gate had already run, refused as replayed after its real answer, changes nothing
+        return
     at: datetime = clock.now()
     if body.get("status") == CommandStatus.succeeded.value:
         applied = _APPLIED.match(detail)

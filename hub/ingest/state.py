@@ -37,7 +37,9 @@ class Birth:
     session: int
     at: datetime  # when the hub applied it
     firmware: str | None
-    lists: int | None  # the device's access-list version (0 = no list); None: not reported
+    # the device's access-list version (0 = no list); None: not reported, or the retained
+    # birth of a session already online delivered again (stale)
+    lists: int | None
 
 
 BirthHook = Callable[[Session, Birth], None]
@@ -80,6 +82,9 @@ def handle_states(
             continue
         session = int(state["session"])
         if state["online"]:
+            # the retained birth of the session the hub already holds online comes again
+            # when the hub subscribes again: what it reported then is stale by now
+            again = session == device.session and device.online
             if session < device.session:
                 logger.info(
                     "%s: ignoring birth of old session %d < %d", dev, session, device.session
@@ -94,6 +99,8 @@ def handle_states(
             births.append(dev)
             lists = state.get("lists")  # open_state checked it: an int in 0..MAX_SEQ
             logger.info("%s online (session %d, lists %s)", dev, session, lists)
+            if again:
+                lists = None  # the gate's later acks and heartbeats said where it is now
             if on_birth is not None:
                 birth = Birth(
                     device_id=dev,

@@ -196,3 +196,63 @@ def test_list_sync_follows_the_reported_version_part_by_part(
     # a heartbeat reports the version too; a historical one is stale and ignored
     processor.process([Inbound(*dev.event("heartbeat", {"lists": 5}))])
     assert _version(session_factory, dev.device_id) == 5
+
+
+def test_a_retried_part_refused_as_replayed_after_its_answer_stops_nothing(
+    processor: Processor,
+    session_factory: sessionmaker[Session],
+    db_session: Session,
+    clock: FrozenClock,
+    hub_key: HubKey,
+    demo: DemoData,
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    """A slow gate answers part 1 after the hub's retry went out: it ran the part once and
+    refuses the retry as replayed. The part keeps its first answer and the sync goes on."""
+    dev = _gate(db_session, device_factory, "acc-retry")
+    _people(db_session, clock, 400)
+    dispatcher = Dispatcher(session_factory, hub_key, clock=clock, retry_interval_s=10)
+    birth = command.seal_state(dev.device_id, True, dev.session, dev.now(), dev.seed, lists=0)
+    processor.process([Inbound(topics.state(dev.device_id), birth)])
+    guard = command.CommandGuard(hub_key.public_key, dev.device_id)
+    first = guard.check(dispatcher.tick()[0].payload, dev.now())
+    parts = first["args"]["parts"]
+    assert parts > 1
+    clock.advance(timedelta(seconds=11))
+    (retry,) = dispatcher.tick()  # no answer yet: the same sealed part again
+    processor.process([Inbound(*dev.ack(first, "succeeded", f"staged 1/{parts}"))])
+    nxt = dispatcher.tick()
+    processor.process([Inbound(*dev.ack(first, "refused", "replayed"))])  # the retry's answer
+    with session_factory() as s:
+        syncs = s.scalars(
+            select(Command).where(Command.op == "list_sync").order_by(Command.cseq)
+        ).all()
+        assert [c.status for c in syncs[:2]] == ["succeeded", "sent"]
+        assert all(c.status == "queued" for c in syncs[2:]), [c.status for c in syncs]
+        assert syncs[0].detail == f"staged 1/{parts}"
+    assert guard.check(nxt[0].payload, dev.now())["args"]["part"] == 2
+    assert retry.payload  # (the retry itself was sent)
+
+
+def test_the_retained_birth_again_after_a_hub_restart_reports_no_stale_version(
+    processor: Processor,
+    session_factory: sessionmaker[Session],
+    db_session: Session,
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    """The birth said lists 0; a sync then brought the gate to 600 (its ack said so). When
+    the hub subscribes again the broker hands it that retained birth once more: the version
+    stays 600 (else the hub would send a full snapshot to a gate that needs a delta)."""
+    dev = _gate(db_session, device_factory, "acc-rebirth")
+    birth = command.seal_state(dev.device_id, True, dev.session, dev.now(), dev.seed, lists=0)
+    processor.process([Inbound(topics.state(dev.device_id), birth)])
+    assert _version(session_factory, dev.device_id) == 0
+    processor.process([Inbound(*dev.event("heartbeat", {"lists": 600}))])
+    assert _version(session_factory, dev.device_id) == 600
+    processor.process([Inbound(topics.state(dev.device_id), birth)])  # retained, again
+    assert _version(session_factory, dev.device_id) == 600
+    # a new session's birth is news
+    dev.session += 1
+    birth = command.seal_state(dev.device_id, True, dev.session, dev.now(), dev.seed, lists=7)
+    processor.process([Inbound(topics.state(dev.device_id), birth)])
+    assert _version(session_factory, dev.device_id) == 7
