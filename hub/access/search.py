@@ -20,12 +20,14 @@ VEHICLES_INSIDE_LIMIT = 5000
 @dataclass(frozen=True)
 class LogFilter:
     community: str | None = None  # an area code prefix works too (street, district)
+    device_id: str | None = None
     person_id: str | None = None
     plate: str | None = None
     door: str | None = None
     direction: str | None = None
     ev: str | None = None
     alarms_only: bool = False
+    historical: bool | None = None  # False: live events only (live alarms), True: held ones
     since: datetime | None = None
     until: datetime | None = None
 
@@ -37,6 +39,7 @@ def _conditions(scope_code: str | None, flt: LogFilter) -> ColumnElement[bool]:
     if flt.community is not None:
         parts.append(AccessLogEntry.community.startswith(flt.community, autoescape=True))
     for column, value in (
+        (AccessLogEntry.device_id, flt.device_id),
         (AccessLogEntry.person_id, flt.person_id),
         (AccessLogEntry.plate, flt.plate),
         (AccessLogEntry.door, flt.door),
@@ -47,6 +50,8 @@ def _conditions(scope_code: str | None, flt: LogFilter) -> ColumnElement[bool]:
             parts.append(column == value)
     if flt.alarms_only:
         parts.append(AccessLogEntry.is_alarm.is_(True))
+    if flt.historical is not None:
+        parts.append(AccessLogEntry.historical.is_(flt.historical))
     if flt.since is not None:
         parts.append(AccessLogEntry.ts >= int(flt.since.timestamp()))
     if flt.until is not None:

@@ -41,12 +41,16 @@ def search_log(
     db_session: SessionDep,
     user: CurrentUser,
     community: Annotated[str | None, Query(pattern=r"^\d{6,12}$")] = None,
+    device_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
     person: Annotated[str | None, Query(max_length=64)] = None,
     plate: Annotated[str | None, Query(max_length=16)] = None,
     door: Annotated[str | None, Query(max_length=32)] = None,
     direction: Literal["in", "out"] | None = None,
     ev: Annotated[str | None, Query(pattern=r"^[a-z_]{1,24}$")] = None,
     alarms_only: bool = False,
+    historical: Annotated[
+        bool | None, Query(description="false: live events only (the live alarms)")
+    ] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     offset: PageOffset = 0,
@@ -56,12 +60,14 @@ def search_log(
     require_roles(user, Role.admin, Role.operator)
     flt = search.LogFilter(
         community=community,
+        device_id=device_id,
         person_id=person,
         plate=plate,
         door=door,
         direction=direction,
         ev=ev,
         alarms_only=alarms_only,
+        historical=historical,
         since=ensure_utc(since) if since else None,
         until=ensure_utc(until) if until else None,
     )

@@ -199,6 +199,10 @@ def test_log_search_figures_and_scope(
     assert [(i["door"], i["direction"]) for i in plate["items"]] == [("g2", "out")]
     alarms = client.get(f"{BASE}/log?alarms_only=true", headers=a).json()
     assert [(i["ev"], i["is_alarm"]) for i in alarms["items"]] == [("duress", True)]
+    one_gate = client.get(f"{BASE}/log?device_id=face-01", headers=a).json()
+    assert one_gate["total"] == 7 and {i["device_id"] for i in one_gate["items"]} == {"face-01"}
+    assert client.get(f"{BASE}/log?historical=false", headers=a).json()["total"] == 11
+    assert client.get(f"{BASE}/log?historical=true", headers=a).json()["total"] == 0
     start = clock.now()
     ranged = client.get(
         f"{BASE}/log",
