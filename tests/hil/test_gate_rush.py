@@ -40,7 +40,9 @@ from tests.support.hub import Hub
 from tests.support.mosquitto import Mosquitto
 from tests.support.waiting import device_state, wait_until
 
-pytestmark = pytest.mark.hil
+# ~2.5-4 min each on a loaded 2-core machine (a gate command round trip took 4-10 s there);
+# the suite's 300 s default is too tight for a whole compound
+pytestmark = [pytest.mark.hil, pytest.mark.timeout(480)]
 
 GRID = "33010200100101"  # Qinghefang Community, grid 01
 COMMUNITY = GRID[:12]
@@ -78,7 +80,7 @@ def link(broker: Mosquitto) -> Iterator[NetProxy]:
 
 def compound(hub: Hub, fleet: Fleet, port: int) -> Compound:
     """The compound's list through the hub's API, three gates synced by the hub from version 0,
-    30 people enrolled on the face terminal with consent, every gate at the final version.
+    12 people enrolled on the face terminal with consent, every gate at the final version.
     The gates are left running on an idle script."""
     comm = scenarios.community(seed=3, residents=120, vehicles=30)
     v0 = load_list(hub, COMMUNITY, comm["entries"])
@@ -101,7 +103,7 @@ def compound(hub: Hub, fleet: Fleet, port: int) -> Compound:
     ids = [d.device_id for d in gates.values()]
     wait_list(hub, COMMUNITY, ids, v0)
     g = comm["groups"]
-    people = g["ok"][:14] + g["expired"][:1] + g["black"][:1]
+    people = g["ok"][:10] + g["expired"][:1] + g["black"][:1]
     t0 = time.monotonic()
     templates = enrol(hub, COMMUNITY, gates["face"].device_id, people)
     print(f"enrolled {len(people)} in {time.monotonic() - t0:.1f} s", flush=True)
@@ -240,6 +242,7 @@ def test_morning_rush_live(hub: Hub, fleet: Fleet, link: NetProxy) -> None:
 def test_whole_rush_with_the_link_cut(hub: Hub, fleet: Fleet, link: NetProxy) -> None:
     c = compound(hub, fleet, link.port)
     want = restart_with_rushes(c, events=80, duration_s=40)
+    before = {kind: device_state(dev)["seq"] for kind, dev in c.gates.items()}
     link.cut()  # from before the first read: the gates start with no link (broker, hub up)
     for dev in c.gates.values():
         dev.start()
@@ -253,16 +256,21 @@ def test_whole_rush_with_the_link_cut(hub: Hub, fleet: Fleet, link: NetProxy) ->
         assert dev.running, dev.log()[-3000:]
     assert not any(hub.device(d.device_id)["online"] for d in c.gates.values())
     assert all(gate_log(hub, COMMUNITY, d.device_id) == [] for d in c.gates.values())
+    resumed = int(time.time())
     link.resume()
     for dev in c.gates.values():
         assert dev.wait(240) == 0, dev.log()[-3000:]  # uploaded in order and receipted
     rows: list[dict[str, Any]] = []
     for kind, dev in c.gates.items():
         rows += check_gate(hub, dev, want[kind])
-        stored = hub.events(dev.device_id)  # in storage order
-        assert [e["seq"] for e in stored] == sorted(e["seq"] for e in stored), "out of order"
-        batches = [e for e in stored if e["kind"] == "access"]
-        assert batches and all(e["historical"] for e in batches), dev.device_id
+        # what the gate held through the cut, in storage order: uploaded in order, historical
+        held = [e for e in hub.events(dev.device_id) if e["seq"] > before[kind]]
+        assert [e["seq"] for e in held] == sorted(e["seq"] for e in held), "out of order"
+        batches = [e for e in held if e["kind"] == "access"]
+        assert len(batches) == len({r["seq"] for r in rows if r["device_id"] == dev.device_id})
+        # only what was signed after the link came back (a heartbeat) may be live
+        live_held = [(e["kind"], e["seq"], e["ts"]) for e in held if not e["historical"]]
+        assert all(ts >= resumed - 1 for _k, _s, ts in live_held), (dev.device_id, live_held)
     assert len(rows) >= 240 and all(r["historical"] for r in rows)
     alarms = [r for r in rows if r["is_alarm"]]
     assert {"door_forced", "help", "blacklist_hit"} <= {r["ev"] for r in alarms}
