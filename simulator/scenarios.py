@@ -256,3 +256,114 @@ def morning_rush(
             acts.append({"at": at, "do": "pass", "door": door, "n": 1, "s": 0.05})
     acts.append({"at": round(duration_s, 3), "do": "end"})
     return acts, want
+
+
+_REASON = {"expired": "expired", "black": "blacklist"}
+
+
+def compound_rush(
+    comm: dict,
+    kind: str,
+    enrolled: list[str] | tuple[str, ...] = (),
+    events: int = 150,
+    duration_s: float = 75,
+    seed: int = 1,
+    door: str = "d1",
+    start_s: float = 0,
+    alarms: tuple[tuple[str, float], ...] = (),
+    strangers: int = 8,
+) -> tuple[list[dict], list[tuple[str, str | None, str | None]]]:
+    """A rush at one gate of a compound whose face templates come from enrolment: face reads
+    only of `enrolled` people (those whose list entry names a template) or of strangers, card
+    and PIN (access, face) or plate and card (barrier) for everyone else. `alarms`: (action,
+    fraction of the rush) pairs, action "force" (the door opened while locked), "help" or
+    "tamper", each in a quiet window of 4 s either side (the relay is locked, the door shut).
+
+    Returns (actions ending with "end", expected) where expected lists every event the gate
+    records, in order, as (ev, reason, person): each decision against `comm`'s list, followed
+    by the alarms it raises (blacklist_hit after a blacklist denial, stranger_repeated after
+    every 3rd capture of one unknown face: the gate's default stranger_repeat, the rush far
+    inside stranger_window_s), and the scripted alarms. People pass only after a grant."""
+    import random
+
+    rnd = random.Random(seed * 104729 + len(kind))
+    g = comm["groups"]
+    owner = {e["plate"]: e["person"] for e in comm["entries"] if e["t"] == "vehicle"}
+    state = {pid: k for k, pids in g.items() for pid in pids}
+    faces = [p for p in enrolled if p in state]
+    seen: dict[str, int] = {}
+    quiet = sorted((round(start_s + f * duration_s, 3), a) for a, f in alarms)
+    acts: list[dict] = []
+    want: list[tuple[str, str | None, str | None]] = []
+    step = duration_s / max(1, events)
+
+    def person(pid: str | None) -> tuple[str, str | None, str | None]:
+        if pid is None:
+            return ("denied", "unknown", None)
+        k = state[pid]
+        return ("granted", None, pid) if k == "ok" else ("denied", _REASON[k], pid)
+
+    t = start_s
+    for _ in range(events):
+        while quiet and t >= quiet[0][0] - 4:
+            at, what = quiet.pop(0)
+            acts.append({"at": at, "do": what, "door": door, "s": 1} if what == "force"
+                        else {"at": at, "do": what, "door": door})  # fmt: skip
+            want.append(({"force": "door_forced"}.get(what, what), None, None))
+            t = max(t, at + 4)
+        at = round(t, 3)
+        t += step
+        r = rnd.random()
+        pid: str | None
+        pick = "ok" if r < 0.72 else "expired" if r < 0.82 else "black" if r < 0.9 else None
+        if kind == "barrier" and rnd.random() < 0.85:
+            if pick is None:
+                plate = f"浙Z{rnd.randint(10000, 99999)}"
+            else:
+                plate = rnd.choice(comm["plates"]["black" if pick == "black" else "ok"])
+            pid = owner.get(plate)
+            acts.append({"at": at, "do": "plate", "plate": plate, "conf": rnd.randint(90, 99),
+                         "door": door})  # fmt: skip
+            ok = plate in owner
+            res = ("denied", "unknown", None) if not ok else (
+                ("denied", "blacklist", pid) if plate in comm["plates"]["black"]
+                else ("granted", None, pid))  # fmt: skip
+        elif kind == "face" and rnd.random() < 0.6:
+            mine = [p for p in faces if pick is not None and state[p] == pick]
+            if mine and rnd.random() < 0.8:
+                pid = rnd.choice(mine)
+                res = person(pid)
+                acts.append({"at": at, "do": "face", "who": pid, "door": door})
+            else:
+                who = f"stranger-{rnd.randint(1, strangers)}"
+                acts.append({"at": at, "do": "face", "who": who, "door": door})
+                res = ("denied", "unknown", None)
+                seen[who] = seen.get(who, 0) + 1
+                if seen[who] >= 3:
+                    del seen[who]
+                    want.append(res)
+                    res = ("stranger_repeated", None, None)
+        else:
+            pid = None if pick is None else rnd.choice(g[pick])
+            if pid is None:
+                acts.append({"at": at, "do": "card", "card": f"FF{rnd.randint(0, 1 << 24):06X}",
+                             "door": door})  # fmt: skip
+            elif kind != "barrier" and rnd.random() < 0.25:
+                acts.append({"at": at, "do": "pin", "pin": f"{1000 + int(pid[2:]) - 1}",
+                             "door": door})  # fmt: skip
+            else:
+                acts.append({"at": at, "do": "card", "card": _pid_card(pid), "door": door})
+            res = person(pid)
+        want.append(res)
+        if res[0] == "granted":
+            acts.append({"at": at, "do": "pass", "door": door, "n": 1, "s": 0.05})
+        elif res[1] == "blacklist":
+            want.append(("blacklist_hit", None, res[2]))
+    for at, what in quiet:
+        at = max(at, round(t, 3))
+        acts.append({"at": at, "do": what, "door": door, "s": 1} if what == "force"
+                    else {"at": at, "do": what, "door": door})  # fmt: skip
+        want.append(({"force": "door_forced"}.get(what, what), None, None))
+        t = at + 4
+    acts.append({"at": round(max(t, start_s + duration_s), 3), "do": "end"})
+    return acts, want

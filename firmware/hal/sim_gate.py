@@ -138,10 +138,10 @@ class SiteSim:
                 int(act.get("conf", 99)),
             )
         elif do == "pass":
-            # people (or vehicles) walk through: the door opens, n passages, it closes
-            self._tasks.append(
-                asyncio.create_task(self._open_for(door, act.get("s", 0.2), int(act.get("n", 1))))
-            )
+            # people (or vehicles) walk through: the door opens, n passages, it closes. The
+            # next in the queue reads after them: played in line, so a gate whose loop is late
+            # (signing a batch) never sees the next grant before this passage
+            await self._open_for(door, act.get("s", 0.2), int(act.get("n", 1)))
         elif do in ("force", "hold"):
             self._tasks.append(
                 asyncio.create_task(self._open_for(door, act.get("s", 1), int(act.get("n", 0))))
