@@ -35,6 +35,7 @@ LAT_KEEP = const(1024)
 _TICK_MS = const(100)
 _STRANGERS = const(32)  # unknown faces tracked at once (oldest forgotten first)
 _CRED_MAX = const(64)
+_HWM_EVERY = const(100)  # log the heap high-water every this many reads
 
 
 def pin_digest(pin):
@@ -524,6 +525,7 @@ class Gate:
         feed = asyncio.create_task(inputs.run()) if inputs is not None else None
         exit_when_done = self.device.opt("exit_when_done")
         n = 0
+        hwm_at = _HWM_EVERY
         try:
             while True:
                 await asyncio.sleep_ms(_TICK_MS)
@@ -536,8 +538,13 @@ class Gate:
                     feed = None
                     self.done = True
                 n += 1
-                if n % 5 == 0 and await self.device.supervise():
-                    return "reboot"
+                if n % 5 == 0:
+                    if await self.device.supervise():
+                        return "reboot"
+                    if self.nlat >= hwm_at:
+                        # the live-heap high-water by reads decided: flat on a healthy gate
+                        _log.info("gate reads=%d hwm=%d", self.nlat, self.device.heap_hwm)
+                        hwm_at = (self.nlat // _HWM_EVERY + 1) * _HWM_EVERY
                 if self.done and exit_when_done:
                     await self.batch.flush()
                     if self.batch.idle() and self.device.idle():
