@@ -320,6 +320,9 @@ class Fleet:
         cfg = self.device_config(device_id, grid, sim=sim)
         for k in ("categories", "workers", "track_s", "track_batch"):
             cfg.pop(k, None)
+        for k in ("route", "answers", "photo_bytes"):  # handheld parts a gate has not
+            if k not in sim:
+                cfg["sim"].pop(k, None)
         cfg.update(
             app=kind,
             hal=dict(GATE_HAL[kind]),

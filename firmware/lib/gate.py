@@ -549,6 +549,8 @@ class Gate:
                     await self.batch.flush()
                     if self.batch.idle() and self.device.idle():
                         _log.info("gate %s", self.latency_report())
+                        if hasattr(inputs, "lag_report"):
+                            _log.info("site %s", inputs.lag_report())
                         return "done"
         finally:
             for t in tasks:
