@@ -207,6 +207,8 @@ class Batcher:
 
 
 def _lines(path):
+    if not exists(path):
+        return
     with open(path) as f:
         for line in f:
             if line.endswith("\n"):  # a line without its newline is the one a cut tore
