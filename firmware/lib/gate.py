@@ -490,10 +490,7 @@ class Gate:
         return "mode %s %s" % (d.id, mode)
 
     async def _cmd_list_sync(self, cmd):
-        try:
-            res = self.lists.sync(cmd["args"])
-        except acl.SyncError as e:
-            raise ValueError(e.detail)
+        res = self.lists.sync(cmd["args"])  # acl.SyncError: acked failed with its detail
         if res.startswith("applied"):
             face = self.hal.face
             if face is not None:
