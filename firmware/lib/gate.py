@@ -490,7 +490,9 @@ class Gate:
         return "mode %s %s" % (d.id, mode)
 
     async def _cmd_list_sync(self, cmd):
-        res = self.lists.sync(cmd["args"])  # acl.SyncError: acked failed with its detail
+        # the commit yields to the event loop between bucket rewrites: reads keep being
+        # decided (from the version in force) while a big sync is applied
+        res = await self.lists.sync_async(cmd["args"])  # SyncError: acked with its detail
         if res.startswith("applied"):
             face = self.hal.face
             if face is not None:
