@@ -44,7 +44,7 @@ class SiteSim:
         self._tasks = []
         # how late each action was played (ms after its "at"): the wait a read had before
         # the gate saw it, because the event loop was busy (the gate's lat_ms starts after)
-        self.lag = array.array("I", bytes(4 * _LAG_KEEP))
+        self.lag = array.array("H", bytes(2 * _LAG_KEEP))  # ms, capped at 65535
         self.nlag = 0
 
     def on(self, name, cb):
@@ -118,7 +118,7 @@ class SiteSim:
                     break
                 await asyncio.sleep_ms(min(wait, 1000))
             late = -wait
-            self.lag[self.nlag % _LAG_KEEP] = late if late > 0 else 0
+            self.lag[self.nlag % _LAG_KEEP] = min(late, 65535) if late > 0 else 0
             self.nlag += 1
             self.pos += 1
             await self.play(act)

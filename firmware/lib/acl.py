@@ -33,7 +33,7 @@ from acl_entry import SyncError, check, clean, complete, cred_keys, entry_key, i
 from compat import const, exists, remove, replace
 
 _NB = const(256)
-_BUF = const(4096)
+_BUF = const(2048)  # grows to the largest bucket read (+512)
 _MAXOPS = const(160)  # bucket changes held at a time while a sync part is applied
 _ENTRY_OPS = const(52)  # the most one item makes: its old and new credentials, itself
 _YIELD_EVERY = const(4)  # bucket rewrites between two turns of the event loop (sync_async)

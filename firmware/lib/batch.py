@@ -27,6 +27,7 @@ boot, its events batched again.
 """
 
 import asyncio
+import gc
 import json
 import time
 
@@ -173,6 +174,9 @@ class Batcher:
             rows.close()  # closes the journal now, not when the generator is collected
             rows = None
             if events:
+                # signing builds a few KiB of contiguous strings: collect first, once a batch,
+                # so they find room in a small heap that the decision path left fragmented
+                gc.collect()
                 seq = self.state.get("seq", 0) + 1 if self.state is not None else 0
                 with open(self.path, "a") as f:  # the seal line, then at once the emit
                     f.write(json.dumps(["s", seq, hi]))
