@@ -8,9 +8,9 @@ Per gate kind over a morning rush: p50 / p99 of `lat` (credential read -> relay 
 time.ticks_us, the gate's own figures) and of `lag` (how late the simulated reader delivered
 each read because the event loop was busy: what a person waits before `lat` starts; on a
 board the read is an interrupt and this is near zero unless a long step holds the loop).
-One more face run gets a 1,000-entry list_sync delta (24 signed parts of under 16 KiB, each sent after the
-previous ack, as the hub does) in the middle of the rush: its ratio to the plain face run of
-the same invocation shows what a sync costs the gate. Writes the rows as JSON to
+One more face run gets a 1,000-entry list_sync delta (24 signed parts of under 16 KiB, each
+sent after the previous ack, as the hub does) in the middle of the rush: its ratio to the
+plain face run of the same invocation shows what a sync costs the gate. Writes the rows as JSON to
 $GRIDLINK_BENCH_OUT (default <tmp>/gridlink-bench)/gate_latency.json.
 
 Target: p99 of lat + lag under 50 ms. Exits 1 if a run fails or misses the target.
@@ -19,15 +19,14 @@ Target: p99 of lat + lag under 50 ms. Exits 1 if a run fails or misses the targe
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.gate_lists import out_dir  # noqa: E402
 from protocol import envelope, topics  # noqa: E402
 from simulator import Fleet, scenarios  # noqa: E402
 from simulator.fleet import GATE_HEAPSIZE  # noqa: E402
@@ -138,17 +137,14 @@ def measure(events: int = 300, seconds: float = 90) -> list[dict]:
 
 
 def _write(rows: list[dict]) -> Path:
-    out = Path(os.environ.get("GRIDLINK_BENCH_OUT") or Path(tempfile.gettempdir()) / "gridlink-bench")
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "gate_latency.json"
+    path = out_dir() / "gate_latency.json"
     path.write_text(json.dumps({"target_ms": TARGET_MS, "rows": rows}, indent=1))
     return path
 
 
 def ok(rows: list[dict]) -> bool:
     return all(
-        r["rc"] == 0 and r.get("p99_ms", 1e9) + r.get("lag_p99_ms", 1e9) < TARGET_MS
-        for r in rows
+        r["rc"] == 0 and r.get("p99_ms", 1e9) + r.get("lag_p99_ms", 1e9) < TARGET_MS for r in rows
     )
 
 
@@ -172,7 +168,9 @@ def table(rows: list[dict]):
     if sync is not None:
         note = (f"; face+sync: {DELTA}-entry delta in {sync.get('sync_s', -1):.1f} s, "
                 f"last ack {(sync.get('acks') or ['none'])[-1]}")  # fmt: skip
-    t.caption = f"ms; lat: read -> relay, lag: read delivered late; target p99 < {TARGET_MS:.0f}{note}"
+    t.caption = (
+        f"ms; lat: read -> relay, lag: read delivered late; target p99 < {TARGET_MS:.0f}{note}"
+    )
     return t
 
 
