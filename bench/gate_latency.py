@@ -8,8 +8,9 @@ Per gate kind over a morning rush: p50 / p99 of `lat` (credential read -> relay 
 time.ticks_us, the gate's own figures) and of `lag` (how late the simulated reader delivered
 each read because the event loop was busy: what a person waits before `lat` starts; on a
 board the read is an interrupt and this is near zero unless a long step holds the loop).
-One more face run gets a 1,000-entry list_sync delta (24 signed parts of under 16 KiB, each
-sent after the previous ack, as the hub does) in the middle of the rush: its ratio to the
+One more face run gets a 1,000-entry list_sync delta (48 signed parts of ~6 KB, each
+sent after the previous ack, as the hub does; a 16 KiB part needs a 16 KB contiguous block to
+verify, which a gate at 288K does not have in a rush) in the middle of the rush: its ratio to the
 plain face run of the same invocation shows what a sync costs the gate. Writes the rows as JSON to
 $GRIDLINK_BENCH_OUT (default <tmp>/gridlink-bench)/gate_latency.json.
 
@@ -42,7 +43,7 @@ _LAG = re.compile(r"site lag n=(\d+) p50_ms=(\d+) p99_ms=(\d+) max_ms=(\d+)")
 _HEAP = re.compile(r"heap peak=(-?\d+) hwm=(-?\d+) free=(\d+) total=(\d+)")
 
 
-def delta_parts(base: int, n: int = DELTA, parts: int = 24) -> list[dict]:
+def delta_parts(base: int, n: int = DELTA, parts: int = 48) -> list[dict]:
     """A delta of n new residents (card, PIN) from `base`, in `parts` list_sync parts."""
     per = (n + parts - 1) // parts
     entries = [
