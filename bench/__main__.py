@@ -6,7 +6,13 @@ import importlib
 
 from rich.console import Console
 
-MODULES = ["bench.protocol_speed", "bench.firmware_heap", "bench.hub_ingest", "bench.gate_latency"]
+MODULES = [
+    "bench.protocol_speed",
+    "bench.firmware_heap",
+    "bench.hub_ingest",
+    "bench.gate_lists",
+    "bench.gate_latency",
+]
 
 
 def main() -> None:

@@ -5,13 +5,16 @@
 3,000 persons (card, QR, PIN, face each) and 1,000 vehicles as a full snapshot in 16 KiB
 parts, then a 1,000-entry delta in 8 parts; lookups by every credential kind and the full
 decision (Decider.check) timed one by one (p50 / p99 / max, microseconds); the sync times per
-part; the bucket sizes and the bytes on flash; the heap left. Exits 1 if a run fails or a
-lookup's p99 is over 5 ms.
+part; the bucket sizes and the bytes on flash; the heap left. Writes the figures as JSON to
+$GRIDLINK_BENCH_OUT (default <tmp>/gridlink-bench)/gate_lists.json, with each timing's p99 as
+a ratio to the unknown-card lookup of the same run (one bucket read, no entry: the floor).
+Exits 1 if a run fails or a lookup's p99 is over 5 ms.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -98,12 +101,25 @@ def measure(heap: str = "192K") -> dict:
         return {"error": (proc.stdout + proc.stderr)[-2000:], "heap": heap}
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     r["heap"] = heap
+    floor = r["miss"][1] or 1
+    r["p99_vs_miss"] = {k: round(r[k][1] / floor, 2) for k in KINDS}
+    (out_dir() / "gate_lists.json").write_text(json.dumps(r, indent=1))
     return r
 
 
+def out_dir() -> Path:
+    """Where the gate benches write their JSON: $GRIDLINK_BENCH_OUT or <tmp>/gridlink-bench."""
+    env = os.environ.get("GRIDLINK_BENCH_OUT")
+    out = Path(env) if env else Path(tempfile.gettempdir()) / "gridlink-bench"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+KINDS = ("card", "qr", "pin", "face", "plate", "miss", "decide_card", "decide_passback")
+
+
 def ok(r: dict) -> bool:
-    kinds = ("card", "qr", "pin", "face", "plate", "miss", "decide_card", "decide_passback")
-    return "error" not in r and all(r[k][1] < 5000 for k in kinds)
+    return "error" not in r and all(r[k][1] < 5000 for k in KINDS)
 
 
 def table(r: dict):
@@ -111,7 +127,7 @@ def table(r: dict):
 
     t = Table(title=f"gate lists on flash (micropython unix port, -X heapsize={r['heap']})")
     t.add_column("measure")
-    for col in ("p50 µs", "p99 µs", "max µs"):
+    for col in ("p50 µs", "p99 µs", "max µs", "p99 / miss"):
         t.add_column(col, justify="right")
     if "error" in r:
         t.caption = "run failed: " + r["error"]
@@ -127,7 +143,7 @@ def table(r: dict):
         "decide_passback": "Decider.check face, anti-passback door",
     }
     for k, label in names.items():
-        t.add_row(label, *(str(x) for x in r[k]))
+        t.add_row(label, *(str(x) for x in r[k]), str(r["p99_vs_miss"][k]))
     d = r["delta_ms"]
     t.caption = (
         f"full snapshot: {r['full_parts']} parts in {r['full_ms']} ms; 1,000-entry delta: "

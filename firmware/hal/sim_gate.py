@@ -15,12 +15,14 @@ part's on_*(cb), as a board's interrupt handler would (through micropython.sched
 Real boards feed the same parts from interrupts; no module here touches hardware.
 """
 
+import array
 import asyncio
 import json
 import os
 import time
 
 _NO_FACE = 40  # similarity a module reports for a face it does not know
+_LAG_KEEP = 1024
 
 
 class SiteSim:
@@ -41,6 +43,10 @@ class SiteSim:
         self.face = None
         self.done = False
         self._tasks = []
+        # how late each action was played (ms after its "at"): the wait a read had before
+        # the gate saw it, because the event loop was busy (the gate's lat_ms starts after)
+        self.lag = array.array("H", bytes(2 * _LAG_KEEP))  # ms, capped at 65535
+        self.nlag = 0
 
     def on(self, name, cb):
         self.cb[name] = cb
@@ -93,6 +99,14 @@ class SiteSim:
                 if k > self.pos:
                     yield json.loads(line)
 
+    def lag_report(self):
+        n = min(self.nlag, _LAG_KEEP)
+        if not n:
+            return "lag n=0"
+        v = sorted(self.lag[i] for i in range(n))
+        return "lag n=%d p50_ms=%d p99_ms=%d max_ms=%d" % (
+            n, v[n // 2], v[min(n - 1, n * 99 // 100)], v[-1])
+
     def elapsed_ms(self):
         return time.ticks_diff(self.clock.ticks_ms(), self.t0)
 
@@ -109,8 +123,14 @@ class SiteSim:
                 if wait <= 0:
                     break
                 await asyncio.sleep_ms(min(wait, 1000))
+            late = -wait
+            self.lag[self.nlag % _LAG_KEEP] = min(late, 65535) if late > 0 else 0
+            self.nlag += 1
             self.pos += 1
             await self.play(act)
+            # one action per turn of the loop, as interrupts arrive one at a time: a player
+            # behind its schedule must not play a burst of reads the gate's tasks never see
+            await asyncio.sleep_ms(0)
         for t in self._tasks:
             if not t.done():
                 await t

@@ -22,6 +22,7 @@
 # being applied, superseded buckets). Entries are checked in acl_entry.py.
 #   ls = Lists("/flash/acl"); ls.find("card", "04A1B2C3") -> {"t": "person", ...} or None
 #   ls.sync({"mode": "delta", "base": 41, "version": 42, "part": 1, "parts": 9, "entries": [...]})
+import asyncio
 import binascii
 import gc
 import json
@@ -32,9 +33,10 @@ from acl_entry import SyncError, check, clean, complete, cred_keys, entry_key, i
 from compat import const, exists, remove, replace
 
 _NB = const(256)
-_BUF = const(4096)
+_BUF = const(2048)  # grows to the largest bucket read (+512)
 _MAXOPS = const(160)  # bucket changes held at a time while a sync part is applied
 _ENTRY_OPS = const(52)  # the most one item makes: its old and new credentials, itself
+_YIELD_EVERY = const(4)  # bucket rewrites between two turns of the event loop (sync_async)
 _HDR = ("mode", "base", "version", "parts")
 _CRED = {"card": "c:", "qr": "q:", "pin": "n:", "face": "f:"}
 
@@ -223,6 +225,25 @@ class Lists:
         SyncError: the part is refused and the version in force stays; staged parts stay
         too unless the part was valid and could not be applied (a flash error, an entry a
         full snapshot puts twice). args["entries"] is normalised in place."""
+        for _ in self._sync(args):
+            pass
+        return self._res
+
+    async def sync_async(self, args, every=_YIELD_EVERY):
+        """sync() that lets the event loop run (asyncio.sleep_ms(0)) after every `every`
+        bucket rewrites of a commit, so the gate keeps deciding while a big sync commits.
+        Lookups between the steps read the version in force (the pointer switch is one step);
+        the power-loss guarantees are sync()'s. One sync at a time (the command task)."""
+        k = 0
+        for _ in self._sync(args):
+            k += 1
+            if k % every == 0:
+                await asyncio.sleep_ms(0)
+        return self._res
+
+    def _sync(self, args):
+        # a generator: yields between bucket rewrites of the commit; the detail in self._res
+        self._res = None
         if not isinstance(args, dict):
             raise SyncError("bad_part")
         mode = args.get("mode")
@@ -242,9 +263,11 @@ class Lists:
         hdr = self._hdr
         same = hdr and [hdr[f] for f in _HDR] == [mode, base, ver, parts]
         if part > 1 and same and part == hdr["done"]:
-            return "staged %d/%d" % (part, parts)  # a part acked before (the ack was lost)
+            self._res = "staged %d/%d" % (part, parts)  # a part acked before (ack lost)
+            return
         if hdr is None and part == parts and ver == self.version and (part > 1 or mode == "delta"):
-            return "applied %d" % ver  # the last part again, after it committed
+            self._res = "applied %d" % ver  # the last part again, after it committed
+            return
         if part == 1 and mode == "delta" and base != self.version:
             raise SyncError("base_mismatch %d" % self.version)
         if part > 1 and not (same and part == hdr["done"] + 1):
@@ -264,8 +287,9 @@ class Lists:
             self._save_hdr()
             self._stage(items, ops)
             if part == parts:
-                self._commit()
-                return "applied %d" % ver
+                yield from self._commit()
+                self._res = "applied %d" % ver
+                return
             hdr["done"] = part
             hdr["busy"] = 0
             self._save_hdr()
@@ -275,7 +299,7 @@ class Lists:
         except SyncError:
             self._wipe()
             raise
-        return "staged %d/%d" % (part, parts)
+        self._res = "staged %d/%d" % (part, parts)
 
     def _wipe(self):
         _rmtree(self.root + "/stage")
@@ -459,6 +483,7 @@ class Lists:
         for b in range(_NB):
             if self._sflag[b]:
                 self._build(b, not delta)
+                yield
         gc.collect()
         m = bytearray(4 * _NB)
         for b in range(_NB):
@@ -476,6 +501,7 @@ class Lists:
                 for b in range(_NB):
                     for t in self._faces(b):
                         self._gone(t, out)
+                    yield
         replace(gone + ".tmp", gone)
         _write(root + "/stage/map", m)
         remove(root + "/stage/hdr")
@@ -500,6 +526,7 @@ class Lists:
             if g and g != self._gmap(b):
                 remove("%s/g%d/%02x" % (root, g, b))
                 gens.add(g)
+                yield
         gens.add(og)
         for g in gens:
             try:

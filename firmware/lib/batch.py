@@ -7,16 +7,27 @@
 
 A batch closes at `n` events, `t_s` seconds after its first event, on an alarm, when the
 live / historical flag changes, or before a 17th capture photo (MAX_BLOBS per envelope).
-`emit(events, media, hist)` is awaited for each closed batch in order (Device.emit signs it).
+`emit(events, media, hist, extra)` is awaited for each closed batch in order (Device.emit
+signs it and saves `extra` with the new chain head).
 
-Every added event is appended to a journal on flash first (one JSON line
-[n, event, media, hist, mark]), so a power cut loses no decision that was not yet signed; at boot
-the journal's events above the last emitted number (state "batch_n", saved with the
-envelope's chain head) are batched again. A cut between the outbox write and that state save
-repeats the batch once (the hub stores both; a window of one file write).
+The journal on flash is the only copy of an event until it is signed: add() appends one
+JSON line [n, event, media, hist, mark, close] and keeps only counters in RAM, so a backlog
+of unsigned batches (signing slower than the rush) costs flash, never heap; a batch is read
+back from the journal when it is signed. At boot the journal's events above the last
+emitted number are batched again.
+
+Exactly once across a power cut. Before a batch is emitted, a seal line ["s", seq, last n]
+names the seq the envelope will get (state "seq" + 1: Device.emit takes the next seq and
+saves it, "batch_n" and the chain head in one state write, without yielding, so nothing else
+can take that seq in between). A cut after the outbox write but before that state save
+leaves the envelope in the outbox; the Device adopts its seq at boot (Device._reconcile),
+and the seal line then says its events are already signed: they are not batched again. A
+seal line whose seq the state has not reached is a batch that was never stored: dropped at
+boot, its events batched again.
 """
 
 import asyncio
+import gc
 import json
 import time
 
@@ -32,8 +43,12 @@ class Batcher:
         self.n = n
         self.t_ms = int(t_s * 1000)
         self.state = state
-        self.cur = []  # [n, ev, media, hist] of the open batch
-        self.ready = []  # closed batches, oldest first
+        # the open batch, as counters: its first number, events, captures, hist flag
+        self.c_lo = 0
+        self.c_n = 0
+        self.c_blobs = 0
+        self.c_hist = False
+        self.ready = []  # closed batches, oldest first: (first n, last n, hist)
         self.t0 = 0
         self.seq_n = 0
         self.emitted = 0
@@ -47,70 +62,72 @@ class Batcher:
     def _restore(self):
         if not exists(self.path):
             return
-        rows = []
-        with open(self.path) as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:  # the line a power cut tore
-                    continue
-                if row[0] > self.done_n:
-                    rows.append(row)
-        self.seq_n = max(self.done_n, rows[-1][0] if rows else 0)
-        if rows:
-            self._mark = rows[-1][4]
-        for row in rows:
-            self._put(row, False)
-        self._rewrite()
+        seq = self.state.get("seq", 0) if self.state is not None else 0
+        done = self.done_n
+        for row in _rows(self.path):
+            if row[0] == "s":
+                if row[1] <= seq and row[2] > done:  # signed, its state save cut off
+                    done = row[2]
+            elif row[0] > self.seq_n:
+                self.seq_n = row[0]
+                self._mark = row[4]
+        self.done_n = done
+        if self.seq_n < done:
+            self.seq_n = done
+        self._compact()  # drops seal lines and signed rows before anything is emitted
+        for row in _rows(self.path):
+            self._put(row[0], row[2], row[3], len(row) > 5 and row[5])
 
     def mark(self):
         """The app mark of the newest event journaled or signed (None: none yet)."""
         return self._mark
 
     def __len__(self):
-        return len(self.cur) + sum(len(b) for b in self.ready)
+        return self.c_n + sum(b[1] - b[0] + 1 for b in self.ready)
 
     def idle(self):
-        return not self.cur and not self.ready and not self._busy
+        return not self.c_n and not self.ready and not self._busy
 
     def add(self, ev, media=None, hist=False, close=False):
         """Queue an event (its `blob` set to its capture's index when `media` is given)."""
         self.seq_n += 1
-        row = [self.seq_n, ev, media, bool(hist), self.marker() if self.marker else None]
+        hist = bool(hist)
+        mark = self.marker() if self.marker else None
         with open(self.path, "a") as f:
-            f.write(json.dumps(row))
+            f.write(json.dumps([self.seq_n, ev, media, hist, mark, close]))
             f.write("\n")
-        self._put(row, close)
+        self._put(self.seq_n, media, hist, close)
         self._ev.set()
 
-    def _put(self, row, close):
-        cur = self.cur
-        if cur and (row[3] != cur[0][3] or (row[2] and _blobs(cur) >= MAX_BLOBS)):
+    def _put(self, k, media, hist, close):
+        if self.c_n and (hist != self.c_hist or (media and self.c_blobs >= MAX_BLOBS)):
             self.close()
-            cur = self.cur
-        if not cur:
+        if not self.c_n:
             self.t0 = time.ticks_ms()
-        if row[2]:
-            row[1]["blob"] = _blobs(cur)
-        cur.append(row)
-        if close or len(cur) >= self.n:
+            self.c_lo = k
+            self.c_hist = hist
+            self.c_blobs = 0
+        self.c_n += 1
+        if media:
+            self.c_blobs += 1
+        if close or self.c_n >= self.n:
             self.close()
 
     def close(self):
         """Close the open batch (it is signed next)."""
-        if self.cur:
-            self.ready.append(self.cur)
-            self.cur = []
+        if self.c_n:
+            self.ready.append((self.c_lo, self.c_lo + self.c_n - 1, self.c_hist))
+            self.c_n = 0
             self._ev.set()
 
     def set_hist(self, hist):
         """The device went live / historical: an open batch of the other kind closes."""
-        if self.cur and self.cur[0][3] != bool(hist):
+        if self.c_n and self.c_hist != bool(hist):
             self.close()
 
     def due_ms(self):
         """Milliseconds until the open batch is due (None without one)."""
-        if not self.cur:
+        if not self.c_n:
             return None
         return self.t_ms - time.ticks_diff(time.ticks_ms(), self.t0)
 
@@ -135,37 +152,82 @@ class Batcher:
         while self.ready:
             await self._emit(self.ready[0])
 
-    async def _emit(self, rows):
+    async def _emit(self, b):
         self._busy = True
         try:
-            events = [r[1] for r in rows]
-            media = [r[2] for r in rows if r[2]]
-            await self.emit(
-                events, media, rows[0][3], {"batch_n": rows[-1][0], "batch_mark": rows[-1][4]}
-            )
-            self.done_n = rows[-1][0]
+            lo, hi, hist = b
+            events = []
+            media = []
+            mark = None
+            rows = _rows(self.path)
+            for row in rows:
+                if row[0] == "s" or row[0] < lo:
+                    continue
+                if row[0] > hi:
+                    break
+                ev = row[1]
+                if row[2]:
+                    ev["blob"] = len(media)
+                    media.append(row[2])
+                events.append(ev)
+                mark = row[4]
+            rows.close()  # closes the journal now, not when the generator is collected
+            rows = None
+            if events:
+                # signing builds a few KiB of contiguous strings: collect first, once a batch,
+                # so they find room in a small heap that the decision path left fragmented
+                gc.collect()
+                seq = self.state.get("seq", 0) + 1 if self.state is not None else 0
+                with open(self.path, "a") as f:  # the seal line, then at once the emit
+                    f.write(json.dumps(["s", seq, hi]))
+                    f.write("\n")
+                await self.emit(events, media, hist, {"batch_n": hi, "batch_mark": mark})
+            events = media = None
+            self.done_n = hi
             self.emitted += 1
             self.ready.pop(0)
-            self._rewrite()
+            self._compact()
         finally:
             self._busy = False
 
-    def _rewrite(self):
-        rows = [r for b in self.ready for r in b] + self.cur
-        if not rows:
-            remove(self.path)
+    def _compact(self):
+        # the journal without signed rows and seal lines (streamed: one line in RAM at a time)
+        if not exists(self.path):
             return
         tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            for r in rows:
-                f.write(json.dumps(r))
-                f.write("\n")
-        replace(tmp, self.path)
+        k = 0
+        with open(tmp, "w") as out:
+            for line in _lines(self.path):
+                row = _parse(line)
+                if row is None or row[0] == "s" or row[0] <= self.done_n:
+                    continue
+                out.write(line)
+                k += 1
+        if k:
+            replace(tmp, self.path)
+        else:
+            remove(tmp)
+            remove(self.path)
 
 
-def _blobs(rows):
-    k = 0
-    for r in rows:
-        if r[2]:
-            k += 1
-    return k
+def _lines(path):
+    if not exists(path):
+        return
+    with open(path) as f:
+        for line in f:
+            if line.endswith("\n"):  # a line without its newline is the one a cut tore
+                yield line
+
+
+def _parse(line):
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def _rows(path):
+    for line in _lines(path):
+        row = _parse(line)
+        if row is not None:
+            yield row

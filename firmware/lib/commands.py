@@ -4,6 +4,8 @@ registered for its op, ALWAYS answered with a signed `ack` (succeeded / failed /
 
     runner = CommandRunner(guard, state, clock, emit)   # emit: Device.emit, for the ack
     runner.on("task", handler)                   # async handler(cmd) -> detail str or None
+                                                 # (an exception with a str .detail acks
+                                                 # failed with that detail)
     runner.push(payload)                         # from the MQTT reader task; never blocks
     asyncio.create_task(runner.run())
 """
@@ -74,7 +76,12 @@ class CommandRunner:
         try:
             detail = await handler(cmd)
         except Exception as e:  # a failing handler is answered, not fatal
-            await self.ack(cmd, "failed", "%s: %s" % (type(e).__name__, e))
+            # an error that carries the ack detail the protocol names (acl.SyncError's
+            # "base_mismatch 41") is acked with just that; others with their type and text
+            detail = getattr(e, "detail", None)
+            if not isinstance(detail, str):
+                detail = "%s: %s" % (type(e).__name__, e)
+            await self.ack(cmd, "failed", detail)
             return
         await self.ack(cmd, "succeeded", detail or "")
 

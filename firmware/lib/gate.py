@@ -35,6 +35,7 @@ LAT_KEEP = const(1024)
 _TICK_MS = const(100)
 _STRANGERS = const(32)  # unknown faces tracked at once (oldest forgotten first)
 _CRED_MAX = const(64)
+_HWM_EVERY = const(100)  # log the heap high-water every this many reads
 
 
 def pin_digest(pin):
@@ -489,10 +490,9 @@ class Gate:
         return "mode %s %s" % (d.id, mode)
 
     async def _cmd_list_sync(self, cmd):
-        try:
-            res = self.lists.sync(cmd["args"])
-        except acl.SyncError as e:
-            raise ValueError(e.detail)
+        # the commit yields to the event loop between bucket rewrites: reads keep being
+        # decided (from the version in force) while a big sync is applied
+        res = await self.lists.sync_async(cmd["args"])  # SyncError: acked with its detail
         if res.startswith("applied"):
             face = self.hal.face
             if face is not None:
@@ -524,6 +524,7 @@ class Gate:
         feed = asyncio.create_task(inputs.run()) if inputs is not None else None
         exit_when_done = self.device.opt("exit_when_done")
         n = 0
+        hwm_at = _HWM_EVERY
         try:
             while True:
                 await asyncio.sleep_ms(_TICK_MS)
@@ -536,12 +537,19 @@ class Gate:
                     feed = None
                     self.done = True
                 n += 1
-                if n % 5 == 0 and await self.device.supervise():
-                    return "reboot"
+                if n % 5 == 0:
+                    if await self.device.supervise():
+                        return "reboot"
+                    if self.nlat >= hwm_at:
+                        # the live-heap high-water by reads decided: flat on a healthy gate
+                        _log.info("gate reads=%d hwm=%d", self.nlat, self.device.heap_hwm)
+                        hwm_at = (self.nlat // _HWM_EVERY + 1) * _HWM_EVERY
                 if self.done and exit_when_done:
                     await self.batch.flush()
                     if self.batch.idle() and self.device.idle():
                         _log.info("gate %s", self.latency_report())
+                        if hasattr(inputs, "lag_report"):
+                            _log.info("site %s", inputs.lag_report())
                         return "done"
         finally:
             for t in tasks:

@@ -89,9 +89,14 @@ class Outbox:
         remove(self.root + "/tmp")  # a put torn by power loss
         self._count = 0
         self._file_bytes = 0
-        self._media = []  # [[rid, [paths], size], ...] of records with undropped media, by rid
+        # records with undropped media, by rid: their rids and media bytes as two lists of
+        # small ints (16 bytes a record; the paths stay in the record file, read back when
+        # the media is dropped or removed), so a backlog of captures costs no strings in RAM
+        self._mrid = []
+        self._msize = []
         self._media_bytes = 0
         lo = hi = 0
+        found = []
         buf = bytearray(_BUF)  # start-up only: checks each record's CRC without its payload
         for name in os.listdir(self.root):
             if len(name) != 9 or name[0] != "e":
@@ -108,8 +113,11 @@ class Outbox:
                 for p, _ in rec[1]:  # finish a drop interrupted by power loss
                     remove(p)
             elif rec[1]:
-                self._track_media(rid, rec[1])
-        self._media.sort()
+                found.append((rid, sum(s for _, s in rec[1])))
+        found.sort()
+        for rid, size in found:
+            self._track_media(rid, size)
+        found = None
         self._mdrop = set(r for r in self._mdrop if lo <= r <= hi)
         self._lo = lo or self._hw
         self._next = hi + 1 if hi + 1 > self._hw else self._hw
@@ -121,22 +129,39 @@ class Outbox:
             json.dump(meta, f)
         replace(path + ".tmp", path)
 
-    def _track_media(self, rid, media):
-        paths = []
-        size = 0
-        for p, s in media:
-            paths.append(p)
-            size += s
-        self._media.append([rid, paths, size])
+    def _track_media(self, rid, size):
+        self._mrid.append(rid)
+        self._msize.append(size)
         self._media_bytes += size
 
     def _untrack_media(self, rid):
-        for i in range(len(self._media)):
-            if self._media[i][0] == rid:
-                m = self._media.pop(i)
-                self._media_bytes -= m[2]
-                return m
-        return None
+        # True when rid had tracked media (now untracked)
+        try:
+            i = self._mrid.index(rid)
+        except ValueError:
+            return False
+        self._mrid.pop(i)
+        self._media_bytes -= self._msize.pop(i)
+        return True
+
+    def _paths(self, rid):
+        # the media paths of record rid, from its file's header ([] if none or unreadable)
+        try:
+            f = open(self._path(rid), "rb")
+        except OSError:
+            return []
+        try:
+            bh = f.read(_HDR + _BHDR)
+            if len(bh) < _HDR + _BHDR:
+                return []
+            _, _, tlen, mlen = struct.unpack(">IBHH", bh[_HDR:])
+            if not mlen:
+                return []
+            f.seek(_HDR + _BHDR + tlen)
+            meta = f.read(mlen)
+        finally:
+            f.close()
+        return [line.rsplit("\t", 1)[0] for line in str(meta, "utf-8").split("\n")]
 
     # --- records ------------------------------------------------------------------------------
 
@@ -252,21 +277,21 @@ class Outbox:
         self._count += 1
         self._file_bytes += _HDR + blen
         if mlist:
-            self._track_media(rid, mlist)
+            self._track_media(rid, msize)
         return rid
 
     def _make_room(self, need):
         if self.bytes_used + need <= self.max_bytes:
             return
-        while self._media and self.bytes_used + need > self.max_bytes:
-            rid, paths, size = self._media[0]
+        while self._mrid and self.bytes_used + need > self.max_bytes:
+            rid = self._mrid[0]
             self._mdrop.add(rid)
             self._dropped += 1
             self._save_meta()  # intent first: after a crash _load() finishes the deletes
-            for p in paths:
+            for p in self._paths(rid):
                 remove(p)
-            self._media.pop(0)
-            self._media_bytes -= size
+            self._mrid.pop(0)
+            self._media_bytes -= self._msize.pop(0)
         if self.bytes_used + need > self.max_bytes:
             raise OutboxFullError(
                 "outbox full: %d + %d > %d" % (self.bytes_used, need, self.max_bytes)
@@ -333,9 +358,8 @@ class Outbox:
 
     def media(self, rid):
         """Paths of the media files unacknowledged record rid still holds ([] if none/dropped)."""
-        for m in self._media:
-            if m[0] == rid:
-                return list(m[1])
+        if rid in self._mrid:
+            return self._paths(rid)
         return []
 
     def media_dropped(self, rid):
@@ -351,18 +375,18 @@ class Outbox:
         size = _size(path)
         if size < 0:
             return
+        paths = self._paths(rid) if remove_media and rid in self._mrid else ()
         os.remove(path)
         self._count -= 1
         self._file_bytes -= size
         if self._head is not None and self._head[0] == rid:
             self._head = None
             self._lo = rid + 1
-        m = self._untrack_media(rid)
+        self._untrack_media(rid)
         if rid in self._mdrop:
             self._mdrop.discard(rid)  # a stale mark in meta is pruned at the next open
-        if m is not None and remove_media:
-            for p in m[1]:
-                remove(p)
+        for p in paths:
+            remove(p)
 
     def flush(self):
         pass  # every put and ack is already on flash when it returns

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import time
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,10 @@ def persistent_broker(tmp_path):
 
 
 def run_cpython(script: str, args=(), timeout: float = 60) -> subprocess.CompletedProcess:
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"fw-cpy-{os.getpid()}-{time.monotonic_ns()}.py"
+    # a private directory: the script's directory comes first on sys.path (see _script in
+    # tests/support/micropython.py)
+    tmp = Path(tempfile.mkdtemp(prefix="fw-cpy-"))
+    path = tmp / "script.py"
     path.write_text(script)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(cpython_path()))
     try:
@@ -51,7 +55,7 @@ def run_cpython(script: str, args=(), timeout: float = 60) -> subprocess.Complet
             timeout=timeout,
         )
     finally:
-        path.unlink()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 class Runner:
@@ -114,9 +118,9 @@ def mpy_procs():
         if p.poll() is None:
             p.kill()
         p.wait()
-        path = getattr(p, "script_path", None)
-        if path and os.path.exists(path):
-            os.unlink(path)
+        tmp = getattr(p, "script_dir", None)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ fail-open after the link is lost and back when it returns."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.firmware.gate_scripts import GATE, entries_file, gate_cfg, parse
 
 BATCH = (
@@ -89,3 +91,66 @@ def test_a_fail_open_door_opens_after_the_link_is_lost_and_closes_when_it_return
     assert modes == [("d2", "always_open", "fail_open"), ("d2", "normal", "link_back")], out
     dec = [(e["ev"], e.get("reason")) for e in evs if e["ev"] in ("granted", "denied")]
     assert dec == [("granted", None), ("denied", "unknown")], out
+
+
+CUT = (
+    GATE
+    + """
+import batch as batch_mod
+REPLACE = batch_mod.replace
+
+class Cut(Exception):
+    pass
+
+def boom(*a, **kw):
+    raise Cut()
+
+def cards(*names):
+    return [{"do": "card", "card": c} for c in names]
+
+async def main():
+    point = sys.argv[3]
+    d, g = make()
+    await play(g, *cards("FFFF0001", "FFFF0002", "FFFF0003"))  # batch_events 3: closed
+    if point == "seal":  # the seal line written, the envelope not
+        d.emit = boom
+    elif point == "put":  # the envelope in the outbox, the state (seq, batch_n) not saved
+        d.state.save = boom
+    elif point == "saved":  # state saved, the journal not compacted
+        g.batch._compact = boom
+    elif point == "compact":  # compacted into the temp file, not renamed
+        batch_mod.replace = boom
+    elif point == "torn":  # a journal line half written when the power went
+        with open(g.batch.path, "a") as f:
+            f.write('[4, {"ev": "gran')
+    try:
+        await g.batch.flush()
+        print("NO_CUT")
+    except Cut:
+        print("CUT")
+    batch_mod.replace = REPLACE
+    d2, g2 = make(seed=False)
+    print("PENDING", len(g2.batch))
+    await play(g2, *cards("FFFF0004"))
+    await g2.batch.flush()
+    d3, g3 = make(seed=False)
+    print("LEFT", len(g3.batch))
+    dump(d3)
+asyncio.run(main())
+"""
+)
+
+
+@pytest.mark.parametrize("point", ["none", "seal", "put", "saved", "compact", "torn"])
+def test_a_power_cut_at_any_step_of_sealing_a_batch_stores_each_event_exactly_once(
+    run_mpy, dev_cfg, tmp_path, point
+):
+    cfg = gate_cfg("access", batch_events=3)
+    out = run_mpy(CUT, dev_cfg(**cfg), entries_file(tmp_path), point, heapsize="1M")
+    assert ("NO_CUT" if point in ("none", "torn") else "CUT") in out, out
+    assert "LEFT 0" in out, out
+    envs, evs = parse(out)
+    creds = [e.get("cred") for e in evs]
+    assert creds == ["FFFF0001", "FFFF0002", "FFFF0003", "FFFF0004"], out
+    seqs = [e["seq"] for e in envs]
+    assert seqs == sorted(set(seqs)), out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,15 +46,20 @@ def _env(env: dict | None, extra_path: list | None) -> dict:
 
 
 def _script(script: str | os.PathLike) -> tuple[str, str | None]:
-    """Return (path, tempfile_to_delete) for a script given as text or a path."""
+    """Return (path, private directory to delete) for a script given as text or a path.
+
+    A script given as text is written into a directory of its own: MicroPython puts the
+    script's directory first on sys.path, so a script in a shared directory (/tmp) would import
+    whatever lies next to it (a stray /tmp/acl/ once shadowed the firmware's acl module)."""
     if isinstance(script, os.PathLike) or (
         isinstance(script, str) and "\n" not in script and script.endswith(".py")
     ):
         return str(script), None
-    fd, path = tempfile.mkstemp(suffix=".py", prefix="mpy-")
-    with os.fdopen(fd, "w") as f:
+    tmp = tempfile.mkdtemp(prefix="mpy-")
+    path = os.path.join(tmp, "script.py")
+    with open(path, "w") as f:
         f.write(script)
-    return path, path
+    return path, tmp
 
 
 def command(path: str, heapsize: str | None = "192K", args: list[str] | None = None) -> list[str]:
@@ -86,7 +92,7 @@ def run_micropython(
         )
     finally:
         if tmp:
-            os.unlink(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"micropython exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n"
@@ -107,9 +113,10 @@ def start_micropython(
     """Start a script in the background (stdout/stderr piped as text lines unless overridden).
 
     The caller must kill it (``proc.kill(); proc.wait()``). A script given as text is written
-    to a temporary file that stays until the interpreter exits (``proc.script_path``).
+    to a private temporary directory that stays until the interpreter exits
+    (``proc.script_path``; the caller removes ``proc.script_dir`` when it is not None).
     """
-    path, _tmp = _script(script)
+    path, tmp = _script(script)
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
     popen.setdefault("text", True)
@@ -118,6 +125,7 @@ def start_micropython(
         command(path, heapsize, args), cwd=cwd, env=_env(env, extra_path), **popen
     )
     proc.script_path = path  # type: ignore[attr-defined]
+    proc.script_dir = tmp  # type: ignore[attr-defined]
     return proc
 
 
