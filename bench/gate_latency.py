@@ -9,9 +9,7 @@ time.ticks_us, the gate's own figures) and of `lag` (how late the simulated read
 each read because the event loop was busy: what a person waits before `lat` starts; on a
 board the read is an interrupt and this is near zero unless a long step holds the loop).
 One more face run gets a 1,000-entry list_sync delta (48 signed parts of ~6 KB, each
-sent after the previous ack, as the hub does; a 16 KiB part needs a 16 KB contiguous block to
-verify, which a gate at 288K does not have in a rush: that run is at SYNC_HEAPSIZE, 512K) in the
-middle of the rush: its ratio to the
+sent after the previous ack, as the hub does) in the middle of the rush: its ratio to the
 plain face run of the same invocation shows what a sync costs the gate. Writes the rows as JSON to
 $GRIDLINK_BENCH_OUT (default <tmp>/gridlink-bench)/gate_latency.json.
 
@@ -34,9 +32,6 @@ from protocol import envelope, topics  # noqa: E402
 from simulator import Fleet, scenarios  # noqa: E402
 from simulator.fleet import GATE_HEAPSIZE  # noqa: E402
 
-# A list sync during a rush needs a 16-32 KB block for the canonical-form check of each
-# command (docs/firmware.md, "Open"): the sync run states that heap.
-SYNC_HEAPSIZE = "512K"
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 from tests.support.wire import MqttObserver  # noqa: E402
 
@@ -132,9 +127,7 @@ def measure(events: int = 300, seconds: float = 90) -> list[dict]:
             for kind in ("face", "access", "barrier"):
                 rows.append(run_kind(fleet, comm, kind, events, seconds))
             with MqttObserver(broker, ["gl/v1/+/ack"]) as obs:
-                # a sync during peak traffic needs SYNC_HEAPSIZE (docs/firmware.md)
-                rows.append(run_kind(fleet, comm, "face", events, seconds, obs, "face-sync",
-                                     SYNC_HEAPSIZE))  # fmt: skip
+                rows.append(run_kind(fleet, comm, "face", events, seconds, obs, "face-sync"))
         finally:
             fleet.cleanup()
     base = rows[0]

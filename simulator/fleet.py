@@ -60,7 +60,7 @@ _GATE_PARTS = {
     "barrier": ("plate", "camera", "barrier", "loop", "card", "tamper", "help"),
 }
 # the heap a gate runs in (docs/firmware.md, "Gate heap"): a 600-read rush completes in it
-GATE_HEAPSIZE = "288K"
+GATE_HEAPSIZE = "512K"
 GATE_HAL = {k: {**dict.fromkeys(v, "sim"), "battery": "none"} for k, v in _GATE_PARTS.items()}
 
 

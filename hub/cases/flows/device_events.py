@@ -13,10 +13,10 @@ from hub.cases import actions
 from hub.cases.duplicates import find_duplicate_of
 from hub.cases.evidence import missing_blobs
 from hub.cases.flows import blob_arrival
+from hub.cases.flows.auto_dispatch import file_and_dispatch
 from hub.cases.intake import new_case
 from hub.cases.models import Case, CaseStatus, VoidReason
 from hub.cases.queries import get_case
-from hub.cases.routing import route
 from hub.cases.workflow import SYSTEM_ACTOR, Action
 from hub.clock import Clock, from_unix
 from hub.errors import ConflictError, InvalidInputError, PermissionDeniedError
@@ -86,30 +86,15 @@ def on_report(
         return case
 
     if settings.auto_dispatch_reports and case.category_code and case.grid_code:
-        actions.file(
+        file_and_dispatch(
             db_session=db_session,
             case=case,
-            actor=SYSTEM_ACTOR,
             at=now,
-            reason="grid worker report filed automatically",
+            settings=settings,
+            start=reported_at if historical else now,
+            filed="grid worker report filed automatically",
+            routed="routed by category and grid",
         )
-        unit = route(
-            db_session=db_session,
-            category_code=case.category_code,
-            grid_code=case.grid_code,
-            level=case.level,
-        )
-        if unit is not None:
-            actions.dispatch(
-                db_session=db_session,
-                case=case,
-                actor=SYSTEM_ACTOR,
-                at=now,
-                settings=settings,
-                unit_id=unit.id,
-                start=reported_at if historical else now,
-                reason="routed by category and grid",
-            )
     db_session.flush()
     logger.info("report %s/%s -> case %s (%s)", device_id, seq, case.id, case.status)
     return case

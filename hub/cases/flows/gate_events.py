@@ -20,10 +20,9 @@ from hub.access.models import AccessLogEntry
 from hub.access.service import record_batch
 from hub.cases import actions
 from hub.cases.categories import get_category
+from hub.cases.flows.auto_dispatch import file_and_dispatch
 from hub.cases.intake import new_case
 from hub.cases.models import Case
-from hub.cases.routing import route
-from hub.cases.workflow import SYSTEM_ACTOR
 from hub.clock import Clock
 from hub.devices.models import Device
 from hub.errors import NotFoundError
@@ -112,25 +111,14 @@ def _open_case(
     if case.grid_code is None or get_category(db_session=db_session, code=category) is None:
         db_session.flush()
         return case  # waits in pending_acceptance for an operator
-    actions.file(
-        db_session=db_session, case=case, actor=SYSTEM_ACTOR, at=now, reason="gate alarm filed"
-    )
-    unit = route(
+    file_and_dispatch(
         db_session=db_session,
-        category_code=case.category_code,
-        grid_code=case.grid_code,
-        level=case.level,
+        case=case,
+        at=now,
+        settings=settings,
+        start=alarm.captured_at if alarm.historical else now,
+        filed="gate alarm filed",
+        routed="gate alarm routed to the community",
     )
-    if unit is not None:
-        actions.dispatch(
-            db_session=db_session,
-            case=case,
-            actor=SYSTEM_ACTOR,
-            at=now,
-            settings=settings,
-            unit_id=unit.id,
-            start=alarm.captured_at if alarm.historical else now,
-            reason="gate alarm routed to the community",
-        )
     db_session.flush()
     return case
