@@ -31,7 +31,6 @@ from bench.gate_lists import out_dir  # noqa: E402
 from protocol import envelope, topics  # noqa: E402
 from simulator import Fleet, scenarios  # noqa: E402
 from simulator.fleet import GATE_HEAPSIZE  # noqa: E402
-
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 from tests.support.wire import MqttObserver  # noqa: E402
 
