@@ -45,7 +45,7 @@ def _preload(cfg):
     import gc
 
     app = cfg.get("app", "handheld")
-    names = ["apps.%s.app" % app, "hal.sim", "mqtt", "upload", "commands", "device"]
+    names = ["apps.%s.app" % app, "hal.sim", "mqtt", "outbox", "upload", "commands", "device"]
     if app != "handheld":
         names[1:1] = ["gate", "acl", "decide", "batch", "hal.sim_gate"]
     for name in names:

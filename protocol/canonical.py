@@ -84,55 +84,11 @@ def _encode(obj, out, depth):
         raise MalformedError("cannot encode value of type %s" % t.__name__)
 
 
-class _Sink:
-    """Takes the encoder's fragments a batch at a time (`write(bytes)` for each batch), so a
-    large message is checked or hashed without its whole fragment list in memory: a 16 KiB
-    command is thousands of fragments, whose list alone wants a 32 KiB block on MicroPython,
-    more than a gate's fragmented heap has in one piece."""
-
-    def __init__(self, write, batch=64):
-        self.write = write
-        self.batch = batch
-        self.parts = []
-
-    def append(self, s):
-        self.parts.append(s)
-        if len(self.parts) >= self.batch:
-            self.flush()
-
-    def flush(self):
-        if self.parts:
-            data = "".join(self.parts).encode("utf-8")
-            self.parts = []
-            self.write(data)
-
-
 def dumps(obj):
     """Encode `obj` as canonical JSON bytes."""
     out = []
     _encode(obj, out, 0)
     return "".join(out).encode("utf-8")
-
-
-def encode_into(obj, write):
-    """Encode `obj` as canonical JSON, handing the bytes to `write` in pieces (e.g. a hash's
-    update) instead of building them: memory stays bounded whatever the size."""
-    sink = _Sink(write)
-    _encode(obj, sink, 0)
-    sink.flush()
-
-
-class _Compare:
-    def __init__(self, data):
-        self.data = data
-        self.pos = 0
-        self.same = True
-
-    def write(self, b):
-        n = len(b)
-        if self.same and self.data[self.pos:self.pos + n] != b:
-            self.same = False
-        self.pos += n
 
 
 def loads(data):
@@ -148,13 +104,12 @@ def loads(data):
 def loads_canonical(data):
     """Parse JSON bytes and require that they are exactly the canonical encoding."""
     obj = loads(data)
-    cmp = _Compare(data if isinstance(data, bytes) else bytes(data))
     try:
-        encode_into(obj, cmp.write)  # compared as it is encoded: no second copy of the message
+        again = dumps(obj)
     except MalformedError:
         raise
     except (ValueError, UnicodeError) as e:  # e.g. an escaped lone surrogate
         raise MalformedError("cannot re-encode: %s" % (e,))
-    if not cmp.same or cmp.pos != len(cmp.data):
+    if again != bytes(data):
         raise NonCanonicalError("message is not in canonical JSON form")
     return obj

@@ -1,4 +1,4 @@
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
 from _typeshed import ReadableBuffer
@@ -13,8 +13,5 @@ RawJSON: TypeAlias = None | bool | int | float | str | list[RawJSON] | dict[str,
 Encodable: TypeAlias = None | bool | int | str | Sequence[Encodable] | Mapping[str, Encodable]
 
 def dumps(obj: Encodable | Mapping[str, object]) -> bytes: ...
-def encode_into(
-    obj: Encodable | Mapping[str, object], write: Callable[[bytes], object]
-) -> None: ...
 def loads(data: str | ReadableBuffer) -> RawJSON: ...
 def loads_canonical(data: ReadableBuffer) -> JSON: ...

@@ -33,9 +33,7 @@ def signing_message(obj, domain):
     for k in obj:
         if k != "sig":
             unsigned[k] = obj[k]
-    h = hashlib.sha256()
-    canonical.encode_into(unsigned, h.update)  # hashed in pieces: bounded memory on a device
-    return b"gridlink/v1/" + domain + b"\n" + h.digest()
+    return b"gridlink/v1/" + domain + b"\n" + hashlib.sha256(canonical.dumps(unsigned)).digest()
 
 
 def seal(obj, seed, domain):
