@@ -547,6 +547,8 @@ class Gate:
                 if self.done and exit_when_done:
                     await self.batch.flush()
                     if self.batch.idle() and self.device.idle():
+                        # the last mark, even when the run ends between two marks
+                        _log.info("gate reads=%d hwm=%d", self.nlat, self.device.heap_hwm)
                         _log.info("gate %s", self.latency_report())
                         if hasattr(inputs, "lag_report"):
                             _log.info("site %s", inputs.lag_report())
