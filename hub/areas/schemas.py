@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.areas.models import Unit, Worker
 from hub.bounds import LatE6, LonE6
@@ -76,9 +76,19 @@ class WorkerCreate(BaseModel):
 
 
 class WorkerUpdate(BaseModel):
+    """Fields left out stay as they are; ``phone`` may be cleared with null, ``name`` and
+    ``active`` may not (a worker always has both)."""
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=32)
     active: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_null_required(self) -> WorkerUpdate:
+        for key in ("name", "active"):
+            if key in self.model_fields_set and getattr(self, key) is None:
+                raise ValueError(f"{key} cannot be null")
+        return self
 
 
 class UnitRead(BaseModel):
