@@ -93,6 +93,25 @@ class Settings(BaseSettings):
     # the ones left out lose nothing). 0: one receipt per stored batch.
     receipt_interval_ms: int = Field(default=500, ge=0, le=60_000)
 
+    # TLS to the broker (docs/operations.md, "TLS"): the CA that signed the broker's certificate
+    # (PEM; none: the system's CAs) and, when the broker requires client certificates, the hub's
+    # certificate and key (PEM). The broker's certificate must name mqtt_host.
+    mqtt_tls: bool = False
+    mqtt_tls_ca: Path | None = None
+    mqtt_tls_cert: Path | None = None
+    mqtt_tls_key: Path | None = None
+    # Broker accounts (docs/operations.md, "Broker security"). "dynsec": Mosquitto's
+    # dynamic-security plugin; the hub creates each device's account (client id bound, ACL to its
+    # own topics) when it is registered and disables it (dropping its session) when it is
+    # revoked, over the hub's own account (mqtt_username / mqtt_password, which needs the
+    # $CONTROL/dynamic-security topic). "none": an anonymous broker, development only (the
+    # embedded demo broker). Not set: dynsec in production, none in development.
+    broker_accounts: Literal["dynsec", "none"] | None = None
+    broker_admin_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # After a device rotates its key, events signed by the old key are still accepted this long
+    # (what it signed and queued before the rotation).
+    key_rotation_overlap_s: int = Field(default=600, ge=0, le=7 * 24 * 3600)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     admin_token: SecretStr = SecretStr(DEFAULT_ADMIN_TOKEN)
@@ -141,7 +160,30 @@ class Settings(BaseSettings):
         if self.work_day_end_hour <= self.work_day_start_hour:
             raise ValueError("work_day_end_hour must be after work_day_start_hour")
         self._check_admin_token()
+        self._check_broker()
         return self
+
+    def _check_broker(self) -> None:
+        if self.broker_accounts is None:
+            self.broker_accounts = "dynsec" if self.env == "production" else "none"
+        if self.broker_accounts == "none" and self.env == "production":
+            raise ValueError(
+                "GRIDLINK_BROKER_ACCOUNTS=none (an anonymous broker) is for GRIDLINK_ENV="
+                "development only: production needs the locked-down broker (dynsec)"
+            )
+        if self.broker_accounts == "dynsec" and not (self.mqtt_username and self.mqtt_password):
+            raise ValueError(
+                "GRIDLINK_BROKER_ACCOUNTS=dynsec needs the hub's broker account: set "
+                "GRIDLINK_MQTT_USERNAME and GRIDLINK_MQTT_PASSWORD (gridlink provision broker "
+                "writes them), or GRIDLINK_BROKER_ACCOUNTS=none with GRIDLINK_ENV=development"
+            )
+        if (self.mqtt_tls_cert is None) != (self.mqtt_tls_key is None):
+            raise ValueError("GRIDLINK_MQTT_TLS_CERT and GRIDLINK_MQTT_TLS_KEY go together")
+        if not self.mqtt_tls and (self.mqtt_tls_ca or self.mqtt_tls_cert):
+            raise ValueError(
+                "GRIDLINK_MQTT_TLS_CA / _CERT are set but GRIDLINK_MQTT_TLS is off: set "
+                "GRIDLINK_MQTT_TLS=true"
+            )
 
     def _check_admin_token(self) -> None:
         token = self.admin_token.get_secret_value()

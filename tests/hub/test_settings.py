@@ -18,7 +18,10 @@ def test_production_refuses_default_admin_token() -> None:
         Settings(env="production")
     token = secrets.token_urlsafe(32)
     ok = Settings(
-        env="production", admin_token=SecretStr(token), mqtt_password=SecretStr("broker-secret")
+        env="production",
+        admin_token=SecretStr(token),
+        mqtt_username="hub",
+        mqtt_password=SecretStr("broker-secret"),
     )
     assert token not in repr(ok) and "broker-secret" not in str(ok)
     assert ok.database_url.endswith("hub.db")
@@ -30,7 +33,25 @@ def test_production_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRIDLINK_ADMIN_TOKEN", raising=False)
     with pytest.raises(ValidationError, match="published development token"):
         Settings()
-    assert Settings(admin_token=SecretStr(secrets.token_urlsafe(32))).env == "production"
+    token = SecretStr(secrets.token_urlsafe(32))
+    with pytest.raises(ValidationError, match="GRIDLINK_MQTT_USERNAME"):
+        Settings(admin_token=token)  # production locks the broker down: the hub needs its account
+    ok = Settings(admin_token=token, mqtt_username="hub", mqtt_password=SecretStr("s" * 20))
+    assert ok.env == "production" and ok.broker_accounts == "dynsec"
+
+
+def test_anonymous_broker_only_in_development() -> None:
+    token = SecretStr(secrets.token_urlsafe(32))
+    with pytest.raises(ValidationError, match="development only"):
+        Settings(env="production", admin_token=token, broker_accounts="none")
+    assert Settings(env="development").broker_accounts == "none"
+
+
+def test_tls_settings_go_together(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="go together"):
+        Settings(env="development", mqtt_tls=True, mqtt_tls_cert=tmp_path / "hub.pem")
+    with pytest.raises(ValidationError, match="GRIDLINK_MQTT_TLS=true"):
+        Settings(env="development", mqtt_tls_ca=tmp_path / "ca.pem")
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "hub.example.org"])
@@ -67,7 +88,13 @@ def test_token_entropy_estimate() -> None:
     assert 250 < token_entropy_bits(secrets.token_urlsafe(32)) <= 43 * 6
     assert token_entropy_bits(secrets.token_hex(32)) >= 128
     for _ in range(200):
-        Settings(env="production", admin_token=SecretStr(secrets.token_urlsafe(32)))
+        Settings(
+            env="production",
+            admin_token=SecretStr(secrets.token_urlsafe(32)),
+            broker_accounts="dynsec",
+            mqtt_username="hub",
+            mqtt_password=SecretStr("broker-secret"),
+        )
 
 
 def test_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
