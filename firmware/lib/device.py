@@ -28,7 +28,6 @@ import gc
 import os
 
 import config as config_mod
-import identity
 import keyed
 import log as log_mod
 import mqtt
@@ -38,7 +37,7 @@ from commands import CommandRunner
 from compat import exists, remove
 from upload import Uploader
 
-from protocol import chunking, command, envelope, topics
+from protocol import chunking, command, crypto, envelope, topics
 from protocol.errors import MalformedError, ProtocolError
 from protocol.limits import GENESIS
 
@@ -60,8 +59,6 @@ class Device:
         self.hub_pk = binascii.unhexlify(cfg["hub_key"]) if cfg.get("hub_key") else None
         self.root = root or cfg.get("flash", "/flash")
         _mkdir(self.root)
-        # <flash>/key (made here at first boot when the config has no key) wins over cfg key
-        self._use_key(identity.load(self.root, cfg.get("key")))
         self.media_dir = self.root + "/media"
         _mkdir(self.media_dir)
         self.state = state_mod.State(self.root + "/state.json")
@@ -80,7 +77,6 @@ class Device:
         self._live = False  # as last told to the on_live callbacks
         self._live_cbs = []
         self._live_ev = asyncio.Event()  # set on a hub state, a connection made or closed
-        self._reconcile()
         if link_factory is None:
             import link as link_mod
 
@@ -89,6 +85,10 @@ class Device:
                                  on_message=self._on_message,
                                  backoff_min_ms=self.opt("backoff_min_ms"),
                                  backoff_max_ms=self.opt("backoff_max_ms"))
+        # the upload buffer (one contiguous chunk-size block) before the start-up work that
+        # leaves garbage between live objects (_reconcile, the key): at 192K the handheld's
+        # start failed when that work came first and fragmented the heap
+        gc.collect()
         self.uploader = Uploader(self.dev, self.outbox, self.state,
                                  state_mod.Progress(self.root + "/upload"), self.link,
                                  hub_pk=self.hub_pk, chunk_size=self.opt("chunk_size"),
@@ -102,7 +102,15 @@ class Device:
         self.on_command("config", self._cmd_config)
         self.on_command("reboot", self._cmd_reboot)
         self.on_command("rotate_key", self._cmd_rotate_key)
-        self._finish_rotation()
+        self._reconcile()
+        # <flash>/key (made here at first boot when the config has no key) wins over cfg key.
+        # identity is compiled here, after the upload buffer took its contiguous block: at
+        # 192K the handheld's start fails when its bytecode lands first
+        import identity
+
+        self._use_key(identity.load(self.root, cfg.get("key")))
+        identity.publish(self.root, self.pub_hex)
+        identity.finish(self)  # a rotation a power cut interrupted
 
     def on_command(self, op, handler):
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
@@ -166,8 +174,7 @@ class Device:
     def _use_key(self, seed):
         self.seed = seed
         keyed.install(seed)  # the public key once, not in every signature
-        self.pub_hex = identity.public_hex(seed)
-        identity.publish(self.root, self.pub_hex)
+        self.pub_hex = binascii.hexlify(crypto.public_key(seed)).decode()
 
     async def emit(self, kind, body, media=(), extra=None, hist=None):
         return self._emit(kind, body, media, extra, hist)
@@ -390,51 +397,7 @@ class Device:
     # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------
 
     async def _cmd_rotate_key(self, cmd):
-        """New seed staged in <flash>/key.new, the `key` event signed by the OLD key put in
-        the outbox, then key.new renamed over key and the signer switched: the device never
-        signs with a key its chain has not announced. The ack (new key) carries the new pub."""
-        return self._rotate(identity.stage(self.root))
+        """identity.rotate: the new key staged, announced by the old one, then committed."""
+        import identity  # loaded at start (Device.__init__), compiled after the upload buffer
 
-    def _rotate(self, new):
-        # no await from here to the end: nothing else signs while the key changes
-        pub = identity.public_hex(new)
-        if self._emit("key", {"pub": pub}, extra={"rot": pub}) is None:
-            identity.discard(self.root)  # never announced, never used: safe to forget
-            raise ValueError("rotate_key: outbox full, key event not stored")
-        identity.commit(self.root, new)
-        self._use_key(new)
-        _log.info("key rotated: %s", pub)
-        return pub
-
-    def _finish_rotation(self):
-        """A <flash>/key.new at start is a rotation a power cut interrupted: announce it (the
-        same `key` event, signed by the old key) unless the chain already holds it, then
-        commit it."""
-        new = identity.staged(self.root)
-        if new is None:
-            return
-        pub = identity.public_hex(new)
-        if self.state.get("rot") == pub or self._announced(pub):
-            identity.commit(self.root, new)
-            self._use_key(new)
-            _log.info("key rotation finished: %s", pub)
-            return
-        try:
-            self._rotate(new)
-        except ValueError as e:
-            _log.error("%s", e)
-
-    def _announced(self, pub):
-        # a key event for pub in the outbox (put, then the power went before the state save:
-        # _reconcile adopted it as the chain head)
-        t = topics.evt(self.dev, "key")
-        for rec in self.outbox.iter():
-            if outbox_mod.rec_topic(rec) != t:
-                continue
-            try:
-                env = envelope.parse(outbox_mod.rec_payload(rec))
-            except ProtocolError:
-                continue
-            if env["body"].get("pub") == pub and env["seq"] <= self.state.get("seq", 0):
-                return True
-        return False
+        return identity.rotate(self)

@@ -7,7 +7,8 @@
 #                 neither exists, load() makes one with os.urandom(32) (first boot).
 # <flash>/key.pub the public key of the active seed, 64 hex digits: what provisioning reads
 #                 back over mpremote (never the seed). Rewritten whenever it differs.
-# <flash>/key.new a seed staged by a rotation (stage()); commit() renames it over key.
+# <flash>/key.new a seed staged by rotate(), renamed over key once announced; finish()
+#                 completes a rotation a power cut interrupted.
 #
 # Every file is written to <name>.tmp, closed and renamed over <name>, so a power cut leaves
 # the old file or the new one, never half of one; a leftover .tmp is torn and ignored.
@@ -99,7 +100,31 @@ def ensure(flash, cfg_key=None):
     return pub
 
 
-# --- rotation: stage, announce (Device), commit ----------------------------------------------
+# --- rotation (Device's rotate_key command and start) ----------------------------------------
+# key.new written (temp + rename), the `key` event signed by the OLD key put in the outbox
+# with state "rot" = its pub saved together with the chain head, then key.new renamed over key
+# and the signer switched: the device never signs with a key its chain has not announced.
+
+
+def rotate(dev, new=None):
+    """Rotate dev's key to `new` (default: a new seed staged in key.new); the new pub hex.
+    ValueError (key.new removed, the old key kept) when the outbox refuses the key event."""
+    if new is None:
+        new = new_seed()
+        _write(dev.root + "/key.new", _hex(new))
+    # no await from here to the end: nothing else signs while the key changes
+    pub = public_hex(new)
+    if dev._emit("key", {"pub": pub}, extra={"rot": pub}) is None:
+        remove(dev.root + "/key.new")  # never announced, never used: safe to forget
+        raise ValueError("rotate_key: outbox full, key event not stored")
+    _commit(dev, new)
+    return pub
+
+
+def _commit(dev, new):
+    replace(dev.root + "/key.new", dev.root + "/key")
+    dev._use_key(new)
+    publish(dev.root, dev.pub_hex)
 
 
 def staged(flash):
@@ -109,23 +134,45 @@ def staged(flash):
         return None
     try:
         return _read_hex(path)
-    except IdentityError:  # cannot happen through _write; a damaged file is never used
+    except IdentityError:  # cannot happen through a temp + rename; never use a damaged one
         remove(path)
         return None
 
 
-def stage(flash):
-    """A new seed, durable in <flash>/key.new before anything is signed about it."""
-    seed = new_seed()
-    _write(flash + "/key.new", _hex(seed))
-    return seed
+def finish(dev):
+    """At start: a <flash>/key.new is a rotation a power cut interrupted. Announce it (the same
+    `key` event, signed by the old key) unless the chain already holds it, then commit it."""
+    new = staged(dev.root)
+    if new is None:
+        return
+    pub = public_hex(new)
+    if dev.state.get("rot") == pub or _announced(dev, pub):
+        _commit(dev, new)
+        return
+    try:
+        rotate(dev, new)
+    except ValueError as e:  # outbox full: key.new removed, the old key stays
+        import log
+
+        log.getLogger("identity").error("%s", e)
 
 
-def commit(flash, seed):
-    """The staged seed becomes the key: key.new renamed over key, key.pub rewritten."""
-    replace(flash + "/key.new", flash + "/key")
-    publish(flash, public_hex(seed))
+def _announced(dev, pub):
+    # the key event for pub in the outbox: put, then the power went before the state save
+    # (Device._reconcile adopted it as the chain head)
+    import outbox
 
+    from protocol import envelope, topics
+    from protocol.errors import ProtocolError
 
-def discard(flash):
-    remove(flash + "/key.new")
+    t = topics.evt(dev.dev, "key")
+    for rec in dev.outbox.iter():
+        if outbox.rec_topic(rec) != t:
+            continue
+        try:
+            env = envelope.parse(outbox.rec_payload(rec))
+        except ProtocolError:
+            continue
+        if env["body"].get("pub") == pub:
+            return True
+    return False

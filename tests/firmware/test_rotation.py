@@ -6,18 +6,24 @@ seed it signs with, and announces each new key exactly once."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from protocol import command, crypto, envelope
+from simulator import Fleet, scenarios
 from tests.firmware.scripts import DEVICE, KEY
+from tests.support.mosquitto import Mosquitto
+from tests.support.wire import MqttObserver
+
+GRID = "33010200100101"
 
 ROTATE = (
     DEVICE
     + """
 import identity
 from compat import remove
-REAL = {"replace": identity.replace, "commit": identity.commit, "publish": identity.publish}
+REAL = {"replace": identity.replace, "publish": identity.publish, "remove": identity.remove}
 
 class Cut(BaseException):  # the power goes: nothing catches it, nothing acks
     pass
@@ -38,9 +44,10 @@ def rotate_cmd(d):
                                 now, now + 600, hub_seed)
 
 def cut_at(point, d):
+    replace = REAL["replace"]
     if point == "stage":  # key.new written to its temp file, not renamed
-        identity.replace = lambda tmp, path: boom() if path.endswith("key.new") else \\
-            REAL["replace"](tmp, path)
+        identity.replace = lambda tmp, path: boom() if path.endswith("key.new") else \
+            replace(tmp, path)
     elif point == "staged":  # key.new on flash, the key event not signed
         emit = d._emit
         d._emit = lambda kind, *a, **kw: boom() if kind == "key" else emit(kind, *a, **kw)
@@ -51,25 +58,25 @@ def cut_at(point, d):
             raise Cut()
         d.outbox.put = put_then_cut
     elif point == "saved":  # state saved, key.new not renamed over key
-        identity.commit = boom
+        identity.replace = lambda tmp, path: boom() if tmp.endswith("key.new") else \
+            replace(tmp, path)
     elif point == "fat":  # FAT: compat.replace removed key, the rename did not happen
         def fat(tmp, path):
             if tmp.endswith("key.new"):
                 remove(path)
                 raise Cut()
-            REAL["replace"](tmp, path)
+            replace(tmp, path)
         identity.replace = fat
     elif point == "renamed":  # key.new renamed over key, key.pub not rewritten
         identity.publish = boom
     elif point == "full":  # the outbox refuses the key event (room again for the ack)
         room = d.outbox.max_bytes
         d.outbox.max_bytes = d.outbox.bytes_used
-        discard = identity.discard
-        def discard_then_room(flash):
-            discard(flash)
-            d.outbox.max_bytes = room
-            identity.discard = discard
-        identity.discard = discard_then_room
+        def remove_then_room(path):
+            REAL["remove"](path)
+            if path.endswith("key.new"):
+                d.outbox.max_bytes = room
+        identity.remove = remove_then_room
 
 async def main():
     point = sys.argv[2]
@@ -171,3 +178,74 @@ def test_a_power_cut_at_any_step_of_a_rotation_never_signs_with_an_unannounced_k
         ], out
     else:
         assert acks == [], out  # the power went before the ack: the hub retries the command
+
+
+_HEAP = re.compile(r"heap peak=-?\d+ hwm=(\d+) free=\d+ total=(\d+)")
+
+
+def _verified(wire: MqttObserver, dev: str, pk: bytes, since: int = 0) -> list[dict]:
+    """dev's envelopes (events and acks) seen since `since`, each verified with pk."""
+    return [
+        envelope.open(m.payload, pk)
+        for m in wire.matching(f"gl/v1/{dev}/#", since)
+        if "/evt/" in m.topic or m.topic.endswith("/ack")
+    ]
+
+
+def test_a_live_handheld_made_its_key_rotates_it_on_command_at_192k(tmp_path):
+    # the real start path (main.py, Fleet) on a real Mosquitto: the key made on the device,
+    # the rotation by a signed command, a reboot on the new key, all at the handheld's heap
+    with Mosquitto(workdir=tmp_path / "broker") as broker:
+        fleet = Fleet(broker.host, broker.port, root=tmp_path / "fleet")
+        wire = MqttObserver(broker, ("gl/v1/#",)).start()
+        try:
+            dev = fleet.add_handheld(
+                "hh-rot", GRID, scenario=scenarios.idle(15), key_on_device=True,
+                heartbeat_s=0, track_s=0, heapsize="192K",
+            )  # fmt: skip
+            assert "key" not in dev.config and dev.seed is None
+            old = dev.public_key  # identity.ensure ran on the flash before the first start
+            assert (dev.flash_dir / "key.pub").read_text() == old.hex()
+            dev.start()
+            wire.wait("birth", lambda: wire.online("hh-rot"), 30)
+            birth = [
+                command.open_state(m.payload, old) for m in wire.matching("gl/v1/hh-rot/state")
+            ]
+            assert birth[-1]["online"] and birth[-1]["seq"] >= 0
+            wire.wait("sign-in", lambda: _verified(wire, "hh-rot", old), 30)
+            mark = wire.mark()
+            wire.publish("gl/v1/hh-rot/cmd", fleet.command("hh-rot", "rotate_key"))
+            acks = wire.wait(
+                "ack", lambda: [m for m in wire.matching("gl/v1/hh-rot/ack", mark)], 60
+            )
+            new = dev.public_key
+            assert new != old, (envelope.parse(acks[0].payload), dev.log()[-2000:])
+            ack = envelope.open(acks[0].payload, new)  # the ack is signed with the new key
+            assert (ack["body"]["status"], ack["body"]["detail"]) == ("succeeded", new.hex())
+            key_evt = [
+                envelope.open(m.payload, old) for m in wire.matching("gl/v1/hh-rot/evt/key", mark)
+            ]  # the announcement is signed with the old key
+            assert [e["body"] for e in key_evt] == [{"pub": new.hex()}]
+            assert key_evt[0]["seq"] + 1 == ack["seq"]
+            mark = wire.mark()
+            dev.restart()  # power loss, then the next boot: on the new key, announcing seq
+            try:
+                wire.wait("birth", lambda: wire.online("hh-rot", mark), 60)
+            except AssertionError as e:
+                raise AssertionError(f"{e}\n{dev.log()[-3000:]}") from None
+            births = [
+                command.open_state(m.payload, new)  # raises unless signed with the new key
+                for m in wire.matching("gl/v1/hh-rot/state", mark)
+                if m.payload and command.open_state(m.payload)["online"]
+            ]
+            assert births[0]["seq"] >= ack["seq"]
+            rc = dev.wait(120)  # the idle script ends: the app finishes and logs its heap
+            log = dev.log()
+            assert rc == 0, log[-3000:]
+            assert "MemoryError" not in log, log[-3000:]
+        finally:
+            wire.stop()
+            fleet.cleanup()
+    hwm, total = map(int, _HEAP.findall(log)[-1])
+    print(f"handheld rotation at 192K: hwm={hwm} total={total}")
+    assert 0 < hwm < total
