@@ -65,16 +65,24 @@ GATE_HAL = {k: {**dict.fromkeys(v, "sim"), "battery": "none"} for k, v in _GATE_
 
 
 class SimDevice:
-    """One simulated device: its identity, config file, flash directory and process."""
+    """One simulated device: its identity, config file, flash directory and process.
+
+    `seed` is the signing seed the config carries, or None for a key made on the device
+    (`key_on_device=True`: the simulator never sees that seed, only `<flash>/key.pub`)."""
 
     def __init__(
-        self, fleet: Fleet, device_id: str, root: Path, config: dict, heapsize: str, seed: bytes
+        self,
+        fleet: Fleet,
+        device_id: str,
+        root: Path,
+        config: dict,
+        heapsize: str,
+        seed: bytes | None,
     ) -> None:
         self.fleet = fleet
         self.device_id = device_id
         self.root = root
         self.seed = seed
-        self.public_key = crypto.public_key(seed)
         self.config = config
         self.heapsize = heapsize
         self.config_path = root / "config.json"
@@ -83,6 +91,18 @@ class SimDevice:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.write_config()
+
+    @property
+    def public_key(self) -> bytes:
+        """The key the device signs with now: `<flash>/key.pub` once the firmware wrote it (a
+        key made on the device, or one it rotated to), else the config seed's."""
+        try:
+            return bytes.fromhex((self.flash_dir / "key.pub").read_text().strip())
+        except (OSError, ValueError):  # not written yet (written by temp + rename: never torn)
+            pass
+        if self.seed is None:
+            raise RuntimeError(f"{self.device_id}: no key.pub on its flash yet")
+        return crypto.public_key(self.seed)
 
     @property
     def public_key_hex(self) -> str:
@@ -257,14 +277,17 @@ class Fleet:
         heapsize: str = "192K",
         answers: dict | None = None,
         seed: bytes | None = None,
+        key_on_device: bool = False,
         **overrides: object,
     ) -> SimDevice:
-        """A handheld with its own key pair, config and flash directory (not started)."""
+        """A handheld with its own key pair, config and flash directory (not started).
+        `key_on_device`: the firmware makes the key on its flash (lib/identity.py) instead of
+        the config carrying `seed`; its public key is read back from `<flash>/key.pub`."""
         if device_id in self.devices:
             raise ValueError(f"device {device_id} exists")
+        seed = self._seed(device_id, seed, key_on_device)
         root = self.root / device_id
         (root / "flash").mkdir(parents=True, exist_ok=True)
-        seed = seed or crypto.new_seed()
         script = scenario if scenario is not None else scenarios.patrol()
         if isinstance(script, list):
             script = scenarios.write_jsonl(script, root / "scenario.jsonl")
@@ -275,10 +298,34 @@ class Fleet:
         if answers is not None:
             sim["answers"] = answers
         cfg = self.device_config(device_id, grid, sim=sim, **overrides)
-        cfg["key"] = seed.hex()
-        dev = SimDevice(self, device_id, root, cfg, heapsize, seed)
-        self.devices[device_id] = dev
+        return self._add(SimDevice(self, device_id, root, cfg, heapsize, seed))
+
+    def _seed(self, device_id: str, seed: bytes | None, key_on_device: bool) -> bytes | None:
+        if key_on_device and seed is not None:
+            raise ValueError(f"device {device_id}: a seed or key_on_device, not both")
+        return None if key_on_device else seed or crypto.new_seed()
+
+    def _add(self, dev: SimDevice) -> SimDevice:
+        if dev.seed is not None:
+            dev.update_config(key=dev.seed.hex())
+        else:
+            self.make_key_on_device(dev)
+        self.devices[dev.device_id] = dev
         return dev
+
+    def make_key_on_device(self, dev: SimDevice) -> str:
+        """Run the firmware's identity.ensure on the device's flash under micropython (what
+        provisioning does over mpremote before the first start); the public key hex."""
+        script = f"import identity\nprint(identity.ensure({str(dev.flash_dir)!r}))\n"
+        env = dict(os.environ, MICROPYPATH=micropypath(self.extra_path))
+        proc = subprocess.run(
+            [self.micropython, "-X", "heapsize=64K", "-c", script],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        pub = proc.stdout.strip()
+        if proc.returncode != 0 or pub != dev.public_key_hex:
+            raise RuntimeError(f"making the key of {dev.device_id}: {proc.stdout}{proc.stderr}")
+        return pub
 
     def add_gate(
         self,
@@ -292,6 +339,7 @@ class Fleet:
         list_version: int = 1,
         heapsize: str = GATE_HEAPSIZE,
         seed: bytes | None = None,
+        key_on_device: bool = False,
         **overrides: object,
     ) -> SimDevice:
         """A gate (kind access / face / barrier; docs/access.md) with simulated parts, not
@@ -299,14 +347,15 @@ class Fleet:
         person} already enrolled on the face module; `lists`: list entries (puts) applied on
         the device's flash as version `list_version` before its first start (through the
         firmware's own acl.Lists on micropython), as if a full list sync had run; without
-        them the gate starts with no list (version 0) and waits for the hub's sync."""
+        them the gate starts with no list (version 0) and waits for the hub's sync.
+        `key_on_device`: as for add_handheld."""
         if kind not in GATE_HAL:
             raise ValueError(f"gate kind {kind!r}: one of {', '.join(GATE_HAL)}")
         if device_id in self.devices:
             raise ValueError(f"device {device_id} exists")
+        seed = self._seed(device_id, seed, key_on_device)
         root = self.root / device_id
         (root / "flash").mkdir(parents=True, exist_ok=True)
-        seed = seed or crypto.new_seed()
         script = scenario if scenario is not None else [{"at": 3600, "do": "end"}]
         if isinstance(script, list):
             script = scenarios.write_jsonl(script, root / "scenario.jsonl")
@@ -340,9 +389,7 @@ class Fleet:
                 cfg[k] = {**cfg[k], **v}
             else:
                 cfg[k] = v
-        cfg["key"] = seed.hex()
-        dev = SimDevice(self, device_id, root, cfg, heapsize, seed)
-        self.devices[device_id] = dev
+        dev = self._add(SimDevice(self, device_id, root, cfg, heapsize, seed))
         if lists:
             self.seed_lists(dev, lists, list_version)
         return dev

@@ -37,7 +37,7 @@ from commands import CommandRunner
 from compat import exists, remove
 from upload import Uploader
 
-from protocol import chunking, command, envelope, topics
+from protocol import chunking, command, crypto, envelope, topics
 from protocol.errors import MalformedError, ProtocolError
 from protocol.limits import GENESIS
 
@@ -56,8 +56,6 @@ class Device:
         self.clock = hal.clock
         self.dev = cfg["device_id"]
         topics.validate_device_id(self.dev)
-        self.seed = binascii.unhexlify(cfg["key"])
-        keyed.install(self.seed)  # the public key once, not in every signature
         self.hub_pk = binascii.unhexlify(cfg["hub_key"]) if cfg.get("hub_key") else None
         self.root = root or cfg.get("flash", "/flash")
         _mkdir(self.root)
@@ -79,7 +77,6 @@ class Device:
         self._live = False  # as last told to the on_live callbacks
         self._live_cbs = []
         self._live_ev = asyncio.Event()  # set on a hub state, a connection made or closed
-        self._reconcile()
         if link_factory is None:
             import link as link_mod
 
@@ -88,6 +85,10 @@ class Device:
                                  on_message=self._on_message,
                                  backoff_min_ms=self.opt("backoff_min_ms"),
                                  backoff_max_ms=self.opt("backoff_max_ms"))
+        # the upload buffer (one contiguous chunk-size block) before the start-up work that
+        # leaves garbage between live objects (_reconcile, the key): at 192K the handheld's
+        # start failed when that work came first and fragmented the heap
+        gc.collect()
         self.uploader = Uploader(self.dev, self.outbox, self.state,
                                  state_mod.Progress(self.root + "/upload"), self.link,
                                  hub_pk=self.hub_pk, chunk_size=self.opt("chunk_size"),
@@ -100,6 +101,16 @@ class Device:
         self.on_command("ping", self._cmd_ping)
         self.on_command("config", self._cmd_config)
         self.on_command("reboot", self._cmd_reboot)
+        self.on_command("rotate_key", self._cmd_rotate_key)
+        self._reconcile()
+        # <flash>/key (made here at first boot when the config has no key) wins over cfg key.
+        # identity is compiled here, after the upload buffer took its contiguous block: at
+        # 192K the handheld's start fails when its bytecode lands first
+        import identity
+
+        self._use_key(identity.load(self.root, cfg.get("key")))
+        identity.publish(self.root, self.pub_hex)
+        identity.finish(self)  # a rotation a power cut interrupted
 
     def on_command(self, op, handler):
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
@@ -160,7 +171,15 @@ class Device:
             self.state.set("prev", best[1])
             self.state.save()
 
+    def _use_key(self, seed):
+        self.seed = seed
+        keyed.install(seed)  # the public key once, not in every signature
+        self.pub_hex = binascii.hexlify(crypto.public_key(seed)).decode()
+
     async def emit(self, kind, body, media=(), extra=None, hist=None):
+        return self._emit(kind, body, media, extra, hist)
+
+    def _emit(self, kind, body, media=(), extra=None, hist=None):
         """Sign an event and put it in the outbox; `media` is a list of (path, mime) files
         already on flash (hashed in 2 KiB reads through self.hbuf, never the upload buffer,
         which the drain task may be sending from). `extra`: more state keys saved together
@@ -232,12 +251,14 @@ class Device:
         if up.require_hub or up.by_receipt:
             await client.subscribe(topics.HUB_STATE, 1)
         now = self.clock.time()
+        seq = self.state.get("seq", 0)  # announced: the hub's revocation watermark uses it
         try:
             birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw,
-                                       lists=self.status.get("lists"))
+                                       lists=self.status.get("lists"), seq=seq)
         except MalformedError as e:  # an app bug must not keep the device off the link
             _log.error("birth without lists: %s", e)
-            birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw)
+            birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw,
+                                       seq=seq)
         await client.publish(topics.state(self.dev), birth, 1, True)
         up.on_link_up()
         asyncio.create_task(self._watch_close(client))
@@ -372,3 +393,11 @@ class Device:
     async def _cmd_reboot(self, cmd):
         self._reboot = True
         return "rebooting"
+
+    # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------
+
+    async def _cmd_rotate_key(self, cmd):
+        """identity.rotate: the new key staged, announced by the old one, then committed."""
+        import identity  # loaded at start (Device.__init__), compiled after the upload buffer
+
+        return identity.rotate(self)
