@@ -40,8 +40,12 @@ def firmware_files() -> list[tuple[Path, str]]:
     """(local file, path on the board): firmware/lib -> lib/, hal/, apps/, main.py, protocol/
     (the .py sources only: no stubs, vectors or caches)."""
     out = [(FIRMWARE / "main.py", "main.py")]
-    for src, dst in ((FIRMWARE / "lib", "lib"), (FIRMWARE / "hal", "hal"),
-                     (FIRMWARE / "apps", "apps"), (PROTOCOL, "protocol")):
+    for src, dst in (
+        (FIRMWARE / "lib", "lib"),
+        (FIRMWARE / "hal", "hal"),
+        (FIRMWARE / "apps", "apps"),
+        (PROTOCOL, "protocol"),
+    ):
         for path in sorted(src.rglob("*.py")):
             if "__pycache__" not in path.parts:
                 out.append((path, f"{dst}/{path.relative_to(src).as_posix()}"))
@@ -178,4 +182,3 @@ class Board:
         except (TransportError, OSError) as exc:
             raise BoardError(f"could not start the firmware on {self.port}: {exc}") from None
         self.t.in_raw_repl = False
-

@@ -33,8 +33,18 @@ CA_PATH = "ca.der"
 APP_PARTS = {
     "handheld": ("camera", "microphone", "gps", "battery", "ui"),
     "access": ("lock", "door", "exit", "card", "keypad", "tamper", "help", "battery"),
-    "face": ("face", "camera", "lock", "door", "exit", "card", "keypad", "tamper", "help",
-             "battery"),
+    "face": (
+        "face",
+        "camera",
+        "lock",
+        "door",
+        "exit",
+        "card",
+        "keypad",
+        "tamper",
+        "help",
+        "battery",
+    ),
     "barrier": ("plate", "camera", "barrier", "loop", "card", "tamper", "help", "battery"),
 }
 BOARD_DRIVERS = {"battery": "board", "ui": "board"}
@@ -58,8 +68,9 @@ class Door:
         if len(parts) > 3 or not parts[0]:
             raise ConfigError(f"door {spec!r}: want ID[:in|out[:secure|open]]")
         door = cls(parts[0], *parts[1:])
-        if len(door.id) > 16 or any(not (c.isascii() and (c.isalnum() or c in "_.-"))
-                                    for c in door.id):
+        if len(door.id) > 16 or any(
+            not (c.isascii() and (c.isalnum() or c in "_.-")) for c in door.id
+        ):
             raise ConfigError(f"door {spec!r}: the id is 1-16 of A-Z a-z 0-9 _ . -")
         if door.dir not in ("in", "out"):
             raise ConfigError(f"door {spec!r}: direction in or out")
@@ -171,8 +182,12 @@ def build(
 def set_broker_account(cfg: dict[str, Any], account: dict[str, Any] | None) -> None:
     """Put the hub's answer ``broker`` (``None``: the broker takes no accounts) into the config."""
     if account:
-        cfg["broker"] = {**cfg["broker"], "user": account["username"],
-                         "password": account["password"], "client_id": account["client_id"]}
+        cfg["broker"] = {
+            **cfg["broker"],
+            "user": account["username"],
+            "password": account["password"],
+            "client_id": account["client_id"],
+        }
 
 
 def config_path(out: Path, device_id: str) -> Path:

@@ -78,8 +78,7 @@ class HubClient:
         code, message, details = _message(resp)
         if resp.status_code == 401:
             message = (
-                f"the hub refused the admin token ({message}): check --token / "
-                "GRIDLINK_ADMIN_TOKEN"
+                f"the hub refused the admin token ({message}): check --token / GRIDLINK_ADMIN_TOKEN"
             )
         elif resp.status_code == 403:
             message = f"the hub refused: {message} (an admin token is needed)"
@@ -127,6 +126,13 @@ class HubClient:
 
     def grids(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._json("GET", "/api/grids")
+        return result
+
+    def broker_password(self, device_id: str) -> dict[str, Any] | None:
+        """A new broker password for the device (re-flash after the first one was given)."""
+        result: dict[str, Any] | None = self._json(
+            "POST", f"/api/devices/{device_id}/broker-password"
+        )
         return result
 
     def revoke(self, device_id: str, reason: str | None) -> dict[str, Any]:
