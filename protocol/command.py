@@ -113,9 +113,10 @@ def open_receipt(data, hub_public_key):
     return rcpt
 
 
-def seal_state(dev, online, session, ts, seed, fw=None, lists=None):
+def seal_state(dev, online, session, ts, seed, fw=None, lists=None, seq=None):
     """A device birth / last will (dev = device id) or the hub state (dev = None). A birth
-    may carry `lists`, the device's access-list version (0 = no list)."""
+    may carry `lists`, the device's access-list version (0 = no list), and `seq`, the highest
+    envelope seq the device has assigned (0 = none yet; the hub's revocation watermark)."""
     if dev is not None:
         topics.validate_device_id(dev)
     _check_int(session, 0, MAX_SEQ, "session")
@@ -125,6 +126,9 @@ def seal_state(dev, online, session, ts, seed, fw=None, lists=None):
     if lists is not None:
         _check_int(lists, 0, MAX_SEQ, "lists")
         msg["lists"] = lists
+    if seq is not None:
+        _check_int(seq, 0, MAX_SEQ, "seq")
+        msg["seq"] = seq
     return sealed.seal(msg, seed, STATE_DOMAIN)
 
 
@@ -139,6 +143,8 @@ def open_state(data, public_key=None):
     _check_int(msg["session"], 0, MAX_SEQ, "session")
     if "lists" in msg:
         _check_int(msg["lists"], 0, MAX_SEQ, "lists")
+    if "seq" in msg:
+        _check_int(msg["seq"], 0, MAX_SEQ, "seq")
     if public_key is not None:
         sealed.check(msg, public_key, STATE_DOMAIN)
     return msg

@@ -58,6 +58,7 @@ class State(TypedDict):
     ts: JSON
     fw: NotRequired[JSON]
     lists: NotRequired[int]  # a birth's access-list version, 0..MAX_SEQ (checked when present)
+    seq: NotRequired[int]  # a birth's highest envelope seq assigned, 0..MAX_SEQ (checked)
     sig: str
 
 def seal_command(
@@ -96,5 +97,6 @@ def seal_state(
     seed: ReadableBuffer,
     fw: str | None = None,
     lists: int | None = None,
+    seq: int | None = None,
 ) -> bytes: ...
 def open_state(data: _Bytes, public_key: ReadableBuffer | None = None) -> State: ...

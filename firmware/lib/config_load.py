@@ -4,7 +4,7 @@ import json
 
 from config import DEFAULTS, check_int
 
-REQUIRED = ("device_id", "key", "hub_key", "grid")
+REQUIRED = ("device_id", "hub_key", "grid")  # key: optional (lib/identity.py)
 _ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 _HEX = "0123456789abcdefABCDEF"
 _LEVELS = ("debug", "info", "warning", "error")
@@ -49,7 +49,8 @@ def validate(cfg):
         or any(c not in _ID_CHARS for c in dev)
     ):
         raise ValueError("config device_id: 1-64 of A-Z a-z 0-9 _ . -, not 'hub'")
-    _hex32(cfg, "key")
+    if cfg.get("key") is not None:  # else <flash>/key, made on the device (identity.py)
+        _hex32(cfg, "key")
     _hex32(cfg, "hub_key")
     grid = cfg["grid"]
     if not isinstance(grid, str) or len(grid) != 14 or any(c not in "0123456789" for c in grid):

@@ -28,6 +28,7 @@ import gc
 import os
 
 import config as config_mod
+import identity
 import keyed
 import log as log_mod
 import mqtt
@@ -56,11 +57,11 @@ class Device:
         self.clock = hal.clock
         self.dev = cfg["device_id"]
         topics.validate_device_id(self.dev)
-        self.seed = binascii.unhexlify(cfg["key"])
-        keyed.install(self.seed)  # the public key once, not in every signature
         self.hub_pk = binascii.unhexlify(cfg["hub_key"]) if cfg.get("hub_key") else None
         self.root = root or cfg.get("flash", "/flash")
         _mkdir(self.root)
+        # <flash>/key (made here at first boot when the config has no key) wins over cfg key
+        self._use_key(identity.load(self.root, cfg.get("key")))
         self.media_dir = self.root + "/media"
         _mkdir(self.media_dir)
         self.state = state_mod.State(self.root + "/state.json")
@@ -100,6 +101,8 @@ class Device:
         self.on_command("ping", self._cmd_ping)
         self.on_command("config", self._cmd_config)
         self.on_command("reboot", self._cmd_reboot)
+        self.on_command("rotate_key", self._cmd_rotate_key)
+        self._finish_rotation()
 
     def on_command(self, op, handler):
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
@@ -160,7 +163,16 @@ class Device:
             self.state.set("prev", best[1])
             self.state.save()
 
+    def _use_key(self, seed):
+        self.seed = seed
+        keyed.install(seed)  # the public key once, not in every signature
+        self.pub_hex = identity.public_hex(seed)
+        identity.publish(self.root, self.pub_hex)
+
     async def emit(self, kind, body, media=(), extra=None, hist=None):
+        return self._emit(kind, body, media, extra, hist)
+
+    def _emit(self, kind, body, media=(), extra=None, hist=None):
         """Sign an event and put it in the outbox; `media` is a list of (path, mime) files
         already on flash (hashed in 2 KiB reads through self.hbuf, never the upload buffer,
         which the drain task may be sending from). `extra`: more state keys saved together
@@ -232,12 +244,14 @@ class Device:
         if up.require_hub or up.by_receipt:
             await client.subscribe(topics.HUB_STATE, 1)
         now = self.clock.time()
+        seq = self.state.get("seq", 0)  # announced: the hub's revocation watermark uses it
         try:
             birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw,
-                                       lists=self.status.get("lists"))
+                                       lists=self.status.get("lists"), seq=seq)
         except MalformedError as e:  # an app bug must not keep the device off the link
             _log.error("birth without lists: %s", e)
-            birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw)
+            birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw,
+                                       seq=seq)
         await client.publish(topics.state(self.dev), birth, 1, True)
         up.on_link_up()
         asyncio.create_task(self._watch_close(client))
@@ -372,3 +386,55 @@ class Device:
     async def _cmd_reboot(self, cmd):
         self._reboot = True
         return "rebooting"
+
+    # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------
+
+    async def _cmd_rotate_key(self, cmd):
+        """New seed staged in <flash>/key.new, the `key` event signed by the OLD key put in
+        the outbox, then key.new renamed over key and the signer switched: the device never
+        signs with a key its chain has not announced. The ack (new key) carries the new pub."""
+        return self._rotate(identity.stage(self.root))
+
+    def _rotate(self, new):
+        # no await from here to the end: nothing else signs while the key changes
+        pub = identity.public_hex(new)
+        if self._emit("key", {"pub": pub}, extra={"rot": pub}) is None:
+            identity.discard(self.root)  # never announced, never used: safe to forget
+            raise ValueError("rotate_key: outbox full, key event not stored")
+        identity.commit(self.root, new)
+        self._use_key(new)
+        _log.info("key rotated: %s", pub)
+        return pub
+
+    def _finish_rotation(self):
+        """A <flash>/key.new at start is a rotation a power cut interrupted: announce it (the
+        same `key` event, signed by the old key) unless the chain already holds it, then
+        commit it."""
+        new = identity.staged(self.root)
+        if new is None:
+            return
+        pub = identity.public_hex(new)
+        if self.state.get("rot") == pub or self._announced(pub):
+            identity.commit(self.root, new)
+            self._use_key(new)
+            _log.info("key rotation finished: %s", pub)
+            return
+        try:
+            self._rotate(new)
+        except ValueError as e:
+            _log.error("%s", e)
+
+    def _announced(self, pub):
+        # a key event for pub in the outbox (put, then the power went before the state save:
+        # _reconcile adopted it as the chain head)
+        t = topics.evt(self.dev, "key")
+        for rec in self.outbox.iter():
+            if outbox_mod.rec_topic(rec) != t:
+                continue
+            try:
+                env = envelope.parse(outbox_mod.rec_payload(rec))
+            except ProtocolError:
+                continue
+            if env["body"].get("pub") == pub and env["seq"] <= self.state.get("seq", 0):
+                return True
+        return False

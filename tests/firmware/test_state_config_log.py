@@ -115,7 +115,7 @@ def test_config_merges_over_defaults(run_fw, tmp_path):
     "change, key",
     [
         ({"device_id": None}, "device_id"),
-        ({"key": None}, "key"),
+        ({"key": ""}, "key"),  # key may be absent (identity.py), not empty
         ({"hub_key": None}, "hub_key"),
         ({"grid": None}, "grid"),
         ({"key": "zz" * 32}, "key"),

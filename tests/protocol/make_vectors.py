@@ -262,6 +262,20 @@ def positive() -> list[dict]:
                 ).decode(),
             }
         )
+    # the highest seq the device assigned: the hub's revocation watermark (docs/protocol.md)
+    f = {"dev": dev, "online": True, "session": 13, "ts": TS, "fw": "0.1.0", "seq": 41}
+    out.append(
+        {
+            "name": "birth announcing seq",
+            "type": "state",
+            "seed": DEV.hex(),
+            "public": crypto.public_key(DEV).hex(),
+            "fields": f,
+            "sealed": command.seal_state(
+                f["dev"], f["online"], f["session"], f["ts"], DEV, f["fw"], seq=f["seq"]
+            ).decode(),
+        }
+    )
     gate = "fc-330102001001-01"
     f = {"dev": gate, "online": True, "session": 3, "ts": TS, "fw": "0.2.0", "lists": 42}
     out.append(
@@ -434,6 +448,17 @@ def negative(pos: list[dict]) -> list[dict]:
             "malformed",
             sealed.seal(dict(birth, lists=value), DEV, command.STATE_DOMAIN).decode(),
             public=pos[-2]["public"],
+            type="state",
+        )
+    seq_birth = next(v for v in pos if v["name"] == "birth announcing seq")
+    for label, value in (('a string "41"', "41"), ("negative", -1), ("true", True)):
+        add(
+            f"state: seq {label}",
+            "malformed",
+            sealed.seal(
+                dict(json.loads(seq_birth["sealed"]), seq=value), DEV, command.STATE_DOMAIN
+            ).decode(),
+            public=seq_birth["public"],
             type="state",
         )
     add("topic: wildcard in device id", "bad_device_id", "gl/v1/hh+1/evt/report", type="topic")

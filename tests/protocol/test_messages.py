@@ -168,3 +168,17 @@ def test_an_empty_blob_must_have_the_empty_hash():
     assert envelope.blob_ref(envelope.EMPTY_SHA256, 0, "text/plain")["size"] == 0
     with pytest.raises(BlobError):
         envelope.blob_ref("ab" * 32, 0, "image/jpeg")
+
+
+def test_birth_announces_the_highest_seq():
+    pub = crypto.public_key(SEED)
+    birth = command.open_state(command.seal_state("hh-1", True, 3, 9, SEED, "0.1", seq=0), pub)
+    assert birth["seq"] == 0  # a fresh device: nothing assigned yet
+    assert "seq" not in command.open_state(command.seal_state("hh-1", False, 3, 9, SEED), pub)
+    top = (1 << 53) - 1
+    assert (
+        command.open_state(command.seal_state("hh-1", True, 3, 9, SEED, seq=top), pub)["seq"] == top
+    )
+    for bad in (-1, "41", True, 1.5, 1 << 53):
+        with pytest.raises(MalformedError):
+            command.seal_state("hh-1", True, 3, 9, SEED, seq=bad)

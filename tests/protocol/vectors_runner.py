@@ -80,12 +80,22 @@ def check_positive(v, mods):
         command.open_receipt(want, public)
     elif t == "state":
         got = command.seal_state(
-            f["dev"], f["online"], f["session"], f["ts"], seed, f.get("fw"), f.get("lists")
+            f["dev"],
+            f["online"],
+            f["session"],
+            f["ts"],
+            seed,
+            f.get("fw"),
+            f.get("lists"),
+            f.get("seq"),
         )
         if got != want:
             return "sealed bytes differ"
-        if command.open_state(want, public).get("lists") != f.get("lists"):
+        opened = command.open_state(want, public)
+        if opened.get("lists") != f.get("lists"):
             return "lists differs after open"
+        if opened.get("seq") != f.get("seq"):
+            return "seq differs after open"
     else:
         return "unknown vector type " + t
     return None
