@@ -36,6 +36,15 @@ class BoardError(ProvisionError):
     pass
 
 
+# forget the modules and names earlier REPL commands left, then collect: on the unix port the
+# firmware starts in the heap those commands used
+_FORGET = (
+    "import sys\nfor _m in list(sys.modules):\n del sys.modules[_m]\n"
+    "for _k in [k for k in globals() if k[0] != '_']:\n del globals()[_k]\n"
+    "__import__('gc').collect()\n"
+)
+
+
 def firmware_files() -> list[tuple[Path, str]]:
     """(local file, path on the board): firmware/lib -> lib/, hal/, apps/, main.py, protocol/
     (the .py sources only: no stubs, vectors or caches)."""
@@ -62,6 +71,7 @@ class Board:
         self.t = transport
         self.port = port
         self.platform = ""
+        self._console = bytearray()
 
     @classmethod
     def open(cls, port: str, timeout: float = 10.0) -> Board:
@@ -162,7 +172,13 @@ class Board:
         own entropy, at the first call) and return the public key hex read back from
         ``<flash>/key.pub``. The seed never leaves the board."""
         self.makedirs(flash)
-        self.exec(self._paths() + "import identity\nidentity.ensure(%r)" % flash, timeout=60)
+        # inside a function, and the modules forgotten after: nothing of it stays in the heap
+        # the firmware starts in (the unix port has no soft reset to clear it)
+        self.exec(
+            self._paths() + "def _ensure():\n import identity\n identity.ensure(%r)\n"
+            "_ensure()\ndel _ensure\n" % flash + _FORGET,
+            timeout=60,
+        )
         pub = self.read(flash + "/key.pub")
         text = (pub or b"").decode(errors="replace").strip()
         if len(text) != 64 or any(c not in "0123456789abcdef" for c in text.lower()):
@@ -174,7 +190,7 @@ class Board:
         (it reads /config.json). The unix port: run main.main() in this REPL, not waiting."""
         try:
             if self.platform == "linux":
-                code = self._paths() + "import main\nmain.main(['--config', %r])" % config
+                code = _FORGET + self._paths() + "import main\nmain.main(['--config', %r])" % config
                 self.t.exec_raw_no_follow(code)
             else:
                 self.t.exit_raw_repl()
@@ -182,3 +198,23 @@ class Board:
         except (TransportError, OSError) as exc:
             raise BoardError(f"could not start the firmware on {self.port}: {exc}") from None
         self.t.in_raw_repl = False
+        self._console = bytearray()
+
+    def check_running(self) -> None:
+        """Read what the started firmware printed; BoardError with its last line when it
+        stopped on a traceback (a board with nobody reading its console just keeps going)."""
+        serial = self.t.serial
+        try:
+            while serial.in_waiting:
+                self._console += serial.read(serial.in_waiting)
+        except OSError:
+            return
+        del self._console[:-8192]
+        text = self._console.decode(errors="replace")
+        at = text.rfind("Traceback (most recent call last)")
+        if at < 0:
+            return
+        lines = [ln.strip() for ln in text[at:].splitlines()[1:]]
+        for ln in lines:
+            if ln and not ln.startswith("File "):
+                raise BoardError(f"the firmware stopped on the board at {self.port}: {ln}")

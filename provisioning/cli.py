@@ -12,6 +12,7 @@ operator mistake is one line on stderr and exit 1 (docs/provisioning.md).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from provisioning.cli_ca import app as ca_app
 from provisioning.errors import ProvisionError
 from provisioning.hubapi import HubApiError, HubClient
 
-console = Console(stderr=False)
+console = Console(soft_wrap=True)
 FINAL = ("succeeded", "failed", "refused", "expired", "timed_out")
 
 
@@ -360,13 +361,13 @@ def flash_device(
             dc.set_broker_account(cfg, hub.broker_password(device_id))
         board.write(dc.CONFIG_PATH, _json_bytes(cfg))
         board.start(dc.CONFIG_PATH)
-    dc.forget_secrets(out, device_id)
-    record.status = "flashed"
-    record.save(out)
-    if wait_s > 0:
-        wait_online(hub, device_id, wait_s)
-        record.status = "online"
+        dc.forget_secrets(out, device_id)
+        record.status = "flashed"
         record.save(out)
+        if wait_s > 0:
+            wait_online(hub, device_id, wait_s, board.check_running)
+            record.status = "online"
+            record.save(out)
     return record
 
 
@@ -376,9 +377,15 @@ def _json_bytes(cfg: dict[str, Any]) -> bytes:
     return json.dumps(cfg, separators=(",", ":"), sort_keys=True).encode()
 
 
-def wait_online(hub: HubClient, device_id: str, timeout: float) -> dict[str, Any]:
+def wait_online(
+    hub: HubClient, device_id: str, timeout: float, check: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Poll the hub until the device's signed birth marked it online (``check`` runs between
+    polls: the board's console, which fails fast when the firmware stopped)."""
     deadline = time.monotonic() + timeout
     while True:
+        if check is not None:
+            check()
         dev = hub.device(device_id)
         if dev is not None and dev.get("online"):
             return dev

@@ -21,6 +21,7 @@ import select
 import shutil
 import signal
 import subprocess
+import termios
 import threading
 import tty
 from pathlib import Path
@@ -44,7 +45,14 @@ class PtyBoard:
     def start(self) -> PtyBoard:
         board_master, board_slave = pty.openpty()
         cable_master, cable_slave = pty.openpty()
+        # both raw, like serial lines, except that the board's keeps ISIG: micropython makes
+        # its tty fully raw while it reads the REPL and restores this mode while code runs, so
+        # a Ctrl-C then raises KeyboardInterrupt (SIGINT), as a board's UART interrupt
+        # character does (mpremote interrupts a running firmware so)
         tty.setraw(board_slave)
+        mode = termios.tcgetattr(board_slave)
+        mode[3] |= termios.ISIG
+        termios.tcsetattr(board_slave, termios.TCSANOW, mode)
         tty.setraw(cable_slave)
         env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}  # the board's own
         self.proc = subprocess.Popen(
