@@ -10,6 +10,7 @@ import typer
 
 from gridlink.errors import OperatorErrorGroup
 from hub.cli import app as hub_app
+from provisioning.cli import app as provision_app
 from simulator.cli import app as sim_app
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(hub_app, name="hub")
 app.add_typer(sim_app, name="sim")
+app.add_typer(provision_app, name="provision")
 
 
 @app.callback()

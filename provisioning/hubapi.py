@@ -1,0 +1,157 @@
+"""The hub's REST API as the provisioning tool uses it (httpx, an admin token).
+
+    hub = HubClient("http://hub:8000", token)
+    hub.register("hh-33010200100101", "handheld", pub_hex, grid_code="33010200100101")
+
+Every failure is a ``HubApiError`` whose text is one line an operator can act on: the hub is
+unreachable, the token is refused, or the hub's own ``{code, message}`` answer (a grid that
+already has its handheld names the ``revoke`` command that frees it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from provisioning.errors import ProvisionError
+
+
+class HubApiError(ProvisionError):
+    """A call to the hub failed; ``code`` is the hub's error code (or ``unreachable`` ...)."""
+
+    def __init__(self, message: str, *, code: str = "hub_error", status: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def _message(resp: httpx.Response) -> tuple[str, str, dict[str, Any]]:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "message" in body:
+        return str(body.get("code", "hub_error")), str(body["message"]), body.get("details") or {}
+    text = resp.text.strip().splitlines()
+    return "hub_error", (text[0][:200] if text else resp.reason_phrase), {}
+
+
+class HubClient:
+    def __init__(self, url: str, token: str, timeout: float = 10.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise HubApiError(f"hub URL {url!r}: want http://host:port or https://...")
+        if not token:
+            raise HubApiError("no admin token: pass --token or set GRIDLINK_ADMIN_TOKEN")
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HubClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- transport -------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kw)
+        except httpx.TimeoutException:
+            raise HubApiError(f"hub at {self.url} did not answer in time", code="timeout") from None
+        except httpx.TransportError as exc:
+            raise HubApiError(
+                f"hub unreachable at {self.url}: {exc or type(exc).__name__}", code="unreachable"
+            ) from None
+
+    def _json(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
+        resp = self._call(method, path, **kw)
+        if resp.status_code in ok:
+            return resp.json()
+        code, message, details = _message(resp)
+        if resp.status_code == 401:
+            message = (
+                f"the hub refused the admin token ({message}): check --token / GRIDLINK_ADMIN_TOKEN"
+            )
+        elif resp.status_code == 403:
+            message = f"the hub refused: {message} (an admin token is needed)"
+        elif code == "grid_has_handheld" and details.get("device_id"):
+            other = details["device_id"]
+            message = f"{message}: revoke it first with `gridlink provision revoke {other}`"
+        raise HubApiError(message, code=code, status=resp.status_code)
+
+    # --- the calls -------------------------------------------------------------------------
+
+    def hub_key(self) -> str:
+        """The hub's command-signing public key (64 hex), for the device config."""
+        return str(self._json("GET", "/api/hub/key")["public_key"])
+
+    def register(
+        self, device_id: str, kind: str, public_key: str, grid_code: str | None
+    ) -> dict[str, Any]:
+        """``POST /api/devices``; the answer's ``broker`` is the device's broker account
+        (``{"username", "password", "client_id"}``, shown once) or ``None``/absent."""
+        body = {"id": device_id, "kind": kind, "public_key": public_key, "grid_code": grid_code}
+        result: dict[str, Any] = self._json("POST", "/api/devices", ok=(201,), json=body)
+        return result
+
+    def device(self, device_id: str) -> dict[str, Any] | None:
+        """The device's detail, or ``None`` when the hub does not know it."""
+        resp = self._call("GET", f"/api/devices/{device_id}", params={"commands": 0})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            return self._json("GET", f"/api/devices/{device_id}", params={"commands": 0})  # raises
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def devices(self, **filters: object) -> list[dict[str, Any]]:
+        """Every device matching the filters (kind, status, grid_code, online), all pages."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self._json(
+                "GET", "/api/devices", params={**params, "limit": 1000, "offset": len(out)}
+            )
+            out += page
+            if len(page) < 1000:
+                return out
+
+    def grids(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/api/grids")
+        return result
+
+    def broker_password(self, device_id: str) -> dict[str, Any] | None:
+        """A new broker password for the device (re-flash after the first one was given)."""
+        result: dict[str, Any] | None = self._json(
+            "POST", f"/api/devices/{device_id}/broker-password"
+        )
+        return result
+
+    def revoke(self, device_id: str, reason: str | None) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "POST", f"/api/devices/{device_id}/revoke", json={"reason": reason}
+        )
+        return result
+
+    def send_command(
+        self, device_id: str, op: str, args: dict[str, Any] | None = None, lifetime_s: int = 600
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "POST",
+            f"/api/devices/{device_id}/commands/{op}",
+            ok=(201,),
+            json={"args": args or {}, "lifetime_s": lifetime_s},
+        )
+        return result
+
+    def command(self, command_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/api/commands/{command_id}")
+        return result

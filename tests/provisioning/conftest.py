@@ -1,0 +1,70 @@
+"""A live hub for the provisioning tool: Mosquitto, the migrated + seeded SQLite database and
+``gridlink hub run`` as its own process (uvicorn + ingest), so the CLI talks HTTP to a real
+server. ``live.env`` is what an operator exports (GRIDLINK_HUB_URL, GRIDLINK_ADMIN_TOKEN)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.clock import SystemClock
+from hub.db import make_engine, make_session_factory, session_scope
+from hub.keys import load_or_create
+from hub.migrations.runner import upgrade
+from hub.seed import DemoData, seed_demo
+from hub.settings import Settings
+from tests.e2e.hubproc import HubProcess
+from tests.support.hub import hub_settings
+from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import wait_until
+
+
+@dataclass
+class LiveHub:
+    settings: Settings
+    proc: HubProcess
+    broker: Mosquitto
+    demo: DemoData
+    url: str
+    token: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"GRIDLINK_HUB_URL": self.url, "GRIDLINK_ADMIN_TOKEN": self.token}
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.url + path, headers={"Authorization": f"Bearer {self.token}"})
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.fixture
+def live_hub(tmp_path: Path) -> Iterator[LiveHub]:
+    with Mosquitto(workdir=tmp_path / "broker", persistence=True) as broker:
+        settings = hub_settings(tmp_path, broker)
+        upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        with session_scope(make_session_factory(engine)) as s:
+            demo = seed_demo(db_session=s, clock=SystemClock())
+        engine.dispose()
+        load_or_create(settings.hub_key_path)
+        proc = HubProcess(settings, tmp_path / "logs", "run").start()
+        url = f"http://127.0.0.1:{proc.env['GRIDLINK_API_PORT']}"
+        try:
+            wait_until("the hub process ready", lambda: _ready(url), 60, detail=proc.log)
+            yield LiveHub(
+                settings, proc, broker, demo, url, settings.admin_token.get_secret_value()
+            )
+        finally:
+            if proc.proc is not None and proc.proc.poll() is None:
+                proc.proc.terminate()
+                proc.proc.wait(15)

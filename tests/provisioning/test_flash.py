@@ -1,0 +1,144 @@
+"""``gridlink provision new`` + ``flash`` for real: the MicroPython unix port on a pty as the
+board (tests/support/board.py), mpremote's serial transport to it, Mosquitto, and the hub as its
+own process over HTTP; each ends with the device's signed birth at the hub."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gridlink.cli import app
+from protocol import crypto
+from tests.provisioning.conftest import LiveHub
+from tests.support.board import PtyBoard
+
+pytestmark = pytest.mark.hil
+
+ROUTE = [[30274000, 120155000], [30275000, 120156000]]
+
+
+def sim_extra(tmp_path: Path) -> Path:
+    """What a simulated handheld needs beyond provisioning's config: its simulated route, no
+    scenario, and it keeps running."""
+    path = tmp_path / "extra.json"
+    path.write_text(json.dumps({"sim": {"route": ROUTE}, "heartbeat_s": 60, "track_s": 0}))
+    return path
+
+
+def provision(live: LiveHub, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["provision", *args], env=live.env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_new_and_flash_with_the_key_made_here(live_hub: LiveHub, tmp_path: Path) -> None:
+    grid = live_hub.demo.grids[0]
+    dev = f"hh-{grid}"
+    out = tmp_path / "devices"
+    code, stdout, stderr = provision(
+        live_hub,
+        "new",
+        "--id",
+        dev,
+        "--kind",
+        "handheld",
+        "--grid",
+        grid,
+        "--key-on",
+        "host",
+        "--out",
+        str(out),
+        "--broker-host",
+        live_hub.broker.host,
+        "--broker-port",
+        str(live_hub.broker.port),
+        "--hal",
+        "sim",
+        "--config-json",
+        str(sim_extra(tmp_path)),
+    )
+    assert code == 0, stdout + stderr
+    cfg = json.loads((out / dev / "config.json").read_text())
+    seed = cfg["key"]
+    record = json.loads((out / dev / "device.json").read_text())
+    assert record["status"] == "registered"
+    assert record["public_key"] == crypto.public_key(bytes.fromhex(seed)).hex()
+    hub_dev = live_hub.get(f"/api/devices/{dev}").json()
+    assert hub_dev["public_key"] == record["public_key"] and not hub_dev["online"]
+
+    with PtyBoard(tmp_path / "board") as board:
+        code, stdout, stderr = provision(
+            live_hub, "flash", "--port", board.port, "--out", str(out), "--wait", "90", dev
+        )
+        assert code == 0, stdout + stderr + board.output()[-3000:]
+        assert "online at the hub" in stdout
+        hub_dev = live_hub.get(f"/api/devices/{dev}").json()
+        assert hub_dev["online"] and hub_dev["session"] >= 1
+        # the board has the firmware and the seed; the workstation no longer has the seed
+        assert json.loads(board.path("config.json").read_text())["key"] == seed
+        assert (board.path("lib/device.py")).exists() and board.path("protocol/ed25519.py")
+        assert "key" not in json.loads((out / dev / "config.json").read_text())
+        for path in out.rglob("*"):
+            if path.is_file():
+                assert seed not in path.read_text(), path
+        assert seed not in stdout + stderr
+
+
+def test_new_and_flash_with_the_key_made_on_the_board(live_hub: LiveHub, tmp_path: Path) -> None:
+    grid = live_hub.demo.grids[1]
+    dev = f"hh-{grid}"
+    out = tmp_path / "devices"
+    code, stdout, stderr = provision(
+        live_hub,
+        "new",
+        "--id",
+        dev,
+        "--kind",
+        "handheld",
+        "--grid",
+        grid,
+        "--out",
+        str(out),
+        "--broker-host",
+        live_hub.broker.host,
+        "--broker-port",
+        str(live_hub.broker.port),
+        "--hal",
+        "sim",
+        "--config-json",
+        str(sim_extra(tmp_path)),
+    )
+    assert code == 0, stdout + stderr
+    assert "pending" in stdout
+    assert "key" not in json.loads((out / dev / "config.json").read_text())
+    assert live_hub.get(f"/api/devices/{dev}").status_code == 404  # registered at flash
+
+    with PtyBoard(tmp_path / "board") as board:
+        code, stdout, stderr = provision(
+            live_hub, "flash", "--port", board.port, "--out", str(out), "--wait", "90", dev
+        )
+        assert code == 0, stdout + stderr + board.output()[-3000:]
+        assert "online at the hub" in stdout
+        seed = board.path("flash/key").read_text().strip()  # made by the board, kept there
+        pub = crypto.public_key(bytes.fromhex(seed)).hex()
+        assert board.path("flash/key.pub").read_text().strip() == pub
+        hub_dev = live_hub.get(f"/api/devices/{dev}").json()
+        assert hub_dev["public_key"] == pub and hub_dev["online"] and hub_dev["session"] >= 1
+        assert "key" not in json.loads(board.path("config.json").read_text())
+        # the seed never left the board: not in what the CLI printed, nor in any file it wrote
+        assert pub in stdout and seed not in stdout + stderr
+        for path in [*out.rglob("*"), *tmp_path.glob("*.json")]:
+            if path.is_file():
+                assert seed not in path.read_text(errors="replace"), path
+
+    # flashing again (a firmware update) keeps the key and the registration. The board is
+    # power-cycled first: the unix port reads no Ctrl-C while the firmware runs (a board's
+    # UART interrupt does), so mpremote could not interrupt it (docs/provisioning.md)
+    with PtyBoard(tmp_path / "board") as board:
+        code, stdout, stderr = provision(
+            live_hub, "flash", "--port", board.port, "--out", str(out), "--wait", "0", dev
+        )
+        assert code == 0, stdout + stderr
+        assert board.path("flash/key").read_text().strip() == seed
