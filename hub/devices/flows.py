@@ -3,7 +3,8 @@ the account, revocation disables it, the supervision pass retries what the broke
 
 These orchestrate a database transaction with a broker call that cannot share it, so they
 commit themselves, in the order that keeps the two consistent:
-- registration: validate, create the account, commit; a failed commit deletes the account;
+- registration: validate, create the account, then write and commit the device; a failure
+  after the account exists deletes it again;
 - revocation: commit the revocation first (it must stand even when the broker is down), then
   disable the account and record when; the supervision pass retries until it succeeds.
 """
@@ -31,15 +32,16 @@ def register(
     """Register the device and create its broker account; commits. The account (None: the
     hub runs without broker accounts) is returned once and never stored. BrokerAdminError:
     nothing is registered (the caller's session is left to roll back)."""
-    device = service.register_device(db_session=db_session, data=data, clock=clock)
-    account = admin.create_device(device.id)
+    service.check_registration(db_session=db_session, data=data)
+    account = admin.create_device(data.id)
     try:
+        device = service.register_device(db_session=db_session, data=data, clock=clock)
         db_session.commit()
     except Exception:
         db_session.rollback()
         if account is not None:
             try:
-                admin.delete_device(device.id)
+                admin.delete_device(data.id)
             except BrokerAdminError as exc:
                 logger.error(
                     "%s: registration failed; its broker account remains: %s", data.id, exc

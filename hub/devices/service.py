@@ -48,8 +48,9 @@ def _check_handheld_slot(db_session: Session, grid_code: str, device_id: str) ->
         )
 
 
-def register_device(*, db_session: Session, data: DeviceCreate, clock: Clock) -> Device:
-    """Register a device's public key (and bind it to its grid). Caller commits."""
+def check_registration(*, db_session: Session, data: DeviceCreate) -> str:
+    """Every check of a registration, without writing: the public key in canonical form, or
+    the hub error naming what is wrong."""
     try:
         topics.validate_device_id(data.id)
     except ProtocolError as exc:
@@ -62,6 +63,12 @@ def register_device(*, db_session: Session, data: DeviceCreate, clock: Clock) ->
             raise NotFoundError(f"grid {data.grid_code} does not exist", code="grid_not_found")
         if data.kind == DeviceKind.handheld:
             _check_handheld_slot(db_session, data.grid_code, data.id)
+    return key
+
+
+def register_device(*, db_session: Session, data: DeviceCreate, clock: Clock) -> Device:
+    """Register a device's public key (and bind it to its grid). Caller commits."""
+    key = check_registration(db_session=db_session, data=data)
     device = Device(
         id=data.id,
         kind=data.kind.value,
