@@ -24,7 +24,7 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from hub import keys
+from hub import broker_admin, keys
 from hub.access.retention import purge_face_captures
 from hub.app import create_app, database_problem
 from hub.cases.flows.supervision import run_supervision
@@ -36,6 +36,7 @@ from hub.db import (
     session_scope,
     sqlite_path,
 )
+from hub.devices.flows import BrokerDisableRetry
 from hub.errors import ConflictError
 from hub.ingest import cli as ingest_cli
 from hub.ingest import runner
@@ -188,6 +189,7 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
     factory = make_session_factory(engine)
     clock = SystemClock()
     store = FileBlobStore(settings.media_dir)
+    accounts = _broker_retry(settings)
     while not stop.wait(interval_s):
         try:
             with session_scope(factory) as db_session:
@@ -201,7 +203,25 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
                 )
         except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
             logger.exception("face-capture retention pass failed")
+        if accounts is not None:  # revoked devices whose broker account is still enabled
+            try:
+                with session_scope(factory) as db_session:
+                    accounts.run(db_session=db_session, clock=clock)
+            except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
+                logger.exception("broker-account pass failed")
     engine.dispose()
+
+
+def _broker_retry(settings: Settings) -> BrokerDisableRetry | None:
+    """The supervision pass that disables the broker accounts a revocation could not (the
+    broker was down); None without broker accounts."""
+    if settings.broker_accounts != "dynsec":
+        return None
+    try:
+        return BrokerDisableRetry(broker_admin.for_settings(settings))
+    except Exception:  # noqa: BLE001 - supervision goes on without it; said once
+        logger.exception("broker accounts cannot be administered: revocations are not retried")
+        return None
 
 
 class _Server(uvicorn.Server):

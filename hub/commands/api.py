@@ -4,17 +4,23 @@ read one command and a device's history; the device detail (with its commands) a
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Query
 
 from hub.auth.deps import AdminUser, CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import require_roles
+from hub.broker_admin import BrokerAdminError
 from hub.commands import service
 from hub.commands.schemas import CommandCreate, CommandRead, DeviceDetail
 from hub.deps import ClockDep, SessionDep
-from hub.devices.schemas import DeviceRead, DeviceRevoke
+from hub.devices import flows as device_flows
+from hub.devices.deps import BrokerAdminDep
+from hub.devices.schemas import DeviceRead, DeviceRevoke, DeviceRevoked
 from hub.devices.service import visible_device
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["commands"])
 devices_router = APIRouter(prefix="/api", tags=["devices"])
 
@@ -80,16 +86,20 @@ def device_detail(
     return detail
 
 
-@devices_router.post("/devices/{device_id}/revoke", response_model=DeviceRead)
+@devices_router.post("/devices/{device_id}/revoke", response_model=DeviceRevoked)
 def revoke(
     device_id: str,
     db_session: SessionDep,
     clock: ClockDep,
     user: AdminUser,
+    admin: BrokerAdminDep,
     body: DeviceRevoke | None = None,
-) -> DeviceRead:
-    """Revoke the device's key now: what it signed before stays valid, later messages are
-    rejected; its open commands fail. (Disable its broker credentials as well: see ops docs.)"""
+) -> DeviceRevoked:
+    """Revoke the device now (idempotent): the hub fixes a watermark from the highest seq it
+    holds or was told of; later messages are rejected as ``revoked`` whatever their ``ts``,
+    earlier ones that link into the chain stay valid; its open commands fail. Then its broker
+    account is disabled and its session dropped: ``broker_disabled`` false means the broker
+    did not answer (the revocation stands; the hub's supervision pass retries)."""
     visible_device(db_session=db_session, user=user, device_id=device_id)
     device = service.revoke_device(
         db_session=db_session,
@@ -97,5 +107,14 @@ def revoke(
         reason=body.reason if body else None,
         clock=clock,
     )
-    db_session.commit()
-    return DeviceRead.model_validate(device)
+    db_session.commit()  # the revocation stands whatever the broker does
+    try:
+        disabled = device_flows.disable_account(
+            db_session=db_session, device=device, admin=admin, clock=clock
+        )
+    except BrokerAdminError as exc:
+        db_session.rollback()
+        logger.warning("%s revoked; the broker did not disable its account: %s", device_id, exc)
+        disabled = False
+    read = DeviceRead.model_validate(device)
+    return DeviceRevoked(**read.model_dump(), broker_disabled=disabled)

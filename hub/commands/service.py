@@ -28,6 +28,7 @@ from hub.commands.models import (
 from hub.devices import service as devices
 from hub.devices.models import Device, DeviceKind, DeviceStatus
 from hub.errors import ConflictError, InvalidInputError, NotFoundError
+from hub.events.models import Event
 from protocol import canonical, command, topics
 from protocol.errors import ProtocolError
 from protocol.limits import MAX_COMMAND_BYTES
@@ -73,6 +74,8 @@ def enqueue(
             f"{op} is sent by the hub from the access lists: change the lists instead",
             code="bad_op",
         )
+    if op == "rotate_key" and args:
+        raise InvalidInputError("rotate_key takes no args", code="bad_args")
     if device.kind != DeviceKind.handheld:
         args = gate_args.check(op, args)
     if op == "enrol":
@@ -193,10 +196,16 @@ def cancel_open(*, db_session: Session, device_id: str, detail: str) -> int:
 def revoke_device(
     *, db_session: Session, device_id: str, reason: str | None, clock: Clock
 ) -> Device:
-    """Revoke the device's key and fail its open commands (it will not answer them). Caller
+    """Revoke the device's key (the watermark counts every stored event, also those whose
+    chain has not advanced yet) and fail its open commands (it will not answer them). Caller
     commits."""
+    stored = db_session.scalar(select(func.max(Event.seq)).where(Event.device_id == device_id))
     device = devices.revoke_device(
-        db_session=db_session, device_id=device_id, reason=reason, clock=clock
+        db_session=db_session,
+        device_id=device_id,
+        reason=reason,
+        clock=clock,
+        stored_seq=stored or 0,
     )
     cancel_open(db_session=db_session, device_id=device_id, detail="device revoked")
     return device

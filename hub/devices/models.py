@@ -30,7 +30,12 @@ class Device(Base):
     """A device identity. ``public_key`` verifies everything it signs (hub never holds seeds).
 
     ``last_seq`` / ``chain_head`` describe the contiguous stored prefix of its event chain
-    (what receipts acknowledge); ``max_seq`` is the highest seq stored at all.
+    (what receipts acknowledge); ``max_seq`` is the highest seq stored at all;
+    ``announced_seq`` the highest seq the device has shown the hub (a birth's ``seq``, any
+    verified envelope). At revocation ``revoked_seq`` / ``revoked_head`` fix the watermark
+    (docs/protocol.md, "Revocation"). After a key rotation ``previous_public_key`` still
+    verifies until ``previous_key_until``. ``broker_disabled_at``: when the broker account was
+    disabled (None while a revoked device's account still has to be).
     """
 
     __tablename__ = "devices"
@@ -63,6 +68,12 @@ class Device(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # stored through, contiguous
     chain_head: Mapped[str] = mapped_column(String(64), default="0" * 64)
     max_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    announced_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    revoked_seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    revoked_head: Mapped[str | None] = mapped_column(String(64), default=None)
+    broker_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    previous_public_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    previous_key_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     @property
     def public_key_bytes(self) -> bytes:

@@ -1,4 +1,5 @@
-"""API schemas of the devices domain: register, read, bind, revoke; the hub's public key."""
+"""API schemas of the devices domain: register (with the broker account), read, bind, revoke;
+the hub's public key."""
 
 from __future__ import annotations
 
@@ -44,6 +45,27 @@ class DeviceRead(BaseModel):
     last_seq: int
     max_seq: int
     chain_head: str
+    announced_seq: int
+    revoked_seq: int | None  # the watermark: later seqs are rejected as revoked
+    revoked_head: str | None
+    broker_disabled_at: datetime | None
+    previous_key_until: datetime | None  # after a rotation, the old key verifies until then
+
+
+class BrokerAccountRead(BaseModel):
+    """A device's broker account; the password is shown once (the hub never stores it)."""
+
+    username: str
+    password: str
+    client_id: str
+
+
+class DeviceRegistered(DeviceRead):
+    broker: BrokerAccountRead | None  # None: the hub runs without broker accounts
+
+
+class DeviceRevoked(DeviceRead):
+    broker_disabled: bool  # false: not (yet) disabled at the broker; supervision retries
 
 
 class HubKeyRead(BaseModel):

@@ -1,6 +1,9 @@
-"""Device identities: register, look up, bind to a grid, revoke."""
+"""Device identities: register, look up, bind to a grid, revoke (the watermark), rotate keys."""
 
 from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,8 +19,11 @@ from hub.errors import ConflictError, InvalidInputError, NotFoundError, Permissi
 from protocol import topics
 from protocol.errors import ProtocolError
 
+logger = logging.getLogger(__name__)
 
-def _check_public_key(public_key: str) -> str:
+
+def check_public_key(public_key: str) -> str:
+    """The key in canonical form (64 lower-case hex) or InvalidInputError."""
     key = public_key.strip().lower()
     if len(key) != 64 or any(ch not in "0123456789abcdef" for ch in key):
         raise InvalidInputError("public_key must be 32 bytes as 64 hex characters")
@@ -35,19 +41,21 @@ def _check_handheld_slot(db_session: Session, grid_code: str, device_id: str) ->
     )
     if other is not None:
         raise ConflictError(
-            f"grid {grid_code} already has the active handheld {other}",
+            f"grid {grid_code} already has the active handheld {other}: revoke {other} first "
+            f"(gridlink provision revoke {other})",
             code="grid_has_handheld",
             device_id=other,
         )
 
 
-def register_device(*, db_session: Session, data: DeviceCreate, clock: Clock) -> Device:
-    """Register a device's public key (and bind it to its grid). Caller commits."""
+def check_registration(*, db_session: Session, data: DeviceCreate) -> str:
+    """Every check of a registration, without writing: the public key in canonical form, or
+    the hub error naming what is wrong."""
     try:
         topics.validate_device_id(data.id)
     except ProtocolError as exc:
         raise InvalidInputError(f"bad device id: {exc.message}", code="bad_device_id") from exc
-    key = _check_public_key(data.public_key)
+    key = check_public_key(data.public_key)
     if db_session.get(Device, data.id) is not None:
         raise ConflictError(f"device {data.id} is already registered", code="device_exists")
     if data.grid_code is not None:
@@ -55,6 +63,12 @@ def register_device(*, db_session: Session, data: DeviceCreate, clock: Clock) ->
             raise NotFoundError(f"grid {data.grid_code} does not exist", code="grid_not_found")
         if data.kind == DeviceKind.handheld:
             _check_handheld_slot(db_session, data.grid_code, data.id)
+    return key
+
+
+def register_device(*, db_session: Session, data: DeviceCreate, clock: Clock) -> Device:
+    """Register a device's public key (and bind it to its grid). Caller commits."""
+    key = check_registration(db_session=db_session, data=data)
     device = Device(
         id=data.id,
         kind=data.kind.value,
@@ -146,21 +160,75 @@ def revoke_device(
     device_id: str,
     reason: str | None = None,
     clock: Clock,
+    stored_seq: int = 0,
 ) -> Device:
-    """Revoke a device key. Envelopes signed (``ts``) before ``revoked_at`` stay valid."""
+    """Revoke a device key and fix its watermark (idempotent: a second call changes nothing).
+
+    ``revoked_seq`` is the highest seq the hub holds or was told of: ``stored_seq`` (the
+    caller's count of stored events), ``max_seq`` and ``announced_seq`` (births, heartbeats);
+    ``revoked_head`` the contiguous chain head. What the device signs afterwards lies above
+    it, whatever ``ts`` it claims. Caller commits."""
     device = get_device(db_session=db_session, device_id=device_id)
     if device.status == DeviceStatus.revoked:
         return device
     device.status = DeviceStatus.revoked.value
     device.revoked_at = clock.now()
     device.revoked_reason = reason
+    device.revoked_seq = max(device.max_seq, device.announced_seq, stored_seq)
+    device.revoked_head = device.chain_head
     device.online = False
     db_session.flush()
+    logger.info(
+        "%s revoked: watermark seq %d, head %s", device_id, device.revoked_seq, device.chain_head
+    )
     return device
 
 
-def signed_before_revocation(device: Device, ts: int) -> bool:
-    """True when a message stamped ``ts`` (Unix seconds) may still be accepted from ``device``."""
-    if device.status != DeviceStatus.revoked or device.revoked_at is None:
-        return True
-    return ts < int(device.revoked_at.timestamp())
+def watermark(device: Device) -> int | None:
+    """The highest seq still accepted from ``device``; None while it is not revoked."""
+    if device.status != DeviceStatus.revoked:
+        return None
+    return device.revoked_seq if device.revoked_seq is not None else device.max_seq
+
+
+def note_announced(device: Device, seq: int) -> None:
+    """Remember a seq the device showed (a birth's ``seq``, a verified envelope's own)."""
+    if device.status != DeviceStatus.revoked and seq > device.announced_seq:
+        device.announced_seq = seq
+
+
+def verifying_keys(device: Device, now: datetime) -> list[bytes]:
+    """The keys that verify what ``device`` signs at ``now``: the current one and, within the
+    overlap after a rotation, the previous one."""
+    keys = [device.public_key_bytes]
+    until = device.previous_key_until
+    if device.previous_public_key is not None and until is not None and now < until:
+        keys.append(bytes.fromhex(device.previous_public_key))
+    return keys
+
+
+def rotate_key(
+    *, db_session: Session, device_id: str, public_key: str, at: datetime, overlap_s: int
+) -> bool:
+    """Apply a verified ``key`` event: ``public_key`` becomes the device's key, the old one
+    verifies until ``at + overlap_s``. Naming the current key is a no-op (a re-emitted event);
+    a revoked device keeps its key. Returns whether the key changed. Caller commits."""
+    key = check_public_key(public_key)
+    device = get_device(db_session=db_session, device_id=device_id)
+    if device.status == DeviceStatus.revoked:
+        logger.warning("%s: key event of a revoked device ignored", device_id)
+        return False
+    if key == device.public_key:
+        logger.info("%s: key event names the current key (no-op)", device_id)
+        return False
+    device.previous_public_key = device.public_key
+    device.previous_key_until = at + timedelta(seconds=overlap_s)
+    device.public_key = key
+    db_session.flush()
+    logger.info(
+        "%s: key rotated to %s..., the old key verifies until %s",
+        device_id,
+        key[:16],
+        device.previous_key_until.isoformat(),
+    )
+    return True

@@ -10,6 +10,13 @@ An event is stored ``historical`` when the device marked it so (the signed ``his
 captured while the device's link or the hub was down) or when it arrived more than
 ``LIVE_WINDOW_S`` after its capture time (``envelope.is_historical``). Historical events are
 recorded and filed; the flows take no live action on them.
+
+Signatures are checked with the device's current key and, within the overlap after a rotation,
+its previous one (``hub.ingest.verify``); a ``key`` event verified earlier in the same batch
+makes its new key count for the device's later messages of the batch. A revoked device's
+envelopes above its watermark are rejected as ``revoked`` whatever their ``ts``; those at or
+below it are kept when they link into the known chain (``verify.drop_unlinked``), and its acks
+never change a command.
 """
 
 from __future__ import annotations
@@ -20,17 +27,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import from_unix
 from hub.commands.service import record_ack
+from hub.devices import service as devices
 from hub.devices.models import Device
-from hub.devices.service import signed_before_revocation
 from hub.errors import HubError
 from hub.events import service as events
 from hub.events.models import ChainStatus, Event
+from hub.ingest import verify
 from hub.ingest.hooks import EventHook
 from hub.media import service as media
 from hub.media.store import BlobStore
@@ -56,6 +64,7 @@ class Candidate:
     digest: str
     historical: bool  # the envelope's hist flag, or a late arrival
     grid_code: str | None
+    revoked: bool = False  # from a revoked device (at or below its watermark)
 
 
 class EventIngest:
@@ -86,11 +95,13 @@ class EventIngest:
         if not parsed:
             return 0
         with self.session_factory() as db_session:
-            fresh = self._verify(db_session, parsed, int(now.timestamp()), reject)
+            fresh, watermarks = self._verify(db_session, parsed, now, reject)
             known = events.existing_digests(db_session=db_session, keys=fresh.keys())
             for key, digest in known.items():
                 _same_or_replay(reject, fresh.pop(key), digest)
                 touched[key[0]]  # noqa: B018 - a resend deserves a receipt too
+            if watermarks:
+                self._drop_unlinked(db_session, fresh, watermarks, reject)
             for dev, _seq in fresh:
                 touched[dev]  # noqa: B018
             cands = list(fresh.values())
@@ -146,31 +157,52 @@ class EventIngest:
         self,
         db_session: Session,
         parsed: list[tuple[str, Envelope, bytes]],
-        now_ts: int,
+        now: datetime,
         reject: Reject,
-    ) -> dict[tuple[str, int], Candidate]:
-        """Signature, clock skew and revocation checks; returns the candidates by (device, seq)."""
-        devices = {
+    ) -> tuple[dict[tuple[str, int], Candidate], dict[str, int]]:
+        """Signature, clock skew, key event and watermark checks; returns the candidates by
+        (device, seq) and the watermarks of the revoked devices among them."""
+        now_ts = int(now.timestamp())
+        devices_by_id = {
             d.id: d
             for d in db_session.scalars(
                 select(Device).where(Device.id.in_({dev for dev, _e, _r in parsed}))
             )
         }
         fresh: dict[tuple[str, int], Candidate] = {}
+        watermarks: dict[str, int] = {}
+        new_keys: dict[str, bytes] = {}  # announced by a key event earlier in this batch
         for dev, env, raw in parsed:
-            device = devices.get(dev)
+            device = devices_by_id.get(dev)
             if device is None:
                 reject("unknown_device", dev, f"seq {env['seq']}")
                 continue
+            keys = devices.verifying_keys(device, now)
+            current = new_keys.get(dev, keys[0])
+            if dev in new_keys:
+                keys.append(current)
             try:
-                envelope.verify(env, device.public_key_bytes)
+                key = verify.signer(env, keys)
                 envelope.check_skew(env, now_ts)
+                pub = verify.key_event_pub(env) if env["kind"] == "key" else None
             except ProtocolError as exc:
                 reject(exc.reason, dev, f"seq {env['seq']}: {exc.message}")
                 continue
-            if not signed_before_revocation(device, env["ts"]):
-                reject("revoked", dev, f"seq {env['seq']} signed after revocation")
+            if pub is not None and key != current and pub != current.hex():
+                reject("bad_signature", dev, f"seq {env['seq']}: key event not by the current key")
                 continue
+            mark = devices.watermark(device)
+            if mark is not None:
+                if env["seq"] > mark:
+                    reject(
+                        "revoked",
+                        dev,
+                        f"seq {env['seq']} (ts {env['ts']}) above the watermark {mark}",
+                    )
+                    continue
+                watermarks[dev] = mark
+            elif pub is not None and pub != current.hex():
+                new_keys[dev] = bytes.fromhex(pub)
             cand = Candidate(
                 device_id=dev,
                 env=env,
@@ -178,13 +210,32 @@ class EventIngest:
                 digest=envelope.digest(raw),
                 historical=envelope.is_historical(env, now_ts),
                 grid_code=device.grid_code,
+                revoked=mark is not None,
             )
-            key = (dev, env["seq"])
-            if key in fresh:
-                _same_or_replay(reject, cand, fresh[key].digest)
+            key_seq = (dev, env["seq"])
+            if key_seq in fresh:
+                _same_or_replay(reject, cand, fresh[key_seq].digest)
                 continue
-            fresh[key] = cand
-        return fresh
+            fresh[key_seq] = cand
+        return fresh, watermarks
+
+    def _drop_unlinked(
+        self,
+        db_session: Session,
+        fresh: dict[tuple[str, int], Candidate],
+        watermarks: dict[str, int],
+        reject: Reject,
+    ) -> None:
+        """A revoked device's new envelopes at or below its watermark are kept only when they
+        link into the known chain (``verify.unlinked``); the others are rejected ``revoked``."""
+        links = {k: (c.env["prev"], c.digest) for k, c in fresh.items() if k[0] in watermarks}
+        for dev, seq in verify.unlinked(db_session, links, list(watermarks)):
+            del fresh[(dev, seq)]
+            reject(
+                "revoked",
+                dev,
+                f"seq {seq} <= watermark {watermarks[dev]} does not link into the known chain",
+            )
 
     def _store(
         self,
@@ -225,12 +276,22 @@ class EventIngest:
                 touched[cand.device_id].add(ref["sha256"])
             stored.append(event)
         db_session.flush()  # IntegrityError here: see the caller
-        newest: dict[str, int] = {}
-        for event in stored:
-            newest[event.device_id] = max(newest.get(event.device_id, 0), event.ts)
-            self._after_store(db_session, event)
-        for device_id in newest:
-            db_session.execute(update(Device).where(Device.id == device_id).values(last_seen=now))
+        top: dict[str, int] = {}
+        for cand, event in zip(cands, stored, strict=True):
+            top[event.device_id] = max(top.get(event.device_id, 0), event.seq)
+            if not (cand.revoked and event.kind == "ack"):  # its commands failed at revocation
+                self._after_store(db_session, event)
+        for device_id, seq in top.items():  # the seqs it showed count for a later watermark
+            db_session.execute(
+                update(Device)
+                .where(Device.id == device_id)
+                .values(
+                    last_seen=now,
+                    announced_seq=case(
+                        (Device.announced_seq < seq, seq), else_=Device.announced_seq
+                    ),
+                )
+            )
         return len(stored)
 
     def _after_store(self, db_session: Session, event: Event) -> None:

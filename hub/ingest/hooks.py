@@ -2,7 +2,9 @@
 (``hub.cases.flows.device_events``). Reports become cases (``on_report``) and on-site
 verifications close or reopen them (``on_verify``); gate batches fill the access log and open
 cases for alarms (``gate_events.on_access``); enrolments, heartbeats, births and list-sync acks
-keep the gates' list versions (``hub.access.flows``, ``hub.commands.list_sync``). Historical
+keep the gates' list versions (``hub.access.flows``, ``hub.commands.list_sync``); a verified
+``key`` event switches the device's public key (``hub.devices.service.rotate_key``: the old one
+verifies for ``settings.key_rotation_overlap_s`` more; it never makes a case). Historical
 events are passed on too (they are filed, with deadlines from the capture time);
 ``event.historical`` tells the flows not to trigger live actions. When a blob completes
 (received and hash-checked) the verifications waiting for it are judged
@@ -21,6 +23,7 @@ from hub.access import flows as access_flows
 from hub.cases.flows import blob_arrival, device_events, gate_events
 from hub.clock import Clock
 from hub.commands import list_sync
+from hub.devices import service as devices
 from hub.errors import HubError
 from hub.events.models import Event
 from hub.ingest.state import Birth, BirthHook
@@ -31,6 +34,18 @@ logger = logging.getLogger(__name__)
 EventHook = Callable[[Session, Event], None]
 BlobHook = Callable[[Session, str], None]
 
+
+def on_key(*, db_session: Session, event: dict[str, Any], clock: Clock, settings: Settings) -> None:
+    """A ``key`` event (its body checked by ``hub.ingest.verify.key_event_pub``): rotate."""
+    devices.rotate_key(
+        db_session=db_session,
+        device_id=event["device_id"],
+        public_key=event["body"]["pub"],
+        at=clock.now(),
+        overlap_s=settings.key_rotation_overlap_s,
+    )
+
+
 # Event kinds that reach a flow after they are stored, and the flow each one runs.
 FLOWS: dict[str, Callable[..., Any]] = {
     "report": device_events.on_report,
@@ -39,6 +54,7 @@ FLOWS: dict[str, Callable[..., Any]] = {
     "enrolled": access_flows.on_enrolled,  # a face template id (never a template)
     "heartbeat": access_flows.on_heartbeat,  # a gate's list version
     "ack": list_sync.on_ack,  # (recorded on its command first) a list sync's progress
+    "key": on_key,  # a key rotation, signed by the old key
 }
 
 

@@ -8,6 +8,11 @@ Each birth that is applied is also handed, as a ``Birth`` (device, session, firm
 version), to the optional ``on_birth`` hook, in the same transaction inside a savepoint: the
 access domain compares ``birth.lists`` with the community's current list version there and
 starts a list sync. A failing hook is logged and never undoes the birth.
+
+A birth's ``seq`` (the highest seq the device has assigned) is remembered as announced: it
+counts in the watermark should the device be revoked. After a key rotation the previous key
+verifies states within the overlap. Births and wills of a revoked device are ignored and
+counted ``revoked``.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from hub.devices import service as devices
 from hub.devices.models import Device, DeviceStatus
+from hub.ingest import verify
 from hub.mqtt_messages import Inbound
-from protocol import command
 from protocol.errors import ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -64,7 +70,7 @@ def handle_states(
             reject("unknown_device", dev, "state message")
             continue
         try:
-            state = command.open_state(bytes(msg.payload), device.public_key_bytes)
+            state = verify.open_state(bytes(msg.payload), devices.verifying_keys(device, at))
         except ProtocolError as exc:
             reject(exc.reason, dev, f"state: {exc.message}")
             continue
@@ -76,12 +82,14 @@ def handle_states(
             reject("malformed", dev, "state message for another device")
             continue
         if device.status == DeviceStatus.revoked:
-            if state["online"]:
-                reject("revoked", dev, "birth of a revoked device")
+            reject("revoked", dev, "birth of a revoked device" if state["online"] else "will")
             device.online = False
             continue
         session = int(state["session"])
         if state["online"]:
+            seq = verify.announced_seq(state)
+            if seq is not None:
+                devices.note_announced(device, seq)
             # the retained birth of the session the hub already holds online comes again
             # when the hub subscribes again: what it reported then is stale by now
             again = session == device.session and device.online

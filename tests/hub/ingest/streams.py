@@ -7,11 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from hub.clock import FrozenClock
-from hub.devices.service import revoke_device
-from protocol import canonical, envelope, sealed, topics
+from hub.commands.service import revoke_device
+from hub.ingest.state import handle_states
+from hub.mqtt_messages import Inbound
+from protocol import canonical, command, envelope, sealed, topics
 from tests.builders.devices import TestDevice
 
 GRID = "33010200100101"
@@ -37,6 +40,26 @@ def flip_body_bit(data: bytes, needle: bytes) -> bytes:
     return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
 
 
+def birth_announcing(dev: TestDevice, seq: int) -> tuple[str, bytes]:
+    """A birth that announces ``seq`` (the highest seq the device has assigned), sealed as
+    the firmware does (``protocol.command.seal_state(..., seq=)``)."""
+    dev.session += 1
+    state = {"v": 1, "dev": dev.device_id, "online": True, "session": dev.session}
+    state.update(ts=dev.now(), seq=seq)
+    return topics.state(dev.device_id), sealed.seal(state, dev.seed, command.STATE_DOMAIN)
+
+
+def announce(db_session: Session, dev: TestDevice, clock: FrozenClock) -> None:
+    """Apply ``dev``'s birth announcing its current seq, as the ingest worker would."""
+    topic, data = birth_announcing(dev, dev.seq)
+    handle_states(
+        db_session=db_session,
+        msgs=[(dev.device_id, Inbound(topic, data))],
+        at=clock.now(),
+        reject=lambda reason, _dev, detail: pytest.fail(f"{reason}: {detail}"),
+    )
+
+
 def bad_input_stream(
     db_session: Session, clock: FrozenClock, make: Callable[..., TestDevice]
 ) -> Stream:
@@ -50,7 +73,8 @@ def bad_input_stream(
     first = s.messages[-1]
     s.ok(a, a.event("heartbeat", {"bat": 90}))
     s.ok(b, b.event("pass", {"via": "card"}))
-    s.ok(r, r.event("heartbeat", {"bat": 80}))  # signed before revocation: stays valid
+    # signed before revocation and announced in a birth (not yet received): stays valid
+    s.ok(r, r.event("heartbeat", {"bat": 80}))
     # tampered: one bit of a stored event's body flipped (still canonical JSON)
     topic, data = a.event("report", {"text": "pothole"}, advance=True)
     s.valid.add((a.device_id, a.seq))
@@ -70,11 +94,14 @@ def bad_input_stream(
     s.bad("bad_device_id", ("gl/v1/bad!id/evt/report", first[1]))
     s.ok(b, b.event("pass", {"via": "face"}))
     s.ok(a, a.event("heartbeat", {"bat": 89}))
-    # revocation: R's key is revoked now; what it signs from now on is rejected
+    # revocation: R's key is revoked now at the watermark of its birth (seq 1); what it
+    # signs from now on is rejected, whatever its ts
+    announce(db_session, r, clock)
     clock.advance(timedelta(seconds=5))
-    revoke_device(db_session=db_session, device_id="hh-r", clock=clock)
+    revoke_device(db_session=db_session, device_id="hh-r", reason=None, clock=clock)
     db_session.commit()
     clock.advance(timedelta(seconds=5))
     s.bad("revoked", r.event("report", {"text": "stolen device"}))
+    s.bad("revoked", r.event("report", {"text": "backdated"}, ts=r.now() - 600))
     s.ok(b, b.event("pass", {"via": "qr"}))
     return s
