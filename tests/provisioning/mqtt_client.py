@@ -27,8 +27,9 @@ class Client:
         )
         if account:
             self.c.username_pw_set(*account)
-        if target.tls:
-            self.c.tls_set(**target.tls)
+        tls = getattr(target, "tls", None)  # a tests.provisioning Target, or a plain broker
+        if tls:
+            self.c.tls_set(**tls)
         if will:
             self.c.will_set(will[0], will[1], qos=1, retain=True)
         self.connack: str | None = None
