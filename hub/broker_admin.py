@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hub import mqtt_tls
 from hub.settings import Settings
@@ -184,7 +185,7 @@ class DynsecAdmin:
             cmd["correlationData"] = f"{tag}-{i}"
         v5 = s.mqtt_protocol == "5"
         client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=f"{s.mqtt_client_id or 'gridlink'}-admin-{tag}",
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
         )
@@ -226,7 +227,9 @@ class DynsecAdmin:
         try:
             client.connect(s.mqtt_host, s.mqtt_port, keepalive=max(5, int(timeout) + 5))
         except (OSError, ValueError) as exc:
-            raise BrokerAdminError(f"broker admin: cannot reach the broker at {where}: {exc}")
+            raise BrokerAdminError(
+                f"broker admin: cannot reach the broker at {where}: {exc}"
+            ) from None
         client.loop_start()
         try:
             if not done.wait(timeout):

@@ -182,7 +182,9 @@ def test_a_disabled_account_is_dropped_at_once_and_refused(target, clients, hub)
     again = clients(target.broker.device_account(A), A)
     assert again.connect() == DENIED
     refused_s = time.monotonic() - t0
-    print(f"disable: dropped after {dropped_s * 1e3:.0f} ms, refused after {refused_s * 1e3:.0f} ms")
+    print(
+        f"disable: dropped after {dropped_s * 1e3:.0f} ms, refused after {refused_s * 1e3:.0f} ms"
+    )
     assert refused_s < 5  # the bound; measured ~50-100 ms on the shared CI box
     # an administrative kick discards the will (Mosquitto 2.0.11): the hub marks a revoked
     # device offline itself, it gets no will

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from typer.testing import CliRunner
 
 from gridlink.cli import app
