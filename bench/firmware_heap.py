@@ -47,7 +47,7 @@ def measure(quick: bool = False, floor_kb: int = 136) -> tuple[list[dict], int |
     rows = []
     smallest = None
     with Mosquitto() as broker:
-        fleet = Fleet(broker.host, broker.port)
+        fleet = Fleet(broker.host, broker.port, accounts=broker.device_account)
         try:
             big = scenarios.big_report(2 * MB, 20)
             rows.append(run_one(fleet, "report-2MB-photo-20s-audio", big, "192K"))

@@ -121,7 +121,7 @@ def measure(events: int = 300, seconds: float = 90) -> list[dict]:
     comm = scenarios.community(seed=1)
     rows = []
     with Mosquitto() as broker:
-        fleet = Fleet(broker.host, broker.port)
+        fleet = Fleet(broker.host, broker.port, accounts=broker.device_account)
         try:
             for kind in ("face", "access", "barrier"):
                 rows.append(run_kind(fleet, comm, kind, events, seconds))

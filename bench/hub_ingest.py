@@ -106,11 +106,14 @@ def _through_broker(msgs: list[tuple[str, bytes]], keys: dict[str, bytes], worke
                 port=broker.port,
                 clock=SystemClock(),
                 on_event=lambda _s, _e: None,
+                username=broker.hub_account[0],  # the locked-down broker: the hub's account
+                password=broker.hub_account[1],
             ).start()
             for _ in range(workers)
         ]
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         pub.max_inflight_messages_set(100)
+        pub.username_pw_set(*broker.observer_account)  # one client publishing for every device
         pub.connect(broker.host, broker.port)
         pub.loop_start()
         start = time.perf_counter()

@@ -1,8 +1,10 @@
 """The embedded MQTT broker (amqtt) that `make demo` uses when no broker is given.
 
-Zero setup, MQTT 3.1.1 only, single process: for demos and laptops. Production and the test
-suite use Mosquitto; scale-out uses EMQX / Mosquitto with shared subscriptions
-(docs/scale-out.md).
+Zero setup, MQTT 3.1.1 only, single process: for demos and laptops. It is ANONYMOUS (any
+client may connect and read or write any topic), so it is for GRIDLINK_ENV=development only.
+Production, `make demo BROKER=mosquitto` and the test suite use the locked-down Mosquitto
+(provisioning.broker, docs/broker-security.md); scale-out uses EMQX / Mosquitto with shared
+subscriptions (docs/scale-out.md).
 
     python -m gridlink.broker --port 1883
 """
@@ -32,7 +34,12 @@ async def serve(host: str, port: int) -> None:
 
     broker = Broker(broker_config(host, port))
     await broker.start()
-    logger.info("embedded broker listening on %s:%d", host, port)
+    logger.info(
+        "embedded broker listening on %s:%d: ANONYMOUS, for the zero-setup demo only "
+        "(production runs the locked-down Mosquitto, docs/broker-security.md)",
+        host,
+        port,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

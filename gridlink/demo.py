@@ -120,20 +120,53 @@ def start_process(stack: ExitStack, args: list[str], log: Path, env: dict | None
     return proc
 
 
-def start_broker(stack: ExitStack, kind: str, port: int, root: Path) -> subprocess.Popen:
+def start_broker(stack: ExitStack, kind: str, port: int, root: Path) -> str | None:
+    """Start the demo's broker; return the hub's broker password (None: anonymous).
+
+    ``embedded`` is amqtt, anonymous: the zero-setup demo only. ``mosquitto`` runs the
+    locked-down configuration production uses (provisioning.broker: dynamic security, an
+    account per device, deny by default), written afresh under ``root/broker``."""
+    password = None
     if kind == "embedded":
         args = [sys.executable, "-m", "gridlink.broker", "--port", str(port)]
     else:
+        from provisioning import broker as broker_config
+
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        conf = root / "mosquitto.conf"
-        conf.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 10000\nmax_inflight_messages 100\n"
+        conf_dir = root / "broker"
+        shutil.rmtree(conf_dir, ignore_errors=True)  # demo accounts: new every run
+        extra = ["user root"] if os.geteuid() == 0 else []  # else it cannot read root's dirs
+        cfg = broker_config.write(
+            conf_dir,
+            [broker_config.Listener("127.0.0.1", port)],
+            persistence=False,
+            extra_conf=extra,
         )
-        args = [exe, "-c", str(conf)]
+        password = cfg.hub_password
+        args = [exe, "-c", str(cfg.conf_path)]
     proc = start_process(stack, args, root / "broker.log")
     wait_port(port, proc, f"{kind} broker")
-    return proc
+    return password
+
+
+def device_accounts(settings: Settings):
+    """accounts(device_id) for the Fleet: each device's own broker account, made through the
+    hub's broker_admin (a new password if it exists)."""
+    from hub.broker_admin import BrokerAdminError, for_settings
+
+    admin = for_settings(settings)
+
+    def account(device_id: str) -> tuple[str, str]:
+        try:
+            made = admin.create_device(device_id)
+        except BrokerAdminError as exc:
+            if "already exists" not in str(exc):
+                raise
+            made = admin.reset_password(device_id)
+        assert made is not None
+        return made.username, made.password
+
+    return account
 
 
 def seed_hub(
@@ -556,14 +589,24 @@ def _run(
         "GRIDLINK_MQTT_PROTOCOL": "3.1.1" if broker == "embedded" else "5",
         "GRIDLINK_API_PORT": str(api_port),
     }
-    env = {**os.environ, **hub_env}  # the hub process reads the same settings as this one
-    settings = Settings(**{k.removeprefix("GRIDLINK_").lower(): v for k, v in hub_env.items()})
     with ExitStack() as stack:
-        start_broker(stack, broker, mqtt_port, data_dir)
+        hub_password = start_broker(stack, broker, mqtt_port, data_dir)
+        if hub_password is not None:  # the locked-down Mosquitto: the hub logs in
+            hub_env["GRIDLINK_MQTT_USERNAME"] = "hub"
+            hub_env["GRIDLINK_MQTT_PASSWORD"] = hub_password
+            hub_env["GRIDLINK_BROKER_ACCOUNTS"] = "dynsec"
+        env = {**os.environ, **hub_env}  # the hub process reads the same settings as this one
+        settings = Settings(**{k.removeprefix("GRIDLINK_").lower(): v for k, v in hub_env.items()})
         from hub.keys import load_or_create
 
         hub_key = load_or_create(settings.hub_key_path)
-        fleet = Fleet("127.0.0.1", mqtt_port, root=data_dir / "fleet", hub_seed=hub_key.seed)
+        fleet = Fleet(
+            "127.0.0.1",
+            mqtt_port,
+            root=data_dir / "fleet",
+            hub_seed=hub_key.seed,
+            accounts=device_accounts(settings) if hub_password is not None else None,
+        )
         stack.callback(fleet.stop)
         tokens, devs, compound_data, unit_names = seed_hub(
             settings, devices, every_s, fleet, compound=with_compound
@@ -595,7 +638,11 @@ def _run(
         for label, secret in tokens.items():
             if "operator" in label:
                 table.add_row(label, secret)
-        table.add_row("broker", f"{broker} on 127.0.0.1:{mqtt_port}")
+        if hub_password is None:
+            security = "ANONYMOUS: any client may connect; the zero-setup demo only"
+        else:
+            security = "locked down: an account per device, deny by default (dynsec)"
+        table.add_row("broker", f"{broker} on 127.0.0.1:{mqtt_port}, {security}")
         table.add_row("devices", ", ".join(d.device_id for d in devs))
         if compound is not None:
             c = compound.data.community

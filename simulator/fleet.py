@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from protocol import command, crypto
@@ -209,7 +210,11 @@ class Fleet:
         micropython: str | None = None,
         extra_path: list[str] | None = None,
         defaults: dict | None = None,
+        accounts: Callable[[str], tuple[str, str]] | None = None,
     ) -> None:
+        # accounts(device_id) -> (username, password): the device's broker account on a
+        # locked-down broker (docs/broker-security.md); None: an anonymous broker
+        self.accounts = accounts
         self.broker_host = broker_host
         self.broker_port = broker_port
         self._own_root = root is None
@@ -260,6 +265,9 @@ class Fleet:
             "log_level": "info",
             "gc_threshold": int(os.environ.get("GL_GC_THRESHOLD", "4096")),
         }
+        if self.accounts is not None:
+            user, password = self.accounts(device_id)
+            cfg["broker"].update(user=user, password=password)
         cfg.update(self.defaults)
         for k, v in overrides.items():
             if k in ("sim", "broker", "hal") and isinstance(v, dict):

@@ -46,6 +46,10 @@ class HubProcess:
             "GRIDLINK_API_HOST": "127.0.0.1",
             "GRIDLINK_API_PORT": str(free_port()),
         }
+        if settings.mqtt_username and settings.mqtt_password:  # the locked-down broker
+            self.env["GRIDLINK_MQTT_USERNAME"] = settings.mqtt_username
+            self.env["GRIDLINK_MQTT_PASSWORD"] = settings.mqtt_password.get_secret_value()
+        self.env["GRIDLINK_BROKER_ACCOUNTS"] = settings.broker_accounts or "none"
         if client_id is not None:
             self.env["GRIDLINK_MQTT_CLIENT_ID"] = client_id
         self.proc: subprocess.Popen[bytes] | None = None

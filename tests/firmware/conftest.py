@@ -27,15 +27,20 @@ from tests.support.mosquitto import Mosquitto  # noqa: E402
 from tests.support.wire import MqttObserver  # noqa: E402
 
 
+# The firmware runtime tests exercise the MQTT client's own wire behaviour (QoS 1 retransmit,
+# wills, retained messages, keepalive) on arbitrary topics such as dev/evt, with paho playing
+# the hub: the anonymous broker. The locked-down broker and the device accounts are exercised
+# by test_link.py (a refused CONNACK), tests/provisioning (the ACL) and the HIL tests (every
+# device there logs in with its own account).
 @pytest.fixture
 def broker(tmp_path):
-    with Mosquitto(workdir=tmp_path / "broker") as b:
+    with Mosquitto(workdir=tmp_path / "broker", secure=False) as b:
         yield b
 
 
 @pytest.fixture
 def persistent_broker(tmp_path):
-    with Mosquitto(workdir=tmp_path / "broker", persistence=True) as b:
+    with Mosquitto(workdir=tmp_path / "broker", persistence=True, secure=False) as b:
         yield b
 
 

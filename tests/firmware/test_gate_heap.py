@@ -29,7 +29,9 @@ def test_a_600_read_rush_runs_at_the_stated_heap_and_the_high_water_stays_flat(t
     comm = scenarios.community(seed=1)
     rush, _ = scenarios.morning_rush(comm, kind, events=READS, duration_s=120)
     with Mosquitto(workdir=tmp_path / "broker") as broker:
-        fleet = Fleet(broker.host, broker.port, root=tmp_path / "fleet")
+        fleet = Fleet(
+            broker.host, broker.port, root=tmp_path / "fleet", accounts=broker.device_account
+        )
         try:
             dev = fleet.add_gate(
                 f"gt-{kind}-heap", kind, "33010200100101", scenario=rush,

@@ -55,9 +55,10 @@ REFUSED = """
 import asyncio, sys
 import mqtt
 port = int(sys.argv[1])
+a = sys.argv[2:] or ["anon", None, None]   # client id, user, password
 
 async def main():
-    c = mqtt.MQTTClient("anon", "127.0.0.1", port)
+    c = mqtt.MQTTClient(a[0], "127.0.0.1", port, user=a[1], password=a[2])
     try:
         await c.connect()
         print("connected")
@@ -69,9 +70,16 @@ asyncio.run(main())
 
 
 def test_refused_connack_is_an_mqtt_error(run_mpy, tmp_path):
-    with Mosquitto(workdir=tmp_path / "b", extra_conf="allow_anonymous false") as b:
+    with Mosquitto(workdir=tmp_path / "b") as b:  # the locked-down broker: no anonymous clients
         out = run_mpy(REFUSED, b.port).strip().splitlines()
+        user, password = b.device_account("hh-acct")
+        own = run_mpy(REFUSED, b.port, "hh-acct", user, password).strip().splitlines()
+        wrong = run_mpy(REFUSED, b.port, "hh-acct", user, password + "x").strip().splitlines()
+        other_id = run_mpy(REFUSED, b.port, "hh-other", user, password).strip().splitlines()
     assert out[-1] == "refused 5 True False"  # 5 = not authorised
+    assert own[-1] == "connected"  # the device's own account and client id
+    assert wrong[-1] == "refused 5 True False"
+    assert other_id[-1] == "refused 5 True False"  # the account is bound to its client id
 
 
 def _self_signed(tmp_path):
@@ -137,7 +145,8 @@ def test_tls_with_a_verified_server_certificate(run_mpy, tmp_path):
     _self_signed(tmp_path)
     port = free_port()
     conf = f"listener {port} 127.0.0.1\ncertfile {tmp_path}/cert.pem\nkeyfile {tmp_path}/key.pem\n"
-    with Mosquitto(workdir=tmp_path / "b", extra_conf=conf):
+    # the client's TLS on an arbitrary topic: the anonymous broker (see conftest.py)
+    with Mosquitto(workdir=tmp_path / "b", extra_conf=conf, secure=False):
         out = run_mpy(TLS, port, tmp_path / "cert.der").strip().splitlines()
     assert out[-1] == "tls 5009"
 

@@ -232,9 +232,10 @@ asyncio.run(main())
 def test_link_reconnects_after_broker_restart_and_nothing_is_lost(crash, mpy_procs, tmp_path):
     # the hub's session and queue survive the restart (persistence, saved on every change so
     # that even SIGKILL keeps them); the device's connection does not
-    broker = Mosquitto(
+    broker = Mosquitto(  # the client's wire behaviour on dev/ topics: anonymous (conftest.py)
         workdir=tmp_path / "broker",
         persistence=True,
+        secure=False,
         extra_conf="autosave_on_changes true\nautosave_interval 1",
     ).start()
     hub = MqttObserver(broker, ("dev/evt",), client_id="hub", clean=False).start()

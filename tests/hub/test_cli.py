@@ -213,6 +213,8 @@ def test_run_stops_ingest_and_exits_0_on_a_signal(tmp_path: Path, sig: signal.Si
             "GRIDLINK_ENV": "development",
             "GRIDLINK_MQTT_HOST": broker.host,
             "GRIDLINK_MQTT_PORT": str(broker.port),
+            "GRIDLINK_MQTT_USERNAME": broker.hub_account[0],  # the locked-down broker
+            "GRIDLINK_MQTT_PASSWORD": broker.hub_account[1],
         }
         proc = _hub_run("--database-url", url, "--port", str(port), env=env)
         try:

@@ -17,8 +17,9 @@ def broker():
         yield b
 
 
-def client(port, cid):
+def client(port, cid, account):
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid)
+    c.username_pw_set(*account)
     c.reconnect_delay_set(0.05, 0.5)
     c.connect("127.0.0.1", port)
     c.loop_start()
@@ -26,17 +27,18 @@ def client(port, cid):
 
 
 def test_duplicates_and_cut(broker):
-    with MqttObserver(broker, ("t/#",)) as sub, NetProxy(broker.host, broker.port) as proxy:
+    topic = "gl/v1/dev-pub/evt/t"  # a device account publishing through the proxy
+    with MqttObserver(broker, (topic,)) as sub, NetProxy(broker.host, broker.port) as proxy:
 
         def got(payload: bytes) -> int:
-            return [m.payload for m in sub.matching("t/#")].count(payload)
+            return [m.payload for m in sub.matching(topic)].count(payload)
 
-        pub = client(proxy.port, "pub")
+        pub = client(proxy.port, "dev-pub", broker.device_account("dev-pub"))
         try:
             wait_until("the publisher connected through the proxy", pub.is_connected, 10)
-            pub.publish("t/a", b"one", qos=1).wait_for_publish(5)
+            pub.publish(topic, b"one", qos=1).wait_for_publish(5)
             proxy.duplicate = True
-            pub.publish("t/a", b"two", qos=1).wait_for_publish(5)
+            pub.publish(topic, b"two", qos=1).wait_for_publish(5)
             sub.wait("both copies of 'two'", lambda: got(b"two") >= 2, 10)
             assert got(b"one") == 1 and got(b"two") == 2
             assert proxy.duplicated == 1

@@ -185,8 +185,7 @@ def hub_settings(tmp_path: Path, broker: Mosquitto) -> Settings:
         env="development",
         data_dir=tmp_path / "hub",
         database_url=f"sqlite:///{tmp_path / 'hub.db'}",
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
+        **broker.hub_settings_kwargs(),  # the hub's account; device accounts through dynsec
         verify_distance_m=100,
         verify_window_s=3600,
     )
@@ -220,7 +219,13 @@ def hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
 def fleet(tmp_path: Path, broker: Mosquitto, hub: Hub) -> Iterator[Fleet]:
     assert hub.settings.hub_key_path is not None
     key = load_or_create(hub.settings.hub_key_path)
-    f = Fleet(broker.host, broker.port, root=tmp_path / "fleet", hub_seed=key.seed)
+    f = Fleet(
+        broker.host,
+        broker.port,
+        root=tmp_path / "fleet",
+        hub_seed=key.seed,
+        accounts=broker.device_account,
+    )
     yield f
     f.cleanup()
 

@@ -1,8 +1,22 @@
 """A real Mosquitto broker on a free loopback port, for tests.
 
     with Mosquitto() as broker:      # or start() ... stop()
+        client.username_pw_set(*broker.observer_account)
         client.connect(broker.host, broker.port)
         broker.restart()             # same port; the process is always killed at the end
+
+Locked down by default (``secure=True``): the configuration production runs, written by
+``provisioning.broker`` (dynamic-security plugin, no anonymous clients, deny by default), with
+the hub's account (``broker.hub_settings_kwargs()`` for the hub's Settings) and one more,
+``observer``, that may read and write all of ``gl/v1/#``. The observer is the test's
+omniscient client, and where a test publishes forged or tampered messages on a device's
+topics it plays an attacker who already holds that device's key *and* broker credentials (a
+stolen device): the broker lets such an attacker publish on that device's topics, so the hub
+must catch the forgery itself. It never stands for an honest device. A device gets its own
+account from ``broker.device_account(device_id) -> (username, password)``, created through
+the hub's own ``hub.broker_admin``. The observer has no ``$share`` rights: it cannot join the
+hub's ingest group. ``Mosquitto(secure=False)`` is the anonymous broker, only for tests of the
+MQTT client's own wire behaviour on arbitrary topics (each says why).
 
 ``persistence=True`` keeps sessions and queued messages across ``restart()`` (graceful stop, so
 Mosquitto writes its database); ``restart(kill=True)`` simulates a crash (SIGKILL).
@@ -23,6 +37,7 @@ import threading
 import time
 from pathlib import Path
 
+from provisioning import broker as config
 from tests.support.net import free_port
 
 MOSQUITTO = (
@@ -57,6 +72,7 @@ class Mosquitto:
         workdir: str | os.PathLike | None = None,
         extra_conf: str = "",
         max_packet_size: int | None = None,
+        secure: bool = True,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -69,17 +85,19 @@ class Mosquitto:
         self.extra_conf = extra_conf
         self.max_packet_size = max_packet_size
         self.proc: subprocess.Popen | None = None
+        self.secure = secure
+        self.hub_account: tuple[str, str] | None = None
+        self.observer_account: tuple[str, str] | None = None
+        self._devices: dict[str, tuple[str, str]] = {}
+        if secure:
+            self.hub_account = (config.HUB_USERNAME, config.secrets.token_urlsafe(24))
+            self.observer_account = ("observer", config.secrets.token_urlsafe(24))
 
-    def _write_conf(self) -> None:
+    def _test_lines(self) -> list[str]:
         lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
-            f"persistence {'true' if self.persistence else 'false'}",
-            f"persistence_location {self.workdir}/",
             "log_dest stderr",  # unbuffered, appended to log_path by start()
             "log_type all",
             "connection_messages true",
-            "max_queued_messages 10000",
         ]
         if os.geteuid() == 0:  # else it drops to user mosquitto and cannot read our temp dirs
             lines.append("user root")
@@ -87,7 +105,81 @@ class Mosquitto:
             lines.append(f"max_packet_size {self.max_packet_size}")
         if self.extra_conf:
             lines.append(self.extra_conf)
+        return lines
+
+    def _write_conf(self) -> None:
+        if self.secure:
+            self._write_secure_conf()
+            return
+        lines = [
+            f"listener {self.port} {self.host}",
+            "allow_anonymous true",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.workdir}/",
+            "max_queued_messages 10000",
+            *self._test_lines(),
+        ]
         self.conf_path.write_text("\n".join(lines) + "\n")
+
+    def _write_secure_conf(self) -> None:
+        # the production writer; the dynsec file is written once (the broker keeps it up to
+        # date as accounts change, so a restart keeps the devices' accounts)
+        assert self.hub_account and self.observer_account
+        gl_all = "gl/v1/#"
+        observer_acls = [
+            {"acltype": t, "topic": gl_all, "priority": 0, "allow": True}
+            for t in ("publishClientSend", "publishClientReceive", "subscribePattern")
+        ]
+        config.write(
+            self.workdir,
+            [config.Listener(self.host, self.port)],
+            persistence=self.persistence,
+            extra_accounts=[config.Account(*self.observer_account, roles=("observer",))],
+            extra_roles={"observer": observer_acls},
+            extra_conf=self._test_lines(),
+            hub_password=self.hub_account[1],
+        )
+
+    # --- accounts (secure brokers) ---------------------------------------------------------
+
+    def hub_settings_kwargs(self) -> dict:
+        """The hub's Settings fields for this broker (its account, dynsec accounts)."""
+        from pydantic import SecretStr
+
+        if not self.hub_account:
+            return {"mqtt_host": self.host, "mqtt_port": self.port, "broker_accounts": "none"}
+        user, password = self.hub_account
+        return {
+            "mqtt_host": self.host,
+            "mqtt_port": self.port,
+            "mqtt_username": user,
+            "mqtt_password": SecretStr(password),
+            "broker_accounts": "dynsec",
+        }
+
+    def admin(self):
+        """The hub's own broker_admin on this broker."""
+        from hub import broker_admin
+        from hub.settings import Settings
+
+        return broker_admin.for_settings(Settings(env="development", **self.hub_settings_kwargs()))
+
+    def device_account(self, device_id: str) -> tuple[str, str]:
+        """(username, password) of ``device_id``'s broker account, created on first use (or
+        given a new password if the hub made it already, e.g. at registration)."""
+        if device_id not in self._devices:
+            from hub.broker_admin import BrokerAdminError
+
+            admin = self.admin()
+            try:
+                account = admin.create_device(device_id)
+            except BrokerAdminError as exc:
+                if "already exists" not in str(exc):
+                    raise
+                account = admin.reset_password(device_id)
+            assert account is not None, "device_account needs a secure broker"
+            self._devices[device_id] = (account.username, account.password)
+        return self._devices[device_id]
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         if self.proc is not None and self.proc.poll() is None:

@@ -14,6 +14,11 @@ the hub cannot, such as "which chunk frames were on the wire, how many times".
     wire.stop()
 
 Every message is kept in ``all`` (paho messages) and, for ``get()``, in the ``msgs`` queue.
+
+On a locked-down broker it logs in as ``observer`` (``broker.observer_account``: all of
+``gl/v1/#``, see tests/support/mosquitto.py) unless given ``account=(username, password)``; a
+subscription the broker refuses makes ``start()`` raise, so a test never waits on a topic it
+was not allowed to read.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ class _Broker(Protocol):
     port: int
 
 
+class SubscribeRefusedError(AssertionError):
+    pass
+
+
 @dataclass(frozen=True)
 class Seen:
     topic: str
@@ -54,6 +63,7 @@ class MqttObserver:
         topics: Iterable[str] = ("#",),
         client_id: str = "",
         clean: bool = True,
+        account: tuple[str, str] | None = None,
     ) -> None:
         self.broker = broker
         self.topics = tuple(topics)
@@ -61,13 +71,16 @@ class MqttObserver:
         self.all: list[paho.MQTTMessage] = []
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
-        self._subscribed: queue.Queue[bool] = queue.Queue()
+        self._subscribed: queue.Queue[list[str]] = queue.Queue()
         self.c = paho.Client(
             paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean
         )
+        account = account or getattr(broker, "observer_account", None)
+        if account:
+            self.c.username_pw_set(*account)
         self.c.on_message = self._on_message
         self.c.on_connect = self._on_connect
-        self.c.on_subscribe = lambda *a: self._subscribed.put(True)
+        self.c.on_subscribe = self._on_subscribe
         self.c.reconnect_delay_set(0.05, 0.2)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -80,7 +93,9 @@ class MqttObserver:
 
     def wait_subscribed(self, timeout: float = 10) -> None:
         for _ in self.topics:
-            self._subscribed.get(timeout=timeout)
+            refused = self._subscribed.get(timeout=timeout)
+            if refused:
+                raise SubscribeRefusedError(f"the broker refused subscriptions: {refused}")
 
     def stop(self) -> None:
         self.c.disconnect()
@@ -95,6 +110,9 @@ class MqttObserver:
     def _on_connect(self, c: paho.Client, userdata: Any, flags: Any, rc: Any, props=None) -> None:
         for t in self.topics:
             c.subscribe(t, 1)
+
+    def _on_subscribe(self, c: paho.Client, userdata: Any, mid: int, rcs: Any, props=None) -> None:
+        self._subscribed.put([str(rc) for rc in rcs if rc.is_failure])
 
     def _on_message(self, c: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         seen = Seen(msg.topic, bytes(msg.payload), time.monotonic(), bool(msg.retain))

@@ -35,7 +35,11 @@ def start_worker(
 ) -> Iterator[Callable[..., IngestWorker]]:
     workers: list[IngestWorker] = []
 
+    assert broker.hub_account is not None
+    user, password = broker.hub_account
+
     def start(**kwargs: Any) -> IngestWorker:
+        kwargs = {"username": user, "password": password, **kwargs}  # the hub's broker account
         worker = IngestWorker(
             session_factory=session_factory,
             hub_key=hub_key,
@@ -56,7 +60,9 @@ def start_worker(
 
 @pytest.fixture
 def wire_factory(broker: Mosquitto) -> Iterator[Callable[..., MqttObserver]]:
-    """Plain MQTT clients that publish device traffic and record what the hub sends."""
+    """Plain MQTT clients that publish device traffic and record what the hub sends. They log
+    in as the broker's ``observer``: an attacker holding a device's key and credentials,
+    which is what the ingest tests' forged and tampered messages need."""
     wires: list[MqttObserver] = []
 
     def make(*subscribe: str) -> MqttObserver:

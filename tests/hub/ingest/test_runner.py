@@ -31,7 +31,7 @@ def test_start_from_settings_and_stop(
     dev = device_factory("hh-run")
     dev.register(db_session)
     db_session.commit()
-    configured = settings.model_copy(update={"mqtt_host": broker.host, "mqtt_port": broker.port})
+    configured = settings.model_copy(update=broker.hub_settings_kwargs())
     wire = wire_factory(topics.HUB_STATE)
     handle = runner.start(configured, workers=2)
     try:
