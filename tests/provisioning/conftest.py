@@ -1,21 +1,20 @@
-<<<<<<< HEAD
-"""A live hub for the provisioning tool: Mosquitto, the migrated + seeded SQLite database and
-``gridlink hub run`` as its own process (uvicorn + ingest), so the CLI talks HTTP to a real
-server. ``live.env`` is what an operator exports (GRIDLINK_HUB_URL, GRIDLINK_ADMIN_TOKEN)."""
-=======
-"""The broker target the ACL tests run against: the locked-down Mosquitto over plain TCP.
+"""Fixtures of the provisioning tests.
 
-A target is (host, port, tls kwargs for paho's ``tls_set``) plus the broker it reaches, so
-the same tests run over a TLS listener by adding a parameter here.
+``target``: the broker the ACL tests run against, the locked-down Mosquitto. A target is (host,
+port, tls kwargs for paho's ``tls_set``) plus the broker it reaches, so the same tests run over
+each listener.
+
+``live_hub``: Mosquitto, the migrated + seeded SQLite database and ``gridlink hub run`` as its
+own process (uvicorn + ingest), so the CLI talks HTTP to a real server. ``live.env`` is what an
+operator exports (GRIDLINK_HUB_URL, GRIDLINK_ADMIN_TOKEN).
 """
->>>>>>> i10-broker
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-<<<<<<< HEAD
+from typing import Any
 
 import httpx
 import pytest
@@ -30,6 +29,20 @@ from tests.e2e.hubproc import HubProcess
 from tests.support.hub import hub_settings
 from tests.support.mosquitto import Mosquitto
 from tests.support.waiting import wait_until
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    tls: dict[str, Any] | None
+    broker: Mosquitto
+
+
+@pytest.fixture(params=["tcp"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    with Mosquitto(workdir=tmp_path / "broker", persistence=True) as broker:
+        yield Target(broker.host, broker.port, None, broker)
 
 
 @dataclass
@@ -77,24 +90,3 @@ def live_hub(tmp_path: Path) -> Iterator[LiveHub]:
             if proc.proc is not None and proc.proc.poll() is None:
                 proc.proc.terminate()
                 proc.proc.wait(15)
-=======
-from typing import Any
-
-import pytest
-
-from tests.support.mosquitto import Mosquitto
-
-
-@dataclass(frozen=True)
-class Target:
-    host: str
-    port: int
-    tls: dict[str, Any] | None
-    broker: Mosquitto
-
-
-@pytest.fixture(params=["tcp"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
-    with Mosquitto(workdir=tmp_path / "broker", persistence=True) as broker:
-        yield Target(broker.host, broker.port, None, broker)
->>>>>>> i10-broker
