@@ -196,7 +196,9 @@ def test_a_live_handheld_made_its_key_rotates_it_on_command_at_192k(tmp_path):
     # the real start path (main.py, Fleet) on a real Mosquitto: the key made on the device,
     # the rotation by a signed command, a reboot on the new key, all at the handheld's heap
     with Mosquitto(workdir=tmp_path / "broker") as broker:
-        fleet = Fleet(broker.host, broker.port, root=tmp_path / "fleet")
+        fleet = Fleet(
+            broker.host, broker.port, root=tmp_path / "fleet", accounts=broker.device_account
+        )
         wire = MqttObserver(broker, ("gl/v1/#",)).start()
         try:
             dev = fleet.add_handheld(
