@@ -113,7 +113,11 @@ class Device:
         self._live_cbs = []
         self._live_ev = asyncio.Event()  # set on a hub state, a connection made or closed
         self._reconcile()
-        self._tls = None  # the broker's TLS context, made at the first connection
+        # the broker's TLS context, made once at start: a bad certificate file is a start-up
+        # error, and its ~4 KB (mbedTLS context, parsed certificates) come before the heap
+        # fragments
+        b = self.opt("broker")
+        self._tls = tls_context(b) if b.get("tls") else None
         if link_factory is None:
             import link as link_mod
 
@@ -247,9 +251,7 @@ class Device:
         will = command.seal_state(self.dev, False, self.session, self.clock.time(), self.seed)
         ssl = None
         if b.get("tls"):
-            if self._tls is None:  # built once: the parsed CA and client key stay for reconnects
-                self._tls = tls_context(b)
-            ssl = self._tls
+            ssl = self._tls  # one context for every connection (tls_context below)
         return mqtt.MQTTClient(self.dev, b.get("host", "127.0.0.1"), b.get("port", 1883),
                                user=b.get("user"), password=b.get("password"),
                                keepalive=b.get("keepalive", 30), ssl=ssl,

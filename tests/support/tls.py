@@ -43,7 +43,9 @@ class Pki:
         """Issue and write a client certificate: keys cert_pem, key_pem, cert_der, key_der."""
         return self.ca.issue_client(name).write(self.dir / "clients")
 
-    def listener(self, port: int, require_certificate: bool = False, host: str = "127.0.0.1") -> str:
+    def listener(
+        self, port: int, require_certificate: bool = False, host: str = "127.0.0.1"
+    ) -> str:
         return "\n".join(
             [
                 f"listener {port} {host}",
