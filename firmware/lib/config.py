@@ -18,7 +18,10 @@ DEFAULTS = {
         "user": None,
         "password": None,
         "tls": False,
-        "ca": None,
+        "ca": None,  # TLS: the CA certificate (DER) the broker's must chain to
+        "cert": None,  # the device's client certificate and key (DER), when the broker
+        "key": None,  # requires one (docs/tls.md)
+        "server_name": None,  # the name the broker's certificate must carry (None: host)
         "keepalive": 30,
     },
     "app": "handheld",

@@ -62,6 +62,10 @@ def validate(cfg):
         raise ValueError("config broker.port: want 1..65535")
     if not isinstance(b.get("keepalive"), int) or not 0 <= b["keepalive"] <= 65535:
         raise ValueError("config broker.keepalive: want 0..65535")
+    if not isinstance(b.get("tls"), bool):
+        raise ValueError("config broker.tls: want true or false")
+    if b["tls"]:
+        _check_tls(b)
     check_int(cfg, "chunk_size", 1024, 65536)
     check_int(cfg, "heartbeat_s", 0, 86400)
     check_int(cfg, "track_s", 0, 86400)
@@ -73,6 +77,30 @@ def validate(cfg):
     if cfg["app"] != "handheld":
         validate_gate(cfg)
     return cfg
+
+
+def _check_tls(b):
+    # the files must be there now: a missing one would look like a broker that is down
+    if not b.get("ca"):
+        raise ValueError("config broker.ca: required with tls (the CA certificate, DER)")
+    if bool(b.get("cert")) != bool(b.get("key")):
+        raise ValueError("config broker.cert and broker.key: both or neither")
+    for k in ("ca", "cert", "key"):
+        v = b.get(k)
+        if v is None:
+            continue
+        if not isinstance(v, str):
+            raise ValueError("config broker.%s: want a file path" % k)
+        try:
+            with open(v, "rb") as f:
+                head = f.read(1)
+        except OSError:
+            raise ValueError("config broker.%s: cannot read %s" % (k, v))
+        if head != b"\x30":  # a DER SEQUENCE; PEM starts with "-----"
+            raise ValueError("config broker.%s: %s is not DER (mbedTLS reads DER only)" % (k, v))
+    n = b.get("server_name")
+    if n is not None and (not isinstance(n, str) or not 0 < len(n) <= 253):
+        raise ValueError("config broker.server_name: want the broker's certificate name")
 
 
 def validate_gate(cfg):

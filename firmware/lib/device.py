@@ -44,6 +44,39 @@ from protocol.limits import GENESIS
 _log = log_mod.getLogger("device")
 
 
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class _Named:
+    # A TLS context that names the broker as server_name, whatever host asyncio dials (an IP
+    # address the certificate does not carry, a proxy): the name mbedTLS checks and sends (SNI).
+    def __init__(self, ctx, name):
+        self._ctx = ctx
+        self._name = name
+
+    def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True,
+                    server_hostname=None):
+        return self._ctx.wrap_socket(sock, do_handshake_on_connect=do_handshake_on_connect,
+                                     server_hostname=self._name)
+
+
+def tls_context(b):
+    """The TLS context of broker config b: the broker's certificate must chain to the CA in
+    b["ca"] and name b["server_name"] (default b["host"]); with b["cert"] / b["key"] the device
+    shows its client certificate. mbedTLS reads DER only (docs/tls.md)."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=_read(b["ca"]))
+    if b.get("cert"):
+        ctx.load_cert_chain(_read(b["cert"]), _read(b["key"]))
+    name = b.get("server_name")
+    return _Named(ctx, name) if name and name != b["host"] else ctx
+
+
 def _mkdir(path):
     if not exists(path):
         os.mkdir(path)
@@ -77,6 +110,11 @@ class Device:
         self._live = False  # as last told to the on_live callbacks
         self._live_cbs = []
         self._live_ev = asyncio.Event()  # set on a hub state, a connection made or closed
+        # the broker's TLS context, made once at start: a bad certificate file is a start-up
+        # error, and its ~4 KB (mbedTLS context, parsed certificates) come before the heap
+        # fragments
+        b = self.opt("broker")
+        self._tls = tls_context(b) if b.get("tls") else None
         if link_factory is None:
             import link as link_mod
 
@@ -232,13 +270,7 @@ class Device:
         will = command.seal_state(self.dev, False, self.session, self.clock.time(), self.seed)
         ssl = None
         if b.get("tls"):
-            import ssl as ssl_mod
-
-            ssl = ssl_mod.SSLContext(ssl_mod.PROTOCOL_TLS_CLIENT)
-            if b.get("ca"):
-                ssl.load_verify_locations(cafile=b["ca"])
-            else:
-                ssl.verify_mode = ssl_mod.CERT_NONE
+            ssl = self._tls  # one context for every connection (tls_context below)
         return mqtt.MQTTClient(self.dev, b.get("host", "127.0.0.1"), b.get("port", 1883),
                                user=b.get("user"), password=b.get("password"),
                                keepalive=b.get("keepalive", 30), ssl=ssl,

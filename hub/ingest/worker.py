@@ -37,6 +37,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub import mqtt_tls
 from hub.clock import Clock
 from hub.commands.dispatcher import Dispatcher
 from hub.events.service import RejectionTally
@@ -167,6 +168,8 @@ class IngestWorker:
         )
         if username:
             self.client.username_pw_set(username, password)
+        if settings is not None:  # TLS; a bad file raises here, not later on paho's thread
+            mqtt_tls.configure(self.client, settings)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message

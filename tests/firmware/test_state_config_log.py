@@ -106,6 +106,9 @@ def test_config_merges_over_defaults(run_fw, tmp_path):
         "password": None,
         "tls": False,
         "ca": None,
+        "cert": None,
+        "key": None,
+        "server_name": None,
         "keepalive": 30,
     }
     assert cfg["chunk_size"] == 16384 and cfg["log_level"] == "info"
