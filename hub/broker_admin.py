@@ -84,6 +84,10 @@ class BrokerAdminError(Exception):
     """The broker is unreachable, did not answer in time, or refused a command."""
 
 
+class AccountExistsError(BrokerAdminError):
+    """create_device: the broker already has an account of that name."""
+
+
 class BrokerAdmin(Protocol):
     def create_device(self, device_id: str) -> DeviceAccount | None: ...
     def reset_password(self, device_id: str) -> DeviceAccount | None: ...
@@ -137,7 +141,7 @@ class DynsecAdmin:
         role_error, client_error = (a.get("error") for a in answers)
         if client_error:
             if "exists" in client_error:
-                raise BrokerAdminError(f"broker account {device_id!r} already exists")
+                raise AccountExistsError(f"broker account {device_id!r} already exists")
             raise BrokerAdminError(f"broker refused account {device_id!r}: {client_error}")
         if role_error and "exists" not in role_error:  # a left-over role has the same ACLs
             raise BrokerAdminError(f"broker refused role {role!r}: {role_error}")

@@ -16,7 +16,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.broker_admin import BrokerAdmin, BrokerAdminError, DeviceAccount
+from hub.broker_admin import AccountExistsError, BrokerAdmin, BrokerAdminError, DeviceAccount
 from hub.clock import Clock
 from hub.devices import service
 from hub.devices.models import Device, DeviceStatus
@@ -33,7 +33,15 @@ def register(
     hub runs without broker accounts) is returned once and never stored. BrokerAdminError:
     nothing is registered (the caller's session is left to roll back)."""
     service.check_registration(db_session=db_session, data=data)
-    account = admin.create_device(data.id)
+    try:
+        account = admin.create_device(data.id)
+    except AccountExistsError:
+        # The hub owns every device account and this id is not registered: the account is an
+        # orphan (a registration whose clean-up failed, or made by hand). Replace it, so no
+        # earlier password or disabled state carries over to the new identity.
+        logger.warning("%s: replacing an orphan broker account of that name", data.id)
+        admin.delete_device(data.id)
+        account = admin.create_device(data.id)
     try:
         device = service.register_device(db_session=db_session, data=data, clock=clock)
         db_session.commit()

@@ -77,6 +77,10 @@ class Hub:
         }
         resp = self.api.post("/api/devices", json=body)
         assert resp.status_code == 201, resp.text
+        account = resp.json()["broker"]
+        if account is not None:  # the credentials the hub made, shown once (as provisioning does)
+            broker = {**dev.config["broker"], "user": account["username"]}
+            dev.update_config(broker={**broker, "password": account["password"]})
 
     def _db(self, stmt: Any) -> Any:
         engine = make_engine(self.settings.database_url)

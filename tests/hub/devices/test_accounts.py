@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.broker_admin import BrokerAdminError, DeviceAccount
+from hub.broker_admin import AccountExistsError, BrokerAdminError, DeviceAccount
 from hub.clock import FrozenClock, SystemClock
 from hub.devices.deps import get_broker_admin
 from hub.devices.flows import BrokerDisableRetry
@@ -48,7 +48,7 @@ class RecordingBroker:
     def create_device(self, device_id: str) -> DeviceAccount | None:
         self._call("create", device_id)
         if device_id in self.accounts:
-            raise BrokerAdminError(f"client {device_id} already exists")
+            raise AccountExistsError(f"broker account {device_id!r} already exists")
         return self._account(device_id)
 
     def reset_password(self, device_id: str) -> DeviceAccount | None:
@@ -63,6 +63,7 @@ class RecordingBroker:
     def delete_device(self, device_id: str) -> None:
         self._call("delete", device_id)
         self.accounts.pop(device_id, None)
+        self.disabled.discard(device_id)
 
 
 @pytest.fixture
@@ -113,6 +114,26 @@ def test_registration_creates_the_account_and_shows_it_once(
         "(gridlink provision revoke hh-b1)"
     )
     assert broker.calls == [("create", "hh-b1")]
+
+
+def test_an_orphan_account_of_an_unregistered_id_is_replaced(
+    client: TestClient,
+    broker: RecordingBroker,
+    admin: dict[str, str],
+    demo: DemoData,
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    # left by a registration whose clean-up failed, disabled and with a password someone knows
+    broker.accounts["hh-o1"] = "an-old-password"
+    broker.disabled.add("hh-o1")
+    r = client.post(
+        "/api/devices", json=_body(device_factory, "hh-o1", demo.grids[0]), headers=admin
+    )
+    assert r.status_code == 201, r.text
+    assert broker.calls == [("create", "hh-o1"), ("delete", "hh-o1"), ("create", "hh-o1")]
+    password = r.json()["broker"]["password"]
+    assert password == broker.accounts["hh-o1"] != "an-old-password"
+    assert "hh-o1" not in broker.disabled
 
 
 def test_a_broker_failure_registers_nothing(
