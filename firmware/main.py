@@ -45,7 +45,9 @@ def _preload(cfg):
     import gc
 
     app = cfg.get("app", "handheld")
-    names = ["apps.%s.app" % app, "hal.sim", "mqtt", "outbox", "upload", "commands", "device"]
+    # device first: its compile (the largest file) needs the most transient RAM, and it
+    # pulls in the whole runtime (mqtt, outbox, upload, protocol) right after it
+    names = ["device", "apps.%s.app" % app, "hal.sim"]
     if app != "handheld":
         names[1:1] = ["gate", "acl", "decide", "batch", "hal.sim_gate"]
     for name in names:
@@ -95,6 +97,21 @@ def main(argv=None):
     gc.collect()
     cfg = config.load(_config_path(argv if argv is not None else getattr(sys, "argv", [])))
     _drop("config_load")
+    gc.collect()
+    # the long-lived blocks first, while the free heap is one run: the upload buffer (one
+    # frame, header + chunk: 16.4 KB in one piece) and the broker's TLS context (~4 KB, and
+    # mbedTLS wants 3 KB in one piece). Taken in Device, after the compiles had cut the free
+    # heap into pieces, at 192K no 16 KB run was left (MemoryError at start)
+    from protocol.chunking import HEADER_SIZE
+
+    buf = bytearray(HEADER_SIZE + cfg["chunk_size"])
+    b = cfg["broker"]
+    if b.get("tls"):
+        import tlsctx
+
+        tls = tlsctx.context(b)
+    else:
+        tls = None
     log.set_level(cfg.get("log_level", "info"))
     _preload(cfg)
     import hal as hal_mod
@@ -108,7 +125,8 @@ def main(argv=None):
         gc.threshold(cfg.get("gc_threshold", 4096))
     from device import Device
 
-    dev = Device(cfg, h, cfg.get("flash"))
+    dev = Device(cfg, h, cfg.get("flash"), upload_buf=buf, tls=tls)
+    buf = tls = None
     app = _app(cfg, dev, h)
     gc.collect()
     result = asyncio.run(dev.run(app))

@@ -44,37 +44,13 @@ from protocol.limits import GENESIS
 _log = log_mod.getLogger("device")
 
 
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-class _Named:
-    # A TLS context that names the broker as server_name, whatever host asyncio dials (an IP
-    # address the certificate does not carry, a proxy): the name mbedTLS checks and sends (SNI).
-    def __init__(self, ctx, name):
-        self._ctx = ctx
-        self._name = name
-
-    def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True,
-                    server_hostname=None):
-        return self._ctx.wrap_socket(sock, do_handshake_on_connect=do_handshake_on_connect,
-                                     server_hostname=self._name)
-
-
 def tls_context(b):
-    """The TLS context of broker config b: the broker's certificate must chain to the CA in
-    b["ca"] and name b["server_name"] (default b["host"]); with b["cert"] / b["key"] the device
-    shows its client certificate. mbedTLS reads DER only (docs/tls.md)."""
-    import ssl
+    """The TLS context of broker config b (tlsctx.context; mbedTLS reads DER only, docs/tls.md).
+    tlsctx is compiled only by a device that uses TLS (the port's own `tls` module takes that
+    name)."""
+    import tlsctx
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(cadata=_read(b["ca"]))
-    if b.get("cert"):
-        ctx.load_cert_chain(_read(b["cert"]), _read(b["key"]))
-    name = b.get("server_name")
-    return _Named(ctx, name) if name and name != b["host"] else ctx
+    return tlsctx.context(b)
 
 
 def _mkdir(path):
@@ -83,7 +59,8 @@ def _mkdir(path):
 
 
 class Device:
-    def __init__(self, cfg, hal, root=None, link_factory=None, client_factory=None):
+    def __init__(self, cfg, hal, root=None, link_factory=None, client_factory=None,
+                 upload_buf=None, tls=None):
         self.cfg = cfg
         self.hal = hal
         self.clock = hal.clock
@@ -113,8 +90,8 @@ class Device:
         # the broker's TLS context, made once at start: a bad certificate file is a start-up
         # error, and its ~4 KB (mbedTLS context, parsed certificates) come before the heap
         # fragments
-        b = self.opt("broker")
-        self._tls = tls_context(b) if b.get("tls") else None
+        b = self.opt("broker")  # tls: main.py makes it first (see there)
+        self._tls = tls or (tls_context(b) if b.get("tls") else None)
         if link_factory is None:
             import link as link_mod
 
@@ -131,7 +108,7 @@ class Device:
                                  state_mod.Progress(self.root + "/upload"), self.link,
                                  hub_pk=self.hub_pk, chunk_size=self.opt("chunk_size"),
                                  keep_media=self.opt("keep_media"), trim_on=self.opt("trim_on"),
-                                 require_hub=self.opt("require_hub"))
+                                 require_hub=self.opt("require_hub"), buf=upload_buf)
         guard = command.CommandGuard(self.hub_pk or b"\0" * 32, self.dev,
                                      self.state.get("cseq", 0))
         self.commands = CommandRunner(guard, self.state, self.clock, self.emit,

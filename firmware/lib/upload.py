@@ -31,7 +31,7 @@ _log = log_mod.getLogger("upload")
 
 class Uploader:
     def __init__(self, dev, outbox, state, progress, link, hub_pk=None, chunk_size=CHUNK_SIZE,
-                 keep_media=False, trim_on="puback", require_hub=False):
+                 keep_media=False, trim_on="puback", require_hub=False, buf=None):
         self.dev = dev
         self.outbox = outbox
         self.state = state
@@ -44,8 +44,13 @@ class Uploader:
         if self.by_receipt and hub_pk is None:
             raise ValueError("trim_on receipt needs hub_key")
         self.require_hub = require_hub
-        # the one upload buffer: frame header + chunk payload, allocated once
-        self.buf = bytearray(chunking.HEADER_SIZE + chunk_size)
+        # the one upload buffer: frame header + chunk payload, allocated once (or handed in:
+        # main.py takes the block first, while the heap is one free run; see buffer())
+        if buf is None:
+            buf = buffer(chunk_size)
+        elif len(buf) != chunking.HEADER_SIZE + chunk_size:
+            raise ValueError("upload buffer: want %d bytes" % (chunking.HEADER_SIZE + chunk_size))
+        self.buf = buf
         self.mv = memoryview(self.buf)
         self.resend = {}  # sha_hex -> [[missing indices], media path] from hub receipts
         self.chunks_sent = 0
@@ -325,6 +330,11 @@ class Uploader:
             if self.by_receipt and path is not None and exists(path):
                 return  # kept ([] left): the record stays until a receipt says complete
             del self.resend[sha]
+
+
+def buffer(chunk_size=CHUNK_SIZE):
+    """The upload buffer for chunk_size: one frame header + one chunk."""
+    return bytearray(chunking.HEADER_SIZE + chunk_size)
 
 
 def _fill(f, mv):
