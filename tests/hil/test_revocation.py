@@ -76,7 +76,6 @@ def test_revoked_mid_patrol(broker, hub, fleet, wire, link) -> None:
         heartbeat_s=3600,
         track_s=1,
         track_batch=1,
-        heapsize="256K",  # DEV ONLY
     )
     hub.register(dev)
     dev.start()
