@@ -159,6 +159,7 @@ def test_a_device_that_cannot_verify_the_broker_keeps_retrying(tmp_path: Path, p
                 heapsize=HANDHELD_TLS_HEAP, broker={"tls": True, "ca": str(pki.ca_der)},
             )  # fmt: skip
             dev.start()
+
             def refusals() -> int:
                 untrusted = "link down: TLSError('The certificate is not correctly signed by"
                 return sum(untrusted in line for line in dev.log().splitlines())
