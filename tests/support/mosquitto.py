@@ -220,12 +220,13 @@ class Mosquitto:
                 out.update(mqtt_tls_key=client_cert["key_pem"])
         return out
 
-    def admin(self):
-        """The hub's own broker_admin on this broker."""
+    def admin(self, tls: Literal["tls", "mtls"] | None = None):
+        """The hub's own broker_admin on this broker (on that TLS listener with ``tls``)."""
         from hub import broker_admin
         from hub.settings import Settings
 
-        return broker_admin.for_settings(Settings(env="development", **self.hub_settings_kwargs()))
+        settings = Settings(env="development", **self.hub_settings_kwargs(tls=tls))
+        return broker_admin.for_settings(settings)
 
     def device_account(self, device_id: str) -> tuple[str, str]:
         """(username, password) of ``device_id``'s broker account, created on first use (or
