@@ -198,8 +198,9 @@ def test_unknown_accounts_and_wrong_passwords_are_refused(target, clients):
 
 def test_a_disabled_account_is_dropped_at_once_and_refused(target, clients, hub):
     a = device(target, clients, A, will=(f"gl/v1/{A}/state", b"offline"))
+    hub_admin = admin(target)
     t0 = time.monotonic()
-    assert admin(target).disable_device(A) is True
+    assert hub_admin.disable_device(A) is True
     wait_until("A dropped", lambda: a.disconnects, 5)
     dropped_s = a.disconnects[0][0] - t0
     again = clients(target.broker.device_account(A), A)
