@@ -183,6 +183,9 @@ def test_run_with_a_bad_tls_file_is_one_line(
     result = gridlink("hub", "run", "--migrate", "--database-url", f"sqlite:///{fresh}")
     assert_one_line_error(result, f"GRIDLINK_MQTT_TLS_CA={missing}: no such file")
     assert not fresh.exists()  # nothing was changed
+    # the ingest-only command the same way
+    result = gridlink("hub", "ingest", "--database-url", url)
+    assert_one_line_error(result, f"GRIDLINK_MQTT_TLS_CA={missing}: no such file")
 
 
 def test_unreachable_postgres_is_one_line() -> None:
