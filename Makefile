@@ -46,7 +46,7 @@ test: setup lint
 # hub's layering (the [tool.importlinter] contracts in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check hub simulator gridlink tests bench
+	$(BIN)/ruff format --check hub simulator gridlink provisioning tests bench
 	$(BIN)/mypy --strict hub
 	$(BIN)/lint-imports
 

@@ -42,6 +42,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hub import broker_admin
 from hub.seed import CompoundData, CompoundPerson
 from hub.settings import Settings
 from simulator import scenarios
@@ -147,26 +148,6 @@ def start_broker(stack: ExitStack, kind: str, port: int, root: Path) -> str | No
     proc = start_process(stack, args, root / "broker.log")
     wait_port(port, proc, f"{kind} broker")
     return password
-
-
-def device_accounts(settings: Settings):
-    """accounts(device_id) for the Fleet: each device's own broker account, made through the
-    hub's broker_admin (a new password if it exists)."""
-    from hub.broker_admin import BrokerAdminError, for_settings
-
-    admin = for_settings(settings)
-
-    def account(device_id: str) -> tuple[str, str]:
-        try:
-            made = admin.create_device(device_id)
-        except BrokerAdminError as exc:
-            if "already exists" not in str(exc):
-                raise
-            made = admin.reset_password(device_id)
-        assert made is not None
-        return made.username, made.password
-
-    return account
 
 
 def seed_hub(
@@ -605,7 +586,7 @@ def _run(
             mqtt_port,
             root=data_dir / "fleet",
             hub_seed=hub_key.seed,
-            accounts=device_accounts(settings) if hub_password is not None else None,
+            accounts=broker_admin.device_accounts(settings) if hub_password is not None else None,
         )
         stack.callback(fleet.stop)
         tokens, devs, compound_data, unit_names = seed_hub(

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from typer.core import TyperGroup
 
+from hub.broker_admin import BrokerAdminError
 from hub.cli import HubCliError
 from hub.db import DatabaseMissingError
 from hub.ingest.worker import IngestError
@@ -45,6 +46,8 @@ def describe(exc: BaseException) -> str | None:
             return _settings_message(exc)
         return f"invalid {exc.title}: {_first_line(exc.errors()[0]['msg'])}"
     if isinstance(exc, HubCliError | DatabaseMissingError | IngestError | HubKeyError):
+        return str(exc)
+    if isinstance(exc, BrokerAdminError):
         return str(exc)
     if isinstance(exc, ArgumentError):
         return f"bad database URL: {_first_line(exc)}"

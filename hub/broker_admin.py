@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -257,3 +258,21 @@ def for_settings(settings: Settings) -> BrokerAdmin:
     if settings.broker_accounts == "dynsec":
         return DynsecAdmin(settings)
     return NoBrokerAccounts()
+
+
+def device_accounts(settings: Settings) -> Callable[[str], tuple[str, str]]:
+    """``accounts(device_id) -> (username, password)`` for a simulated fleet (the demo,
+    ``gridlink sim run --broker-accounts``): each device's own account, made with the hub's
+    account; one that exists gets a new password."""
+    admin = for_settings(settings)
+
+    def account(device_id: str) -> tuple[str, str]:
+        try:
+            made = admin.create_device(device_id)
+        except AccountExistsError:
+            made = admin.reset_password(device_id)
+        if made is None:
+            raise BrokerAdminError("the hub's settings say GRIDLINK_BROKER_ACCOUNTS=none")
+        return made.username, made.password
+
+    return account

@@ -24,7 +24,7 @@ import uvicorn
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from hub import broker_admin, keys
+from hub import broker_admin, keys, mqtt_tls
 from hub.access.retention import purge_face_captures
 from hub.app import create_app, database_problem
 from hub.cases.flows.supervision import run_supervision
@@ -37,7 +37,7 @@ from hub.db import (
     sqlite_path,
 )
 from hub.devices.flows import BrokerDisableRetry
-from hub.errors import ConflictError
+from hub.errors import ConflictError, InvalidInputError
 from hub.ingest import cli as ingest_cli
 from hub.ingest import runner
 from hub.media.store import FileBlobStore
@@ -62,6 +62,18 @@ def settings_from_env(**overrides: Any) -> Settings:
     """The settings from ``GRIDLINK_*``, with the options given on the command line over them
     (validated together: ``--host 0.0.0.0`` meets the same token rules as the variable)."""
     return Settings(**{name: value for name, value in overrides.items() if value is not None})
+
+
+def _check_tls_files(settings: Settings) -> None:
+    """A TLS file that cannot be used (missing, unreadable, not PEM, a key that is not the
+    certificate's) is one line naming its setting, before anything starts or changes; the
+    ingest workers and the broker administration would each fail on it later."""
+    if not settings.mqtt_tls:
+        return
+    try:
+        mqtt_tls.check_files(settings.mqtt_tls_ca, settings.mqtt_tls_cert, settings.mqtt_tls_key)
+    except InvalidInputError as exc:
+        raise HubCliError(str(exc)) from None
 
 
 def _migrate(settings: Settings) -> None:
@@ -265,12 +277,16 @@ def run(
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = settings_from_env(database_url=database_url, api_host=host, api_port=port)
+    _check_tls_files(settings)
     if migrate_first:
         _migrate(settings)
     _require_schema(settings.database_url)
     _ensure_key(settings)
     clock = SystemClock()
-    handle = runner.start(settings, clock=clock) if ingest else None
+    try:
+        handle = runner.start(settings, clock=clock) if ingest else None
+    except InvalidInputError as exc:  # hub.mqtt_tls: what the file check cannot see
+        raise HubCliError(str(exc)) from None
     stop = threading.Event()
     supervisor = threading.Thread(
         target=_supervision_loop,

@@ -342,6 +342,12 @@ def flash_device(
             pub = board.ensure_identity(dc.FLASH_DIR)
         else:
             pub = on_board.decode(errors="replace").strip() if on_board else record.public_key
+        if record.status != "pending":
+            # the hub's key is the one that counts: a rotation (`rotate`) changed it since
+            registered = (hub.device(device_id) or {}).get("public_key")
+            if registered and registered != record.public_key:
+                record.public_key = registered
+                record.save(out)
         if record.public_key is not None and pub != record.public_key:
             raise ProvisionError(
                 f"the board at {port} holds the key {pub[:16]}..., not {device_id}'s "

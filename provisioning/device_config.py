@@ -28,7 +28,8 @@ KEY_ON = ("device", "host")
 CONFIG_PATH = "config.json"
 FLASH_DIR = "flash"
 CA_PATH = "ca.der"
-# the peripherals of each app (firmware/hal/drivers.py APP_PARTS) and the real-board driver of
+# the peripherals of each app: a copy of firmware/hal/drivers.py APP_PARTS (MicroPython code;
+# tests/provisioning/test_device_config.py fails when they differ) and the real-board driver of
 # each where the firmware has one; the others are "none" until their drivers exist
 APP_PARTS = {
     "handheld": ("camera", "microphone", "gps", "battery", "ui"),

@@ -42,6 +42,26 @@ def _require_broker(host: str, port: int) -> None:
         raise ConnectionError(f"cannot reach the MQTT broker at {host}:{port}: {reason}") from None
 
 
+def _accounts(host: str, port: int):
+    """Device accounts made with the hub's broker account (the environment's GRIDLINK_MQTT_*
+    settings); a missing or refused account is one line (ValueError / BrokerAdminError)."""
+    from pydantic import ValidationError
+
+    from hub import broker_admin
+    from hub.settings import Settings
+
+    try:
+        settings = Settings(
+            env="development", mqtt_host=host, mqtt_port=port, broker_accounts="dynsec"
+        )
+    except ValidationError:
+        raise ValueError(
+            "--broker-accounts needs the hub's broker account: set GRIDLINK_MQTT_USERNAME "
+            "and GRIDLINK_MQTT_PASSWORD"
+        ) from None
+    return broker_admin.device_accounts(settings)
+
+
 def _hub_seed(path: Path) -> bytes:
     from hub.keys import load  # the hub's key file format (PKCS#8 PEM or a hex seed)
 
@@ -59,6 +79,12 @@ def run(
     keys_out: Path | None = typer.Option(None, help="write device + hub public keys (JSON)"),
     clock_offset_s: int = typer.Option(0, help="clock skew of every device"),
     timeout: float = typer.Option(300, help="seconds to wait for the scenario to finish"),
+    broker_accounts: bool = typer.Option(
+        False,
+        "--broker-accounts",
+        help="a locked-down broker (docs/broker-security.md): give each device its own account, "
+        "made with the hub's account from GRIDLINK_MQTT_USERNAME / GRIDLINK_MQTT_PASSWORD",
+    ),
     hub_key: Path | None = typer.Option(
         None,
         help="the hub's command key file (GRIDLINK_HUB_KEY_PATH): devices trust that hub, keep "
@@ -74,7 +100,14 @@ def run(
     if scenario not in scenarios.SCENARIOS:
         raise typer.BadParameter(f"unknown scenario {scenario}")
     _require_broker(host, port)
-    fleet = Fleet(host, port, root=root, hub_seed=_hub_seed(hub_key) if hub_key else None)
+    accounts = _accounts(host, port) if broker_accounts else None
+    fleet = Fleet(
+        host,
+        port,
+        root=root,
+        hub_seed=_hub_seed(hub_key) if hub_key else None,
+        accounts=accounts,
+    )
     by_receipt = {"trim_on": "receipt"} if hub_key else {}
     for i in range(devices):
         fleet.add_handheld(

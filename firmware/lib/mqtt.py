@@ -30,6 +30,14 @@ class MQTTError(OSError):
     pass
 
 
+class TLSError(OSError):
+    # The TLS handshake failed in a way MicroPython's ssl reports as ValueError (mbedTLS: the
+    # broker's certificate is not signed by our CA, or does not carry its name). A link
+    # failure like any other: the link retries with backoff; the broker's certificate may be
+    # replaced while the device waits.
+    pass
+
+
 def _varlen(buf, i, n):
     # Write MQTT remaining length n at buf[i:], return the index after it.
     while True:
@@ -100,7 +108,10 @@ class MQTTClient(Reader):
     # --- connection ---------------------------------------------------------------------------
 
     async def connect(self, clean_session=False, timeout=10):
-        # Open the connection; return session_present. Raises OSError (MQTTError on refusal).
+        # Open the connection; return session_present. Raises OSError (MQTTError on refusal,
+        # TLSError when the broker's certificate is rejected). A bad client id, will or login
+        # is a ValueError / TypeError from building the CONNECT, before any I/O: not retried.
+        pkt = self._connect_packet(clean_session)
         self.close()
         self.error = None
         self._closed = asyncio.Event()
@@ -113,19 +124,22 @@ class MQTTClient(Reader):
         self._r, self._w = r, w
         _nodelay(w)
         try:
-            await asyncio.wait_for(self._handshake(clean_session), timeout)
+            await asyncio.wait_for(self._handshake(pkt), timeout)
         except asyncio.TimeoutError:
             self._fail(OSError(ETIMEDOUT))
             raise OSError(ETIMEDOUT)
         except (OSError, EOFError) as e:
             self._fail(e)
             raise self.error
+        except ValueError as e:  # only the TLS handshake raises it here (the packet is built)
+            self._fail(TLSError(str(e).strip()))  # mbedTLS wraps it in newlines
+            raise self.error
         self.connected = True
         self.rx_ms = self.tx_ms = ticks_ms()
         self._task = asyncio.create_task(self._reader())
         return self._session_present
 
-    async def _handshake(self, clean):
+    def _connect_packet(self, clean):
         flags = 0x02 if clean else 0
         payload = _str(self.client_id)
         if self.will:
@@ -142,7 +156,10 @@ class MQTTClient(Reader):
         hdr = self._hdr
         hdr[0] = _CONNECT
         n = _varlen(hdr, 1, len(var) + len(payload))
-        self._w.write(bytes(hdr[:n]) + var + payload)
+        return bytes(hdr[:n]) + var + payload
+
+    async def _handshake(self, pkt):
+        self._w.write(pkt)
         await self._w.drain()
         resp = await self._read(4)
         if resp[0] != _CONNACK << 4 or resp[1] != 2:

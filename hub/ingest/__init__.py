@@ -1,1 +1,1 @@
-"""MQTT ingest worker: the only hub module that talks to the broker (paho-mqtt 2)."""
+"""MQTT ingest worker: the hub module that takes the device traffic (paho-mqtt 2)."""

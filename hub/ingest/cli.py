@@ -15,9 +15,12 @@ import typer
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
+from hub import mqtt_tls
 from hub.clock import SystemClock
 from hub.db import require_database
+from hub.errors import InvalidInputError
 from hub.ingest import runner
+from hub.ingest.worker import IngestError
 from hub.settings import Settings
 
 console = Console()
@@ -39,6 +42,13 @@ def ingest(
     overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
     settings = Settings(**overrides)
     require_database(settings.database_url)
+    if settings.mqtt_tls:  # a TLS file it cannot use: one line naming the setting
+        try:
+            mqtt_tls.check_files(
+                settings.mqtt_tls_ca, settings.mqtt_tls_cert, settings.mqtt_tls_key
+            )
+        except InvalidInputError as exc:
+            raise IngestError(str(exc)) from None
     with console.status(f"connecting to {settings.mqtt_host}:{settings.mqtt_port} ..."):
         handle = runner.start(settings, workers=workers, clock=SystemClock())
     console.print(

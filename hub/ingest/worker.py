@@ -1,6 +1,7 @@
 """The ingest worker: paho-mqtt 2 at the edge, a processing thread behind a queue.
 
-This is the only hub module that imports paho. paho's callbacks only put messages on a queue;
+This is the only hub module that takes device traffic (hub.broker_admin makes short admin
+connections, hub.mqtt_tls configures TLS). paho's callbacks only put messages on a queue;
 the processing thread verifies and stores them in batches (``Processor``), acknowledges the
 messages to the broker (manual PUBACK) only once their rows are committed, and publishes
 commands and receipts. Receipts are coalesced per device (``ReceiptCoalescer``: at most one per

@@ -160,6 +160,34 @@ def test_operator_errors_are_one_line(
     assert "s3cret" not in line
 
 
+def test_run_with_a_bad_tls_file_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hub run`` with a TLS file hub.mqtt_tls cannot use: one line naming the setting,
+    exit 1, before the ingest worker, the API or a migration starts."""
+    from tests.support.tls import Pki
+
+    pki = Pki.create(tmp_path / "pki")
+    url = f"sqlite:///{tmp_path / 'tls.db'}"
+    assert gridlink("hub", "migrate", "--database-url", url).exit_code == 0
+    monkeypatch.setenv("GRIDLINK_MQTT_TLS", "true")
+    monkeypatch.setenv("GRIDLINK_MQTT_TLS_CA", str(pki.ca_der))  # DER: paho wants PEM
+    line = assert_one_line_error(gridlink("hub", "run", "--database-url", url))
+    assert line == (
+        f"error: mqtt_tls: GRIDLINK_MQTT_TLS_CA={pki.ca_der}: not a PEM CA certificate"
+        " (NO_CERTIFICATE_OR_CRL_FOUND)"
+    ), line
+    missing = tmp_path / "nope.pem"
+    monkeypatch.setenv("GRIDLINK_MQTT_TLS_CA", str(missing))
+    fresh = tmp_path / "fresh.db"
+    result = gridlink("hub", "run", "--migrate", "--database-url", f"sqlite:///{fresh}")
+    assert_one_line_error(result, f"GRIDLINK_MQTT_TLS_CA={missing}: no such file")
+    assert not fresh.exists()  # nothing was changed
+    # the ingest-only command the same way
+    result = gridlink("hub", "ingest", "--database-url", url)
+    assert_one_line_error(result, f"GRIDLINK_MQTT_TLS_CA={missing}: no such file")
+
+
 def test_unreachable_postgres_is_one_line() -> None:
     pytest.importorskip("psycopg")
     url = f"postgresql+psycopg://gridlink:s3cret@127.0.0.1:{free_port()}/hub"

@@ -1,8 +1,12 @@
 """Fixtures of the provisioning tests.
 
-``target``: the broker the ACL tests run against, the locked-down Mosquitto. A target is (host,
-port, tls kwargs for paho's ``tls_set``) plus the broker it reaches, so the same tests run over
-each listener.
+``target``: the broker the ACL tests run against, the locked-down Mosquitto with its TLS
+listeners (``Mosquitto(tls=pki)``), once per listener: "tcp" (plain), "tls" (the broker's
+certificate checked against the CA) and "mtls" (``require_certificate``: every client, the
+intruders too, presents a client certificate from the deployment's CA, so each refusal is the
+account's or the ACL's, not the certificate's). A target is (host, port, tls kwargs for paho's
+``tls_set``) plus the broker it reaches; ``target.for_client(name)`` is the target as the
+client ``name`` reaches it (on "mtls", with ``name``'s certificate).
 
 ``live_hub``: Mosquitto, the migrated + seeded SQLite database and ``gridlink hub run`` as its
 own process (uvicorn + ingest), so the CLI talks HTTP to a real server. ``live.env`` is what an
@@ -12,7 +16,7 @@ operator exports (GRIDLINK_HUB_URL, GRIDLINK_ADMIN_TOKEN).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from hub.settings import Settings
 from tests.e2e.hubproc import HubProcess
 from tests.support.hub import hub_settings
 from tests.support.mosquitto import Mosquitto
+from tests.support.tls import Pki
 from tests.support.waiting import wait_until
 
 
@@ -37,12 +42,35 @@ class Target:
     port: int
     tls: dict[str, Any] | None
     broker: Mosquitto
+    listener: str = "tcp"  # tcp, tls or mtls
+
+    def for_client(self, name: str) -> Target:
+        """This target for the client ``name`` (an account's username, or the client id of
+        a client without one): on "mtls" with ``name``'s certificate from the broker's CA."""
+        if self.listener != "mtls":
+            return self
+        cert = self.broker.client_cert(name)
+        tls = dict(self.tls or {}, certfile=str(cert["cert_pem"]), keyfile=str(cert["key_pem"]))
+        return replace(self, tls=tls)
 
 
-@pytest.fixture(params=["tcp"])
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
-    with Mosquitto(workdir=tmp_path / "broker", persistence=True) as broker:
-        yield Target(broker.host, broker.port, None, broker)
+@pytest.fixture(scope="session")
+def acl_pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """One CA and broker certificate for every ACL test (client certificates per broker)."""
+    return Pki.create(tmp_path_factory.mktemp("acl-pki"))
+
+
+@pytest.fixture(params=["tcp", "tls", "mtls"])
+def target(request: pytest.FixtureRequest, tmp_path: Path, acl_pki: Pki) -> Iterator[Target]:
+    listener: str = request.param
+    pki = acl_pki if listener != "tcp" else None
+    with Mosquitto(workdir=tmp_path / "broker", persistence=True, tls=pki) as broker:
+        if listener == "tcp":
+            yield Target(broker.host, broker.port, None, broker)
+        else:
+            port = broker.tls_listener_port("mtls" if listener == "mtls" else "tls")
+            tls = {"ca_certs": str(acl_pki.ca_pem)}
+            yield Target(broker.host, port, tls, broker, listener)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from gridlink.cli import app
 from protocol import crypto
 from tests.provisioning.conftest import LiveHub
 from tests.support.board import PtyBoard
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.hil
 
@@ -132,6 +133,23 @@ def test_new_and_flash_with_the_key_made_on_the_board(live_hub: LiveHub, tmp_pat
         for path in [*out.rglob("*"), *tmp_path.glob("*.json")]:
             if path.is_file():
                 assert seed not in path.read_text(errors="replace"), path
+
+        # a new key by signed command: the board makes it, announces it signed by the old
+        # one (a `key` event in its chain), and the hub switches to it
+        code, stdout, stderr = provision(live_hub, "rotate", "--wait", "60", dev)
+        assert code == 0, stdout + stderr + board.output()[-3000:]
+        rotated = board.path("flash/key").read_text().strip()
+        new_pub = crypto.public_key(bytes.fromhex(rotated)).hex()
+        assert rotated != seed and new_pub in stdout and rotated not in stdout + stderr
+        hub_dev = wait_until(
+            "the hub on the new key",
+            lambda: (
+                (d := live_hub.get(f"/api/devices/{dev}").json())["public_key"] == new_pub and d
+            ),
+            30,
+        )
+        assert hub_dev["previous_key_until"] is not None  # the old key, for the overlap
+        seed = rotated
 
     # flashing again (a firmware update) keeps the key and the registration. The board is
     # power-cycled first: the unix port reads no Ctrl-C while the firmware runs (a board's

@@ -18,18 +18,23 @@ from tests.support.mosquitto import Mosquitto
 from tests.support.net import free_port
 
 
-# `gridlink sim run` starts devices on a development broker: it has no way (yet) to mint
-# device accounts, so these tests run it against the anonymous broker, and the hub fixture
-# below uses that broker too (broker_accounts "none", development only). The locked-down
-# broker is tested with the fleet fixture (accounts=broker.device_account) everywhere else.
+# The hub fixture (tests/support/hub.py) runs on this file's broker: the locked-down one, with
+# `sim run --broker-accounts` making each device's account with the hub's (from the environment).
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    with Mosquitto(workdir=tmp_path / "broker", persistence=True, secure=False) as mosq:
+    with Mosquitto(workdir=tmp_path / "broker", persistence=True) as mosq:
         yield mosq
 
 
-def test_sim_run_two_devices(tmp_path):
-    with Mosquitto(secure=False) as broker:
+def hub_env(broker: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    user, password = broker.hub_account or ("", "")
+    monkeypatch.setenv("GRIDLINK_MQTT_USERNAME", user)
+    monkeypatch.setenv("GRIDLINK_MQTT_PASSWORD", password)
+
+
+def test_sim_run_two_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Mosquitto() as broker:
+        hub_env(broker, monkeypatch)
         keys = tmp_path / "keys.json"
         r = CliRunner().invoke(
             app,
@@ -46,6 +51,7 @@ def test_sim_run_two_devices(tmp_path):
                 str(tmp_path / "fleet"),
                 "--keys-out",
                 str(keys),
+                "--broker-accounts",
                 "--timeout",
                 "60",
             ],
@@ -81,8 +87,30 @@ def test_sim_run_fails_fast_on_an_unreachable_broker(tmp_path: Path) -> None:
     assert "Traceback" not in r.output
 
 
-def test_sim_run_exits_1_when_the_hub_rejects_its_devices(tmp_path: Path, hub: Hub) -> None:
-    """The hub does not know hh-0001: it rejects every event and sends no receipt."""
+def test_sim_run_on_a_locked_down_broker_needs_the_hub_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GRIDLINK_MQTT_USERNAME", raising=False)
+    monkeypatch.delenv("GRIDLINK_MQTT_PASSWORD", raising=False)
+    with Mosquitto() as broker:
+        r = CliRunner().invoke(
+            app,
+            ["sim", "run", "--broker", f"{broker.host}:{broker.port}", "--broker-accounts",
+             "--root", str(tmp_path / "f")],
+        )  # fmt: skip
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip().splitlines() == [
+        "error: --broker-accounts needs the hub's broker account: set GRIDLINK_MQTT_USERNAME "
+        "and GRIDLINK_MQTT_PASSWORD"
+    ], r.output
+
+
+def test_sim_run_exits_1_when_the_hub_rejects_its_devices(
+    tmp_path: Path, hub: Hub, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub does not know hh-0001 (it has a broker account, not a registration): it rejects
+    every event and sends no receipt."""
+    hub_env(broker, monkeypatch)
     key_path = hub.settings.hub_key_path
     r = CliRunner().invoke(
         app,
@@ -97,6 +125,7 @@ def test_sim_run_exits_1_when_the_hub_rejects_its_devices(tmp_path: Path, hub: H
             str(tmp_path / "fleet"),
             "--timeout",
             "12",
+            "--broker-accounts",
         ],
     )
     assert r.exit_code == 1, r.output

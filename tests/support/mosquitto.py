@@ -18,6 +18,15 @@ the hub's own ``hub.broker_admin``. The observer has no ``$share`` rights: it ca
 hub's ingest group. ``Mosquitto(secure=False)`` is the anonymous broker, only for tests of the
 MQTT client's own wire behaviour on arbitrary topics (each says why).
 
+``tls=pki`` (a ``tests.support.tls.Pki``) adds two TLS listeners on the broker's certificate from
+that PKI, written by the same production code (``provisioning.broker.Listener`` + ``TlsFiles``):
+``broker.tls_port`` (no client certificate asked) and ``broker.mtls_port``
+(``require_certificate true``). Both still want an account: TLS is the transport, the account
+is the identity. ``broker.hub_settings_kwargs(tls="tls" | "mtls")`` gives the hub's settings
+for one of them (for "mtls" the hub's client certificate is issued from the PKI unless
+``client_cert=`` names another); ``broker.client_cert(name)`` issues (once) a client
+certificate. The plain listener ``broker.port`` stays for the observer and the admin calls.
+
 ``persistence=True`` keeps sessions and queued messages across ``restart()`` (graceful stop, so
 Mosquitto writes its database); ``restart(kill=True)`` simulates a crash (SIGKILL).
 ``log_path`` has the broker log (``log_type all``), handy for asserting on the wire (e.g. the
@@ -36,9 +45,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from provisioning import broker as config
 from tests.support.net import free_port
+
+if TYPE_CHECKING:
+    from tests.support.tls import Pki
 
 MOSQUITTO = (
     os.environ.get("GRIDLINK_MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -73,6 +86,7 @@ class Mosquitto:
         extra_conf: str = "",
         max_packet_size: int | None = None,
         secure: bool = True,
+        tls: Pki | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -86,6 +100,10 @@ class Mosquitto:
         self.max_packet_size = max_packet_size
         self.proc: subprocess.Popen | None = None
         self.secure = secure
+        self.pki = tls
+        self.tls_port = free_port(host) if tls else None
+        self.mtls_port = free_port(host) if tls else None
+        self._certs: dict[str, dict[str, Path]] = {}
         self.hub_account: tuple[str, str] | None = None
         self.observer_account: tuple[str, str] | None = None
         self._devices: dict[str, tuple[str, str]] = {}
@@ -119,6 +137,10 @@ class Mosquitto:
             "max_queued_messages 10000",
             *self._test_lines(),
         ]
+        if self.pki:  # after the test lines: they must not land inside a TLS listener block
+            assert self.tls_port and self.mtls_port
+            lines += [self.pki.listener(self.tls_port, host=self.host)]
+            lines += [self.pki.listener(self.mtls_port, True, host=self.host)]
         self.conf_path.write_text("\n".join(lines) + "\n")
 
     def _write_secure_conf(self) -> None:
@@ -132,7 +154,7 @@ class Mosquitto:
         ]
         config.write(
             self.workdir,
-            [config.Listener(self.host, self.port)],
+            self._listeners(),
             persistence=self.persistence,
             extra_accounts=[config.Account(*self.observer_account, roles=("observer",))],
             extra_roles={"observer": observer_acls},
@@ -140,29 +162,71 @@ class Mosquitto:
             hub_password=self.hub_account[1],
         )
 
+    def _listeners(self) -> list[config.Listener]:
+        listeners = [config.Listener(self.host, self.port)]
+        if self.pki:
+            assert self.tls_port and self.mtls_port
+            pki = self.pki
+            for port, required in ((self.tls_port, False), (self.mtls_port, True)):
+                files = config.TlsFiles(pki.ca_pem, pki.server_cert, pki.server_key, required)
+                listeners.append(config.Listener(self.host, port, files))
+        return listeners
+
+    # --- TLS ---------------------------------------------------------------------------------
+
+    def client_cert(self, name: str) -> dict[str, Path]:
+        """A client certificate (CN ``name``) from the broker's PKI, issued once: keys
+        cert_pem, key_pem, cert_der, key_der."""
+        if not self.pki:
+            raise ValueError("client_cert needs Mosquitto(tls=pki)")
+        if name not in self._certs:
+            self._certs[name] = self.pki.client(name)
+        return self._certs[name]
+
+    def tls_listener_port(self, tls: Literal["tls", "mtls"]) -> int:
+        port = {"tls": self.tls_port, "mtls": self.mtls_port}.get(tls)
+        if port is None:
+            raise ValueError(f"no {tls!r} listener (want Mosquitto(tls=pki), 'tls' or 'mtls')")
+        return port
+
     # --- accounts (secure brokers) ---------------------------------------------------------
 
-    def hub_settings_kwargs(self) -> dict:
-        """The hub's Settings fields for this broker (its account, dynsec accounts)."""
+    def hub_settings_kwargs(
+        self,
+        tls: Literal["tls", "mtls"] | None = None,
+        client_cert: dict[str, Path] | None = None,
+    ) -> dict[str, Any]:
+        """The hub's Settings fields for this broker: its account (dynsec accounts) and, with
+        ``tls``, that TLS listener (the CA; for "mtls" the hub's client certificate, or
+        ``client_cert``, which a "tls" hub presents too when given)."""
         from pydantic import SecretStr
 
-        if not self.hub_account:
-            return {"mqtt_host": self.host, "mqtt_port": self.port, "broker_accounts": "none"}
-        user, password = self.hub_account
-        return {
-            "mqtt_host": self.host,
-            "mqtt_port": self.port,
-            "mqtt_username": user,
-            "mqtt_password": SecretStr(password),
-            "broker_accounts": "dynsec",
-        }
+        out: dict[str, Any] = {"mqtt_host": self.host, "mqtt_port": self.port}
+        if self.hub_account:
+            user, password = self.hub_account
+            out.update(
+                mqtt_username=user, mqtt_password=SecretStr(password), broker_accounts="dynsec"
+            )
+        else:
+            out.update(broker_accounts="none")
+        if tls is not None:
+            assert self.pki
+            out.update(mqtt_port=self.tls_listener_port(tls), mqtt_tls=True)
+            out.update(mqtt_tls_ca=self.pki.ca_pem)
+            if client_cert is None and tls == "mtls":
+                client_cert = self.client_cert(config.HUB_USERNAME)
+            if client_cert is not None:
+                out.update(mqtt_tls_cert=client_cert["cert_pem"])
+                out.update(mqtt_tls_key=client_cert["key_pem"])
+        return out
 
-    def admin(self):
-        """The hub's own broker_admin on this broker."""
+    def admin(self, tls: Literal["tls", "mtls"] | None = None):
+        """The hub's own broker_admin on this broker (on that TLS listener with ``tls``)."""
         from hub import broker_admin
         from hub.settings import Settings
 
-        return broker_admin.for_settings(Settings(env="development", **self.hub_settings_kwargs()))
+        settings = Settings(env="development", **self.hub_settings_kwargs(tls=tls))
+        return broker_admin.for_settings(settings)
 
     def device_account(self, device_id: str) -> tuple[str, str]:
         """(username, password) of ``device_id``'s broker account, created on first use (or

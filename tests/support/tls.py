@@ -1,11 +1,12 @@
-"""A test PKI (provisioning.certs) and Mosquitto TLS listeners on it.
+"""A test PKI (provisioning.certs) for Mosquitto's TLS listeners.
 
     pki = Pki.create(tmp_path / "pki")                   # CA, broker cert for localhost + 127.0.0.1
-    broker = Mosquitto(extra_conf=pki.listener(port, require_certificate=True))
+    broker = Mosquitto(tls=pki)                          # + broker.tls_port, broker.mtls_port
     files = pki.client("hh-1")                           # PEM + DER of a client certificate
 
-Mosquitto 2 applies the settings after a ``listener`` line to that listener, so the plain
-listener ``Mosquitto`` always writes stays as it is and the TLS one is added beside it.
+``Mosquitto(tls=pki)`` writes its TLS listeners with the production writer
+(``provisioning.broker.Listener``); ``listener()`` here is the same block as text, used only by
+the anonymous test broker (``Mosquitto(secure=False, tls=pki)``).
 """
 
 from __future__ import annotations
