@@ -44,6 +44,9 @@ def rotate_cmd(d):
                                 now, now + 600, hub_seed)
 
 def cut_at(point, d):
+    # Device forgets identity after its start and imports it again for rotate_key: let that
+    # import find this (patched) module
+    sys.modules["identity"] = identity
     replace = REAL["replace"]
     if point == "stage":  # key.new written to its temp file, not renamed
         identity.replace = lambda tmp, path: boom() if path.endswith("key.new") else \
