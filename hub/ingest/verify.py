@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.events.models import Event
@@ -92,14 +92,28 @@ def unlinked(
             )
             for seq, digest, prev in rows:
                 digest_of[seq], prev_of[seq] = digest, prev
+        # Above everything stored the chain may grow from its head (left link). Inside a gap
+        # the chain after it is fixed: only an envelope whose digest is its successor's prev
+        # fits (right link; a gap fills from its right end), and it may not contradict a
+        # known predecessor either. Left-linking alone would let the key holder fill a gap
+        # with a chain of its own.
+        top = int(
+            db_session.scalar(select(func.max(Event.seq)).where(Event.device_id == dev)) or 0
+        )
         waiting = list(seqs)
         changed = True
         while waiting and changed:  # an admitted one lets its neighbours in the batch link
             changed = False
             for seq in list(waiting):
                 prev, digest = links[(dev, seq)]
-                if prev == digest_of.get(seq - 1) or digest == prev_of.get(seq + 1):
+                left = digest_of.get(seq - 1)
+                if seq > top:
+                    ok = prev == left
+                else:
+                    ok = digest == prev_of.get(seq + 1) and left in (None, prev)
+                if ok:
                     digest_of[seq], prev_of[seq] = digest, prev
+                    top = max(top, seq)
                     waiting.remove(seq)
                     changed = True
         out.extend((dev, seq) for seq in waiting)

@@ -150,6 +150,15 @@ def test_below_the_watermark_only_what_links_into_the_chain_is_kept(
     result = feed(processor, [forged4, forged3])
     assert (result.stored, result.rejected) == (0, 2)
     assert processor.tally.snapshot() == {"revoked": 2}
+    # nor a chain of its own grown from the real 2 into the gap: inside a gap only what
+    # hashes into the stored successor fits (found by review: a left link was enough)
+    from protocol import envelope
+
+    grower = TestDevice(
+        "hh-gap", now=dev.now, seed=dev.seed, seq=2, prev=envelope.digest(msgs[1][1])
+    )
+    result = feed(processor, [grower.event("report", {"text": "forged"})])
+    assert (result.stored, result.rejected) == (0, 1)
     result = feed(processor, [msgs[3]])  # 4 first: its digest is the stored 5's prev
     assert result.stored == 1
     result = feed(processor, [msgs[2]])
