@@ -30,7 +30,19 @@ from typing import Any
 from hub.broker_admin import HUB_ROLE, Acl, hub_acls
 from protocol import chunking, limits
 
-DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+# Where Debian / Ubuntu install the plugin (package mosquitto); the first that exists wins, and
+# GRIDLINK_MOSQUITTO_DYNSEC names another (other distributions, arm64 boards).
+_DYNSEC_CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+    "/usr/lib/arm-linux-gnueabihf/mosquitto_dynamic_security.so",
+    "/usr/lib/mosquitto_dynamic_security.so",
+    "/usr/lib64/mosquitto_dynamic_security.so",
+    "/usr/local/lib/mosquitto_dynamic_security.so",
+)
+DYNSEC_PLUGIN = os.environ.get("GRIDLINK_MOSQUITTO_DYNSEC") or next(
+    (p for p in _DYNSEC_CANDIDATES if os.path.exists(p)), _DYNSEC_CANDIDATES[0]
+)
 # Mosquitto's own defaults for the hashes it makes (mosquitto_ctrl, setClientPassword).
 HASH_ITERATIONS = 101
 SALT_BYTES = 12
@@ -136,6 +148,14 @@ class BrokerConfig:
             lines.append(f"GRIDLINK_MQTT_PORT={first.port}")
             if first.tls:
                 lines += ["GRIDLINK_MQTT_TLS=true", f"GRIDLINK_MQTT_TLS_CA={first.tls.cafile}"]
+                if first.tls.require_certificate:  # the hub shows a certificate too
+                    lines += [
+                        "GRIDLINK_MQTT_TLS_CERT=<hub.pem from: gridlink provision ca client "
+                        "--name hub>",
+                        "GRIDLINK_MQTT_TLS_KEY=<hub.key from the same>",
+                    ]
+        # GRIDLINK_MQTT_HOST: the name the hub dials; over TLS it must be one the broker's
+        # certificate carries (gridlink provision ca server --host)
         return lines
 
 
