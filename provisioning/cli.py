@@ -338,6 +338,15 @@ def flash_device(
         if ca.exists():
             board.write(dc.CA_PATH, ca.read_bytes())
         on_board = board.read(dc.FLASH_DIR + "/key.pub")
+        if record.status == "pending" and on_board:
+            # a new identity on a board that has one: another device's key, seq, state and
+            # outbox would carry over (review)
+            raise ProvisionError(
+                f"the board at {port} already holds a device identity (key "
+                f"{on_board.decode(errors='replace').strip()[:16]}...): erase its "
+                f"{dc.FLASH_DIR}/ directory (mpremote connect {port} fs rm -r :{dc.FLASH_DIR}) "
+                f"and flash {device_id} again"
+            )
         if record.key_on == "device":
             pub = board.ensure_identity(dc.FLASH_DIR)
         else:

@@ -160,3 +160,20 @@ def test_new_and_flash_with_the_key_made_on_the_board(live_hub: LiveHub, tmp_pat
         )
         assert code == 0, stdout + stderr
         assert board.path("flash/key").read_text().strip() == seed
+
+    # the same board (power-cycled) as a new device: refused, or the old identity (key, seq,
+    # outbox) would carry over to the new id
+    with PtyBoard(tmp_path / "board") as board:
+        other = f"hh-{live_hub.demo.grids[2]}"
+        code, stdout, stderr = provision(
+            live_hub, "new", "--id", other, "--kind", "handheld", "--grid",
+            live_hub.demo.grids[2], "--out", str(out), "--broker-host", live_hub.broker.host,
+            "--broker-port", str(live_hub.broker.port), "--hal", "sim",
+        )  # fmt: skip
+        assert code == 0, stdout + stderr
+        code, stdout, stderr = provision(
+            live_hub, "flash", "--port", board.port, "--out", str(out), "--wait", "0", other
+        )
+        assert code == 1 and stderr.strip().count("\n") == 0, stdout + stderr
+        assert "already holds a device identity" in stderr and "fs rm -r :flash" in stderr
+        assert live_hub.get(f"/api/devices/{other}").status_code == 404  # nothing registered
