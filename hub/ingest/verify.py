@@ -97,9 +97,7 @@ def unlinked(
         # fits (right link; a gap fills from its right end), and it may not contradict a
         # known predecessor either. Left-linking alone would let the key holder fill a gap
         # with a chain of its own.
-        top = int(
-            db_session.scalar(select(func.max(Event.seq)).where(Event.device_id == dev)) or 0
-        )
+        top = int(db_session.scalar(select(func.max(Event.seq)).where(Event.device_id == dev)) or 0)
         waiting = list(seqs)
         changed = True
         while waiting and changed:  # an admitted one lets its neighbours in the batch link
