@@ -16,19 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from hub.app import create_app
-from hub.clock import SystemClock
-from hub.db import make_engine, make_session_factory, session_scope
 from hub.keys import load_or_create
-from hub.migrations.runner import upgrade
-from hub.seed import seed_demo
-from hub.settings import Settings
 from simulator import Fleet, scenarios
 from simulator.fleet import GATE_HEAPSIZE
 from tests.firmware.scripts import KEY
-from tests.support.hub import Hub
+from tests.support.hub import Hub, hub_settings, running_hub
 from tests.support.micropython import run_micropython
 from tests.support.mosquitto import Mosquitto
 from tests.support.tls import Pki
@@ -232,26 +225,9 @@ def test_the_config_checks_the_tls_files(pki: Pki, tmp_path: Path) -> None:
 def tls_hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
     """The hub as deployed, its ingest worker (and the broker administration that creates the
     devices' accounts at registration) on the broker's client-certificate listener."""
-    settings = Settings(
-        env="development",
-        data_dir=tmp_path / "hub",
-        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
-        **broker.hub_settings_kwargs(tls="mtls"),
-    )
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    with session_scope(make_session_factory(engine)) as s:
-        demo = seed_demo(db_session=s, clock=SystemClock())
-    engine.dispose()
-    headers = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}
-    with TestClient(create_app(settings), headers=headers) as api:
-        hub = Hub(settings, api, demo)
-        hub.start_ingest()
-        try:
-            assert hub.ingest is not None and hub.ingest.broker_connected
-            yield hub
-        finally:
-            hub.stop_ingest()
+    with running_hub(hub_settings(tmp_path, broker, tls="mtls")) as hub:
+        assert hub.ingest is not None and hub.ingest.broker_connected
+        yield hub
     assert f"on port {broker.mtls_port}" in broker.log()
 
 

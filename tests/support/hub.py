@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -184,26 +185,25 @@ class Hub:
         return self.get(f"/api/commands/{cmd_id}")
 
 
-def hub_settings(tmp_path: Path, broker: Mosquitto) -> Settings:
+def hub_settings(
+    tmp_path: Path, broker: Mosquitto, tls: Literal["tls", "mtls"] | None = None
+) -> Settings:
+    """The hub's settings on ``broker`` (``tls``: its "tls" or "mtls" listener)."""
     return Settings(
         env="development",
         data_dir=tmp_path / "hub",
         database_url=f"sqlite:///{tmp_path / 'hub.db'}",
-        **broker.hub_settings_kwargs(),  # the hub's account; device accounts through dynsec
+        # the hub's account; device accounts through dynsec
+        **broker.hub_settings_kwargs(tls=tls),
         verify_distance_m=100,
         verify_window_s=3600,
     )
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    with Mosquitto(workdir=tmp_path / "broker", persistence=True) as mosq:
-        yield mosq
-
-
-@pytest.fixture
-def hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
-    settings = hub_settings(tmp_path, broker)
+@contextmanager
+def running_hub(settings: Settings) -> Iterator[Hub]:
+    """A migrated, seeded hub on ``settings``: its REST API (a TestClient with the admin token)
+    and its ingest worker, stopped on exit."""
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     with session_scope(make_session_factory(engine)) as s:
@@ -217,6 +217,18 @@ def hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
             yield h
         finally:
             h.stop_ingest()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    with Mosquitto(workdir=tmp_path / "broker", persistence=True) as mosq:
+        yield mosq
+
+
+@pytest.fixture
+def hub(tmp_path: Path, broker: Mosquitto) -> Iterator[Hub]:
+    with running_hub(hub_settings(tmp_path, broker)) as h:
+        yield h
 
 
 @pytest.fixture
