@@ -113,16 +113,21 @@ def open_receipt(data, hub_public_key):
     return rcpt
 
 
-def seal_state(dev, online, session, ts, seed, fw=None, lists=None, seq=None):
+def seal_state(dev, online, session, ts, seed, fw=None, lists=None, seq=None, hw=None):
     """A device birth / last will (dev = device id) or the hub state (dev = None). A birth
     may carry `lists`, the device's access-list version (0 = no list), and `seq`, the highest
-    envelope seq the device has assigned (0 = none yet; the hub's revocation watermark)."""
+    envelope seq the device has assigned (0 = none yet; the hub's revocation watermark), and
+    `hw`, the hardware name bundles are matched against (protocol/bundle.py)."""
     if dev is not None:
         topics.validate_device_id(dev)
     _check_int(session, 0, MAX_SEQ, "session")
     msg = {"v": PROTOCOL_VERSION, "dev": dev, "online": bool(online), "session": session, "ts": ts}
     if fw is not None:
         msg["fw"] = fw
+    if hw is not None:
+        if type(hw) is not str or not 1 <= len(hw) <= 64:
+            raise MalformedError("hw must be a string of 1-64 characters")
+        msg["hw"] = hw
     if lists is not None:
         _check_int(lists, 0, MAX_SEQ, "lists")
         msg["lists"] = lists

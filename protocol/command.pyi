@@ -57,6 +57,7 @@ class State(TypedDict):
     session: int
     ts: JSON
     fw: NotRequired[JSON]
+    hw: NotRequired[JSON]  # the hardware name bundles are matched against (not checked)
     lists: NotRequired[int]  # a birth's access-list version, 0..MAX_SEQ (checked when present)
     seq: NotRequired[int]  # a birth's highest envelope seq assigned, 0..MAX_SEQ (checked)
     sig: str
@@ -98,5 +99,6 @@ def seal_state(
     fw: str | None = None,
     lists: int | None = None,
     seq: int | None = None,
+    hw: str | None = None,
 ) -> bytes: ...
 def open_state(data: _Bytes, public_key: ReadableBuffer | None = None) -> State: ...

@@ -9,7 +9,8 @@ EVT_ALL = PREFIX + "/+/evt/+"
 BLOB_ALL = PREFIX + "/+/blob"
 ACK_ALL = PREFIX + "/+/ack"
 STATE_ALL = PREFIX + "/+/state"
-CHANNELS = ("evt", "blob", "cmd", "ack", "state", "rcpt")
+FWREQ_ALL = PREFIX + "/+/fwreq"  # firmware download requests (protocol/bundle.py)
+CHANNELS = ("evt", "blob", "cmd", "ack", "state", "rcpt", "fw", "fwreq")
 
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 _KIND_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
@@ -61,6 +62,16 @@ def state(dev):
 
 def rcpt(dev):
     return _topic(dev, "rcpt")
+
+
+def fw(dev):
+    """hub -> device: firmware download replies (protocol/bundle.py)"""
+    return _topic(dev, "fw")
+
+
+def fwreq(dev):
+    """device -> hub: firmware download requests (protocol/bundle.py)"""
+    return _topic(dev, "fwreq")
 
 
 def parse(topic):

@@ -1,6 +1,6 @@
 from typing import Final, Literal, TypeAlias
 
-Channel: TypeAlias = Literal["evt", "blob", "cmd", "ack", "state", "rcpt"]
+Channel: TypeAlias = Literal["evt", "blob", "cmd", "ack", "state", "rcpt", "fw", "fwreq"]
 
 PREFIX: Final = "gl/v1"
 HUB_STATE: Final = "gl/v1/hub/state"
@@ -8,6 +8,7 @@ EVT_ALL: Final = "gl/v1/+/evt/+"
 BLOB_ALL: Final = "gl/v1/+/blob"
 ACK_ALL: Final = "gl/v1/+/ack"
 STATE_ALL: Final = "gl/v1/+/state"
+FWREQ_ALL: Final = "gl/v1/+/fwreq"
 CHANNELS: Final[tuple[Channel, ...]]
 
 # Validators take any value and return it when it is a valid str (DeviceIdError /
@@ -20,11 +21,13 @@ def cmd(dev: str) -> str: ...
 def ack(dev: str) -> str: ...
 def state(dev: str) -> str: ...
 def rcpt(dev: str) -> str: ...
+def fw(dev: str) -> str: ...
+def fwreq(dev: str) -> str: ...
 
 # (device id, channel, kind): kind is a str exactly for "evt" topics.
 def parse(
     topic: str,
 ) -> (
     tuple[str, Literal["evt"], str]
-    | tuple[str, Literal["blob", "cmd", "ack", "state", "rcpt"], None]
+    | tuple[str, Literal["blob", "cmd", "ack", "state", "rcpt", "fw", "fwreq"], None]
 ): ...
