@@ -41,6 +41,14 @@ def test_bad_input_through_the_broker(
     total = sum(stream.expected.values())
     wait_until("every message counted", lambda: sum(worker.tally.snapshot().values()) >= total)
     wait_until("every valid event stored", lambda: _count(session_factory) >= len(stream.valid))
+
+    def persisted() -> dict[str, int]:
+        # the tally is counted in memory first and written with the next batch's commit
+        with session_factory() as s:
+            return rejection_counts(db_session=s)
+
+    wait_until("every rejection persisted", lambda: persisted() == stream.expected,
+               detail=persisted)  # fmt: skip
     with session_factory() as s:
         stored = {(e.device_id, e.seq) for e in s.scalars(select(Event))}
         assert stored == stream.valid
