@@ -264,7 +264,7 @@ def _check_account(cells: Cells, known: _Known) -> tuple[object, AccountSpec | N
     if scope is not None:
         _area_ref(cells, "scope_code", scope, known, "areas.csv")
     elif role is not None and role != Role.admin and not cells.raw("scope_code"):
-        cells.fail("scope_code", f"is empty: a {role} account needs an area scope")
+        cells.fail("scope_code", f"is empty: an account of role {role} needs an area scope")
     unit_area, unit_name = cells.raw("unit_area_code"), cells.raw("unit_name")
     unit: tuple[str, str] | None = None
     if role == Role.unit:
