@@ -53,8 +53,9 @@ class _Writer:
 
     def insert(self, model: type[Any], rows: list[dict[str, Any]], *, step: bool = True) -> None:
         """``rows`` in chunks; ``step``: each is a row of a file (advance the progress)."""
+        table = model.__table__  # Core, not the ORM's bulk insert: a third of the time
         for chunk in _chunks(rows):
-            self.db.execute(insert(model), list(chunk))
+            self.db.execute(insert(table), list(chunk))
             self.progress.advance(len(chunk) if step else 0)
 
     def update(self, model: type[Any], rows: list[dict[str, Any]], *, step: bool = True) -> None:

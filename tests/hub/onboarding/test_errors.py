@@ -43,9 +43,9 @@ def test_every_bad_row_is_listed_and_nothing_is_written(
     assert result.exit_code == 1, result.output
     assert problems(result.output) == [
         "accounts.csv:6: column role: 'root' is not one of: admin, operator, unit",
-        "accounts.csv:7: column scope_code: is empty: an account of role operator needs an area scope",
-        "areas.csv:8: column level: 'community' does not fit code 330106003 "
-        "(9 digits: a street)",
+        "accounts.csv:7: column scope_code: is empty: an account of role operator needs an "
+        "area scope",
+        "areas.csv:8: column level: 'community' does not fit code 330106003 (9 digits: a street)",
         "areas.csv:9: column parent_code: '330106' does not fit 330106001003: a community's "
         "parent is its street 330106001 (the code's first 9 digits)",
         "grids.csv:6: column code: '3301' is not a 14-digit code",
@@ -113,9 +113,7 @@ def test_header_and_shape_errors(hub: Hub, tmp_path: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
     (files / "areas.csv").write_text("code,name,colour\n330106,西湖区,红\n", "utf-8")
-    (files / "grids.csv").write_text(
-        "code,name,community_code\n33010600100101,网格\n", "utf-8"
-    )
+    (files / "grids.csv").write_text("code,name,community_code\n33010600100101,网格\n", "utf-8")
     (files / "workers.csv").write_bytes("id,name\nw1,王伟\nw2,".encode() + b"\xcd\xf5\n")
     (files / "people.csv").write_text("id\n", "utf-8")
     (files / "notes.txt").write_text("ignored: not a .csv file\n", "utf-8")

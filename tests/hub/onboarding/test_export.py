@@ -77,7 +77,8 @@ def test_a_district_of_1000_grids_and_5000_workers(
     assert "workers.csv: 5000 created, 0 updated, 0 unchanged" in result.output
     assert db_session.scalar(select(func.count()).select_from(Grid)) == 1000
     assert db_session.scalar(select(func.count()).select_from(Worker)) == 5000
-    assert db_session.scalar(select(func.count()).select_from(WorkerGrid)) == 5500  # every tenth worker serves two grids
+    links = db_session.scalar(select(func.count()).select_from(WorkerGrid))
+    assert links == 5500  # every tenth worker serves two grids
     assert db_session.get(Worker, "w001001010") is not None
     before = row_counts(engine)
     again = hub("import", tmp_path / "district", "--tokens-out", tmp_path / "t.json")
@@ -87,7 +88,8 @@ def test_a_district_of_1000_grids_and_5000_workers(
     assert row_counts(engine) == before
     out = tmp_path / "out"
     assert hub("export", out).exit_code == 0
-    assert (out / "workers.csv").read_bytes() == (tmp_path / "district" / "workers.csv").read_bytes()
+    for name in ("grids.csv", "workers.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "district" / name).read_bytes()
 
 
 def test_a_chinese_name_round_trips(hub: Hub, tmp_path: Path) -> None:

@@ -43,7 +43,12 @@ def test_templates_load_as_the_api_and_routing_use_them(
     assert "validating" in result.output and "loading" in result.output  # the progress bars
     secrets = json.loads(tokens.read_text(encoding="utf-8"))
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o600
-    assert set(secrets) == {"西湖区管理员", "西湖区指挥中心值班员", "北山街道值班员", "曙光新村物业"}
+    assert set(secrets) == {
+        "西湖区管理员",
+        "西湖区指挥中心值班员",
+        "北山街道值班员",
+        "曙光新村物业",
+    }
     assert not any(secret in result.output for secret in secrets.values())
 
     app = create_app(settings=settings, clock=clock)
@@ -110,9 +115,7 @@ def test_changed_rows_are_updates_by_natural_key(
     )
     workers = files / "workers.csv"
     workers.write_text(
-        workers.read_text("utf-8").replace(
-            "33010600100101;33010600100102", "33010600100102"
-        ),
+        workers.read_text("utf-8").replace("33010600100101;33010600100102", "33010600100102"),
         "utf-8",
     )
     result = hub("import", files, "--file", f"grids={grids}")
@@ -124,8 +127,9 @@ def test_changed_rows_are_updates_by_natural_key(
     after = row_counts(engine)
     assert after["unit_responsibilities"] == before["unit_responsibilities"] - 1
     assert after["worker_grids"] == before["worker_grids"] - 1
-    assert {k: v for k, v in after.items() if k not in ("unit_responsibilities", "worker_grids")} == {
-        k: v for k, v in before.items() if k not in ("unit_responsibilities", "worker_grids")
+    links = ("unit_responsibilities", "worker_grids")
+    assert {k: v for k, v in after.items() if k not in links} == {
+        k: v for k, v in before.items() if k not in links
     }
     unit = db_session.scalars(select(Unit).where(Unit.name == "曙光新村物业服务中心")).one()
     assert [r.category_code for r in unit.responsibilities] == ["garbage"]
