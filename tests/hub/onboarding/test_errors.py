@@ -163,3 +163,16 @@ def test_operator_mistakes_are_one_line(tmp_path: Path, settings_url: str) -> No
     assert code == 1 and out.count("\n") == 1 and "migrate" in out
     code, out = run("export", str(TEMPLATES), "--database-url", settings_url)
     assert code == 1 and "exists: export into an empty directory" in out
+
+
+def test_docs_document_every_column() -> None:
+    from hub.onboarding.templates import TEMPLATES as SPECS
+    from tests.hub.onboarding.conftest import ROOT
+
+    doc = (ROOT / "docs" / "onboarding.md").read_text("utf-8")
+    for template in SPECS.values():
+        section = doc.split(f"### {template.filename}", 1)[1].split("\n### ", 1)[0]
+        documented = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
+        assert documented == list(template.names), template.kind
+        header = (TEMPLATES / template.filename).read_text("utf-8").splitlines()[0]
+        assert header.split(",") == list(template.names)
