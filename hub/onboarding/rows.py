@@ -11,7 +11,7 @@ from pathlib import Path
 from hub.onboarding.templates import TEMPLATES, Template
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Problem:
     """One thing wrong with the input; ``line`` 0 is the file as a whole."""
 

@@ -110,7 +110,8 @@ def validate(
             if record is not None and not cells.bad:
                 getattr(plan, kind).append(record)
             progress.advance()
-    problems.sort()
+    order = {sheet.file: index for index, sheet in enumerate(sheets.values())}
+    problems.sort(key=lambda p: (order.get(p.file, -1), p.line, p.column or "", p.message))
     return plan, problems
 
 

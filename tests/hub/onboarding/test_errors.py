@@ -42,9 +42,6 @@ def test_every_bad_row_is_listed_and_nothing_is_written(
     result = hub("import", files, "--tokens-out", tmp_path / "t.json")
     assert result.exit_code == 1, result.output
     assert problems(result.output) == [
-        "accounts.csv:6: column role: 'root' is not one of: admin, operator, unit",
-        "accounts.csv:7: column scope_code: is empty: an account of role operator needs an "
-        "area scope",
         "areas.csv:8: column level: 'community' does not fit code 330106003 (9 digits: a street)",
         "areas.csv:9: column parent_code: '330106' does not fit 330106001003: a community's "
         "parent is its street 330106001 (the code's first 9 digits)",
@@ -63,6 +60,9 @@ def test_every_bad_row_is_listed_and_nothing_is_written(
         "workers.csv:7: column grid_codes: grid 33010699999999 is in neither the database "
         "nor grids.csv",
         "workers.csv:7: column role: 'boss' is not one of: worker, assistant",
+        "accounts.csv:6: column role: 'root' is not one of: admin, operator, unit",
+        "accounts.csv:7: column scope_code: is empty: an account of role operator needs an "
+        "area scope",
     ]
     assert "15 problems: nothing was written" in result.output
     assert row_counts(engine) == before
@@ -176,3 +176,27 @@ def test_docs_document_every_column() -> None:
         assert documented == list(template.names), template.kind
         header = (TEMPLATES / template.filename).read_text("utf-8").splitlines()[0]
         assert header.split(",") == list(template.names)
+
+
+def test_a_database_failure_mid_load_leaves_nothing(
+    tmp_path: Path, engine: Engine, settings_url: str
+) -> None:
+    """Areas, grids and units are written when the workers' insert fails in the database:
+    the one transaction rolls back all of it, and the tokens file (its tokens never
+    committed) is removed."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_worker BEFORE INSERT ON workers WHEN NEW.name = '刘洋' "
+            "BEGIN SELECT RAISE(ABORT, 'worker refused by trigger'); END"
+        )
+    before = row_counts(engine)
+    tokens = tmp_path / "tokens.json"
+    result = CliRunner().invoke(
+        gridlink_app,
+        ["hub", "import", str(TEMPLATES), "--tokens-out", str(tokens), "--database-url",
+         settings_url],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == "error: database error: worker refused by trigger"
+    assert row_counts(engine) == before
+    assert not tokens.exists()
