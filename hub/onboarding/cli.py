@@ -107,8 +107,10 @@ def import_files(
     try:
         paths, unknown = collect(directory, parse_file_options(files))
         for path in paths.values():
-            if not path.is_file():
+            if not path.exists():
                 raise OnboardingError(f"{path}: no such file")
+            if not path.is_file():
+                raise OnboardingError(f"{path}: not a file")
         sheets = flows.read_sheets(paths)
     except OSError as exc:
         raise OnboardingError(f"{exc.filename}: cannot read: {exc.strerror}") from None

@@ -154,6 +154,9 @@ def test_operator_mistakes_are_one_line(tmp_path: Path, settings_url: str) -> No
     code, out = run("import", "--file", f"grids={tmp_path / 'g.csv'}", "--database-url",
                     settings_url)  # fmt: skip
     assert (code, out.strip()) == (1, f"error: {tmp_path / 'g.csv'}: no such file")
+    (empty / "grids.csv").mkdir()
+    code, out = run("import", str(empty), "--database-url", settings_url)
+    assert (code, out.strip()) == (1, f"error: {empty / 'grids.csv'}: not a file")
     unmigrated = f"sqlite:///{tmp_path / 'nothing.db'}"
     code, out = run("import", str(TEMPLATES), "--database-url", unmigrated)
     assert code == 1 and out.startswith("error: no database at") and out.count("\n") == 1
