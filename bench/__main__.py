@@ -12,6 +12,7 @@ MODULES = [
     "bench.hub_ingest",
     "bench.gate_lists",
     "bench.gate_latency",
+    "bench.hub_import",
 ]
 
 

@@ -42,6 +42,7 @@ from hub.ingest import cli as ingest_cli
 from hub.ingest import runner
 from hub.media.store import FileBlobStore
 from hub.migrations.runner import upgrade
+from hub.onboarding import cli as onboarding
 from hub.seed import seed_demo as seed
 from hub.settings import Settings
 
@@ -313,6 +314,73 @@ def run(
             handle.stop()
         web.state.engine.dispose()
         logger.info("hub stopped")
+
+
+@app.command("import")
+def import_(
+    directory: Annotated[
+        Path | None, typer.Argument(help="A directory of onboarding CSV files (any subset).")
+    ] = None,
+    file: Annotated[
+        list[str] | None,
+        typer.Option("--file", help="KIND=PATH, e.g. grids=/tmp/g.csv (repeatable)."),
+    ] = None,
+    tokens_out: Annotated[
+        Path | None,
+        typer.Option(help="Where the new accounts' tokens go (created 0600, never overwritten)."),
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Validate and count; write nothing.")] = (
+        False
+    ),
+    show_errors: Annotated[int, typer.Option(min=1, help="Problems printed at most.")] = 100,
+    database_url: UrlOption = None,
+) -> None:
+    """Load areas, categories, grids, units, workers and accounts from CSV files
+    (docs/onboarding.md): every row validated first, all or nothing, a re-run changes nothing."""
+    url = settings_from_env(database_url=database_url).database_url
+    _require_schema(url)
+    engine = make_engine(url)
+    try:
+        status = onboarding.import_files(
+            make_session_factory(engine),
+            directory=directory,
+            files=file or [],
+            tokens_out=tokens_out,
+            check_only=check,
+            show_errors=show_errors,
+            clock=SystemClock(),
+            console=console,
+            errors=Console(stderr=True),
+        )
+    except onboarding.OnboardingError as exc:
+        raise HubCliError(str(exc)) from None
+    finally:
+        engine.dispose()
+    if status:
+        raise typer.Exit(status)
+
+
+@app.command("export")
+def export_(
+    directory: Annotated[Path, typer.Argument(help="Where the six CSV files go (no old ones).")],
+    bom: Annotated[bool, typer.Option(help="Start each file with a UTF-8 BOM (for Excel).")] = (
+        False
+    ),
+    database_url: UrlOption = None,
+) -> None:
+    """Write the areas, categories, grids, units, workers and accounts back as the import's
+    files (no secrets): export, import into an empty hub, export again gives the same files."""
+    url = settings_from_env(database_url=database_url).database_url
+    _require_schema(url)
+    engine = make_engine(url)
+    try:
+        onboarding.export_files(
+            make_session_factory(engine), directory=directory, bom=bom, console=console
+        )
+    except onboarding.OnboardingError as exc:
+        raise HubCliError(str(exc)) from None
+    finally:
+        engine.dispose()
 
 
 # `gridlink hub ingest`: ingest workers without the API (the command lives in hub.ingest.cli).

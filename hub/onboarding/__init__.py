@@ -1,0 +1,1 @@
+"""Onboarding a district from files: ``gridlink hub import`` / ``export`` (docs/onboarding.md)."""
