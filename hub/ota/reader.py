@@ -12,11 +12,15 @@ from __future__ import annotations
 import io
 import tarfile
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from protocol import bundle
-from protocol.bundle import BundleError, SealedManifest
+from protocol.bundle import BundleError
 from protocol.errors import ProtocolError
 from protocol.limits import PROTOCOL_VERSION
+
+if TYPE_CHECKING:
+    from protocol.bundle import SealedManifest
 
 MANIFEST = "manifest.json"
 FILES_PREFIX = "files/"
