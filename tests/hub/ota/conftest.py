@@ -85,3 +85,6 @@ def devices(
         return out
 
     return make
+
+
+from tests.hub.ingest.conftest import broker, start_worker  # noqa: E402, F401
