@@ -45,12 +45,12 @@ def device_role_name(device_id: str) -> str:
 
 
 def device_acls(device_id: str) -> list[Acl]:
-    """A device publishes only its own evt / blob / ack / state and subscribes to (and
-    receives) only its own cmd and rcpt and the hub state. Everything else: default deny."""
+    """A device publishes only its own evt / blob / ack / state / fwreq and subscribes to (and
+    receives) only its own cmd, rcpt and fw and the hub state. Everything else: default deny."""
     base = f"{topics.PREFIX}/{topics.validate_device_id(device_id)}"
-    acls = [_acl("publishClientSend", f"{base}/{ch}") for ch in ("blob", "ack", "state")]
+    acls = [_acl("publishClientSend", f"{base}/{ch}") for ch in ("blob", "ack", "state", "fwreq")]
     acls.append(_acl("publishClientSend", f"{base}/evt/+"))
-    for topic in (f"{base}/cmd", f"{base}/rcpt", topics.HUB_STATE):
+    for topic in (f"{base}/cmd", f"{base}/rcpt", f"{base}/fw", topics.HUB_STATE):
         acls += [_acl("subscribeLiteral", topic), _acl("publishClientReceive", topic)]
     return acls
 
@@ -58,7 +58,7 @@ def device_acls(device_id: str) -> list[Acl]:
 def hub_acls() -> list[Acl]:
     """The hub reads all device traffic (plain and through any ``$share`` group: Mosquitto
     2.0.11 checks a shared subscription with its ``$share/<group>/`` prefix), publishes
-    commands, receipts and its state, and administers accounts."""
+    commands, receipts, firmware chunks and its state, and administers accounts."""
     all_dev = topics.PREFIX + "/#"
     acls = [
         _acl("subscribePattern", all_dev),
@@ -66,6 +66,7 @@ def hub_acls() -> list[Acl]:
         _acl("publishClientReceive", all_dev),
         _acl("publishClientSend", f"{topics.PREFIX}/+/cmd"),
         _acl("publishClientSend", f"{topics.PREFIX}/+/rcpt"),
+        _acl("publishClientSend", f"{topics.PREFIX}/+/fw"),
         _acl("publishClientSend", topics.HUB_STATE),
         _acl("publishClientSend", CONTROL_TOPIC),
         _acl("subscribeLiteral", RESPONSE_TOPIC),
@@ -94,6 +95,7 @@ class BrokerAdmin(Protocol):
     def reset_password(self, device_id: str) -> DeviceAccount | None: ...
     def disable_device(self, device_id: str) -> bool: ...
     def delete_device(self, device_id: str) -> None: ...
+    def upgrade_roles(self) -> int: ...
 
 
 def new_password() -> str:
@@ -114,6 +116,9 @@ class NoBrokerAccounts:
 
     def delete_device(self, device_id: str) -> None:
         return None
+
+    def upgrade_roles(self) -> int:
+        return 0
 
 
 class DynsecAdmin:
@@ -178,6 +183,39 @@ class DynsecAdmin:
             error = answer.get("error")
             if error and "not found" not in error.lower():
                 raise BrokerAdminError(f"broker account {device_id!r}: {error}")
+
+    def upgrade_roles(self) -> int:
+        """Bring the hub's role and every device role (made by an older hub) up to the ACLs
+        this code gives them (``hub_acls`` / ``device_acls``), adding the missing ones.
+        Idempotent; returns how many ACLs were added."""
+        (listed,) = self._run([{"command": "listRoles", "verbose": True, "count": -1}])
+        if listed.get("error"):
+            raise BrokerAdminError(f"broker admin: listing roles: {listed['error']}")
+        roles = (listed.get("data") or {}).get("roles") or []
+        add: list[dict[str, Any]] = []
+        for role in roles:
+            name = role.get("rolename", "")
+            if name == HUB_ROLE:
+                want = hub_acls()
+            elif name.startswith("dev:"):
+                try:
+                    want = device_acls(name[4:])
+                except ValueError:
+                    continue
+            else:
+                continue
+            have = {(a.get("acltype"), a.get("topic")) for a in role.get("acls") or []}
+            for acl in want:
+                if (acl["acltype"], acl["topic"]) not in have:
+                    add.append({"command": "addRoleACL", "rolename": name, **acl})
+        for i in range(0, len(add), 100):
+            for answer in self._run(add[i : i + 100]):
+                error = answer.get("error")
+                if error and "exists" not in error.lower():
+                    raise BrokerAdminError(f"broker admin: adding an ACL: {error}")
+        if add:
+            logger.info("broker roles brought up to date: %d ACL(s) added", len(add))
+        return len(add)
 
     # --- one dynsec exchange -----------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from hub.ingest import runner
 from hub.media.store import FileBlobStore
 from hub.migrations.runner import upgrade
 from hub.onboarding import cli as onboarding
+from hub.ota.flows.supervision import run_ota_supervision
 from hub.seed import seed_demo as seed
 from hub.settings import Settings
 
@@ -209,6 +210,11 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
                 run_supervision(db_session=db_session, clock=clock, settings=settings)
         except Exception:  # noqa: BLE001 - keep supervising; the error is logged
             logger.exception("supervision pass failed")
+        try:  # firmware rollouts: timeouts, auto pause / advance, the next stage's commands
+            with session_scope(factory) as db_session:
+                run_ota_supervision(db_session=db_session, clock=clock)
+        except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
+            logger.exception("ota supervision pass failed")
         try:  # face captures past their retention leave the hub (docs/access.md section 5)
             with session_scope(factory) as db_session:
                 purge_face_captures(

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # (what it signed and queued before the rotation).
     key_rotation_overlap_s: int = Field(default=600, ge=0, le=7 * 24 * 3600)
 
+    # Firmware over the air (docs/ota.md): the ops key's PUBLIC key (64 hex; the hub never
+    # holds the seed that signs bundles). None: OTA is off (uploads answer 409). Bundles are
+    # kept in ota_dir (default: data_dir / "ota"), apart from the media store.
+    ota_ops_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    ota_dir: Path = DEFAULT_DATA_DIR / "ota"
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     admin_token: SecretStr = SecretStr(DEFAULT_ADMIN_TOKEN)
@@ -155,6 +161,8 @@ class Settings(BaseSettings):
             ) from None
         if "media_dir" not in self.model_fields_set:
             self.media_dir = self.data_dir / "media"
+        if "ota_dir" not in self.model_fields_set:
+            self.ota_dir = self.data_dir / "ota"
         if "hub_key_path" not in self.model_fields_set:
             self.hub_key_path = self.data_dir / "hub_key.pem"
         if self.work_day_end_hour <= self.work_day_start_hour:

@@ -16,6 +16,7 @@ from hub.console import api as console_api
 from hub.devices import api as devices_api
 from hub.events import api as events_api
 from hub.media import api as media_api
+from hub.ota import api as ota_api
 from hub.stats import api as stats_api
 
 ROUTERS: list[APIRouter] = [
@@ -29,5 +30,6 @@ ROUTERS: list[APIRouter] = [
     media_api.router,
     access_api.router,
     stats_api.router,
+    ota_api.router,
     console_api.router,
 ]

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub import errors
+from hub.ota.errors import OtaError
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,14 @@ async def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         error_body(exc.code, exc.message, **exc.details), status_code=status, headers=headers
     )
+
+
+async def _ota_error(_request: Request, exc: Exception) -> JSONResponse:
+    """The OTA API's errors also carry ``detail`` (the message; docs/ota.md, "API")."""
+    assert isinstance(exc, errors.HubError)
+    body = error_body(exc.code, exc.message, **exc.details)
+    body["detail"] = exc.message
+    return JSONResponse(body, status_code=status_for(exc))
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -112,6 +121,7 @@ def _document_errors(app: FastAPI) -> None:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.HubError, _hub_error)
+    app.add_exception_handler(OtaError, _ota_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -35,14 +35,15 @@ FINAL_STATUSES = frozenset(
 OPEN_STATUSES = (CommandStatus.queued, CommandStatus.sent, CommandStatus.delivered)
 # ``rotate_key``: the device makes a new key and announces it in a ``key`` event signed by the
 # old one (docs/protocol.md); every kind takes it.
-HANDHELD_OPS = frozenset({"task", "verify", "config", "reboot", "ping", "rotate_key"})
+HANDHELD_OPS = frozenset({"task", "verify", "config", "reboot", "ping", "rotate_key", "ota"})
 # docs/access.md section 4; ``enrol`` only on face terminals
 GATE_OPS = frozenset(
-    {"open", "door_mode", "list_sync", "time_sync", "config", "reboot", "ping", "rotate_key"}
+    {"open", "door_mode", "list_sync", "time_sync", "config", "reboot", "ping", "rotate_key", "ota"}
 )
 FACE_OPS = GATE_OPS | {"enrol"}
-# Sent by the hub itself from the access lists (hub.commands.list_sync), never through the API.
-HUB_ONLY_OPS = frozenset({"list_sync"})
+# Sent by the hub itself, never through the API: ``list_sync`` from the access lists
+# (hub.commands.list_sync), ``ota`` from a firmware rollout (hub.ota.rollouts).
+HUB_ONLY_OPS = {"list_sync": "the access lists: change the lists", "ota": "a firmware rollout"}
 
 
 class Command(Base):

@@ -29,7 +29,7 @@ from hub.devices import service as devices
 from hub.devices.models import Device, DeviceKind, DeviceStatus
 from hub.errors import ConflictError, InvalidInputError, NotFoundError
 from hub.events.models import Event
-from protocol import canonical, command, topics
+from protocol import bundle, canonical, command, topics
 from protocol.errors import ProtocolError
 from protocol.limits import MAX_COMMAND_BYTES
 
@@ -58,9 +58,9 @@ def enqueue(
 ) -> Command:
     """Queue a command for a device; the dispatcher signs and sends it when the device is online.
 
-    Gate commands' args are checked (``hub.commands.gate_args``); ``list_sync`` is queued only
-    by the hub itself (``by_hub``), from the access lists. Flushes (so ``id`` / ``cseq`` are
-    set); the caller commits.
+    Gate commands' args are checked (``hub.commands.gate_args``); ``list_sync`` and ``ota`` are
+    queued only by the hub itself (``by_hub``), from the access lists and from rollouts.
+    Flushes (so ``id`` / ``cseq`` are set); the caller commits.
     """
     device = db_session.get(Device, device_id)
     if device is None:
@@ -71,12 +71,13 @@ def enqueue(
         raise InvalidInputError(f"a {device.kind} device has no operation {op!r}", code="bad_op")
     if op in HUB_ONLY_OPS and not by_hub:
         raise InvalidInputError(
-            f"{op} is sent by the hub from the access lists: change the lists instead",
-            code="bad_op",
+            f"{op} is sent by the hub from {HUB_ONLY_OPS[op]} instead", code="bad_op"
         )
     if op == "rotate_key" and args:
         raise InvalidInputError("rotate_key takes no args", code="bad_args")
-    if device.kind != DeviceKind.handheld:
+    if op == "ota":
+        args = dict(bundle.check_command_args(args))
+    elif device.kind != DeviceKind.handheld:
         args = gate_args.check(op, args)
     if op == "enrol":
         args = faces.prepare_enrolment(

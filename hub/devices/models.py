@@ -61,6 +61,7 @@ class Device(Base):
     )
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     firmware: Mapped[str | None] = mapped_column(String(64), default=None)
+    hardware: Mapped[str | None] = mapped_column(String(64), default=None)  # a birth's ``hw``
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     online: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -43,7 +43,7 @@ from hub.ingest.hooks import EventHook
 from hub.media import service as media
 from hub.media.store import BlobStore
 from hub.mqtt_messages import Inbound
-from protocol import envelope, topics
+from protocol import bundle, envelope, topics
 from protocol.errors import ProtocolError
 
 if TYPE_CHECKING:
@@ -185,6 +185,8 @@ class EventIngest:
                 key = verify.signer(env, keys)
                 envelope.check_skew(env, now_ts)
                 pub = verify.key_event_pub(env) if env["kind"] == "key" else None
+                if env["kind"] == "ota":
+                    bundle.check_event_body(env["body"])
             except ProtocolError as exc:
                 reject(exc.reason, dev, f"seq {env['seq']}: {exc.message}")
                 continue

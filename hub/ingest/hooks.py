@@ -2,7 +2,8 @@
 (``hub.cases.flows.device_events``). Reports become cases (``on_report``) and on-site
 verifications close or reopen them (``on_verify``); gate batches fill the access log and open
 cases for alarms (``gate_events.on_access``); enrolments, heartbeats, births and list-sync acks
-keep the gates' list versions (``hub.access.flows``, ``hub.commands.list_sync``); a verified
+keep the gates' list versions (``hub.access.flows``, ``hub.commands.list_sync``); ``ota``
+events and the acks of ``ota`` commands move firmware rollouts (``hub.ota.flows``); a verified
 ``key`` event switches the device's public key (``hub.devices.service.rotate_key``: the old one
 verifies for ``settings.key_rotation_overlap_s`` more; it never makes a case). Historical
 events are passed on too (they are filed, with deadlines from the capture time);
@@ -27,6 +28,7 @@ from hub.devices import service as devices
 from hub.errors import HubError
 from hub.events.models import Event
 from hub.ingest.state import Birth, BirthHook
+from hub.ota.flows import device_events as ota_events
 from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,12 @@ def on_key(*, db_session: Session, event: dict[str, Any], clock: Clock, settings
     )
 
 
+def on_ack(**kwargs: Any) -> None:
+    """An ack (recorded on its command first): a list sync's progress, an update's answer."""
+    list_sync.on_ack(**kwargs)
+    ota_events.on_ack(**kwargs)
+
+
 # Event kinds that reach a flow after they are stored, and the flow each one runs.
 FLOWS: dict[str, Callable[..., Any]] = {
     "report": device_events.on_report,
@@ -53,7 +61,8 @@ FLOWS: dict[str, Callable[..., Any]] = {
     "access": gate_events.on_access,  # a gate's batch: the access log, alarm cases
     "enrolled": access_flows.on_enrolled,  # a face template id (never a template)
     "heartbeat": access_flows.on_heartbeat,  # a gate's list version
-    "ack": list_sync.on_ack,  # (recorded on its command first) a list sync's progress
+    "ack": on_ack,  # (recorded on its command first) a list sync's or an update's progress
+    "ota": ota_events.on_ota,  # a firmware update's step (hub.ota.rollouts)
     "key": on_key,  # a key rotation, signed by the old key
 }
 

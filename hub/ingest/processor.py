@@ -263,6 +263,10 @@ class Processor:
             logger.exception("building receipts failed")
             return []
 
+    def persist_rejections(self) -> None:
+        """Write the rejection counters added from outside a batch (firmware requests)."""
+        self._persist_rejections(self.clock.now())
+
     def _persist_rejections(self, now: datetime) -> None:
         pending, last = self.tally.drain()
         if not pending:

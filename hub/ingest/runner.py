@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from hub import broker_admin
 from hub.clock import Clock, SystemClock
 from hub.db import make_engine, make_session_factory
 from hub.ingest.worker import IngestWorker
@@ -64,6 +65,17 @@ class IngestHandle:
             self.engine = None
 
 
+def upgrade_broker_roles(settings: Settings) -> None:
+    """Give the broker roles an older hub made the ACLs of this one (the firmware channel);
+    a broker that does not answer is said once and retried at the next start."""
+    if settings.broker_accounts != "dynsec":
+        return
+    try:
+        broker_admin.for_settings(settings).upgrade_roles()
+    except broker_admin.BrokerAdminError as exc:
+        logger.warning("broker roles not brought up to date: %s", exc)
+
+
 def client_id_prefix(settings: Settings) -> str:
     return settings.mqtt_client_id or f"gridlink-{socket.gethostname()}"
 
@@ -84,6 +96,7 @@ def start(
     if not mqtt_v5 and workers > 1:
         raise ValueError("several ingest workers need MQTT v5 shared subscriptions")
     hub_key = load_or_create(settings.hub_key_path)
+    upgrade_broker_roles(settings)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     store = FileBlobStore(settings.media_dir)

@@ -104,6 +104,9 @@ def handle_states(
             fw = state.get("fw")
             if isinstance(fw, str):
                 device.firmware = fw[:64]
+            hw = state.get("hw")
+            if isinstance(hw, str):
+                device.hardware = hw[:64]
             births.append(dev)
             lists = state.get("lists")  # open_state checked it: an int in 0..MAX_SEQ
             logger.info("%s online (session %d, lists %s)", dev, session, lists)

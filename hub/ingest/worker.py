@@ -46,8 +46,9 @@ from hub.ingest.hooks import EventHook
 from hub.ingest.processor import BatchResult, Processor
 from hub.ingest.receipts import ReceiptCoalescer
 from hub.keys import HubKey
-from hub.media.store import BlobStore
+from hub.media.store import BlobStore, FileBlobStore
 from hub.mqtt_messages import Inbound, Outbound
+from hub.ota.serving import FirmwareServer
 from hub.settings import Settings
 from protocol import command, topics
 
@@ -55,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 SHARE_GROUP = "gridlink-ingest"
 QUEUE_MAX = 2000  # messages received but not yet processed (at most ~64 MB of envelopes)
-SHARED_FILTERS = (topics.EVT_ALL, topics.BLOB_ALL, topics.ACK_ALL)
+SHARED_FILTERS = (topics.EVT_ALL, topics.BLOB_ALL, topics.ACK_ALL, topics.FWREQ_ALL)
 # State messages are retained, and brokers never send retained messages on shared
 # subscriptions; every worker takes them (applying one is idempotent).
 PLAIN_FILTERS = (topics.STATE_ALL, topics.HUB_STATE)
@@ -77,6 +78,8 @@ class WorkerStats:
     chunks: int = 0
     batches: int = 0
     published: int = 0
+    fw_served: int = 0  # firmware chunks sent (hub.ota.serving)
+    fw_refused: int = 0  # firmware requests refused or malformed
 
 
 class IngestWorker:
@@ -107,6 +110,7 @@ class IngestWorker:
         max_retries: int = 5,
         on_event: EventHook | None = None,
         settings: Settings | None = None,
+        ota_store: BlobStore | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.clock = clock
@@ -130,6 +134,9 @@ class IngestWorker:
             on_event=on_event,
             settings=settings,
         )
+        if ota_store is None and settings is not None:
+            ota_store = FileBlobStore(settings.ota_dir)
+        self.firmware = FirmwareServer(session_factory, ota_store)
         self.dispatcher = Dispatcher(
             session_factory,
             hub_key,
@@ -382,14 +389,21 @@ class IngestWorker:
         return batch
 
     def _handle(self, batch: list[tuple[int, Inbound]]) -> None:
-        msgs = [m for _g, m in batch if m.topic != topics.HUB_STATE]
+        msgs = [
+            m for _g, m in batch if m.topic != topics.HUB_STATE and not m.topic.endswith("/fwreq")
+        ]
+        fwreqs = [m for _g, m in batch if m.topic.endswith("/fwreq")]
         for _g, m in batch:
             if m.topic == topics.HUB_STATE:
                 self._check_hub_state(m.payload)
         try:
             result = BatchResult()
+            if fwreqs:
+                self._serve_firmware(fwreqs)
             if msgs:
                 result = self.processor.process(msgs, receipts=False)
+            elif fwreqs:
+                self.processor.persist_rejections()
             self._receipts.add(result.touched)  # sent by _run once due (rows committed now)
             self._publish(result.outbound)
             if any(m.topic.endswith(("/state", "/ack")) for m in msgs):
@@ -406,6 +420,22 @@ class IngestWorker:
         s.duplicates += result.duplicates
         s.rejected += result.rejected
         s.chunks += result.chunks
+
+    def _serve_firmware(self, reqs: list[Inbound]) -> None:
+        """Answer firmware download requests (hub.ota.serving); refusals are counted."""
+
+        def reject(reason: str, device_id: str | None, detail: str) -> None:
+            self.stats.fw_refused += 1
+            logger.info("rejected %s from %s: %s", reason, device_id, detail)
+            self.tally.add(reason, device_id, detail)
+
+        try:
+            out = self.firmware.handle(reqs, reject)
+        except Exception:  # noqa: BLE001 - the device asks again after its timeout
+            logger.exception("serving %d firmware request(s) failed", len(reqs))
+            return
+        self.stats.fw_served += sum(1 for o in out if not o.payload.startswith(b"{"))
+        self._publish(out)
 
     def _send_receipts(self, taken: dict[str, set[str]]) -> None:
         """Build the receipts for ``taken`` from the committed rows and publish them."""

@@ -100,3 +100,19 @@ def test_no_broker_accounts_in_development() -> None:
     assert admin.create_device("hh-x") is None and admin.reset_password("hh-x") is None
     assert admin.disable_device("hh-x") is False
     admin.delete_device("hh-x")
+
+
+def test_roles_made_by_an_older_hub_are_brought_up_to_date(broker: Mosquitto) -> None:
+    """A device role without the firmware channel (issue 10's ACLs) gets fw / fwreq at the
+    hub's start, once: a second pass adds nothing."""
+    admin = broker_admin.for_settings(settings_for(broker))
+    assert isinstance(admin, DynsecAdmin)
+    old = [a for a in broker_admin.device_acls("hh-old") if "/fw" not in a["topic"]]
+    (made,) = admin._run([{"command": "createRole", "rolename": "dev:hh-old", "acls": old}])
+    assert not made.get("error"), made
+    assert admin.upgrade_roles() >= 3  # fwreq publish, fw subscribe + receive
+    assert admin.upgrade_roles() == 0
+    (role,) = admin._run([{"command": "getRole", "rolename": "dev:hh-old"}])
+    have = {(a["acltype"], a["topic"]) for a in role["data"]["role"]["acls"]}
+    want = {(a["acltype"], a["topic"]) for a in broker_admin.device_acls("hh-old")}
+    assert want <= have

@@ -1,0 +1,136 @@
+"""The firmware download server (docs/ota.md, "Hub"): one reply per request on
+``gl/v1/{dev}/fw`` for each request on ``gl/v1/{dev}/fwreq``.
+
+A device is served only the sealed manifest and the files of a bundle of one of its own
+unfinished rollout entries (queued ... updating); anything else (a media blob's sha, another
+device's bundle, a finished entry) is refused ``not_offered``. Bundle bytes come from the OTA
+store through a small in-memory cache (bundles are at most a few MiB and immutable).
+Refusals are counted in the worker's ``RejectionTally`` as ``fw_<reason>`` and logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.media.store import BlobStore
+from hub.mqtt_messages import Inbound, Outbound
+from hub.ota.models import IN_PROGRESS, BundleFile, Rollout, RolloutDevice
+from protocol import bundle, chunking, topics
+from protocol.errors import ProtocolError
+
+logger = logging.getLogger(__name__)
+
+Reject = Callable[[str, str | None, str], None]
+CACHE_FILES = 512  # files held in memory (manifests and files, each at most 512 KiB)
+_IN_PROGRESS = [s.value for s in IN_PROGRESS]
+
+
+class FirmwareServer:
+    def __init__(self, session_factory: sessionmaker[Session], store: BlobStore | None) -> None:
+        """``store``: the OTA store (None: nothing is offered)."""
+        self.session_factory = session_factory
+        self.store = store
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self.served = 0
+        self.refused = 0
+
+    def _offered(self, db_session: Session, device_id: str, sha: str) -> bool:
+        bundles = (
+            select(Rollout.bundle_id)
+            .join(RolloutDevice, RolloutDevice.rollout_id == Rollout.id)
+            .where(RolloutDevice.device_id == device_id, RolloutDevice.state.in_(_IN_PROGRESS))
+        )
+        if sha in set(db_session.scalars(bundles)):
+            return True
+        hit = db_session.scalar(
+            select(BundleFile.sha256)
+            .where(BundleFile.sha256 == sha, BundleFile.bundle_id.in_(bundles.scalar_subquery()))
+            .limit(1)
+        )
+        return hit is not None
+
+    def _content(self, sha: str) -> bytes:
+        data = self._cache.get(sha)
+        if data is None:
+            assert self.store is not None
+            with self.store.open(sha) as handle:
+                data = handle.read()
+            self._cache[sha] = data
+            while len(self._cache) > CACHE_FILES:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(sha)
+        return data
+
+    def handle(self, msgs: list[Inbound], reject: Reject) -> list[Outbound]:
+        """One reply per request (a malformed one with an unparseable sha gets none: there is
+        nothing to name; it is counted all the same)."""
+        out: list[Outbound] = []
+        with self.session_factory() as db_session:
+            for msg in msgs:
+                reply = self._one(db_session, msg, reject)
+                if reply is not None:
+                    out.append(reply)
+        return out
+
+    def _refuse(
+        self, reject: Reject, dev: str, sha: str, i: int, reason: str, why: str
+    ) -> Outbound:
+        self.refused += 1
+        reject("fw_" + reason, dev, why)
+        return Outbound(topics.fw(dev), bundle.fetch_error(sha, i, reason))
+
+    def _one(self, db_session: Session, msg: Inbound, reject: Reject) -> Outbound | None:
+        try:
+            dev, channel, _k = topics.parse(msg.topic)
+        except ProtocolError as exc:
+            reject("malformed", None, f"topic {msg.topic!r}: {exc.message}")
+            return None
+        try:
+            sha, i, cs = bundle.parse_fetch_request(bytes(msg.payload))
+        except ProtocolError as exc:
+            self.refused += 1
+            reject("fw_malformed", dev, f"firmware request: {exc.message}")
+            sha_i = _salvage(bytes(msg.payload))
+            if sha_i is None:
+                return None
+            return Outbound(topics.fw(dev), bundle.fetch_error(sha_i[0], sha_i[1], "malformed"))
+        except Exception as exc:  # noqa: BLE001 - one bad request never stops the server
+            self.refused += 1
+            reject("fw_malformed", dev, f"firmware request: unparseable: {exc!r}"[:200])
+            return None
+        if self.store is None or not self._offered(db_session, dev, sha):
+            return self._refuse(reject, dev, sha, i, "not_offered", f"{sha[:12]} not offered to it")
+        try:
+            data = self._content(sha)
+        except FileNotFoundError:
+            logger.error("ota store lacks %s (offered to %s)", sha, dev)
+            return self._refuse(reject, dev, sha, i, "not_offered", f"{sha[:12]} not in the store")
+        total = chunking.chunk_count(len(data), cs)
+        if i >= max(total, 1):
+            return self._refuse(
+                reject, dev, sha, i, "out_of_range", f"{sha[:12]} chunk {i} of {total}"
+            )
+        self.served += 1
+        header = chunking.pack_header(bytes.fromhex(sha), i, total)
+        return Outbound(topics.fw(dev), header + data[i * cs : (i + 1) * cs])
+
+
+def _salvage(payload: bytes) -> tuple[str, int] | None:
+    """The sha and index of a request refused as malformed, when they can be read at all."""
+    try:
+        obj = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    sha, i = obj.get("sha"), obj.get("i")
+    if isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+        return sha, i if type(i) is int and 0 <= i < 1 << 31 else 0
+    return None
