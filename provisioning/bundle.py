@@ -63,6 +63,10 @@ def source_version(repo_root: Path) -> str:
     path = Path(repo_root) / "firmware" / "lib" / "config.py"
     try:
         found = _VERSION.search(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleBuildError(
+            f"{repo_root} is not a Gridlink source tree: no firmware/lib/config.py"
+        ) from None
     except OSError as exc:
         raise BundleBuildError(f"{path}: {exc.strerror}") from None
     if found is None:
