@@ -20,7 +20,7 @@ import typer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress_bar import ProgressBar
-from rich.table import Table
+from rich.table import Column, Table
 
 from protocol import bundle as pb
 from provisioning import device_config as dc
@@ -162,7 +162,10 @@ def render(r: dict[str, Any], devices: bool = False) -> Group:
             + (f" and {len(r['excluded']) - 20} more" if len(r["excluded"]) > 20 else "")
         )
     if devices:
-        rows = Table("device", "stage", "state", "reason", "bytes", "updated at")
+        rows = Table(
+            Column("device", no_wrap=True), "stage", Column("state", no_wrap=True), "reason",
+            "bytes", "updated at",
+        )  # fmt: skip
         for d in r["devices"]:
             rows.add_row(
                 d["device_id"],
@@ -197,7 +200,9 @@ def bundles(ctx: typer.Context) -> None:
     """The bundles the hub holds."""
     with _hub(ctx) as hub:
         rows = hub.bundles()
-    table = Table("id", "name", "version", "kinds", "hw", "files", "bytes", "uploaded")
+    table = Table(
+        Column("id", no_wrap=True), "name", "version", "kinds", "hw", "files", "bytes", "uploaded"
+    )
     for b in rows:
         table.add_row(
             b["id"][:16] + "...",
@@ -292,7 +297,16 @@ def list_rollouts(ctx: typer.Context) -> None:
     """The hub's rollouts."""
     with _hub(ctx) as hub:
         rows = hub.rollouts()
-    table = Table("id", "version", "state", "stage", "devices", "updated", "failed", "created")
+    table = Table(
+        Column("id", no_wrap=True),
+        "version",
+        Column("state", no_wrap=True),
+        "stage",
+        "devices",
+        "updated",
+        "failed",
+        "created",
+    )
     for r in rows:
         c = r["counts"]
         table.add_row(
