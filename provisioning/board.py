@@ -23,11 +23,10 @@ from pathlib import Path
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
+from provisioning import bundle
 from provisioning.errors import ProvisionError
 
 REPO = Path(__file__).resolve().parents[1]
-FIRMWARE = REPO / "firmware"
-PROTOCOL = REPO / "protocol"
 CHUNK = 1024  # bytes per raw-REPL write: small enough to compile on a 192K heap
 Progress = Callable[[int], None]  # bytes just written
 
@@ -45,20 +44,10 @@ _FORGET = (
 )
 
 
-def firmware_files() -> list[tuple[Path, str]]:
-    """(local file, path on the board): firmware/lib -> lib/, hal/, apps/, main.py, protocol/
-    (the .py sources only: no stubs, vectors or caches)."""
-    out = [(FIRMWARE / "main.py", "main.py")]
-    for src, dst in (
-        (FIRMWARE / "lib", "lib"),
-        (FIRMWARE / "hal", "hal"),
-        (FIRMWARE / "apps", "apps"),
-        (PROTOCOL, "protocol"),
-    ):
-        for path in sorted(src.rglob("*.py")):
-            if "__pycache__" not in path.parts:
-                out.append((path, f"{dst}/{path.relative_to(src).as_posix()}"))
-    return out
+def firmware_files(src: Path = REPO) -> list[tuple[Path, str]]:
+    """(local file, path in a slot / on the board) of the tree at ``src``: the list
+    provisioning.bundle.firmware_files gives a bundle (the loader is not in it)."""
+    return bundle.firmware_files(src)
 
 
 def _exec_error(exc: TransportExecError) -> str:
@@ -72,6 +61,9 @@ class Board:
         self.port = port
         self.platform = ""
         self._console = bytearray()
+        # where the firmware's modules are, relative to the board's directory: lib/ and the
+        # root on the flat layout, <flash>/fw/a/lib and <flash>/fw/a on the OTA layout
+        self.sys_path: tuple[str, ...] = ("lib",)
 
     @classmethod
     def open(cls, port: str, timeout: float = 10.0) -> Board:
@@ -164,8 +156,25 @@ class Board:
 
     def _paths(self) -> str:
         # firmware/lib is /lib on a board (already on sys.path there); the unix port's
-        # sys.path has '' but not 'lib'
-        return "import sys\nif 'lib' not in sys.path:\n sys.path.append('lib')\n"
+        # sys.path has '' but not 'lib'. A slot's directories go first, as the loader puts them
+        code = "import sys\n"
+        for i, path in enumerate(self.sys_path):
+            code += "if %r in sys.path:\n sys.path.remove(%r)\nsys.path.insert(%d, %r)\n" % (
+                path,
+                path,
+                i,
+                path,
+            )
+        return code
+
+    def remove_tree(self, path: str) -> None:
+        """Remove ``path`` (a file or a directory with everything in it); nothing if absent."""
+        self.exec(
+            "import os\ndef _rm(p):\n try:\n  m=os.stat(p)[0]\n except OSError:\n  return\n"
+            " if m & 0x4000:\n  for n in os.listdir(p):\n   _rm(p+'/'+n)\n  os.rmdir(p)\n"
+            " else:\n  os.remove(p)\n_rm(%r)\ndel _rm" % path,
+            timeout=60,
+        )
 
     def ensure_identity(self, flash: str) -> str:
         """Run ``identity.ensure(flash)`` on the board (the key pair is made there, from its
@@ -185,11 +194,19 @@ class Board:
             raise BoardError(f"the board at {self.port} has no valid {flash}/key.pub ({text!r})")
         return text.lower()
 
-    def start(self, config: str) -> None:
+    def start(self, config: str, loader: bool = False) -> None:
         """Run the firmware. A board: leave the raw REPL and soft-reset, which boots main.py
-        (it reads /config.json). The unix port: run main.main() in this REPL, not waiting."""
+        (it reads /config.json). The unix port: run main.main() in this REPL, not waiting; with
+        ``loader`` (the OTA layout: main.py is firmware/loader.py, a script) run main.py as
+        the script ``micropython main.py --config CONFIG`` would."""
         try:
-            if self.platform == "linux":
+            if self.platform == "linux" and loader:
+                code = _FORGET + (
+                    "import sys\nsys.argv.clear()\nsys.argv.extend(['main.py','--config',%r])\n"
+                    "exec(open('main.py').read(),{'__name__':'__main__'})" % config
+                )
+                self.t.exec_raw_no_follow(code)
+            elif self.platform == "linux":
                 code = _FORGET + self._paths() + "import main\nmain.main(['--config', %r])" % config
                 self.t.exec_raw_no_follow(code)
             else:

@@ -26,8 +26,13 @@ from typer.core import TyperGroup
 from protocol import crypto
 from provisioning import board as board_mod
 from provisioning import device_config as dc
+from provisioning import layout as layout_mod
+from provisioning import opskey
 from provisioning.cli_broker import app as broker_app
+from provisioning.cli_bundle import bundle as bundle_command
+from provisioning.cli_bundle import opskey_app
 from provisioning.cli_ca import app as ca_app
+from provisioning.cli_ota import app as ota_app
 from provisioning.errors import ProvisionError
 from provisioning.hubapi import HubApiError, HubClient
 
@@ -56,7 +61,16 @@ app = typer.Typer(
 )
 app.add_typer(broker_app, name="broker")
 app.add_typer(ca_app, name="ca")
+app.add_typer(opskey_app, name="opskey")
+app.add_typer(ota_app, name="ota")
+app.command("bundle")(bundle_command)
 
+OPS_PUB = typer.Option(
+    None,
+    "--ops-pub",
+    envvar="GRIDLINK_OTA_OPS_KEY",
+    help="The ops public key (64 hex, as the hub has it): the device takes bundles it signed.",
+)
 OUT = typer.Option(
     Path("devices"),
     "--out",
@@ -161,6 +175,8 @@ def provision_new(
     tls_ca: Path | None = None,
     hal: str = "board",
     extra: dict[str, Any] | None = None,
+    ops_key: str | None = None,
+    hw: str = dc.DEFAULT_HW,
 ) -> dc.DeviceRecord:
     """Check, register (host key) or record as pending (device key), write the config."""
     dc.check_id(device_id)
@@ -168,6 +184,9 @@ def provision_new(
         raise dc.ConfigError(f"kind {kind!r}: one of {', '.join(dc.KINDS)}")
     if key_on not in dc.KEY_ON:
         raise dc.ConfigError(f"--key-on {key_on!r}: device or host")
+    if ops_key is not None:
+        ops_key = opskey.check_public(ops_key)
+    dc.check_hw(hw)
     if kind == "handheld":
         if grid is None or community is not None or doors:
             raise dc.ConfigError("a handheld takes --grid (and no --community / --door)")
@@ -209,6 +228,8 @@ def provision_new(
         seed_hex=seed_hex,
         tls_ca=tls_ca is not None,
         extra=extra,
+        ops_key=ops_key,
+        hw=hw,
     )
     if key_on == "host":
         assert record.public_key is not None
@@ -255,6 +276,10 @@ def new(
     config_json: Path = typer.Option(
         None, "--config-json", help="JSON merged into the config (workers, categories, ...)."
     ),
+    ops_pub: str = OPS_PUB,
+    hw: str = typer.Option(
+        dc.DEFAULT_HW, "--hw", help="The board's hardware name (a bundle must list it)."
+    ),
 ) -> None:
     """Create a device: check the id and grid, register it (or record it as pending until
     flash reads the key it makes), write its config under --out."""
@@ -276,6 +301,8 @@ def new(
             tls_ca=tls_ca,
             hal=hal,
             extra=dc.load_extra(config_json),
+            ops_key=ops_pub,
+            hw=hw,
         )
     where = dc.config_path(out, device_id)
     if record.status == "pending":
@@ -312,9 +339,18 @@ def flash_device(
     *,
     wait_s: float = 120.0,
     progress: bool = True,
+    layout: str | None = None,
+    src: Path = board_mod.REPO,
+    ops_key: str | None = None,
+    hw: str | None = None,
 ) -> dc.DeviceRecord:
     """Copy the firmware + config to the board at ``port``, register the key the board made
-    (device path), start the firmware and wait for its signed birth at the hub."""
+    (device path), start the firmware and wait for its signed birth at the hub.
+
+    ``layout`` "ota" (the default when ``src`` has firmware/loader.py): the loader is the
+    board's main.py and the firmware goes into slot a, ``<flash>/fw/a/``, with
+    ``<flash>/fw/boot.json`` naming it; "flat": the firmware at the board's root, as before
+    OTA. ``ops_key`` / ``hw`` replace the config's ``ops_key`` / ``hw`` when given."""
     record = dc.DeviceRecord.load(out, device_id)
     if record.status == "revoked":
         raise ProvisionError(f"device {device_id} is revoked: provision a new id")
@@ -325,16 +361,23 @@ def flash_device(
             f" it is not kept: rotate it (`gridlink provision rotate {device_id}`) or provision"
             " a new id"
         )
-    files = board_mod.firmware_files()
+    if ops_key is not None:
+        cfg["ops_key"] = opskey.check_public(ops_key)
+    if hw is not None:
+        cfg["hw"] = dc.check_hw(hw)
+    if ops_key is not None or hw is not None:
+        dc.write_config(out, device_id, cfg)
+    layout = layout or layout_mod.default_layout(src)
+    flash_root = str(cfg.get("flash") or dc.FLASH_DIR)
+    plan = layout_mod.FlashPlan.make(src, layout, flash_root)
     ca = out / device_id / dc.CA_PATH
-    total = sum(p.stat().st_size for p, _ in files)
     with board_mod.Board.open(port) as board:
         if progress:
-            with _copy_progress(total, f"{device_id} firmware") as bar:
-                task = bar.add_task("copy", total=total)
-                board.put_files(files, lambda n: bar.advance(task, n))
+            with _copy_progress(plan.size, f"{device_id} firmware") as bar:
+                task = bar.add_task("copy", total=plan.size)
+                plan.install(board, lambda n: bar.advance(task, n))
         else:
-            board.put_files(files)
+            plan.install(board)
         if ca.exists():
             board.write(dc.CA_PATH, ca.read_bytes())
         on_board = board.read(dc.FLASH_DIR + "/key.pub")
@@ -375,7 +418,7 @@ def flash_device(
         if record.broker_account and "password" not in cfg["broker"]:
             dc.set_broker_account(cfg, hub.broker_password(device_id))
         board.write(dc.CONFIG_PATH, _json_bytes(cfg))
-        board.start(dc.CONFIG_PATH)
+        board.start(dc.CONFIG_PATH, loader=plan.layout == "ota")
         dc.forget_secrets(out, device_id)
         record.status = "flashed"
         record.save(out)
@@ -421,11 +464,23 @@ def flash(
     wait: float = typer.Option(
         120.0, "--wait", help="Seconds to wait for the device's signed birth (0: do not wait)."
     ),
+    layout: str = typer.Option(
+        None,
+        "--layout",
+        help="ota (loader + slot a; the default when the tree has firmware/loader.py) or flat.",
+    ),
+    src: Path = typer.Option(
+        board_mod.REPO, "--src", help="The source tree to flash (firmware/, protocol/)."
+    ),
+    ops_pub: str = OPS_PUB,
+    hw: str = typer.Option(None, "--hw", help="Replace the config's hardware name."),
 ) -> None:
     """Copy firmware + config to the board with mpremote, register the key it made, start
     it, and wait until the hub has its signed birth."""
     with _hub(ctx) as hub:
-        record = flash_device(hub, out, device_id, port, wait_s=wait)
+        record = flash_device(
+            hub, out, device_id, port, wait_s=wait, layout=layout, src=src, ops_key=ops_pub, hw=hw
+        )
     state = "online at the hub" if record.status == "online" else "started (not waited for)"
     console.print(f"{device_id}: flashed, public key {record.public_key}, {state}")
 

@@ -49,6 +49,8 @@ APP_PARTS = {
     "barrier": ("plate", "camera", "barrier", "loop", "card", "tamper", "help", "battery"),
 }
 BOARD_DRIVERS = {"battery": "board", "ui": "board"}
+DEFAULT_HW = "generic"  # the firmware's default (config.DEFAULTS["hw"])
+_HW_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 STATUSES = ("pending", "registered", "flashed", "online", "revoked")
 
 
@@ -131,6 +133,13 @@ def check_community(community: str) -> str:
     return community
 
 
+def check_hw(hw: str) -> str:
+    """A hardware name as bundles list it: 1-64 of A-Z a-z 0-9 _ . - (not "*")."""
+    if not 1 <= len(hw) <= 64 or any(c not in _HW_CHARS for c in hw):
+        raise ConfigError(f"hw {hw!r}: want a hardware name, 1-64 of A-Z a-z 0-9 _ . -")
+    return hw
+
+
 def hal_for(kind: str, hal: str) -> dict[str, str]:
     if hal == "sim":
         return {part: "sim" for part in APP_PARTS[kind]}
@@ -150,10 +159,14 @@ def build(
     tls_ca: bool = False,
     server_name: str | None = None,
     extra: dict[str, Any] | None = None,
+    ops_key: str | None = None,
+    hw: str = DEFAULT_HW,
 ) -> dict[str, Any]:
     """The device config. ``extra`` (a site's workers, categories, door timings, sim settings)
     is merged one level deep, as the firmware merges over its defaults; it may not set the
-    identity keys."""
+    identity keys. ``ops_key`` (the ops public key, 64 hex) lets the device take signed
+    firmware bundles (without it it refuses them: no_ops_key); ``hw`` names its hardware, which
+    a bundle must list (docs/ota.md)."""
     cfg: dict[str, Any] = {
         "device_id": record.id,
         "app": record.kind,
@@ -162,14 +175,17 @@ def build(
         "hub_key": hub_key,
         "broker": {"host": broker_host, "port": broker_port, "keepalive": 30},
         "hal": hal_for(record.kind, hal),
+        "hw": check_hw(hw),
     }
+    if ops_key is not None:
+        cfg["ops_key"] = ops_key
     if tls_ca:
         cfg["broker"].update(tls=True, ca=CA_PATH, server_name=server_name or broker_host)
     if record.kind != "handheld":
         cfg["community"] = record.community
         cfg["doors"] = [asdict(Door.parse(d)) for d in record.doors]
     for key, value in (extra or {}).items():
-        if key in ("device_id", "app", "grid", "key", "hub_key", "community"):
+        if key in ("device_id", "app", "grid", "key", "hub_key", "community", "ops_key", "hw"):
             raise ConfigError(f"extra config may not set {key!r} (provisioning sets it)")
         if isinstance(value, dict) and isinstance(cfg.get(key), dict):
             cfg[key] = {**cfg[key], **value}

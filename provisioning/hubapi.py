@@ -33,8 +33,22 @@ def _message(resp: httpx.Response) -> tuple[str, str, dict[str, Any]]:
         body = None
     if isinstance(body, dict) and "message" in body:
         return str(body.get("code", "hub_error")), str(body["message"]), body.get("details") or {}
+    if isinstance(body, dict) and "detail" in body:  # FastAPI's own shape
+        detail = body["detail"]
+        if isinstance(detail, list):  # request validation: [{"loc": [...], "msg": ...}]
+            detail = "; ".join(
+                f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
+                for e in detail
+                if isinstance(e, dict)
+            )
+        return "hub_error", _one_line(str(detail)), {}
     text = resp.text.strip().splitlines()
     return "hub_error", (text[0][:200] if text else resp.reason_phrase), {}
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0][:300] if lines else "no detail"
 
 
 class HubClient:
@@ -71,10 +85,23 @@ class HubClient:
                 f"hub unreachable at {self.url}: {exc or type(exc).__name__}", code="unreachable"
             ) from None
 
-    def _json(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kw: Any) -> Any:
+    def _json(
+        self,
+        method: str,
+        path: str,
+        ok: tuple[int, ...] = (200,),
+        not_found: str | None = None,
+        **kw: Any,
+    ) -> Any:
         resp = self._call(method, path, **kw)
         if resp.status_code in ok:
             return resp.json()
+        if resp.status_code == 404 and not_found is not None:
+            raise HubApiError(not_found, code="not_found", status=404)
+        raise self._error(resp)
+
+    def _error(self, resp: httpx.Response) -> HubApiError:
+        """The one line for the hub's error answer."""
         code, message, details = _message(resp)
         if resp.status_code == 401:
             message = (
@@ -85,7 +112,7 @@ class HubClient:
         elif code == "grid_has_handheld" and details.get("device_id"):
             other = details["device_id"]
             message = f"{message}: revoke it first with `gridlink provision revoke {other}`"
-        raise HubApiError(message, code=code, status=resp.status_code)
+        return HubApiError(message, code=code, status=resp.status_code)
 
     # --- the calls -------------------------------------------------------------------------
 
@@ -155,3 +182,69 @@ class HubClient:
     def command(self, command_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", f"/api/commands/{command_id}")
         return result
+
+    # --- OTA (docs/ota.md, "API") ----------------------------------------------------------
+
+    def upload_bundle(self, data: bytes) -> tuple[dict[str, Any], bool]:
+        """``POST /api/ota/bundles`` with the .glb bytes: (BundleOut, True when new; False
+        when the hub already had this bundle)."""
+        resp = self._call(
+            "POST",
+            "/api/ota/bundles",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=max(30.0, len(data) / 200_000),
+        )
+        if resp.status_code in (200, 201):
+            result: dict[str, Any] = resp.json()
+            return result, resp.status_code == 201
+        if resp.status_code == 404:
+            raise HubApiError(
+                f"the hub at {self.url} has no OTA API (an older hub?)", code="not_found"
+            )
+        raise self._error(resp)
+
+    def bundles(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/api/ota/bundles")
+        return result
+
+    def bundle(self, bundle_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "GET", f"/api/ota/bundles/{bundle_id}", not_found=f"no bundle {bundle_id} at the hub"
+        )
+        return result
+
+    def create_rollout(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/ota/rollouts``; the answer is the RolloutOut."""
+        result: dict[str, Any] = self._json(
+            "POST",
+            "/api/ota/rollouts",
+            ok=(201,),
+            not_found=f"the hub at {self.url} has no OTA API (an older hub?)",
+            json=body,
+        )
+        return result
+
+    def rollouts(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/api/ota/rollouts")
+        return result
+
+    def rollout(self, rollout_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "GET", f"/api/ota/rollouts/{rollout_id}", not_found=_no_rollout(rollout_id)
+        )
+        return result
+
+    def rollout_action(self, rollout_id: str, action: str, force: bool = False) -> dict[str, Any]:
+        """``POST /api/ota/rollouts/{id}/{advance|pause|resume|cancel}``."""
+        result: dict[str, Any] = self._json(
+            "POST",
+            f"/api/ota/rollouts/{rollout_id}/{action}",
+            not_found=_no_rollout(rollout_id),
+            params={"force": "true"} if force else None,
+        )
+        return result
+
+
+def _no_rollout(rollout_id: str) -> str:
+    return f"no rollout {rollout_id} at the hub (`gridlink provision ota list` lists them)"
