@@ -26,7 +26,7 @@ from protocol import bundle as pb
 from provisioning import device_config as dc
 from provisioning.bundle import read_bundle
 from provisioning.errors import ProvisionError
-from provisioning.hubapi import HubClient
+from provisioning.hubapi import HubApiError, HubClient
 
 console = Console(soft_wrap=True)
 app = typer.Typer(
@@ -45,6 +45,7 @@ DEVICE_STATES = (
 )
 TERMINAL = ("updated", "failed", "rolled_back")
 ENDED = ("completed", "paused", "cancelled")
+MIN_DEVICE_TIMEOUT, MAX_DEVICE_TIMEOUT = 60, 7 * 24 * 3600  # what the hub accepts
 _NAME = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 
@@ -93,8 +94,8 @@ def _target(devices: str | None, area: str | None, everyone: bool) -> dict[str, 
             raise OtaCliError("--devices: want device ids separated by commas")
         return {"devices": [dc.check_id(d) for d in ids]}
     if area is not None:
-        if not area.isdigit() or not area.isascii():
-            raise OtaCliError(f"--area {area!r}: want an area code (digits)")
+        if not area.isdigit() or not area.isascii() or len(area) not in (6, 9, 12):
+            raise OtaCliError(f"--area {area!r}: want an area code of 6, 9 or 12 digits")
         return {"area": area}
     return {"all": True}
 
@@ -254,8 +255,11 @@ def rollout(
     }
     if pause_min_done < 1:
         raise OtaCliError(f"--pause-min-done {pause_min_done}: want 1 or more")
-    if device_timeout < 1:
-        raise OtaCliError(f"--device-timeout {device_timeout}: want seconds, 1 or more")
+    if not MIN_DEVICE_TIMEOUT <= device_timeout <= MAX_DEVICE_TIMEOUT:
+        raise OtaCliError(
+            f"--device-timeout {device_timeout}: want seconds in "
+            f"{MIN_DEVICE_TIMEOUT}..{MAX_DEVICE_TIMEOUT} (a week)"
+        )
     with _hub(ctx) as hub:
         body["bundle"] = _bundle_id(hub, bundle)
         r = hub.create_rollout(body)
@@ -323,10 +327,33 @@ def list_rollouts(ctx: typer.Context) -> None:
     console.print(f"{len(rows)} rollout(s)")
 
 
+def _unfinished(hub: HubClient, rollout_id: str) -> OtaCliError:
+    """The hub's 409 ``stage_not_finished`` in the CLI's words: its stage numbers (from 1),
+    the devices still going and ``--force``."""
+    r = hub.rollout(rollout_id)
+    k = r["stage"]
+    going = [d["device_id"] for d in r["devices"] if d["stage"] <= k and d["state"] not in TERMINAL]
+    who = (
+        f"{going[0]} is still going"
+        if len(going) == 1
+        else f"{len(going)} devices are still going: {', '.join(going[:3])}"
+        + (", ..." if len(going) > 3 else "")
+    )
+    return OtaCliError(
+        f"stage {k + 1}/{len(r['stages'])} of rollout {rollout_id} is not finished ({who}): "
+        "wait, or pass --force"
+    )
+
+
 def _action(ctx: typer.Context, rollout_id: str, action: str, force: bool = False) -> None:
     _rollout_id(rollout_id)
     with _hub(ctx) as hub:
-        r = hub.rollout_action(rollout_id, action, force=force)
+        try:
+            r = hub.rollout_action(rollout_id, action, force=force)
+        except HubApiError as exc:
+            if exc.code != "stage_not_finished":
+                raise
+            raise _unfinished(hub, rollout_id) from None
     console.print(_stage_line(r))
 
 

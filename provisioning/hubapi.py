@@ -90,15 +90,19 @@ class HubClient:
         method: str,
         path: str,
         ok: tuple[int, ...] = (200,),
-        not_found: str | None = None,
+        not_found: dict[str, str] | None = None,
         **kw: Any,
     ) -> Any:
+        """The answer's JSON, or a HubApiError. ``not_found`` words a 404 by the hub's error
+        code (``"not_found"``: no such route); a 404 with another code (an unknown area when
+        creating a rollout) keeps the hub's own message."""
         resp = self._call(method, path, **kw)
         if resp.status_code in ok:
             return resp.json()
-        if resp.status_code == 404 and not_found is not None:
-            raise HubApiError(not_found, code="not_found", status=404)
-        raise self._error(resp)
+        error = self._error(resp)
+        if resp.status_code == 404 and not_found and error.code in not_found:
+            raise HubApiError(not_found[error.code], code=error.code, status=404)
+        raise error
 
     def _error(self, resp: httpx.Response) -> HubApiError:
         """The one line for the hub's error answer."""
@@ -198,19 +202,28 @@ class HubClient:
         if resp.status_code in (200, 201):
             result: dict[str, Any] = resp.json()
             return result, resp.status_code == 201
-        if resp.status_code == 404:
-            raise HubApiError(
-                f"the hub at {self.url} has no OTA API (an older hub?)", code="not_found"
-            )
-        raise self._error(resp)
+        error = self._error(resp)
+        if resp.status_code == 404 and error.code == "not_found":
+            raise HubApiError(self._no_ota(), code="not_found", status=404)
+        raise error
+
+    def _no_ota(self) -> str:
+        return f"the hub at {self.url} has no OTA API (an older hub?)"
+
+    def _ota_404(self, **by_code: str) -> dict[str, str]:
+        return {"not_found": self._no_ota(), **by_code}
 
     def bundles(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._json("GET", "/api/ota/bundles")
+        result: list[dict[str, Any]] = self._json(
+            "GET", "/api/ota/bundles", not_found=self._ota_404()
+        )
         return result
 
     def bundle(self, bundle_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._json(
-            "GET", f"/api/ota/bundles/{bundle_id}", not_found=f"no bundle {bundle_id} at the hub"
+            "GET",
+            f"/api/ota/bundles/{bundle_id}",
+            not_found=self._ota_404(bundle_not_found=f"no bundle {bundle_id} at the hub"),
         )
         return result
 
@@ -220,18 +233,25 @@ class HubClient:
             "POST",
             "/api/ota/rollouts",
             ok=(201,),
-            not_found=f"the hub at {self.url} has no OTA API (an older hub?)",
+            not_found=self._ota_404(
+                bundle_not_found=f"no bundle {body.get('bundle')} at the hub "
+                "(`gridlink provision ota bundles` lists them)"
+            ),
             json=body,
         )
         return result
 
     def rollouts(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._json("GET", "/api/ota/rollouts")
+        result: list[dict[str, Any]] = self._json(
+            "GET", "/api/ota/rollouts", not_found=self._ota_404()
+        )
         return result
 
     def rollout(self, rollout_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._json(
-            "GET", f"/api/ota/rollouts/{rollout_id}", not_found=_no_rollout(rollout_id)
+            "GET",
+            f"/api/ota/rollouts/{rollout_id}",
+            not_found=self._ota_404(rollout_not_found=_no_rollout(rollout_id)),
         )
         return result
 
@@ -240,7 +260,7 @@ class HubClient:
         result: dict[str, Any] = self._json(
             "POST",
             f"/api/ota/rollouts/{rollout_id}/{action}",
-            not_found=_no_rollout(rollout_id),
+            not_found=self._ota_404(rollout_not_found=_no_rollout(rollout_id)),
             params={"force": "true"} if force else None,
         )
         return result

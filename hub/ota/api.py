@@ -114,7 +114,8 @@ def create_rollout(
     body: RolloutCreate, db_session: SessionDep, clock: ClockDep, user: AdminUser
 ) -> RolloutOut:
     """Start a staged rollout: stage k is the first ceil(N * stages[k] / 100) target devices
-    in a fixed order; the first stage's devices get their ``ota`` command now."""
+    in a fixed order; the first stage's devices get their ``ota`` command now. A scoped
+    admin reaches only the devices of its area."""
     rollout = service.create_rollout(
         db_session=db_session,
         clock=clock,
@@ -127,6 +128,7 @@ def create_rollout(
         pause_min_done=body.pause_min_done,
         device_timeout_s=body.device_timeout_s,
         created_by=user.actor,
+        scope=user.scope_code,
     )
     rollouts.start(db_session=db_session, rollout=rollout, clock=clock)
     rollouts.evaluate(db_session=db_session, rollout=rollout, clock=clock)

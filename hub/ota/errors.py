@@ -3,7 +3,7 @@ hub's usual ``code`` and ``message`` (docs/ota.md, "API")."""
 
 from __future__ import annotations
 
-from hub.errors import ConflictError, InvalidInputError, NotFoundError
+from hub.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 
 
 class OtaError(Exception):
@@ -27,4 +27,8 @@ class OtaNotFoundError(OtaError, NotFoundError):
 
 
 class OtaConflictError(OtaError, ConflictError):
+    pass
+
+
+class OtaPermissionError(OtaError, PermissionDeniedError):
     pass

@@ -28,6 +28,7 @@ from hub.ota.errors import (
     OtaInvalidError,
     OtaNotConfiguredError,
     OtaNotFoundError,
+    OtaPermissionError,
 )
 from hub.ota.models import (
     Bundle,
@@ -184,10 +185,14 @@ def _busy_devices(db_session: Session, device_ids: set[str]) -> dict[str, str]:
 
 
 def select_targets(
-    *, db_session: Session, bundle_row: Bundle, target: dict[str, Any]
+    *, db_session: Session, bundle_row: Bundle, target: dict[str, Any], scope: str | None = None
 ) -> tuple[list[str], list[dict[str, str]]]:
-    """(target device ids, excluded [{device_id, reason}]) for a selector."""
+    """(target device ids, excluded [{device_id, reason}]) for a selector. ``scope``: the
+    area code a scoped admin is limited to; devices outside it (or in no grid) are not
+    theirs to update: unknown when named, left out of ``all``, an area outside it refused."""
     query = select(Device).order_by(Device.id)
+    if scope is not None:
+        query = query.where(Device.grid_code.startswith(scope))
     explicit = "devices" in target
     if explicit:
         wanted = set(target["devices"])
@@ -201,6 +206,8 @@ def select_targets(
         code = target["area"]
         if db_session.get(Area, code) is None:
             raise OtaNotFoundError(f"area {code} not found", code="area_not_found")
+        if scope is not None and not code.startswith(scope):
+            raise OtaPermissionError(f"area {code} is outside your area {scope}")
         rows = list(db_session.scalars(query.where(Device.grid_code.startswith(code))))
     else:
         rows = list(db_session.scalars(query))
@@ -250,12 +257,15 @@ def create_rollout(
     pause_min_done: int,
     device_timeout_s: int,
     created_by: str | None = None,
+    scope: str | None = None,
 ) -> Rollout:
     """A new running rollout with its devices placed in stages (nothing queued yet: the caller
     runs ``rollouts.start``). Flushes; the caller commits."""
     row = get_bundle(db_session=db_session, bundle_id=bundle_id)
     check_stages(stages)
-    chosen, excluded = select_targets(db_session=db_session, bundle_row=row, target=target)
+    chosen, excluded = select_targets(
+        db_session=db_session, bundle_row=row, target=target, scope=scope
+    )
     if not chosen:
         detail = "; ".join(f"{e['device_id']}: {e['reason']}" for e in excluded[:5])
         raise OtaInvalidError(

@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.auth.models import Role
+from hub.auth.service import create_token
 from hub.clock import FrozenClock
 from hub.commands.models import Command
 from hub.devices.models import Device
@@ -175,3 +177,40 @@ def test_timeout_on_the_frozen_clock(
     got = client.get(f"/api/ota/rollouts/{out['id']}", headers=admin).json()
     assert got["devices"][0]["state"] == "failed" and got["devices"][0]["reason"] == "timeout"
     assert got["state"] == "paused"
+
+
+def test_a_scoped_admin_reaches_only_its_area(
+    client: TestClient,
+    admin: dict[str, str],
+    devices: Callable[..., list[TestDevice]],
+    device_factory: Callable[..., TestDevice],
+    db_session: Session,
+    clock: FrozenClock,
+) -> None:
+    inside = [d.device_id for d in devices(2)]  # grids of community 330102001001
+    outside = device_factory("hh-out")
+    outside.register(db_session, "33010200200101")  # street 330102002
+    gate = device_factory("ac-000", kind="access")
+    gate.register(db_session, None)  # in no grid: no area's
+    _row, token = create_token(
+        db_session=db_session, name="street-admin", role=Role.admin, scope_code="330102001",
+        clock=clock,
+    )  # fmt: skip
+    db_session.commit()
+    street = {"Authorization": f"Bearer {token}"}
+    bid = upload(client, admin, kinds=("handheld", "access"))
+
+    resp = client.post(
+        "/api/ota/rollouts", json={"bundle": bid, "target": {"area": "330102002"}}, headers=street
+    )
+    assert resp.status_code == 403, resp.text
+    assert resp.json()["detail"] == "area 330102002 is outside your area 330102001"
+    resp = client.post(
+        "/api/ota/rollouts", json={"bundle": bid, "target": {"devices": ["hh-out"]}}, headers=street
+    )
+    assert resp.status_code == 422 and resp.json()["detail"] == "unknown devices: hh-out"
+    out = create(client, street, bundle=bid, target={"all": True})
+    assert sorted(d["device_id"] for d in out["devices"]) == inside
+    out = create(client, admin, bundle=bid, target={"all": True})  # unscoped: everyone else
+    assert sorted(d["device_id"] for d in out["devices"]) == ["ac-000", "hh-out"]
+    assert {e["reason"] for e in out["excluded"]} == {"in rollout r-1"}
