@@ -37,7 +37,8 @@ class DeviceRead(BaseModel):
     revoked_at: datetime | None
     grid_code: str | None
     name: str | None
-    firmware: str | None
+    firmware: str | None  # the running version its last birth reported
+    hardware: str | None  # the hardware name its last birth reported (bundles match it)
     registered_at: datetime
     last_seen: datetime | None
     online: bool
