@@ -36,6 +36,7 @@ import outbox as outbox_mod
 import state as state_mod
 from commands import CommandRunner
 from compat import exists, remove
+from ota import Ota
 from upload import Uploader
 
 from protocol import chunking, command, crypto, envelope, topics
@@ -67,7 +68,7 @@ def _mkdir(path):
 
 class Device:
     def __init__(self, cfg, hal, root=None, link_factory=None, client_factory=None,
-                 upload_buf=None, tls=None):
+                 upload_buf=None, tls=None, boot=None):
         self.cfg = cfg
         self.hal = hal
         self.clock = hal.clock
@@ -84,7 +85,11 @@ class Device:
         # emit() hashes new media through its own small buffer: the upload buffer may be in
         # the middle of a send (the MQTT writer yields between slices) when the app emits
         self.hbuf = bytearray(2048)
-        self.fw = config_mod.VERSION
+        # the running version: the loader's boot record names it (the slot may have come
+        # over the air); run straight from the repo (boot None) it is this tree's
+        self.boot = boot
+        self.fw = boot["version"] if boot and boot.get("version") else config_mod.VERSION
+        self.hw = self.opt("hw")
         self.session = self.state.get("session", 0)
         self.heap_hwm = 0
         self._reboot = False
@@ -124,6 +129,8 @@ class Device:
         self.on_command("config", self._cmd_config)
         self.on_command("reboot", self._cmd_reboot)
         self.on_command("rotate_key", self._cmd_rotate_key)
+        self.ota = Ota(self, boot)
+        self.on_command("ota", self.ota.on_command)
         self._reconcile()
         # <flash>/key (made here at first boot when the config has no key) wins over cfg key.
         # identity is compiled here, after the upload buffer took its contiguous block, and
@@ -267,17 +274,22 @@ class Device:
         up = self.uploader
         for t in (topics.cmd(self.dev), topics.rcpt(self.dev)):
             await client.subscribe(t, 1)
+        if self.boot is not None:  # booted by the loader: firmware updates possible
+            try:
+                await client.subscribe(topics.fw(self.dev), 1)
+            except mqtt.MQTTError as e:  # a broker ACL from before OTA: run without it
+                _log.warning("firmware channel refused by the broker: %r", e)
         if up.require_hub or up.by_receipt:
             await client.subscribe(topics.HUB_STATE, 1)
         now = self.clock.time()
         seq = self.state.get("seq", 0)  # announced: the hub's revocation watermark uses it
         try:
             birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw,
-                                       lists=self.status.get("lists"), seq=seq)
+                                       lists=self.status.get("lists"), seq=seq, hw=self.hw)
         except MalformedError as e:  # an app bug must not keep the device off the link
             _log.error("birth without lists: %s", e)
             birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw,
-                                       seq=seq)
+                                       seq=seq, hw=self.hw)
         await client.publish(topics.state(self.dev), birth, 1, True)
         up.on_link_up()
         asyncio.create_task(self._watch_close(client))
@@ -289,6 +301,9 @@ class Device:
             self.commands.push(payload)
         elif topic == topics.rcpt(self.dev):
             self.uploader.on_receipt(payload)
+            self.ota.on_receipt()
+        elif topic == topics.fw(self.dev):
+            self.ota.on_reply(payload)
         elif topic == topics.HUB_STATE:
             self.uploader.on_hub_state(payload)
             self._live_ev.set()
@@ -343,14 +358,14 @@ class Device:
 
     def idle(self):
         """Nothing left to send (outbox empty, no upload, no command pending)."""
-        return self.uploader.idle() and self.commands.idle()
+        return self.uploader.idle() and self.commands.idle() and self.ota.idle()
 
     async def run(self, app=None):
         gc.collect()
         self._reboot = False
         tasks = [asyncio.create_task(self.link.run()), asyncio.create_task(self.uploader.run()),
                  asyncio.create_task(self.commands.run()),
-                 asyncio.create_task(self._watch_live())]
+                 asyncio.create_task(self._watch_live()), asyncio.create_task(self.ota.run())]
         if self.opt("heartbeat_s"):
             tasks.append(asyncio.create_task(self._heartbeat()))
         self._tasks = tasks
@@ -412,6 +427,10 @@ class Device:
     async def _cmd_reboot(self, cmd):
         self._reboot = True
         return "rebooting"
+
+    def request_reset(self):
+        """Reset at the next supervision cycle (the app returns "reboot"; main.py resets)."""
+        self._reboot = True
 
     # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------
 
