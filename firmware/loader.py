@@ -109,7 +109,7 @@ def reset():
         import machine
 
         machine.reset()
-    except ImportError:  # unix port: the supervisor (simulator) restarts the process
+    except (ImportError, AttributeError):  # unix port: the simulator restarts the process
         sys.exit(3)
 
 

@@ -142,7 +142,7 @@ def main(argv=None, boot=None):
             import machine
 
             machine.reset()
-        except ImportError:  # unix port: the supervisor (simulator) restarts the process
+        except (ImportError, AttributeError):  # unix port: the simulator restarts the process
             sys.exit(3)
 
 
