@@ -133,7 +133,8 @@ def run(argv):
     sys.path.insert(0, slot)
     sys.path.insert(0, slot + "/lib")
     trial = boot.get("trial")
-    info = {"root": flash, "slot": boot["slot"], "version": boot.get("version"), "trial": trial}
+    info = {"root": flash, "slot": boot["slot"], "version": boot.get("version"), "trial": trial,
+            "rolled_back": boot.get("rolled_back")}
     try:
         import main
 

@@ -36,7 +36,6 @@ import outbox as outbox_mod
 import state as state_mod
 from commands import CommandRunner
 from compat import exists, remove
-from ota import Ota
 from upload import Uploader
 
 from protocol import chunking, command, crypto, envelope, topics
@@ -59,6 +58,12 @@ def _forget(name):
     # drop a module used only now and then: once nothing refers to it, the next collection
     # frees its bytecode (main.py drops its start-up-only modules the same way)
     sys.modules.pop(name, None)
+
+
+class _Refused(Exception):
+    def __init__(self, detail):
+        super().__init__(detail)
+        self.detail = detail  # commands.py acks "failed" with just this
 
 
 def _mkdir(path):
@@ -129,8 +134,6 @@ class Device:
         self.on_command("config", self._cmd_config)
         self.on_command("reboot", self._cmd_reboot)
         self.on_command("rotate_key", self._cmd_rotate_key)
-        self.ota = Ota(self, boot)
-        self.on_command("ota", self.ota.on_command)
         self._reconcile()
         # <flash>/key (made here at first boot when the config has no key) wins over cfg key.
         # identity is compiled here, after the upload buffer took its contiguous block, and
@@ -143,6 +146,14 @@ class Device:
             identity.finish(self)  # a rotation a power cut interrupted
         finally:
             _forget("identity")
+        # lib/ota.py and protocol/bundle.py (~19 KB of bytecode together) are loaded only
+        # while an update or a probation is under way (_ota), then forgotten
+        self.ota = None
+        self._ota_task = None
+        self.on_command("ota", self._cmd_ota)
+        if boot is not None and (boot.get("trial") or boot.get("rolled_back")
+                                 or exists(self.root + "/fw/job.json")):
+            self._ota()
 
     def on_command(self, op, handler):
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
@@ -301,9 +312,11 @@ class Device:
             self.commands.push(payload)
         elif topic == topics.rcpt(self.dev):
             self.uploader.on_receipt(payload)
-            self.ota.on_receipt()
+            if self.ota is not None:
+                self.ota.on_receipt()
         elif topic == topics.fw(self.dev):
-            self.ota.on_reply(payload)
+            if self.ota is not None:
+                self.ota.on_reply(payload)
         elif topic == topics.HUB_STATE:
             self.uploader.on_hub_state(payload)
             self._live_ev.set()
@@ -358,14 +371,17 @@ class Device:
 
     def idle(self):
         """Nothing left to send (outbox empty, no upload, no command pending)."""
-        return self.uploader.idle() and self.commands.idle() and self.ota.idle()
+        return (self.uploader.idle() and self.commands.idle()
+                and (self.ota is None or self.ota.idle()))
 
     async def run(self, app=None):
         gc.collect()
         self._reboot = False
         tasks = [asyncio.create_task(self.link.run()), asyncio.create_task(self.uploader.run()),
                  asyncio.create_task(self.commands.run()),
-                 asyncio.create_task(self._watch_live()), asyncio.create_task(self.ota.run())]
+                 asyncio.create_task(self._watch_live())]
+        if self.ota is not None:
+            self._ota_task = asyncio.create_task(self._run_ota())
         if self.opt("heartbeat_s"):
             tasks.append(asyncio.create_task(self._heartbeat()))
         self._tasks = tasks
@@ -427,6 +443,42 @@ class Device:
     async def _cmd_reboot(self, cmd):
         self._reboot = True
         return "rebooting"
+
+    # --- firmware updates (lib/ota.py; docs/firmware.md, "OTA") --------------------------------
+
+    def _ota(self):
+        if self.ota is None:
+            gc.collect()
+            from ota import Ota
+
+            self.ota = Ota(self, self.boot)
+        return self.ota
+
+    async def _run_ota(self):
+        try:
+            await self.ota.run()  # returns once no update and no probation is left
+        finally:
+            self.ota = None
+            self._ota_task = None
+            _forget("ota")
+            _forget("protocol.bundle")
+            import protocol
+
+            if hasattr(protocol, "bundle"):
+                delattr(protocol, "bundle")
+
+    async def _cmd_ota(self, cmd):
+        if self.boot is None:  # run straight from the repo: no slots to swap
+            return self.ota_refusal("no_loader")
+        ota = self._ota()
+        try:
+            return await ota.on_command(cmd)
+        finally:
+            if self._ota_task is None:  # a job to run, or nothing to keep the module for
+                self._ota_task = asyncio.create_task(self._run_ota())
+
+    def ota_refusal(self, detail):
+        raise _Refused(detail)
 
     def request_reset(self):
         """Reset at the next supervision cycle (the app returns "reboot"; main.py resets)."""

@@ -102,7 +102,6 @@ class Ota:
         self._want = None  # (sha, index) the download waits for
         self._reply = None
         self._got = asyncio.Event()
-        self._wake = asyncio.Event()
         self._rcpt = asyncio.Event()
         self._confirm_seq = None
         self.buf = None
@@ -163,18 +162,17 @@ class Ota:
         st.update(job)
         st.save()
         self.job = job
-        self._wake.set()
         return "accepted"
 
     # --- the task ---------------------------------------------------------------------------
 
     async def run(self):
+        """The rollback report, the probation, then the accepted job; returns when none is
+        left (Device then forgets this module)."""
         await self._start()
-        while True:
-            if self.job is None:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
+        if self.trial:
+            await self._probation(self.trial)
+        while self.job is not None:
             await self._update(self.job)
 
     async def _start(self):
@@ -195,8 +193,6 @@ class Ota:
                 _log.warning("rollback record not reported: %s", e)
             rec.set("rolled_back", None)
             rec.save()
-        if self.trial:
-            asyncio.create_task(self._probation(self.trial))
 
     async def _event(self, t, state, reason=None, done=0, total=0):
         body = bundle.event_body(t["rollout"], t["manifest"], t["version"], state, reason, done,
@@ -245,6 +241,10 @@ class Ota:
             _log.warning("update %s refused: %s", job["version"], e)
             await self._event(job, "failed", e.reason)
             self._end_job()
+        except Exception as e:  # MemoryError, a flash error: reported, the job dropped
+            _log.exc(e, "update %s failed", job["version"])
+            self._end_job()
+            await self._event(job, "failed", ("error: %s" % type(e).__name__)[:120])
 
     def _end_job(self):
         rmtree(self.stage)
