@@ -45,7 +45,8 @@ def _slot(fw: Path, slot: str, main: str) -> None:
 _MAIN = """
 import which
 def main(argv=None, boot=None):
-    print("RAN", which.SLOT, boot["slot"], boot["version"], boot["trial"] and boot["trial"]["boots"])
+    t = boot["trial"]
+    print("RAN", which.SLOT, boot["slot"], boot["version"], t and t["boots"])
 """
 
 
@@ -147,8 +148,9 @@ def test_a_torn_boot_record_falls_back_to_the_previous_one(tmp_path: Path) -> No
     fw = tmp_path / "flash" / "fw"
     _slot(fw, "a", _MAIN)
     _slot(fw, "b", _MAIN)
-    (fw / "boot.json.bak").write_text(json.dumps({"slot": "a", "version": "0.1.0",
-                                                  "trial": None, "rolled_back": None}))
+    (fw / "boot.json.bak").write_text(
+        json.dumps({"slot": "a", "version": "0.1.0", "trial": None, "rolled_back": None})
+    )
     (fw / "boot.json.tmp").write_text('{"slot": "b", "vers')  # the cut came mid-write
     p = _loader(tmp_path)
     assert p.stdout.split() == ["RAN", "a", "a", "0.1.0", "None"], p.stdout + p.stderr
@@ -307,9 +309,7 @@ def test_a_hub_refusal_fails_the_update(fleet, hub, trees) -> None:
     _refused(fleet, hub, "hh-ota-refused", b, ("failed", "download: not_offered"))
 
 
-def test_a_download_killed_half_way_resumes_with_only_the_missing_chunks(
-    fleet, hub, trees
-) -> None:
+def test_a_download_killed_half_way_resumes_with_only_the_missing_chunks(fleet, hub, trees) -> None:
     b = make_bundle(trees["0.2.0"], "0.2.0", fleet.ops_seed)
     hub.offer(b)
     dev = _handheld(fleet, "hh-ota-resume", scenario=scenarios.idle(3600))
