@@ -58,12 +58,9 @@ def _forget(name):
     # drop a module used only now and then: once nothing refers to it, the next collection
     # frees its bytecode (main.py drops its start-up-only modules the same way)
     sys.modules.pop(name, None)
-
-
-class _Refused(Exception):
-    def __init__(self, detail):
-        super().__init__(detail)
-        self.detail = detail  # commands.py acks "failed" with just this
+    pkg, _, attr = name.rpartition(".")
+    if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
+        delattr(sys.modules[pkg], attr)
 
 
 def _mkdir(path):
@@ -458,31 +455,17 @@ class Device:
         try:
             await self.ota.run()  # returns once no update and no probation is left
         finally:
-            self.ota = None
-            self._ota_task = None
+            self.ota = self._ota_task = None
             _forget("ota")
             _forget("protocol.bundle")
-            import protocol
-
-            if hasattr(protocol, "bundle"):
-                delattr(protocol, "bundle")
 
     async def _cmd_ota(self, cmd):
-        if self.boot is None:  # run straight from the repo: no slots to swap
-            return self.ota_refusal("no_loader")
-        ota = self._ota()
         try:
-            return await ota.on_command(cmd)
+            return await self._ota().on_command(cmd)
         finally:
-            if self._ota_task is None:  # a job to run, or nothing to keep the module for
+            if self._ota_task is None:  # run the job, or forget the module again
                 self._ota_task = asyncio.create_task(self._run_ota())
 
-    def ota_refusal(self, detail):
-        raise _Refused(detail)
-
-    def request_reset(self):
-        """Reset at the next supervision cycle (the app returns "reboot"; main.py resets)."""
-        self._reboot = True
 
     # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------
 

@@ -228,7 +228,7 @@ class Ota:
         rec.set("version", t["prev_version"])
         rec.set("trial", None)
         rec.save()
-        d.request_reset()
+        d._reboot = True  # reset at the next supervision cycle
 
     async def _update(self, job):
         try:
@@ -299,7 +299,7 @@ class Ota:
         await self._event(job, "verified", None, total, total)
         await self._event(job, "updating", None, total, total)
         self.swap(job, other)
-        d.request_reset()
+        d._reboot = True  # reset at the next supervision cycle
 
     def _holds(self, slot, sha):
         try:
