@@ -1,6 +1,7 @@
 """Board entry: read the config, build the HAL from it, run the device and its app.
 
-On a board: /config.json. On the unix port: `micropython firmware/main.py --config path`.
+On a board: /config.json. On the unix port: `micropython firmware/main.py --config path`, or
+through the loader (firmware/loader.py), which runs this file from a firmware slot.
 Import layout: firmware/lib (mqtt, outbox, device, ...), firmware/ (hal, apps) and the
 protocol package must be on sys.path (MICROPYPATH in tests; /lib and / on a board).
 """
@@ -87,7 +88,10 @@ def heap_report(dev=None):
                                                 gc.mem_free() + gc.mem_alloc())
 
 
-def main(argv=None):
+def main(argv=None, boot=None):
+    """Run the device. `boot`: what firmware/loader.py passes when it runs this slot
+    ({"root", "slot", "version", "trial"}; docs/firmware.md, "OTA"); None when run straight
+    from the repo."""
     import asyncio
     import gc
 
@@ -125,7 +129,7 @@ def main(argv=None):
         gc.threshold(cfg.get("gc_threshold", 4096))
     from device import Device
 
-    dev = Device(cfg, h, cfg.get("flash"), upload_buf=buf, tls=tls)
+    dev = Device(cfg, h, cfg.get("flash"), upload_buf=buf, tls=tls, boot=boot)
     buf = tls = None
     app = _app(cfg, dev, h)
     gc.collect()
@@ -138,7 +142,7 @@ def main(argv=None):
             import machine
 
             machine.reset()
-        except ImportError:  # unix port: the supervisor (simulator) restarts the process
+        except (ImportError, AttributeError):  # unix port: the simulator restarts the process
             sys.exit(3)
 
 

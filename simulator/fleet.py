@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +34,52 @@ from simulator import scenarios
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
 MAIN = FIRMWARE / "main.py"
+LOADER = FIRMWARE / "loader.py"
+RESET_EXIT = 3  # the unix port's machine.reset(): main.py / loader.py exit with it
+SIM_HW = "sim-unix"  # the hardware name simulated devices report (bundles match it)
+
+
+def firmware_files(src_root: Path = REPO) -> list[tuple[Path, str]]:
+    """(source file, slot path) of the firmware a slot holds: firmware/main.py, lib/, hal/,
+    apps/ and protocol/ (no .pyi, no tests, no __pycache__; never firmware/loader.py). The same
+    list as provisioning.bundle.firmware_files (the contract of issue 11, section 1)."""
+    fw = src_root / "firmware"
+    out = [(fw / "main.py", "main.py")]
+    out += [(p, "lib/" + p.name) for p in sorted((fw / "lib").glob("*.py"))]
+    for sub in ("hal", "apps"):
+        out += [
+            (p, p.relative_to(fw).as_posix())
+            for p in sorted((fw / sub).rglob("*.py"))
+            if "__pycache__" not in p.parts
+        ]
+    out += [(p, "protocol/" + p.name) for p in sorted((src_root / "protocol").glob("*.py"))]
+    return sorted(out, key=lambda f: f[1])
+
+
+def firmware_version(src_root: Path = REPO) -> str:
+    """config.VERSION of the firmware tree at src_root."""
+    for line in (src_root / "firmware" / "lib" / "config.py").read_text().splitlines():
+        if line.startswith("VERSION = "):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    raise ValueError(f"no VERSION in {src_root}/firmware/lib/config.py")
+
+
+def install_firmware(
+    flash_dir: str | os.PathLike, src_root: Path = REPO, version: str | None = None
+) -> dict:
+    """Flash the firmware at src_root into <flash>/fw/a and write fw/boot.json naming it (what
+    provisioning's flash does on a board); the boot record."""
+    fw = Path(flash_dir) / "fw"
+    slot = fw / "a"
+    shutil.rmtree(fw, ignore_errors=True)
+    for src, rel in firmware_files(src_root):
+        dst = slot / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    boot = {"slot": "a", "version": version or firmware_version(src_root), "trial": None,
+            "rolled_back": None}  # fmt: skip
+    (fw / "boot.json").write_text(json.dumps(boot))
+    return boot
 
 
 def micropython_binary() -> str:
@@ -91,6 +138,12 @@ class SimDevice:
         self.log_path = root / "device.log"
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self.ota = False  # booted through firmware/loader.py from <flash>/fw (ota=True)
+        self.resets = 0  # exits with RESET_EXIT the watcher restarted
+        self._lock = threading.Lock()
+        self._ended = threading.Event()
+        self._ended.set()
+        self._stopping = False
         self.write_config()
 
     @property
@@ -120,17 +173,26 @@ class SimDevice:
     # --- process control -------------------------------------------------------------------
 
     def start(self) -> SimDevice:
-        if self.running:
-            return self
+        with self._lock:
+            if self.running:
+                return self
+            self._stopping = False
+            self._ended.clear()
+            proc = self._spawn()
+        threading.Thread(target=self._watch, args=(proc,), daemon=True).start()
+        return self
+
+    def _spawn(self) -> subprocess.Popen:
         self.starts += 1
-        env = dict(os.environ, MICROPYPATH=micropypath(self.fleet.extra_path))
+        extra = self.fleet.extra_path
+        env = dict(os.environ, MICROPYPATH=".frozen" if self.ota else micropypath(extra))
         logf = open(self.log_path, "a")  # noqa: SIM115 - handed to the child
         logf.write(f"--- start {self.starts} at {time.time():.3f}\n")
         logf.flush()
         cmd = [self.fleet.micropython]
         if self.heapsize:
             cmd += ["-X", f"heapsize={self.heapsize}"]
-        cmd += [str(MAIN), "--config", str(self.config_path)]
+        cmd += [str(LOADER if self.ota else MAIN), "--config", str(self.config_path)]
         try:
             self.proc = subprocess.Popen(
                 cmd,
@@ -143,7 +205,30 @@ class SimDevice:
             )
         finally:
             logf.close()
-        return self
+        return self.proc
+
+    def _watch(self, proc: subprocess.Popen) -> None:
+        # a reset (exit RESET_EXIT: the reboot command, an OTA swap or rollback) is a board
+        # coming up again: start the process again, as the hardware would
+        while True:
+            rc = proc.wait()
+            with self._lock:
+                if rc != RESET_EXIT or self._stopping or self.proc is not proc:
+                    if self.proc is proc:
+                        self._ended.set()
+                    return
+                self.resets += 1
+                proc = self._spawn()
+
+    def boot(self) -> dict:
+        """<flash>/fw/boot.json (the loader's record), read like the loader reads it."""
+        p = self.flash_dir / "fw" / "boot.json"
+        for path in (p, p.with_name("boot.json.tmp"), p.with_name("boot.json.bak")):
+            try:
+                return json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+        return {}
 
     @property
     def running(self) -> bool:
@@ -153,34 +238,45 @@ class SimDevice:
     def returncode(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
+    def _halt(self, proc: subprocess.Popen | None, sig: int | None, timeout: float) -> None:
+        with self._lock:
+            self._stopping = True
+            proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        if sig is None:
+            proc.kill()
+            proc.wait(10)
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
     def kill(self) -> None:
         """Power loss: SIGKILL, nothing is flushed or said goodbye (the broker sends the will)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        self._halt(self.proc, None, 10)
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGINT (KeyboardInterrupt in the firmware), then SIGKILL after `timeout`."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        self._halt(self.proc, signal.SIGINT, timeout)
 
     def restart(self, kill: bool = True) -> SimDevice:
         self.kill() if kill else self.stop()
+        self._ended.wait(10)
         return self.start()
 
     def wait(self, timeout: float) -> int:
-        """Wait for the process to end by itself (scenario done, outbox drained)."""
+        """Wait for the process to end by itself (scenario done, outbox drained); a reset is
+        not an end (the watcher starts the device again)."""
         assert self.proc is not None, "device not started"
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired as e:
+        if not self._ended.wait(timeout):
             msg = f"{self.device_id} still running after {timeout}s\n{self.log()[-4000:]}"
-            raise TimeoutError(msg) from e
+            raise TimeoutError(msg)
+        rc = self.proc.wait()
+        return rc
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -211,6 +307,7 @@ class Fleet:
         extra_path: list[str] | None = None,
         defaults: dict | None = None,
         accounts: Callable[[str], tuple[str, str]] | None = None,
+        ops_seed: bytes | None = None,
     ) -> None:
         # accounts(device_id) -> (username, password): the device's broker account on a
         # locked-down broker (docs/broker-security.md); None: an anonymous broker
@@ -222,6 +319,10 @@ class Fleet:
         self.root.mkdir(parents=True, exist_ok=True)
         self.hub_seed = hub_seed or crypto.new_seed()
         self.hub_public_key = crypto.public_key(self.hub_seed)
+        # the ops key firmware bundles are signed with (the hub never holds it): random per
+        # fleet like hub_seed; every device config carries its public half as ops_key
+        self.ops_seed = ops_seed or crypto.new_seed()
+        self.ops_public_key = crypto.public_key(self.ops_seed)
         self.micropython = micropython or micropython_binary()
         self.extra_path = extra_path or []
         # A fleet that invented its own hub key (no hub_seed given) has no hub that could
@@ -264,6 +365,8 @@ class Fleet:
             "backoff_max_ms": 2000,
             "log_level": "info",
             "gc_threshold": int(os.environ.get("GL_GC_THRESHOLD", "4096")),
+            "hw": SIM_HW,
+            "ops_key": self.ops_public_key.hex(),
         }
         if self.accounts is not None:
             user, password = self.accounts(device_id)
@@ -286,11 +389,14 @@ class Fleet:
         answers: dict | None = None,
         seed: bytes | None = None,
         key_on_device: bool = False,
+        ota: bool = False,
         **overrides: object,
     ) -> SimDevice:
         """A handheld with its own key pair, config and flash directory (not started).
         `key_on_device`: the firmware makes the key on its flash (lib/identity.py) instead of
-        the config carrying `seed`; its public key is read back from `<flash>/key.pub`."""
+        the config carrying `seed`; its public key is read back from `<flash>/key.pub`.
+        `ota`: the firmware installed into `<flash>/fw/a` and booted through the loader, as a
+        board that takes firmware updates (docs/firmware.md, "OTA")."""
         if device_id in self.devices:
             raise ValueError(f"device {device_id} exists")
         seed = self._seed(device_id, seed, key_on_device)
@@ -306,14 +412,17 @@ class Fleet:
         if answers is not None:
             sim["answers"] = answers
         cfg = self.device_config(device_id, grid, sim=sim, **overrides)
-        return self._add(SimDevice(self, device_id, root, cfg, heapsize, seed))
+        return self._add(SimDevice(self, device_id, root, cfg, heapsize, seed), ota)
 
     def _seed(self, device_id: str, seed: bytes | None, key_on_device: bool) -> bytes | None:
         if key_on_device and seed is not None:
             raise ValueError(f"device {device_id}: a seed or key_on_device, not both")
         return None if key_on_device else seed or crypto.new_seed()
 
-    def _add(self, dev: SimDevice) -> SimDevice:
+    def _add(self, dev: SimDevice, ota: bool = False) -> SimDevice:
+        if ota:
+            install_firmware(dev.flash_dir)
+            dev.ota = True
         if dev.seed is not None:
             dev.update_config(key=dev.seed.hex())
         else:
@@ -348,6 +457,7 @@ class Fleet:
         heapsize: str = GATE_HEAPSIZE,
         seed: bytes | None = None,
         key_on_device: bool = False,
+        ota: bool = False,
         **overrides: object,
     ) -> SimDevice:
         """A gate (kind access / face / barrier; docs/access.md) with simulated parts, not
@@ -356,7 +466,7 @@ class Fleet:
         the device's flash as version `list_version` before its first start (through the
         firmware's own acl.Lists on micropython), as if a full list sync had run; without
         them the gate starts with no list (version 0) and waits for the hub's sync.
-        `key_on_device`: as for add_handheld."""
+        `key_on_device`, `ota`: as for add_handheld."""
         if kind not in GATE_HAL:
             raise ValueError(f"gate kind {kind!r}: one of {', '.join(GATE_HAL)}")
         if device_id in self.devices:
@@ -397,7 +507,7 @@ class Fleet:
                 cfg[k] = {**cfg[k], **v}
             else:
                 cfg[k] = v
-        dev = self._add(SimDevice(self, device_id, root, cfg, heapsize, seed))
+        dev = self._add(SimDevice(self, device_id, root, cfg, heapsize, seed), ota)
         if lists:
             self.seed_lists(dev, lists, list_version)
         return dev

@@ -48,6 +48,11 @@ DEFAULTS = {
     "stranger_window_s": 600,  # ... within this window raises stranger_repeated
     "storage_alarm_pct": 80,  # storage_low above this share of outbox_bytes
     "fail_open_after_s": 60,  # a fail-open door goes always-open this long without the link
+    # firmware updates (lib/ota.py; docs/firmware.md, "OTA")
+    "ops_key": None,  # the ops public key bundles must be signed by (64 hex); None: refused
+    "hw": "generic",  # the hardware name bundles are matched against (births carry it)
+    "ota_chunk": 4096,  # bytes per firmware download request
+    "ota_trial_s": 180,  # a new firmware on probation rolls back unless confirmed by then
 }
 
 def check_int(cfg, key, lo, hi):

@@ -70,6 +70,13 @@ def validate(cfg):
     check_int(cfg, "heartbeat_s", 0, 86400)
     check_int(cfg, "track_s", 0, 86400)
     check_int(cfg, "outbox_bytes", 4096, 1 << 31)
+    if cfg.get("ops_key") is not None:
+        _hex32(cfg, "ops_key")
+    hw = cfg["hw"]
+    if not isinstance(hw, str) or not 1 <= len(hw) <= 64 or any(c not in _ID_CHARS for c in hw):
+        raise ValueError("config hw: 1-64 of A-Z a-z 0-9 _ . -")
+    check_int(cfg, "ota_chunk", 512, 16384)
+    check_int(cfg, "ota_trial_s", 10, 86400)
     if cfg["log_level"] not in _LEVELS:
         raise ValueError("config log_level: one of debug, info, warning, error")
     if cfg["app"] not in APPS:

@@ -58,6 +58,9 @@ def _forget(name):
     # drop a module used only now and then: once nothing refers to it, the next collection
     # frees its bytecode (main.py drops its start-up-only modules the same way)
     sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
+        delattr(sys.modules[pkg], attr)
 
 
 def _mkdir(path):
@@ -67,7 +70,7 @@ def _mkdir(path):
 
 class Device:
     def __init__(self, cfg, hal, root=None, link_factory=None, client_factory=None,
-                 upload_buf=None, tls=None):
+                 upload_buf=None, tls=None, boot=None):
         self.cfg = cfg
         self.hal = hal
         self.clock = hal.clock
@@ -84,7 +87,11 @@ class Device:
         # emit() hashes new media through its own small buffer: the upload buffer may be in
         # the middle of a send (the MQTT writer yields between slices) when the app emits
         self.hbuf = bytearray(2048)
-        self.fw = config_mod.VERSION
+        # the running version: the loader's boot record names it (the slot may have come
+        # over the air); run straight from the repo (boot None) it is this tree's
+        self.boot = boot
+        self.fw = boot["version"] if boot and boot.get("version") else config_mod.VERSION
+        self.hw = self.opt("hw")
         self.session = self.state.get("session", 0)
         self.heap_hwm = 0
         self._reboot = False
@@ -136,6 +143,14 @@ class Device:
             identity.finish(self)  # a rotation a power cut interrupted
         finally:
             _forget("identity")
+        # lib/ota.py and protocol/bundle.py (~19 KB of bytecode together) are loaded only
+        # while an update or a probation is under way (_ota), then forgotten
+        self.ota = None
+        self._ota_task = None
+        self.on_command("ota", self._cmd_ota)
+        if boot is not None and (boot.get("trial") or boot.get("rolled_back")
+                                 or exists(self.root + "/fw/job.json")):
+            self._ota()
 
     def on_command(self, op, handler):
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
@@ -267,17 +282,22 @@ class Device:
         up = self.uploader
         for t in (topics.cmd(self.dev), topics.rcpt(self.dev)):
             await client.subscribe(t, 1)
+        if self.boot is not None:  # booted by the loader: firmware updates possible
+            try:
+                await client.subscribe(topics.fw(self.dev), 1)
+            except mqtt.MQTTError as e:  # a broker ACL from before OTA: run without it
+                _log.warning("firmware channel refused by the broker: %r", e)
         if up.require_hub or up.by_receipt:
             await client.subscribe(topics.HUB_STATE, 1)
         now = self.clock.time()
         seq = self.state.get("seq", 0)  # announced: the hub's revocation watermark uses it
         try:
             birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw,
-                                       lists=self.status.get("lists"), seq=seq)
+                                       lists=self.status.get("lists"), seq=seq, hw=self.hw)
         except MalformedError as e:  # an app bug must not keep the device off the link
             _log.error("birth without lists: %s", e)
             birth = command.seal_state(self.dev, True, self.session, now, self.seed, fw=self.fw,
-                                       seq=seq)
+                                       seq=seq, hw=self.hw)
         await client.publish(topics.state(self.dev), birth, 1, True)
         up.on_link_up()
         asyncio.create_task(self._watch_close(client))
@@ -289,6 +309,11 @@ class Device:
             self.commands.push(payload)
         elif topic == topics.rcpt(self.dev):
             self.uploader.on_receipt(payload)
+            if self.ota is not None:
+                self.ota.on_receipt()
+        elif topic == topics.fw(self.dev):
+            if self.ota is not None:
+                self.ota.on_reply(payload)
         elif topic == topics.HUB_STATE:
             self.uploader.on_hub_state(payload)
             self._live_ev.set()
@@ -343,7 +368,8 @@ class Device:
 
     def idle(self):
         """Nothing left to send (outbox empty, no upload, no command pending)."""
-        return self.uploader.idle() and self.commands.idle()
+        return (self.uploader.idle() and self.commands.idle()
+                and (self.ota is None or self.ota.idle()))
 
     async def run(self, app=None):
         gc.collect()
@@ -351,6 +377,8 @@ class Device:
         tasks = [asyncio.create_task(self.link.run()), asyncio.create_task(self.uploader.run()),
                  asyncio.create_task(self.commands.run()),
                  asyncio.create_task(self._watch_live())]
+        if self.ota is not None:
+            self._ota_task = asyncio.create_task(self._run_ota())
         if self.opt("heartbeat_s"):
             tasks.append(asyncio.create_task(self._heartbeat()))
         self._tasks = tasks
@@ -412,6 +440,32 @@ class Device:
     async def _cmd_reboot(self, cmd):
         self._reboot = True
         return "rebooting"
+
+    # --- firmware updates (lib/ota.py; docs/firmware.md, "OTA") --------------------------------
+
+    def _ota(self):
+        if self.ota is None:
+            gc.collect()
+            from ota import Ota
+
+            self.ota = Ota(self, self.boot)
+        return self.ota
+
+    async def _run_ota(self):
+        try:
+            await self.ota.run()  # returns once no update and no probation is left
+        finally:
+            self.ota = self._ota_task = None
+            _forget("ota")
+            _forget("protocol.bundle")
+
+    async def _cmd_ota(self, cmd):
+        try:
+            return await self._ota().on_command(cmd)
+        finally:
+            if self._ota_task is None:  # run the job, or forget the module again
+                self._ota_task = asyncio.create_task(self._run_ota())
+
 
     # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------
 

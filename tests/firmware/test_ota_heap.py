@@ -1,0 +1,74 @@
+"""The heap of a whole update (download, verify, swap, the new firmware's probation) on the
+MicroPython unix port, the high-water printed like tests/firmware/test_tls_heap.py: the gate
+at its 512K, the handheld at 384K. At the handheld's stated 192K the update does NOT fit yet
+(measured 2026-12: MemoryError importing lib/ota.py + protocol/bundle.py from source, ~19 KB
+of bytecode, next to the idle handheld's ~177 KB high-water through the loader): that case is
+a strict xfail, so the day it fits this file says so."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from protocol import crypto
+from simulator import Fleet
+from tests.firmware.ota_hub import ScriptedHub, firmware_tree, make_bundle
+from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import wait_until
+
+GRID = "33010200100101"
+_HEAP = re.compile(r"heap peak=-?\d+ hwm=(\d+) free=\d+ total=(\d+)")
+
+
+def _update(tmp_path, kind: str, heapsize: str) -> tuple[int, int]:
+    tree = firmware_tree(tmp_path / "v2", "0.2.0")
+    with Mosquitto(workdir=tmp_path / "broker", secure=False) as broker:
+        fleet = Fleet(broker.host, broker.port, root=tmp_path / "fleet",
+                      hub_seed=crypto.new_seed(),
+                      defaults={"trim_on": "puback", "require_hub": False})  # fmt: skip
+        hub = ScriptedHub(broker, fleet.hub_seed)
+        try:
+            b = make_bundle(tree, "0.2.0", fleet.ops_seed)
+            hub.offer(b)
+            script = [{"at": 20, "do": "end"}]
+            if kind == "handheld":
+                dev = fleet.add_handheld("ota-heap", GRID, scenario=script, heapsize=heapsize,
+                                         ota=True, heartbeat_s=0, track_s=0)  # fmt: skip
+            else:
+                dev = fleet.add_gate("ota-heap", kind, GRID, scenario=script, heapsize=heapsize,
+                                     ota=True, heartbeat_s=0)  # fmt: skip
+            dev.start()
+            wait_until("birth", lambda: hub.births, 60)
+            hub.c.publish("gl/v1/ota-heap/cmd",
+                          fleet.command("ota-heap", "ota", b.args(), cmd_id="c-1"), 1)  # fmt: skip
+            ack = wait_until("ack", lambda: hub.ack_of("ota-heap", "c-1"), 60)
+            assert (ack["status"], ack["detail"]) == ("succeeded", "accepted"), ack
+            rc = dev.wait(240)  # swap, reset, probation, confirmed, the script ends
+            log = dev.log()
+            assert rc == 0, log[-3000:]
+            assert "MemoryError" not in log, log[-3000:]
+            boot = dev.boot()
+            assert (boot["version"], boot["trial"]) == ("0.2.0", None), log[-3000:]
+            assert dev.resets == 1
+            figures = [tuple(map(int, m)) for m in _HEAP.findall(log)]
+            assert len(figures) == 2, log[-3000:]  # the old firmware's run, then the new one's
+            return max(h for h, _ in figures), figures[0][1]
+        finally:
+            hub.stop()
+            fleet.cleanup()
+
+
+@pytest.mark.parametrize(
+    "kind,heapsize",
+    [
+        pytest.param("handheld", "192K", marks=pytest.mark.xfail(
+            strict=True, reason="the update needs more than the handheld's 192K (see above)")),
+        ("handheld", "384K"),
+        ("access", "512K"),
+    ],
+)  # fmt: skip
+def test_a_whole_update_fits_the_heap(tmp_path, kind: str, heapsize: str) -> None:
+    hwm, total = _update(tmp_path, kind, heapsize)
+    print(f"\n{kind} update at {heapsize}: hwm={hwm} margin={total - hwm} total={total}")
+    assert 0 < hwm < total <= int(heapsize[:-1]) * 1024
