@@ -186,9 +186,10 @@ class Hub:
 
 
 def hub_settings(
-    tmp_path: Path, broker: Mosquitto, tls: Literal["tls", "mtls"] | None = None
+    tmp_path: Path, broker: Mosquitto, tls: Literal["tls", "mtls"] | None = None, **extra: Any
 ) -> Settings:
-    """The hub's settings on ``broker`` (``tls``: its "tls" or "mtls" listener)."""
+    """The hub's settings on ``broker`` (``tls``: its "tls" or "mtls" listener; ``extra``:
+    more settings, e.g. ``ota_ops_key``)."""
     return Settings(
         env="development",
         data_dir=tmp_path / "hub",
@@ -197,6 +198,7 @@ def hub_settings(
         **broker.hub_settings_kwargs(tls=tls),
         verify_distance_m=100,
         verify_window_s=3600,
+        **extra,
     )
 
 
