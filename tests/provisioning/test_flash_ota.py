@@ -27,51 +27,17 @@ from tests.support.board import PtyBoard
 pytestmark = pytest.mark.hil
 REPO = Path(__file__).resolve().parents[2]
 
-STAND_IN_LOADER = """\
-import json
-import sys
-
-
-def _config(argv):
-    for i, a in enumerate(argv):
-        if a == "--config" and i + 1 < len(argv):
-            return argv[i + 1]
-    return "config.json"
-
-
-argv = sys.argv[1:]
-with open(_config(argv)) as f:
-    flash = json.load(f)["flash"]
-with open(flash + "/fw/boot.json") as f:
-    boot = json.load(f)
-slot = flash + "/fw/" + boot["slot"]
-sys.path.insert(0, slot)
-sys.path.insert(0, slot + "/lib")
-print("stand-in loader: slot", boot["slot"], boot["version"])
-import main
-
-main.main(argv)
-"""
-
 
 def provision(live: LiveHub, *args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, ["provision", *args], env=live.env)
     return result.exit_code, result.stdout, result.stderr
 
 
-def tree_with_loader(dst: Path) -> Path:
-    ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(REPO / "firmware", dst / "firmware", ignore=ignore)
-    shutil.copytree(REPO / "protocol", dst / "protocol", ignore=ignore)
-    (dst / "firmware" / "loader.py").write_text(STAND_IN_LOADER)
-    return dst
-
-
 def test_flash_installs_the_loader_and_slot_a(live_hub: LiveHub, tmp_path: Path) -> None:
     grid = live_hub.demo.grids[0]
     dev = f"hh-{grid}"
     out = tmp_path / "devices"
-    src = tree_with_loader(tmp_path / "src")
+    src = REPO  # with the real firmware/loader.py
     ops_pub = crypto.public_key(crypto.new_seed()).hex()
     code, stdout, stderr = provision(
         live_hub, "new", "--id", dev, "--kind", "handheld", "--grid", grid, "--out", str(out),
@@ -83,7 +49,7 @@ def test_flash_installs_the_loader_and_slot_a(live_hub: LiveHub, tmp_path: Path)
     cfg = json.loads((out / dev / "config.json").read_text())
     assert cfg["ops_key"] == ops_pub and cfg["hw"] == "sim-unix"
 
-    # the tree of this branch has no loader: --layout ota is refused before the board is opened
+    # not a source tree: refused before the board is opened
     code, stdout, stderr = provision(
         live_hub, "flash", "--port", "/dev/ttyNOPE", "--out", str(out), "--layout", "ota",
         "--src", str(tmp_path / "nowhere"), dev,
@@ -98,8 +64,7 @@ def test_flash_installs_the_loader_and_slot_a(live_hub: LiveHub, tmp_path: Path)
         )  # fmt: skip
         assert code == 0, stdout + stderr + board.output()[-3000:]
         assert "online at the hub" in stdout
-        assert "stand-in loader: slot a " + source_version(src) in board.output()
-        assert board.path("main.py").read_text() == STAND_IN_LOADER
+        assert board.path("main.py").read_bytes() == (REPO / "firmware" / "loader.py").read_bytes()
         for local, path in firmware_files(src):
             assert board.path(f"flash/fw/a/{path}").read_bytes() == local.read_bytes(), path
         assert not board.path("lib").exists() and not board.path("protocol").exists()
@@ -144,9 +109,15 @@ def test_bad_ota_options_are_one_line(live_hub: LiveHub, tmp_path: Path) -> None
         assert message in stderr
     code, stdout, stderr = provision(live_hub, *new)
     assert code == 0, stdout + stderr
+    # a source tree without firmware/loader.py (an older checkout) cannot take the OTA layout
+    src = tmp_path / "old-tree"
+    for part in ("firmware", "protocol"):
+        shutil.copytree(REPO / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "firmware" / "loader.py").unlink()
     code, stdout, stderr = provision(
-        live_hub, "flash", "--port", "/dev/ttyNOPE", "--out", out, "--layout", "ota", f"hh-{grid}"
-    )
+        live_hub, "flash", "--port", "/dev/ttyNOPE", "--out", out, "--layout", "ota",
+        "--src", str(src), f"hh-{grid}",
+    )  # fmt: skip
     assert code == 1 and stderr.strip().count("\n") == 0, stdout + stderr
     assert "--layout ota needs the loader" in stderr and "--layout flat" in stderr
     code, stdout, stderr = provision(
