@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from hub.auth.deps import AdminUser, CurrentUser
@@ -12,7 +13,7 @@ from hub.deps import ClockDep, SessionDep, SettingsDep
 from hub.media.store import FileBlobStore
 from hub.ota import rollouts, service
 from hub.ota.errors import BundleRejectedError
-from hub.ota.models import Rollout
+from hub.ota.models import Bundle, Rollout
 from hub.ota.schemas import (
     STATE_NAMES,
     BundleOut,
@@ -85,15 +86,20 @@ async def upload_bundle(
     same bundle again answers 200 with the same body; 409 when OTA is not configured."""
     service.ops_public_key(settings)  # 409 before reading a large body
     data = await _read_limited(request)
-    row, created = service.upload_bundle(
-        db_session=db_session,
-        store=FileBlobStore(settings.ota_dir),
-        data=data,
-        settings=settings,
-        clock=clock,
-        uploaded_by=user.actor,
-    )
-    db_session.commit()
+
+    def keep() -> tuple[Bundle, bool]:  # tar parsing, hashing, file and DB writes
+        out = service.upload_bundle(
+            db_session=db_session,
+            store=FileBlobStore(settings.ota_dir),
+            data=data,
+            settings=settings,
+            clock=clock,
+            uploaded_by=user.actor,
+        )
+        db_session.commit()
+        return out
+
+    row, created = await run_in_threadpool(keep)  # never on the event loop
     if not created:
         response.status_code = 200
     return BundleOut.model_validate(row)
