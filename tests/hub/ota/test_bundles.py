@@ -185,3 +185,11 @@ def test_upload_checks_the_bundle_off_the_event_loop(
     status, body = post(client, make_glb(), admin)
     assert status == 201, body
     assert on_loop == [False]
+
+
+def test_the_ops_key_setting_takes_hex_in_either_case(settings: Settings) -> None:
+    key = public_key(OPS_SEED).hex()
+    base = settings.model_dump(exclude={"ota_ops_key"})
+    assert Settings(**{**base, "ota_ops_key": key.upper()}).ota_ops_key == key
+    with pytest.raises(ValueError, match="ota_ops_key"):
+        Settings(**{**base, "ota_ops_key": "zz" * 32})
