@@ -7,7 +7,7 @@ that passes holds exactly what the API would have accepted.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from hub.areas.models import GRID_CODE_LENGTH, LEVEL_CODE_LENGTH
 from hub.onboarding.rows import Problem, Row
@@ -17,6 +17,10 @@ AREA_LENGTHS = {n: level.value for level, n in LEVEL_CODE_LENGTH.items()}
 WORKER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
 MICRO = Decimal(1_000_000)
+# plain ASCII text only: no exponent, no digit separators, no other scripts' digits
+DEGREES = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,6})?")
+MANY_DECIMALS = re.compile(r"-?[0-9]{1,3}\.[0-9]{7,}")
+WHOLE = re.compile(r"-?[0-9]{1,18}")
 
 
 class Cells:
@@ -87,11 +91,10 @@ class Cells:
 
     def integer(self, column: str, low: int, high: int) -> int | None:
         value = self.raw(column)
-        try:
-            number = int(value)
-        except ValueError:
+        if WHOLE.fullmatch(value) is None:
             self.fail(column, f"{value!r} is not a whole number" if value else "is empty")
             return None
+        number = int(value)
         if not low <= number <= high:
             self.fail(column, f"{number} is out of range ({low} to {high})")
             return None
@@ -102,21 +105,17 @@ class Cells:
         value = self.raw(column)
         if not value:
             return None
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            number = Decimal("NaN")
-        if not number.is_finite():
-            self.fail(column, f"{value!r} is not a number of degrees")
+        if DEGREES.fullmatch(value) is None:
+            if MANY_DECIMALS.fullmatch(value) is not None:
+                self.fail(column, f"{value!r} has more than 6 decimals")
+            else:
+                self.fail(column, f"{value!r} is not a number of degrees (like 30.274085)")
             return None
-        scaled = number * MICRO
-        if scaled != scaled.to_integral_value():
-            self.fail(column, f"{value!r} has more than 6 decimals")
-            return None
+        number = Decimal(value)
         if abs(number) > limit:
             self.fail(column, f"{value} is out of range (-{limit} to {limit})")
             return None
-        return int(scaled)
+        return int(number * MICRO)
 
     def items(self, column: str) -> list[str]:
         """A ``;``-separated list; a repeated item is a problem (and kept once)."""
