@@ -21,6 +21,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import Clock
@@ -147,6 +148,15 @@ def import_files(
                 os.fsync(fd)
             if not check_only:
                 db_session.commit()
+        except IntegrityError as exc:
+            db_session.rollback()
+            if fd is not None and tokens_out is not None:
+                tokens_out.unlink(missing_ok=True)
+            if not _collided(exc):
+                raise
+            raise OnboardingError(
+                "the database changed during the import; run it again (nothing was written)"
+            ) from None
         except BaseException:
             db_session.rollback()
             if fd is not None and tokens_out is not None:
@@ -167,6 +177,15 @@ def import_files(
     elif tokens_out is not None and not check_only:
         console.print(f"no new accounts: {tokens_out} not written", markup=False)
     return 0
+
+
+def _collided(exc: IntegrityError) -> bool:
+    """A unique or foreign key violation: a row the API wrote or removed after the files were
+    validated against the database (any other refusal is reported as it is)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # PostgreSQL (psycopg)
+    if sqlstate is not None:
+        return sqlstate in ("23505", "23503")
+    return str(exc.orig).startswith(("UNIQUE constraint failed", "FOREIGN KEY constraint failed"))
 
 
 def export_files(
