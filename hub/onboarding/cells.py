@@ -21,6 +21,10 @@ MICRO = Decimal(1_000_000)
 DEGREES = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,6})?")
 MANY_DECIMALS = re.compile(r"-?[0-9]{1,3}\.[0-9]{7,}")
 WHOLE = re.compile(r"-?[0-9]{1,18}")
+# a text cell a spreadsheet would run as a formula starts with one of these; export writes it
+# with a leading apostrophe (the spreadsheets' own "this is text" mark), which the import drops
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
 
 
 class Cells:
@@ -42,7 +46,7 @@ class Cells:
         return self.row.values[column]
 
     def text(self, column: str, max_len: int, *, required: bool = True) -> str | None:
-        value = self.raw(column)
+        value = unquote(self.raw(column))
         if not value:
             if required:
                 self.fail(column, "is empty (required)")
@@ -141,3 +145,16 @@ def degrees(value_e6: int | None) -> str:
     sign = "-" if value_e6 < 0 else ""
     whole, frac = divmod(abs(value_e6), 1_000_000)
     return f"{sign}{whole}.{frac:06d}"
+
+
+def quote(text: str) -> str:
+    """A text cell as export writes it: an apostrophe before one a spreadsheet would run as a
+    formula (or that starts with an apostrophe), so ``unquote(quote(t)) == t``."""
+    return QUOTE + text if text.startswith((*FORMULA_START, QUOTE)) else text
+
+
+def unquote(cell: str) -> str:
+    """A text cell as the import reads it: the apostrophe ``quote`` added is dropped."""
+    if cell.startswith(QUOTE) and cell[1:].startswith((*FORMULA_START, QUOTE)):
+        return cell[1:]
+    return cell

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import Clock
 from hub.onboarding import flows
-from hub.onboarding.export import export
+from hub.onboarding.export import ExportError, export
 from hub.onboarding.rows import collect
 from hub.onboarding.templates import TEMPLATES
 
@@ -194,7 +194,7 @@ def export_files(
     with factory() as db_session:
         try:
             written = export(db_session=db_session, directory=directory, bom=bom)
-        except FileExistsError as exc:
+        except (FileExistsError, ExportError) as exc:
             raise OnboardingError(str(exc)) from None
         except OSError as exc:
             raise OnboardingError(f"{exc.filename or directory}: {exc.strerror}") from None
