@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     # holds the seed that signs bundles). None: OTA is off (uploads answer 409). Bundles are
     # kept in ota_dir (default: data_dir / "ota"), apart from the media store.
     ota_ops_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("ota_ops_key", mode="before")
+    @classmethod
+    def _ops_key_lower(cls, value: object) -> object:
+        """Hex in either case (``gridlink provision`` prints lower case)."""
+        return value.strip().lower() if isinstance(value, str) else value
+
     ota_dir: Path = DEFAULT_DATA_DIR / "ota"
 
     api_host: str = "127.0.0.1"

@@ -164,9 +164,16 @@ def read_bundle(path: Path) -> tuple[bytes, dict[str, bytes]]:
     files: dict[str, bytes] = {}
     try:
         with tarfile.open(path, mode="r:") as tar:
+            total = 0
             for member in tar:
-                if not member.isfile():
+                if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE) or member.issparse():
                     raise BundleBuildError(f"bundle {path}: {member.name!r} is not a plain file")
+                limit = pb.MAX_MANIFEST_BYTES if member.name == MANIFEST else pb.MAX_FILE_BYTES
+                total += member.size
+                if member.size > limit or total > pb.MAX_MANIFEST_BYTES + pb.MAX_BUNDLE_BYTES:
+                    raise BundleBuildError(
+                        f"bundle {path}: {member.name!r} of {member.size} bytes is too large"
+                    )
                 data = tar.extractfile(member)
                 assert data is not None
                 if member.name == MANIFEST and manifest is None:

@@ -51,6 +51,7 @@ from hub.mqtt_messages import Inbound, Outbound
 from hub.ota.serving import FirmwareServer
 from hub.settings import Settings
 from protocol import command, topics
+from protocol.errors import ProtocolError
 
 logger = logging.getLogger(__name__)
 
@@ -389,10 +390,8 @@ class IngestWorker:
         return batch
 
     def _handle(self, batch: list[tuple[int, Inbound]]) -> None:
-        msgs = [
-            m for _g, m in batch if m.topic != topics.HUB_STATE and not m.topic.endswith("/fwreq")
-        ]
-        fwreqs = [m for _g, m in batch if m.topic.endswith("/fwreq")]
+        fwreqs = [m for _g, m in batch if _is_fwreq(m.topic)]
+        msgs = [m for _g, m in batch if m.topic != topics.HUB_STATE and not _is_fwreq(m.topic)]
         for _g, m in batch:
             if m.topic == topics.HUB_STATE:
                 self._check_hub_state(m.payload)
@@ -473,3 +472,12 @@ class IngestWorker:
             online = False
         if not online:
             self._publish([Outbound(topics.HUB_STATE, self._hub_state(True), retain=True)])
+
+
+def _is_fwreq(topic: str) -> bool:
+    """A firmware download request: the ``fwreq`` channel (``gl/v1/{dev}/fwreq``), not any
+    topic that merely ends in it (``gl/v1/{dev}/evt/fwreq`` is an event topic)."""
+    try:
+        return topics.parse(topic)[1] == "fwreq"
+    except ProtocolError:
+        return False

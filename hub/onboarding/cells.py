@@ -7,7 +7,7 @@ that passes holds exactly what the API would have accepted.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from hub.areas.models import GRID_CODE_LENGTH, LEVEL_CODE_LENGTH
 from hub.onboarding.rows import Problem, Row
@@ -17,6 +17,14 @@ AREA_LENGTHS = {n: level.value for level, n in LEVEL_CODE_LENGTH.items()}
 WORKER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
 MICRO = Decimal(1_000_000)
+# plain ASCII text only: no exponent, no digit separators, no other scripts' digits
+DEGREES = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,6})?")
+MANY_DECIMALS = re.compile(r"-?[0-9]{1,3}\.[0-9]{7,}")
+WHOLE = re.compile(r"-?[0-9]{1,18}")
+# a text cell a spreadsheet would run as a formula starts with one of these; export writes it
+# with a leading apostrophe (the spreadsheets' own "this is text" mark), which the import drops
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
 
 
 class Cells:
@@ -38,7 +46,7 @@ class Cells:
         return self.row.values[column]
 
     def text(self, column: str, max_len: int, *, required: bool = True) -> str | None:
-        value = self.raw(column)
+        value = unquote(self.raw(column))
         if not value:
             if required:
                 self.fail(column, "is empty (required)")
@@ -87,11 +95,10 @@ class Cells:
 
     def integer(self, column: str, low: int, high: int) -> int | None:
         value = self.raw(column)
-        try:
-            number = int(value)
-        except ValueError:
+        if WHOLE.fullmatch(value) is None:
             self.fail(column, f"{value!r} is not a whole number" if value else "is empty")
             return None
+        number = int(value)
         if not low <= number <= high:
             self.fail(column, f"{number} is out of range ({low} to {high})")
             return None
@@ -102,21 +109,17 @@ class Cells:
         value = self.raw(column)
         if not value:
             return None
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            number = Decimal("NaN")
-        if not number.is_finite():
-            self.fail(column, f"{value!r} is not a number of degrees")
+        if DEGREES.fullmatch(value) is None:
+            if MANY_DECIMALS.fullmatch(value) is not None:
+                self.fail(column, f"{value!r} has more than 6 decimals")
+            else:
+                self.fail(column, f"{value!r} is not a number of degrees (like 30.274085)")
             return None
-        scaled = number * MICRO
-        if scaled != scaled.to_integral_value():
-            self.fail(column, f"{value!r} has more than 6 decimals")
-            return None
+        number = Decimal(value)
         if abs(number) > limit:
             self.fail(column, f"{value} is out of range (-{limit} to {limit})")
             return None
-        return int(scaled)
+        return int(number * MICRO)
 
     def items(self, column: str) -> list[str]:
         """A ``;``-separated list; a repeated item is a problem (and kept once)."""
@@ -142,3 +145,16 @@ def degrees(value_e6: int | None) -> str:
     sign = "-" if value_e6 < 0 else ""
     whole, frac = divmod(abs(value_e6), 1_000_000)
     return f"{sign}{whole}.{frac:06d}"
+
+
+def quote(text: str) -> str:
+    """A text cell as export writes it: an apostrophe before one a spreadsheet would run as a
+    formula (or that starts with an apostrophe), so ``unquote(quote(t)) == t``."""
+    return QUOTE + text if text.startswith((*FORMULA_START, QUOTE)) else text
+
+
+def unquote(cell: str) -> str:
+    """A text cell as the import reads it: the apostrophe ``quote`` added is dropped."""
+    if cell.startswith(QUOTE) and cell[1:].startswith((*FORMULA_START, QUOTE)):
+        return cell[1:]
+    return cell

@@ -21,11 +21,12 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import Clock
 from hub.onboarding import flows
-from hub.onboarding.export import export
+from hub.onboarding.export import ExportError, export
 from hub.onboarding.rows import collect
 from hub.onboarding.templates import TEMPLATES
 
@@ -147,6 +148,15 @@ def import_files(
                 os.fsync(fd)
             if not check_only:
                 db_session.commit()
+        except IntegrityError as exc:
+            db_session.rollback()
+            if fd is not None and tokens_out is not None:
+                tokens_out.unlink(missing_ok=True)
+            if not _collided(exc):
+                raise
+            raise OnboardingError(
+                "the database changed during the import; run it again (nothing was written)"
+            ) from None
         except BaseException:
             db_session.rollback()
             if fd is not None and tokens_out is not None:
@@ -169,13 +179,22 @@ def import_files(
     return 0
 
 
+def _collided(exc: IntegrityError) -> bool:
+    """A unique or foreign key violation: a row the API wrote or removed after the files were
+    validated against the database (any other refusal is reported as it is)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # PostgreSQL (psycopg)
+    if sqlstate is not None:
+        return sqlstate in ("23505", "23503")
+    return str(exc.orig).startswith(("UNIQUE constraint failed", "FOREIGN KEY constraint failed"))
+
+
 def export_files(
     factory: sessionmaker[Session], *, directory: Path, bom: bool, console: Console
 ) -> None:
     with factory() as db_session:
         try:
             written = export(db_session=db_session, directory=directory, bom=bom)
-        except FileExistsError as exc:
+        except (FileExistsError, ExportError) as exc:
             raise OnboardingError(str(exc)) from None
         except OSError as exc:
             raise OnboardingError(f"{exc.filename or directory}: {exc.strerror}") from None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from hub.onboarding.cells import degrees
+from hub.onboarding.cells import degrees, quote
 from hub.onboarding.snapshot import Existing, read_existing
 from hub.onboarding.templates import CATCH_ALL, LIST_SEPARATOR, TEMPLATES
 
@@ -20,26 +20,49 @@ def _flag(value: bool) -> str:
     return "true" if value else "false"
 
 
+class ExportError(Exception):
+    """The database holds what the files cannot say; one line naming it."""
+
+
+def _check_accounts(existing: Existing) -> None:
+    """Two live tokens with one name (the API allows it) would be one account in the file,
+    which the import refuses: say which, before anything is written."""
+    twice = sorted(name for name, rows in existing.accounts.items() if len(rows) > 1)
+    if twice:
+        shown = "; ".join(
+            f"{name!r} (tokens {', '.join(str(t.id) for t in existing.accounts[name])})"
+            for name in twice[:5]
+        )
+        more = f" and {len(twice) - 5} more" if len(twice) > 5 else ""
+        raise ExportError(
+            f"accounts.csv: live tokens share a name: {shown}{more}; the name is an account's "
+            "key, so revoke or recreate all but one of each (DELETE /api/tokens/{id}) and "
+            "export again"
+        )
+
+
 def tables(existing: Existing) -> dict[str, list[list[str]]]:
-    """kind -> rows (without the header), every template column, in a stable order."""
+    """kind -> rows (without the header), every template column, in a stable order; text
+    cells ``quote``d. ExportError when two live tokens share a name."""
+    _check_accounts(existing)
     units = existing.units_by_id
     return {
         "areas": [
-            [a.code, a.name, a.level, a.parent_code or ""]
+            [a.code, quote(a.name), a.level, a.parent_code or ""]
             for a in sorted(existing.areas.values(), key=lambda a: a.code)
         ],
         "categories": [
-            [c.code, c.name, str(c.deadline_hours), _flag(c.active)]
+            [quote(c.code), quote(c.name), str(c.deadline_hours), _flag(c.active)]
             for c in sorted(existing.categories.values(), key=lambda c: c.code)
         ],
         "grids": [
-            [g.code, g.name, g.community_code, degrees(g.lat_e6), degrees(g.lon_e6)]
+            [g.code, quote(g.name), g.community_code, degrees(g.lat_e6), degrees(g.lon_e6)]
             for g in sorted(existing.grids.values(), key=lambda g: g.code)
         ],
         "units": [
             [
                 u.area_code,
-                u.name,
+                quote(u.name),
                 u.kind,
                 LIST_SEPARATOR.join(sorted(CATCH_ALL if c is None else c for c in u.categories)),
             ]
@@ -48,8 +71,8 @@ def tables(existing: Existing) -> dict[str, list[list[str]]]:
         "workers": [
             [
                 w.id,
-                w.name,
-                w.phone or "",
+                quote(w.name),
+                quote(w.phone or ""),
                 w.role,
                 _flag(w.active),
                 LIST_SEPARATOR.join(sorted(w.grid_codes)),
@@ -58,11 +81,11 @@ def tables(existing: Existing) -> dict[str, list[list[str]]]:
         ],  # fmt: skip
         "accounts": [
             [
-                t.name,
+                quote(t.name),
                 t.role,
                 t.scope_code or "",
                 units[t.unit_id].area_code if t.unit_id in units else "",
-                units[t.unit_id].name if t.unit_id in units else "",
+                quote(units[t.unit_id].name) if t.unit_id in units else "",
             ]
             for rows in sorted(existing.accounts.values(), key=lambda rows: rows[0].name)
             for t in rows

@@ -15,7 +15,7 @@ from typing import Protocol
 from hub.areas.models import LEVEL_CODE_LENGTH, Level
 from hub.areas.service import PARENT_LEVEL
 from hub.auth.models import Role
-from hub.onboarding.cells import AREA_LENGTHS, WORKER_ID, Cells
+from hub.onboarding.cells import AREA_LENGTHS, WORKER_ID, Cells, unquote
 from hub.onboarding.rows import Problem, Sheet
 from hub.onboarding.snapshot import AreaRow, CategoryRow, Existing, GridRow, WorkerRow
 from hub.onboarding.templates import CATCH_ALL
@@ -266,7 +266,7 @@ def _check_account(cells: Cells, known: _Known) -> tuple[object, AccountSpec | N
         _area_ref(cells, "scope_code", scope, known, "areas.csv")
     elif role is not None and role != Role.admin and not cells.raw("scope_code"):
         cells.fail("scope_code", f"is empty: an account of role {role} needs an area scope")
-    unit_area, unit_name = cells.raw("unit_area_code"), cells.raw("unit_name")
+    unit_area, unit_name = cells.raw("unit_area_code"), unquote(cells.raw("unit_name"))
     unit: tuple[str, str] | None = None
     if role == Role.unit:
         for column, value in (("unit_area_code", unit_area), ("unit_name", unit_name)):

@@ -1,18 +1,22 @@
-"""Firmware bundles and rollouts (docs/ota.md, "API"): admins write, operators read."""
+"""Firmware bundles and rollouts (docs/ota.md, "API"): admins write, operators read. A scoped
+admin or operator sees and acts on only the rollouts whose devices are all in its area."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from hub.auth.deps import AdminUser, CurrentUser
+from hub.auth.models import Role
+from hub.auth.service import Principal, require_roles
 from hub.deps import ClockDep, SessionDep, SettingsDep
 from hub.media.store import FileBlobStore
 from hub.ota import rollouts, service
 from hub.ota.errors import BundleRejectedError
-from hub.ota.models import Rollout
+from hub.ota.models import Bundle, Rollout
 from hub.ota.schemas import (
     STATE_NAMES,
     BundleOut,
@@ -85,15 +89,20 @@ async def upload_bundle(
     same bundle again answers 200 with the same body; 409 when OTA is not configured."""
     service.ops_public_key(settings)  # 409 before reading a large body
     data = await _read_limited(request)
-    row, created = service.upload_bundle(
-        db_session=db_session,
-        store=FileBlobStore(settings.ota_dir),
-        data=data,
-        settings=settings,
-        clock=clock,
-        uploaded_by=user.actor,
-    )
-    db_session.commit()
+
+    def keep() -> tuple[Bundle, bool]:  # tar parsing, hashing, file and DB writes
+        out = service.upload_bundle(
+            db_session=db_session,
+            store=FileBlobStore(settings.ota_dir),
+            data=data,
+            settings=settings,
+            clock=clock,
+            uploaded_by=user.actor,
+        )
+        db_session.commit()
+        return out
+
+    row, created = await run_in_threadpool(keep)  # never on the event loop
     if not created:
         response.status_code = 200
     return BundleOut.model_validate(row)
@@ -101,11 +110,13 @@ async def upload_bundle(
 
 @router.get("/bundles", response_model=list[BundleOut])
 def list_bundles(db_session: SessionDep, user: CurrentUser) -> list[BundleOut]:
+    require_roles(user, Role.admin, Role.operator)
     return [BundleOut.model_validate(b) for b in service.list_bundles(db_session=db_session)]
 
 
 @router.get("/bundles/{bundle_id}", response_model=BundleOut)
 def get_bundle(bundle_id: str, db_session: SessionDep, user: CurrentUser) -> BundleOut:
+    require_roles(user, Role.admin, Role.operator)
     return BundleOut.model_validate(service.get_bundle(db_session=db_session, bundle_id=bundle_id))
 
 
@@ -140,15 +151,24 @@ def create_rollout(
 def list_rollouts(
     db_session: SessionDep, user: CurrentUser, limit: int = Query(100, ge=1, le=1000)
 ) -> list[RolloutOut]:
-    rows = service.list_rollouts(db_session=db_session, limit=limit)
+    require_roles(user, Role.admin, Role.operator)
+    rows = service.list_rollouts(db_session=db_session, limit=limit, scope=user.scope_code)
     return [rollout_out(db_session, r) for r in rows]
 
 
 @router.get("/rollouts/{rollout_id}", response_model=RolloutOut)
 def get_rollout(rollout_id: str, db_session: SessionDep, user: CurrentUser) -> RolloutOut:
-    return rollout_out(
-        db_session, service.get_rollout(db_session=db_session, rollout_id=rollout_id)
-    )
+    require_roles(user, Role.admin, Role.operator)
+    rollout = service.get_rollout(db_session=db_session, rollout_id=rollout_id)
+    service.check_scope(db_session=db_session, rollout=rollout, scope=user.scope_code)
+    return rollout_out(db_session, rollout)
+
+
+def _for_action(db_session: Session, rollout_id: str, user: Principal) -> Rollout:
+    """The rollout, locked (``rollouts.lock``), when the admin's area holds all its devices."""
+    rollout = rollouts.locked(db_session=db_session, rollout_id=rollout_id)
+    service.check_scope(db_session=db_session, rollout=rollout, scope=user.scope_code)
+    return rollout
 
 
 @router.post("/rollouts/{rollout_id}/advance", response_model=RolloutOut)
@@ -161,7 +181,7 @@ def advance(
 ) -> RolloutOut:
     """Move to the next stage (409 while the current one is unfinished, unless ``force``, and
     at the last stage)."""
-    rollout = service.get_rollout(db_session=db_session, rollout_id=rollout_id)
+    rollout = _for_action(db_session, rollout_id, user)
     rollouts.advance(db_session=db_session, rollout=rollout, clock=clock, force=force)
     db_session.commit()
     return rollout_out(db_session, rollout)
@@ -169,7 +189,7 @@ def advance(
 
 @router.post("/rollouts/{rollout_id}/pause", response_model=RolloutOut)
 def pause(rollout_id: str, db_session: SessionDep, clock: ClockDep, user: AdminUser) -> RolloutOut:
-    rollout = service.get_rollout(db_session=db_session, rollout_id=rollout_id)
+    rollout = _for_action(db_session, rollout_id, user)
     rollouts.pause(db_session=db_session, rollout=rollout, clock=clock, by=user.actor)
     db_session.commit()
     return rollout_out(db_session, rollout)
@@ -177,7 +197,7 @@ def pause(rollout_id: str, db_session: SessionDep, clock: ClockDep, user: AdminU
 
 @router.post("/rollouts/{rollout_id}/resume", response_model=RolloutOut)
 def resume(rollout_id: str, db_session: SessionDep, clock: ClockDep, user: AdminUser) -> RolloutOut:
-    rollout = service.get_rollout(db_session=db_session, rollout_id=rollout_id)
+    rollout = _for_action(db_session, rollout_id, user)
     rollouts.resume(db_session=db_session, rollout=rollout, clock=clock)
     db_session.commit()
     return rollout_out(db_session, rollout)
@@ -187,7 +207,7 @@ def resume(rollout_id: str, db_session: SessionDep, clock: ClockDep, user: Admin
 def cancel(rollout_id: str, db_session: SessionDep, clock: ClockDep, user: AdminUser) -> RolloutOut:
     """Stop: devices not told yet leave the rollout; devices mid-update finish on their own
     and are still recorded."""
-    rollout = service.get_rollout(db_session=db_session, rollout_id=rollout_id)
+    rollout = _for_action(db_session, rollout_id, user)
     rollouts.cancel(db_session=db_session, rollout=rollout, clock=clock)
     db_session.commit()
     return rollout_out(db_session, rollout)

@@ -7,7 +7,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, UTCDateTime
@@ -88,8 +97,6 @@ class Rollout(Base):
     pause_min_done: Mapped[int] = mapped_column(Integer)
     device_timeout_s: Mapped[int] = mapped_column(Integer)
     paused_reason: Mapped[str | None] = mapped_column(String(200), default=None)
-    # failed + rolled back when last resumed: only a failure after that pauses it again
-    failures_at_resume: Mapped[int] = mapped_column(Integer, default=0)
     target: Mapped[dict[str, Any]] = mapped_column(JSON)
     excluded: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -101,7 +108,8 @@ class RolloutDevice(Base):
     """A device of a rollout: ``position`` in the deterministic order, the ``stage`` it is in,
     its update ``state``; ``event_seq`` is the seq of the last ``ota`` event applied (events
     apply in seq order), ``queued_at`` when its command was queued (the timeout counts from
-    there)."""
+    there). A terminal state is left only for a later terminal report: updated ->
+    rolled_back, failed -> updated (a late success after a timeout)."""
 
     __tablename__ = "ota_rollout_devices"
 
@@ -116,4 +124,6 @@ class RolloutDevice(Base):
     command_id: Mapped[str | None] = mapped_column(String(40), default=None)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # failed or rolled back since the rollout was last resumed: only such a failure pauses it
+    fresh_failure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

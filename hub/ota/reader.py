@@ -1,6 +1,7 @@
 """Reading a bundle file (``*.glb``): an uncompressed POSIX tar holding exactly
 ``manifest.json`` (the sealed manifest) and ``files/<path>`` for each file the manifest lists;
-no other members, no links or directories, no absolute or ``..`` names (docs/ota.md).
+no other members, no links, directories or sparse members, no absolute or ``..`` names
+(docs/ota.md). Every member's declared size is checked before its data is read.
 
 ``read_bundle`` checks the layout, the ops key's signature (``protocol.bundle.open``), every
 file's size and SHA-256 and ``min_hub``; every refusal is a ``BundleError`` with the reason
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 FILES_PREFIX = "files/"
+# the manifest and the files together, as the tar declares them (checked before reading any)
+MAX_TAR_CONTENT = bundle.MAX_MANIFEST_BYTES + bundle.MAX_BUNDLE_BYTES
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,19 @@ class BundleContent:
         return bundle.digest(self.manifest_bytes)
 
 
-def _members(data: bytes) -> dict[str, bytes]:
+def check_member(m: tarfile.TarInfo) -> None:
+    """Refuse a member before any of its data is read: only plain files (no sparse member,
+    whose holes ``read()`` would fill in memory), none larger than the bundle format allows."""
+    name = m.name
+    if m.type not in (tarfile.REGTYPE, tarfile.AREGTYPE) or m.issparse():
+        raise BundleError("malformed", f"member {name!r} is not a regular file")
+    limit = bundle.MAX_MANIFEST_BYTES if name == MANIFEST else bundle.MAX_FILE_BYTES
+    if m.size > limit:
+        raise BundleError("too_large", f"member {name!r} of {m.size} bytes exceeds {limit}")
+
+
+def read_members(data: bytes) -> dict[str, bytes]:
+    """The members of a bundle tar by name, the layout and every declared size checked."""
     try:
         tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:")  # noqa: SIM115 - closed below
     except (tarfile.TarError, EOFError) as exc:
@@ -48,10 +63,10 @@ def _members(data: bytes) -> dict[str, bytes]:
             members = tar.getmembers()
         except (tarfile.TarError, EOFError) as exc:
             raise BundleError("malformed", f"the tar file is damaged: {exc}") from None
+        total = 0
         for m in members:
             name = m.name
-            if not m.isreg():
-                raise BundleError("malformed", f"member {name!r} is not a regular file")
+            check_member(m)
             if name != MANIFEST:
                 if not name.startswith(FILES_PREFIX):
                     raise BundleError(
@@ -63,10 +78,18 @@ def _members(data: bytes) -> dict[str, bytes]:
                     raise BundleError("malformed", f"member {name!r}: {exc.message}") from None
             if name in out:
                 raise BundleError("malformed", f"member {name!r} appears twice")
+            total += m.size
+            if total > MAX_TAR_CONTENT:
+                raise BundleError(
+                    "too_large", f"members hold more than {MAX_TAR_CONTENT} bytes in all"
+                )
             handle = tar.extractfile(m)
             if handle is None:  # pragma: no cover - isreg() members always have data
                 raise BundleError("malformed", f"member {name!r} has no data")
-            out[name] = handle.read()
+            try:
+                out[name] = handle.read()
+            except (tarfile.TarError, EOFError) as exc:
+                raise BundleError("malformed", f"member {name!r} is damaged: {exc}") from None
     return out
 
 
@@ -74,7 +97,7 @@ def read_bundle(data: bytes, ops_public_key: bytes) -> BundleContent:
     """The checked content of a bundle file; BundleError (reason, one line) otherwise."""
     if len(data) > bundle.MAX_BUNDLE_BYTES + 65536:
         raise BundleError("too_large", f"bundle file of {len(data)} bytes is too large")
-    members = _members(data)
+    members = read_members(data)
     raw = members.pop(MANIFEST, None)
     if raw is None:
         raise BundleError("malformed", "the bundle has no manifest.json")

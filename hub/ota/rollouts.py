@@ -6,6 +6,12 @@ Devices enter a stage by getting a signed ``ota`` command (queued here, sent by 
 dispatcher); ``ota`` events move them (in seq order: an older event never undoes a newer one);
 a rollout pauses itself on failures and, with ``auto_advance``, moves on when a stage
 succeeded. All functions flush at most; the caller commits.
+
+Every change to a rollout or its entries first takes the rollout's row lock (``lock``) and
+reads the rows afresh under it, so two writers (the API, ingest, the supervision timer) never
+act on a stale copy: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite, whose transactions
+here begin deferred (pysqlite starts them at the first write), a no-op ``UPDATE`` of the row
+takes the database's write lock first. Held until the caller commits.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from hub.commands import service as commands
 from hub.commands.models import Command, CommandStatus
 from hub.errors import HubError
 from hub.ota import service
-from hub.ota.errors import OtaConflictError
+from hub.ota.errors import OtaConflictError, OtaNotFoundError
 from hub.ota.models import (
     FAILURES,
     IN_PROGRESS,
@@ -70,6 +76,10 @@ def _queue(db_session: Session, rollout: Rollout, entry: RolloutDevice, clock: C
 
 
 def _set(entry: RolloutDevice, state: DeviceState, reason: str | None, at: datetime) -> None:
+    if state in FAILURES and entry.state not in _FAILURES:
+        entry.fresh_failure = True
+    elif state not in FAILURES:
+        entry.fresh_failure = False
     entry.state = state.value
     entry.reason = reason[: bundle.MAX_REASON_LEN] if reason else None
     entry.updated_at = at
@@ -97,6 +107,37 @@ def queue_stage(*, db_session: Session, rollout: Rollout, clock: Clock) -> int:
     return len(pending)
 
 
+def lock(db_session: Session, rollout_id: str) -> Rollout | None:
+    """The rollout, locked for the rest of the transaction and read afresh (None: no such
+    rollout). Its entries are guarded by the same lock: read them after taking it."""
+    if db_session.get_bind().dialect.name == "sqlite":
+        db_session.execute(
+            update(Rollout)
+            .where(Rollout.id == rollout_id)
+            .values(updated_at=Rollout.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    return db_session.scalar(
+        select(Rollout)
+        .where(Rollout.id == rollout_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def locked(*, db_session: Session, rollout_id: str) -> Rollout:
+    """``lock``; OtaNotFoundError when there is no such rollout."""
+    rollout = lock(db_session, rollout_id)
+    if rollout is None:
+        raise OtaNotFoundError(f"rollout {rollout_id} not found", code="rollout_not_found")
+    return rollout
+
+
+def _fresh(db_session: Session, rollout_id: str, device_id: str) -> RolloutDevice | None:
+    db_session.flush()  # a pending change is never overwritten by the fresh read
+    return db_session.get(RolloutDevice, (rollout_id, device_id), populate_existing=True)
+
+
 def counts(db_session: Session, rollout: Rollout) -> Counter[str]:
     return Counter(
         db_session.scalars(
@@ -112,16 +153,17 @@ def evaluate(*, db_session: Session, rollout: Rollout, clock: Clock) -> None:
         return
     db_session.flush()
     rows = db_session.execute(
-        select(RolloutDevice.stage, RolloutDevice.state).where(
+        select(RolloutDevice.stage, RolloutDevice.state, RolloutDevice.fresh_failure).where(
             RolloutDevice.rollout_id == rollout.id
         )
     ).all()
     now = clock.now()
-    done = sum(1 for _s, st in rows if st in _TERMINAL)
-    failed = sum(1 for _s, st in rows if st in _FAILURES)
+    done = sum(1 for _s, st, _f in rows if st in _TERMINAL)
+    failed = sum(1 for _s, st, _f in rows if st in _FAILURES)
+    fresh = any(f for _s, st, f in rows if st in _FAILURES)
     if (
         rollout.state == RolloutState.running.value
-        and failed > rollout.failures_at_resume
+        and fresh
         and done >= rollout.pause_min_done
         and failed * 100 >= rollout.pause_failure_percent * done
     ):
@@ -135,7 +177,7 @@ def evaluate(*, db_session: Session, rollout: Rollout, clock: Clock) -> None:
         return
     if rollout.state != RolloutState.running.value:
         return
-    current = [st for stage, st in rows if stage <= rollout.stage]
+    current = [st for stage, st, _f in rows if stage <= rollout.stage]
     if not current or any(st not in _TERMINAL for st in current):
         return
     last = rollout.stage == len(rollout.stages) - 1
@@ -202,8 +244,12 @@ def resume(*, db_session: Session, rollout: Rollout, clock: Clock) -> None:
     _open(rollout, "resume")
     if rollout.state != RolloutState.paused.value:
         return
-    c = counts(db_session, rollout)
-    rollout.failures_at_resume = sum(c[s] for s in _FAILURES)
+    db_session.execute(  # the failures so far no longer pause it: only new ones do
+        update(RolloutDevice)
+        .where(RolloutDevice.rollout_id == rollout.id, RolloutDevice.fresh_failure.is_(True))
+        .values(fresh_failure=False)
+        .execution_options(synchronize_session="fetch")
+    )
     rollout.state = RolloutState.running.value
     rollout.paused_reason = None
     rollout.updated_at = clock.now()
@@ -247,7 +293,26 @@ def _entry_for(
     if rollout_id is not None:
         query = query.where(Rollout.id == rollout_id)
     row = db_session.execute(query).first()
-    return (row[0], row[1]) if row is not None else None
+    if row is None:
+        return None
+    rollout = lock(db_session, row[0].id)
+    entry = _fresh(db_session, row[0].id, device_id)
+    return (rollout, entry) if rollout is not None and entry is not None else None
+
+
+# A terminal state is left only for a later terminal report from the device: updated ->
+# rolled_back (it came up, then fell back), failed -> updated (a real late success, e.g. after
+# a timeout). Never back to an unfinished state: a late "downloading" after a timeout does not
+# make the device servable again.
+_LEAVES = {
+    DeviceState.updated.value: {DeviceState.rolled_back.value},
+    DeviceState.failed.value: {DeviceState.updated.value},
+    DeviceState.rolled_back.value: set(),
+}
+
+
+def _may_become(entry: RolloutDevice, state: str) -> bool:
+    return entry.state not in _TERMINAL or state in _LEAVES[entry.state]
 
 
 def apply_report(
@@ -263,6 +328,11 @@ def apply_report(
         return None
     rollout, entry = found
     if seq <= entry.event_seq:
+        return entry
+    if not _may_become(entry, body["state"]):
+        logger.info(
+            "%s: late ota %s ignored, the entry is %s", device_id, body["state"], entry.state
+        )
         return entry
     entry.event_seq = seq
     entry.done = int(body["done"])
@@ -282,7 +352,7 @@ def apply_ack(
     if found is None:
         return
     rollout, entry = found
-    if entry.command_id != cmd.id or seq <= entry.event_seq:
+    if entry.command_id != cmd.id or seq <= entry.event_seq or entry.state in _TERMINAL:
         return
     entry.event_seq = seq
     if status == CommandStatus.succeeded.value:
@@ -298,19 +368,29 @@ def time_out_due(*, db_session: Session, clock: Clock) -> int:
     reason "timeout"; returns how many."""
     now = clock.now()
     rows = db_session.execute(
-        select(Rollout, RolloutDevice)
+        select(
+            Rollout.id, Rollout.device_timeout_s, RolloutDevice.device_id, RolloutDevice.queued_at
+        )
         .join(RolloutDevice, RolloutDevice.rollout_id == Rollout.id)
         .where(RolloutDevice.state.in_(_IN_PROGRESS), RolloutDevice.queued_at.is_not(None))
+        .order_by(Rollout.id)
     ).all()
-    touched: dict[str, Rollout] = {}
+    due: dict[str, list[str]] = {}
+    for rollout_id, timeout_s, device_id, queued_at in rows:
+        if queued_at is not None and queued_at + timedelta(seconds=timeout_s) <= now:
+            due.setdefault(rollout_id, []).append(device_id)
     n = 0
-    for rollout, entry in rows:
-        assert entry.queued_at is not None
-        if entry.queued_at + timedelta(seconds=rollout.device_timeout_s) <= now:
-            _set(entry, DeviceState.failed, "timeout", now)
-            touched[rollout.id] = rollout
-            n += 1
-    for rollout in touched.values():
+    for rollout_id, device_ids in due.items():  # locks taken in id order
+        rollout = lock(db_session, rollout_id)
+        if rollout is None:
+            continue
+        for device_id in device_ids:
+            entry = _fresh(db_session, rollout_id, device_id)
+            if entry is None or entry.state not in _IN_PROGRESS or entry.queued_at is None:
+                continue  # finished (or left) since it was found
+            if entry.queued_at + timedelta(seconds=rollout.device_timeout_s) <= now:
+                _set(entry, DeviceState.failed, "timeout", now)
+                n += 1
         evaluate(db_session=db_session, rollout=rollout, clock=clock)
     return n
 
@@ -318,9 +398,13 @@ def time_out_due(*, db_session: Session, clock: Clock) -> int:
 def supervise(*, db_session: Session, clock: Clock) -> int:
     """The timer's pass: timeouts, then every active rollout evaluated and its stage queued."""
     n = time_out_due(db_session=db_session, clock=clock)
-    for rollout in db_session.scalars(
-        select(Rollout).where(Rollout.state == RolloutState.running.value)
-    ):
+    running = db_session.scalars(
+        select(Rollout.id).where(Rollout.state == RolloutState.running.value).order_by(Rollout.id)
+    ).all()
+    for rollout_id in running:
+        rollout = lock(db_session, rollout_id)
+        if rollout is None or rollout.state != RolloutState.running.value:
+            continue  # paused, cancelled or completed since
         queue_stage(db_session=db_session, rollout=rollout, clock=clock)
         evaluate(db_session=db_session, rollout=rollout, clock=clock)
     return n

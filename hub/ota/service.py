@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -287,7 +287,6 @@ def create_rollout(
             pause_failure_percent=pause_failure_percent,
             pause_min_done=pause_min_done,
             device_timeout_s=device_timeout_s,
-            failures_at_resume=0,
             target=target,
             excluded=excluded,
             created_at=now,
@@ -332,12 +331,36 @@ def get_rollout(*, db_session: Session, rollout_id: str) -> Rollout:
     return row
 
 
-def list_rollouts(*, db_session: Session, limit: int = 100) -> list[Rollout]:
-    return list(
-        db_session.scalars(
-            select(Rollout).order_by(Rollout.created_at.desc(), Rollout.id).limit(limit)
+def _reaches_outside(scope: str) -> Any:
+    """SQL: the rollout (``Rollout.id``) has a device outside area ``scope`` (or in no grid)."""
+    return (
+        select(RolloutDevice.device_id)
+        .join(Device, Device.id == RolloutDevice.device_id)
+        .where(
+            RolloutDevice.rollout_id == Rollout.id,
+            or_(Device.grid_code.is_(None), ~Device.grid_code.startswith(scope)),
         )
+        .exists()
     )
+
+
+def list_rollouts(
+    *, db_session: Session, limit: int = 100, scope: str | None = None
+) -> list[Rollout]:
+    """The newest rollouts; with ``scope``, only those whose devices are all in that area."""
+    query = select(Rollout).order_by(Rollout.created_at.desc(), Rollout.id).limit(limit)
+    if scope is not None:
+        query = query.where(~_reaches_outside(scope))
+    return list(db_session.scalars(query))
+
+
+def check_scope(*, db_session: Session, rollout: Rollout, scope: str | None) -> None:
+    """OtaPermissionError when ``scope`` is set and the rollout reaches a device outside it."""
+    if scope is None:
+        return
+    outside = db_session.scalar(select(_reaches_outside(scope)).where(Rollout.id == rollout.id))
+    if outside:
+        raise OtaPermissionError(f"rollout {rollout.id} reaches devices outside your area {scope}")
 
 
 def entries(*, db_session: Session, rollout_id: str) -> list[RolloutDevice]:

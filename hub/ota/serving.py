@@ -4,7 +4,8 @@
 A device is served only the sealed manifest and the files of a bundle of one of its own
 unfinished rollout entries (queued ... updating); anything else (a media blob's sha, another
 device's bundle, a finished entry) is refused ``not_offered``. Bundle bytes come from the OTA
-store through a small in-memory cache (bundles are at most a few MiB and immutable).
+store through an in-memory LRU cache of at most ``CACHE_BYTES`` (they are immutable). One
+request that fails never costs the others of its batch their reply.
 Refusals are counted in the worker's ``RejectionTally`` as ``fw_<reason>`` and logged.
 """
 
@@ -27,7 +28,8 @@ from protocol.errors import ProtocolError
 logger = logging.getLogger(__name__)
 
 Reject = Callable[[str, str | None, str], None]
-CACHE_FILES = 512  # files held in memory (manifests and files, each at most 512 KiB)
+CACHE_BYTES = 16 * 1024 * 1024  # bytes held in memory (manifests and files) per worker
+SALVAGE_MAX = 256  # a malformed request longer than this is not read for its sha
 _IN_PROGRESS = [s.value for s in IN_PROGRESS]
 
 
@@ -37,6 +39,7 @@ class FirmwareServer:
         self.session_factory = session_factory
         self.store = store
         self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cached = 0  # bytes in _cache
         self.served = 0
         self.refused = 0
 
@@ -61,9 +64,11 @@ class FirmwareServer:
             assert self.store is not None
             with self.store.open(sha) as handle:
                 data = handle.read()
-            self._cache[sha] = data
-            while len(self._cache) > CACHE_FILES:
-                self._cache.popitem(last=False)
+            if len(data) <= CACHE_BYTES:
+                self._cache[sha] = data
+                self._cached += len(data)
+            while self._cached > CACHE_BYTES:
+                self._cached -= len(self._cache.popitem(last=False)[1])
         else:
             self._cache.move_to_end(sha)
         return data
@@ -74,10 +79,20 @@ class FirmwareServer:
         out: list[Outbound] = []
         with self.session_factory() as db_session:
             for msg in msgs:
-                reply = self._one(db_session, msg, reject)
+                try:
+                    reply = self._one(db_session, msg, reject)
+                except Exception:  # noqa: BLE001 - one request never costs the others theirs
+                    logger.exception("firmware request on %s failed", msg.topic)
+                    self.refused += 1
+                    db_session.rollback()
+                    continue
                 if reply is not None:
                     out.append(reply)
         return out
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._cached
 
     def _refuse(
         self, reject: Reject, dev: str, sha: str, i: int, reason: str, why: str
@@ -123,10 +138,12 @@ class FirmwareServer:
 
 
 def _salvage(payload: bytes) -> tuple[str, int] | None:
-    """The sha and index of a request refused as malformed, when they can be read at all."""
+    """The sha and index of a short request refused as malformed, when they can be read."""
+    if len(payload) > SALVAGE_MAX:
+        return None
     try:
         obj = json.loads(payload)
-    except ValueError:
+    except Exception:  # noqa: BLE001 - whatever it is, there is nothing to name
         return None
     if not isinstance(obj, dict):
         return None

@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -294,3 +295,27 @@ def test_cli_mistakes_are_one_line(tmp_path: Path) -> None:
         build_bundle(REPO, out, version=VERSION, kinds=["handheld"], hw=["*"], ops_seed=seed)
     assert out.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_read_bundle_refuses_sparse_and_oversized_members_before_reading(tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    (tmp_path / "manifest.json").write_bytes(b"{}")
+    with open(tmp_path / "files" / "x", "wb") as f:
+        f.truncate(256 * 1024 * 1024)
+    sparse = tmp_path / "sparse.glb"
+    subprocess.run(
+        ["tar", "--format=gnu", "-S", "-cf", str(sparse), "manifest.json", "files/x"],
+        cwd=tmp_path,
+        check=True,
+    )
+    assert sparse.stat().st_size < 64 * 1024
+    with pytest.raises(BundleBuildError, match="'files/x' is not a plain file"):
+        read_bundle(sparse)
+    big = tmp_path / "big.glb"
+    with tarfile.open(big, "w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(_info("manifest.json", 2), io.BytesIO(b"{}"))
+        tar.addfile(
+            _info("files/big.py", pb.MAX_FILE_BYTES + 1), io.BytesIO(b"x" * (pb.MAX_FILE_BYTES + 1))
+        )
+    with pytest.raises(BundleBuildError, match=r"'files/big.py' of 524289 bytes is too large"):
+        read_bundle(big)

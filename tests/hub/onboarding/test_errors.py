@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from gridlink.cli import app as gridlink_app
+from hub.areas.models import Area
+from hub.onboarding import flows
 from hub.onboarding.rows import Problem
 from tests.hub.onboarding.conftest import TEMPLATES, Hub, row_counts
 
@@ -202,4 +207,35 @@ def test_a_database_failure_mid_load_leaves_nothing(
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == "error: database error: worker refused by trigger"
     assert row_counts(engine) == before
+    assert not tokens.exists()
+
+
+def test_a_row_written_meanwhile_is_one_line_and_nothing_is_kept(
+    tmp_path: Path, engine: Engine, settings_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API writes area 330106 after the import validated its files (none had it) and
+    before it loads them: the insert collides, the import says so in one line."""
+    real = flows.prepare
+
+    def then_the_api_writes(**kwargs: Any) -> flows.Prepared:
+        prepared = real(**kwargs)
+        with Session(engine) as api:
+            api.add(Area(code="330106", name="西湖区", level="district", parent_code=None))
+            api.commit()
+        return prepared
+
+    monkeypatch.setattr(flows, "prepare", then_the_api_writes)
+    before = row_counts(engine)
+    tokens = tmp_path / "t.json"
+    result = CliRunner().invoke(
+        gridlink_app,
+        ["hub", "import", str(TEMPLATES), "--tokens-out", str(tokens), "--database-url",
+         settings_url],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1] == (
+        "error: the database changed during the import; run it again (nothing was written)"
+    )
+    assert "Traceback" not in result.output
+    assert row_counts(engine) == {**before, "areas": before["areas"] + 1}  # only the API's row
     assert not tokens.exists()

@@ -9,10 +9,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from gridlink.cli import app as gridlink_app
 from hub.areas.models import Grid, Worker, WorkerGrid
+from hub.auth.models import Role
+from hub.auth.service import Principal, create_token, revoke_token
 from hub.clock import FrozenClock
 from hub.migrations.runner import upgrade
+from hub.onboarding.cells import unquote
 from hub.seed import seed_demo
 from tests.hub.onboarding.conftest import TEMPLATES, Hub, hub_command, row_counts
 from tests.hub.onboarding.district import write_district
@@ -102,3 +107,78 @@ def test_a_chinese_name_round_trips(hub: Hub, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert hub("export", out).exit_code == 0
     assert (out / "grids.csv").read_text("utf-8") == grids
+
+
+FORMULAS = {  # worker id -> (name, phone): text a spreadsheet would run
+    "w-eq": ('=HYPERLINK("http://x","点我")', "+8613800000009"),
+    "w-at": ("@SUM(1)", "-1"),
+    "w-q": ("'已有撇号", ""),
+    "w-qq": ("''=两个", ""),  # written by hand with the mark: read as '=两个
+}
+
+
+def test_formula_like_text_is_quoted_and_round_trips(
+    hub: Hub, tmp_path: Path, engine: Engine
+) -> None:
+    files = tmp_path / "files"
+    shutil.copytree(TEMPLATES, files)
+    with (files / "workers.csv").open("a", encoding="utf-8") as f:
+        for wid, (name, phone) in FORMULAS.items():
+            quoted = name.replace('"', '""')
+            f.write(f'{wid},"{quoted}",{phone},worker,true,33010600100101\n')
+    with (files / "grids.csv").open("a", encoding="utf-8") as f:
+        f.write("33010600100103,-第三网格,330106001001,,\n")
+    loaded = hub("import", files, "--tokens-out", tmp_path / "t.json")
+    assert loaded.exit_code == 0, loaded.output
+    with Session(engine) as s:  # read as written: no quote mark is added on the way in
+        for wid, (name, phone) in FORMULAS.items():
+            w = s.get(Worker, wid)
+            assert w is not None and (w.name, w.phone or "") == (unquote(name), phone)
+    first = tmp_path / "first"
+    assert hub("export", first).exit_code == 0
+    workers = (first / "workers.csv").read_text("utf-8")
+    assert """w-eq,"'=HYPERLINK(""http://x"",""点我"")",'+8613800000009,""" in workers
+    assert "w-at,'@SUM(1),'-1," in workers
+    assert "w-q,''已有撇号,," in workers and "w-qq,''=两个,," in workers  # stored: '=两个
+    assert "33010600100103,'-第三网格," in (first / "grids.csv").read_text("utf-8")
+    for line in "".join(p.read_text("utf-8") for p in first.glob("*.csv")).splitlines():
+        for cell in line.split(","):
+            assert not cell.lstrip('"').startswith(("=", "+", "@")), line
+    fresh_db = tmp_path / "fresh.db"
+    upgrade(f"sqlite:///{fresh_db}")
+    fresh = hub_command(f"sqlite:///{fresh_db}")
+    assert fresh("import", first, "--tokens-out", tmp_path / "t2.json").exit_code == 0
+    second = tmp_path / "second"
+    assert fresh("export", second).exit_code == 0
+    assert files_of(second) == files_of(first)
+
+
+def test_two_live_tokens_with_one_name_refuse_the_export(
+    hub: Hub, tmp_path: Path, db_session: Session, clock: FrozenClock, settings_url: str
+) -> None:
+    made = [
+        create_token(db_session=db_session, name="值班员", role=Role.admin,
+                     scope_code=None, clock=clock)[0]
+        for _ in range(2)
+    ]  # fmt: skip
+    db_session.commit()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        gridlink_app, ["hub", "export", str(out), "--database-url", settings_url]
+    )
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"error: accounts.csv: live tokens share a name: '值班员' (tokens {made[0].id}, "
+        f"{made[1].id}); the name is an account's key, so revoke or recreate all but one of "
+        "each (DELETE /api/tokens/{id}) and export again"
+    )
+    assert not out.exists() or not any(out.iterdir())
+    revoke_token(
+        db_session=db_session,
+        token_id=made[1].id,
+        by=Principal(name="root", role=Role.admin),
+        at=clock.now(),
+    )
+    db_session.commit()
+    assert hub("export", out).exit_code == 0
+    assert "值班员,admin,,," in (out / "accounts.csv").read_text("utf-8")

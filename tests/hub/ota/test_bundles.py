@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import subprocess
+import time
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
+from hub.ota.reader import read_bundle, read_members
 from hub.settings import Settings
-from tests.hub.ota.conftest import FILES, OTHER_SEED, make_glb, make_tar, sealed_manifest
+from protocol import bundle
+from protocol.bundle import BundleError
+from tests.hub.ota.conftest import (
+    FILES,
+    OPS_SEED,
+    OTHER_SEED,
+    make_glb,
+    make_tar,
+    public_key,
+    sealed_manifest,
+)
 
 URL = "/api/ota/bundles"
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -93,3 +109,87 @@ def test_not_configured_and_roles(
     status, body = post(client, make_glb(), admin)
     assert status == 409
     assert body["detail"] == "OTA is not configured: set GRIDLINK_OTA_OPS_KEY"
+
+
+def sparse_tar(tmp_path: Path, apparent: int) -> bytes:
+    """A GNU tar (``tar --format=gnu -S``) holding the manifest and a sparse files/x of
+    ``apparent`` bytes: a few KiB on the wire, all zeros once read."""
+    (tmp_path / "files").mkdir()
+    (tmp_path / "manifest.json").write_bytes(sealed_manifest())
+    with open(tmp_path / "files" / "x", "wb") as f:
+        f.truncate(apparent)
+    out = tmp_path / "sparse.tar"
+    subprocess.run(
+        ["tar", "--format=gnu", "-S", "-cf", str(out), "manifest.json", "files/x"],
+        cwd=tmp_path,
+        check=True,
+    )
+    return out.read_bytes()
+
+
+def test_sizes_and_sparse_members_are_refused_before_reading(
+    client: TestClient, admin: dict[str, str], tmp_path: Path
+) -> None:
+    data = sparse_tar(tmp_path, 256 * 1024 * 1024)
+    assert len(data) < 64 * 1024
+    started = time.monotonic()
+    with pytest.raises(BundleError) as err:
+        read_bundle(data, public_key(OPS_SEED))
+    assert err.value.reason == "malformed"
+    assert str(err.value) == "member 'files/x' is not a regular file"
+    assert time.monotonic() - started < 1.0  # 256 MiB of zeros was never made
+    manifest = sealed_manifest()
+    big = b"x" * (bundle.MAX_FILE_BYTES + 1)
+    cases = {
+        "files/big.py": ([("manifest.json", manifest), ("files/big.py", big)], "too_large"),
+        "manifest.json": ([("manifest.json", b" " * (bundle.MAX_MANIFEST_BYTES + 1))], "too_large"),
+    }
+    for name, (members, reason) in cases.items():
+        with pytest.raises(BundleError) as err:
+            read_bundle(make_tar(members), public_key(OPS_SEED))
+        assert err.value.reason == reason, name
+        assert str(err.value).startswith(f"member {name!r} of "), str(err.value)
+    # many members each within its limit, more than a bundle holds in all
+    many = [("manifest.json", manifest)] + [
+        (f"files/f{i}.py", b"y" * bundle.MAX_FILE_BYTES) for i in range(9)
+    ]
+    with pytest.raises(BundleError) as err:
+        read_members(make_tar(many))
+    assert err.value.reason == "too_large" and "in all" in str(err.value)
+    # a member whose data the file does not hold
+    cut = make_tar([("manifest.json", manifest), ("files/main.py", b"z" * 5000)])[:3072]
+    with pytest.raises(BundleError) as err:
+        read_bundle(cut, public_key(OPS_SEED))
+    assert err.value.reason == "malformed", str(err.value)
+    status, body = post(client, data, admin)
+    assert status == 422 and body["code"] == "malformed", body
+
+
+def test_upload_checks_the_bundle_off_the_event_loop(
+    client: TestClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub.ota import service
+
+    on_loop: list[bool] = []
+    real = service.read_bundle
+
+    def watched(data: bytes, key: bytes) -> object:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return real(data, key)
+
+    monkeypatch.setattr(service, "read_bundle", watched)
+    status, body = post(client, make_glb(), admin)
+    assert status == 201, body
+    assert on_loop == [False]
+
+
+def test_the_ops_key_setting_takes_hex_in_either_case(settings: Settings) -> None:
+    key = public_key(OPS_SEED).hex()
+    base = settings.model_dump(exclude={"ota_ops_key"})
+    assert Settings(**{**base, "ota_ops_key": key.upper()}).ota_ops_key == key
+    with pytest.raises(ValueError, match="ota_ops_key"):
+        Settings(**{**base, "ota_ops_key": "zz" * 32})

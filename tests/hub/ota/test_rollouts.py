@@ -5,13 +5,14 @@ hub's frozen clock."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.auth.models import Role
 from hub.auth.service import create_token
@@ -19,9 +20,13 @@ from hub.clock import FrozenClock
 from hub.commands.models import Command
 from hub.devices.models import Device
 from hub.ingest.processor import Processor
+from hub.media.store import FileBlobStore
 from hub.mqtt_messages import Inbound
 from hub.ota import rollouts, service
-from protocol import bundle
+from hub.ota.models import Rollout
+from hub.ota.serving import FirmwareServer
+from hub.settings import Settings
+from protocol import bundle, topics
 from tests.builders.devices import TestDevice
 from tests.hub.ota.conftest import make_glb
 
@@ -214,3 +219,140 @@ def test_a_scoped_admin_reaches_only_its_area(
     out = create(client, admin, bundle=bid, target={"all": True})  # unscoped: everyone else
     assert sorted(d["device_id"] for d in out["devices"]) == ["ac-000", "hh-out"]
     assert {e["reason"] for e in out["excluded"]} == {"in rollout r-1"}
+
+
+def _one(client: TestClient, admin: dict[str, str], rollout_id: str) -> dict[str, Any]:
+    return dict(client.get(f"/api/ota/rollouts/{rollout_id}", headers=admin).json())
+
+
+def test_a_late_report_never_reopens_a_finished_device(
+    client: TestClient,
+    admin: dict[str, str],
+    devices: Callable[..., list[TestDevice]],
+    processor: Processor,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+) -> None:
+    devs = {d.device_id: d for d in devices(2)}
+    bid = upload(client, admin)
+    out = create(
+        client, admin, bundle=bid, target={"all": True}, stages=[100], device_timeout_s=120
+    )
+    first = devs[out["devices"][0]["device_id"]]
+    clock.advance(seconds=120)
+    assert rollouts.supervise(db_session=db_session, clock=clock) == 2
+    db_session.commit()
+    feed(processor, report(first, out, "downloading"))  # late: the hub gave up on it
+    got = _one(client, admin, out["id"])
+    assert got["devices"][0]["state"] == "failed" and got["devices"][0]["reason"] == "timeout"
+    server = FirmwareServer(processor.session_factory, FileBlobStore(settings.ota_dir))
+    replies = server.handle(
+        [Inbound(topics.fwreq(first.device_id), bundle.fetch_request(bid, 0, 512))],
+        lambda *_a: None,
+    )
+    assert json.loads(replies[0].payload)["error"] == "not_offered"  # not servable again
+    feed(processor, report(first, out, "updated"))  # a real late success counts
+    feed(processor, report(first, out, "verified"))  # and is not undone by a later step
+    got = _one(client, admin, out["id"])
+    assert [d["state"] for d in got["devices"]] == ["updated", "failed"]
+    assert got["counts"]["updated"] == 1 and got["counts"]["failed"] == 1
+
+
+def test_a_failure_after_a_resume_pauses_even_when_an_older_one_turned_into_success(
+    client: TestClient,
+    admin: dict[str, str],
+    devices: Callable[..., list[TestDevice]],
+    processor: Processor,
+) -> None:
+    devs = {d.device_id: d for d in devices(4)}
+    bid = upload(client, admin)
+    out = create(
+        client, admin, bundle=bid, target={"all": True}, stages=[100], pause_failure_percent=30
+    )
+    a, b, _c, _d = (devs[d["device_id"]] for d in out["devices"])
+    feed(processor, report(a, out, "failed", "no birth before the deadline"))
+    assert _one(client, admin, out["id"])["state"] == "paused"
+    resp = client.post(f"/api/ota/rollouts/{out['id']}/resume", headers=admin)
+    assert resp.json()["state"] == "running"  # the old failure no longer pauses it
+    feed(processor, report(a, out, "updated"))  # then turned into a late success
+    assert _one(client, admin, out["id"])["state"] == "running"
+    feed(processor, report(b, out, "rolled_back", "no birth"))  # a new failure: 1 of 2
+    got = _one(client, admin, out["id"])
+    assert got["state"] == "paused", got
+    assert got["paused_reason"] == "failures: 1 of 2 (50%) >= 30%"
+
+
+def test_a_stale_copy_never_undoes_a_cancel(
+    client: TestClient,
+    admin: dict[str, str],
+    devices: Callable[..., list[TestDevice]],
+    processor: Processor,
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+) -> None:
+    devs = {d.device_id: d for d in devices(2)}
+    bid = upload(client, admin)
+    out = create(client, admin, bundle=bid, target={"all": True})
+    first = devs[out["devices"][0]["device_id"]]
+    feed(processor, report(first, out, "downloading"))
+    with session_factory() as ingest:
+        stale = ingest.get(Rollout, out["id"])  # ingest read it before the operator acted
+        assert stale is not None and stale.state == "running"
+        resp = client.post(f"/api/ota/rollouts/{out['id']}/cancel", headers=admin)
+        assert resp.json()["state"] == "cancelled"
+        body = bundle.event_body(out["id"], bid, out["version"], "rolled_back", "crash")
+        rollouts.apply_report(
+            db_session=ingest, device_id=first.device_id, seq=1 << 40, body=body, clock=clock
+        )
+        ingest.commit()
+    got = _one(client, admin, out["id"])
+    assert got["state"] == "cancelled" and got["devices"][0]["state"] == "rolled_back"
+
+
+def test_readers_need_a_role_and_scoped_users_stay_in_their_area(
+    client: TestClient,
+    admin: dict[str, str],
+    devices: Callable[..., list[TestDevice]],
+    device_factory: Callable[..., TestDevice],
+    db_session: Session,
+    clock: FrozenClock,
+    demo: Any,
+) -> None:
+    devices(2)  # grids of street 330102001
+    device_factory("hh-out").register(db_session, "33010200200101")  # street 330102002
+    tokens = {}
+    for name, role in (("street-admin", Role.admin), ("street-op", Role.operator)):
+        _row, tokens[name] = create_token(
+            db_session=db_session, name=name, role=role, scope_code="330102001", clock=clock
+        )
+    db_session.commit()
+    street = {"Authorization": f"Bearer {tokens['street-admin']}"}
+    street_op = {"Authorization": f"Bearer {tokens['street-op']}"}
+    unit_token = next(t for label, t in demo.tokens.items() if label.startswith("unit-"))
+    unit = {"Authorization": f"Bearer {unit_token}"}
+    bid = upload(client, admin)
+    mine = create(client, street, bundle=bid, target={"all": True}, stages=[50, 100])
+    wide = create(client, admin, bundle=bid, target={"devices": ["hh-000", "hh-out"]})
+    for url in (
+        "/api/ota/bundles", f"/api/ota/bundles/{bid}", "/api/ota/rollouts",
+        f"/api/ota/rollouts/{mine['id']}",
+    ):  # fmt: skip
+        resp = client.get(url, headers=unit)
+        assert resp.status_code == 403, (url, resp.text)
+        assert client.get(url, headers=street_op).status_code == 200, url
+    listed = {who: client.get("/api/ota/rollouts", headers=h).json() for who, h in
+              (("admin", admin), ("street", street), ("op", street_op))}  # fmt: skip
+    assert sorted(r["id"] for r in listed["admin"]) == sorted([wide["id"], mine["id"]])
+    assert [r["id"] for r in listed["street"]] == [r["id"] for r in listed["op"]] == [mine["id"]]
+    resp = client.get(f"/api/ota/rollouts/{wide['id']}", headers=street)
+    assert resp.status_code == 403
+    assert resp.json()["detail"] == (
+        f"rollout {wide['id']} reaches devices outside your area 330102001"
+    )
+    for action in ("pause", "resume", "advance", "cancel"):
+        resp = client.post(f"/api/ota/rollouts/{wide['id']}/{action}", headers=street)
+        assert resp.status_code == 403, (action, resp.text)
+    assert _one(client, admin, wide["id"])["state"] == "running"
+    resp = client.post(f"/api/ota/rollouts/{mine['id']}/pause", headers=street)
+    assert resp.status_code == 200 and resp.json()["state"] == "paused"

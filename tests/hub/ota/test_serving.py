@@ -12,10 +12,17 @@ from typing import Any
 import paho.mqtt.client as paho
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy.orm import Session, sessionmaker
 
+from hub.media.store import FileBlobStore
+from hub.mqtt_messages import Inbound
+from hub.ota import serving
+from hub.ota.serving import FirmwareServer
+from hub.settings import Settings
 from protocol import bundle, chunking, topics
 from tests.hub.ota.conftest import FILES, make_glb, sealed_manifest
 from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import wait_until
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -95,3 +102,65 @@ def test_fwreq_serving_and_acls(
     finally:
         a.stop()
         b.stop()
+
+
+def test_one_bad_request_never_costs_the_others_their_reply(
+    session_factory: sessionmaker[Session], settings: Settings
+) -> None:
+    server = FirmwareServer(session_factory, FileBlobStore(settings.ota_dir))
+    refused: list[str] = []
+    sha = hashlib.sha256(b"not offered").hexdigest()
+    deep = b"[" * 60000 + b"]" * 60000
+    reqs = [
+        Inbound(topics.fwreq("hh-000"), deep, 1),
+        Inbound(topics.fwreq("hh-001"), bundle.fetch_request(sha, 3, 512), 2),
+    ]
+    out = server.handle(reqs, lambda reason, _dev, _why: refused.append(reason))
+    assert [(o.topic, json.loads(o.payload)) for o in out] == [
+        (topics.fw("hh-001"), {"error": "not_offered", "i": 3, "sha": sha})
+    ]
+    assert refused == ["fw_malformed", "fw_not_offered"]
+    # a short malformed request still gets its refusal; a long one is not read for its sha
+    short = b'{"cs":1,"i":4,"sha":"' + sha.encode() + b'"}'
+    padded = short[:-1] + b',"pad":"' + b"x" * 300 + b'"}'
+    out = server.handle(
+        [Inbound(topics.fwreq("hh-000"), p, 3) for p in (short, padded)],
+        lambda *_a: None,
+    )
+    assert [json.loads(o.payload) for o in out] == [{"error": "malformed", "i": 4, "sha": sha}]
+
+
+def test_the_cache_is_capped_in_bytes(
+    session_factory: sessionmaker[Session], settings: Settings
+) -> None:
+    store = FileBlobStore(settings.ota_dir)
+    blobs = {}
+    for n in range(3 * serving.CACHE_BYTES // bundle.MAX_FILE_BYTES):
+        data = n.to_bytes(4, "big") * (bundle.MAX_FILE_BYTES // 4)
+        sha = hashlib.sha256(data).hexdigest()
+        with store.open_partial(sha, len(data)) as f:
+            f.write(data)
+        store.commit(sha)
+        blobs[sha] = data
+    server = FirmwareServer(session_factory, store)
+    for _ in range(2):
+        for sha, data in blobs.items():
+            assert server._content(sha) == data
+            held = sum(len(v) for v in server._cache.values())
+            assert held == server.cached_bytes <= serving.CACHE_BYTES
+    assert server.cached_bytes > serving.CACHE_BYTES - bundle.MAX_FILE_BYTES
+
+
+def test_only_the_fwreq_channel_reaches_the_firmware_server(
+    devices: Callable[..., Any], broker: Mosquitto, start_worker: Callable[..., Any]
+) -> None:
+    dev = devices(1)[0].device_id
+    worker = start_worker(mqtt_v5=True)
+    link = DeviceLink(broker, dev)
+    try:
+        sha = hashlib.sha256(b"x").hexdigest()
+        link.c.publish(f"gl/v1/{dev}/evt/fwreq", bundle.fetch_request(sha, 0, 512), qos=1)
+        wait_until("the event topic rejected by ingest", lambda: worker.stats.rejected == 1)
+        assert worker.stats.fw_refused == 0 and link.got.empty()
+    finally:
+        link.stop()
