@@ -33,16 +33,7 @@ app = typer.Typer(
     help="Over-the-air firmware: upload signed bundles, roll them out in stages, watch them.",
     no_args_is_help=True,
 )
-DEVICE_STATES = (
-    "pending",
-    "queued",
-    "downloading",
-    "verified",
-    "updating",
-    "updated",
-    "failed",
-    "rolled_back",
-)
+DEVICE_STATES = ("pending", "queued", *pb.STATES)  # as the hub lists them
 TERMINAL = ("updated", "failed", "rolled_back")
 ENDED = ("completed", "paused", "cancelled")
 MIN_DEVICE_TIMEOUT, MAX_DEVICE_TIMEOUT = 60, 7 * 24 * 3600  # what the hub accepts

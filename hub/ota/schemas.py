@@ -7,18 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from protocol import bundle
+
 DeviceId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 AreaCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
-STATE_NAMES = (
-    "pending",
-    "queued",
-    "downloading",
-    "verified",
-    "updating",
-    "updated",
-    "failed",
-    "rolled_back",
-)
+STATE_NAMES = ("pending", "queued", *bundle.STATES)  # the hub's two, then the device's
 
 
 class BundleOut(BaseModel):
