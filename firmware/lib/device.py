@@ -63,6 +63,10 @@ def _forget(name):
         delattr(sys.modules[pkg], attr)
 
 
+class _Busy(Exception):
+    detail = "busy"  # the `ota` command's ack detail (commands.py)
+
+
 def _mkdir(path):
     if not exists(path):
         os.mkdir(path)
@@ -147,10 +151,25 @@ class Device:
         # while an update or a probation is under way (_ota), then forgotten
         self.ota = None
         self._ota_task = None
+        self._ota_err = None
         self.on_command("ota", self._cmd_ota)
         if boot is not None and (boot.get("trial") or boot.get("rolled_back")
                                  or exists(self.root + "/fw/job.json")):
-            self._ota()
+            try:
+                self._ota()
+            except MemoryError:  # the bookkeeping never stops a start (lib/otaless.py)
+                self.ota = None
+                if boot.get("trial"):
+                    raise  # no probation possible: the loader rolls the trial back
+                _forget("ota")
+                _forget("protocol.bundle")
+                gc.collect()
+                import otaless
+
+                try:
+                    otaless.settle(self)
+                finally:
+                    _forget("otaless")
 
     def on_command(self, op, handler):
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
@@ -410,6 +429,8 @@ class Device:
             if t.done():
                 await t  # re-raises what killed a runtime task: fail loudly, never hang
                 raise RuntimeError("runtime task ended")
+        if self._ota_err is not None:
+            raise self._ota_err
         gc.collect()
         # live-heap high-water: gc.mem_alloc() right after a collection (what the app really
         # holds; mem_alloc before a collection also counts garbage and tends to the heap size)
@@ -452,19 +473,33 @@ class Device:
         return self.ota
 
     async def _run_ota(self):
+        o = self.ota
         try:
-            await self.ota.run()  # returns once no update and no probation is left
+            await o.run()  # returns once no update and no probation is left
+        except Exception as e:  # noqa: BLE001 - seen here, never a silent task death
+            _log.exc(e, "firmware update task")
+            if o.trial:
+                self._ota_err = e  # on probation: supervise() raises it, the loader rolls back
         finally:
             self.ota = self._ota_task = None
             _forget("ota")
             _forget("protocol.bundle")
 
     async def _cmd_ota(self, cmd):
+        if self._reboot:
+            raise _Busy()  # a swap or a rollback waits for its reset
         try:
             return await self._ota().on_command(cmd)
+        except MemoryError:
+            self.ota = None
+            raise
         finally:
             if self._ota_task is None:  # run the job, or forget the module again
-                self._ota_task = asyncio.create_task(self._run_ota())
+                if self.ota is not None:
+                    self._ota_task = asyncio.create_task(self._run_ota())
+                else:
+                    _forget("ota")
+                    _forget("protocol.bundle")
 
 
     # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------
