@@ -92,9 +92,12 @@ def parse_version(s):
 
 
 def validate_path(path):
-    """A bundle file path: relative, [A-Za-z0-9_.-] segments, no "." / ".." / empty ones."""
+    """A bundle file path: relative, [A-Za-z0-9_.-] segments, no "." / ".." / empty ones; not
+    the device's own names in a stage (the top-level manifest.json, a download's .part)."""
     if type(path) is not str or not 1 <= len(path) <= MAX_PATH_LEN:
         raise MalformedError("file path must be a string of 1-%d characters" % MAX_PATH_LEN)
+    if path == "manifest.json" or path.endswith(".part"):
+        raise MalformedError("file path %r is reserved (manifest.json, *.part)" % path)
     for seg in path.split("/"):
         if seg in ("", ".", ".."):
             raise MalformedError("file path %r has an empty, '.' or '..' segment" % path)
