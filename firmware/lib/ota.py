@@ -121,6 +121,8 @@ class Ota:
         try:
             sha, i, total, data = bundle.parse_fetch_reply(payload)
         except bundle.BundleError as e:  # the hub will not serve it
+            if (e.sha, e.i) != self._want:
+                return  # a refusal of another request (an earlier job's, a resend's)
             self._reply = e
             self._got.set()
             return

@@ -1,6 +1,7 @@
 """The OTA task inside Device on MicroPython (a fake link, real flash files): an emit that
 raises leaves no job behind and the task's death is seen (review #3), no `ota` command,
-probation or swap while boot.json already names the other slot (review #4)."""
+probation or swap while boot.json already names the other slot (review #4), a hub refusal
+of another request ignored (review #5)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ async def main():
         print("ACK", await ack(d, "cd" * 32))
         await wait_until(lambda: d._ota_task is None and d.ota is None)
         print("EVENTS", ota_events(d), "TRIAL", json.load(open(fw + "/boot.json"))["trial"])
+    elif what == "late_refusal":
+        from protocol import bundle
+        o = d._ota()
+        o._want = ("ab" * 32, 3)  # the request this job waits for
+        for sha, i in (("cd" * 32, 3), ("ab" * 32, 2), ("ab" * 32, 3)):
+            o.on_reply(bundle.fetch_error(sha, i, "not_offered"))
+            print("REFUSAL", sha[:2], i, o._got.is_set(), o._reply and o._reply.reason)
     elif what == "reboot_pending":
         d._reboot = True
         print("ACK", await ack(d, "cd" * 32), "OTA", d.ota)
@@ -108,3 +116,11 @@ def test_no_ota_command_while_a_reboot_is_pending(run_mpy, dev_cfg, tmp_path) ->
     _flash(tmp_path, A, A)
     out = run_mpy(SCRIPT, dev_cfg(ops_key=OPS), "reboot_pending", heapsize="4M")
     assert "ACK busy OTA None" in out, out
+
+
+def test_a_refusal_of_another_request_is_ignored(run_mpy, dev_cfg, tmp_path) -> None:
+    # review #5: an earlier job's late refusal must not fail the current one
+    _flash(tmp_path, A, A)
+    out = run_mpy(SCRIPT, dev_cfg(ops_key=OPS), "late_refusal", heapsize="4M")
+    assert "REFUSAL cd 3 False None" in out and "REFUSAL ab 2 False None" in out, out
+    assert "REFUSAL ab 3 True hub_not_offered" in out, out
