@@ -63,10 +63,6 @@ def _forget(name):
         delattr(sys.modules[pkg], attr)
 
 
-class _Busy(Exception):
-    detail = "busy"  # the `ota` command's ack detail (commands.py)
-
-
 def _mkdir(path):
     if not exists(path):
         os.mkdir(path)
@@ -157,19 +153,10 @@ class Device:
                                  or exists(self.root + "/fw/job.json")):
             try:
                 self._ota()
-            except MemoryError:  # the bookkeeping never stops a start (lib/otaless.py)
-                self.ota = None
-                if boot.get("trial"):
-                    raise  # no probation possible: the loader rolls the trial back
-                _forget("ota")
-                _forget("protocol.bundle")
-                gc.collect()
+            except MemoryError:  # the records never stop a start: lib/otaless.py
                 import otaless
 
-                try:
-                    otaless.settle(self)
-                finally:
-                    _forget("otaless")
+                otaless.settle(self)
 
     def on_command(self, op, handler):
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
@@ -473,33 +460,25 @@ class Device:
         return self.ota
 
     async def _run_ota(self):
-        o = self.ota
         try:
-            await o.run()  # returns once no update and no probation is left
-        except Exception as e:  # noqa: BLE001 - seen here, never a silent task death
-            _log.exc(e, "firmware update task")
-            if o.trial:
-                self._ota_err = e  # on probation: supervise() raises it, the loader rolls back
+            await self.ota.run()  # returns once no update and no probation is left
+        except Exception as e:  # noqa: BLE001 - never a silent death
+            _log.exc(e, "ota")
+            if self.ota.trial:
+                self._ota_err = e  # on probation: supervise() raises it (the loader rolls back)
         finally:
             self.ota = self._ota_task = None
             _forget("ota")
             _forget("protocol.bundle")
 
     async def _cmd_ota(self, cmd):
-        if self._reboot:
-            raise _Busy()  # a swap or a rollback waits for its reset
         try:
             return await self._ota().on_command(cmd)
-        except MemoryError:
-            self.ota = None
-            raise
         finally:
-            if self._ota_task is None:  # run the job, or forget the module again
-                if self.ota is not None:
-                    self._ota_task = asyncio.create_task(self._run_ota())
-                else:
-                    _forget("ota")
-                    _forget("protocol.bundle")
+            if self.ota is None:  # a MemoryError importing it
+                _forget("protocol.bundle")
+            elif self._ota_task is None:  # run the job, or forget the module again
+                self._ota_task = asyncio.create_task(self._run_ota())
 
 
     # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------

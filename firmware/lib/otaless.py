@@ -1,11 +1,14 @@
 """The OTA records of a start where lib/ota.py does not fit the heap (device.py; a 192K
-handheld): a job that can never run here is reported failed and dropped, a rollback record
-reported and cleared, so the hub hears of both and the device keeps running."""
+handheld): a job that can never run here is dropped and reported failed, a rollback record
+reported and cleared, so the hub hears of both and the device keeps running. On probation
+the MemoryError stands: the loader rolls the trial back."""
 
-import state as state_mod
-from compat import exists, remove
+import gc
+import sys
 
 import log as log_mod
+import state as state_mod
+from compat import exists, remove
 
 _log = log_mod.getLogger("ota")
 
@@ -20,6 +23,15 @@ def _report(d, t, state, reason):
 
 
 def settle(d):
+    d.ota = None
+    for m in ("ota", "protocol.bundle", "otaless"):  # forgotten (this module once it returns)
+        sys.modules.pop(m, None)
+    p = sys.modules.get("protocol")
+    if p is not None and hasattr(p, "bundle"):
+        delattr(p, "bundle")
+    if d.boot.get("trial"):
+        raise MemoryError("no heap for lib/ota.py on probation")
+    gc.collect()
     _log.warning("no heap for lib/ota.py: its records settled without it")
     fw = d.root + "/fw"
     path = fw + "/job.json"

@@ -138,7 +138,10 @@ def test_a_crash_after_the_slot_confirmed_itself_is_no_rollback(tmp_path: Path) 
     # review #1: the loader looks at boot.json again; the commit (trial None) stands
     fw = tmp_path / "flash" / "fw"
     _slot(fw, "a", _MAIN)
-    _slot(fw, "b", """
+    _slot(
+        fw,
+        "b",
+        """
 import json
 def main(argv=None, boot=None):
     p = boot["root"] + "/fw/boot.json"
@@ -148,7 +151,8 @@ def main(argv=None, boot=None):
     with open(p, "w") as f:
         json.dump(rec, f)
     raise RuntimeError("runtime task ended")
-""")
+""",
+    )
     _write_boot(tmp_path, {"slot": "b", "version": "0.2.0", "trial": dict(TRIAL),
                            "rolled_back": None})  # fmt: skip
     p = _loader(tmp_path)

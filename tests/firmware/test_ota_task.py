@@ -14,7 +14,10 @@ OPS = "11" * 32
 TRIAL = {"prev": "a", "prev_version": "0.1.0", "rollout": "r-1", "manifest": "ab" * 32,
          "boots": 1, "deadline_s": 180}  # fmt: skip
 
-SCRIPT = DEVICE + WAIT_UNTIL + """
+SCRIPT = (
+    DEVICE
+    + WAIT_UNTIL
+    + """
 from compat import exists
 root = cfg["flash"]
 fw = root + "/fw"
@@ -64,9 +67,12 @@ async def main():
             print("REFUSAL", sha[:2], i, o._got.is_set(), o._reply and o._reply.reason)
     elif what == "reboot_pending":
         d._reboot = True
-        print("ACK", await ack(d, "cd" * 32), "OTA", d.ota)
+        a = await ack(d, "cd" * 32)
+        await wait_until(lambda: d.ota is None)  # the module forgotten again
+        print("ACK", a, "JOB", exists(fw + "/job.json"))
 asyncio.run(main())
 """
+)
 
 
 def _flash(tmp: Path, rec: dict, info: dict, job: dict | None = None) -> None:
@@ -115,7 +121,7 @@ def test_no_probation_in_the_firmware_a_swap_replaced(run_mpy, dev_cfg, tmp_path
 def test_no_ota_command_while_a_reboot_is_pending(run_mpy, dev_cfg, tmp_path) -> None:
     _flash(tmp_path, A, A)
     out = run_mpy(SCRIPT, dev_cfg(ops_key=OPS), "reboot_pending", heapsize="4M")
-    assert "ACK busy OTA None" in out, out
+    assert "ACK busy JOB False" in out, out
 
 
 def test_a_refusal_of_another_request_is_ignored(run_mpy, dev_cfg, tmp_path) -> None:
