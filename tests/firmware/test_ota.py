@@ -380,36 +380,3 @@ def test_the_simulator_file_list_matches_the_contract() -> None:
     assert "main.py" in rels and "lib/ota.py" in rels and "protocol/bundle.py" in rels
     assert not [r for r in rels if r.endswith(".pyi") or "loader" in r or "__pycache__" in r]
     assert rels == sorted(rels)
-
-
-# --- OTA records at the handheld's 192K (review #2) ---------------------------------------
-
-
-@pytest.mark.parametrize("record", ["job", "rolled_back"])
-def test_an_ota_record_at_192k_never_stops_the_start(fleet, hub, record: str) -> None:
-    # lib/ota.py does not fit next to the app at 192K (test_ota_heap.py): the start reports
-    # the record without it (lib/otaless.py) and comes up; the record is gone for good
-    dev = _handheld(fleet, f"hh-192-{record}", heapsize="192K", scenario=scenarios.idle(3600))
-    fw = dev.flash_dir / "fw"
-    rec = dev.boot()
-    sha = "cd" * 32
-    if record == "job":
-        (fw / "job.json").write_text(json.dumps({
-            "rollout": "r-9", "manifest": sha, "version": "0.2.0", "size": 900, "cs": 4096,
-            "exp": 2**31}))  # fmt: skip
-        want = ("failed", "error: MemoryError")
-    else:
-        rec["rolled_back"] = {"rollout": "r-9", "manifest": sha, "version": "0.2.0",
-                              "reason": "crash: MemoryError"}  # fmt: skip
-        (fw / "boot.json").write_text(json.dumps(rec))
-        want = ("rolled_back", "crash: MemoryError")
-    dev.start()
-    births = _online(hub, dev.device_id)
-    assert births[0]["fw"] == "0.1.0"
-    wait_until("the ota report", lambda: hub.states(dev.device_id), 60)
-    assert hub.states(dev.device_id) == [want], dev.log()[-3000:]
-    assert not (fw / "job.json").exists() and dev.boot()["rolled_back"] is None
-    assert dev.boot()["slot"] == "a" and dev.resets == 0
-    assert dev.running, dev.log()[-3000:]
-    assert "no heap for lib/ota.py" in dev.log()
-    dev.stop()
