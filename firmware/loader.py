@@ -104,6 +104,16 @@ def choose(flash):
     return boot, path
 
 
+def _open(path, boot, trial):
+    """Whether boot.json still holds this boot's trial (the slot may have committed since)."""
+    try:
+        now = read_boot(path)
+    except (OSError, ValueError):
+        return True
+    t = now and now.get("trial")
+    return bool(t) and now["slot"] == boot["slot"] and t.get("manifest") == trial.get("manifest")
+
+
 def reset():
     try:
         import machine
@@ -130,8 +140,9 @@ def run(argv):
         print("loader: no %s: flash the firmware into fw/a (gridlink provision flash)" % path)
         sys.exit(2)
     slot = flash + "/fw/" + boot["slot"]
-    sys.path.insert(0, slot)
-    sys.path.insert(0, slot + "/lib")
+    # only the slot (and a board's frozen modules): a file missing from the slot is an
+    # ImportError (a rollback on probation), never an older copy from / or /lib
+    sys.path[:] = [slot + "/lib", slot, ".frozen"]
     trial = boot.get("trial")
     info = {"root": flash, "slot": boot["slot"], "version": boot.get("version"), "trial": trial,
             "rolled_back": boot.get("rolled_back")}
@@ -142,8 +153,8 @@ def run(argv):
     except SystemExit:
         raise
     except BaseException as e:  # noqa: BLE001 - any crash of a slot on probation
-        if not trial or isinstance(e, KeyboardInterrupt):
-            raise
+        if not trial or isinstance(e, KeyboardInterrupt) or not _open(path, boot, trial):
+            raise  # outside a trial, or the slot confirmed itself (or rolled back) meanwhile
         sys.print_exception(e) if hasattr(sys, "print_exception") else print(repr(e))
         rollback(path, boot, "crash: " + type(e).__name__)
         print("loader: slot %s crashed on probation: rolled back to %s"

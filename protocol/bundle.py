@@ -53,6 +53,8 @@ class BundleError(ProtocolError):
     bad_file."""
 
     reason = "bad_bundle"
+    sha = None  # a hub refusal (parse_fetch_reply): the request it answers
+    i = None
 
     def __init__(self, reason, message):
         super().__init__(message)
@@ -92,9 +94,12 @@ def parse_version(s):
 
 
 def validate_path(path):
-    """A bundle file path: relative, [A-Za-z0-9_.-] segments, no "." / ".." / empty ones."""
+    """A bundle file path: relative, [A-Za-z0-9_.-] segments, no "." / ".." / empty ones; not
+    the device's own names in a stage (the top-level manifest.json, a download's .part)."""
     if type(path) is not str or not 1 <= len(path) <= MAX_PATH_LEN:
         raise MalformedError("file path must be a string of 1-%d characters" % MAX_PATH_LEN)
+    if path == "manifest.json" or path.endswith(".part"):
+        raise MalformedError("file path %r is reserved (manifest.json, *.part)" % path)
     for seg in path.split("/"):
         if seg in ("", ".", ".."):
             raise MalformedError("file path %r has an empty, '.' or '..' segment" % path)
@@ -273,12 +278,16 @@ def fetch_error(sha256, index, reason):
 
 def parse_fetch_reply(data):
     """(sha256 hex, index, total, payload memoryview) of a chunk reply; BundleError with the
-    hub's reason (prefixed "hub_") for a refusal; MalformedError for anything else."""
+    hub's reason (prefixed "hub_") and the request's .sha and .i for a refusal;
+    MalformedError for anything else."""
     if len(data) >= 1 and data[0] == 0x7B:  # "{"
         obj = canonical.loads_canonical(data)
         if type(obj) is not dict or type(obj.get("error")) is not str:
             raise MalformedError("firmware reply is neither a chunk nor an error")
-        raise BundleError("hub_" + obj["error"][:32], "hub refused: %s" % obj["error"][:64])
+        e = BundleError("hub_" + obj["error"][:32], "hub refused: %s" % obj["error"][:64])
+        e.sha = obj.get("sha")  # a device ignores a refusal of another request
+        e.i = obj.get("i")
+        raise e
     return chunking.parse_frame(data)
 
 

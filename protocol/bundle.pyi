@@ -67,6 +67,8 @@ class _Readinto(Protocol):
 
 class BundleError(ProtocolError):
     reason: ClassVar[str]
+    sha: object
+    i: object
     def __init__(self, reason: str, message: str) -> None: ...
 
 def parse_version(s: object) -> tuple[int, int, int]: ...

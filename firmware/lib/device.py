@@ -147,10 +147,16 @@ class Device:
         # while an update or a probation is under way (_ota), then forgotten
         self.ota = None
         self._ota_task = None
+        self._ota_err = None
         self.on_command("ota", self._cmd_ota)
         if boot is not None and (boot.get("trial") or boot.get("rolled_back")
                                  or exists(self.root + "/fw/job.json")):
-            self._ota()
+            try:
+                self._ota()
+            except MemoryError:  # the records never stop a start: lib/otaless.py
+                import otaless
+
+                otaless.settle(self)
 
     def on_command(self, op, handler):
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
@@ -410,6 +416,8 @@ class Device:
             if t.done():
                 await t  # re-raises what killed a runtime task: fail loudly, never hang
                 raise RuntimeError("runtime task ended")
+        if self._ota_err is not None:
+            raise self._ota_err
         gc.collect()
         # live-heap high-water: gc.mem_alloc() right after a collection (what the app really
         # holds; mem_alloc before a collection also counts garbage and tends to the heap size)
@@ -454,6 +462,10 @@ class Device:
     async def _run_ota(self):
         try:
             await self.ota.run()  # returns once no update and no probation is left
+        except Exception as e:  # noqa: BLE001 - never a silent death
+            _log.exc(e, "ota")
+            if self.ota.trial:
+                self._ota_err = e  # on probation: supervise() raises it (the loader rolls back)
         finally:
             self.ota = self._ota_task = None
             _forget("ota")
@@ -463,7 +475,9 @@ class Device:
         try:
             return await self._ota().on_command(cmd)
         finally:
-            if self._ota_task is None:  # run the job, or forget the module again
+            if self.ota is None:  # a MemoryError importing it
+                _forget("protocol.bundle")
+            elif self._ota_task is None:  # run the job, or forget the module again
                 self._ota_task = asyncio.create_task(self._run_ota())
 
 

@@ -92,7 +92,10 @@ class Ota:
         self.stage = self.fw + "/stage"
         self.job_path = self.fw + "/job.json"
         self.rec = state_mod.State(self.fw + "/boot.json") if boot is not None else None
-        self.trial = self.rec.get("trial") if self.rec is not None else None
+        # the trial counts only while boot.json still boots this firmware's slot: after a
+        # swap or a no_report rollback (a reset pending) it is not this firmware's to run
+        self.mine = self.rec is not None and self.rec.get("slot") == boot["slot"]
+        self.trial = self.rec.get("trial") if self.mine else None
         key = device.opt("ops_key")
         self.ops_pk = binascii.unhexlify(key) if key else None
         self.job = None
@@ -118,6 +121,8 @@ class Ota:
         try:
             sha, i, total, data = bundle.parse_fetch_reply(payload)
         except bundle.BundleError as e:  # the hub will not serve it
+            if (e.sha, e.i) != self._want:
+                return  # a refusal of another request (an earlier job's, a resend's)
             self._reply = e
             self._got.set()
             return
@@ -144,6 +149,8 @@ class Ota:
             raise Refusal("no_loader")  # run straight from the repo: no slots to swap
         if self.ops_pk is None:
             raise Refusal("no_ops_key")
+        if self.d._reboot or not self.mine:
+            raise Refusal("busy")  # a swap or a rollback waits for its reset
         job = self.job
         if job is not None:
             if job["manifest"] == args["manifest"]:
@@ -169,6 +176,8 @@ class Ota:
     async def run(self):
         """The rollback report, the probation, then the accepted job; returns when none is
         left (Device then forgets this module)."""
+        if not self.mine:
+            return  # boot.json names the other slot: the reset is pending (it reports)
         await self._start()
         if self.trial:
             await self._probation(self.trial)
@@ -235,21 +244,21 @@ class Ota:
             await self._download(job)
         except Failed as e:
             _log.warning("update %s failed: %s", job["version"], e.reason)
+            self._end_job()  # first: an emit that raises leaves no job behind
             await self._event(job, "failed", e.reason[:120])
-            self._end_job()
         except bundle.BundleError as e:
             _log.warning("update %s refused: %s", job["version"], e)
-            await self._event(job, "failed", e.reason)
             self._end_job()
+            await self._event(job, "failed", e.reason)
         except Exception as e:  # MemoryError, a flash error: reported, the job dropped
             _log.exc(e, "update %s failed", job["version"])
             self._end_job()
             await self._event(job, "failed", ("error: %s" % type(e).__name__)[:120])
 
     def _end_job(self):
-        rmtree(self.stage)
-        _drop_record(self.job_path)
+        _drop_record(self.job_path)  # first: a cut before rmtree leaves no job to resume
         self.job = None
+        rmtree(self.stage)
 
     async def _download(self, job):
         d = self.d
@@ -310,6 +319,8 @@ class Ota:
 
     def swap(self, job, other):
         """stage/ becomes the inactive slot, then boot.json names it (the commit point)."""
+        if not self.mine or other == self.boot["slot"]:
+            raise Failed("swap: boot.json no longer boots slot %s" % self.boot["slot"])
         dst = self.fw + "/" + other
         rmtree(dst)
         os.rename(self.stage, dst)

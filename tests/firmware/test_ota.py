@@ -134,6 +134,46 @@ def test_a_crash_on_probation_rolls_back_and_resets(tmp_path: Path, where: str) 
     assert p.stdout.split() == ["RAN", "a", "a", "0.1.0", "None"], p.stdout + p.stderr
 
 
+def test_a_crash_after_the_slot_confirmed_itself_is_no_rollback(tmp_path: Path) -> None:
+    # review #1: the loader looks at boot.json again; the commit (trial None) stands
+    fw = tmp_path / "flash" / "fw"
+    _slot(fw, "a", _MAIN)
+    _slot(
+        fw,
+        "b",
+        """
+import json
+def main(argv=None, boot=None):
+    p = boot["root"] + "/fw/boot.json"
+    with open(p) as f:
+        rec = json.load(f)
+    rec["trial"] = None
+    with open(p, "w") as f:
+        json.dump(rec, f)
+    raise RuntimeError("runtime task ended")
+""",
+    )
+    _write_boot(tmp_path, {"slot": "b", "version": "0.2.0", "trial": dict(TRIAL),
+                           "rolled_back": None})  # fmt: skip
+    p = _loader(tmp_path)
+    assert p.returncode == 1 and "RuntimeError" in p.stdout + p.stderr, p.stdout + p.stderr
+    assert _boot(tmp_path) == {"slot": "b", "version": "0.2.0", "trial": None,
+                               "rolled_back": None}  # fmt: skip
+
+
+def test_a_file_missing_from_the_slot_is_not_loaded_from_elsewhere(tmp_path: Path) -> None:
+    # review #8: only the slot (and .frozen) on sys.path, not the loader's own folder
+    # (firmware/ on the unix port, / on a board): the trial fails and rolls back
+    fw = tmp_path / "flash" / "fw"
+    _slot(fw, "a", _MAIN)
+    _slot(fw, "b", "import loader\ndef main(argv=None, boot=None):\n    print('MIXED')\n")
+    _write_boot(tmp_path, {"slot": "b", "version": "0.2.0", "trial": dict(TRIAL),
+                           "rolled_back": None})  # fmt: skip
+    p = _loader(tmp_path)
+    assert p.returncode == 3 and "MIXED" not in p.stdout, p.stdout + p.stderr
+    assert _boot(tmp_path)["rolled_back"]["reason"] == "crash: ImportError"
+
+
 def test_a_crash_outside_a_trial_changes_nothing(tmp_path: Path) -> None:
     fw = tmp_path / "flash" / "fw"
     _slot(fw, "a", "1 / 0\n")

@@ -83,7 +83,18 @@ def main():
     )
     for v in ("1.2", "01.2.3", "1.2.x", "1.2.3.4", 123):
         print("version", v, reason(bundle.parse_version, v))
-    for p in ("../x.py", "/abs.py", "a//b.py", "a/./b.py", "a b.py", "ok/fine_1-2.py"):
+    for p in (
+        "../x.py",
+        "/abs.py",
+        "a//b.py",
+        "a/./b.py",
+        "a b.py",
+        "ok/fine_1-2.py",
+        "manifest.json",
+        "lib/x.py.part",
+        "x.part",
+        "lib/manifest.json",
+    ):
         print("path", p, reason(bundle.validate_path, p))
     backwards = manifest()
     backwards["files"] = [backwards["files"][1], backwards["files"][0]]
