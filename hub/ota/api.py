@@ -15,7 +15,7 @@ from hub.auth.service import Principal, require_roles
 from hub.deps import ClockDep, SessionDep, SettingsDep
 from hub.media.store import FileBlobStore
 from hub.ota import rollouts, service
-from hub.ota.errors import BundleRejectedError
+from hub.ota.errors import BundleRejectedError, OtaPermissionError
 from hub.ota.models import Bundle, Rollout
 from hub.ota.schemas import (
     STATE_NAMES,
@@ -108,15 +108,26 @@ async def upload_bundle(
     return BundleOut.model_validate(row)
 
 
+DISTRICT_CODE_LEN = 6  # area codes: district 6, street 9, community 12 digits
+
+
+def _district_wide(user: Principal) -> None:
+    """Bundles are the whole fleet's: an admin or operator of the district (or unscoped) reads
+    them; a street's or community's rolls out a bundle id the ops team gives it."""
+    require_roles(user, Role.admin, Role.operator)
+    if user.scope_code is not None and len(user.scope_code) > DISTRICT_CODE_LEN:
+        raise OtaPermissionError("firmware bundles are read district-wide (a district token)")
+
+
 @router.get("/bundles", response_model=list[BundleOut])
 def list_bundles(db_session: SessionDep, user: CurrentUser) -> list[BundleOut]:
-    require_roles(user, Role.admin, Role.operator)
+    _district_wide(user)
     return [BundleOut.model_validate(b) for b in service.list_bundles(db_session=db_session)]
 
 
 @router.get("/bundles/{bundle_id}", response_model=BundleOut)
 def get_bundle(bundle_id: str, db_session: SessionDep, user: CurrentUser) -> BundleOut:
-    require_roles(user, Role.admin, Role.operator)
+    _district_wide(user)
     return BundleOut.model_validate(service.get_bundle(db_session=db_session, bundle_id=bundle_id))
 
 

@@ -355,12 +355,13 @@ def list_rollouts(
 
 
 def check_scope(*, db_session: Session, rollout: Rollout, scope: str | None) -> None:
-    """OtaPermissionError when ``scope`` is set and the rollout reaches a device outside it."""
+    """Not found (as every other object outside a caller's area: its existence is not told)
+    when ``scope`` is set and the rollout reaches a device outside it."""
     if scope is None:
         return
     outside = db_session.scalar(select(_reaches_outside(scope)).where(Rollout.id == rollout.id))
     if outside:
-        raise OtaPermissionError(f"rollout {rollout.id} reaches devices outside your area {scope}")
+        raise OtaNotFoundError(f"rollout {rollout.id} not found", code="rollout_not_found")
 
 
 def entries(*, db_session: Session, rollout_id: str) -> list[RolloutDevice]:

@@ -83,6 +83,7 @@ def _seed_street(
     person, capture = _seed_gate(label, db_session, clock, grid, settings)
     command = db_session.scalars(select(Command).where(Command.device_id == dev.device_id)).one()
     event = db_session.scalars(select(Event).where(Event.device_id == dev.device_id)).one()
+    rollout = _seed_rollout(label, db_session, clock, settings, dev.device_id)
     street = Street(code)
     street.strings |= {code, dev.device_id, dev.media(photo)["sha256"], command.id}
     street.strings |= {f"marker-{label}-report", f"marker-{label}-feedback", person, capture}
@@ -109,8 +110,36 @@ def _seed_street(
         "community": grid[:12],
         "person_id": person,
         "capture_sha256": capture,
+        "bundle_id": rollout.bundle_id,
+        "rollout_id": rollout.id,
     }
     return street
+
+
+def _seed_rollout(
+    label: str, db_session: Session, clock: FrozenClock, settings: Settings, device_id: str
+) -> Any:
+    """A firmware bundle (its own version per street) rolled out to the street's device."""
+    from hub.media.store import FileBlobStore
+    from hub.ota import service
+    from protocol import crypto
+    from tests.hub.ota.conftest import OPS_SEED, make_glb
+
+    ota = settings.model_copy(update={"ota_ops_key": crypto.public_key(OPS_SEED).hex()})
+    version = "0.2.0" if label == "A" else "0.3.0"
+    store = FileBlobStore(ota.ota_dir)
+    glb = make_glb(version=version)
+    bundle, _ = service.upload_bundle(
+        db_session=db_session, store=store, data=glb, settings=ota, clock=clock
+    )
+    rollout = service.create_rollout(
+        db_session=db_session, clock=clock, bundle_id=bundle.id,
+        target={"devices": [device_id]}, stages=[100], auto_advance=False,
+        advance_success_percent=90, pause_failure_percent=20, pause_min_done=1,
+        device_timeout_s=900,
+    )  # fmt: skip
+    db_session.commit()
+    return rollout
 
 
 def _seed_gate(

@@ -79,7 +79,9 @@ def test_new_and_flash_with_the_key_made_here(live_hub: LiveHub, tmp_path: Path)
         assert hub_dev["online"] and hub_dev["session"] >= 1
         # the board has the firmware and the seed; the workstation no longer has the seed
         assert json.loads(board.path("config.json").read_text())["key"] == seed
-        assert (board.path("lib/device.py")).exists() and board.path("protocol/ed25519.py")
+        slot = "flash/fw/a"  # the OTA layout: the loader as main.py, the firmware in slot a
+        assert board.path(f"{slot}/lib/device.py").exists()
+        assert board.path(f"{slot}/protocol/ed25519.py").exists()
         assert "key" not in json.loads((out / dev / "config.json").read_text())
         for path in out.rglob("*"):
             if path.is_file():
