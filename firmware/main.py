@@ -40,14 +40,15 @@ def _app(cfg, device, hal):
 
 
 def _preload(cfg):
-    # Compiling source needs transient RAM roughly the size of the module's parse tree, so the
-    # largest modules are compiled first, while the heap is still empty, with a collection
-    # after each (on a board, frozen / .mpy modules skip compilation altogether).
+    # The long-lived modules first, with a collection after each: their bytecode (.mpy, from
+    # provisioning/mpy.py) settles at the bottom of the heap before anything short-lived.
+    # Run from source (a developer's board), this also compiles the largest first, while
+    # the heap is empty: a compile needs transient RAM about the size of its parse tree.
     import gc
 
     app = cfg.get("app", "handheld")
-    # device first: its compile (the largest file) needs the most transient RAM, and it
-    # pulls in the whole runtime (mqtt, outbox, upload, protocol) right after it
+    # device first: the largest, and it pulls in the whole runtime (mqtt, outbox, upload,
+    # protocol) right after it
     names = ["device", "apps.%s.app" % app, "hal.sim"]
     if app != "handheld":
         names[1:1] = ["gate", "acl", "decide", "batch", "hal.sim_gate"]

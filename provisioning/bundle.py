@@ -23,12 +23,11 @@ from pathlib import Path
 
 from protocol import bundle as pb
 from protocol.errors import ProtocolError
+from provisioning import mpy
 from provisioning.errors import ProvisionError
 
 MANIFEST = "manifest.json"
 FILES = "files/"
-# firmware/ sub-trees that go into a slot, with their path in it; main.py is added alone
-_TREES = (("firmware/lib", "lib"), ("firmware/hal", "hal"), ("firmware/apps", "apps"))
 _VERSION = re.compile(r'^VERSION = "([^"]*)"', re.M)
 Progress = Callable[[str, int], None]  # (bundle path, bytes) of the file just added
 
@@ -38,24 +37,12 @@ class BundleBuildError(ProvisionError):
 
 
 def firmware_files(repo_root: Path) -> list[tuple[Path, str]]:
-    """(source file, path in the slot) of everything a device runs: firmware/main.py ->
-    main.py, firmware/lib, hal, apps -> lib/, hal/, apps/, protocol/*.py -> protocol/ (sources
-    only: no stubs, tests or caches), sorted by slot path. Not firmware/loader.py."""
-    root = Path(repo_root)
-    main = root / "firmware" / "main.py"
-    if not main.is_file():
-        raise BundleBuildError(f"{root} is not a Gridlink source tree: no firmware/main.py")
-    out = [(main, "main.py")]
-    for src, dst in (*_TREES, ("protocol", "protocol")):
-        base = root / src
-        if not base.is_dir():
-            raise BundleBuildError(f"{root} is not a Gridlink source tree: no {src}/")
-        for path in base.rglob("*.py"):
-            rel = path.relative_to(base)
-            if "__pycache__" in rel.parts or (src == "protocol" and len(rel.parts) > 1):
-                continue
-            out.append((path, f"{dst}/{rel.as_posix()}"))
-    return sorted(out, key=lambda f: f[1])
+    """(file, path in the slot) of everything a device runs, compiled (provisioning.mpy):
+    main.py, lib/, hal/, apps/ and protocol/ as .mpy, sorted by slot path. Not the loader."""
+    try:
+        return mpy.firmware_files(repo_root)
+    except mpy.CompileError as exc:
+        raise BundleBuildError(str(exc)) from None
 
 
 def source_version(repo_root: Path) -> str:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from protocol import command, crypto
+from provisioning import mpy
 from simulator import scenarios
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,20 +41,10 @@ SIM_HW = "sim-unix"  # the hardware name simulated devices report (bundles match
 
 
 def firmware_files(src_root: Path = REPO) -> list[tuple[Path, str]]:
-    """(source file, slot path) of the firmware a slot holds: firmware/main.py, lib/, hal/,
-    apps/ and protocol/ (no .pyi, no tests, no __pycache__; never firmware/loader.py). The same
-    list as provisioning.bundle.firmware_files (the contract of issue 11, section 1)."""
-    fw = src_root / "firmware"
-    out = [(fw / "main.py", "main.py")]
-    out += [(p, "lib/" + p.name) for p in sorted((fw / "lib").glob("*.py"))]
-    for sub in ("hal", "apps"):
-        out += [
-            (p, p.relative_to(fw).as_posix())
-            for p in sorted((fw / sub).rglob("*.py"))
-            if "__pycache__" not in p.parts
-        ]
-    out += [(p, "protocol/" + p.name) for p in sorted((src_root / "protocol").glob("*.py"))]
-    return sorted(out, key=lambda f: f[1])
+    """(file, slot path) of the firmware a slot holds: main.py, then lib/, hal/, apps/ and
+    protocol/ compiled to .mpy (never firmware/loader.py). The list provisioning flashes and
+    bundles carry: provisioning.mpy, the one module of provisioning/ the simulator imports."""
+    return mpy.firmware_files(src_root)
 
 
 def firmware_version(src_root: Path = REPO) -> str:
@@ -97,8 +88,16 @@ def micropython_binary() -> str:
 
 
 def micropypath(extra: list[str] | None = None) -> str:
-    """The board layout: firmware/lib (runtime), firmware/ (hal, apps), repo root (protocol)."""
-    return ":".join([".frozen", *(extra or []), str(FIRMWARE / "lib"), str(FIRMWARE), str(REPO)])
+    """The board layout, compiled (provisioning.mpy): lib/ (runtime), then the tree's root
+    (hal, apps, protocol); `extra` comes first (a test's own modules, as source)."""
+    tree = mpy.compiled_tree(REPO)
+    return ":".join([".frozen", *(extra or []), str(tree / "lib"), str(tree)])
+
+
+def main_script() -> Path:
+    """main.py of the compiled tree: run from there, its directory (first on sys.path, as
+    MicroPython puts a script's) holds the compiled hal/ and apps/, not their sources."""
+    return mpy.compiled_tree(REPO) / mpy.ENTRY
 
 
 # the simulated parts of each gate kind (docs/access.md section 1)
@@ -192,7 +191,7 @@ class SimDevice:
         cmd = [self.fleet.micropython]
         if self.heapsize:
             cmd += ["-X", f"heapsize={self.heapsize}"]
-        cmd += [str(LOADER if self.ota else MAIN), "--config", str(self.config_path)]
+        cmd += [str(LOADER if self.ota else main_script()), "--config", str(self.config_path)]
         try:
             self.proc = subprocess.Popen(
                 cmd,

@@ -405,8 +405,8 @@ class Device:
                                              self.seed)
                     await self.link.publish(topics.state(self.dev), off, 1, True)
                     await self.link.shutdown()
-                except OSError:
-                    pass
+                except (OSError, MemoryError) as e:  # never in place of what ended the run
+                    _log.warning("no clean stop: %r", e)
             self.link.stop()
 
     async def supervise(self):

@@ -321,7 +321,7 @@ def test_a_manifest_signed_by_another_key_is_refused_before_any_file(fleet, hub,
 
 
 def test_one_altered_byte_in_a_file_is_refused(fleet, hub, trees) -> None:
-    b = make_bundle(trees["0.2.0"], "0.2.0", fleet.ops_seed, alter="lib/device.py")
+    b = make_bundle(trees["0.2.0"], "0.2.0", fleet.ops_seed, alter="lib/device.mpy")
     hub.offer(b)
     _refused(fleet, hub, "hh-ota-byte", b, ("failed", "bad_file"))
 
@@ -377,6 +377,6 @@ def test_a_download_killed_half_way_resumes_with_only_the_missing_chunks(fleet, 
 
 def test_the_simulator_file_list_matches_the_contract() -> None:
     rels = [r for _, r in firmware_files()]
-    assert "main.py" in rels and "lib/ota.py" in rels and "protocol/bundle.py" in rels
+    assert "main.py" in rels and "lib/ota.mpy" in rels and "protocol/bundle.mpy" in rels
     assert not [r for r in rels if r.endswith(".pyi") or "loader" in r or "__pycache__" in r]
     assert rels == sorted(rels)

@@ -42,7 +42,8 @@ def _update(tmp_path, kind: str, heapsize: str) -> tuple[int, int]:
             wait_until("birth", lambda: hub.births, 60)
             hub.c.publish("gl/v1/ota-heap/cmd",
                           fleet.command("ota-heap", "ota", b.args(), cmd_id="c-1"), 1)  # fmt: skip
-            ack = wait_until("ack", lambda: hub.ack_of("ota-heap", "c-1"), 60)
+            ack = wait_until("ack", lambda: hub.ack_of("ota-heap", "c-1"), 60,
+                             detail=lambda: dev.log()[-3000:])  # fmt: skip
             assert (ack["status"], ack["detail"]) == ("succeeded", "accepted"), ack
             rc = dev.wait(240)  # swap, reset, probation, confirmed, the script ends
             log = dev.log()

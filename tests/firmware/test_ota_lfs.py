@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from protocol import bundle, crypto
+from simulator.fleet import FIRMWARE
 from tests.firmware.test_outbox_lfs import BLOCKDEV
 
 OPS = crypto.new_seed()
@@ -33,6 +34,7 @@ SWAP_CUT = (
     BLOCKDEV
     + """
 import hashlib, json
+sys.path.append(sys.argv[2])  # firmware/: the loader (never in a slot), after the compiled tree
 import loader, ota
 
 SPEC = json.load(open(sys.argv[1]))
@@ -151,7 +153,7 @@ def test_a_power_cut_at_every_block_write_of_swap_commit_and_rollback_leaves_a_w
     spec = {"old": old, "new": new, "sha": bundle.digest(new["manifest"].encode())}
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
-    out = run_mpy(SWAP_CUT, path, heapsize="4M", timeout=300)
+    out = run_mpy(SWAP_CUT, path, FIRMWARE, heapsize="4M", timeout=300)
     r = json.loads(out.strip().splitlines()[-1])
     assert r["total"] > 30, r  # the cuts land inside removes, the rename and three records
     assert r["bad"] == [], r["bad"]

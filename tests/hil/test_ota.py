@@ -179,7 +179,7 @@ def test_n_to_n_plus_1_at_a_10_percent_stage_then_100(ota: Ota) -> None:
 def test_one_altered_byte_is_refused_by_the_hub_and_by_the_device(ota: Ota) -> None:
     data = ota.bundle(N1, "n1")
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        member = tar.getmember("files/lib/device.py")
+        member = tar.getmember("files/lib/device.mpy")
     at = member.offset_data + member.size // 2
     altered = bytearray(data)
     altered[at] ^= 0x01
@@ -194,7 +194,7 @@ def test_one_altered_byte_is_refused_by_the_hub_and_by_the_device(ota: Ota) -> N
     resp = ota.upload(data)
     assert resp.status_code == 201, resp.text
     manifest = bundle.parse(member_bytes(data, "manifest.json"))
-    (entry,) = [f for f in manifest["files"] if f["path"] == "lib/device.py"]
+    (entry,) = [f for f in manifest["files"] if f["path"] == "lib/device.mpy"]
     stored = ota.hub.settings.ota_dir / entry["sha256"][:2] / entry["sha256"][2:4] / entry["sha256"]
     body = bytearray(stored.read_bytes())
     body[len(body) // 2] ^= 0x01

@@ -67,25 +67,48 @@ def test_firmware_files_is_what_a_device_runs() -> None:
     files = firmware_files(REPO)
     paths = [p for _, p in files]
     assert paths == sorted(paths) and len(paths) == len(set(paths))
-    assert "main.py" in paths and "lib/device.py" in paths and "protocol/bundle.py" in paths
+    assert "main.py" in paths and "lib/device.mpy" in paths and "protocol/bundle.mpy" in paths
     assert any(p.startswith("hal/") for p in paths) and any(p.startswith("apps/") for p in paths)
     for src, path in files:
-        assert path.endswith(".py") and "__pycache__" not in path, path
-        assert "loader" not in path and not path.startswith("tests/")
-        assert src.read_bytes() == (REPO / _source_of(path)).read_bytes()
+        assert "__pycache__" not in path and "loader" not in path, path
+        assert not path.startswith("tests/")
+        if path == "main.py":  # a board runs it as source
+            assert src.read_bytes() == (REPO / "firmware" / "main.py").read_bytes()
+        else:  # the rest is MicroPython bytecode (mpy v6), named for its source
+            assert path.endswith(".mpy") and src.read_bytes()[:2] == b"M\x06", path
+            assert (REPO / _source_of(path[: -len(".mpy")] + ".py")).is_file(), path
     expected = {"main.py"}
     for sub in ("lib", "hal", "apps"):
         expected |= {
-            f"{sub}/{p.relative_to(REPO / 'firmware' / sub).as_posix()}"
+            f"{sub}/{p.relative_to(REPO / 'firmware' / sub).with_suffix('.mpy').as_posix()}"
             for p in (REPO / "firmware" / sub).rglob("*.py")
             if "__pycache__" not in p.parts
         }
-    expected |= {f"protocol/{p.name}" for p in (REPO / "protocol").glob("*.py")}
+    expected |= {f"protocol/{p.stem}.mpy" for p in (REPO / "protocol").glob("*.py")}
     assert set(paths) == expected
 
 
 def _source_of(path: str) -> str:
     return path if path.startswith("protocol/") else f"firmware/{path}"
+
+
+def test_a_syntax_error_in_the_firmware_is_one_line(tmp_path: Path) -> None:
+    src = tree_copy(tmp_path / "src")
+    (src / "firmware" / "lib" / "broken.py").write_text("def f(:\n    pass\n")
+    with pytest.raises(BundleBuildError) as err:
+        firmware_files(src)
+    msg = str(err.value)
+    assert "\n" not in msg and "broken.py" in msg and "SyntaxError" in msg, msg
+
+
+def test_an_edited_source_is_compiled_again(tmp_path: Path) -> None:
+    src = tree_copy(tmp_path / "src")
+    before = dict((p, s.read_bytes()) for s, p in firmware_files(src))
+    cfg = src / "firmware" / "lib" / "config.py"
+    cfg.write_text(cfg.read_text() + "\nEXTRA = 1\n")
+    after = dict((p, s.read_bytes()) for s, p in firmware_files(src))
+    assert after["lib/config.mpy"] != before["lib/config.mpy"]
+    assert {p for p in after if after[p] != before[p]} == {"lib/config.mpy"}
 
 
 def test_the_loader_is_never_in_a_bundle(tmp_path: Path) -> None:
@@ -156,31 +179,30 @@ def test_a_file_changed_after_the_build_fails_the_check(tmp_path: Path) -> None:
     out = tmp_path / "fw.glb"
     sealed = build_bundle(src, out, version=VERSION, kinds=["handheld"], hw=["*"], ops_seed=seed)
     manifest = pb.open(sealed, crypto.public_key(seed))
-    entry = next(f for f in manifest["files"] if f["path"] == "lib/device.py")
+    entry = next(f for f in manifest["files"] if f["path"] == "lib/device.mpy")
     buf = bytearray(512)
 
-    # the source changed after the build: its bytes no longer match the signed manifest
-    target = src / "firmware" / "lib" / "device.py"
+    # the file changed after the build: its bytes no longer match the signed manifest
+    (target,) = [s for s, p in firmware_files(src) if p == "lib/device.mpy"]
     data = bytearray(target.read_bytes())
     data[100] ^= 0x01
-    target.write_bytes(bytes(data))
-    with open(target, "rb") as f, pytest.raises(pb.BundleError) as err:
-        pb.check_file(f, entry, buf)
+    with pytest.raises(pb.BundleError) as err:
+        pb.check_file(io.BytesIO(bytes(data)), entry, buf)
     assert err.value.reason == "bad_file"
 
     # one altered byte inside the bundle: read_bundle and protocol.bundle refuse it
     altered = tmp_path / "altered.glb"
-    _rewrite(out, altered, {"files/lib/device.py": bytes(data)})
+    _rewrite(out, altered, {"files/lib/device.mpy": bytes(data)})
     with pytest.raises(BundleBuildError) as built:
         read_bundle(altered)
     assert str(built.value) == (
-        f"bundle {altered}: bad_file: file lib/device.py does not match the manifest"
+        f"bundle {altered}: bad_file: file lib/device.mpy does not match the manifest"
     )
     _, files = read_bundle(out)
     with pytest.raises(pb.BundleError) as err:
         pb.check_file(io.BytesIO(bytes(data)), entry, buf)
     assert err.value.reason == "bad_file"
-    pb.check_file(io.BytesIO(files["lib/device.py"]), entry, buf)  # the original passes
+    pb.check_file(io.BytesIO(files["lib/device.mpy"]), entry, buf)  # the original passes
 
     # and a manifest altered by one byte no longer verifies
     forged = sealed.replace(b'"hw":["*"]', b'"hw":["x"]')

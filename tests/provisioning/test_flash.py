@@ -80,8 +80,8 @@ def test_new_and_flash_with_the_key_made_here(live_hub: LiveHub, tmp_path: Path)
         # the board has the firmware and the seed; the workstation no longer has the seed
         assert json.loads(board.path("config.json").read_text())["key"] == seed
         slot = "flash/fw/a"  # the OTA layout: the loader as main.py, the firmware in slot a
-        assert board.path(f"{slot}/lib/device.py").exists()
-        assert board.path(f"{slot}/protocol/ed25519.py").exists()
+        assert board.path(f"{slot}/lib/device.mpy").exists()
+        assert board.path(f"{slot}/protocol/ed25519.mpy").exists()
         assert "key" not in json.loads((out / dev / "config.json").read_text())
         for path in out.rglob("*"):
             if path.is_file():

@@ -91,7 +91,7 @@ def test_flash_installs_the_loader_and_slot_a(live_hub: LiveHub, tmp_path: Path)
         assert code == 0, stdout + stderr + board.output()[-3000:]
         for stale in ("flash/fw/b", "flash/fw/stage", "flash/fw/job.json", "flash/fw/a/lib/old.py"):
             assert not board.path(stale).exists(), stale
-        assert board.path("flash/fw/a/lib/device.py").exists()
+        assert board.path("flash/fw/a/lib/device.mpy").exists()
         assert json.loads(board.path("config.json").read_text())["hw"] == "sim-unix-2"
         assert board.path("flash/key").read_text().strip() == seed
 

@@ -1,5 +1,5 @@
-"""The simulator installs exactly the files a bundle carries and provisioning flashes: one list
-in two places (simulator/ must not import provisioning/), checked here."""
+"""The simulator installs exactly the files a bundle carries and provisioning flashes (one
+list: provisioning.mpy), and that list is the firmware compiled to bytecode."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_simulator_installs_what_a_bundle_carries() -> None:
     sim = [(Path(src).resolve(), rel) for src, rel in sim_files(REPO)]
     ops = [(Path(src).resolve(), rel) for src, rel in bundle_files(REPO)]
-    assert sorted(sim, key=lambda x: x[1]) == sorted(ops, key=lambda x: x[1])
+    assert sim == ops
     rels = {rel for _, rel in ops}
-    assert {"main.py", "lib/device.py", "lib/ota.py", "protocol/bundle.py"} <= rels
-    assert "loader.py" not in rels and not any(r.endswith(".pyi") for r in rels)
+    assert {"main.py", "lib/device.mpy", "lib/ota.mpy", "protocol/bundle.mpy"} <= rels
+    assert "loader.py" not in rels and "loader.mpy" not in rels
+    assert [r for r in rels if r.endswith(".py")] == ["main.py"]  # the rest is bytecode
+    assert all(src.read_bytes()[:2] == b"M\x06" for src, rel in ops if rel.endswith(".mpy"))

@@ -1,8 +1,9 @@
 """Run code on the MicroPython unix port with the firmware import layout.
 
-MICROPYPATH is set to ``.frozen:firmware/lib:firmware:<repo root>`` so that, as on a board where
-firmware/ is copied to the root, ``import mqtt`` / ``import outbox`` (firmware/lib), ``import hal``
-/ ``import apps`` (firmware/) and ``from protocol import envelope`` (repo root) all work.
+MICROPYPATH is set to ``.frozen:<tree>/lib:<tree>``, where <tree> is the firmware compiled to
+bytecode (provisioning.mpy, as a board holds it), so that ``import mqtt`` / ``import outbox``
+(lib/), ``import hal`` / ``import apps`` and ``from protocol import envelope`` all work. Under
+CPython the same modules are imported from source (cpython_path).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from simulator import fleet
 from tests.support.mosquitto import preexec_for_thread
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,8 +30,7 @@ FIRMWARE_PATHS = (REPO / "firmware" / "lib", REPO / "firmware", REPO)
 
 
 def micropypath(extra: list[str | os.PathLike] | None = None) -> str:
-    paths = [".frozen", *(str(p) for p in extra or ()), *(str(p) for p in FIRMWARE_PATHS)]
-    return ":".join(paths)
+    return fleet.micropypath([str(p) for p in extra or ()])
 
 
 def cpython_path() -> list[str]:
