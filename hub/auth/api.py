@@ -161,10 +161,11 @@ def sign_in(
 def current_session(
     request: Request, db_session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> SessionRead:
-    """The signed-in session of this browser (401 when the cookie holds no live session)."""
+    """The signed-in session of this browser: 401 when the cookie holds no live session, 403
+    for a bearer token (it has no session)."""
     secret = session_secret(request, settings)
-    if user.session_id is None or secret is None:
-        raise AuthenticationError(sessions.SESSION_EXPIRED)
+    if user.session_id is None or secret is None:  # a bearer token: authenticated, no session
+        raise PermissionDeniedError("this request carries an API token, not a console session")
     row = db_session.get(ConsoleSession, user.session_id)
     assert row is not None
     return _session_read(row, user, sessions.csrf_token(secret), settings)

@@ -8,6 +8,7 @@ import pty
 import select
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,6 @@ def test_passwd_prompts_twice_on_a_terminal(
         stderr=tty,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
     )
-    os.close(tty)
     seen = bytearray()
 
     def read_until(text: bytes) -> bool:
@@ -84,15 +84,19 @@ def test_passwd_prompts_twice_on_a_terminal(
                 pass
         return text in seen
 
+    def echo_off() -> bool:  # getpass flushes what was typed before it turned echo off
+        return not termios.tcgetattr(tty)[3] & termios.ECHO
+
     try:
-        wait_until("the first prompt", lambda: read_until(b"new password"), timeout=60)
-        os.write(main, b"typed on a terminal\n")
-        wait_until("the confirmation", lambda: read_until(b"Repeat"), timeout=30)
-        os.write(main, b"typed on a terminal\n")
+        for prompt in (b"new password", b"Repeat"):
+            wait_until(f"the prompt {prompt!r}", lambda p=prompt: read_until(p), timeout=60)
+            wait_until("echo off", echo_off, timeout=30, detail=lambda: seen)
+            os.write(main, b"typed on a terminal\n")
         assert proc.wait(timeout=60) == 0, seen.decode(errors="replace")
     finally:
         if proc.poll() is None:
             proc.kill()
+        os.close(tty)
         os.close(main)
     assert b"typed on a terminal" not in seen  # not echoed
     assert signs_in(client, "typed on a terminal")

@@ -291,3 +291,9 @@ def test_https_makes_the_cookie_secure(
         assert cookie.startswith("__Host-gridlink_session=") and "Secure" in cookie
         assert browser.get("/api/me").status_code == 200
     app.state.engine.dispose()
+
+
+def test_a_bearer_token_has_no_session(client: TestClient, demo: DemoData) -> None:
+    assert client.get("/api/session").status_code == 401
+    resp = client.get("/api/session", headers=bearer(demo, STREET_A))
+    assert resp.status_code == 403 and "not a console session" in resp.json()["message"]
