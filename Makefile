@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup services clean fuzz
+.PHONY: demo test lint bench setup services clean fuzz assets
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required: apt-get install python3.11 python3.11-venv"; exit 1; }
@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-# What the test suite runs for real: Mosquitto (broker), PostgreSQL (scale-out database) and
-# Chromium (the operator console in a real browser).
+# What the test suite runs for real: Mosquitto (broker), PostgreSQL (scale-out database),
+# Chromium (the operator console in a real browser) and its CJK font (Noto Sans CJK SC, so the
+# Chinese console renders real characters, not boxes).
 services:
 	@missing=""; \
 	command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || missing="$$missing mosquitto"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing$$missing (apt-get)..."; \
@@ -59,6 +61,13 @@ fuzz: $(STAMP)
 	GRIDLINK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) GRIDLINK_API_FUZZ_EXAMPLES=$(API_FUZZ_EXAMPLES) \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 3600 \
 	  tests/hub/api/test_openapi.py tests/hub/ingest/test_fuzz.py
+
+# Re-vendor the browser assets (Swagger UI, Redoc) from the npm registry at the versions pinned
+# in hub/console/vendoring.py: integrity-checked, with their licences and a manifest
+# (hub/console/vendor/manifest.json). Python only; serving them needs no network.
+assets: $(STAMP)
+	$(BIN)/python -m hub.console.vendoring
+	$(BIN)/python -m hub.console.vendoring --check
 
 bench: setup
 	$(BIN)/python -m bench

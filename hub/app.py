@@ -22,6 +22,7 @@ import hub.models  # noqa: F401  (registers every table)
 from hub.api import ROUTERS
 from hub.api.errors import install_error_handlers
 from hub.clock import Clock, SystemClock
+from hub.console import api as console_api
 from hub.db import make_engine, make_session_factory
 from hub.settings import Settings
 
@@ -77,6 +78,9 @@ def create_app(
         title="Gridlink hub",
         version=hub.__version__,
         description="Cases, grids, workers and devices of the Gridlink city-grid system.",
+        # /docs and /redoc come from hub.console, on vendored assets (no CDN)
+        docs_url=None,
+        redoc_url=None,
     )
     engine = make_engine(settings.database_url)
     app.state.settings = settings
@@ -86,6 +90,7 @@ def create_app(
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    console_api.mount_assets(app)
     heads = schema_heads()
 
     @app.get("/healthz", tags=["meta"])

@@ -1,4 +1,4 @@
-"""``gridlink hub ...``: run the hub, migrate its database, seed demo data.
+"""``gridlink hub ...``: run the hub, migrate its database, seed demo data, set passwords.
 
 Only ``migrate`` creates a database; the other commands refuse a missing SQLite file and a
 schema that is not at head. Operator errors (``HubCliError`` and the other types
@@ -8,6 +8,7 @@ schema that is not at head. Operator errors (``HubCliError`` and the other types
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import logging
 import signal
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 from hub import broker_admin, keys, mqtt_tls
 from hub.access.retention import purge_face_captures
 from hub.app import create_app, database_problem
+from hub.auth import passwords
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
 from hub.db import (
@@ -37,7 +39,7 @@ from hub.db import (
     sqlite_path,
 )
 from hub.devices.flows import BrokerDisableRetry
-from hub.errors import ConflictError, InvalidInputError
+from hub.errors import ConflictError, InvalidInputError, NotFoundError
 from hub.ingest import cli as ingest_cli
 from hub.ingest import runner
 from hub.media.store import FileBlobStore
@@ -387,6 +389,52 @@ def export_(
         raise HubCliError(str(exc)) from None
     finally:
         engine.dispose()
+
+
+def _read_password(account: str) -> str:
+    """Twice from the terminal (not echoed), or one line from standard input when it is not a
+    terminal (``printf '%s\\n' "$PW" | gridlink hub passwd NAME``); never from argv."""
+    if sys.stdin.isatty():
+        password: str = typer.prompt(
+            f"new password for {account}", hide_input=True, confirmation_prompt=True
+        )
+        return password
+    line = sys.stdin.readline()
+    if not line:
+        raise HubCliError("no password on standard input (one line expected)")
+    return line.removesuffix("\n").removesuffix("\r")
+
+
+@app.command()
+def passwd(
+    account: Annotated[str, typer.Argument(help="The account (its API token's name).")],
+    database_url: UrlOption = None,
+) -> None:
+    """Set an account's console password (argon2id), read from a prompt or standard input,
+    never from the command line. Lifts a sign-in lock and ends the account's sessions."""
+    settings = settings_from_env(database_url=database_url)
+    _require_schema(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        factory = make_session_factory(engine)
+        with session_scope(factory) as db_session:  # the account first: no prompt in vain
+            passwords.account_token(db_session=db_session, account=account)
+        password = _read_password(account)
+        with session_scope(factory) as db_session:
+            passwords.set_password(
+                db_session=db_session,
+                account=account,
+                password=password,
+                by=f"cli:{getpass.getuser()}",
+                scope_code=None,
+                settings=settings,
+                clock=SystemClock(),
+            )
+    except (InvalidInputError, NotFoundError, ConflictError) as exc:
+        raise HubCliError(exc.message) from None
+    finally:
+        engine.dispose()
+    console.print(f"password set for {account}; its open sessions ended", markup=False)
 
 
 # `gridlink hub ingest`: ingest workers without the API (the command lives in hub.ingest.cli).

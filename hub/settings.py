@@ -129,6 +129,19 @@ class Settings(BaseSettings):
     api_port: int = 8000
     admin_token: SecretStr = SecretStr(DEFAULT_ADMIN_TOKEN)
 
+    # Console sign-in (docs/hub.md, "Sessions and passwords"). ``https``: the hub is reached
+    # over HTTPS (its own TLS or a proxy in front), so the session cookie is Secure (and named
+    # ``__Host-gridlink_session``). A session ends session_max_age_s after sign-in, or once it
+    # has been idle session_idle_timeout_s, or at sign-out / revocation, whichever comes first.
+    https: bool = False
+    session_max_age_s: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600)
+    session_idle_timeout_s: int = Field(default=30 * 60, ge=60, le=30 * 24 * 3600)
+    # Passwords (argon2id): at least this many characters. login_max_failures wrong passwords in
+    # a row lock the account's password sign-in for login_lockout_s (tokens keep working).
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_s: int = Field(default=15 * 60, ge=1, le=7 * 24 * 3600)
+
     # Verification gate: the verifier's photo must be taken within this distance of the case
     # location, and within this many seconds of the verification request.
     verify_distance_m: float = 100.0

@@ -1,4 +1,5 @@
-"""API tokens (stored as SHA-256 hashes) with a role and an area scope."""
+"""API tokens (stored as SHA-256 hashes) with a role and an area scope; account passwords
+(argon2id) and console sessions that act as an account's token."""
 
 from __future__ import annotations
 
@@ -31,3 +32,41 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class AccountPassword(Base):
+    """An account's console password (argon2id hash only) and its failed sign-ins.
+
+    ``account`` is the account's name: the name of its one live API token, whose role and
+    scope a password session gets (``hub.auth.passwords``).
+    """
+
+    __tablename__ = "account_passwords"
+
+    account: Mapped[str] = mapped_column(String(120), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    set_by: Mapped[str] = mapped_column(String(160))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong ones in a row
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the cookie holds a random secret, the table only its SHA-256.
+
+    The session acts as its API token (role, scope, unit); revoking the token ends it too.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account: Mapped[str] = mapped_column(String(120), index=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(16))  # "password" or "token"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    end_reason: Mapped[str | None] = mapped_column(String(32), default=None)

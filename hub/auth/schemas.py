@@ -1,10 +1,10 @@
-"""API schemas of the auth domain: who am I, token create / read."""
+"""API schemas of the auth domain: who am I, token create / read, sign-in, sessions, passwords."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.auth.models import Role
 from hub.bounds import RowId
@@ -39,3 +39,42 @@ class TokenRead(BaseModel):
 
 class TokenCreated(TokenRead):
     token: str = Field(description="the secret; shown only in this response")
+
+
+class SignIn(BaseModel):
+    """Console sign-in: ``account`` and ``password``, or an API ``token`` (the demo's link)."""
+
+    account: str | None = Field(default=None, min_length=1, max_length=120)
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+    token: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SignIn:
+        by_password = self.account is not None or self.password is not None
+        if by_password == (self.token is not None):
+            raise ValueError("give account and password, or token")
+        if by_password and (self.account is None or self.password is None):
+            raise ValueError("give both account and password")
+        return self
+
+
+class SessionRead(BaseModel):
+    """The signed-in session (its secret is only in the HttpOnly cookie)."""
+
+    account: str
+    role: Role
+    scope_code: str | None
+    unit_id: int | None
+    method: str = Field(description="how it was opened: password or token")
+    created_at: datetime
+    expires_at: datetime
+    idle_timeout_s: int
+    csrf_token: str = Field(description="send as the X-CSRF-Token header on state changes")
+
+
+class PasswordSet(BaseModel):
+    password: str = Field(min_length=1, max_length=256)
+
+
+class SessionsEnded(BaseModel):
+    ended: int

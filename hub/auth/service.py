@@ -35,6 +35,7 @@ class Principal:
     scope_code: str | None = None
     unit_id: int | None = None
     token_id: int | None = None
+    session_id: int | None = None  # set when the caller is a signed-in console session
 
     @property
     def actor(self) -> str:

@@ -1,15 +1,65 @@
-"""The operator console: one static page that talks to the REST API with the operator's token."""
+"""The operator console (``/console``: sign-in, then the case views, hub/console/static) and
+the OpenAPI pages ``/docs`` and ``/redoc``, all served from files in this package: the
+console's own and the vendored Swagger UI and Redoc (hub/console/vendor, ``make assets``), so
+nothing comes from a CDN and the pages work without internet."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 router = APIRouter(tags=["console"])
 
-PAGE = Path(__file__).with_name("index.html")
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+VENDOR_DIR = HERE / "vendor"
+PAGE = STATIC_DIR / "index.html"
+STATIC_URL = "/console/static"
+VENDOR_URL = "/console/vendor"
+
+# The console runs only its own files: no inline script, nothing from elsewhere, no framing.
+CONSOLE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def mount_assets(app: FastAPI) -> None:
+    """Serve the console's static files and the vendored libraries (called by the app)."""
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="console-static")
+    app.mount(VENDOR_URL, StaticFiles(directory=VENDOR_DIR), name="console-vendor")
+
+
+# Swagger UI and Redoc start from an inline script; nothing else may come from elsewhere, so
+# the browser never even asks a CDN (Redoc's "API docs by Redocly" logo is one, hidden).
+DOCS_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+        "'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+HIDE_REDOCLY_LOGO = "<style>a[href*='redocly'], a[href*='redoc.ly'] { display: none }</style>"
+
+
+def _with_headers(page: HTMLResponse, extra_head: str = "") -> HTMLResponse:
+    body = bytes(page.body).decode("utf-8")
+    if extra_head:
+        body = body.replace("</head>", extra_head + "</head>", 1)
+    return HTMLResponse(body, headers=DOCS_HEADERS)
 
 
 @router.get("/", include_in_schema=False)
@@ -19,4 +69,30 @@ def root() -> RedirectResponse:
 
 @router.get("/console", response_class=HTMLResponse, include_in_schema=False)
 def console() -> HTMLResponse:
-    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+    return HTMLResponse(PAGE.read_text(encoding="utf-8"), headers=CONSOLE_HEADERS)
+
+
+@router.get("/docs", include_in_schema=False)
+def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI over this hub's OpenAPI document, from the vendored swagger-ui-dist."""
+    page = get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} · API",
+        swagger_js_url=f"{VENDOR_URL}/swagger-ui-dist/swagger-ui-bundle.js",
+        swagger_css_url=f"{VENDOR_URL}/swagger-ui-dist/swagger-ui.css",
+        swagger_favicon_url=f"{VENDOR_URL}/swagger-ui-dist/favicon-32x32.png",
+    )
+    return _with_headers(page)
+
+
+@router.get("/redoc", include_in_schema=False)
+def redoc(request: Request) -> HTMLResponse:
+    """Redoc over this hub's OpenAPI document, from the vendored redoc (no web fonts)."""
+    page = get_redoc_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} · API reference",
+        redoc_js_url=f"{VENDOR_URL}/redoc/redoc.standalone.js",
+        redoc_favicon_url=f"{VENDOR_URL}/swagger-ui-dist/favicon-32x32.png",
+        with_google_fonts=False,
+    )
+    return _with_headers(page, HIDE_REDOCLY_LOGO)

@@ -1,12 +1,75 @@
-"""The console page and the OpenAPI document are served."""
+"""The console page, the OpenAPI pages and the vendored assets, over HTTP (no browser)."""
 
 from __future__ import annotations
 
+import re
+import shutil
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
+
+from hub.console import vendoring
 
 
 def test_openapi_and_console_page(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "/api/cases/{case_id}/close" in schema["paths"]
-    assert "Gridlink" in client.get("/console").text
+    assert "/api/session" in schema["paths"]
+    page = client.get("/console")
+    assert "网格指挥中心" in page.text
     assert client.get("/", follow_redirects=False).headers["location"] == "/console"
+
+
+def test_the_console_runs_only_its_own_files(client: TestClient) -> None:
+    page = client.get("/console")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text  # no inline script: the CSP would refuse it
+    for asset in re.findall(r'(?:src|href)="(/console/static/[^"]+)"', page.text):
+        assert client.get(asset).status_code == 200, asset
+    assert client.get("/console/static/../api.py").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_openapi_pages_load_nothing_from_elsewhere(client: TestClient, path: str) -> None:
+    page = client.get(path)
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href)=["']?([^"' >]+)""", page.text)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    assert "https://" not in page.text and "fonts.googleapis" not in page.text
+    for url in urls:
+        assert client.get(url).status_code == 200, url
+    assert "img-src 'self' data:" in page.headers["content-security-policy"]
+
+
+def test_the_vendored_files_match_their_manifest(tmp_path: Path) -> None:
+    assert vendoring.check() == []
+    manifest = (vendoring.MANIFEST).read_text(encoding="utf-8")
+    for package in vendoring.PACKAGES:
+        assert f'"version": "{package.version}"' in manifest
+        for licence in package.licence_files:
+            assert (vendoring.VENDOR_DIR / package.name / Path(licence).name).is_file()
+    copy = tmp_path / "vendor"
+    shutil.copytree(vendoring.VENDOR_DIR, copy)
+    (copy / "redoc" / "redoc.standalone.js").write_text("tampered", encoding="utf-8")
+    (copy / "redoc" / "extra.js").write_text("", encoding="utf-8")
+    assert vendoring.check(copy) == [
+        "redoc/redoc.standalone.js: sha256 differs from the manifest",
+        "redoc/extra.js: not in the manifest",
+    ]
+
+
+def test_a_tarball_must_match_the_registrys_integrity() -> None:
+    import base64
+    import hashlib
+
+    data = b"tarball bytes"
+    good = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+    vendoring._check_integrity(data, good, "x@1")
+    with pytest.raises(vendoring.VendoringError, match="does not match"):
+        vendoring._check_integrity(data + b"!", good, "x@1")
+    with pytest.raises(vendoring.VendoringError, match="unsupported integrity"):
+        vendoring._check_integrity(data, "sha1-abc", "x@1")
