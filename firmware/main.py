@@ -102,6 +102,22 @@ def main(argv=None, boot=None):
     cfg = config.load(_config_path(argv if argv is not None else getattr(sys, "argv", [])))
     _drop("config_load")
     gc.collect()
+    log.set_level(cfg.get("log_level", "info"))
+    if _update_due(cfg, boot):
+        # the update mode (lib/updater.py): the download alone in the heap, then back to
+        # the firmware boot.json names (the new one on trial, or this one)
+        b = cfg["broker"]
+        if b.get("tls"):
+            import tlsctx
+
+            tls = tlsctx.context(b)
+        else:
+            tls = None
+        import updater
+
+        updater.run(cfg, boot, tls)
+        _reset()
+        return
     # the long-lived blocks first, while the free heap is one run: the upload buffer (one
     # frame, header + chunk: 16.4 KB in one piece) and the broker's TLS context (~4 KB, and
     # mbedTLS wants 3 KB in one piece). Taken in Device, after the compiles had cut the free
@@ -116,7 +132,6 @@ def main(argv=None, boot=None):
         tls = tlsctx.context(b)
     else:
         tls = None
-    log.set_level(cfg.get("log_level", "info"))
     _preload(cfg)
     import hal as hal_mod
 
@@ -138,12 +153,28 @@ def main(argv=None, boot=None):
     lg.info("app finished: %s", result)
     lg.info("heap %s", heap_report(dev))
     if result == "reboot":
-        try:
-            import machine
+        _reset()
 
-            machine.reset()
-        except (ImportError, AttributeError):  # unix port: the simulator restarts the process
-            sys.exit(3)
+
+def _update_due(cfg, boot):
+    # an accepted job and the update mode, on a confirmed slot (a trial, or a rollback to
+    # report, runs the firmware first: lib/ota.py settles the job against them)
+    if boot is None or boot.get("trial") or boot.get("rolled_back"):
+        return False
+    if cfg.get("ota_mode") != "reboot":
+        return False
+    from compat import exists
+
+    return exists(boot["root"] + "/fw/job.json")
+
+
+def _reset():
+    try:
+        import machine
+
+        machine.reset()
+    except (ImportError, AttributeError):  # unix port: the simulator restarts the process
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -143,12 +143,14 @@ class Device:
             identity.finish(self)  # a rotation a power cut interrupted
         finally:
             _forget("identity")
-        # lib/ota.py and protocol/bundle.py (~19 KB of bytecode together) are loaded only
-        # while an update or a probation is under way (_ota), then forgotten
+        # lib/ota.py is loaded only while an update, its reports or a probation are under
+        # way (_ota), then forgotten; lib/fetch.py and protocol/bundle.py (the download)
+        # only for a live update (docs/firmware.md, "OTA")
         self.ota = None
         self._ota_task = None
         self.on_command("ota", self._cmd_ota)
         if boot is not None and (boot.get("trial") or boot.get("rolled_back")
+                                 or self.state.get("ota_report")
                                  or exists(self.root + "/fw/job.json")):
             self._ota()
 
@@ -456,8 +458,8 @@ class Device:
             await self.ota.run()  # returns once no update and no probation is left
         finally:
             self.ota = self._ota_task = None
-            _forget("ota")
-            _forget("protocol.bundle")
+            for name in ("ota", "fetch", "protocol.bundle"):
+                _forget(name)
 
     async def _cmd_ota(self, cmd):
         try:
@@ -465,7 +467,6 @@ class Device:
         finally:
             if self._ota_task is None:  # run the job, or forget the module again
                 self._ota_task = asyncio.create_task(self._run_ota())
-
 
     # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------
 
