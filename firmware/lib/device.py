@@ -458,14 +458,31 @@ class Device:
             await self.ota.run()  # returns once no update and no probation is left
         finally:
             self.ota = self._ota_task = None
-            for name in ("ota", "fetch", "protocol.bundle"):
+            for name in ("ota", "otacmd", "fetch", "protocol.bundle"):
                 _forget(name)
 
     async def _cmd_ota(self, cmd):
+        gc.collect()
+        try:
+            import otacmd  # the acceptance alone (~3.6 KB): the handheld takes it at 192K
+        except MemoryError as e:
+            _log.exc(e, "ota command")
+            raise
+        if self.ota is None and otacmd.mode(self.opt) == "reboot":
+            try:
+                otacmd.accept(self, cmd, None, None, self.boot)
+            except Exception as e:
+                _log.exc(e, "ota command")
+                _forget("otacmd")
+                raise
+            # the update mode: reboot into lib/updater.py once the ack has left
+            self._ota_task = asyncio.create_task(
+                otacmd.handover(self, self.state.get("seq", 0)))
+            return "accepted"
         try:
             return await self._ota().on_command(cmd)
         finally:
-            if self._ota_task is None:  # run the job, or forget the module again
+            if self._ota_task is None and self.ota is not None:  # run the job, or forget
                 self._ota_task = asyncio.create_task(self._run_ota())
 
     # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------

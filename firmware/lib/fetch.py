@@ -26,7 +26,7 @@ import os
 import log as log_mod
 import state as state_mod
 from compat import exists, remove
-from ota import end_job, makedirs, rmtree
+from otacmd import end_job, makedirs, rmtree
 
 from protocol import bundle, chunking, topics
 from protocol.errors import ProtocolError
@@ -76,8 +76,11 @@ class Fetch:
         self._got.set()
 
     async def _event(self, job, state, reason=None, done=0, total=0):
-        await self.report(bundle.event_body(job["rollout"], job["manifest"], job["version"],
-                                            state, reason, done, total))
+        await self.report(
+            bundle.event_body(
+                job["rollout"], job["manifest"], job["version"], state, reason, done, total
+            )
+        )
 
     async def update(self, job):
         """Run job to its end: True when swapped (the caller resets), False when it failed
@@ -128,8 +131,9 @@ class Fetch:
         data = None
         bundle.accept(m, h.opt("app"), h.opt("hw"), h.fw)
         if m["version"] != job["version"]:
-            raise Failed("download: manifest version %s, command said %s"
-                         % (m["version"], job["version"]))
+            raise Failed(
+                "download: manifest version %s, command said %s" % (m["version"], job["version"])
+            )
         files = m["files"]
         m = None
         total = 0
@@ -168,9 +172,17 @@ class Fetch:
         rmtree(dst)
         os.rename(self.stage, dst)
         rec = state_mod.State(self.fw + "/boot.json")
-        rec.set("trial", {"prev": h.boot["slot"], "prev_version": h.fw,
-                          "rollout": job["rollout"], "manifest": job["manifest"], "boots": 0,
-                          "deadline_s": h.opt("ota_trial_s")})
+        rec.set(
+            "trial",
+            {
+                "prev": h.boot["slot"],
+                "prev_version": h.fw,
+                "rollout": job["rollout"],
+                "manifest": job["manifest"],
+                "boots": 0,
+                "deadline_s": h.opt("ota_trial_s"),
+            },
+        )
         rec.set("slot", other)
         rec.set("version", job["version"])
         rec.set("rolled_back", None)
@@ -193,8 +205,10 @@ class Fetch:
                 data = await self._request(entry["sha256"], i, cs, n, job)
                 want = size - i * cs if i == n - 1 else cs
                 if len(data) != want:
-                    raise Failed("download: chunk %d of %s has %d bytes, want %d"
-                                 % (i, entry["path"], len(data), want))
+                    raise Failed(
+                        "download: chunk %d of %s has %d bytes, want %d"
+                        % (i, entry["path"], len(data), want)
+                    )
                 f.seek(i * cs)
                 f.write(data)
                 data = None

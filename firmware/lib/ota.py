@@ -15,81 +15,32 @@ together). The update mode leaves its `ota` event bodies in state.json ("ota_rep
 next boot's runtime emits them first, each removed in the same save as its chain head.
 The new firmware runs on probation: it reports "updated" and commits (trial = None) once a
 verified hub receipt covers that event, or rolls back by itself after trial.deadline_s.
-protocol/bundle.py (~11 KB of bytecode) is imported only for a command and by fetch.py: the
-probation and the reports build their bodies here from values checked when they were made.
+protocol/bundle.py (~11 KB of bytecode) is imported only by fetch.py: the command's args are
+checked here by the same rules (check_args), the probation and the reports build their bodies
+from values checked when they were made.
 """
 
 import asyncio
-import os
 
 import log as log_mod
 import state as state_mod
-from compat import exists, remove
+from compat import exists
+from otacmd import accept, end_job, handover, mode, newer
 
 _log = log_mod.getLogger("ota")
-HANDOVER_S = 10  # update mode: the longest wait for the "accepted" ack to leave, then reboot
-
-
-class Refusal(Exception):
-    """An `ota` command acked "failed" with `detail` (commands.py)."""
-
-    def __init__(self, detail):
-        super().__init__(detail)
-        self.detail = detail
-
-
-def _isdir(path):
-    try:
-        return os.stat(path)[0] & 0x4000 != 0
-    except OSError:
-        return False
-
-
-def rmtree(path):
-    """Remove a file or a directory tree (missing is fine)."""
-    if not _isdir(path):
-        remove(path)
-        return
-    for name in os.listdir(path):
-        rmtree(path + "/" + name)
-    os.rmdir(path)
-
-
-def makedirs(path):
-    i = 0
-    while i >= 0:
-        i = path.find("/", i + 1)
-        p = path if i < 0 else path[:i]
-        if p and not exists(p):
-            os.mkdir(p)
-
-
-def end_job(fw):
-    """Drop the job under fw (<root>/fw): stage/ and job.json (its .bak and .tmp first:
-    State would load them back)."""
-    rmtree(fw + "/stage")
-    p = fw + "/job.json"
-    remove(p + ".bak")
-    remove(p + ".tmp")
-    remove(p)
 
 
 def body(t, state, reason=None, done=0, total=0):
     """An `ota` event body (protocol/bundle.py event_body) for t's rollout, manifest, version."""
-    return {"rollout": t.get("rollout"), "manifest": t.get("manifest"),
-            "version": t.get("version"), "state": state, "reason": reason, "done": done,
-            "total": total}
-
-
-def mode(opt):
-    """"reboot" (the update mode) or "live"; unset: reboot for the handheld (config_load)."""
-    return opt("ota_mode") or ("reboot" if opt("app") == "handheld" else "live")
-
-
-def _newer(a, b):
-    from protocol.bundle import parse_version
-
-    return parse_version(a) > parse_version(b)
+    return {
+        "rollout": t.get("rollout"),
+        "manifest": t.get("manifest"),
+        "version": t.get("version"),
+        "state": state,
+        "reason": reason,
+        "done": done,
+        "total": total,
+    }
 
 
 class Ota:
@@ -128,37 +79,10 @@ class Ota:
     # --- the command ------------------------------------------------------------------------
 
     async def on_command(self, cmd):
-        args = cmd["args"]
-        from protocol import bundle  # forgotten with this module (Device._run_ota)
-        from protocol.errors import ProtocolError
-
-        try:
-            bundle.check_command_args(args)
-        except ProtocolError:
-            raise Refusal("malformed")
-        if self.boot is None:
-            raise Refusal("no_loader")  # run straight from the repo: no slots to swap
-        if not self.d.opt("ops_key"):
-            raise Refusal("no_ops_key")
-        job = self.job
-        if job is not None:
-            if job["manifest"] == args["manifest"]:
-                return "accepted"
-            raise Refusal("busy")
-        if self.trial:
-            raise Refusal("busy")  # this firmware is itself still on probation
-        if not _newer(args["version"], self.d.fw):
-            raise Refusal("not_newer")
-        job = dict(args)
-        job["cs"] = self.d.opt("ota_chunk")  # fixed for the job: .part lengths assume it
-        job["exp"] = cmd["exp"]
-        rmtree(self.fw + "/stage")  # what an earlier, failed download left
-        makedirs(self.fw)
-        st = state_mod.State(self.job_path)
-        st.update(job)
-        st.save()
-        self.job = job
-        self._ack_after = self.d.state.get("seq", 0)  # the ack's seq comes after this
+        job = accept(self.d, cmd, self.job, self.trial, self.boot)
+        if job is not self.job:
+            self.job = job
+            self._ack_after = self.d.state.get("seq", 0)  # the ack's seq comes after this
         return "accepted"
 
     # --- the task ---------------------------------------------------------------------------
@@ -171,7 +95,7 @@ class Ota:
             await self._probation(self.trial)
         while self.job is not None:
             if self.mode == "reboot":
-                await self._handover()
+                await handover(self.d, self._ack_after, self._rcpt)
                 return
             await self._live(self.job)
 
@@ -186,27 +110,6 @@ class Ota:
             self.fetch = None
             self.job = None
 
-    async def _handover(self):
-        """Update mode: once the ack (and the reports) left, reboot; main.py then runs the
-        updater instead of the app. Bounded: a hub that does not answer costs HANDOVER_S."""
-        d = self.d
-        t0 = d.clock.time()
-        while self._ack_after is not None and d.state.get("seq", 0) <= self._ack_after:
-            if d.clock.time() - t0 >= HANDOVER_S:
-                break
-            await asyncio.sleep(0.1)  # the ack is emitted once on_command returned
-        seq = d.state.get("seq", 0)
-        while d.clock.time() - t0 < HANDOVER_S:
-            if d.uploader.hub_seq >= seq or not len(d.outbox):
-                break
-            self._rcpt.clear()
-            try:
-                await asyncio.wait_for(self._rcpt.wait(), 0.2)
-            except asyncio.TimeoutError:
-                pass
-        _log.info("update %s: rebooting into the update mode", self.job["version"])
-        d._reboot = True  # reset at the next supervision cycle
-
     async def _start(self):
         rec = self.rec
         d = self.d
@@ -215,7 +118,7 @@ class Ota:
         if job is not None:
             # a job the swap committed (or that was rolled back) before job.json went
             gone = [t.get("manifest") for t in (self.trial, rb) if t]
-            if job["manifest"] in gone or not _newer(job["version"], d.fw):
+            if job["manifest"] in gone or not newer(job["version"], d.fw):
                 end_job(self.fw)
                 self.job = None
         # what the update mode left (lib/updater.py), oldest first: each removed in the
@@ -254,8 +157,15 @@ class Ota:
                 pass
         _log.error("firmware %s not confirmed in %ds: rolling back", d.fw, t.get("deadline_s"))
         rec = self.rec
-        rec.set("rolled_back", {"rollout": t.get("rollout"), "manifest": t.get("manifest"),
-                                "version": d.fw, "reason": "no_report"})
+        rec.set(
+            "rolled_back",
+            {
+                "rollout": t.get("rollout"),
+                "manifest": t.get("manifest"),
+                "version": d.fw,
+                "reason": "no_report",
+            },
+        )
         rec.set("slot", t["prev"])
         rec.set("version", t["prev_version"])
         rec.set("trial", None)

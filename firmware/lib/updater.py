@@ -22,10 +22,10 @@ import gc
 import log as log_mod
 import mqtt
 import state as state_mod
+from config import DEFAULTS
 from fetch import Fetch
 from link import Link
 
-from config import DEFAULTS
 from protocol import topics
 
 _log = log_mod.getLogger("updater")
@@ -47,9 +47,14 @@ class Updater:
         self.tls = tls
         self.heap_hwm = 0
         self.fetch = Fetch(self, self.report)
-        self.link = Link(self._client, on_up=self._on_up, on_message=self._on_message,
-                         backoff_min_ms=self.opt("backoff_min_ms"),
-                         backoff_max_ms=self.opt("backoff_max_ms"), clean_session=True)
+        self.link = Link(
+            self._client,
+            on_up=self._on_up,
+            on_message=self._on_message,
+            backoff_min_ms=self.opt("backoff_min_ms"),
+            backoff_max_ms=self.opt("backoff_max_ms"),
+            clean_session=True,
+        )
 
     def opt(self, key):
         if key in self.cfg:
@@ -58,9 +63,16 @@ class Updater:
 
     def _client(self):
         b = self.opt("broker")
-        return mqtt.MQTTClient(self.dev, b.get("host", "127.0.0.1"), b.get("port", 1883),
-                               user=b.get("user"), password=b.get("password"),
-                               keepalive=b.get("keepalive", 30), ssl=self.tls, max_inflight=2)
+        return mqtt.MQTTClient(
+            self.dev,
+            b.get("host", "127.0.0.1"),
+            b.get("port", 1883),
+            user=b.get("user"),
+            password=b.get("password"),
+            keepalive=b.get("keepalive", 30),
+            ssl=self.tls,
+            max_inflight=2,
+        )
 
     async def _on_up(self, client):
         await client.subscribe(topics.fw(self.dev), 1)
@@ -107,15 +119,16 @@ class Updater:
 def run(cfg, boot, tls=None):
     """The update mode's whole run; returns when main.py should reset. A job that cannot
     even start (a corrupt job.json, MemoryError) is dropped, never retried at every boot."""
-    from ota import end_job
+    from otacmd import end_job
 
     fw = boot["root"] + "/fw"
     u = None
     try:
         job = state_mod.State(fw + "/job.json").as_dict()
         u = Updater(cfg, boot, tls)
-        _log.info("update %s: update mode, %d s at most", job.get("version"),
-                  u.opt("ota_mode_timeout_s"))
+        _log.info(
+            "update %s: update mode, %d s at most", job.get("version"), u.opt("ota_mode_timeout_s")
+        )
         ok = asyncio.run(u.run(job))
         _log.info("update %s %s", job.get("version"), "swapped" if ok else "failed")
     except Exception as e:  # noqa: BLE001 - the running firmware must come back
