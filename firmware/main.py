@@ -39,7 +39,7 @@ def _app(cfg, device, hal):
     raise ValueError("unknown app %s" % kind)
 
 
-def _preload(cfg):
+def _preload(cfg, boot):
     # Compiling source needs transient RAM roughly the size of the module's parse tree, so the
     # largest modules are compiled first, while the heap is still empty, with a collection
     # after each (on a board, frozen / .mpy modules skip compilation altogether).
@@ -49,6 +49,9 @@ def _preload(cfg):
     # device first: its compile (the largest file) needs the most transient RAM, and it
     # pulls in the whole runtime (mqtt, outbox, upload, protocol) right after it
     names = ["device", "apps.%s.app" % app, "hal.sim"]
+    if boot and (boot.get("trial") or boot.get("rolled_back")):
+        # lib/ota.py: the probation, or the rollback's report
+        names.insert(2, "ota")
     if app != "handheld":
         names[1:1] = ["gate", "acl", "decide", "batch", "hal.sim_gate"]
     for name in names:
@@ -113,8 +116,16 @@ def main(argv=None, boot=None):
             tls = tlsctx.context(b)
         else:
             tls = None
+        # compiled largest first with a collection after each, garbage collected early
+        # (gc.threshold): the manifest check wants 6 KB runs the compiles would have cut up
+        if cfg.get("gc_threshold", 4096):
+            gc.threshold(cfg.get("gc_threshold", 4096))
+        for name in ("protocol.bundle", "mqtt", "fetch", "link"):
+            __import__(name)
+            gc.collect()
         import updater
 
+        gc.collect()
         updater.run(cfg, boot, tls)
         _reset()
         return
@@ -132,7 +143,7 @@ def main(argv=None, boot=None):
         tls = tlsctx.context(b)
     else:
         tls = None
-    _preload(cfg)
+    _preload(cfg, boot)
     import hal as hal_mod
 
     h = hal_mod.build(cfg)

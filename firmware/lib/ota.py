@@ -24,10 +24,28 @@ import asyncio
 
 import log as log_mod
 import state as state_mod
-from compat import exists
-from otacmd import accept, end_job, handover, mode, newer
+from compat import exists, remove
 
 _log = log_mod.getLogger("ota")
+HANDOVER_S = 10  # update mode: the longest wait for the reports to leave, then reboot
+
+
+def _drop_job(fw):
+    # the job.json of a job that ended (.bak and .tmp first: State would load them back);
+    # its stage/ went into a slot at the swap, else it is what otacmd.end_job removes
+    if exists(fw + "/stage"):
+        from otacmd import end_job
+
+        end_job(fw)
+        return
+    for p in (".bak", ".tmp", ""):
+        remove(fw + "/job.json" + p)
+
+
+def _newer(a, b):
+    from otacmd import newer
+
+    return newer(a, b)
 
 
 def body(t, state, reason=None, done=0, total=0):
@@ -51,17 +69,12 @@ class Ota:
         self.job_path = self.fw + "/job.json"
         self.rec = state_mod.State(self.fw + "/boot.json") if boot is not None else None
         self.trial = self.rec.get("trial") if self.rec is not None else None
-        self.mode = mode(device.opt)
+        self.mode = "reboot" if device.opt("ota_mode") == "reboot" else "live"
         self.job = None
         if boot is not None and exists(self.job_path):
             self.job = state_mod.State(self.job_path).as_dict() or None
         self.fetch = None  # the live download (fetch.Fetch) while one runs
         self._rcpt = asyncio.Event()
-        self._ack_after = None
-
-    @property
-    def requests(self):
-        return self.fetch.requests if self.fetch is not None else 0
 
     def idle(self):
         """No download under way and no probation waiting for its confirmation."""
@@ -79,10 +92,9 @@ class Ota:
     # --- the command ------------------------------------------------------------------------
 
     async def on_command(self, cmd):
-        job = accept(self.d, cmd, self.job, self.trial, self.boot)
-        if job is not self.job:
-            self.job = job
-            self._ack_after = self.d.state.get("seq", 0)  # the ack's seq comes after this
+        from otacmd import accept  # the acceptance: the live mode's, or a job after a report
+
+        self.job = accept(self.d, cmd, self.job, self.trial, self.boot)
         return "accepted"
 
     # --- the task ---------------------------------------------------------------------------
@@ -95,7 +107,10 @@ class Ota:
             await self._probation(self.trial)
         while self.job is not None:
             if self.mode == "reboot":
-                await handover(self.d, self._ack_after, self._rcpt)
+                # the update mode: Device.supervise reboots into lib/updater.py once the
+                # reports left (or after HANDOVER_S)
+                d = self.d
+                d._handover = (d.clock.time() + HANDOVER_S, self.job["manifest"])
                 return
             await self._live(self.job)
 
@@ -118,16 +133,9 @@ class Ota:
         if job is not None:
             # a job the swap committed (or that was rolled back) before job.json went
             gone = [t.get("manifest") for t in (self.trial, rb) if t]
-            if job["manifest"] in gone or not newer(job["version"], d.fw):
-                end_job(self.fw)
+            if job["manifest"] in gone or not _newer(job["version"], d.fw):
+                _drop_job(self.fw)
                 self.job = None
-        # what the update mode left (lib/updater.py), oldest first: each removed in the
-        # save of its own envelope, so a power cut here neither loses nor repeats one
-        rep = d.state.get("ota_report")
-        while rep:
-            rest = rep[1:]
-            await d.emit("ota", rep[0], extra={"ota_report": rest or None})
-            rep = rest
         if rb:
             t = dict(rb)
             await d.emit("ota", body(t, "rolled_back", str(rb.get("reason"))[:120]))

@@ -1,21 +1,17 @@
 """otacmd: the `ota` command's acceptance (docs/firmware.md, "OTA"), small enough to compile
-next to the handheld's app at 192K: the args checked (the rules of protocol/bundle.py
-check_command_args, without its ~11 KB), the job saved to <root>/fw/job.json, and in the
-update mode the handover: the reboot once the "accepted" ack has left.
+apart from lib/ota.py: the args checked (the rules of protocol/bundle.py check_command_args,
+without its ~11 KB), the job saved to <root>/fw/job.json. Used by the live mode (the gates)
+and by lib/ota.py; the handheld's update mode accepts in device.py (nothing compiles next to
+its app at 192K) and lib/updater.py checks the args in full.
 
     job = accept(device, cmd, job, trial, boot)   # Refusal(detail) acks "failed" detail
-    await handover(device, ack_after)              # then device._reboot is set
 """
 
-import asyncio
 import os
 
-import log as log_mod
 import state as state_mod
 from compat import exists, remove
 
-_log = log_mod.getLogger("ota")
-HANDOVER_S = 10  # update mode: the longest wait for the "accepted" ack to leave, then reboot
 _NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 
 
@@ -29,7 +25,7 @@ class Refusal(Exception):
 
 def mode(opt):
     """ "reboot" (the update mode) or "live"; unset: reboot for the handheld (config_load)."""
-    return opt("ota_mode") or ("reboot" if opt("app") == "handheld" else "live")
+    return "reboot" if opt("ota_mode") == "reboot" else "live"
 
 
 def _version(s):
@@ -98,6 +94,8 @@ def end_job(fw):
     remove(p)
 
 
+
+
 def accept(d, cmd, job, trial, boot):
     """The job for `ota` command cmd on device d: the running job when it is the same
     manifest, else a new one saved to job.json. Refusal: malformed, no_loader, no_ops_key,
@@ -129,28 +127,3 @@ def accept(d, cmd, job, trial, boot):
     st.update(job)
     st.save()
     return job
-
-
-async def handover(d, ack_after, rcpt=None):
-    """Update mode: once the ack (seq after ack_after; None: no ack to wait for) and what
-    came before it left the outbox, or after HANDOVER_S, set d._reboot: main.py then runs
-    the updater instead of the app. rcpt: an asyncio.Event set on each hub receipt."""
-    t0 = d.clock.time()
-    while ack_after is not None and d.state.get("seq", 0) <= ack_after:
-        if d.clock.time() - t0 >= HANDOVER_S:
-            break
-        await asyncio.sleep(0.1)  # the ack is emitted once the handler returned
-    seq = d.state.get("seq", 0)
-    while d.clock.time() - t0 < HANDOVER_S:
-        if d.uploader.hub_seq >= seq or not len(d.outbox):
-            break
-        if rcpt is None:
-            await asyncio.sleep(0.2)
-            continue
-        rcpt.clear()
-        try:
-            await asyncio.wait_for(rcpt.wait(), 0.2)
-        except asyncio.TimeoutError:
-            pass
-    _log.info("rebooting into the update mode")
-    d._reboot = True  # reset at the next supervision cycle

@@ -97,6 +97,23 @@ class Updater:
 
     async def run(self, job):
         """Download, verify and swap job (True: swapped, reset into the trial) or fail it."""
+        from otacmd import rmtree
+
+        from protocol.bundle import check_command_args
+        from protocol.errors import ProtocolError
+
+        args = {k: job.get(k) for k in ("manifest", "rollout", "size", "version")}
+        try:
+            check_command_args(args)  # device.py accepted it with a shape check only
+        except ProtocolError as e:
+            _log.warning("update: job refused: %s", e)
+            await self.fetch.fail(job, "malformed")
+            return False
+        if not job.get("started"):  # the first run of this job: what an earlier one left
+            rmtree(self.fetch.stage)
+            st = state_mod.State(self.fetch.fw + "/job.json")
+            st.set("started", 1)
+            st.save()
         tasks = [asyncio.create_task(self.link.run()), asyncio.create_task(self._watch_heap())]
         limit = self.opt("ota_mode_timeout_s")
         try:
