@@ -49,9 +49,8 @@ def _preload(cfg, boot):
     # device first: its compile (the largest file) needs the most transient RAM, and it
     # pulls in the whole runtime (mqtt, outbox, upload, protocol) right after it
     names = ["device", "apps.%s.app" % app, "hal.sim"]
-    if boot and (boot.get("trial") or boot.get("rolled_back")):
-        # lib/ota.py: the probation, or the rollback's report
-        names.insert(2, "ota")
+    if boot and boot.get("trial"):
+        names.insert(2, "ota")  # lib/ota.py: the probation
     if app != "handheld":
         names[1:1] = ["gate", "acl", "decide", "batch", "hal.sim_gate"]
     for name in names:

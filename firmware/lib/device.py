@@ -170,8 +170,15 @@ class Device:
         while rep:
             self._emit("ota", rep[0], extra={"ota_report": rep[1:] or None})
             rep = rep[1:]
-        if boot is not None and (boot.get("trial") or boot.get("rolled_back")
-                                 or exists(self.root + "/fw/job.json")):
+        rb = boot and boot.get("rolled_back")
+        if rb:  # the record the loader or a trial left: reported here, lib/ota.py not needed
+            self._emit("ota", {"rollout": rb.get("rollout"), "manifest": rb.get("manifest"),
+                               "version": rb.get("version"), "state": "rolled_back",
+                               "reason": str(rb.get("reason"))[:120], "done": 0, "total": 0})
+            rec = state_mod.State(self.root + "/fw/boot.json")
+            rec.set("rolled_back", None)
+            rec.save()
+        if boot is not None and (boot.get("trial") or exists(self.root + "/fw/job.json")):
             self._ota()
 
     def on_command(self, op, handler):

@@ -126,21 +126,15 @@ class Ota:
             self.job = None
 
     async def _start(self):
-        rec = self.rec
         d = self.d
         job = self.job
-        rb = rec.get("rolled_back") if rec is not None else None
+        rb = self.boot.get("rolled_back") if self.boot else None  # Device reported it
         if job is not None:
             # a job the swap committed (or that was rolled back) before job.json went
             gone = [t.get("manifest") for t in (self.trial, rb) if t]
             if job["manifest"] in gone or not _newer(job["version"], d.fw):
                 _drop_job(self.fw)
                 self.job = None
-        if rb:
-            t = dict(rb)
-            await d.emit("ota", body(t, "rolled_back", str(rb.get("reason"))[:120]))
-            rec.set("rolled_back", None)
-            rec.save()
 
     async def _probation(self, t):
         """Report "updated", commit on the hub's receipt, or roll back at the deadline."""
