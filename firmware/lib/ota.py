@@ -117,13 +117,16 @@ class Ota:
     async def _live(self, job):
         from fetch import Fetch
 
-        self.fetch = Fetch(self.d, self.d.emit)
+        self.fetch = Fetch(self.d, self._report)
         try:
             if await self.fetch.update(job):
                 self.d._reboot = True  # swapped: reset at the next supervision cycle
         finally:
             self.fetch = None
             self.job = None
+
+    async def _report(self, b):
+        await self.d.emit("ota", b)
 
     async def _start(self):
         d = self.d

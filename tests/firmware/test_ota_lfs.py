@@ -33,7 +33,7 @@ SWAP_CUT = (
     BLOCKDEV
     + """
 import hashlib, json
-import fetch, loader, ota
+import fetch, loader, otacmd
 
 SPEC = json.load(open(sys.argv[1]))
 
@@ -46,11 +46,11 @@ class Dev:  # what Fetch.swap reads of its host (Device, or the updater)
         return {"ota_trial_s": 180, "ops_key": None}.get(k)
 
 def put(d, spec):
-    ota.makedirs(d)
+    otacmd.makedirs(d)
     with open(d + "/manifest.json", "w") as f:
         f.write(spec["manifest"])
     for p in spec["files"]:
-        ota.makedirs((d + "/" + p).rsplit("/", 1)[0])
+        otacmd.makedirs((d + "/" + p).rsplit("/", 1)[0])
         with open(d + "/" + p, "w") as f:
             f.write(spec["files"][p])
 
