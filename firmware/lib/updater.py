@@ -84,7 +84,10 @@ class Updater:
     async def report(self, body):
         """Keep an `ota` event body for the next boot's runtime (lib/ota.py emits it)."""
         st = self.state
-        st.set("ota_report", (st.get("ota_report") or []) + [body])
+        rep = st.get("ota_report") or []
+        if rep and body["state"] == rep[-1]["state"] == "downloading":
+            rep = rep[:-1]  # the latest progress only: the state is read into the 192K heap
+        st.set("ota_report", rep + [body])
         st.save()
 
     async def _watch_heap(self):
