@@ -58,7 +58,7 @@ def _update(tmp_path, kind: str, heapsize: str) -> tuple[int, int]:
             assert len(figures) == 2, log[-3000:]  # the old firmware's run, then the new one's
             updater = [int(h) for h in _UPDATER.findall(log)]
             assert len(updater) == (1 if reboot else 0), log[-3000:]
-            print(f"\n{kind} at {heapsize}: runtime hwm={[h for h, _ in figures]} updater={updater}")
+            print(f"\n{kind} {heapsize}: runtime hwm={[h for h, _ in figures]} updater={updater}")
             return max([h for h, _ in figures] + updater), figures[0][1]
         finally:
             hub.stop()
