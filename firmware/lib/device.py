@@ -166,18 +166,13 @@ class Device:
         self.on_command("ota", self._cmd_ota)
         # what the update mode left (lib/updater.py), oldest first, before anything else:
         # each removed in the save of its own envelope (no loss, no repeat at a power cut)
-        rep = self.state.get("ota_report")
-        while rep:
-            self._emit("ota", rep[0], extra={"ota_report": rep[1:] or None})
-            rep = rep[1:]
-        rb = boot and boot.get("rolled_back")
-        if rb:  # the record the loader or a trial left: reported here, lib/ota.py not needed
-            self._emit("ota", {"rollout": rb.get("rollout"), "manifest": rb.get("manifest"),
-                               "version": rb.get("version"), "state": "rolled_back",
-                               "reason": str(rb.get("reason"))[:120], "done": 0, "total": 0})
-            rec = state_mod.State(self.root + "/fw/boot.json")
-            rec.set("rolled_back", None)
-            rec.save()
+        if self.state.get("ota_report") or (boot and boot.get("rolled_back")):
+            import startup  # what the update mode or a rollback left to report
+
+            try:
+                startup.ota_reports(self, boot)
+            finally:
+                _forget("startup")
         if boot is not None and (boot.get("trial") or exists(self.root + "/fw/job.json")):
             self._ota()
 
