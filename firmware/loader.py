@@ -139,6 +139,11 @@ def run(argv):
     if boot is None:
         print("loader: no %s: flash the firmware into fw/a (gridlink provision flash)" % path)
         sys.exit(2)
+    # what only the choice needed leaves the heap (the slot's firmware wants every byte:
+    # the handheld runs at 192K); a crash on probation needs rollback and reset only
+    g = globals()
+    for name in ("read_boot", "_read", "choose", "config_path"):
+        g.pop(name, None)
     slot = flash + "/fw/" + boot["slot"]
     # only the slot (and a board's frozen modules): a file missing from the slot is an
     # ImportError (a rollback on probation), never an older copy from / or /lib

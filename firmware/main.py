@@ -39,7 +39,7 @@ def _app(cfg, device, hal):
     raise ValueError("unknown app %s" % kind)
 
 
-def _preload(cfg):
+def _preload(cfg, boot):
     # The long-lived modules first, with a collection after each: their bytecode (.mpy, from
     # provisioning/mpy.py) settles at the bottom of the heap before anything short-lived.
     # Run from source (a developer's board), this also compiles the largest first, while
@@ -50,6 +50,8 @@ def _preload(cfg):
     # device first: the largest, and it pulls in the whole runtime (mqtt, outbox, upload,
     # protocol) right after it
     names = ["device", "apps.%s.app" % app, "hal.sim"]
+    if boot and boot.get("trial"):
+        names.insert(2, "ota")  # lib/ota.py: the probation
     if app != "handheld":
         names[1:1] = ["gate", "acl", "decide", "batch", "hal.sim_gate"]
     for name in names:
@@ -103,6 +105,30 @@ def main(argv=None, boot=None):
     cfg = config.load(_config_path(argv if argv is not None else getattr(sys, "argv", [])))
     _drop("config_load")
     gc.collect()
+    log.set_level(cfg.get("log_level", "info"))
+    if _update_due(cfg, boot):
+        # the update mode (lib/updater.py): the download alone in the heap, then back to
+        # the firmware boot.json names (the new one on trial, or this one)
+        b = cfg["broker"]
+        if b.get("tls"):
+            import tlsctx
+
+            tls = tlsctx.context(b)
+        else:
+            tls = None
+        # loaded largest first with a collection after each, garbage collected early
+        # (gc.threshold): the manifest check wants 6 KB runs the loads would have cut up
+        if cfg.get("gc_threshold", 4096):
+            gc.threshold(cfg.get("gc_threshold", 4096))
+        for name in ("protocol.bundle", "mqtt", "fetch", "link"):
+            __import__(name)
+            gc.collect()
+        import updater
+
+        gc.collect()
+        updater.run(cfg, boot, tls)
+        _reset()
+        return
     # the long-lived blocks first, while the free heap is one run: the upload buffer (one
     # frame, header + chunk: 16.4 KB in one piece) and the broker's TLS context (~4 KB, and
     # mbedTLS wants 3 KB in one piece). Taken in Device, after the compiles had cut the free
@@ -117,8 +143,7 @@ def main(argv=None, boot=None):
         tls = tlsctx.context(b)
     else:
         tls = None
-    log.set_level(cfg.get("log_level", "info"))
-    _preload(cfg)
+    _preload(cfg, boot)
     import hal as hal_mod
 
     h = hal_mod.build(cfg)
@@ -139,12 +164,28 @@ def main(argv=None, boot=None):
     lg.info("app finished: %s", result)
     lg.info("heap %s", heap_report(dev))
     if result == "reboot":
-        try:
-            import machine
+        _reset()
 
-            machine.reset()
-        except (ImportError, AttributeError):  # unix port: the simulator restarts the process
-            sys.exit(3)
+
+def _update_due(cfg, boot):
+    # an accepted job and the update mode, on a confirmed slot (a trial, or a rollback to
+    # report, runs the firmware first: lib/ota.py settles the job against them)
+    if boot is None or boot.get("trial") or boot.get("rolled_back"):
+        return False
+    if cfg.get("ota_mode") != "reboot":
+        return False
+    from compat import exists
+
+    return exists(boot["root"] + "/fw/job.json")
+
+
+def _reset():
+    try:
+        import machine
+
+        machine.reset()
+    except (ImportError, AttributeError):  # unix port: the simulator restarts the process
+        sys.exit(3)
 
 
 if __name__ == "__main__":

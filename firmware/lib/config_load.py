@@ -77,6 +77,11 @@ def validate(cfg):
         raise ValueError("config hw: 1-64 of A-Z a-z 0-9 _ . -")
     check_int(cfg, "ota_chunk", 512, 16384)
     check_int(cfg, "ota_trial_s", 10, 86400)
+    if cfg["ota_mode"] is None:  # the handheld's 192K heap does not hold app and download
+        cfg["ota_mode"] = "reboot" if cfg["app"] == "handheld" else "live"
+    if cfg["ota_mode"] not in ("live", "reboot"):
+        raise ValueError("config ota_mode: live or reboot")
+    check_int(cfg, "ota_mode_timeout_s", 10, 86400)
     if cfg["log_level"] not in _LEVELS:
         raise ValueError("config log_level: one of debug, info, warning, error")
     if cfg["app"] not in APPS:

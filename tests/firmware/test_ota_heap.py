@@ -1,9 +1,10 @@
 """The heap of a whole update (download, verify, swap, the new firmware's probation) on the
 MicroPython unix port, the high-water printed like tests/firmware/test_tls_heap.py: the gate
-at its 512K, the handheld at 384K. At the handheld's stated 192K the update does NOT fit yet
-(measured 2026-12: MemoryError importing lib/ota.py + protocol/bundle.py from source, ~19 KB
-of bytecode, next to the idle handheld's ~177 KB high-water through the loader): that case is
-a strict xfail, so the day it fits this file says so."""
+live at its 512K; the handheld in the update mode (docs/firmware.md, "OTA": the download runs
+in lib/updater.py after a reboot, hwm ~140 KB). At the handheld's stated 192K the accept and
+the updater fit, but the new firmware's trial boot (the idle handheld, ~181 KB through the
+loader, plus lib/ota.py's probation, ~3.8 KB) does not start yet (MemoryError compiling at
+start): a strict xfail, so the day it fits this file says so; 200K passes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.support.waiting import wait_until
 
 GRID = "33010200100101"
 _HEAP = re.compile(r"heap peak=-?\d+ hwm=(\d+) free=\d+ total=(\d+)")
+_UPDATER = re.compile(r"updater heap hwm=(\d+)")
 
 
 def _update(tmp_path, kind: str, heapsize: str) -> tuple[int, int]:
@@ -51,10 +53,14 @@ def _update(tmp_path, kind: str, heapsize: str) -> tuple[int, int]:
             assert "MemoryError" not in log, log[-3000:]
             boot = dev.boot()
             assert (boot["version"], boot["trial"]) == ("0.2.0", None), log[-3000:]
-            assert dev.resets == 1
+            reboot = kind == "handheld"  # the update mode: into the updater, then the swap's
+            assert dev.resets == (2 if reboot else 1)
             figures = [tuple(map(int, m)) for m in _HEAP.findall(log)]
             assert len(figures) == 2, log[-3000:]  # the old firmware's run, then the new one's
-            return max(h for h, _ in figures), figures[0][1]
+            updater = [int(h) for h in _UPDATER.findall(log)]
+            assert len(updater) == (1 if reboot else 0), log[-3000:]
+            print(f"\n{kind} {heapsize}: runtime hwm={[h for h, _ in figures]} updater={updater}")
+            return max([h for h, _ in figures] + updater), figures[0][1]
         finally:
             hub.stop()
             fleet.cleanup()
@@ -64,8 +70,8 @@ def _update(tmp_path, kind: str, heapsize: str) -> tuple[int, int]:
     "kind,heapsize",
     [
         pytest.param("handheld", "192K", marks=pytest.mark.xfail(
-            strict=True, reason="the update needs more than the handheld's 192K (see above)")),
-        ("handheld", "384K"),
+            strict=True, reason="the trial boot needs more than the handheld's 192K (see above)")),
+        ("handheld", "200K"),
         ("access", "512K"),
     ],
 )  # fmt: skip

@@ -60,7 +60,8 @@ async def main():
         print("EVENTS", ota_events(d), "TRIAL", json.load(open(fw + "/boot.json"))["trial"])
     elif what == "late_refusal":
         from protocol import bundle
-        o = d._ota()
+        from fetch import Fetch
+        o = Fetch(d, None)  # the download (lib/fetch.py), live or in the update mode
         o._want = ("ab" * 32, 3)  # the request this job waits for
         for sha, i in (("cd" * 32, 3), ("ab" * 32, 2), ("ab" * 32, 3)):
             o.on_reply(bundle.fetch_error(sha, i, "not_offered"))
