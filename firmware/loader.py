@@ -140,9 +140,10 @@ def run(argv):
         print("loader: no %s: flash the firmware into fw/a (gridlink provision flash)" % path)
         sys.exit(2)
     # what only the choice needed leaves the heap (the slot's firmware wants every byte:
-    # the handheld runs at 192K); a crash on probation needs rollback and reset only
+    # the handheld runs at 192K); a crash on probation needs read_boot (_open), rollback
+    # and reset only
     g = globals()
-    for name in ("read_boot", "_read", "choose", "config_path"):
+    for name in ("choose", "config_path"):
         g.pop(name, None)
     slot = flash + "/fw/" + boot["slot"]
     # only the slot (and a board's frozen modules): a file missing from the slot is an

@@ -39,7 +39,7 @@ def _app(cfg, device, hal):
     raise ValueError("unknown app %s" % kind)
 
 
-def _preload(cfg, boot):
+def _preload(cfg):
     # The long-lived modules first, with a collection after each: their bytecode (.mpy, from
     # provisioning/mpy.py) settles at the bottom of the heap before anything short-lived.
     # Run from source (a developer's board), this also compiles the largest first, while
@@ -50,8 +50,6 @@ def _preload(cfg, boot):
     # device first: the largest, and it pulls in the whole runtime (mqtt, outbox, upload,
     # protocol) right after it
     names = ["device", "apps.%s.app" % app, "hal.sim"]
-    if boot and boot.get("trial"):
-        names.insert(2, "ota")  # lib/ota.py: the probation
     if app != "handheld":
         names[1:1] = ["gate", "acl", "decide", "batch", "hal.sim_gate"]
     for name in names:
@@ -106,27 +104,10 @@ def main(argv=None, boot=None):
     _drop("config_load")
     gc.collect()
     log.set_level(cfg.get("log_level", "info"))
-    if _update_due(cfg, boot):
-        # the update mode (lib/updater.py): the download alone in the heap, then back to
-        # the firmware boot.json names (the new one on trial, or this one)
-        b = cfg["broker"]
-        if b.get("tls"):
-            import tlsctx
-
-            tls = tlsctx.context(b)
-        else:
-            tls = None
-        # loaded largest first with a collection after each, garbage collected early
-        # (gc.threshold): the manifest check wants 6 KB runs the loads would have cut up
-        if cfg.get("gc_threshold", 4096):
-            gc.threshold(cfg.get("gc_threshold", 4096))
-        for name in ("protocol.bundle", "mqtt", "fetch", "link"):
-            __import__(name)
-            gc.collect()
+    if _update_due(cfg, boot):  # the update mode: the download alone in the heap
         import updater
 
-        gc.collect()
-        updater.run(cfg, boot, tls)
+        updater.main(cfg, boot)
         _reset()
         return
     # the long-lived blocks first, while the free heap is one run: the upload buffer (one
@@ -143,7 +124,7 @@ def main(argv=None, boot=None):
         tls = tlsctx.context(b)
     else:
         tls = None
-    _preload(cfg, boot)
+    _preload(cfg)
     import hal as hal_mod
 
     h = hal_mod.build(cfg)
@@ -168,11 +149,9 @@ def main(argv=None, boot=None):
 
 
 def _update_due(cfg, boot):
-    # an accepted job and the update mode, on a confirmed slot (a trial, or a rollback to
-    # report, runs the firmware first: lib/ota.py settles the job against them)
-    if boot is None or boot.get("trial") or boot.get("rolled_back"):
-        return False
-    if cfg.get("ota_mode") != "reboot":
+    # an accepted job and the update mode (lib/updater.py), on a confirmed slot (a trial, or
+    # a rollback to report, runs the firmware first: lib/ota.py settles the job against them)
+    if not boot or boot.get("trial") or boot.get("rolled_back") or cfg.get("ota_mode") != "reboot":
         return False
     from compat import exists
 

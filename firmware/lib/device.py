@@ -27,6 +27,7 @@ import binascii
 import gc
 import os
 import sys
+import time
 
 import config as config_mod
 import keyed
@@ -158,12 +159,11 @@ class Device:
             identity.finish(self)  # a rotation a power cut interrupted
         finally:
             _forget("identity")
-        # lib/ota.py is loaded only while an update, its reports or a probation are under
-        # way (_ota), then forgotten; lib/fetch.py and protocol/bundle.py (the download)
-        # only for a live update (docs/firmware.md, "OTA")
+        # lib/ota.py is loaded only while an accepted update is under way (_ota), then
+        # forgotten; lib/fetch.py and protocol/bundle.py (the download) only for a live
+        # update; a trial boot holds lib/trial.py alone (docs/firmware.md, "OTA")
         self.ota = None
         self._ota_task = None
-        self._ota_err = None
         self.on_command("ota", self._cmd_ota)
         # what the update mode left (lib/updater.py), oldest first, before anything else:
         # each removed in the save of its own envelope (no loss, no repeat at a power cut)
@@ -174,7 +174,18 @@ class Device:
                 startup.ota_reports(self, boot)
             finally:
                 _forget("startup")
-        if boot is not None and (boot.get("trial") or exists(self.root + "/fw/job.json")):
+        # a trial boot: "updated" signed now, before the app takes its heap; supervise()
+        # commits on the hub's receipt or rolls back at the deadline (lib/trial.py)
+        self._trial = None
+        if boot is not None and boot.get("trial"):
+            import trial
+
+            try:
+                self._trial = trial.start(self)  # (seq, t0, ms): nothing of trial.py stays
+            finally:
+                _forget("otacmd")
+                _forget("trial")
+        if boot is not None and exists(self.root + "/fw/job.json"):
             try:
                 self._ota()
             except MemoryError:  # the records never stop a start: lib/otaless.py
@@ -305,8 +316,6 @@ class Device:
             self.commands.push(payload)
         elif topic == topics.rcpt(self.dev):
             self.uploader.on_receipt(payload)
-            if self.ota is not None:
-                self.ota.on_receipt()
         elif topic == topics.fw(self.dev):
             if self.ota is not None:
                 self.ota.on_reply(payload)
@@ -365,7 +374,7 @@ class Device:
     def idle(self):
         """Nothing left to send (outbox empty, no upload, no command pending)."""
         return (self.uploader.idle() and self.commands.idle()
-                and (self.ota is None or self.ota.idle()))
+                and (self.ota is None or self.ota.idle()) and self._trial is None)
 
     async def run(self, app=None):
         gc.collect()
@@ -406,10 +415,19 @@ class Device:
             if t.done():
                 await t  # re-raises what killed a runtime task: fail loudly, never hang
                 raise RuntimeError("runtime task ended")
-        if self._ota_err is not None:
-            raise self._ota_err
+        t = self._trial  # the hub's receipt covers "updated", or the time is up
+        if t and (self.uploader.hub_seq >= t[0] or time.ticks_diff(time.ticks_ms(), t[1]) >= t[2]):
+            try:
+                import trial
+
+                trial.end(self, t)  # committed, or rolled back (a reset due)
+                self._trial = None
+            except MemoryError:  # no heap for it this cycle: the next one tries again
+                _log.warning("trial end: MemoryError")
+            finally:
+                _forget("trial")
         h = self._handover  # the update mode: reboot once the outbox (the ack) is empty
-        if h and (not len(self.outbox) or self.clock.time() >= h[0]):
+        if h and (not len(self.outbox) or time.ticks_diff(time.ticks_ms(), h[0]) >= 0):
             self._reboot = True
         gc.collect()
         # live-heap high-water: gc.mem_alloc() right after a collection (what the app really
@@ -465,6 +483,7 @@ class Device:
             why = "malformed"
         why = why or ("no_loader" if self.boot is None else
                       "no_ops_key" if not self.opt("ops_key") else
+                      "busy" if self._trial is not None or self._reboot else
                       ("busy" if h[1] != a["manifest"] else None) if h else
                       "not_newer" if v <= [int(x) for x in self.fw.split(".")] else None)
         if why:
@@ -475,16 +494,14 @@ class Device:
             st.set("cs", self.opt("ota_chunk"))  # fixed for the job: .part lengths assume it
             st.set("exp", exp)
             st.save()
-            self._handover = (self.clock.time() + 10, a["manifest"])
+            self._handover = (time.ticks_add(time.ticks_ms(), 10000), a["manifest"])
         return "accepted"
 
     async def _run_ota(self):
         try:
-            await self.ota.run()  # returns once no update and no probation is left
-        except Exception as e:  # noqa: BLE001 - never a silent death
-            _log.exc(e, "ota")
-            if self.ota.trial:
-                self._ota_err = e  # on probation: supervise() raises it (the loader rolls back)
+            await self.ota.run()  # returns once no update is left
+        except Exception as e:  # noqa: BLE001 - never a silent death (no probation here:
+            _log.exc(e, "ota")  # lib/trial.py raises from supervise(), the loader rolls back)
         finally:
             self.ota = self._ota_task = None
             for name in ("ota", "fetch", "protocol.bundle"):

@@ -3,21 +3,19 @@
     ota = Ota(device, boot)        # boot: what the loader passed to main.main (None: no loader)
     device.on_command("ota", ota.on_command); asyncio.create_task(ota.run())
     ota.on_reply(payload)          # gl/v1/{dev}/fw, from the MQTT reader task
-    ota.on_receipt()               # after every hub receipt (the trial's confirmation)
 
 Flash under <root>/fw: boot.json (the loader's record: slot, version, trial, rolled_back),
 a/ and b/ (slots), stage/ (the download in progress), job.json (the accepted command, so a
 reboot resumes). This module is what the runtime holds while an update is under way: the
-command, the reports, the probation. The download itself is lib/fetch.py, run here next to
+command and the live download's reports. The download itself is lib/fetch.py, run here next to
 the app (cfg ota_mode "live", the gates) or by lib/updater.py after a reboot into the update
 mode (ota_mode "reboot", the handheld: its 192K heap does not hold the app and the download
 together). The update mode leaves its `ota` event bodies in state.json ("ota_report"); the
 next boot's runtime emits them first, each removed in the same save as its chain head.
-The new firmware runs on probation: it reports "updated" and commits (trial = None) once a
-verified hub receipt covers that event, or rolls back by itself after trial.deadline_s.
+The new firmware's probation is lib/trial.py (a trial boot does not load this module).
 protocol/bundle.py (~11 KB of bytecode) is imported only by fetch.py: the command's args are
-checked here by the same rules (check_args), the probation and the reports build their bodies
-from values checked when they were made.
+checked here by the same rules (check_args), the reports build their bodies from values
+checked when they were made.
 """
 
 import asyncio
@@ -49,19 +47,6 @@ def _newer(a, b):
     return newer(a, b)
 
 
-def body(t, state, reason=None, done=0, total=0):
-    """An `ota` event body (protocol/bundle.py event_body) for t's rollout, manifest, version."""
-    return {
-        "rollout": t.get("rollout"),
-        "manifest": t.get("manifest"),
-        "version": t.get("version"),
-        "state": state,
-        "reason": reason,
-        "done": done,
-        "total": total,
-    }
-
-
 class Ota:
     def __init__(self, device, boot):
         self.d = device
@@ -78,7 +63,6 @@ class Ota:
         if boot is not None and exists(self.job_path):
             self.job = state_mod.State(self.job_path).as_dict() or None
         self.fetch = None  # the live download (fetch.Fetch) while one runs
-        self._rcpt = asyncio.Event()
 
     def idle(self):
         """No download under way and no probation waiting for its confirmation."""
@@ -89,9 +73,6 @@ class Ota:
     def on_reply(self, payload):
         if self.fetch is not None:
             self.fetch.on_reply(payload)
-
-    def on_receipt(self):
-        self._rcpt.set()
 
     # --- the command ------------------------------------------------------------------------
 
@@ -106,19 +87,18 @@ class Ota:
     # --- the task ---------------------------------------------------------------------------
 
     async def run(self):
-        """The reports, the probation, then the accepted job; returns when none is left
-        (Device then forgets this module)."""
+        """The accepted job (live: downloaded here; reboot: handed to the update mode);
+        returns when none is left (Device then forgets this module)."""
         if not self.mine:
             return  # boot.json names the other slot: the reset is pending (it reports)
         await self._start()
-        if self.trial:
-            await self._probation(self.trial)
         while self.job is not None:
             if self.mode == "reboot":
                 # the update mode: Device.supervise reboots into lib/updater.py once the
                 # reports left (or after HANDOVER_S)
                 d = self.d
-                d._handover = (d.clock.time() + HANDOVER_S, self.job["manifest"])
+                d._handover = (time.ticks_add(time.ticks_ms(), HANDOVER_S * 1000),
+                               self.job["manifest"])
                 return
             await self._live(self.job)
 
@@ -146,44 +126,3 @@ class Ota:
             if job["manifest"] in gone or not _newer(job["version"], d.fw):
                 _drop_job(self.fw)
                 self.job = None
-
-    async def _probation(self, t):
-        """Report "updated", commit on the hub's receipt, or roll back at the deadline."""
-        d = self.d
-        ev = {"rollout": t.get("rollout"), "manifest": t.get("manifest"), "version": d.fw}
-        seq = await d.emit("ota", body(ev, "updated"))
-        # on the tick counter, not d.clock: a gate's time_sync rewrites the wall clock, and a
-        # jump forward must not roll a good build back as no_report
-        limit_ms = t.get("deadline_s", d.opt("ota_trial_s")) * 1000
-        t0 = time.ticks_ms()
-        while True:
-            if seq is not None and d.uploader.hub_seq >= seq:
-                self.rec.set("trial", None)
-                self.rec.save()  # the commit: this firmware boots from now on
-                self.trial = None
-                _log.info("firmware %s confirmed", d.fw)
-                return
-            left = (limit_ms - time.ticks_diff(time.ticks_ms(), t0)) / 1000
-            if left <= 0:
-                break
-            self._rcpt.clear()
-            try:
-                await asyncio.wait_for(self._rcpt.wait(), min(left, 5))
-            except asyncio.TimeoutError:
-                pass
-        _log.error("firmware %s not confirmed in %ds: rolling back", d.fw, t.get("deadline_s"))
-        rec = self.rec
-        rec.set(
-            "rolled_back",
-            {
-                "rollout": t.get("rollout"),
-                "manifest": t.get("manifest"),
-                "version": d.fw,
-                "reason": "no_report",
-            },
-        )
-        rec.set("slot", t["prev"])
-        rec.set("version", t["prev_version"])
-        rec.set("trial", None)
-        rec.save()
-        d._reboot = True  # reset at the next supervision cycle

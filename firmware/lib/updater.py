@@ -2,7 +2,7 @@
 accepted `ota` job with nothing else in the heap, the bootloader-style OTA of a small device.
 
 main.py runs it instead of Device and the app when the loader booted a confirmed slot and
-<flash>/fw/job.json holds a job:   updater.run(cfg, boot); then main.py resets.
+<flash>/fw/job.json holds a job:   updater.main(cfg, boot); then main.py resets.
 
 It holds the config, one MQTT connection with the device's credentials and TLS (the same
 client id, clean session: the device's persistent session is not resumed, so no command is
@@ -134,6 +134,22 @@ class Updater:
                 except OSError:
                     pass
             self.link.stop()
+
+
+def main(cfg, boot):
+    """main.py's update mode: the broker's TLS context first (mbedTLS wants 3 KB in one
+    piece), garbage collected early (gc.threshold: the manifest check wants 6 KB runs),
+    then run()."""
+    b = cfg["broker"]
+    tls = None
+    if b.get("tls"):
+        import tlsctx
+
+        tls = tlsctx.context(b)
+    if cfg.get("gc_threshold", 4096):
+        gc.threshold(cfg.get("gc_threshold", 4096))
+    gc.collect()
+    run(cfg, boot, tls)
 
 
 def run(cfg, boot, tls=None):

@@ -69,9 +69,7 @@ def _update(tmp_path, kind: str, heapsize: str) -> tuple[int, int]:
 @pytest.mark.parametrize(
     "kind,heapsize",
     [
-        pytest.param("handheld", "192K", marks=pytest.mark.xfail(
-            strict=True, reason="the trial boot needs more than the handheld's 192K (see above)")),
-        ("handheld", "200K"),
+        ("handheld", "192K"),
         ("access", "512K"),
     ],
 )  # fmt: skip

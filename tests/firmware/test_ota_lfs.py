@@ -42,6 +42,7 @@ SPEC = json.load(open(sys.argv[1]))
 class Dev:  # what Fetch.swap reads of its host (Device, or the updater)
     def __init__(self):
         self.root = "/flash"
+        self.dev = "hh-lfs"
         self.fw = "0.1.0"
         self.boot = {"slot": "a", "version": "0.1.0", "trial": None}
     def opt(self, k):
