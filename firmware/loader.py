@@ -100,7 +100,17 @@ def choose(flash):
             boot = rollback(path, boot, "no_confirm")
         else:
             t["boots"] = t.get("boots", 0) + 1
-            write_boot(path, boot)  # counted before the slot runs: a hang counts too
+            try:
+                write_boot(path, boot)  # counted before the slot runs: a hang counts too
+            except OSError as e:
+                # an uncounted trial could hang or crash-loop for ever: the previous slot
+                # (recorded as a rollback when the flash takes it, else for this boot only)
+                print("loader: trial boot not counted (%r): booting slot %s" % (e, t["prev"]))
+                try:
+                    boot = rollback(path, boot, "boot_count: OSError")
+                except OSError:
+                    boot = {"slot": t["prev"], "version": t["prev_version"], "trial": None,
+                            "rolled_back": None}
     return boot, path
 
 

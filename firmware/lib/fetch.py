@@ -254,7 +254,7 @@ class Fetch:
         req = bundle.fetch_request(sha, i, cs)
         topic = self.topic
         while True:
-            if time.ticks_diff(time.ticks_ms(), self._until) > 0:
+            if time.ticks_diff(time.ticks_ms(), self._until) >= 0:
                 raise Failed("download: expired at chunk %d" % i)
             if not link.is_up():
                 await link.wait_up()

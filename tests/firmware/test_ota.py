@@ -123,6 +123,24 @@ def test_trial_boots_are_counted_and_a_third_unconfirmed_boot_rolls_back(tmp_pat
     }  # fmt: skip
 
 
+def test_a_trial_boot_whose_count_cannot_be_written_boots_the_previous_slot(
+    tmp_path: Path,
+) -> None:
+    # review #9: write_boot fails (here: its temp file's name is taken by a directory, as a
+    # full or failing flash would refuse it); the loader must still boot something
+    fw = tmp_path / "flash" / "fw"
+    _slot(fw, "a", _MAIN)
+    _slot(fw, "b", _MAIN)
+    rec = {"slot": "b", "version": "0.2.0", "trial": dict(TRIAL), "rolled_back": None}
+    _write_boot(tmp_path, rec)
+    (fw / "boot.json.tmp").mkdir()
+    p = _loader(tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "trial boot not counted" in p.stdout and "booting slot a" in p.stdout, p.stdout
+    assert p.stdout.split()[-5:] == ["RAN", "a", "a", "0.1.0", "None"], p.stdout
+    assert _boot(tmp_path) == rec  # nothing could be written: this boot only
+
+
 @pytest.mark.parametrize("where", ["import", "main"])
 def test_a_crash_on_probation_rolls_back_and_resets(tmp_path: Path, where: str) -> None:
     fw = tmp_path / "flash" / "fw"
@@ -439,6 +457,34 @@ def test_the_update_mode_is_the_handhelds_default_and_live_the_gates(fleet) -> N
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert p.stdout.split() == ["reboot", "live"], p.stdout + p.stderr
+
+
+def test_a_handhelds_ota_chunk_is_capped(fleet, tmp_path) -> None:
+    # review #11: one chunk reply is a contiguous block of ota_chunk bytes in the heap
+    hh = fleet.add_handheld("hh-chunk", GRID, ota=True)
+    gate = fleet.add_gate("gate-chunk", "access", GRID, ota=True)
+    paths = []
+    for dev, chunk in ((hh, 4096), (hh, 4097), (gate, 16384)):
+        cfg = json.loads(dev.config_path.read_text())
+        cfg["ota_chunk"] = chunk
+        paths.append(tmp_path / f"{dev.device_id}-{chunk}.json")
+        paths[-1].write_text(json.dumps(cfg))
+    script = (
+        "import sys, config_load\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        print(config_load.load(p)['ota_chunk'])\n"
+        "    except ValueError as e:\n"
+        "        print(e)\n"
+    )
+    p = subprocess.run(
+        [MICROPYTHON, "-c", script, *map(str, paths)],
+        env=dict(os.environ, MICROPYPATH=micropypath()),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert p.stdout.splitlines() == [
+        "4096", "config ota_chunk: at most 4096 on a handheld", "16384"
+    ], p.stdout + p.stderr
 
 
 def test_the_simulator_file_list_matches_the_contract() -> None:
