@@ -18,7 +18,6 @@ checked here by the same rules (check_args), the reports build their bodies from
 checked when they were made.
 """
 
-import asyncio
 import time
 
 import log as log_mod

@@ -275,7 +275,10 @@ def _handheld(fleet: Fleet, dev_id: str, mode: str = "reboot", **kw):
 def _send_ota(fleet: Fleet, hub: ScriptedHub, dev, b: Bundle, cmd_id: str = "c-ota") -> dict:
     hub.c.publish(f"gl/v1/{dev.device_id}/cmd",
                   fleet.command(dev.device_id, "ota", b.args(), cmd_id=cmd_id), 1)  # fmt: skip
-    return wait_until("the ota ack", lambda: hub.ack_of(dev.device_id, cmd_id), 60)
+    return wait_until(
+        "the ota ack", lambda: hub.ack_of(dev.device_id, cmd_id), 60,
+        detail=lambda: dev.log()[-3000:],
+    )  # fmt: skip
 
 
 def _online(hub: ScriptedHub, dev_id: str, n: int = 1) -> list[dict]:
@@ -483,7 +486,9 @@ def test_a_handhelds_ota_chunk_is_capped(fleet, tmp_path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert p.stdout.splitlines() == [
-        "4096", "config ota_chunk: at most 4096 on a handheld", "16384"
+        "4096",
+        "config ota_chunk: at most 4096 on a handheld",
+        "16384",
     ], p.stdout + p.stderr
 
 
