@@ -104,12 +104,19 @@ def main(argv=None, boot=None):
     _drop("config_load")
     gc.collect()
     log.set_level(cfg.get("log_level", "info"))
-    if _update_due(cfg, boot):  # the update mode: the download alone in the heap
-        import updater
+    # the update mode (lib/updater.py, the download alone in the heap): an accepted job on a
+    # confirmed slot (a trial, or a rollback to report, runs the firmware first: it settles
+    # the job against them)
+    if boot and cfg.get("ota_mode") == "reboot" and not (boot.get("trial")
+                                                         or boot.get("rolled_back")):
+        from compat import exists
 
-        updater.main(cfg, boot)
-        _reset()
-        return
+        if exists(boot["root"] + "/fw/job.json"):
+            import updater
+
+            updater.main(cfg, boot)
+            _reset()
+            return
     # the long-lived blocks first, while the free heap is one run: the upload buffer (one
     # frame, header + chunk: 16.4 KB in one piece) and the broker's TLS context (~4 KB, and
     # mbedTLS wants 3 KB in one piece). Taken in Device, after the compiles had cut the free
@@ -146,16 +153,6 @@ def main(argv=None, boot=None):
     lg.info("heap %s", heap_report(dev))
     if result == "reboot":
         _reset()
-
-
-def _update_due(cfg, boot):
-    # an accepted job and the update mode (lib/updater.py), on a confirmed slot (a trial, or
-    # a rollback to report, runs the firmware first: lib/ota.py settles the job against them)
-    if not boot or boot.get("trial") or boot.get("rolled_back") or cfg.get("ota_mode") != "reboot":
-        return False
-    from compat import exists
-
-    return exists(boot["root"] + "/fw/job.json")
 
 
 def _reset():

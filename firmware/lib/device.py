@@ -55,20 +55,14 @@ def tls_context(b):
     return tlsctx.context(b)
 
 
-def _forget(name):
-    # drop a module used only now and then: once nothing refers to it, the next collection
-    # frees its bytecode (main.py drops its start-up-only modules the same way)
-    sys.modules.pop(name, None)
-    pkg, _, attr = name.rpartition(".")
-    if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
-        delattr(sys.modules[pkg], attr)
-
-
-class _Refused(Exception):
-    # an `ota` command acked "failed" with this detail (commands.py)
-    def __init__(self, detail):
-        super().__init__(detail)
-        self.detail = detail
+def _forget(*names):
+    # drop modules used only now and then: once nothing refers to them, the next collection
+    # frees their bytecode (main.py drops its start-up-only modules the same way)
+    for name in names:
+        sys.modules.pop(name, None)
+        pkg, _, attr = name.rpartition(".")
+        if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
+            delattr(sys.modules[pkg], attr)
 
 
 def _mkdir(path):
@@ -139,52 +133,37 @@ class Device:
         self.on_command("config", self._cmd_config)
         self.on_command("reboot", self._cmd_reboot)
         self.on_command("rotate_key", self._cmd_rotate_key)
-        # start-up-only checks in their own module, forgotten once run (its bytecode would
-        # otherwise stay in the heap): the chain head a power cut left behind, bad overrides
+        # lib/ota.py is loaded only while an accepted update is under way (_ota), then
+        # forgotten; lib/fetch.py and protocol/bundle.py (the download) only for a live
+        # update; a trial boot holds none of them (docs/firmware.md, "OTA")
+        self.ota = None
+        self._ota_task = None
+        self._trial = None  # (seq of "updated", ticks_ms, ms allowed): lib/trial.py
+        self.on_command("ota", self._cmd_ota)
+        # start-up-only work in its own module, forgotten once run (its bytecode would
+        # otherwise stay in the heap): the chain head a power cut left behind, bad overrides,
+        # then (signing needs the key) what the update mode or a rollback left to report and
+        # a trial's "updated", all before the app takes its heap
         import startup
 
         try:
             startup.reconcile(self)
             startup.check_overrides(self)
-        finally:
-            _forget("startup")
-        # <flash>/key (made here at first boot when the config has no key) wins over cfg key.
-        # identity is compiled here, after the upload buffer took its contiguous block, and
-        # forgotten once used: its ~3.5 KB of bytecode is not kept for a rare rotate_key
-        import identity
-
-        try:
-            self._use_key(identity.load(self.root, cfg.get("key")))
-            identity.publish(self.root, self.pub_hex)
-            identity.finish(self)  # a rotation a power cut interrupted
-        finally:
-            _forget("identity")
-        # lib/ota.py is loaded only while an accepted update is under way (_ota), then
-        # forgotten; lib/fetch.py and protocol/bundle.py (the download) only for a live
-        # update; a trial boot holds lib/trial.py alone (docs/firmware.md, "OTA")
-        self.ota = None
-        self._ota_task = None
-        self.on_command("ota", self._cmd_ota)
-        # what the update mode left (lib/updater.py), oldest first, before anything else:
-        # each removed in the save of its own envelope (no loss, no repeat at a power cut)
-        if self.state.get("ota_report") or (boot and boot.get("rolled_back")):
-            import startup  # what the update mode or a rollback left to report
+            # <flash>/key (made here at first boot when the config has no key) wins over cfg
+            # key. identity is loaded here, after the upload buffer took its contiguous
+            # block, and forgotten once used: its bytecode is not kept for a rare rotate_key
+            import identity
 
             try:
-                startup.ota_reports(self, boot)
+                self._use_key(identity.load(self.root, cfg.get("key")))
+                identity.publish(self.root, self.pub_hex)
+                identity.finish(self)  # a rotation a power cut interrupted
             finally:
-                _forget("startup")
-        # a trial boot: "updated" signed now, before the app takes its heap; supervise()
-        # commits on the hub's receipt or rolls back at the deadline (lib/trial.py)
-        self._trial = None
-        if boot is not None and boot.get("trial"):
-            import trial
-
-            try:
-                self._trial = trial.start(self)  # (seq, t0, ms): nothing of trial.py stays
-            finally:
-                _forget("otacmd")
-                _forget("trial")
+                _forget("identity")
+            if boot is not None:
+                self._trial = startup.ota(self, boot)
+        finally:
+            _forget("startup", "trial", "otacmd")
         if boot is not None and exists(self.root + "/fw/job.json"):
             try:
                 self._ota()
@@ -423,7 +402,7 @@ class Device:
                 trial.end(self, t)  # committed, or rolled back (a reset due)
                 self._trial = None
             except MemoryError:  # no heap for it this cycle: the next one tries again
-                _log.warning("trial end: MemoryError")
+                pass
             finally:
                 _forget("trial")
         h = self._handover  # the update mode: reboot once the outbox (the ack) is empty
@@ -470,33 +449,6 @@ class Device:
             self.ota = Ota(self, self.boot)
         return self.ota
 
-    def _ota_accept(self, a, exp):
-        # the update mode's acceptance, with no module to compile: at 192K the idle
-        # handheld's free heap is ~11 KB in pieces of 3 KB at most. The job is saved, then
-        # supervise() reboots once the ack has left; lib/updater.py checks the args in full
-        # (protocol/bundle.py) and fails a job they do not pass "malformed"
-        h = self._handover
-        try:
-            v = [int(x) for x in a["version"].split(".")]
-            why = None if sorted(a) == ["manifest", "rollout", "size", "version"] else "malformed"
-        except (AttributeError, KeyError, TypeError, ValueError):
-            why = "malformed"
-        why = why or ("no_loader" if self.boot is None else
-                      "no_ops_key" if not self.opt("ops_key") else
-                      "busy" if self._trial is not None or self._reboot else
-                      ("busy" if h[1] != a["manifest"] else None) if h else
-                      "not_newer" if v <= [int(x) for x in self.fw.split(".")] else None)
-        if why:
-            raise _Refused(why)
-        if h is None:
-            st = state_mod.State(self.root + "/fw/job.json")
-            st.update(a)
-            st.set("cs", self.opt("ota_chunk"))  # fixed for the job: .part lengths assume it
-            st.set("exp", exp)
-            st.save()
-            self._handover = (time.ticks_add(time.ticks_ms(), 10000), a["manifest"])
-        return "accepted"
-
     async def _run_ota(self):
         try:
             await self.ota.run()  # returns once no update is left
@@ -504,19 +456,22 @@ class Device:
             _log.exc(e, "ota")  # lib/trial.py raises from supervise(), the loader rolls back)
         finally:
             self.ota = self._ota_task = None
-            for name in ("ota", "fetch", "protocol.bundle"):
-                _forget(name)
+            _forget("ota", "fetch", "protocol.bundle")
 
     async def _cmd_ota(self, cmd):
         # ota_mode: config_load sets it by app; unset (a config not loaded) is live
         if self.ota is None and self.opt("ota_mode") == "reboot":
-            return self._ota_accept(cmd["args"], cmd["exp"])
+            import otacmd  # the update mode's acceptance (lib/otacmd.py), forgotten again
+
+            try:
+                return otacmd.handover(self, cmd)
+            finally:
+                _forget("otacmd")
         try:
             return await self._ota().on_command(cmd)
         finally:
             if self.ota is None:  # a MemoryError importing it
-                for name in ("ota", "fetch", "protocol.bundle"):
-                    _forget(name)
+                _forget("ota", "fetch", "protocol.bundle")
             elif self._ota_task is None:  # run the job, or forget the module again
                 self._ota_task = asyncio.create_task(self._run_ota())
 

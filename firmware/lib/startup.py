@@ -1,6 +1,7 @@
 # Device start-up checks, run once by Device.__init__ and then forgotten (their bytecode would
 # otherwise stay in the handheld's 192K heap for good; main.py drops config_load the same way).
-#   startup.reconcile(device); startup.check_overrides(device); startup.ota_reports(device, boot)
+#   startup.reconcile(device); startup.check_overrides(device)
+#   device._trial = startup.ota(device, boot)   # boot: what the loader passed (not None)
 import config as config_mod
 import log as log_mod
 import outbox as outbox_mod
@@ -65,3 +66,15 @@ def ota_reports(d, boot):
         rec = state_mod.State(d.root + "/fw/boot.json")
         rec.set("rolled_back", None)
         rec.save()
+
+
+def ota(d, boot):
+    """The update mode's and a rollback's reports (ota_reports), then on a trial boot its
+    "updated" event: lib/trial.py's (seq, ticks_ms, ms allowed), or None."""
+    if d.state.get("ota_report") or boot.get("rolled_back"):
+        ota_reports(d, boot)
+    if boot.get("trial"):
+        import trial
+
+        return trial.start(d)
+    return None
