@@ -1,11 +1,10 @@
 """otacmd: the `ota` command's acceptance (docs/firmware.md, "OTA"), small enough to load
 apart from lib/ota.py: the args checked (the rules of protocol/bundle.py check_command_args,
 without its ~11 KB), the job saved to <root>/fw/job.json. Used by lib/ota.py (the live mode,
-the gates) and, loaded alone and forgotten again, by Device for the handheld's update mode
-(handover: the job saved, a reboot into lib/updater.py due once the ack has left).
+the gates); the handheld's update mode accepts in device.py (Device._ota_accept: no module
+loaded next to its app at 192K) and lib/updater.py checks the args in full.
 
     job = accept(device, cmd, job, trial, boot)   # Refusal(detail) acks "failed" detail
-    handover(device, cmd)                          # the update mode's acceptance
 """
 
 import os
@@ -14,7 +13,6 @@ import state as state_mod
 from compat import exists, remove
 
 _NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
-HANDOVER_MS = 10000  # update mode: the longest wait for the ack to leave, then the reboot
 
 
 class Refusal(Exception):
@@ -127,17 +125,3 @@ def accept(d, cmd, job, trial, boot):
     st.update(job)
     st.save()
     return job
-
-
-def handover(d, cmd):
-    """The update mode's `ota` acceptance on device d: accept() (the same refusals; "busy"
-    also while on trial or a reset is pending), then Device.supervise reboots once the
-    outbox is empty (the ack left) or after HANDOVER_MS."""
-    import time
-
-    h = d._handover
-    pending = d._trial is not None or d._reboot
-    job = accept(d, cmd, {"manifest": h[1]} if h else None, pending, d.boot)
-    if h is None:
-        d._handover = (time.ticks_add(time.ticks_ms(), HANDOVER_MS), job["manifest"])
-    return "accepted"
