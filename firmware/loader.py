@@ -100,7 +100,17 @@ def choose(flash):
             boot = rollback(path, boot, "no_confirm")
         else:
             t["boots"] = t.get("boots", 0) + 1
-            write_boot(path, boot)  # counted before the slot runs: a hang counts too
+            try:
+                write_boot(path, boot)  # counted before the slot runs: a hang counts too
+            except OSError as e:
+                # an uncounted trial could hang or crash-loop for ever: the previous slot
+                # (recorded as a rollback when the flash takes it, else for this boot only)
+                print("loader: trial boot not counted (%r): booting slot %s" % (e, t["prev"]))
+                try:
+                    boot = rollback(path, boot, "boot_count: OSError")
+                except OSError:
+                    boot = {"slot": t["prev"], "version": t["prev_version"], "trial": None,
+                            "rolled_back": None}
     return boot, path
 
 
@@ -139,6 +149,12 @@ def run(argv):
     if boot is None:
         print("loader: no %s: flash the firmware into fw/a (gridlink provision flash)" % path)
         sys.exit(2)
+    # what only the choice needed leaves the heap (the slot's firmware wants every byte:
+    # the handheld runs at 192K); a crash on probation needs read_boot (_open), rollback
+    # and reset only
+    g = globals()
+    for name in ("choose", "config_path"):
+        g.pop(name, None)
     slot = flash + "/fw/" + boot["slot"]
     # only the slot (and a board's frozen modules): a file missing from the slot is an
     # ImportError (a rollback on probation), never an older copy from / or /lib

@@ -103,6 +103,20 @@ def main(argv=None, boot=None):
     cfg = config.load(_config_path(argv if argv is not None else getattr(sys, "argv", [])))
     _drop("config_load")
     gc.collect()
+    log.set_level(cfg.get("log_level", "info"))
+    # the update mode (lib/updater.py, the download alone in the heap): an accepted job on a
+    # confirmed slot (a trial, or a rollback to report, runs the firmware first: it settles
+    # the job against them)
+    if boot and cfg.get("ota_mode") == "reboot" and not (boot.get("trial")
+                                                         or boot.get("rolled_back")):
+        from compat import exists
+
+        if exists(boot["root"] + "/fw/job.json"):
+            import updater
+
+            updater.main(cfg, boot)
+            _reset()
+            return
     # the long-lived blocks first, while the free heap is one run: the upload buffer (one
     # frame, header + chunk: 16.4 KB in one piece) and the broker's TLS context (~4 KB, and
     # mbedTLS wants 3 KB in one piece). Taken in Device, after the compiles had cut the free
@@ -117,7 +131,6 @@ def main(argv=None, boot=None):
         tls = tlsctx.context(b)
     else:
         tls = None
-    log.set_level(cfg.get("log_level", "info"))
     _preload(cfg)
     import hal as hal_mod
 
@@ -139,12 +152,16 @@ def main(argv=None, boot=None):
     lg.info("app finished: %s", result)
     lg.info("heap %s", heap_report(dev))
     if result == "reboot":
-        try:
-            import machine
+        _reset()
 
-            machine.reset()
-        except (ImportError, AttributeError):  # unix port: the simulator restarts the process
-            sys.exit(3)
+
+def _reset():
+    try:
+        import machine
+
+        machine.reset()
+    except (ImportError, AttributeError):  # unix port: the simulator restarts the process
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,9 @@ class CommandRunner:
             detail = getattr(e, "detail", None)
             if not isinstance(detail, str):
                 detail = "%s: %s" % (type(e).__name__, e)
+            # dropped before the ack is signed: an exception class of a module the handler
+            # loaded and forgot (lib/otacmd.py) keeps that module's globals alive through it
+            e = None
             await self.ack(cmd, "failed", detail)
             return
         await self.ack(cmd, "succeeded", detail or "")

@@ -53,6 +53,10 @@ DEFAULTS = {
     "hw": "generic",  # the hardware name bundles are matched against (births carry it)
     "ota_chunk": 4096,  # bytes per firmware download request
     "ota_trial_s": 180,  # a new firmware on probation rolls back unless confirmed by then
+    # "live": download while the app runs (the gates keep deciding access); "reboot": the
+    # update mode, a reboot into lib/updater.py (the handheld). None: by app (config_load)
+    "ota_mode": None,
+    "ota_mode_timeout_s": 600,  # the update mode gives up ("download: timeout") after this
 }
 
 def check_int(cfg, key, lo, hi):

@@ -37,6 +37,9 @@ def merge(base, over):
     return out
 
 
+HANDHELD_OTA_CHUNK = 4096  # the largest ota_chunk a handheld takes (config_load.validate)
+
+
 def validate(cfg):
     for key in REQUIRED:
         if cfg.get(key) in (None, ""):
@@ -76,7 +79,15 @@ def validate(cfg):
     if not isinstance(hw, str) or not 1 <= len(hw) <= 64 or any(c not in _ID_CHARS for c in hw):
         raise ValueError("config hw: 1-64 of A-Z a-z 0-9 _ . -")
     check_int(cfg, "ota_chunk", 512, 16384)
+    if cfg["app"] == "handheld" and cfg["ota_chunk"] > HANDHELD_OTA_CHUNK:
+        # each chunk reply is one contiguous block of this size in the 192K heap
+        raise ValueError("config ota_chunk: at most %d on a handheld" % HANDHELD_OTA_CHUNK)
     check_int(cfg, "ota_trial_s", 10, 86400)
+    if cfg["ota_mode"] is None:  # the handheld's 192K heap does not hold app and download
+        cfg["ota_mode"] = "reboot" if cfg["app"] == "handheld" else "live"
+    if cfg["ota_mode"] not in ("live", "reboot"):
+        raise ValueError("config ota_mode: live or reboot")
+    check_int(cfg, "ota_mode_timeout_s", 10, 86400)
     if cfg["log_level"] not in _LEVELS:
         raise ValueError("config log_level: one of debug, info, warning, error")
     if cfg["app"] not in APPS:

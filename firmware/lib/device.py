@@ -27,6 +27,7 @@ import binascii
 import gc
 import os
 import sys
+import time
 
 import config as config_mod
 import keyed
@@ -39,7 +40,7 @@ from compat import exists, remove
 from upload import Uploader
 
 from protocol import chunking, command, crypto, envelope, topics
-from protocol.errors import MalformedError, ProtocolError
+from protocol.errors import MalformedError
 from protocol.limits import GENESIS
 
 _log = log_mod.getLogger("device")
@@ -54,13 +55,21 @@ def tls_context(b):
     return tlsctx.context(b)
 
 
-def _forget(name):
-    # drop a module used only now and then: once nothing refers to it, the next collection
-    # frees its bytecode (main.py drops its start-up-only modules the same way)
-    sys.modules.pop(name, None)
-    pkg, _, attr = name.rpartition(".")
-    if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
-        delattr(sys.modules[pkg], attr)
+def _forget(*names):
+    # drop modules used only now and then: once nothing refers to them, the next collection
+    # frees their bytecode (main.py drops its start-up-only modules the same way)
+    for name in names:
+        sys.modules.pop(name, None)
+        pkg, _, attr = name.rpartition(".")
+        if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
+            delattr(sys.modules[pkg], attr)
+
+
+class _Refused(Exception):
+    # an `ota` command acked "failed" with this detail (commands.py)
+    def __init__(self, detail):
+        super().__init__(detail)
+        self.detail = detail
 
 
 def _mkdir(path):
@@ -82,7 +91,6 @@ class Device:
         self.media_dir = self.root + "/media"
         _mkdir(self.media_dir)
         self.state = state_mod.State(self.root + "/state.json")
-        self._check_overrides()
         self.outbox = outbox_mod.Outbox(self.root + "/outbox", self.opt("outbox_bytes"))
         # emit() hashes new media through its own small buffer: the upload buffer may be in
         # the middle of a send (the MQTT writer yields between slices) when the app emits
@@ -95,6 +103,7 @@ class Device:
         self.session = self.state.get("session", 0)
         self.heap_hwm = 0
         self._reboot = False
+        self._handover = None  # (deadline, manifest): an accepted job, the reboot to come
         self._stop = False
         self._tasks = []
         self.status = {}  # app figures for the heartbeat ("lists" also goes in the birth)
@@ -131,26 +140,38 @@ class Device:
         self.on_command("config", self._cmd_config)
         self.on_command("reboot", self._cmd_reboot)
         self.on_command("rotate_key", self._cmd_rotate_key)
-        self._reconcile()
-        # <flash>/key (made here at first boot when the config has no key) wins over cfg key.
-        # identity is compiled here, after the upload buffer took its contiguous block, and
-        # forgotten once used: its ~3.5 KB of bytecode is not kept for a rare rotate_key
-        import identity
-
-        try:
-            self._use_key(identity.load(self.root, cfg.get("key")))
-            identity.publish(self.root, self.pub_hex)
-            identity.finish(self)  # a rotation a power cut interrupted
-        finally:
-            _forget("identity")
-        # lib/ota.py and protocol/bundle.py (~19 KB of bytecode together) are loaded only
-        # while an update or a probation is under way (_ota), then forgotten
+        # lib/ota.py is loaded only while an accepted update is under way (_ota), then
+        # forgotten; lib/fetch.py and protocol/bundle.py (the download) only for a live
+        # update; a trial boot holds none of them (docs/firmware.md, "OTA")
         self.ota = None
         self._ota_task = None
-        self._ota_err = None
+        self._trial = None  # (seq of "updated", ticks_ms, ms allowed): lib/trial.py
         self.on_command("ota", self._cmd_ota)
-        if boot is not None and (boot.get("trial") or boot.get("rolled_back")
-                                 or exists(self.root + "/fw/job.json")):
+        # start-up-only work in its own module, forgotten once run (its bytecode would
+        # otherwise stay in the heap): the chain head a power cut left behind, bad overrides,
+        # then (signing needs the key) what the update mode or a rollback left to report and
+        # a trial's "updated", all before the app takes its heap
+        import startup
+
+        try:
+            startup.reconcile(self)
+            startup.check_overrides(self)
+            # <flash>/key (made here at first boot when the config has no key) wins over cfg
+            # key. identity is loaded here, after the upload buffer took its contiguous
+            # block, and forgotten once used: its bytecode is not kept for a rare rotate_key
+            import identity
+
+            try:
+                self._use_key(identity.load(self.root, cfg.get("key")))
+                identity.publish(self.root, self.pub_hex)
+                identity.finish(self)  # a rotation a power cut interrupted
+            finally:
+                _forget("identity")
+            if boot is not None:
+                self._trial = startup.ota(self, boot)
+        finally:
+            _forget("startup", "trial", "otacmd")
+        if boot is not None and exists(self.root + "/fw/job.json"):
             try:
                 self._ota()
             except MemoryError:  # the records never stop a start: lib/otaless.py
@@ -173,23 +194,6 @@ class Device:
         exception from it ends that task, which supervise() then reports."""
         self._live_cbs.append(callback)
 
-    def _check_overrides(self):
-        """Drop remote config overrides that fail config.check_remote (older firmware
-        persisted them unchecked; a bad one would kill a runtime task on every boot)."""
-        over = self.state.get("cfg", None)
-        if not over:
-            return
-        good = {}
-        for k in over:
-            try:
-                config_mod.check_remote(k, over[k])
-                good[k] = over[k]
-            except ValueError as e:
-                _log.warning("dropped remote override: %s", e)
-        if len(good) != len(over):
-            self.state.set("cfg", good)
-            self.state.save()
-
     def opt(self, key):
         over = self.state.get("cfg", None) or {}
         if key in over:
@@ -199,23 +203,6 @@ class Device:
         return config_mod.DEFAULTS.get(key)
 
     # --- identity and the chain ---------------------------------------------------------------
-
-    def _reconcile(self):
-        """After power loss between outbox.put and the state save, adopt the newest envelope
-        found in the outbox so the chain never forks."""
-        seq = self.state.get("seq", 0)
-        best = None
-        for rec in self.outbox.iter():
-            try:
-                env = envelope.parse(outbox_mod.rec_payload(rec))
-            except ProtocolError:
-                continue
-            if env["seq"] > seq and (best is None or env["seq"] > best[0]):
-                best = (env["seq"], envelope.digest(outbox_mod.rec_payload(rec)))
-        if best is not None:
-            self.state.set("seq", best[0])
-            self.state.set("prev", best[1])
-            self.state.save()
 
     def _use_key(self, seed):
         self.seed = seed
@@ -315,8 +302,6 @@ class Device:
             self.commands.push(payload)
         elif topic == topics.rcpt(self.dev):
             self.uploader.on_receipt(payload)
-            if self.ota is not None:
-                self.ota.on_receipt()
         elif topic == topics.fw(self.dev):
             if self.ota is not None:
                 self.ota.on_reply(payload)
@@ -375,7 +360,7 @@ class Device:
     def idle(self):
         """Nothing left to send (outbox empty, no upload, no command pending)."""
         return (self.uploader.idle() and self.commands.idle()
-                and (self.ota is None or self.ota.idle()))
+                and (self.ota is None or self.ota.idle()) and self._trial is None)
 
     async def run(self, app=None):
         gc.collect()
@@ -416,8 +401,20 @@ class Device:
             if t.done():
                 await t  # re-raises what killed a runtime task: fail loudly, never hang
                 raise RuntimeError("runtime task ended")
-        if self._ota_err is not None:
-            raise self._ota_err
+        t = self._trial  # the hub's receipt covers "updated", or the time is up
+        if t and (self.uploader.hub_seq >= t[0] or time.ticks_diff(time.ticks_ms(), t[1]) >= t[2]):
+            try:
+                import trial
+
+                trial.end(self, t)  # committed, or rolled back (a reset due)
+                self._trial = None
+            except MemoryError:  # no heap for it this cycle: the next one tries again
+                pass
+            finally:
+                _forget("trial")
+        h = self._handover  # the update mode: reboot once the outbox (the ack) is empty
+        if h and (not len(self.outbox) or time.ticks_diff(time.ticks_ms(), h[0]) >= 0):
+            self._reboot = True
         gc.collect()
         # live-heap high-water: gc.mem_alloc() right after a collection (what the app really
         # holds; mem_alloc before a collection also counts garbage and tends to the heap size)
@@ -459,27 +456,54 @@ class Device:
             self.ota = Ota(self, self.boot)
         return self.ota
 
+    def _ota_accept(self, a, exp):
+        # the update mode's acceptance, with no module to load: a module first loaded here
+        # interns its names for good (~3.4 KB measured for lib/otacmd.py), which the 192K
+        # handheld's signature of the ack no longer fitted beside. The job is saved, then
+        # supervise() reboots once the ack has left; lib/updater.py checks the args in full
+        # (protocol/bundle.py) and fails a job they do not pass "malformed"
+        h = self._handover
+        try:
+            v = [int(x) for x in a["version"].split(".")]
+            why = None if sorted(a) == ["manifest", "rollout", "size", "version"] else "malformed"
+        except (AttributeError, KeyError, TypeError, ValueError):
+            why = "malformed"
+        why = why or ("no_loader" if self.boot is None else
+                      "no_ops_key" if not self.opt("ops_key") else
+                      "busy" if self._trial or self._reboot or h and h[1] != a["manifest"] else
+                      None if h else
+                      "not_newer" if v <= [int(x) for x in self.fw.split(".")] else None)
+        if why:
+            raise _Refused(why)
+        if h is None:
+            st = state_mod.State(self.root + "/fw/job.json")
+            st.update(a)
+            st.set("cs", self.opt("ota_chunk"))  # fixed for the job: .part lengths assume it
+            st.set("exp", exp)
+            st.save()
+            self._handover = (time.ticks_add(time.ticks_ms(), 10000), a["manifest"])
+        return "accepted"
+
     async def _run_ota(self):
         try:
-            await self.ota.run()  # returns once no update and no probation is left
-        except Exception as e:  # noqa: BLE001 - never a silent death
-            _log.exc(e, "ota")
-            if self.ota.trial:
-                self._ota_err = e  # on probation: supervise() raises it (the loader rolls back)
+            await self.ota.run()  # returns once no update is left
+        except Exception as e:  # noqa: BLE001 - never a silent death (no probation here:
+            _log.exc(e, "ota")  # lib/trial.py raises from supervise(), the loader rolls back)
         finally:
             self.ota = self._ota_task = None
-            _forget("ota")
-            _forget("protocol.bundle")
+            _forget("ota", "fetch", "protocol.bundle")
 
     async def _cmd_ota(self, cmd):
+        # ota_mode: config_load sets it by app; unset (a config not loaded) is live
+        if self.ota is None and self.opt("ota_mode") == "reboot":
+            return self._ota_accept(cmd["args"], cmd["exp"])
         try:
             return await self._ota().on_command(cmd)
         finally:
             if self.ota is None:  # a MemoryError importing it
-                _forget("protocol.bundle")
+                _forget("ota", "fetch", "protocol.bundle")
             elif self._ota_task is None:  # run the job, or forget the module again
                 self._ota_task = asyncio.create_task(self._run_ota())
-
 
     # --- key rotation (docs/firmware.md, "Identity and key rotation") -------------------------
 

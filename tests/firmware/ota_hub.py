@@ -87,6 +87,7 @@ class ScriptedHub:
         self.receipts = receipts
         self.offered: dict[str, bytes] = {}
         self.refuse: str | None = None  # answer every request with this error
+        self.silent = False  # count requests, answer none
         self.requests: list[tuple[str, str, int, int]] = []  # (dev, sha, index, chunk size)
         self.events: list[dict] = []  # envelopes of kind "ota"
         self.acks: list[dict] = []
@@ -145,6 +146,8 @@ class ScriptedHub:
             self.requests.append((dev, sha, i, cs))
             data = self.offered.get(sha)
             refuse = self.refuse
+        if self.silent:
+            return
         topic = f"gl/v1/{dev}/fw"
         if refuse or data is None:
             self.c.publish(topic, bundle.fetch_error(sha, i, refuse or "not_offered"), 1)
@@ -162,6 +165,8 @@ class ScriptedHub:
         with self.lock:
             evs = [e for e in self.events if e["dev"] == dev]
         seen: dict[int, dict] = {e["seq"]: e for e in evs}  # a resend is the same envelope
+        for e in seen.values():
+            bundle.check_event_body(e["body"])  # bodies built on the device conform
         return [(e["body"]["state"], e["body"]["reason"]) for _, e in sorted(seen.items())]
 
     def ack_of(self, dev: str, cmd_id: str) -> dict | None:

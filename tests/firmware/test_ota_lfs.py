@@ -35,23 +35,25 @@ SWAP_CUT = (
     + """
 import hashlib, json
 sys.path.append(sys.argv[2])  # firmware/: the loader (never in a slot), after the compiled tree
-import loader, ota
+import fetch, loader, otacmd
 
 SPEC = json.load(open(sys.argv[1]))
 
-class Dev:  # what Ota.swap reads of the Device
+class Dev:  # what Fetch.swap reads of its host (Device, or the updater)
     def __init__(self):
         self.root = "/flash"
+        self.dev = "hh-lfs"
         self.fw = "0.1.0"
+        self.boot = {"slot": "a", "version": "0.1.0", "trial": None}
     def opt(self, k):
         return {"ota_trial_s": 180, "ops_key": None}.get(k)
 
 def put(d, spec):
-    ota.makedirs(d)
+    otacmd.makedirs(d)
     with open(d + "/manifest.json", "w") as f:
         f.write(spec["manifest"])
     for p in spec["files"]:
-        ota.makedirs((d + "/" + p).rsplit("/", 1)[0])
+        otacmd.makedirs((d + "/" + p).rsplit("/", 1)[0])
         with open(d + "/" + p, "w") as f:
             f.write(spec["files"][p])
 
@@ -68,10 +70,12 @@ def setup():
     return d
 
 def workload(done):
-    o = ota.Ota(Dev(), {"slot": "a", "version": "0.1.0", "trial": None})
+    o = fetch.Fetch(Dev(), None)
     o.swap({"rollout": "r-1", "manifest": SPEC["sha"], "version": "0.2.0"}, "b")
     done.append("swapped")
     boot, path = loader.choose("/flash")       # the first boot on probation
+    if not boot.get("trial"):  # the count was cut: the loader boots the previous slot
+        raise OSError(5)
     done.append("counted")
     loader.rollback(path, boot, "crash: E")    # it crashed
     done.append("rolled_back")
@@ -103,8 +107,8 @@ def check():
     for e in m["files"]:
         try:
             with open(slot + "/" + e["path"], "rb") as f:
-                ota.bundle.check_file(f, e, buf)
-        except (OSError, ota.bundle.BundleError) as ex:
+                fetch.bundle.check_file(f, e, buf)
+        except (OSError, fetch.bundle.BundleError) as ex:
             errors.append("%s: %r" % (e["path"], ex))
     listed = set(e["path"] for e in m["files"])
     on_flash = set()
