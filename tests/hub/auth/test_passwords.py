@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.app import create_app
 from hub.auth import passwords
 from hub.auth.models import AccountPassword, ApiToken
 from hub.auth.passwords import SIGN_IN_FAILED
@@ -176,3 +177,73 @@ def test_the_migration_refuses_live_tokens_sharing_a_name(tmp_path: Path) -> Non
         "live API tokens share a name: '值班员' (2 tokens); a name is an account's key, so "
         "revoke all but one of each (DELETE /api/tokens/{id}) and migrate again"
     )
+
+
+def test_password_checks_beyond_the_limit_are_429(
+    client: TestClient, demo: DemoData, db_session: Session, settings: Settings
+) -> None:
+    set_password(client, demo, STREET_A)
+    assert sign_in(client, STREET_A, "wrong password!").status_code == 401  # makes the slots
+    slots = client.app.state.password_check_slots  # type: ignore[attr-defined]
+    for _ in range(settings.login_concurrent_checks):  # every slot busy with another check
+        assert slots.acquire(blocking=False)
+    try:
+        busy = sign_in(client, STREET_A)
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+        assert busy.json() == {
+            "code": "busy",
+            "message": "too many sign-ins at once: try again in a moment",
+        }
+        # a token sign-in costs no password check: not limited
+        by_token = client.post("/api/session", json={"token": demo.tokens[STREET_A]})
+        assert by_token.status_code == 201
+    finally:
+        for _ in range(settings.login_concurrent_checks):
+            slots.release()
+    row = db_session.scalars(select(AccountPassword)).one()
+    assert row.failed_attempts == 1  # the refused one was not counted
+    assert sign_in(client, STREET_A).status_code == 201
+
+
+def test_parallel_sign_ins_get_429_not_a_queue(
+    settings: Settings, clock: FrozenClock, demo: DemoData, client: TestClient
+) -> None:
+    set_password(client, demo, STREET_A)
+    app = create_app(
+        settings=settings.model_copy(update={"login_concurrent_checks": 1}), clock=clock
+    )
+    codes: list[int] = []
+    start = threading.Barrier(6)
+    with TestClient(app) as browser:
+
+        def attempt() -> None:
+            start.wait()
+            codes.append(sign_in(browser, "no-such-account", "wrong password!").status_code)
+
+        threads = [threading.Thread(target=attempt) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    app.state.engine.dispose()
+    assert len(codes) == 6 and set(codes) <= {401, 429} and 401 in codes and 429 in codes, codes
+
+
+def test_a_large_sign_in_body_is_413_before_it_is_parsed(client: TestClient) -> None:
+    big = client.post("/api/session", json={"account": "x", "password": "p" * 5000})
+    assert big.status_code == 413
+    assert big.json() == {
+        "code": "too_large",
+        "message": "the request body is too large: at most 4096 bytes",
+    }
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(100):
+            yield b" " * 1000
+
+    streamed = client.post(
+        "/api/session", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    small = client.post("/api/session", json={"account": "x", "password": "wrong password!"})
+    assert small.status_code == 401
