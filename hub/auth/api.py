@@ -20,6 +20,7 @@ from hub.auth.deps import CSRF_HEADER, AdminUser, CurrentUser, cookie_name, sess
 from hub.auth.models import ApiToken, ConsoleSession
 from hub.auth.schemas import (
     Me,
+    NoNul,
     PasswordSet,
     SessionRead,
     SessionsEnded,
@@ -261,7 +262,7 @@ def sign_out(
     return response
 
 
-AccountName = Annotated[str, Path(min_length=1, max_length=120)]
+AccountName = Annotated[str, Path(min_length=1, max_length=120), NoNul]
 
 
 @router.put("/accounts/{account}/password", status_code=204)

@@ -247,3 +247,31 @@ def test_a_large_sign_in_body_is_413_before_it_is_parsed(client: TestClient) -> 
     assert streamed.status_code == 413
     small = client.post("/api/session", json={"account": "x", "password": "wrong password!"})
     assert small.status_code == 401
+
+
+def check_bad_input_is_refused_cleanly(client: TestClient, admin: dict[str, str]) -> None:
+    """NUL in an account name and non-ASCII CSRF headers: precise 4xx, never a 500."""
+    body = client.post("/api/session", json={"account": "a\x00b", "password": "wrong password!"})
+    assert body.status_code == 422 and "NUL" in body.json()["message"], body.text
+    token = client.post("/api/session", json={"token": "glt_\x00"})
+    assert token.status_code == 422
+    put = client.put("/api/accounts/a%00b/password", json={"password": PASSWORD}, headers=admin)
+    assert put.status_code == 422 and "NUL" in put.json()["message"], put.text
+    ended = client.delete("/api/accounts/a%00b/sessions", headers=admin)
+    assert ended.status_code == 422
+    made = client.post("/api/tokens", json={"name": "a\x00b", "role": "admin"}, headers=admin)
+    assert made.status_code == 422
+    # a signed-in browser sending a CSRF header that is not ASCII
+    signed = client.post("/api/session", json={"token": admin["Authorization"][7:]})
+    assert signed.status_code == 201, signed.text
+    csrf = signed.json()["csrf_token"]
+    for bad in ("é".encode(), csrf[:-1].encode() + "é".encode(), b"\xff" * 64):
+        wrong = client.post(
+            "/api/tokens", json={"name": "csrf", "role": "admin"}, headers={"X-CSRF-Token": bad}
+        )
+        assert wrong.status_code == 403 and "X-CSRF-Token" in wrong.json()["message"]
+    client.cookies.clear()
+
+
+def test_bad_input_is_refused_cleanly(client: TestClient, demo: DemoData) -> None:
+    check_bad_input_is_refused_cleanly(client, bearer(demo, ADMIN))

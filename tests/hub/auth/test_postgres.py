@@ -8,10 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.app import create_app
 from hub.auth import passwords, service, sessions
 from hub.auth.models import AccountPassword, ApiToken, Role
 from hub.clock import FrozenClock
@@ -20,7 +22,10 @@ from hub.errors import AuthenticationError
 from hub.migrations.runner import downgrade, upgrade
 from hub.seed import seed_demo
 from hub.settings import Settings
-from tests.hub.auth.test_passwords import check_parallel_guesses_lock
+from tests.hub.auth.test_passwords import (
+    check_bad_input_is_refused_cleanly,
+    check_parallel_guesses_lock,
+)
 from tests.hub.auth.test_sessions import PASSWORD
 from tests.hub.conftest import START
 from tests.hub.test_postgres import postgres_url  # noqa: F401 - the module's cluster fixture
@@ -39,7 +44,7 @@ def test_sessions_and_lockout_on_postgres(postgres_url: str, tmp_path: Path) -> 
         assert {"account_passwords", "console_sessions"} <= set(inspect(engine).get_table_names())
         factory = make_session_factory(engine)
         with factory() as db_session:
-            seed_demo(db_session=db_session, clock=clock)
+            demo = seed_demo(db_session=db_session, clock=clock)
             passwords.set_password(
                 db_session=db_session,
                 account=ACCOUNT,
@@ -96,6 +101,12 @@ def test_sessions_and_lockout_on_postgres(postgres_url: str, tmp_path: Path) -> 
                     db_session=db_session, secret=opened.secret, settings=settings, clock=clock
                 )
         check_tokens_and_parallel_guesses(factory, settings, clock)
+        app = create_app(settings=settings, clock=clock)
+        with TestClient(app) as client:
+            check_bad_input_is_refused_cleanly(
+                client, {"Authorization": f"Bearer {demo.tokens['district-admin']}"}
+            )
+        app.state.engine.dispose()
     finally:
         engine.dispose()
     downgrade(postgres_url, "0007_ota_fresh_failures")
