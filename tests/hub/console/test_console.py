@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -45,6 +47,24 @@ def test_the_openapi_pages_load_nothing_from_elsewhere(client: TestClient, path:
     assert "img-src 'self' data:" in page.headers["content-security-policy"]
 
 
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_openapi_pages_allow_only_their_own_inline_script(
+    client: TestClient, path: str
+) -> None:
+    page = client.get(path)
+    csp = page.headers["content-security-policy"]
+    script_src = next(d for d in csp.split("; ") if d.startswith("script-src "))
+    assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
+    inline = re.findall(r"<script>(.*?)</script>", page.text, re.DOTALL)
+    allowed = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in inline
+    }
+    parts = script_src.split()
+    assert parts[:2] == ["script-src", "'self'"] and set(parts[2:]) == allowed
+    assert (path == "/docs") == bool(inline)  # Swagger UI's init script; Redoc has none
+
+
 def test_the_vendored_files_match_their_manifest(tmp_path: Path) -> None:
     assert vendoring.check() == []
     manifest = (vendoring.MANIFEST).read_text(encoding="utf-8")
@@ -63,9 +83,6 @@ def test_the_vendored_files_match_their_manifest(tmp_path: Path) -> None:
 
 
 def test_a_tarball_must_match_the_registrys_integrity() -> None:
-    import base64
-    import hashlib
-
     data = b"tarball bytes"
     good = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
     vendoring._check_integrity(data, good, "x@1")
