@@ -90,3 +90,57 @@ def test_a_tarball_must_match_the_registrys_integrity() -> None:
         vendoring._check_integrity(data + b"!", good, "x@1")
     with pytest.raises(vendoring.VendoringError, match="unsupported integrity"):
         vendoring._check_integrity(data, "sha1-abc", "x@1")
+
+
+class Answer:
+    """What the vendoring's ``get`` returns: an httpx-like response."""
+
+    def __init__(self, body: dict[str, object] | None = None, content: bytes = b"") -> None:
+        self.body, self.content = body, content
+
+    def raise_for_status(self) -> None:
+        pass
+
+    def json(self) -> dict[str, object] | None:
+        return self.body
+
+
+def test_a_package_is_refused_unless_the_registry_gives_the_pinned_integrity() -> None:
+    pinned = vendoring.PACKAGES[1]
+    other = "sha512-" + base64.b64encode(hashlib.sha512(b"another tarball").digest()).decode()
+    fetched: list[str] = []
+
+    def get(url: str) -> Answer:  # a registry that now publishes another tarball
+        fetched.append(url)
+        if url.endswith(".tgz"):
+            return Answer(content=b"another tarball")
+        return Answer({"dist": {"tarball": "https://registry.example/x.tgz", "integrity": other}})
+
+    with pytest.raises(vendoring.VendoringError, match="is not the pinned"):
+        vendoring._fetch(pinned, get)
+    assert not any(u.endswith(".tgz") for u in fetched)  # refused before downloading
+    fetched.clear()
+    tampered = vendoring.Package(pinned.name, pinned.version, other, pinned.files, ())
+    # a registry answering the pin, then serving other bytes
+    with pytest.raises(vendoring.VendoringError, match="does not match"):
+        vendoring._fetch(
+            tampered,
+            lambda url: (
+                Answer(content=b"tampered")
+                if url.endswith(".tgz")
+                else Answer(
+                    {"dist": {"tarball": "https://registry.example/x.tgz", "integrity": other}}
+                )
+            ),
+        )
+
+
+def test_every_licence_file_a_bundle_names_is_vendored() -> None:
+    for package in vendoring.PACKAGES:
+        for inner in package.files:
+            path = vendoring.VENDOR_DIR / package.name / Path(inner).name
+            if path.suffix != ".js":
+                continue
+            named = re.findall(r"license information please see ([\w.-]+)", path.read_text())
+            for licence in named:
+                assert (path.parent / licence).is_file(), (path, licence)
