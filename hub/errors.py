@@ -41,6 +41,19 @@ class PermissionDeniedError(HubError):
     code = "forbidden"
 
 
+class BusyError(HubError):
+    """The hub is at a limit it sets on purpose (e.g. concurrent password checks): retry later."""
+
+    code = "busy"
+    retry_after_s = 1
+
+
+class TooLargeError(HubError):
+    """A request body over the size an endpoint accepts."""
+
+    code = "too_large"
+
+
 class TransitionError(HubError):
     """A case transition that the workflow does not allow from the case's current state."""
 

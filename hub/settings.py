@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     password_min_length: int = Field(default=12, ge=8, le=128)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_s: int = Field(default=15 * 60, ge=1, le=7 * 24 * 3600)
+    # At most this many password checks (argon2id, 64 MiB and ~0.2 s each) run at once in the
+    # hub's process; a sign-in beyond them is 429 with Retry-After (per-IP limits belong at the
+    # reverse proxy).
+    login_concurrent_checks: int = Field(default=2, ge=1, le=64)
 
     # Verification gate: the verifier's photo must be taken within this distance of the case
     # location, and within this many seconds of the verification request.

@@ -25,6 +25,8 @@ STATUS_BY_ERROR: list[tuple[type[errors.HubError], int]] = [
     (errors.PermissionDeniedError, 403),
     (errors.TransitionError, 409),
     (errors.EvidenceError, 422),
+    (errors.BusyError, 429),
+    (errors.TooLargeError, 413),
 ]
 
 
@@ -54,6 +56,8 @@ async def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.HubError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, errors.BusyError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(
         error_body(exc.code, exc.message, **exc.details), status_code=status, headers=headers
     )

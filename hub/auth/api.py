@@ -1,17 +1,26 @@
 """Auth over HTTP: who am I; API tokens (create, shown once; list; revoke; admins only, within
-their scope); console sign-in and sign-out; account passwords and sessions (admins)."""
+their scope); console sign-in and sign-out; account passwords and sessions (admins).
+
+Every body here is small, and ``POST /api/session`` takes one from anybody: a body over
+``MAX_BODY_BYTES`` is 413 before any of it is parsed (``SmallBodyRoute``). At most
+``login_concurrent_checks`` password checks run at once; one more is 429 (``BusyError``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.routing import APIRoute
+from starlette.types import Message
 
 from hub.auth import passwords, service, sessions
 from hub.auth.deps import CSRF_HEADER, AdminUser, CurrentUser, cookie_name, session_secret
 from hub.auth.models import ApiToken, ConsoleSession
 from hub.auth.schemas import (
     Me,
+    NoNul,
     PasswordSet,
     SessionRead,
     SessionsEnded,
@@ -23,10 +32,44 @@ from hub.auth.schemas import (
 from hub.auth.service import Principal
 from hub.bounds import RowId
 from hub.deps import ClockDep, SessionDep, SettingsDep
-from hub.errors import AuthenticationError, PermissionDeniedError
+from hub.errors import AuthenticationError, BusyError, PermissionDeniedError, TooLargeError
 from hub.settings import Settings
 
-router = APIRouter(prefix="/api", tags=["auth"])
+MAX_BODY_BYTES = 4096
+TOO_LARGE = f"the request body is too large: at most {MAX_BODY_BYTES} bytes"
+
+
+class SmallBodyRoute(APIRoute):
+    """A route that reads at most ``MAX_BODY_BYTES`` of body (413 beyond, by the declared
+    Content-Length or as it arrives) before FastAPI parses it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            declared = request.headers.get("content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+                raise TooLargeError(TOO_LARGE)
+            body = bytearray()
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise TooLargeError(TOO_LARGE)
+            replayed = False
+
+            async def receive() -> Message:
+                nonlocal replayed
+                if replayed:
+                    return await request.receive()
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+            return await handler(Request(request.scope, receive))
+
+        return limited
+
+
+router = APIRouter(prefix="/api", tags=["auth"], route_class=SmallBodyRoute)
 
 
 @router.get("/me", response_model=Me)
@@ -71,6 +114,28 @@ def revoke_token(
 FAILED: dict[int | str, dict[str, object]] = {
     401: {"description": "not signed in: one message whatever the reason"}
 }
+SIGN_IN_ANSWERS: dict[int | str, dict[str, object]] = {
+    **FAILED,
+    413: {"description": f"a body over {MAX_BODY_BYTES} bytes"},
+    429: {"description": "too many password checks at once: retry after `Retry-After` s"},
+}
+BUSY = "too many sign-ins at once: try again in a moment"
+_slots_made = threading.Lock()
+
+
+def check_slots(request: Request, settings: SettingsDep) -> threading.BoundedSemaphore:
+    """The app's ``login_concurrent_checks`` slots for password checks (made at first use)."""
+    with _slots_made:
+        slots: threading.BoundedSemaphore | None = getattr(
+            request.app.state, "password_check_slots", None
+        )
+        if slots is None:
+            slots = threading.BoundedSemaphore(settings.login_concurrent_checks)
+            request.app.state.password_check_slots = slots
+    return slots
+
+
+CheckSlots = Annotated[threading.BoundedSemaphore, Depends(check_slots)]
 
 
 def _session_read(
@@ -95,7 +160,7 @@ def _clear_cookie(response: Response, settings: Settings) -> None:
     )
 
 
-@router.post("/session", response_model=SessionRead, status_code=201, responses=FAILED)
+@router.post("/session", response_model=SessionRead, status_code=201, responses=SIGN_IN_ANSWERS)
 def sign_in(
     body: SignIn,
     request: Request,
@@ -103,9 +168,11 @@ def sign_in(
     db_session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
+    slots: CheckSlots,
 ) -> SessionRead:
     """Sign in (account + password, or an API token): opens a session, sets its HttpOnly,
-    SameSite=Strict cookie and answers the session with its CSRF token."""
+    SameSite=Strict cookie and answers the session with its CSRF token. 429 when
+    ``login_concurrent_checks`` password checks are already running (nothing is counted)."""
     if body.token is not None:
         principal = service.authenticate(
             db_session=db_session, token=body.token, settings=settings, clock=clock
@@ -118,6 +185,8 @@ def sign_in(
         method = "token"
     else:
         assert body.account is not None and body.password is not None
+        if not slots.acquire(blocking=False):
+            raise BusyError(BUSY)
         try:
             token = passwords.sign_in(
                 db_session=db_session,
@@ -126,9 +195,8 @@ def sign_in(
                 settings=settings,
                 clock=clock,
             )
-        except AuthenticationError:
-            db_session.commit()  # the failure counts towards the lock
-            raise
+        finally:
+            slots.release()
         method = "password"
     assert token is not None
     old = session_secret(request, settings)
@@ -194,7 +262,7 @@ def sign_out(
     return response
 
 
-AccountName = Annotated[str, Path(min_length=1, max_length=120)]
+AccountName = Annotated[str, Path(min_length=1, max_length=120), NoNul]
 
 
 @router.put("/accounts/{account}/password", status_code=204)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, UTCDateTime
+
+LIVE_NAME_INDEX = "uq_api_tokens_live_name"
 
 
 class Role(StrEnum):
@@ -19,7 +21,18 @@ class Role(StrEnum):
 
 
 class ApiToken(Base):
+    """A token; its ``name`` is its account's name, so at most one live token has a name."""
+
     __tablename__ = "api_tokens"
+    __table_args__ = (
+        Index(
+            LIVE_NAME_INDEX,
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -37,18 +50,23 @@ class ApiToken(Base):
 class AccountPassword(Base):
     """An account's console password (argon2id hash only) and its failed sign-ins.
 
-    ``account`` is the account's name: the name of its one live API token, whose role and
-    scope a password session gets (``hub.auth.passwords``).
+    The password belongs to one token (``token_id``): the live token named like the account,
+    whose role and scope a password session gets (``hub.auth.passwords``). The row goes when
+    the token is revoked (``hub.auth.service.revoke_token``) or deleted, so a later token with
+    the same name starts without a password.
     """
 
     __tablename__ = "account_passwords"
 
-    account: Mapped[str] = mapped_column(String(120), primary_key=True)
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
     password_hash: Mapped[str] = mapped_column(String(255))
     set_at: Mapped[datetime] = mapped_column(UTCDateTime())
     set_by: Mapped[str] = mapped_column(String(160))
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong ones in a row
-    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # attempts in the current run (counted before each check; a right one resets it)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from hub.auth.models import Role
 from hub.bounds import RowId
@@ -17,8 +18,18 @@ class Me(BaseModel):
     unit_id: int | None
 
 
+def no_nul(value: str) -> str:
+    """PostgreSQL cannot store or compare a NUL in text: such input is 422, not a 500."""
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
+    return value
+
+
+NoNul = AfterValidator(no_nul)
+
+
 class TokenCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=120)
+    name: Annotated[str, NoNul] = Field(min_length=1, max_length=120)
     role: Role
     scope_code: str | None = Field(default=None, pattern=r"^(\d{6}|\d{9}|\d{12})$")
     unit_id: RowId | None = None
@@ -44,9 +55,9 @@ class TokenCreated(TokenRead):
 class SignIn(BaseModel):
     """Console sign-in: ``account`` and ``password``, or an API ``token`` (the demo's link)."""
 
-    account: str | None = Field(default=None, min_length=1, max_length=120)
+    account: Annotated[str, NoNul] | None = Field(default=None, min_length=1, max_length=120)
     password: str | None = Field(default=None, min_length=1, max_length=256)
-    token: str | None = Field(default=None, min_length=1, max_length=200)
+    token: Annotated[str, NoNul] | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _one_way(self) -> SignIn:

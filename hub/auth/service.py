@@ -8,14 +8,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.auth.models import ApiToken, Role
+from hub.auth.models import AccountPassword, ApiToken, Role
 from hub.clock import Clock
 from hub.errors import (
     AuthenticationError,
+    ConflictError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
@@ -73,12 +74,14 @@ def create_token(
 
     The scope's area (and the unit) must exist: the table's foreign keys check it, so auth
     needs no import of the areas domain (which sits above it and uses it for its routes).
+    The name is its account's: a name another live token has is a ``ConflictError``.
     """
     role = Role(role)
     if role != Role.admin and scope_code is None:
         raise InvalidInputError(f"a {role.value} token needs an area scope")
     if role == Role.unit and unit_id is None:
         raise InvalidInputError("a unit token needs a unit_id")
+    _refuse_live_name(db_session=db_session, name=name)
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name,
@@ -93,11 +96,23 @@ def create_token(
         with db_session.begin_nested():  # a savepoint: the caller's transaction survives
             db_session.add(row)
     except IntegrityError as exc:
+        _refuse_live_name(db_session=db_session, name=name)  # made meanwhile by another request
         missing = (
             f"area {scope_code}" if unit_id is None else f"area {scope_code} or unit {unit_id}"
         )
         raise NotFoundError(f"{missing} not found") from exc
     return row, plaintext
+
+
+def _refuse_live_name(*, db_session: Session, name: str) -> None:
+    held = db_session.scalar(
+        select(ApiToken.id).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    )
+    if held is not None:
+        raise ConflictError(
+            f"a live token is already named {name!r} (token {held}): a name is one account, "
+            "so choose another name or revoke that token first"
+        )
 
 
 def create_token_for(
@@ -154,9 +169,12 @@ def authenticate(
 
 
 def revoke_token(*, db_session: Session, token_id: int, by: Principal, at: datetime) -> ApiToken:
-    """Revoke a token ``by`` an admin; tokens outside a scoped admin's area are not found."""
+    """Revoke a token ``by`` an admin; tokens outside a scoped admin's area are not found.
+
+    Its account password goes with it: a later token with the same name has none."""
     row = db_session.get(ApiToken, token_id)
     if row is None or (by.scope_code is not None and not by.covers(row.scope_code)):
         raise NotFoundError(f"token {token_id} not found")
     row.revoked_at = row.revoked_at or at
+    db_session.execute(delete(AccountPassword).where(AccountPassword.token_id == row.id))
     return row

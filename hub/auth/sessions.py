@@ -50,7 +50,10 @@ def csrf_token(secret: str) -> str:
 
 
 def csrf_matches(secret: str, header: str | None) -> bool:
-    return header is not None and hmac.compare_digest(csrf_token(secret), header)
+    """The header is the session's CSRF token (a header with non-ASCII text never is)."""
+    if header is None or not header.isascii():
+        return False
+    return hmac.compare_digest(csrf_token(secret).encode(), header.encode())
 
 
 def _touch_resolution(settings: Settings) -> timedelta:

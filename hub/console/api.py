@@ -5,6 +5,9 @@ nothing comes from a CDN and the pages work without internet."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -41,25 +44,34 @@ def mount_assets(app: FastAPI) -> None:
     app.mount(VENDOR_URL, StaticFiles(directory=VENDOR_DIR), name="console-vendor")
 
 
-# Swagger UI and Redoc start from an inline script; nothing else may come from elsewhere, so
-# the browser never even asks a CDN (Redoc's "API docs by Redocly" logo is one, hidden).
-DOCS_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
-        "'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
-        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-}
+# Swagger UI starts from FastAPI's inline init script: the page's CSP allows exactly that
+# script by its SHA-256 (no 'unsafe-inline' for scripts), and nothing may come from elsewhere,
+# so the browser never even asks a CDN (Redoc's "API docs by Redocly" logo is one, hidden).
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
 HIDE_REDOCLY_LOGO = "<style>a[href*='redocly'], a[href*='redoc.ly'] { display: none }</style>"
+INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+
+
+def script_hashes(body: str) -> list[str]:
+    """CSP sources allowing each inline ``<script>`` of ``body`` (and nothing else)."""
+    return [
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.encode()).digest()).decode() + "'"
+        for m in INLINE_SCRIPT.findall(body)
+    ]
 
 
 def _with_headers(page: HTMLResponse, extra_head: str = "") -> HTMLResponse:
     body = bytes(page.body).decode("utf-8")
     if extra_head:
         body = body.replace("</head>", extra_head + "</head>", 1)
-    return HTMLResponse(body, headers=DOCS_HEADERS)
+    hashes = "".join(" " + h for h in script_hashes(body))
+    csp = {"Content-Security-Policy": DOCS_CSP.format(hashes=hashes)}
+    return HTMLResponse(body, headers={**csp, **DOCS_HEADERS})
 
 
 @router.get("/", include_in_schema=False)

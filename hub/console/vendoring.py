@@ -1,14 +1,17 @@
 """The console's third-party browser assets, vendored from the npm registry (no CDN, no Node).
 
-``PACKAGES`` pins each package's version and the files the hub serves. ``make assets`` runs
-``python -m hub.console.vendoring``: for each package it reads the registry's metadata of that
-version, downloads the tarball, checks it against the registry's ``dist.integrity`` (SHA-512),
+``PACKAGES`` pins each package's version, its tarball's SHA-512 integrity and the files the
+hub serves. ``make assets`` runs ``python -m hub.console.vendoring``: for each package it reads
+the registry's metadata of that version, refuses it unless its ``dist.integrity`` is the pinned
+one, downloads the tarball, checks it against the pinned integrity (SHA-512),
 copies the listed files (licence files included) into ``hub/console/vendor/<name>/`` and
 writes ``vendor/manifest.json`` (name, version, licence, source URL, tarball integrity, and
 the SHA-256 and size of every file). ``--check`` verifies the files on disk against the
 manifest and exits 1 on any difference (a test runs it).
 
-To upgrade a package, change its version here and run ``make assets``.
+To upgrade a package, change its version and integrity here (``npm view <name>@<version>
+dist.integrity``, or the registry's JSON) and run ``make assets``. A licence file a bundle
+names (``For license information please see ...``) is vendored beside it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ MANIFEST = VENDOR_DIR / "manifest.json"
 class Package:
     name: str
     version: str
+    integrity: str  # the tarball's, from the registry's dist.integrity: "sha512-<base64>"
     files: tuple[str, ...]  # paths inside the tarball's package/ folder
     licence_files: tuple[str, ...]
 
@@ -42,6 +46,7 @@ PACKAGES: tuple[Package, ...] = (
     Package(
         name="swagger-ui-dist",
         version="5.35.0",
+        integrity="sha512-U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==",
         files=("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"),
         licence_files=("LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt"),
     ),
@@ -49,8 +54,14 @@ PACKAGES: tuple[Package, ...] = (
     Package(
         name="redoc",
         version="2.5.4",
+        integrity="sha512-M6jWhG1qoBnH6TFmzJnstyCZ87HmOY/UzDm78mHiYihEdlV/YcS9ogOo1NlElnJMeLsyxHFe2yFc4sNjHTrABQ==",
         files=("bundles/redoc.standalone.js",),
-        licence_files=("LICENSE",),
+        # the bundle names both (its own and that of the search worker it embeds)
+        licence_files=(
+            "LICENSE",
+            "bundles/redoc.standalone.js.LICENSE.txt",
+            "bundles/d87bcbdbea8f8f5aa26f.worker.js.LICENSE.txt",
+        ),
     ),
 )
 
@@ -80,9 +91,14 @@ def _fetch(package: Package, get: Any) -> dict[str, Any]:
     info = meta.json()
     tarball_url: str = info["dist"]["tarball"]
     integrity: str = info["dist"]["integrity"]
+    if integrity != package.integrity:
+        raise VendoringError(
+            f"{what}: the registry's integrity {integrity} is not the pinned "
+            f"{package.integrity}: refusing it (a new pin only with a new version)"
+        )
     tarball = get(tarball_url)
     tarball.raise_for_status()
-    _check_integrity(tarball.content, integrity, what)
+    _check_integrity(tarball.content, package.integrity, what)
     target = VENDOR_DIR / package.name
     if target.exists():
         shutil.rmtree(target)
@@ -134,10 +150,13 @@ def check(vendor_dir: Path = VENDOR_DIR) -> list[str]:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     problems = []
     listed = set()
-    pinned = {(p.name, p.version) for p in PACKAGES}
+    pinned = {(p.name, p.version, p.integrity) for p in PACKAGES}
     for package in manifest["packages"]:
-        if (package["name"], package["version"]) not in pinned:
-            problems.append(f"{package['name']}@{package['version']} is not what PACKAGES pins")
+        if (package["name"], package["version"], package["integrity"]) not in pinned:
+            problems.append(
+                f"{package['name']}@{package['version']} ({package['integrity']}) is not what "
+                "PACKAGES pins"
+            )
         for entry in package["files"]:
             path = vendor_dir / entry["path"]
             listed.add(path)

@@ -183,6 +183,8 @@ async function signOut() {
 }
 
 async function start() {
+  // The console before sessions kept its API token in localStorage: never leave one behind.
+  localStorage.removeItem("gridlink.token");
   translate();
   $("#lang").onclick = () => {
     lang = lang === "zh" ? "en" : "zh";
@@ -192,16 +194,17 @@ async function start() {
   $("#signout").onclick = signOut;
   // A link like /console#token=glt_... (printed by `make demo`) opens a session with that
   // token once; the token leaves the address bar and is never stored by the page.
+  // The address bar is cleared first, so even a malformed link does not leave it there.
   if (location.hash.startsWith("#token=")) {
-    const token = decodeURIComponent(location.hash.slice(7));
-    history.replaceState(null, "", location.pathname);
+    const raw = location.hash.slice(7);
+    history.replaceState(null, "", location.pathname + location.search);
     try {
+      const token = decodeURIComponent(raw);
       showSignedIn(await api("/api/session", {method: "POST", body: {token}}));
-      return;
     } catch (err) {
       showSignIn(t().sign_in_failed);
-      return;
     }
+    return;
   }
   try {
     showSignedIn(await api("/api/session"));

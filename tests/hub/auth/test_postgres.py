@@ -1,5 +1,6 @@
 """Passwords and console sessions on PostgreSQL: the 0008 tables up and down, sign-in, the
-lock after wrong passwords, a session's principal, sign-out."""
+lock after wrong passwords (also in parallel), a session's principal, sign-out, one live token
+per name, a password going with its token."""
 
 from __future__ import annotations
 
@@ -7,15 +8,25 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
-from hub.auth import passwords, sessions
+from hub.app import create_app
+from hub.auth import passwords, service, sessions
+from hub.auth.models import AccountPassword, ApiToken, Role
 from hub.clock import FrozenClock
 from hub.db import make_engine, make_session_factory
 from hub.errors import AuthenticationError
 from hub.migrations.runner import downgrade, upgrade
 from hub.seed import seed_demo
 from hub.settings import Settings
+from tests.hub.auth.test_passwords import (
+    check_bad_input_is_refused_cleanly,
+    check_parallel_guesses_lock,
+)
+from tests.hub.auth.test_sessions import PASSWORD
 from tests.hub.conftest import START
 from tests.hub.test_postgres import postgres_url  # noqa: F401 - the module's cluster fixture
 
@@ -33,7 +44,7 @@ def test_sessions_and_lockout_on_postgres(postgres_url: str, tmp_path: Path) -> 
         assert {"account_passwords", "console_sessions"} <= set(inspect(engine).get_table_names())
         factory = make_session_factory(engine)
         with factory() as db_session:
-            seed_demo(db_session=db_session, clock=clock)
+            demo = seed_demo(db_session=db_session, clock=clock)
             passwords.set_password(
                 db_session=db_session,
                 account=ACCOUNT,
@@ -89,6 +100,13 @@ def test_sessions_and_lockout_on_postgres(postgres_url: str, tmp_path: Path) -> 
                 sessions.session_principal(
                     db_session=db_session, secret=opened.secret, settings=settings, clock=clock
                 )
+        check_tokens_and_parallel_guesses(factory, settings, clock)
+        app = create_app(settings=settings, clock=clock)
+        with TestClient(app) as client:
+            check_bad_input_is_refused_cleanly(
+                client, {"Authorization": f"Bearer {demo.tokens['district-admin']}"}
+            )
+        app.state.engine.dispose()
     finally:
         engine.dispose()
     downgrade(postgres_url, "0007_ota_fresh_failures")
@@ -98,3 +116,51 @@ def test_sessions_and_lockout_on_postgres(postgres_url: str, tmp_path: Path) -> 
         assert "account_passwords" not in names and "console_sessions" not in names
     finally:
         engine.dispose()
+
+
+def check_tokens_and_parallel_guesses(
+    factory: sessionmaker[Session], settings: Settings, clock: FrozenClock
+) -> None:
+    with factory() as db_session:
+        held = passwords.account_token(db_session=db_session, account=ACCOUNT)
+        with pytest.raises(IntegrityError):  # the partial unique index, on PostgreSQL too
+            db_session.execute(
+                text(
+                    "INSERT INTO api_tokens (name, token_hash, prefix, role, created_at) "
+                    "VALUES (:name, 'x', 'x', 'admin', now())"
+                ),
+                {"name": ACCOUNT},
+            )
+        db_session.rollback()
+        # revoking the token drops its password; a new token of the name has none
+        service.revoke_token(
+            db_session=db_session,
+            token_id=held.id,
+            by=service.Principal(name="root", role=Role.admin),
+            at=clock.now(),
+        )
+        db_session.commit()
+        assert db_session.scalar(select(func.count()).select_from(AccountPassword)) == 0
+        service.create_token(
+            db_session=db_session, name=ACCOUNT, role=Role.operator, scope_code="330102001",
+            clock=clock,
+        )  # fmt: skip
+        db_session.commit()
+        with pytest.raises(AuthenticationError):
+            passwords.sign_in(
+                db_session=db_session,
+                account=ACCOUNT,
+                password="a postgres passphrase",
+                settings=settings,
+                clock=clock,
+            )
+        passwords.set_password(
+            db_session=db_session, account=ACCOUNT, password=PASSWORD, by="test",
+            scope_code=None, settings=settings, clock=clock,
+        )  # fmt: skip
+        db_session.commit()
+    check_parallel_guesses_lock(factory, settings, clock)
+    with factory() as db_session:  # deleting the token deletes its password (the foreign key)
+        db_session.execute(delete(ApiToken).where(ApiToken.name == ACCOUNT))
+        db_session.commit()
+        assert db_session.scalar(select(func.count()).select_from(AccountPassword)) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -45,6 +47,24 @@ def test_the_openapi_pages_load_nothing_from_elsewhere(client: TestClient, path:
     assert "img-src 'self' data:" in page.headers["content-security-policy"]
 
 
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_openapi_pages_allow_only_their_own_inline_script(
+    client: TestClient, path: str
+) -> None:
+    page = client.get(path)
+    csp = page.headers["content-security-policy"]
+    script_src = next(d for d in csp.split("; ") if d.startswith("script-src "))
+    assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src
+    inline = re.findall(r"<script>(.*?)</script>", page.text, re.DOTALL)
+    allowed = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'"
+        for s in inline
+    }
+    parts = script_src.split()
+    assert parts[:2] == ["script-src", "'self'"] and set(parts[2:]) == allowed
+    assert (path == "/docs") == bool(inline)  # Swagger UI's init script; Redoc has none
+
+
 def test_the_vendored_files_match_their_manifest(tmp_path: Path) -> None:
     assert vendoring.check() == []
     manifest = (vendoring.MANIFEST).read_text(encoding="utf-8")
@@ -63,9 +83,6 @@ def test_the_vendored_files_match_their_manifest(tmp_path: Path) -> None:
 
 
 def test_a_tarball_must_match_the_registrys_integrity() -> None:
-    import base64
-    import hashlib
-
     data = b"tarball bytes"
     good = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
     vendoring._check_integrity(data, good, "x@1")
@@ -73,3 +90,57 @@ def test_a_tarball_must_match_the_registrys_integrity() -> None:
         vendoring._check_integrity(data + b"!", good, "x@1")
     with pytest.raises(vendoring.VendoringError, match="unsupported integrity"):
         vendoring._check_integrity(data, "sha1-abc", "x@1")
+
+
+class Answer:
+    """What the vendoring's ``get`` returns: an httpx-like response."""
+
+    def __init__(self, body: dict[str, object] | None = None, content: bytes = b"") -> None:
+        self.body, self.content = body, content
+
+    def raise_for_status(self) -> None:
+        pass
+
+    def json(self) -> dict[str, object] | None:
+        return self.body
+
+
+def test_a_package_is_refused_unless_the_registry_gives_the_pinned_integrity() -> None:
+    pinned = vendoring.PACKAGES[1]
+    other = "sha512-" + base64.b64encode(hashlib.sha512(b"another tarball").digest()).decode()
+    fetched: list[str] = []
+
+    def get(url: str) -> Answer:  # a registry that now publishes another tarball
+        fetched.append(url)
+        if url.endswith(".tgz"):
+            return Answer(content=b"another tarball")
+        return Answer({"dist": {"tarball": "https://registry.example/x.tgz", "integrity": other}})
+
+    with pytest.raises(vendoring.VendoringError, match="is not the pinned"):
+        vendoring._fetch(pinned, get)
+    assert not any(u.endswith(".tgz") for u in fetched)  # refused before downloading
+    fetched.clear()
+    tampered = vendoring.Package(pinned.name, pinned.version, other, pinned.files, ())
+    # a registry answering the pin, then serving other bytes
+    with pytest.raises(vendoring.VendoringError, match="does not match"):
+        vendoring._fetch(
+            tampered,
+            lambda url: (
+                Answer(content=b"tampered")
+                if url.endswith(".tgz")
+                else Answer(
+                    {"dist": {"tarball": "https://registry.example/x.tgz", "integrity": other}}
+                )
+            ),
+        )
+
+
+def test_every_licence_file_a_bundle_names_is_vendored() -> None:
+    for package in vendoring.PACKAGES:
+        for inner in package.files:
+            path = vendoring.VENDOR_DIR / package.name / Path(inner).name
+            if path.suffix != ".js":
+                continue
+            named = re.findall(r"license information please see ([\w.-]+)", path.read_text())
+            for licence in named:
+                assert (path.parent / licence).is_file(), (path, licence)

@@ -143,6 +143,26 @@ def test_the_demo_link_opens_a_session_and_keeps_no_token(
     assert token not in stored
 
 
+def test_a_malformed_demo_link_leaves_no_token_in_the_address_bar(
+    page, served_hub: str, demo: DemoData
+) -> None:
+    pg, _ = page
+    malformed = demo.tokens[STREET_A] + "%E0%A4%A"  # decodeURIComponent throws on it
+    pg.goto(f"{served_hub}/console#token={malformed}")
+    expect(pg.locator("#signin")).to_be_visible()
+    assert "#" not in pg.url and demo.tokens[STREET_A] not in pg.url
+
+
+def test_the_old_consoles_stored_token_is_removed(page, served_hub: str, demo: DemoData) -> None:
+    pg, _ = page
+    pg.goto(f"{served_hub}/console")
+    pg.wait_for_selector("#signin")
+    pg.evaluate("(t) => localStorage.setItem('gridlink.token', t)", demo.tokens[STREET_A])
+    pg.reload()
+    pg.wait_for_selector("#signin")
+    assert pg.evaluate("localStorage.getItem('gridlink.token')") is None
+
+
 def _glyph_png(pg, text: str) -> bytes:
     pg.evaluate(
         """(text) => { let s = document.querySelector('#probe');
