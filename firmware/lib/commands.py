@@ -66,6 +66,7 @@ class CommandRunner:
             _log.warning("command refused: %s (%s)", e.reason, cmd and cmd.get("id"))
             await self.ack(cmd, "refused", e.reason)
             return
+        data = None  # the raw payload (an ota command's is several KB) is not kept
         # persist before running: a redelivered copy is refused as replayed, never re-run
         self.state.set("cseq", self.guard.last_cseq)
         self.state.save()
@@ -73,6 +74,9 @@ class CommandRunner:
         if handler is None:
             await self.ack(cmd, "failed", "unsupported_op")
             return
+        # what the ack needs: the command itself (an ota command's parsed manifest is tens of
+        # KB on a 192K handheld) is dropped before the ack is signed
+        head = {"id": cmd.get("id"), "cseq": cmd.get("cseq")}
         try:
             detail = await handler(cmd)
         except Exception as e:  # a failing handler is answered, not fatal
@@ -83,10 +87,11 @@ class CommandRunner:
                 detail = "%s: %s" % (type(e).__name__, e)
             # dropped before the ack is signed: an exception class of a module the handler
             # loaded and forgot (lib/otacmd.py) keeps that module's globals alive through it
-            e = None
-            await self.ack(cmd, "failed", detail)
+            e = cmd = None
+            await self.ack(head, "failed", detail)
             return
-        await self.ack(cmd, "succeeded", detail or "")
+        cmd = None
+        await self.ack(head, "succeeded", detail or "")
 
     async def ack(self, cmd, status, detail):
         if cmd is not None and type(cmd) is not dict:
