@@ -224,6 +224,9 @@ while True:
             acked.append(int(line.split()[1]))
     os.kill(p.pid, signal.SIGKILL)  # power loss at an arbitrary point
     p.wait()
+    # acks the process printed after the 150th line read and before the kill (still in the
+    # pipe): they returned too
+    acked += [int(ln.split()[1]) for ln in p.stdout.read().splitlines() if ln.startswith("acked")]
     assert len(acked) >= 150, p.stderr.read()
     out = mpy_procs(PRELUDE + "ob = outbox.Outbox(root)\nprint(json.dumps(rids(ob)))\n", root)
     out.wait(30)
