@@ -63,6 +63,30 @@ PACKAGES: tuple[Package, ...] = (
             "bundles/d87bcbdbea8f8f5aa26f.worker.js.LICENSE.txt",
         ),
     ),
+    # The console's maps: vector layers only (grid polygons, points, tracks), never tiles.
+    Package(
+        name="leaflet",
+        version="1.9.4",
+        integrity="sha512-nxS1ynzJOmOlHp+iL3FyWqK89GtNL8U8rvlMOsQdTTssxZwCXh8N2NB3GDQOL+YR3XnWyZAxwQixURb+FA74PA==",
+        files=(
+            "dist/leaflet.js",
+            "dist/leaflet.css",
+            "dist/images/layers.png",
+            "dist/images/layers-2x.png",
+            "dist/images/marker-icon.png",
+            "dist/images/marker-icon-2x.png",
+            "dist/images/marker-shadow.png",
+        ),
+        licence_files=("LICENSE",),
+    ),
+    # The dashboard's and the community page's charts (canvas; no eval, so the console's CSP holds).
+    Package(
+        name="echarts",
+        version="5.6.0",
+        integrity="sha512-oTbVTsXfKuEhxftHqL5xprgLoc0k7uScAwtryCgWF6hPYFLRwOUHiFmHGCBKP5NPFNkDVopOieyUqYGH8Fa3kA==",
+        files=("dist/echarts.min.js",),
+        licence_files=("LICENSE", "NOTICE", "licenses/LICENSE-d3"),
+    ),
 )
 
 
@@ -81,6 +105,14 @@ def _check_integrity(data: bytes, integrity: str, what: str) -> None:
     actual = base64.b64encode(hashlib.sha512(data).digest()).decode()
     if actual != expected:
         raise VendoringError(f"{what}: the tarball does not match the registry's integrity")
+
+
+def served_path(inner: str) -> str:
+    """Where a tarball file is served under its package's folder: the build folder
+    (``dist/``, ``bundles/``) dropped, the rest kept, so a stylesheet's relative
+    ``images/...`` still resolves."""
+    head, _, rest = inner.partition("/")
+    return rest if head in {"dist", "bundles"} and rest else inner
 
 
 def _fetch(package: Package, get: Any) -> dict[str, Any]:
@@ -109,11 +141,12 @@ def _fetch(package: Package, get: Any) -> dict[str, Any]:
             member = archive.extractfile(f"package/{inner}")
             if member is None:
                 raise VendoringError(f"{what}: {inner} is not a file in the tarball")
-            out = target / Path(inner).name
+            out = target / served_path(inner)
+            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(member.read())
             entries.append(
                 {
-                    "path": f"{package.name}/{out.name}",
+                    "path": f"{package.name}/{served_path(inner)}",
                     "sha256": sha256_of(out),
                     "size": out.stat().st_size,
                     "licence": inner in package.licence_files,

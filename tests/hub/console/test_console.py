@@ -71,7 +71,7 @@ def test_the_vendored_files_match_their_manifest(tmp_path: Path) -> None:
     for package in vendoring.PACKAGES:
         assert f'"version": "{package.version}"' in manifest
         for licence in package.licence_files:
-            assert (vendoring.VENDOR_DIR / package.name / Path(licence).name).is_file()
+            assert (vendoring.VENDOR_DIR / package.name / vendoring.served_path(licence)).is_file()
     copy = tmp_path / "vendor"
     shutil.copytree(vendoring.VENDOR_DIR, copy)
     (copy / "redoc" / "redoc.standalone.js").write_text("tampered", encoding="utf-8")
