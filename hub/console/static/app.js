@@ -89,7 +89,11 @@ function render() {
     return;
   }
   view.dataset.page = page.route;
-  page.render(view, {args: rest, params}, {signal: leave.signal, navigate});
+  const ctx = {signal: leave.signal, navigate};
+  // A page that follows live events exports `live(type, data, view, ctx)` (types and data:
+  // live.js); it is called while the page is on screen.
+  if (page.live) live.listen(ctx.signal, (type, data) => page.live(type, data, view, ctx));
+  page.render(view, {args: rest, params}, ctx);
 }
 
 /** Go to `#/<route>/...?...` (the hashchange renders it). */

@@ -111,3 +111,18 @@ export function nameOf(kind, code) {
   const row = lookup(kind, code);
   return `<span class="named" title="${esc(code)}">${esc(row?.name ?? code)}</span>`;
 }
+
+const scripts = new Map();
+/** Load a vendored library's script once (`loadScript("leaflet/leaflet.js")` → window.L). */
+export function loadScript(vendorPath) {
+  if (!scripts.has(vendorPath)) {
+    scripts.set(vendorPath, new Promise((resolve, reject) => {
+      const el = document.createElement("script");
+      el.src = `/console/vendor/${vendorPath}`;
+      el.onload = resolve;
+      el.onerror = () => { scripts.delete(vendorPath); reject(new Error(t().network)); };
+      document.head.append(el);
+    }));
+  }
+  return scripts.get(vendorPath);
+}

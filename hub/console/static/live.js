@@ -4,6 +4,11 @@
 // when it is left. `stop()` (sign-out) closes the stream.
 "use strict";
 
+// The events and their data (JSON), each only to sessions whose scope covers it:
+//   case        a new case: {id, status, level, grid_code, category_code, source, deadline_at, at}
+//   transition  a case moved: {case_id, action, from_status, to_status, level, actor, at}
+//   alarm       a gate alarm: {device_id, kind, community_code, case_id (or null), at}
+//   device      online state changed: {device_id, kind, grid_code, online, at}
 const TYPES = ["case", "transition", "alarm", "device"];
 let source = null;
 
