@@ -240,6 +240,12 @@ function show(view, detail, c, ctx) {
       ${c.deadline_at ? `· ${s.deadline} <span class="${c.overdue ? "overdue" : ""}">` +
         `${fmt(c.deadline_at)}</span>` : ""}
       ${c.satisfaction ? `· ${s.satisfaction} ${c.satisfaction}/5` : ""}</p>
+    <section class="case-actions" aria-label="${s.actions}">
+      <h3>${s.actions}</h3>
+      <div class="actions">${c.allowed_actions.map((a) =>
+        `<button type="button" data-action="${esc(a)}">${esc(s.action[a] ?? a)}</button>`)
+        .join("") || `<p class="muted">${s.no_actions}</p>`}</div>
+    </section>
     <div class="case-grid">
       <div class="case-main">
         <h3>${s.steps}</h3><ol class="steps">${c.steps.map(stepHtml).join("")}</ol>
@@ -248,11 +254,6 @@ function show(view, detail, c, ctx) {
         <h3>${s.timeline}</h3><ol class="timeline">${c.timeline.map(entryHtml).join("")}</ol>
       </div>
       <aside class="case-side">
-        <h3>${s.actions}</h3>
-        <div class="actions">${c.allowed_actions.map((a) =>
-          `<button type="button" data-action="${esc(a)}">${esc(s.action[a] ?? a)}</button>`)
-          .join("") || `<p class="muted">${s.no_actions}</p>`}</div>
-        <p id="action-error" class="error" role="alert"></p>
         <h3>${s.map}</h3><div id="case-map-box"></div>
       </aside>
     </div>
