@@ -231,6 +231,8 @@ def test_the_case_page_media_map_dispatch_and_verification(
     expect(box.locator("path.m-grid")).to_have_count(1)
     expect(box.locator("path.m-grids")).to_have_count(1)
     expect(box.locator(".legend")).to_contain_text("上报位置")
+    expect(detail.locator(".media figure.image figcaption")).to_have_text("上报 · 照片")
+    expect(detail.locator(".media figure.audio figcaption")).to_have_text("上报 · 录音")
     expect(box.locator("#distance")).to_have_text("尚无现场核查位置。")
     assert box.locator(".leaflet-tile").count() == 0
 
@@ -248,6 +250,7 @@ def test_the_case_page_media_map_dispatch_and_verification(
     expect(dialog).to_be_visible()
     expect(dialog.locator(".q")).to_have_text(f"确认对案件 {case.id} 执行“派遣”？")
     dialog.locator("select[name=unit_id]").select_option(label=f"{OFFICE}（按类别自动选定）")
+    assert dialog.locator(".fields label > span").all_inner_texts() == ["处置单位", "理由"]
     dialog.locator("textarea[name=reason]").fill("请尽快处理")
     dialog.locator("button.primary").click()
     expect(dialog).to_be_hidden()

@@ -82,6 +82,7 @@ export const text = {
     enlarge: "click to enlarge", close_view: "Close"},
 };
 
+const maps = new WeakMap();  // view -> the Leaflet map on it (removed before a re-render)
 const content = (m) => `/api/media/${encodeURIComponent(m.sha256)}/content`;
 const label = (name, code) =>
   `<span class="named" title="${esc(code)}">${esc(name ?? code ?? "—")}</span>`;
@@ -104,7 +105,7 @@ function actorHtml(a, raw) {
 const FIELDS = {
   file: (c) => [c.category_code ? null : {name: "category_code", kind: "category"},
     {name: "reason", kind: "textarea"}],
-  void: () => [{name: "reason", kind: "void", required: true}, {name: "note", kind: "textarea"},
+  void: () => [{name: "reason", kind: "void", label: "void_reason", required: true}, {name: "note", kind: "textarea"},
     {name: "duplicate_of", kind: "number"}],
   dispatch: (c) => [{name: "unit_id", kind: "units", units: c.dispatch_units, required: true},
     {name: "reason", kind: "textarea"}],
@@ -121,15 +122,16 @@ const FIELDS = {
     {name: "reason", kind: "textarea", required: true}],
   park: () => [{name: "review_at", kind: "datetime", required: true},
     {name: "reason", kind: "textarea", required: true}],
-  supervise: () => [{name: "level", kind: "sup", required: true},
+  supervise: () => [{name: "level", kind: "sup", label: "sup_level", required: true},
     {name: "reason", kind: "textarea"}],
 };
 
 function fieldHtml(f) {
   const s = t();
   const req = f.required ? " required" : "";
-  const title = s[f.label] ?? (f.name === "reason" ? (f.required ? s.reason_required : s.reason)
-    : s[f.name] ?? f.name);
+  // (t() answers a missing key with the key itself, so every name here has a text)
+  const title = f.label ? s[f.label]
+    : f.name === "reason" ? (f.required ? s.reason_required : s.reason) : s[f.name];
   const options = (pairs) => pairs.map(([v, n, sel]) =>
     `<option value="${esc(v)}"${sel ? " selected" : ""}>${esc(n)}</option>`).join("");
   let input;
@@ -152,14 +154,14 @@ function fieldHtml(f) {
       const cats = rowsOf("category").filter((r) => r.active !== false)
         .map((r) => [r.code, r.name]);
       input = `<select name="category_code" required>${options(cats)}</select>`;
-      return `<label>${s.category}${input}</label>`;
+      return `<label><span>${s.category}</span>${input}</label>`;
     }
     case "units": {
       const pairs = (f.units || []).map((u) => [u.id, u.name + (u.routed ? s.routed : ""),
         u.routed]);
       if (f.optional) pairs.unshift(["", s.keep_unit, false]);
       input = `<select name="unit_id"${req}>${options(pairs)}</select>`;
-      return `<label>${s.choose_unit}${input}</label>`;
+      return `<label><span>${s.choose_unit}</span>${input}</label>`;
     }
     case "photos": {
       const photos = (f.media || []).filter((m) => m.kind === "image" && m.stored);
@@ -170,7 +172,7 @@ function fieldHtml(f) {
     }
     default: input = `<input name="${f.name}"${req}>`;
   }
-  return `<label>${title}${input}</label>`;
+  return `<label><span>${title}</span>${input}</label>`;
 }
 
 function bodyOf(action, form, c) {
@@ -226,6 +228,8 @@ export function live(type, data, view, ctx) {
 
 function show(view, detail, c, ctx) {
   const s = t();
+  maps.get(view)?.remove();
+  maps.delete(view);
   detail.innerHTML = `<h2>${esc(s.case_n(c.id))}
       <span class="badge status-${esc(c.status)}">${named("statuses", c.status)}</span>
       ${c.overdue ? `<span class="badge overdue">${s.overdue}</span>` : ""}
@@ -271,7 +275,7 @@ function show(view, detail, c, ctx) {
   for (const thumb of detail.querySelectorAll("img.thumb")) {
     thumb.onclick = () => { viewer.querySelector("img").src = thumb.src; viewer.showModal(); };
   }
-  drawMap(detail.querySelector("#case-map-box"), c, ctx);
+  drawMap(view, detail.querySelector("#case-map-box"), c, ctx);
 }
 
 function stepHtml(st) {
@@ -302,7 +306,8 @@ function entryHtml(e) {
 
 function mediaHtml(m) {
   const s = t();
-  const from = `<span class="muted">${esc(s.from[m.source] ?? m.source)} · ${esc(s[m.kind])}</span>`;
+  const kind = {image: s.photo, audio: s.audio, video: s.video}[m.kind] ?? s.file;
+  const from = `<span class="muted">${esc(s.from[m.source] ?? m.source)} · ${esc(kind)}</span>`;
   if (m.sensitive) return `<figure class="blocked">${from}<p>${s.sensitive}</p></figure>`;
   if (!m.stored) return `<figure class="blocked">${from}<p>${s.uploading}</p></figure>`;
   const src = content(m);
@@ -352,7 +357,7 @@ function openAction(view, detail, c, action, ctx) {
   dialog.showModal();
 }
 
-async function drawMap(box, c, ctx) {
+async function drawMap(view, box, c, ctx) {
   const s = t();
   const m = c.map;
   const grids = m.community_grids.filter((g) => g.lat_e6 !== null && g.lon_e6 !== null);
@@ -406,5 +411,6 @@ async function drawMap(box, c, ctx) {
   const bounds = L.featureGroup(drawn).getBounds();
   if (drawn.length === 1) map.setView(bounds.getCenter(), 17);
   else map.fitBounds(bounds.pad(0.25), {maxZoom: 18});
-  ctx.signal.addEventListener("abort", () => map.remove());
+  maps.set(view, map);
+  ctx.signal.addEventListener("abort", () => { if (maps.get(view) === map) map.remove(); });
 }
