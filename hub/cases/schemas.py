@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,35 +58,118 @@ class CaseRead(BaseModel):
     overdue: bool = False
 
 
+class ActorRead(BaseModel):
+    """Who made a transition, by name: a grid worker, an operator account, a unit's account,
+    a device, or the hub itself (``system``)."""
+
+    kind: Literal["worker", "account", "unit", "device", "system"]
+    ref: str  # the audit row's actor as recorded ("worker:w00100101", "operator:...")
+    name: str | None  # worker's / unit's / account's name; None for the hub itself
+    role: str | None = None  # an account's role (admin, operator, unit)
+    area_name: str | None = None  # an account's area (scope), a device's grid
+
+
 class TransitionRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
     at: datetime
     actor: str
+    actor_by: ActorRead | None = None  # the actor resolved to names
     action: str
     step: str | None = None
     from_status: str | None
     to_status: str
     level: str | None
     unit_id: int | None
+    unit_name: str | None = None
     reason: str | None
     evidence: dict[str, Any]
+    rework: bool = False  # this transition sent the case back to handling
+
+
+STEPS = ("collect", "file", "dispatch", "handle", "feedback", "verify", "evaluate")
+
+
+class StepRead(BaseModel):
+    """One of the seven steps: ``done`` (its latest transition below), ``current`` (the case
+    waits on it) or ``todo`` (not reached, or to be done again after a rework)."""
+
+    step: str
+    state: Literal["done", "current", "todo"]
+    passes: int  # how many transitions reached it (more than one after a rework loop)
+    transition_id: int | None = None
+    at: datetime | None = None
+    actor_by: ActorRead | None = None
+    level: str | None = None
+    unit_name: str | None = None
+    reason: str | None = None
 
 
 class MediaItem(BaseModel):
     sha256: str
     size: int | None = None
     mime: str | None = None
+    kind: Literal["image", "audio", "video", "file"] = "file"
+    stored: bool = False  # received complete and hash-checked: its content can be fetched
+    sensitive: bool = False  # a gate's face / plate capture: only the audited endpoint serves it
     source: str  # "report" or the action that attached it (feedback, close, reject, ...)
     transition_id: int | None = None
 
 
+class MapPoint(BaseModel):
+    lat_e6: int
+    lon_e6: int
+    acc_m: int | None = None
+
+
+class GridPoint(BaseModel):
+    """A grid as the hub knows it: code, name and reference point (no polygon is held)."""
+
+    code: str
+    name: str
+    lat_e6: int | None
+    lon_e6: int | None
+    current: bool  # the case's own grid
+
+
+class VerificationPoint(MapPoint):
+    at: datetime
+    action: str  # the transition that carried it: close, reject, verify_refused, ...
+    transition_id: int
+
+
+class CaseMap(BaseModel):
+    """What the case page draws: the case's grid and the other grids of its community (points),
+    the report location, the latest on-site verification location and their distance."""
+
+    grid: GridPoint | None
+    community_grids: list[GridPoint]
+    report: MapPoint | None
+    verification: VerificationPoint | None
+    distance_m: float | None  # report -> verification, metres (great circle)
+
+
+class UnitChoice(BaseModel):
+    id: int
+    name: str
+    kind: str
+    area_code: str
+    routed: bool  # the unit routing picks by itself for the case's category
+
+
 class CaseDetail(CaseRead):
+    grid_name: str | None = None
+    unit_name: str | None = None
+    reporter_name: str | None = None
     timeline: list[TransitionRead]
+    steps: list[StepRead]
     media: list[MediaItem]
+    map: CaseMap
     duplicates: list[int]
-    allowed_actions: list[str]
+    allowed_actions: list[str]  # what the caller's role may do now
+    dispatch_units: list[UnitChoice]  # for dispatch: units responsible at the case's level
+    escalate_units: list[UnitChoice]  # for escalate: units responsible one level up
     verify_task_id: str | None
     verify_device_id: str | None
 

@@ -5,11 +5,12 @@ blobs (gate face / plate captures) are refused here with a 403 naming the audite
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from hub.auth.deps import CurrentUser
@@ -46,10 +47,76 @@ def _visible_blob(db_session: Session, user: Principal, sha256: str) -> Blob:
     return blob
 
 
-def _stream(handle: BinaryIO) -> Iterator[bytes]:
+def _stream(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
     with handle:
-        while chunk := handle.read(READ_SIZE):
+        handle.seek(start)
+        left = length
+        while left > 0 and (chunk := handle.read(min(READ_SIZE, left))):
+            left -= len(chunk)
             yield chunk
+
+
+# Types a browser may show inline from the hub's origin: photos, audio and video a device
+# records. Anything else a device announces (it names the type itself: text/html, SVG, ...)
+# is served as an opaque download, so a blob can never run as a page of the console.
+INLINE_TYPES = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/mpeg": "mp3",
+    "audio/ogg": "ogg",
+    "audio/webm": "weba",
+    "audio/mp4": "m4a",
+    "audio/aac": "aac",
+    "audio/amr": "amr",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "video/ogg": "ogv",
+}
+OPAQUE_TYPE = "application/octet-stream"
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def content_headers(blob: Blob) -> tuple[str, dict[str, str]]:
+    """The Content-Type and the headers every answer with the blob's bytes carries."""
+    mime = blob.mime.split(";", 1)[0].strip().lower()
+    ext = INLINE_TYPES.get(mime)
+    disposition = "inline" if ext else "attachment"
+    media_type = mime if ext else OPAQUE_TYPE
+    return media_type, {
+        "ETag": f'"{blob.sha256}"',
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "Content-Disposition": f'{disposition}; filename="{blob.sha256}.{ext or "bin"}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, end)`` (inclusive) of a single ``Range: bytes=...`` header; None for no
+    range, a syntax the hub ignores (several ranges, other units: the whole blob is served),
+    and ``ValueError`` for a range that lies outside the blob (416)."""
+    if header is None:
+        return None
+    match = _RANGE_RE.match(header.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        return None
+    first, last = match.group(1), match.group(2)
+    if first == "":  # the last N bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise ValueError("empty suffix range")
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        raise ValueError("range outside the blob")
+    return start, end
 
 
 @router.get("/media/{sha256}", response_model=BlobRead)
@@ -63,9 +130,16 @@ def blob_info(sha256: str, db_session: SessionDep, user: CurrentUser) -> BlobRea
 
 @router.get("/media/{sha256}/content", response_class=StreamingResponse)
 def download(
-    sha256: str, db_session: SessionDep, settings: SettingsDep, user: CurrentUser
-) -> StreamingResponse:
-    """The blob's bytes (streamed; the ETag is its SHA-256, so it never changes)."""
+    sha256: str,
+    request: Request,
+    db_session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+) -> Response:
+    """The blob's bytes (streamed; the ETag is its SHA-256, so it never changes). A single
+    ``Range: bytes=a-b`` is answered 206 (audio and video seek with it), one outside the blob
+    416; photos, audio and video are served inline with their type, any other type as an
+    opaque download."""
     blob = _visible_blob(db_session, user, sha256)
     if blob.status != BlobStatus.complete:
         raise ConflictError(f"blob {blob.sha256} is still being uploaded", code="blob_incomplete")
@@ -75,10 +149,33 @@ def download(
         raise NotFoundError(
             f"blob {blob.sha256} is missing from storage", code="blob_missing"
         ) from exc
+    media_type, headers = content_headers(blob)
+    if_range = request.headers.get("if-range")
+    wanted = None if if_range not in (None, headers["ETag"]) else request.headers.get("range")
+    try:
+        span = byte_range(wanted, blob.size)
+    except ValueError:
+        handle.close()
+        return JSONResponse(
+            {
+                "code": "range_not_satisfiable",
+                "message": f"range {wanted} lies outside blob {blob.sha256} ({blob.size} bytes)",
+            },
+            status_code=416,
+            headers={"Content-Range": f"bytes */{blob.size}"},
+        )
     logger.info("media %s (%s) downloaded by %s", blob.sha256, blob.mime, user.actor)
-    headers = {
-        "ETag": f'"{blob.sha256}"',
-        "Content-Length": str(blob.size),
-        "Cache-Control": "private, max-age=31536000, immutable",
-    }
-    return StreamingResponse(_stream(handle), media_type=blob.mime, headers=headers)
+    if span is None:
+        headers["Content-Length"] = str(blob.size)
+        return StreamingResponse(
+            _stream(handle, 0, blob.size), media_type=media_type, headers=headers
+        )
+    start, end = span
+    headers["Content-Length"] = str(end - start + 1)
+    headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+    return StreamingResponse(
+        _stream(handle, start, end - start + 1),
+        status_code=206,
+        media_type=media_type,
+        headers=headers,
+    )

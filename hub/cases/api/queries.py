@@ -91,7 +91,7 @@ def create_case(
     )
     actions.collect(db_session=db_session, case=case, actor=user.actor, at=now)
     db_session.commit()
-    return case_detail(db_session=db_session, case=case, now=clock.now())
+    return case_detail(db_session=db_session, case=case, now=clock.now(), principal=user)
 
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="A case with timeline and media")
@@ -99,4 +99,4 @@ def get_case(
     case_id: RowId, db_session: SessionDep, user: CurrentUser, clock: ClockDep
 ) -> CaseDetail:
     case = case_queries.get_case(db_session=db_session, case_id=case_id, principal=user)
-    return case_detail(db_session=db_session, case=case, now=clock.now())
+    return case_detail(db_session=db_session, case=case, now=clock.now(), principal=user)

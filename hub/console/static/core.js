@@ -105,6 +105,9 @@ export async function loadNames() {
 /** The loaded row of `kind` ("area", "grid", "unit", "category") with this code or id. */
 export const lookup = (kind, code) => names?.[kind]?.get(String(code)) ?? null;
 
+/** Every loaded row of `kind` (for pickers). */
+export const rowsOf = (kind) => [...(names?.[kind]?.values() ?? [])];
+
 /** A name with its code on hover; the code itself when the name is not known. */
 export function nameOf(kind, code) {
   if (code === null || code === undefined || code === "") return "—";

@@ -1,41 +1,416 @@
-// A case's page (#/cases/<id>): its record, timeline and media.
+// A case's page (#/cases/<id>): the seven steps and the full audit timeline with every actor
+// by name, the photos, audio and video, a map of the grid with the report and verification
+// locations, and a button for each action the session's role may take now (each behind a
+// confirmation dialog). Everything comes from GET /api/cases/<id> (hub/cases/detail.py); a
+// refused load or action shows the hub's own message in one line.
 "use strict";
 
-import {api, esc, fmt, guarded, named, nameOf, t} from "../core.js";
+import {api, esc, fmt, guarded, loadScript, named, nameOf, rowsOf, t} from "../core.js";
 
 export const route = "case";
 export const text = {
-  zh: {case_n: (id) => `案件 ${id}`, timeline: "处置过程", media: "附件", none: "无",
-    next: "可执行操作", reported: "上报", by: "上报人", unit: "处置单位", rework: "返工",
-    satisfaction: "满意度", back: "返回列表"},
-  en: {case_n: (id) => `Case ${id}`, timeline: "Timeline", media: "Media", none: "none",
-    next: "Next", reported: "reported", by: "by", unit: "unit", rework: "rework",
-    satisfaction: "satisfaction", back: "Back to the queue"},
+  zh: {case_n: (id) => `案件 ${id}`, steps: "七步闭环", timeline: "处置记录", media: "附件",
+    none: "无", actions: "可执行操作", no_actions: "当前没有可执行的操作。", reported: "上报",
+    by: "上报人", unit: "处置单位", rework: "返工", satisfaction: "满意度",
+    back: "返回列表", deadline: "处置时限", overdue: "已超期", grid: "网格",
+    step: {collect: "采集", file: "立案", dispatch: "派遣", handle: "处置", feedback: "反馈",
+      verify: "核查结案", evaluate: "评价"},
+    step_state: {done: "已完成", current: "进行中", todo: "未到达"},
+    passes: (n) => `${n} 次`,
+    action: {collect: "采集上报", file: "立案", void: "作废", dispatch: "派遣",
+      accept: "签收处置", feedback: "处置反馈", request_verification: "发起核查",
+      close: "核查结案", reject: "核查不通过", reopen: "退回返工", rate: "满意度评价",
+      escalate: "上报升级", park: "挂账", supervise: "督办", warn: "临期预警",
+      verify_refused: "核查证据不合格", verify_pending: "等待核查照片"},
+    actor: {worker: "网格员", device: "设备", system: "系统", supervision: "系统督办"},
+    confirm: "确认", cancel: "取消", reason: "理由", reason_required: "理由（必填）",
+    choose_unit: "处置单位", routed: "（按类别自动选定）", keep_unit: "按类别自动选定",
+    category: "类别", void_reason: "作废原因", note: "说明", duplicate_of: "重复于案件号",
+    void_reasons: {invalid: "无效", duplicate: "重复", out_of_scope: "不属于受理范围"},
+    feedback_text: "处置结果", score: "满意度（1–5）", comment: "评语", review_at: "复核日期",
+    sup_level: "督办方式", sup_levels: {reminder: "提醒", rectification: "整改通知",
+      public_notice: "通报", summons: "约谈", listed: "挂牌督办"},
+    close_photos: "现场照片", close_text: "核查说明", lat: "纬度", lon: "经度",
+    confirm_q: (a, id) => `确认对案件 ${id} 执行“${a}”？`,
+    photo: "照片", audio: "录音", video: "视频", file: "文件", uploading: "上传中，尚未收齐",
+    sensitive: "闸机人脸/车牌抓拍：仅可经审计接口查看", open_file: "下载",
+    from: {report: "上报", feedback: "反馈", close: "结案", reject: "核查不通过",
+      verify_refused: "核查", verify_pending: "核查", reopen: "返工"},
+    map: "位置", no_location: "该案件没有位置信息，无法显示地图。",
+    legend_grid: "本网格（中心点）", legend_grids: "本社区其他网格", legend_report: "上报位置",
+    legend_verify: "核查位置", distance: (m) => `上报位置与核查位置相距 ${m} 米`,
+    no_verify: "尚无现场核查位置。", map_failed: "地图无法加载。",
+    enlarge: "点击放大", close_view: "关闭"},
+  en: {case_n: (id) => `Case ${id}`, steps: "Seven steps", timeline: "Audit timeline",
+    media: "Media", none: "none", actions: "Actions", no_actions: "No action is open to you now.",
+    reported: "reported", by: "reporter", unit: "unit", rework: "rework",
+    satisfaction: "satisfaction", back: "Back to the queue", deadline: "deadline",
+    overdue: "overdue", grid: "grid",
+    step: {collect: "Collect", file: "File", dispatch: "Dispatch", handle: "Handle",
+      feedback: "Feedback", verify: "Verify & close", evaluate: "Evaluate"},
+    step_state: {done: "done", current: "in progress", todo: "not reached"},
+    passes: (n) => `${n} times`,
+    action: {collect: "Collected", file: "File", void: "Void", dispatch: "Dispatch",
+      accept: "Accept", feedback: "Feedback", request_verification: "Request verification",
+      close: "Close", reject: "Verification failed", reopen: "Send back (rework)",
+      rate: "Rate", escalate: "Escalate", park: "Park", supervise: "Supervise",
+      warn: "Deadline warning", verify_refused: "Verification evidence refused",
+      verify_pending: "Waiting for verification photos"},
+    actor: {worker: "grid worker", device: "device", system: "system",
+      supervision: "supervision"},
+    confirm: "Confirm", cancel: "Cancel", reason: "Reason", reason_required: "Reason (required)",
+    choose_unit: "Unit", routed: " (routed by category)", keep_unit: "routed by category",
+    category: "Category", void_reason: "Void reason", note: "Note",
+    duplicate_of: "Duplicate of case no.",
+    void_reasons: {invalid: "invalid", duplicate: "duplicate", out_of_scope: "out of scope"},
+    feedback_text: "Result", score: "Satisfaction (1–5)", comment: "Comment",
+    review_at: "Review date", sup_level: "Supervision",
+    sup_levels: {reminder: "reminder", rectification: "rectification notice",
+      public_notice: "public notice", summons: "summons", listed: "listed supervision"},
+    close_photos: "On-site photos", close_text: "Verification note", lat: "Latitude",
+    lon: "Longitude", confirm_q: (a, id) => `${a} case ${id}?`,
+    photo: "photo", audio: "audio", video: "video", file: "file",
+    uploading: "still uploading", sensitive: "gate face / plate capture: audited endpoint only",
+    open_file: "download",
+    from: {report: "report", feedback: "feedback", close: "closing", reject: "verification",
+      verify_refused: "verification", verify_pending: "verification", reopen: "rework"},
+    map: "Location", no_location: "This case has no location: no map to show.",
+    legend_grid: "this grid (centre)", legend_grids: "other grids of the community",
+    legend_report: "report location", legend_verify: "verification location",
+    distance: (m) => `${m} m between the report and the verification`,
+    no_verify: "No on-site verification location yet.", map_failed: "The map cannot be loaded.",
+    enlarge: "click to enlarge", close_view: "Close"},
 };
 
+const maps = new WeakMap();  // view -> the Leaflet map on it (removed before a re-render)
+const content = (m) => `/api/media/${encodeURIComponent(m.sha256)}/content`;
+const label = (name, code) =>
+  `<span class="named" title="${esc(code)}">${esc(name ?? code ?? "—")}</span>`;
+
+/** An actor by name, its recorded id on hover. */
+function actorHtml(a, raw) {
+  const s = t();
+  if (!a) return esc(raw);
+  let shown;
+  if (a.kind === "worker") shown = `${s.actor.worker} ${a.name}`;
+  else if (a.kind === "device") shown = `${s.actor.device} ${a.name}` +
+    (a.area_name ? ` · ${a.area_name}` : "");
+  else if (a.kind === "system") shown = a.ref.endsWith(":supervision") ? s.actor.supervision
+    : s.actor.system;
+  else shown = a.name + (a.area_name ? ` · ${a.area_name}` : "");
+  return `<span class="named actor" title="${esc(a.ref)}">${esc(shown)}</span>`;
+}
+
+// The body each action's dialog asks for: fields, and how the form becomes the JSON body.
+const FIELDS = {
+  file: (c) => [c.category_code ? null : {name: "category_code", kind: "category"},
+    {name: "reason", kind: "textarea"}],
+  void: () => [{name: "reason", kind: "void", label: "void_reason", required: true}, {name: "note", kind: "textarea"},
+    {name: "duplicate_of", kind: "number"}],
+  dispatch: (c) => [{name: "unit_id", kind: "units", units: c.dispatch_units, required: true},
+    {name: "reason", kind: "textarea"}],
+  accept: () => [{name: "reason", kind: "textarea"}],
+  feedback: () => [{name: "text", kind: "textarea", label: "feedback_text", required: true}],
+  request_verification: () => [],
+  close: (c) => [{name: "blobs", kind: "photos", media: c.media},
+    {name: "lat", kind: "coord"}, {name: "lon", kind: "coord"},
+    {name: "text", kind: "textarea", label: "close_text"}],
+  reopen: () => [{name: "reason", kind: "textarea", required: true}],
+  rate: () => [{name: "score", kind: "score", required: true},
+    {name: "comment", kind: "textarea"}],
+  escalate: (c) => [{name: "unit_id", kind: "units", units: c.escalate_units, optional: true},
+    {name: "reason", kind: "textarea", required: true}],
+  park: () => [{name: "review_at", kind: "datetime", required: true},
+    {name: "reason", kind: "textarea", required: true}],
+  supervise: () => [{name: "level", kind: "sup", label: "sup_level", required: true},
+    {name: "reason", kind: "textarea"}],
+};
+
+function fieldHtml(f) {
+  const s = t();
+  const req = f.required ? " required" : "";
+  // (t() answers a missing key with the key itself, so every name here has a text)
+  const title = f.label ? s[f.label]
+    : f.name === "reason" ? (f.required ? s.reason_required : s.reason) : s[f.name];
+  const options = (pairs) => pairs.map(([v, n, sel]) =>
+    `<option value="${esc(v)}"${sel ? " selected" : ""}>${esc(n)}</option>`).join("");
+  let input;
+  switch (f.kind) {
+    case "textarea":
+      input = `<textarea name="${f.name}" rows="3" maxlength="2000"${req}></textarea>`; break;
+    case "number":
+      input = `<input name="${f.name}" type="number" min="1" step="1">`; break;
+    case "coord":
+      input = `<input name="${f.name}" type="number" step="0.000001" inputmode="decimal">`; break;
+    case "datetime": input = `<input name="${f.name}" type="datetime-local"${req}>`; break;
+    case "score":
+      input = `<select name="${f.name}"${req}>${options([5, 4, 3, 2, 1].map((n) => [n, n]))}
+        </select>`; break;
+    case "void": input = `<select name="reason"${req}>${options(Object.entries(s.void_reasons))}
+        </select>`; break;
+    case "sup": input = `<select name="level"${req}>${options(Object.entries(s.sup_levels))}
+        </select>`; break;
+    case "category": {
+      const cats = rowsOf("category").filter((r) => r.active !== false)
+        .map((r) => [r.code, r.name]);
+      input = `<select name="category_code" required>${options(cats)}</select>`;
+      return `<label><span>${s.category}</span>${input}</label>`;
+    }
+    case "units": {
+      const pairs = (f.units || []).map((u) => [u.id, u.name + (u.routed ? s.routed : ""),
+        u.routed]);
+      if (f.optional) pairs.unshift(["", s.keep_unit, false]);
+      input = `<select name="unit_id"${req}>${options(pairs)}</select>`;
+      return `<label><span>${s.choose_unit}</span>${input}</label>`;
+    }
+    case "photos": {
+      const photos = (f.media || []).filter((m) => m.kind === "image" && m.stored);
+      if (!photos.length) return "";
+      return `<fieldset><legend>${s.close_photos}</legend>${photos.map((m) =>
+        `<label class="pick"><input type="checkbox" name="blobs" value="${esc(m.sha256)}">
+          <img src="${content(m)}" alt="${s.photo}"></label>`).join("")}</fieldset>`;
+    }
+    default: input = `<input name="${f.name}"${req}>`;
+  }
+  return `<label><span>${title}</span>${input}</label>`;
+}
+
+function bodyOf(action, form, c) {
+  const data = new FormData(form);
+  const get = (k) => { const v = data.get(k); return v === null || v === "" ? undefined : v; };
+  switch (action) {
+    case "request_verification": return undefined;
+    case "file": return {reason: get("reason"), category_code: get("category_code")};
+    case "void": return {reason: get("reason"), note: get("note"),
+      duplicate_of: get("duplicate_of") ? Number(get("duplicate_of")) : undefined};
+    case "dispatch": case "escalate":
+      return {unit_id: get("unit_id") ? Number(get("unit_id")) : undefined,
+        reason: get("reason")};
+    case "feedback": return {text: get("text") ?? ""};
+    case "close": {
+      const picked = new Set(data.getAll("blobs"));
+      const blobs = c.media.filter((m) => picked.has(m.sha256))
+        .map((m) => ({sha256: m.sha256, size: m.size, mime: m.mime}));
+      const lat = get("lat"), lon = get("lon");
+      const loc = lat !== undefined && lon !== undefined
+        ? {lat_e6: Math.round(Number(lat) * 1e6), lon_e6: Math.round(Number(lon) * 1e6)}
+        : undefined;
+      return {blobs, loc, text: get("text")};
+    }
+    case "rate": return {score: Number(get("score")), comment: get("comment")};
+    case "park": return {reason: get("reason") ?? "",
+      review_at: get("review_at") ? new Date(get("review_at")).toISOString() : undefined};
+    case "supervise": return {level: get("level"), reason: get("reason")};
+    default: return {reason: get("reason")};
+  }
+}
+
 export function render(view, {args}, ctx) {
+  const id = args[0];
+  view.dataset.caseId = id;
   view.innerHTML = `<p><a href="#/cases">← ${t().back}</a></p><section id="detail"></section>`;
   const detail = view.querySelector("#detail");
   return guarded(async () => {
-    const c = await api("/api/cases/" + encodeURIComponent(args[0]), {signal: ctx.signal});
-    const s = t();
-    detail.innerHTML = `<h2>${esc(s.case_n(c.id))}
-        <span class="badge">${named("statuses", c.status)}</span></h2>
-      <p>${esc(c.text)}</p>
-      <p class="muted">${nameOf("category", c.category_code)} · ${s.grid}
-        ${nameOf("grid", c.grid_code)} · ${named("levels", c.level)} · ${s.unit}
-        ${nameOf("unit", c.unit_id)} · ${s.reported} ${fmt(c.reported_at)} · ${s.by}
-        ${esc(c.reporter_worker_id)}
-        ${c.deadline_at ? "· " + s.deadline + " " + fmt(c.deadline_at) : ""}
-        ${c.rework_count ? "· " + s.rework + " " + c.rework_count : ""}
-        ${c.satisfaction ? "· " + s.satisfaction + " " + c.satisfaction + "/5" : ""}</p>
-      <h3>${s.timeline}</h3><ol>${c.timeline.map((e) => `<li><b>${esc(e.action)}</b>
-        ${e.from_status ? named("statuses", e.from_status) + " → " : ""}
-        ${named("statuses", e.to_status)}
-        <span class="muted">${fmt(e.at)} · ${esc(e.actor)} · ${named("levels", e.level)}</span>
-        ${e.reason ? "<br>" + esc(e.reason) : ""}</li>`).join("")}</ol>
-      <h3>${s.media}</h3><ul>${c.media.map((m) => `<li>${esc(m.source)}: ${esc(m.mime)}
-        <code>${esc(m.sha256.slice(0, 16))}…</code></li>`).join("") || `<li>${s.none}</li>`}</ul>
-      <p class="muted">${s.next}: ${c.allowed_actions.map(esc).join(", ") || "—"}</p>`;
-  }, (err) => { detail.innerHTML = `<p class="error">${esc(err.message)}</p>`; });
+    const c = await api("/api/cases/" + encodeURIComponent(id), {signal: ctx.signal});
+    show(view, detail, c, ctx);
+  }, (err) => {
+    detail.innerHTML = `<p class="error" role="alert">${esc(err.message)}</p>`;
+  });
+}
+
+/** A "transition" of this case re-renders it (after an open dialog closes). */
+export function live(type, data, view, ctx) {
+  if (type !== "transition" || String(data?.case_id) !== view.dataset.caseId) return;
+  const dialog = view.querySelector("dialog.act[open]");
+  if (dialog) { dialog.dataset.stale = "1"; return; }
+  render(view, {args: [view.dataset.caseId]}, ctx);
+}
+
+function show(view, detail, c, ctx) {
+  const s = t();
+  maps.get(view)?.remove();
+  maps.delete(view);
+  detail.innerHTML = `<h2>${esc(s.case_n(c.id))}
+      <span class="badge status-${esc(c.status)}">${named("statuses", c.status)}</span>
+      ${c.overdue ? `<span class="badge overdue">${s.overdue}</span>` : ""}
+      ${c.rework_count ? `<span class="badge rework">${s.rework} ×${c.rework_count}</span>` : ""}
+    </h2>
+    <p class="case-text">${esc(c.text)}</p>
+    <p class="muted meta">${nameOf("category", c.category_code)} · ${s.grid}
+      ${label(c.grid_name, c.grid_code)} · ${named("levels", c.level)} · ${s.unit}
+      ${c.unit_id === null ? "—" : label(c.unit_name, c.unit_id)} · ${s.reported}
+      ${fmt(c.reported_at)}${c.reporter_worker_id ? ` · ${s.by}
+      ${label(c.reporter_name, c.reporter_worker_id)}` : ""}
+      ${c.deadline_at ? `· ${s.deadline} <span class="${c.overdue ? "overdue" : ""}">` +
+        `${fmt(c.deadline_at)}</span>` : ""}
+      ${c.satisfaction ? `· ${s.satisfaction} ${c.satisfaction}/5` : ""}</p>
+    <section class="case-actions" aria-label="${s.actions}">
+      <h3>${s.actions}</h3>
+      <div class="actions">${c.allowed_actions.map((a) =>
+        `<button type="button" data-action="${esc(a)}">${esc(s.action[a] ?? a)}</button>`)
+        .join("") || `<p class="muted">${s.no_actions}</p>`}</div>
+    </section>
+    <div class="case-grid">
+      <div class="case-main">
+        <h3>${s.steps}</h3><ol class="steps">${c.steps.map(stepHtml).join("")}</ol>
+        <h3>${s.media}</h3><div class="media">${c.media.map(mediaHtml).join("") ||
+          `<p class="muted">${s.none}</p>`}</div>
+        <h3>${s.timeline}</h3><ol class="timeline">${c.timeline.map(entryHtml).join("")}</ol>
+      </div>
+      <aside class="case-side">
+        <h3>${s.map}</h3><div id="case-map-box"></div>
+      </aside>
+    </div>
+    <dialog class="act"><form method="dialog"><p class="q"></p><div class="fields"></div>
+      <p class="error dialog-error" role="alert"></p>
+      <menu><button type="submit" value="ok" class="primary">${s.confirm}</button>
+        <button type="button" value="cancel" class="cancel">${s.cancel}</button></menu>
+    </form></dialog>
+    <dialog class="viewer"><img alt=""><form method="dialog">
+      <button>${s.close_view}</button></form></dialog>`;
+  for (const button of detail.querySelectorAll(".actions button")) {
+    button.onclick = () => openAction(view, detail, c, button.dataset.action, ctx);
+  }
+  const viewer = detail.querySelector("dialog.viewer");
+  for (const thumb of detail.querySelectorAll("img.thumb")) {
+    thumb.onclick = () => { viewer.querySelector("img").src = thumb.src; viewer.showModal(); };
+  }
+  drawMap(view, detail.querySelector("#case-map-box"), c, ctx);
+}
+
+function stepHtml(st) {
+  const s = t();
+  return `<li class="step ${st.state}" data-step="${st.step}">
+    <b>${esc(s.step[st.step])}</b>
+    <span class="state">${esc(s.step_state[st.state])}${st.passes > 1
+      ? ` · ${s.passes(st.passes)}` : ""}</span>
+    ${st.at ? `<span class="when">${fmt(st.at)}</span>
+      <span class="who">${actorHtml(st.actor_by)}</span>
+      ${st.level ? `<span class="lvl">${named("levels", st.level)}${st.unit_name
+        ? ` · ${esc(st.unit_name)}` : ""}</span>` : ""}
+      ${st.reason ? `<span class="why">${esc(st.reason)}</span>` : ""}` : ""}</li>`;
+}
+
+function entryHtml(e) {
+  const s = t();
+  return `<li class="${e.rework ? "rework" : ""}${e.step ? "" : " record"}" data-id="${e.id}"
+      data-action="${esc(e.action)}">
+    <b>${esc(s.action[e.action] ?? e.action)}</b>
+    ${e.from_status ? named("statuses", e.from_status) + " → " : ""}
+    ${named("statuses", e.to_status)}
+    <span class="muted">${fmt(e.at)} · ${actorHtml(e.actor_by, e.actor)}
+      ${e.level ? " · " + named("levels", e.level) : ""}
+      ${e.unit_name ? " · " + label(e.unit_name, e.unit_id) : ""}</span>
+    ${e.reason ? `<br><span class="why">${esc(e.reason)}</span>` : ""}</li>`;
+}
+
+function mediaHtml(m) {
+  const s = t();
+  const kind = {image: s.photo, audio: s.audio, video: s.video}[m.kind] ?? s.file;
+  const from = `<span class="muted">${esc(s.from[m.source] ?? m.source)} · ${esc(kind)}</span>`;
+  if (m.sensitive) return `<figure class="blocked">${from}<p>${s.sensitive}</p></figure>`;
+  if (!m.stored) return `<figure class="blocked">${from}<p>${s.uploading}</p></figure>`;
+  const src = content(m);
+  let shown;
+  if (m.kind === "image") {
+    shown = `<img class="thumb" src="${src}" alt="${s.photo}" title="${s.enlarge}">`;
+  } else if (m.kind === "audio") {
+    shown = `<audio controls preload="metadata" src="${src}"></audio>`;
+  } else if (m.kind === "video") {
+    shown = `<video controls preload="metadata" src="${src}"></video>`;
+  } else {
+    shown = `<a href="${src}" download>${s.open_file} ${esc(m.mime)}</a>`;
+  }
+  return `<figure class="${m.kind}" data-sha="${esc(m.sha256)}">${shown}
+    <figcaption>${from}</figcaption></figure>`;
+}
+
+function openAction(view, detail, c, action, ctx) {
+  const s = t();
+  const dialog = detail.querySelector("dialog.act");
+  const form = dialog.querySelector("form");
+  dialog.dataset.action = action;
+  dialog.querySelector(".q").textContent = s.confirm_q(s.action[action] ?? action, c.id);
+  dialog.querySelector(".fields").innerHTML =
+    (FIELDS[action]?.(c) ?? []).filter(Boolean).map(fieldHtml).join("");
+  const error = dialog.querySelector(".dialog-error");
+  error.textContent = "";
+  dialog.querySelector(".cancel").onclick = () => dialog.close();
+  dialog.onclose = () => { if (dialog.dataset.stale) render(view, {args: [c.id]}, ctx); };
+  form.onsubmit = (event) => {
+    event.preventDefault();
+    const submit = form.querySelector("button.primary");
+    submit.disabled = true;
+    error.textContent = "";
+    guarded(async () => {
+      const body = bodyOf(action, form, c);
+      const fresh = await api(`/api/cases/${c.id}/${action.replaceAll("_", "-")}`,
+        {method: "POST", body, signal: ctx.signal});
+      delete dialog.dataset.stale;
+      dialog.close();
+      show(view, detail, fresh, ctx);
+    }, (err) => {
+      error.textContent = err.message.split("\n")[0];
+      submit.disabled = false;
+    });
+  };
+  dialog.showModal();
+}
+
+async function drawMap(view, box, c, ctx) {
+  const s = t();
+  const m = c.map;
+  const grids = m.community_grids.filter((g) => g.lat_e6 !== null && g.lon_e6 !== null);
+  if (!m.report && !m.verification && !grids.length) {
+    box.innerHTML = `<p class="muted no-location">${s.no_location}</p>`;
+    return;
+  }
+  box.innerHTML = `<div id="case-map" class="case-map"></div>
+    <ul class="legend">
+      ${grids.length ? `<li><i class="sw grid"></i>${s.legend_grid}</li>
+        <li><i class="sw grids"></i>${s.legend_grids}</li>` : ""}
+      ${m.report ? `<li><i class="sw report"></i>${s.legend_report}</li>` : ""}
+      ${m.verification ? `<li><i class="sw verify"></i>${s.legend_verify}</li>` : ""}
+    </ul>
+    <p id="distance">${m.distance_m !== null ? esc(s.distance(m.distance_m.toFixed(1)))
+      : m.report ? s.no_verify : ""}</p>`;
+  try {
+    await loadScript("leaflet/leaflet.js");
+  } catch (err) {
+    box.querySelector("#case-map").textContent = s.map_failed;
+    return;
+  }
+  if (ctx.signal.aborted || !box.isConnected) return;
+  const L = window.L;
+  const ll = (p) => [p.lat_e6 / 1e6, p.lon_e6 / 1e6];
+  // No tile layer: the hub's own points on a plain background, nothing fetched from outside.
+  const map = L.map(box.querySelector("#case-map"), {attributionControl: false,
+    zoomSnap: 0.25});
+  const drawn = [];
+  for (const g of grids) {
+    const marker = L.circleMarker(ll(g), {radius: g.current ? 9 : 6,
+      className: g.current ? "m-grid" : "m-grids", color: g.current ? "#1d3557" : "#8fa6c4",
+      fillOpacity: 0.35, weight: 2});
+    marker.bindTooltip(esc(g.name), {permanent: g.current, direction: "top"});
+    drawn.push(marker.addTo(map));
+  }
+  if (m.report) {
+    if (m.report.acc_m) L.circle(ll(m.report), {radius: m.report.acc_m, className: "m-acc",
+      color: "#d62828", weight: 1, fillOpacity: 0.08}).addTo(map);
+    drawn.push(L.circleMarker(ll(m.report), {radius: 8, className: "m-report",
+      color: "#d62828", fillOpacity: 0.8}).bindTooltip(s.legend_report).addTo(map));
+  }
+  if (m.verification) {
+    drawn.push(L.circleMarker(ll(m.verification), {radius: 8, className: "m-verify",
+      color: "#2a9d8f", fillOpacity: 0.8}).bindTooltip(s.legend_verify).addTo(map));
+  }
+  if (m.report && m.verification) {
+    L.polyline([ll(m.report), ll(m.verification)], {className: "m-distance",
+      color: "#444", dashArray: "4 4", weight: 2}).addTo(map);
+  }
+  const bounds = L.featureGroup(drawn).getBounds();
+  if (drawn.length === 1) map.setView(bounds.getCenter(), 17);
+  else map.fitBounds(bounds.pad(0.25), {maxZoom: 18});
+  maps.set(view, map);
+  ctx.signal.addEventListener("abort", () => { if (maps.get(view) === map) map.remove(); });
 }
