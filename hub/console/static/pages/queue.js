@@ -14,7 +14,7 @@ export const text = {
   zh: {nav_cases: "案件", all_statuses: "全部", any_level: "全部层级", any_unit: "全部处置单位",
     any_grid: "全部网格", any_category: "全部类别", any_source: "全部来源", overdue_only: "仅超期",
     near_only: "仅临期", filter: "筛选", reset: "重置", status: "状态", category: "类别",
-    grid: "网格", level: "层级", unit: "处置单位", reported: "上报时间", deadline: "处置时限",
+    grid: "网格", level: "层级", unit: "处置单位", content: "内容", reported: "上报时间", deadline: "处置时限",
     search: "搜索内容、网格、上报人或编号", reported_from: "上报日期从", reported_to: "至",
     sort_label: "排序", page_size: "每页", prev: "上一页", next: "下一页",
     overdue_tag: "已超期", near_tag: "临期", no_cases: "没有符合条件的案件。",
@@ -26,7 +26,7 @@ export const text = {
     any_grid: "any grid", any_category: "any category", any_source: "any source",
     overdue_only: "overdue only", near_only: "near deadline only", filter: "Filter",
     reset: "Reset", status: "status", category: "category", grid: "grid", level: "level",
-    unit: "unit", reported: "reported", deadline: "deadline",
+    unit: "unit", content: "report", reported: "reported", deadline: "deadline",
     search: "Search text, grid, reporter or number", reported_from: "reported from",
     reported_to: "to", sort_label: "sort", page_size: "per page", prev: "Previous",
     next: "Next", overdue_tag: "overdue", near_tag: "near deadline",
@@ -77,7 +77,8 @@ export function render(view, {params}, ctx) {
     </form>
     <p id="summary" class="muted"></p>
     <table class="queue-table">
-      <thead><tr><th>#</th><th>${esc(s.status)}</th><th>${esc(s.category)}</th>
+      <thead><tr><th>#</th><th>${esc(s.status)}</th><th>${esc(s.content)}</th>
+        <th>${esc(s.category)}</th>
         <th>${esc(s.grid)}</th><th class="wide">${esc(s.unit)}</th>
         <th class="wide">${esc(s.level)}</th><th class="wide">${esc(s.reported)}</th>
         <th>${esc(s.deadline)}</th></tr></thead>
@@ -190,6 +191,7 @@ function row(c, fresh) {
     : c.near_deadline ? `<span class="tag near">${esc(s.near_tag)}</span>` : "";
   return `<tr class="${cls}" data-id="${c.id}">
     <td>${c.id}</td><td><span class="badge status-${esc(c.status)}">${named("statuses", c.status)}</span></td>
+    <td class="text" title="${esc(c.text)}">${esc(c.text)}</td>
     <td>${nameOf("category", c.category_code)}</td><td>${nameOf("grid", c.grid_code)}</td>
     <td class="wide">${nameOf("unit", c.unit_id)}</td><td class="wide">${named("levels", c.level)}</td>
     <td class="wide">${esc(fmt(c.reported_at))}</td>
@@ -214,7 +216,7 @@ function load() {
     chips(view, params, page.counts);
     $("#cases", view).innerHTML = page.items.length
       ? page.items.map((c) => row(c, current.fresh.has(c.id))).join("")
-      : `<tr class="empty"><td colspan="8" class="muted">${esc(t().no_cases)}</td></tr>`;
+      : `<tr class="empty"><td colspan="9" class="muted">${esc(t().no_cases)}</td></tr>`;
     pager(view, params, page);
   }, (err) => {
     $("#summary", view).innerHTML = `<span class="error">${esc(err.message)}</span>`;
