@@ -11,31 +11,33 @@ import {$, api, esc, fmt, guarded, loadNames, named, nameOf, t} from "../core.js
 export const route = "cases";
 export const navKey = "nav_cases";
 export const text = {
-  zh: {nav_cases: "案件", all_statuses: "全部", any_level: "全部层级", any_unit: "全部处置单位",
-    any_grid: "全部网格", any_category: "全部类别", any_source: "全部来源", overdue_only: "仅超期",
-    near_only: "仅临期", filter: "筛选", reset: "重置", status: "状态", category: "类别",
-    grid: "网格", level: "层级", unit: "处置单位", content: "内容", reported: "上报时间", deadline: "处置时限",
-    search: "搜索内容、网格、上报人或编号", reported_from: "上报日期从", reported_to: "至",
-    sort_label: "排序", page_size: "每页", prev: "上一页", next: "下一页",
-    overdue_tag: "已超期", near_tag: "临期", no_cases: "没有符合条件的案件。",
-    sorts: {urgency: "紧急程度", newest: "最新上报", deadline: "处置时限", id: "案件编号"},
-    sources: {report: "网格员上报", operator: "值班员录入", hotline: "热线", alarm: "门禁告警"},
-    legend: "红色：已超期；琥珀色：临期（处置时限已用去 75% 以上，与督办预警一致）。",
-    cases: (n) => `共 ${n} 件案件`, page_of: (p, n) => `第 ${p} / ${n} 页`},
-  en: {nav_cases: "Cases", all_statuses: "all", any_level: "any level", any_unit: "any unit",
-    any_grid: "any grid", any_category: "any category", any_source: "any source",
-    overdue_only: "overdue only", near_only: "near deadline only", filter: "Filter",
-    reset: "Reset", status: "status", category: "category", grid: "grid", level: "level",
-    unit: "unit", content: "report", reported: "reported", deadline: "deadline",
-    search: "Search text, grid, reporter or number", reported_from: "reported from",
-    reported_to: "to", sort_label: "sort", page_size: "per page", prev: "Previous",
-    next: "Next", overdue_tag: "overdue", near_tag: "near deadline",
-    no_cases: "No case matches.",
-    sorts: {urgency: "urgency", newest: "newest", deadline: "deadline", id: "case number"},
-    sources: {report: "grid worker", operator: "operator", hotline: "hotline", alarm: "gate alarm"},
-    legend: "Red: overdue; amber: near the deadline (75 % of the time limit used, the " +
-      "supervision warning point).",
-    cases: (n) => `${n} case(s)`, page_of: (p, n) => `page ${p} of ${n}`},
+  zh: {nav_cases: "案件", q_all_statuses: "全部", q_any_level: "全部层级",
+    q_any_unit: "全部处置单位", q_any_grid: "全部网格", q_any_category: "全部类别",
+    q_any_source: "全部来源", q_overdue_only: "仅超期", q_near_only: "仅临期", q_filter: "筛选",
+    q_reset: "重置", q_status: "状态", q_category: "类别", q_grid: "网格", q_level: "层级",
+    q_unit: "处置单位", q_content: "内容", q_reported: "上报时间", q_deadline: "处置时限",
+    q_search: "搜索内容、网格、上报人或编号", q_reported_from: "上报日期从", q_reported_to: "至",
+    q_sort_label: "排序", q_page_size: "每页", q_prev: "上一页", q_next: "下一页",
+    q_overdue_tag: "已超期", q_near_tag: "临期", q_no_cases: "没有符合条件的案件。",
+    q_sorts: {urgency: "紧急程度", newest: "最新上报", deadline: "处置时限", id: "案件编号"},
+    q_sources: {report: "网格员上报", operator: "值班员录入", hotline: "热线", alarm: "门禁告警"},
+    q_legend: "红色：已超期；琥珀色：临期（已过督办预警点，默认为处置时限的 75%）。",
+    q_cases: (n) => `共 ${n} 件案件`, q_page_of: (p, n) => `第 ${p} / ${n} 页`},
+  en: {nav_cases: "Cases", q_all_statuses: "all", q_any_level: "any level",
+    q_any_unit: "any unit", q_any_grid: "any grid", q_any_category: "any category", q_any_source: "any source",
+    q_overdue_only: "overdue only", q_near_only: "near deadline only", q_filter: "Filter",
+    q_reset: "Reset", q_status: "status", q_category: "category", q_grid: "grid",
+    q_level: "level", q_unit: "unit", q_content: "report", q_reported: "reported", q_deadline: "deadline",
+    q_search: "Search text, grid, reporter or number", q_reported_from: "reported from",
+    q_reported_to: "to", q_sort_label: "sort", q_page_size: "per page", q_prev: "Previous",
+    q_next: "Next", q_overdue_tag: "overdue", q_near_tag: "near deadline",
+    q_no_cases: "No case matches.",
+    q_sorts: {urgency: "urgency", newest: "newest", deadline: "deadline", id: "case number"},
+    q_sources: {report: "grid worker", operator: "operator", hotline: "hotline",
+      alarm: "gate alarm"},
+    q_legend: "Red: overdue; amber: near the deadline (past the supervision warning point, " +
+      "by default 75 % of the time limit).",
+    q_cases: (n) => `${n} case(s)`, q_page_of: (p, n) => `page ${p} of ${n}`},
 };
 
 const FIELDS = ["q", "level", "unit_id", "grid", "category", "source", "reported_from",
@@ -58,38 +60,38 @@ export function render(view, {params}, ctx) {
   const s = t();
   current = {view, params, ctx, fresh: current?.fresh ?? new Map(), timer: null, last: 0};
   view.innerHTML = `<section class="queue">
-    <div id="chips" class="chips" role="group" aria-label="${esc(s.status)}"></div>
+    <div id="chips" class="chips" role="group" aria-label="${esc(s.q_status)}"></div>
     <form id="filters" class="filters">
-      <input type="search" name="q" maxlength="200" placeholder="${esc(s.search)}">
-      <select name="level"><option value="">${esc(s.any_level)}</option></select>
-      <select name="unit_id"><option value="">${esc(s.any_unit)}</option></select>
-      <select name="grid"><option value="">${esc(s.any_grid)}</option></select>
-      <select name="category"><option value="">${esc(s.any_category)}</option></select>
-      <select name="source"><option value="">${esc(s.any_source)}</option></select>
-      <label class="dates">${esc(s.reported_from)} <input type="date" name="reported_from">
-        ${esc(s.reported_to)} <input type="date" name="reported_to"></label>
-      <label><input type="checkbox" name="overdue" value="true"> ${esc(s.overdue_only)}</label>
-      <label><input type="checkbox" name="near_deadline" value="true"> ${esc(s.near_only)}</label>
-      <label>${esc(s.sort_label)} <select name="sort"></select></label>
-      <label>${esc(s.page_size)} <select name="limit"></select></label>
-      <button type="submit">${esc(s.filter)}</button>
-      <button type="button" id="reset">${esc(s.reset)}</button>
+      <input type="search" name="q" maxlength="200" placeholder="${esc(s.q_search)}">
+      <select name="level"><option value="">${esc(s.q_any_level)}</option></select>
+      <select name="unit_id"><option value="">${esc(s.q_any_unit)}</option></select>
+      <select name="grid"><option value="">${esc(s.q_any_grid)}</option></select>
+      <select name="category"><option value="">${esc(s.q_any_category)}</option></select>
+      <select name="source"><option value="">${esc(s.q_any_source)}</option></select>
+      <label class="dates">${esc(s.q_reported_from)} <input type="date" name="reported_from">
+        ${esc(s.q_reported_to)} <input type="date" name="reported_to"></label>
+      <label><input type="checkbox" name="overdue" value="true"> ${esc(s.q_overdue_only)}</label>
+      <label><input type="checkbox" name="near_deadline" value="true"> ${esc(s.q_near_only)}</label>
+      <label>${esc(s.q_sort_label)} <select name="sort"></select></label>
+      <label>${esc(s.q_page_size)} <select name="limit"></select></label>
+      <button type="submit">${esc(s.q_filter)}</button>
+      <button type="button" id="reset">${esc(s.q_reset)}</button>
     </form>
     <p id="summary" class="muted"></p>
     <table class="queue-table">
-      <thead><tr><th>#</th><th>${esc(s.status)}</th><th>${esc(s.content)}</th>
-        <th>${esc(s.category)}</th>
-        <th>${esc(s.grid)}</th><th class="wide">${esc(s.unit)}</th>
-        <th class="wide">${esc(s.level)}</th><th class="wide">${esc(s.reported)}</th>
-        <th>${esc(s.deadline)}</th></tr></thead>
+      <thead><tr><th>#</th><th>${esc(s.q_status)}</th><th>${esc(s.q_content)}</th>
+        <th>${esc(s.q_category)}</th>
+        <th>${esc(s.q_grid)}</th><th class="wide">${esc(s.q_unit)}</th>
+        <th class="wide">${esc(s.q_level)}</th><th class="wide">${esc(s.q_reported)}</th>
+        <th>${esc(s.q_deadline)}</th></tr></thead>
       <tbody id="cases"></tbody>
     </table>
     <nav id="pager" class="pager" aria-label="pages"></nav>
-    <p class="legend muted">${esc(s.legend)}</p></section>`;
+    <p class="legend muted">${esc(s.q_legend)}</p></section>`;
   const form = $("#filters", view);
   for (const [code, name] of Object.entries(s.levels)) form.level.append(new Option(name, code));
-  for (const [code, name] of Object.entries(s.sources)) form.source.append(new Option(name, code));
-  for (const [code, name] of Object.entries(s.sorts)) form.sort.append(new Option(name, code));
+  for (const [code, name] of Object.entries(s.q_sources)) form.source.append(new Option(name, code));
+  for (const [code, name] of Object.entries(s.q_sorts)) form.sort.append(new Option(name, code));
   for (const size of SIZES) form.limit.append(new Option(size, size));
   form.limit.value = "50";
   fillPickers(form, params);
@@ -158,7 +160,7 @@ function chips(view, params, counts) {
   const chip = (code, label, n, on) => `<button type="button" class="chip${on ? " on" : ""}"
     data-status="${esc(code)}" aria-pressed="${on}" title="${esc(code)}">${esc(label)}
     <span class="count">${n}</span></button>`;
-  $("#chips", view).innerHTML = chip("", s.all_statuses, all, chosen.size === 0) +
+  $("#chips", view).innerHTML = chip("", s.q_all_statuses, all, chosen.size === 0) +
     Object.entries(s.statuses).map(([code, name]) =>
       chip(code, name, counts[code] ?? 0, chosen.has(code))).join("");
 }
@@ -170,7 +172,7 @@ function pager(view, params, page) {
       class="${cls}" data-page="${n}">${esc(label)}</a>`;
   const parts = [];
   const {page: at, pages} = page;
-  if (at > 1) parts.push(link(at - 1, s.prev, "prev"));
+  if (at > 1) parts.push(link(at - 1, s.q_prev, "prev"));
   const shown = new Set([1, pages, at - 2, at - 1, at, at + 1, at + 2]);
   let gap = false;
   for (let n = 1; n <= pages; n++) {
@@ -178,8 +180,8 @@ function pager(view, params, page) {
     gap = false;
     parts.push(n === at ? `<span class="current" aria-current="page">${n}</span>` : link(n, n));
   }
-  if (at < pages) parts.push(link(at + 1, s.next, "next"));
-  parts.push(`<span class="muted">${esc(s.page_of(at, pages))}</span>`);
+  if (at < pages) parts.push(link(at + 1, s.q_next, "next"));
+  parts.push(`<span class="muted">${esc(s.q_page_of(at, pages))}</span>`);
   $("#pager", view).innerHTML = parts.join("");
 }
 
@@ -187,8 +189,8 @@ function row(c, fresh) {
   const s = t();
   const cls = ["case", c.overdue ? "overdue-row" : "", c.near_deadline ? "near-row" : "",
     fresh ? "fresh" : ""].filter(Boolean).join(" ");
-  const tag = c.overdue ? `<span class="tag overdue">${esc(s.overdue_tag)}</span>`
-    : c.near_deadline ? `<span class="tag near">${esc(s.near_tag)}</span>` : "";
+  const tag = c.overdue ? `<span class="tag overdue">${esc(s.q_overdue_tag)}</span>`
+    : c.near_deadline ? `<span class="tag near">${esc(s.q_near_tag)}</span>` : "";
   return `<tr class="${cls}" data-id="${c.id}">
     <td>${c.id}</td><td><span class="badge status-${esc(c.status)}">${named("statuses", c.status)}</span></td>
     <td class="text" title="${esc(c.text)}">${esc(c.text)}</td>
@@ -212,11 +214,11 @@ function load() {
     if (current?.view !== view || ctx.signal.aborted) return;
     const now = Date.now();
     for (const [id, until] of current.fresh) if (until < now) current.fresh.delete(id);
-    $("#summary", view).textContent = t().cases(page.total);
+    $("#summary", view).textContent = t().q_cases(page.total);
     chips(view, params, page.counts);
     $("#cases", view).innerHTML = page.items.length
       ? page.items.map((c) => row(c, current.fresh.has(c.id))).join("")
-      : `<tr class="empty"><td colspan="9" class="muted">${esc(t().no_cases)}</td></tr>`;
+      : `<tr class="empty"><td colspan="9" class="muted">${esc(t().q_no_cases)}</td></tr>`;
     pager(view, params, page);
   }, (err) => {
     $("#summary", view).innerHTML = `<span class="error">${esc(err.message)}</span>`;
