@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -76,7 +77,11 @@ class Category(Base):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (UniqueConstraint("device_id", "event_seq"),)
+    __table_args__ = (
+        UniqueConstraint("device_id", "event_seq"),
+        # the queue: counts per status and the running deadlines in order (hub/cases/queries.py)
+        Index("ix_cases_queue", "status", "deadline_at", "grid_code"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(16), default="report")  # report|operator|...

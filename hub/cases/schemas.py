@@ -56,6 +56,9 @@ class CaseRead(BaseModel):
     rework_count: int
     satisfaction: int | None
     overdue: bool = False
+    # the deadline runs and the supervision pass's warning point (warn_before_deadline_ratio of
+    # the time from dispatch to deadline) has passed, the deadline not yet
+    near_deadline: bool = False
 
 
 class ActorRead(BaseModel):
@@ -175,10 +178,18 @@ class CaseDetail(CaseRead):
 
 
 class CasePage(BaseModel):
+    """A page of the queue: ``total`` cases match, ``pages`` pages of ``limit`` (at least 1),
+    this is ``page`` (1-based, from ``offset``). ``counts``: every status and its number of
+    cases under the same filters except the status filter (the chips of the queue)."""
+
     items: list[CaseRead]
     total: int
     offset: int
     limit: int
+    page: int
+    pages: int
+    sort: str
+    counts: dict[str, int]
 
 
 # --- request bodies ---------------------------------------------------------------------------

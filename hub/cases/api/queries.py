@@ -1,8 +1,9 @@
-"""Cases API: list, overdue listing, detail and intake."""
+"""Cases API: the queue, overdue listing, detail and intake."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -12,60 +13,127 @@ from hub.auth.service import require_roles
 from hub.bounds import PageOffset, RowId
 from hub.cases import actions
 from hub.cases import queries as case_queries
+from hub.cases.deadlines import warning_due_at
 from hub.cases.detail import case_detail, case_read
 from hub.cases.endpoints import OPERATORS
 from hub.cases.evidence import require_visible
 from hub.cases.intake import new_case
-from hub.cases.models import CaseStatus
+from hub.cases.models import Case, CaseStatus
 from hub.cases.queries import CaseFilter
 from hub.cases.schemas import CaseCreate, CaseDetail, CasePage, CaseRead
-from hub.deps import ClockDep, SessionDep
-from hub.errors import PermissionDeniedError
+from hub.deps import ClockDep, SessionDep, SettingsDep
+from hub.errors import InvalidInputError, PermissionDeniedError
+from hub.settings import Settings
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 
 
-@router.get("", response_model=CasePage, summary="List cases visible to the caller")
+Source = Literal["report", "operator", "hotline", "alarm"]
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+Day = Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
+
+
+def local_day_start(day: date, settings: Settings) -> datetime:
+    """Midnight of ``day`` on the hub's working calendar (``work_utc_offset_minutes``), in UTC."""
+    tz = timezone(timedelta(minutes=settings.work_utc_offset_minutes))
+    return datetime.combine(day, time(0), tz).astimezone(UTC)
+
+
+def _row(case: Case, now: datetime, settings: Settings) -> CaseRead:
+    read = case_read(case, now)
+    due = warning_due_at(case, settings)
+    read.near_deadline = (
+        case.status in case_queries.RUNNING and not read.overdue and due is not None and now >= due
+    )
+    return read
+
+
+@router.get("", response_model=CasePage, summary="The case queue: filtered, sorted, paged")
 def list_cases(
     db_session: SessionDep,
     user: CurrentUser,
     clock: ClockDep,
-    status: CaseStatus | None = None,
+    settings: SettingsDep,
+    status: Annotated[list[CaseStatus] | None, Query(max_length=len(CaseStatus))] = None,
     level: Level | None = None,
     unit_id: RowId | None = None,
     grid: Annotated[str | None, Query(pattern=r"^\d{14}$")] = None,
     area: Annotated[str | None, Query(pattern=r"^\d{6,12}$")] = None,
-    category: str | None = None,
+    category: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
+    source: Source | None = None,
+    reported_from: Day = None,
+    reported_to: Day = None,
     overdue: bool | None = None,
-    offset: PageOffset = 0,
+    near_deadline: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] = None,
+    sort: case_queries.QueueSort = case_queries.QueueSort.urgency,
+    page: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+    offset: PageOffset | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> CasePage:
+    """``status`` may repeat (any of them); ``reported_from`` / ``reported_to`` are days on the
+    hub's calendar (both included); ``q`` searches the case text, its grid's name, the
+    reporter's id and name and the case number, literally (``%`` and ``_`` are characters).
+    Give ``page`` (1-based) or ``offset``, not both."""
+    if page is not None and offset is not None:
+        raise InvalidInputError("give page or offset, not both")
+    if reported_from and reported_to and reported_from > reported_to:
+        raise InvalidInputError(f"reported_from {reported_from} is after reported_to {reported_to}")
+    start = offset if offset is not None else ((page or 1) - 1) * limit
     flt = CaseFilter(
-        status=status.value if status else None,
+        statuses=tuple(sorted({s.value for s in status or ()})),
         level=level.value if level else None,
         unit_id=unit_id,
         grid_code=grid,
         area_code=area,
         category_code=category,
+        source=source,
+        reported_from=local_day_start(reported_from, settings) if reported_from else None,
+        reported_before=(
+            local_day_start(reported_to + timedelta(days=1), settings) if reported_to else None
+        ),
         overdue=overdue,
+        near_deadline=near_deadline,
+        q=(q or "").strip() or None,
     )
     now = clock.now()
-    rows, total = case_queries.list_cases(
-        db_session=db_session, principal=user, flt=flt, now=now, offset=offset, limit=limit
+    found = case_queries.queue(
+        db_session=db_session,
+        principal=user,
+        flt=flt,
+        now=now,
+        warn_ratio=settings.warn_before_deadline_ratio,
+        sort=sort,
+        offset=start,
+        limit=limit,
     )
     return CasePage(
-        items=[case_read(c, now) for c in rows], total=total, offset=offset, limit=limit
+        items=[_row(c, now, settings) for c in found.rows],
+        total=found.total,
+        offset=start,
+        limit=limit,
+        page=start // limit + 1,
+        pages=max(1, -(-found.total // limit)),
+        sort=sort.value,
+        counts=found.counts,
     )
 
 
 @router.get("/overdue", response_model=list[CaseRead], summary="Overdue cases (supervision)")
-def list_overdue(db_session: SessionDep, user: CurrentUser, clock: ClockDep) -> list[CaseRead]:
+def list_overdue(
+    db_session: SessionDep, user: CurrentUser, clock: ClockDep, settings: SettingsDep
+) -> list[CaseRead]:
     now = clock.now()
-    rows, _ = case_queries.list_cases(
-        db_session=db_session, principal=user, flt=CaseFilter(overdue=True), now=now, limit=500
+    found = case_queries.queue(
+        db_session=db_session,
+        principal=user,
+        flt=CaseFilter(overdue=True),
+        now=now,
+        warn_ratio=settings.warn_before_deadline_ratio,
+        sort=case_queries.QueueSort.deadline,
+        limit=500,
     )
-    rows.sort(key=lambda c: (c.deadline_at is None, c.deadline_at))
-    return [case_read(c, now) for c in rows]
+    return [_row(c, now, settings) for c in found.rows]
 
 
 @router.post("", response_model=CaseDetail, status_code=201, summary="Enter an intake item")
