@@ -12,6 +12,7 @@ masked first so no intermediate passes 2**35, a block allocates nothing on a 64-
 objects on a 32-bit one.
 """
 
+import array
 import struct
 
 _K = (
@@ -66,22 +67,8 @@ _IV = (
 
 
 _M32 = 0xFFFFFFFF
-# the schedule: 80 words as 160 halves (hi, lo), one list reused by every block
-_W = [0] * 160
-_KW = None  # _K as 160 32-bit halves, unpacked at the first block (640 B as an array)
-
-
-def _kw():
-    global _KW
-    import array
-
-    kw = array.array("I", bytes(4 * 160))
-    for i in range(160):
-        kw[i] = struct.unpack_from(">I", _K, 4 * i)[0]
-    _KW = kw
-    return kw
-
-
+# the schedule: 80 words as 160 halves (hi, lo), one 640-byte array reused by every block
+_W = array.array("I", bytes(640))
 def _fold(hh, i, hi, lo):
     # hh[i:i+2] += (hi, lo) mod 2**64
     lo += hh[i + 1]
@@ -122,7 +109,7 @@ class sha512:
         #   hi' = hi >> n | (lo & (2**n - 1)) << (32 - n), lo' likewise with hi and lo swapped;
         # by n >= 32 the halves swap first. Sums are reduced once, after the carry.
         w = _W
-        kw = _KW or _kw()
+        k = _K
         M = _M32
         o = off
         for t in range(32):  # big-endian words from bytes: no tuple per word
@@ -169,8 +156,11 @@ class sha512:
                 ^ ((eh >> 9) | ((el & 0x1FF) << 23))
             )
             # ch = (e & f) ^ (~e & g), with ~e as M ^ e (no negative ints)
-            lo = h_l + s1l + ((el & fl) ^ ((M ^ el) & gl)) + kw[t + 1] + w[t + 1]
-            t1h = h_h + s1h + ((eh & fh) ^ ((M ^ eh) & gh)) + kw[t] + w[t] + (lo >> 32)
+            o = t << 2  # the round's constant, two big-endian words read out of _K
+            kh = (k[o] << 24) | (k[o + 1] << 16) | (k[o + 2] << 8) | k[o + 3]
+            kl = (k[o + 4] << 24) | (k[o + 5] << 16) | (k[o + 6] << 8) | k[o + 7]
+            lo = h_l + s1l + ((el & fl) ^ ((M ^ el) & gl)) + kl + w[t + 1]
+            t1h = h_h + s1h + ((eh & fh) ^ ((M ^ eh) & gh)) + kh + w[t] + (lo >> 32)
             t1l = lo & M
             # S0 = rotr28 ^ rotr34 ^ rotr39 (rotr34: swap, rotr2; rotr39: swap, rotr7)
             s0h = (
