@@ -2,8 +2,10 @@
 public key computed once, as firmware/lib/keyed.py does) and verify, and a gate batch's seal,
 each as time, big-int garbage per call, and a ratio to a baseline measured in the same
 micropython process (a fixed loop of 20,000 small-int steps: the interpreter's own speed), so
-a loaded machine moves the ratio less than the time. The gc4k rows run under firmware/main.py's gc.threshold(4096) with ~240 KB live
-(a gate in its rush): what a signature costs where a collection follows every 4 KiB.
+a loaded machine moves the ratio less than the time. The gc4k rows run under
+firmware/main.py's gc.threshold(4096) with ~200 KB live (a gate in its rush): what a
+signature costs where a collection follows every 4 KiB. The garbage column is the figure a
+loaded machine does not move.
 
     .venv/bin/python -m bench.mp_crypto
 

@@ -21,9 +21,9 @@ public = ed25519.public_key(seed)
 msg = b"gridlink/v1/evt\n" + bytes(32)  # what sealed.py signs: a SHA-256 pre-hash
 sig = ed25519.sign(seed, msg, public)
 data4k = bytes(4096)
-evs = [{"ev": "granted", "door": "d1", "dir": "in", "by": "face", "lat_ms": 1, "person": "p-%04d" % i,
-        "score": 93, "template": "t-%04d" % i, "ts": 1795000000 + i, "ms": 123, "blob": i}
-       for i in range(8)]  # fmt: skip
+evs = [{"ev": "granted", "door": "d1", "dir": "in", "by": "face", "lat_ms": 1,
+        "person": "p-%04d" % i, "score": 93, "template": "t-%04d" % i, "ts": 1795000000 + i,
+        "ms": 123, "blob": i} for i in range(8)]  # fmt: skip
 blobs = [{"mime": "image/jpeg", "sha256": "%064x" % (i * 7919), "size": 12000} for i in range(8)]
 env = envelope.build("gt-face-bench", 5, 1795000000, "access",
                      {"community": "330102001001", "events": evs}, blobs, "ab" * 32)  # fmt: skip

@@ -46,7 +46,6 @@ def test_backend_hook_switches_and_restores():
         crypto.set_backend(before)
 
 
-
 def test_the_window_table_is_1_to_4_times_the_point():
     # against i x B from the RFC's plain double-and-add, compared in affine coordinates
     p = ed25519.P
