@@ -32,7 +32,7 @@ def _h(data):
     return _sha512(data).digest()
 
 
-D2 = 2 * D % P
+_D2 = 2 * D % P
 
 
 def _double(p, with_t=True):
@@ -87,13 +87,13 @@ def _cached(p):
     (A 4-bit window saves ~15 of ~330 point operations for twice the table, which a 192K
     handheld verifying a message over TLS has not got.)"""
     x, y, z, t = p
-    yp, ym, z2, t2d = (y + x) % P, (y - x) % P, 2 * z % P, t * D2 % P
+    yp, ym, z2, t2d = (y + x) % P, (y - x) % P, 2 * z % P, t * _D2 % P
     tab = [(yp, ym, z2, t2d)]
     q = p
     for _ in range(3):
         q = _addc(q, yp, ym, z2, t2d)
         x, y, z, t = q
-        tab.append(((y + x) % P, (y - x) % P, 2 * z % P, t * D2 % P))
+        tab.append(((y + x) % P, (y - x) % P, 2 * z % P, t * _D2 % P))
     return tab
 
 
