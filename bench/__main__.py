@@ -8,6 +8,7 @@ from rich.console import Console
 
 MODULES = [
     "bench.protocol_speed",
+    "bench.mp_crypto",
     "bench.firmware_heap",
     "bench.hub_ingest",
     "bench.gate_lists",

@@ -1,17 +1,20 @@
 """SHA-512 (FIPS 180-4) in pure Python, for MicroPython ports whose hashlib lacks it.
 
-Only used when `hashlib.sha512` is missing; Ed25519 hashes short inputs (64 bytes + message),
-so speed matters little.
+Only used when `hashlib.sha512` is missing (the unix port, most boards without a native
+module); Ed25519 hashes short inputs (the signed message is a SHA-256 pre-hash, sealed.py).
+
+Every 64-bit word is held as two 32-bit halves. On MicroPython an int above the small-int
+range (2**62 on a 64-bit port, 2**30 on a 32-bit one) is a heap object, and a 64-bit
+round made ~170 KB of them per 128-byte block, so a signature made several MB of garbage
+and a collection of the whole heap every few hundred KB. With halves, and every shift
+masked first so no intermediate passes 2**35, a block allocates nothing on a 64-bit port
+(tests/protocol/test_sha512.py counts it under micropython) and about half as many, smaller,
+objects on a 32-bit one.
 """
 
+import array
 import struct
 
-_M = 0xFFFFFFFFFFFFFFFF
-
-# The round constants (FIPS 180-4 4.2.3) and the initial hash value (5.3.5), each a run of
-# big-endian 64-bit words. Kept as bytes, not int tuples: on MicroPython every 64-bit int is
-# a heap object (~48 B with its digits), so 88 of them held ~5 KB resident; these are 704 B
-# and a round unpacks its constant (tests/protocol/test_sha512.py checks them against FIPS).
 _K = (
     b"\x42\x8a\x2f\x98\xd7\x28\xae\x22\x71\x37\x44\x91\x23\xef\x65\xcd"
     b"\xb5\xc0\xfb\xcf\xec\x4d\x3b\x2f\xe9\xb5\xdb\xa5\x81\x89\xdb\xbc"
@@ -63,11 +66,14 @@ _IV = (
 )
 
 
-_W = [0] * 80
-
-
-def _rotr(x, n):
-    return ((x >> n) | (x << (64 - n))) & _M
+_M32 = 0xFFFFFFFF
+# the schedule: 80 words as 160 halves (hi, lo), one 640-byte array reused by every block
+_W = array.array("I", bytes(640))
+def _fold(hh, i, hi, lo):
+    # hh[i:i+2] += (hi, lo) mod 2**64
+    lo += hh[i + 1]
+    hh[i] = (hh[i] + hi + (lo >> 32)) & _M32
+    hh[i + 1] = lo & _M32
 
 
 class sha512:
@@ -75,7 +81,7 @@ class sha512:
     block_size = 128
 
     def __init__(self, data=b""):
-        self._h = list(struct.unpack(">8Q", _IV))
+        self._h = list(struct.unpack(">16I", _IV))
         self._buf = b""
         self._len = 0
         if data:
@@ -84,43 +90,119 @@ class sha512:
     def update(self, data):
         data = bytes(data)
         self._len += len(data)
-        buf = self._buf + data
-        n = len(buf) // 128 * 128
+        buf = self._buf
+        if buf:
+            take = 128 - len(buf)
+            buf += data[:take]
+            if len(buf) < 128:
+                self._buf = buf
+                return
+            self._block(buf, 0)
+            data = data[take:]
+        n = len(data) // 128 * 128
         for i in range(0, n, 128):
-            self._block(buf[i : i + 128])
-        self._buf = buf[n:]
+            self._block(data, i)
+        self._buf = data[n:]
 
-    def _block(self, block):
-        # One message-schedule list for every block: no list growth, so a fragmented
-        # device heap never needs a fresh contiguous kilobyte here.
+    def _block(self, block, off):
+        # Hand-inlined rotations of (hi, lo) pairs: rotr by n < 32 is
+        #   hi' = hi >> n | (lo & (2**n - 1)) << (32 - n), lo' likewise with hi and lo swapped;
+        # by n >= 32 the halves swap first. Sums are reduced once, after the carry.
         w = _W
-        unpack_from = struct.unpack_from
-        for t in range(16):
-            w[t] = unpack_from(">Q", block, t * 8)[0]
-        for t in range(16, 80):
-            x, y = w[t - 15], w[t - 2]
-            s0 = _rotr(x, 1) ^ _rotr(x, 8) ^ (x >> 7)
-            s1 = _rotr(y, 19) ^ _rotr(y, 61) ^ (y >> 6)
-            w[t] = (w[t - 16] + s0 + w[t - 7] + s1) & _M
-        a, b, c, d, e, f, g, h = self._h
-        for t in range(80):
-            s1 = _rotr(e, 14) ^ _rotr(e, 18) ^ _rotr(e, 41)
-            ch = (e & f) ^ (~e & g)
-            t1 = (h + s1 + ch + unpack_from(">Q", _K, t << 3)[0] + w[t]) & _M
-            s0 = _rotr(a, 28) ^ _rotr(a, 34) ^ _rotr(a, 39)
-            maj = (a & b) ^ (a & c) ^ (b & c)
-            t2 = (s0 + maj) & _M
-            h, g, f, e, d, c, b, a = g, f, e, (d + t1) & _M, c, b, a, (t1 + t2) & _M
+        k = _K
+        M = _M32
+        o = off
+        for t in range(32):  # big-endian words from bytes: no tuple per word
+            w[t] = (block[o] << 24) | (block[o + 1] << 16) | (block[o + 2] << 8) | block[o + 3]
+            o += 4
+        for t in range(32, 160, 2):
+            xh = w[t - 30]  # w[t-15]
+            xl = w[t - 29]
+            # s0 = rotr1 ^ rotr8 ^ shr7
+            s0h = ((xh >> 1) | ((xl & 1) << 31)) ^ ((xh >> 8) | ((xl & 0xFF) << 24)) ^ (xh >> 7)
+            s0l = (
+                ((xl >> 1) | ((xh & 1) << 31))
+                ^ ((xl >> 8) | ((xh & 0xFF) << 24))
+                ^ ((xl >> 7) | ((xh & 0x7F) << 25))
+            )
+            yh = w[t - 4]  # w[t-2]
+            yl = w[t - 3]
+            # s1 = rotr19 ^ rotr61 ^ shr6 (rotr61: swap, rotr29)
+            s1h = (
+                ((yh >> 19) | ((yl & 0x7FFFF) << 13))
+                ^ ((yl >> 29) | ((yh & 0x1FFFFFFF) << 3))
+                ^ (yh >> 6)
+            )
+            s1l = (
+                ((yl >> 19) | ((yh & 0x7FFFF) << 13))
+                ^ ((yh >> 29) | ((yl & 0x1FFFFFFF) << 3))
+                ^ ((yl >> 6) | ((yh & 0x3F) << 26))
+            )
+            lo = w[t - 31] + s0l + w[t - 13] + s1l  # w[t-16], w[t-7]
+            w[t + 1] = lo & M
+            w[t] = (w[t - 32] + s0h + w[t - 14] + s1h + (lo >> 32)) & M
         hh = self._h
-        for i, v in enumerate((a, b, c, d, e, f, g, h)):
-            hh[i] = (hh[i] + v) & _M
+        ah, al, bh, bl, ch, cl, dh, dl, eh, el, fh, fl, gh, gl, h_h, h_l = hh
+        for t in range(0, 160, 2):
+            # S1 = rotr14 ^ rotr18 ^ rotr41 (rotr41: swap, rotr9)
+            s1h = (
+                ((eh >> 14) | ((el & 0x3FFF) << 18))
+                ^ ((eh >> 18) | ((el & 0x3FFFF) << 14))
+                ^ ((el >> 9) | ((eh & 0x1FF) << 23))
+            )
+            s1l = (
+                ((el >> 14) | ((eh & 0x3FFF) << 18))
+                ^ ((el >> 18) | ((eh & 0x3FFFF) << 14))
+                ^ ((eh >> 9) | ((el & 0x1FF) << 23))
+            )
+            # ch = (e & f) ^ (~e & g), with ~e as M ^ e (no negative ints)
+            o = t << 2  # the round's constant, two big-endian words read out of _K
+            kh = (k[o] << 24) | (k[o + 1] << 16) | (k[o + 2] << 8) | k[o + 3]
+            kl = (k[o + 4] << 24) | (k[o + 5] << 16) | (k[o + 6] << 8) | k[o + 7]
+            lo = h_l + s1l + ((el & fl) ^ ((M ^ el) & gl)) + kl + w[t + 1]
+            t1h = h_h + s1h + ((eh & fh) ^ ((M ^ eh) & gh)) + kh + w[t] + (lo >> 32)
+            t1l = lo & M
+            # S0 = rotr28 ^ rotr34 ^ rotr39 (rotr34: swap, rotr2; rotr39: swap, rotr7)
+            s0h = (
+                ((ah >> 28) | ((al & 0xFFFFFFF) << 4))
+                ^ ((al >> 2) | ((ah & 3) << 30))
+                ^ ((al >> 7) | ((ah & 0x7F) << 25))
+            )
+            s0l = (
+                ((al >> 28) | ((ah & 0xFFFFFFF) << 4))
+                ^ ((ah >> 2) | ((al & 3) << 30))
+                ^ ((ah >> 7) | ((al & 0x7F) << 25))
+            )
+            lo = s0l + ((al & bl) ^ (al & cl) ^ (bl & cl))
+            t2h = s0h + ((ah & bh) ^ (ah & ch) ^ (bh & ch)) + (lo >> 32)
+            t2l = lo & M
+            h_h, h_l = gh, gl
+            gh, gl = fh, fl
+            fh, fl = eh, el
+            lo = dl + t1l
+            eh = (dh + t1h + (lo >> 32)) & M
+            el = lo & M
+            dh, dl = ch, cl
+            ch, cl = bh, bl
+            bh, bl = ah, al
+            lo = t1l + t2l
+            ah = (t1h + t2h + (lo >> 32)) & M
+            al = lo & M
+        _fold(hh, 0, ah, al)
+        _fold(hh, 2, bh, bl)
+        _fold(hh, 4, ch, cl)
+        _fold(hh, 6, dh, dl)
+        _fold(hh, 8, eh, el)
+        _fold(hh, 10, fh, fl)
+        _fold(hh, 12, gh, gl)
+        _fold(hh, 14, h_h, h_l)
 
     def digest(self):
         saved_h, saved_buf, saved_len = list(self._h), self._buf, self._len
         pad = b"\x80" + b"\x00" * ((111 - self._len) % 128) + struct.pack(">QQ", 0, self._len * 8)
         self.update(pad)
-        out = struct.pack(">8Q", *self._h)
-        for i in range(80):  # the schedule's 64-bit ints would otherwise stay live (~3 KB)
+        out = struct.pack(">16I", *self._h)
+        for i in range(160):  # the schedule would otherwise keep the last block's words
             _W[i] = 0
         self._h, self._buf, self._len = saved_h, saved_buf, saved_len
         return out

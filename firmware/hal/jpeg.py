@@ -39,19 +39,26 @@ PATTERN_BYTES = _PATTERN_BLOCKS * _BLOCK
 
 
 def _pattern(seed, buf=None):
-    """_PATTERN_BLOCKS coded blocks of random +-1 coefficients (LCG bits), into `buf`."""
+    """_PATTERN_BLOCKS coded blocks of random +-1 coefficients (LCG bits), into `buf`.
+
+    A block's 128 bits are "0" (DC), 62 x ("0", sign), "110" (EOB): MSB first, the sign bits
+    sit at the even positions 2, 4, ... 124. So byte 0 takes its signs under mask 0x2A,
+    bytes 1..14 under 0xAA, byte 15 under 0xA8 with the EOB's 0x06: one LCG step a byte,
+    small ints only (a 128-bit int built bit by bit made ~250 ms of big-int garbage a shot
+    on the unix port, the gate's capture time in the simulator)."""
     if buf is None:
         buf = bytearray(PATTERN_BYTES)
     x = (seed * 2654435761 + 1) & 0xFFFFFFFF
-    for b in range(_PATTERN_BLOCKS):
-        acc = 0  # 128-bit block as an int: "0" DC, 62 x ("0" + sign bit), "110" EOB
-        for _ in range(62):
+    o = 0
+    for _ in range(_PATTERN_BLOCKS):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        buf[o] = (x >> 16) & 0x2A
+        for i in range(1, _BLOCK - 1):
             x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-            acc = (acc << 2) | ((x >> 16) & 1)
-        acc = (acc << 3) | 0b110
-        o = b * _BLOCK
-        for i in range(_BLOCK):
-            buf[o + i] = (acc >> (8 * (_BLOCK - 1 - i))) & 0xFF
+            buf[o + i] = (x >> 16) & 0xAA
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        buf[o + _BLOCK - 1] = ((x >> 16) & 0xA8) | 0x06
+        o += _BLOCK
     return buf
 
 

@@ -181,7 +181,11 @@ class Batcher:
                 with open(self.path, "a") as f:  # the seal line, then at once the emit
                     f.write(json.dumps(["s", seq, hi]))
                     f.write("\n")
-                await self.emit(events, media, hist, {"batch_n": hi, "batch_mark": mark})
+                th = _lift_threshold()
+                try:
+                    await self.emit(events, media, hist, {"batch_n": hi, "batch_mark": mark})
+                finally:
+                    _restore_threshold(th)
             events = media = None
             self.done_n = hi
             self.emitted += 1
@@ -208,6 +212,28 @@ class Batcher:
         else:
             remove(tmp)
             remove(self.path)
+
+
+def _lift_threshold():
+    # A signature in pure Python makes ~0.6 MB of short-lived big ints and keeps ~3 KB (the
+    # sealed envelope). Under main.py's gc.threshold (a collection every 4 KiB allocated, so
+    # that garbage never interleaves with long-lived objects in a small heap) that is ~150
+    # collections of the whole heap a batch: ~250 ms of a gate's time (docs/access.md,
+    # "Where a read's time goes"). Around the emit the heap collects only when it is full,
+    # and once after it, so the signature's garbage is gone before the decision path
+    # allocates again. None where gc has no threshold (CPython).
+    th = getattr(gc, "threshold", None)
+    if th is None:
+        return None
+    cur = th()
+    th(-1)
+    return cur
+
+
+def _restore_threshold(cur):
+    if cur is not None:
+        gc.threshold(cur)
+        gc.collect()
 
 
 def _lines(path):

@@ -44,3 +44,28 @@ def test_backend_hook_switches_and_restores():
         assert crypto.sign(seed, b"x") == ed25519.sign(seed, b"x")
     finally:
         crypto.set_backend(before)
+
+
+def test_the_window_table_is_1_to_4_times_the_point():
+    # against i x B from the RFC's plain double-and-add, compared in affine coordinates
+    p = ed25519.P
+
+    def affine(q):
+        x, y, z, _ = q
+        zi = pow(z, p - 2, p)
+        return x * zi % p, y * zi % p
+
+    def slow_mul(k):
+        q, b = ed25519.IDENTITY, ed25519.BASE
+        while k:
+            if k & 1:
+                q = ed25519._addc(q, *ed25519._cached(b)[0])
+            b = ed25519._double(b)
+            k >>= 1
+        return q
+
+    for i, (yp, ym, z2, t2d) in enumerate(ed25519._cached(ed25519.BASE)):
+        x, y = affine(slow_mul(i + 1))
+        zi = pow(z2 * pow(2, p - 2, p) % p, p - 2, p)  # the entry's own Z, inverted
+        assert (yp * zi % p, ym * zi % p) == ((y + x) % p, (y - x) % p)
+        assert t2d * zi % p == 2 * ed25519.D * x * y % p
