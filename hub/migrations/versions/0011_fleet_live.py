@@ -21,11 +21,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("devices") as batch:
-        batch.add_column(sa.Column("battery", sa.SmallInteger(), nullable=True))
-        batch.add_column(sa.Column("outbox", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("storage_free", sa.BigInteger(), nullable=True))
-        batch.add_column(sa.Column("heartbeat_at", hub.db.UTCDateTime(), nullable=True))
+    # plain ADD / DROP COLUMN (SQLite 3.35+): a batch operation would rebuild ``devices``,
+    # which other tables reference (see 0005, 0006)
+    op.add_column("devices", sa.Column("battery", sa.SmallInteger(), nullable=True))
+    op.add_column("devices", sa.Column("outbox", sa.Integer(), nullable=True))
+    op.add_column("devices", sa.Column("storage_free", sa.BigInteger(), nullable=True))
+    op.add_column("devices", sa.Column("heartbeat_at", hub.db.UTCDateTime(), nullable=True))
     op.create_table(
         "device_presence",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -50,8 +51,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_device_presence_device_id"), table_name="device_presence")
     op.drop_index(op.f("ix_device_presence_at"), table_name="device_presence")
     op.drop_table("device_presence")
-    with op.batch_alter_table("devices") as batch:
-        batch.drop_column("heartbeat_at")
-        batch.drop_column("storage_free")
-        batch.drop_column("outbox")
-        batch.drop_column("battery")
+    for column in ("heartbeat_at", "storage_free", "outbox", "battery"):
+        op.drop_column("devices", column)
