@@ -82,13 +82,21 @@ def _end(end: End) -> str:
 
 
 async def _stream(
-    feed: Feed, sub: Subscriber, backlog: list[LiveEvent], position: dict[str, int]
+    feed: Feed,
+    sub: Subscriber,
+    backlog: list[LiveEvent],
+    start: dict[str, int],
+    resume: dict[str, int] | None,
 ) -> AsyncIterator[str]:
     try:
         yield f"retry: {RETRY_MS}\n: gridlink live\n\n"
+        # while replaying, the cursor moves event by event: a drop mid-way resumes from there
+        position = {n: min(resume.get(n, start[n]), start[n]) for n in SOURCES} if resume else start
         for ev in backlog:
+            position[ev.type] = max(position[ev.type], ev.row_id)
             yield _event(ev, format_cursor(position, time.time()))
-        moved = False
+        moved = position != start
+        position = {n: max(position[n], start[n]) for n in SOURCES}
         while True:
             try:
                 item = await asyncio.wait_for(sub.queue.get(), timeout=KEEPALIVE_S)
@@ -153,7 +161,7 @@ async def live(request: Request, user: CurrentUser) -> StreamingResponse | JSONR
         )
     sub, backlog, position = opened
     return StreamingResponse(
-        _stream(feed, sub, backlog, position),
+        _stream(feed, sub, backlog, position, resume),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         # also when the client left before the stream started (unsubscribe is idempotent)
