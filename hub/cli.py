@@ -18,10 +18,12 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
@@ -42,6 +44,7 @@ from hub.devices.flows import BrokerDisableRetry
 from hub.errors import ConflictError, InvalidInputError, NotFoundError
 from hub.ingest import cli as ingest_cli
 from hub.ingest import runner
+from hub.live import api as live_api
 from hub.media.store import FileBlobStore
 from hub.migrations.runner import upgrade
 from hub.onboarding import cli as onboarding
@@ -247,7 +250,14 @@ def _broker_retry(settings: Settings) -> BrokerDisableRetry | None:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, minus re-raising SIGINT / SIGTERM after its own shutdown: that would
-    kill the process before ``run`` stops the ingest worker (drain, receipts, hub offline)."""
+    kill the process before ``run`` stops the ingest worker (drain, receipts, hub offline).
+    On a stop signal it first ends the live streams, which uvicorn would otherwise wait for."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        app = self.config.app
+        if isinstance(app, FastAPI):
+            live_api.close_streams(app)
+        super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

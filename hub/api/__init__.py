@@ -15,6 +15,8 @@ from hub.commands import api as commands_api
 from hub.console import api as console_api
 from hub.devices import api as devices_api
 from hub.events import api as events_api
+from hub.fleet import api as fleet_api
+from hub.live import api as live_api
 from hub.media import api as media_api
 from hub.ota import api as ota_api
 from hub.stats import api as stats_api
@@ -30,6 +32,8 @@ ROUTERS: list[APIRouter] = [
     media_api.router,
     access_api.router,
     stats_api.router,
+    fleet_api.router,
+    live_api.router,
     ota_api.router,
     console_api.router,
 ]

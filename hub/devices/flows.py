@@ -12,6 +12,8 @@ commit themselves, in the order that keeps the two consistent:
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -131,3 +133,15 @@ class BrokerDisableRetry:
                 logger.info("%s: broker account disabled after earlier failures", device.id)
             done += 1
         return done
+
+
+def on_heartbeat(*, db_session: Session, event: dict[str, Any], **_: Any) -> None:
+    """A stored heartbeat (live or replayed): its battery, outbox backlog and free flash go on
+    the device when it is the newest one the hub holds (``service.record_heartbeat``)."""
+    body = event.get("body")
+    if not isinstance(body, dict):
+        return
+    taken_at = datetime.fromtimestamp(int(event["ts"]), tz=UTC)
+    service.record_heartbeat(
+        db_session=db_session, device_id=str(event["device_id"]), body=body, taken_at=taken_at
+    )

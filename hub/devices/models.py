@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, UTCDateTime
@@ -75,7 +75,30 @@ class Device(Base):
     broker_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     previous_public_key: Mapped[str | None] = mapped_column(String(64), default=None)
     previous_key_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # From the newest heartbeat (by capture time): battery in percent (None: no battery or
+    # not reported), the outbox backlog (envelopes not yet covered by a hub receipt), free
+    # flash in bytes, and when that heartbeat was taken.
+    battery: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    outbox: Mapped[int | None] = mapped_column(Integer, default=None)
+    storage_free: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     @property
     def public_key_bytes(self) -> bytes:
         return bytes.fromhex(self.public_key)
+
+
+class DevicePresence(Base):
+    """One row per change of a device's online state (birth, will, revocation), written in the
+    transaction that changes ``Device.online`` (``hub.devices.service.set_online``): the live
+    feed's ``device`` events and the device's online history. ``grid_code`` is the binding
+    at that time (scope). Rows older than ``hub.live`` keeps are deleted by its feed."""
+
+    __tablename__ = "device_presence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    grid_code: Mapped[str | None] = mapped_column(String(14), default=None)
+    online: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

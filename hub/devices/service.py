@@ -13,7 +13,7 @@ from hub.areas.models import Grid
 from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
 from hub.clock import Clock
-from hub.devices.models import Device, DeviceKind, DeviceStatus
+from hub.devices.models import Device, DeviceKind, DevicePresence, DeviceStatus
 from hub.devices.schemas import DeviceCreate
 from hub.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from protocol import topics
@@ -176,7 +176,7 @@ def revoke_device(
     device.revoked_reason = reason
     device.revoked_seq = max(device.max_seq, device.announced_seq, stored_seq)
     device.revoked_head = device.chain_head
-    device.online = False
+    set_online(db_session=db_session, device=device, online=False, at=device.revoked_at)
     db_session.flush()
     logger.info(
         "%s revoked: watermark seq %d, head %s", device_id, device.revoked_seq, device.chain_head
@@ -231,4 +231,45 @@ def rotate_key(
         key[:16],
         device.previous_key_until.isoformat(),
     )
+    return True
+
+
+def set_online(*, db_session: Session, device: Device, online: bool, at: datetime) -> None:
+    """The one way a device's online state changes: a change (not a repeat) is logged in
+    ``device_presence`` in the caller's transaction, which the live feed reads. Flushes."""
+    if bool(device.online) == online:
+        return
+    device.online = online
+    db_session.add(
+        DevicePresence(
+            device_id=device.id, kind=device.kind, grid_code=device.grid_code, online=online, at=at
+        )
+    )
+    db_session.flush()
+
+
+# What a heartbeat may report, and the bounds a stored figure must lie in.
+_HEARTBEAT_FIGURES = {"battery": 100, "outbox": 2**31 - 1, "storage_free": 2**62}
+
+
+def record_heartbeat(
+    *, db_session: Session, device_id: str, body: dict[str, object], taken_at: datetime
+) -> bool:
+    """Keep a heartbeat's battery, outbox backlog and free flash on the device, unless a newer
+    heartbeat was kept already (an older one replayed from the outbox changes nothing). A
+    figure that is missing, not an integer or out of its bounds is stored as unknown (None).
+    Returns whether the device changed. Flushes; the caller commits."""
+    device = get_device(db_session=db_session, device_id=device_id)
+    if device.heartbeat_at is not None and taken_at <= device.heartbeat_at:
+        return False
+    figures: dict[str, int | None] = {}
+    for name, top in _HEARTBEAT_FIGURES.items():
+        value = body.get(name)
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= top
+        figures[name] = value if ok else None  # type: ignore[assignment]
+    device.battery = figures["battery"]
+    device.outbox = figures["outbox"]
+    device.storage_free = figures["storage_free"]
+    device.heartbeat_at = taken_at
+    db_session.flush()
     return True

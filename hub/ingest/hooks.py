@@ -24,6 +24,7 @@ from hub.access import flows as access_flows
 from hub.cases.flows import blob_arrival, device_events, gate_events
 from hub.clock import Clock
 from hub.commands import list_sync
+from hub.devices import flows as device_flows
 from hub.devices import service as devices
 from hub.errors import HubError
 from hub.events.models import Event
@@ -48,6 +49,12 @@ def on_key(*, db_session: Session, event: dict[str, Any], clock: Clock, settings
     )
 
 
+def on_heartbeat(**kwargs: Any) -> None:
+    """A heartbeat: the device's battery / backlog / free flash, a gate's list version."""
+    device_flows.on_heartbeat(**kwargs)
+    access_flows.on_heartbeat(**kwargs)
+
+
 def on_ack(**kwargs: Any) -> None:
     """An ack (recorded on its command first): a list sync's progress, an update's answer."""
     list_sync.on_ack(**kwargs)
@@ -60,7 +67,7 @@ FLOWS: dict[str, Callable[..., Any]] = {
     "verify": device_events.on_verify,
     "access": gate_events.on_access,  # a gate's batch: the access log, alarm cases
     "enrolled": access_flows.on_enrolled,  # a face template id (never a template)
-    "heartbeat": access_flows.on_heartbeat,  # a gate's list version
+    "heartbeat": on_heartbeat,  # battery, backlog, free flash; a gate's list version
     "ack": on_ack,  # (recorded on its command first) a list sync's or an update's progress
     "ota": ota_events.on_ota,  # a firmware update's step (hub.ota.rollouts)
     "key": on_key,  # a key rotation, signed by the old key

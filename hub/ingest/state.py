@@ -83,7 +83,7 @@ def handle_states(
             continue
         if device.status == DeviceStatus.revoked:
             reject("revoked", dev, "birth of a revoked device" if state["online"] else "will")
-            device.online = False
+            devices.set_online(db_session=db_session, device=device, online=False, at=at)
             continue
         session = int(state["session"])
         if state["online"]:
@@ -99,8 +99,8 @@ def handle_states(
                 )
                 continue
             device.session = session
-            device.online = True
             device.last_seen = at
+            devices.set_online(db_session=db_session, device=device, online=True, at=at)
             fw = state.get("fw")
             if isinstance(fw, str):
                 device.firmware = fw[:64]
@@ -123,7 +123,7 @@ def handle_states(
                 _run_hook(db_session, on_birth, birth)
         elif session >= device.session:
             device.session = session
-            device.online = False
+            devices.set_online(db_session=db_session, device=device, online=False, at=at)
             logger.info("%s offline (session %d)", dev, session)
         else:
             logger.info("%s: ignoring will of old session %d < %d", dev, session, device.session)

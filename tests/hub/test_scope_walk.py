@@ -33,7 +33,7 @@ from tests.builders.devices import TestDevice
 from tests.hub.builders import GRID, GRID_LAT, GRID_LON, OTHER_STREET_GRID
 
 STREETS = {"A": ("330102001", GRID), "B": ("330102002", OTHER_STREET_GRID)}
-QUERY = {"month": "2026-01", "reason": "scope walk: audited view"}
+QUERY = {"month": "2026-01", "reason": "scope walk: audited view", "day": "2026-01-05"}
 ID_KEYS = {"case_id", "duplicate_of_id", "event_id", "unit_id", "id", "duplicates"}
 
 
@@ -264,6 +264,8 @@ def test_every_get_endpoint_is_limited_to_the_callers_street(
     for path, operations in sorted(paths.items()):
         if "get" not in operations:
             continue
+        if "text/event-stream" in operations["get"]["responses"].get("200", {}).get("content", {}):
+            continue  # a stream never ends here: tests/hub/live walks its scope
         query = {}
         for param in operations["get"].get("parameters", []):
             if param["in"] == "query" and param.get("required"):

@@ -5,7 +5,8 @@
 // drops every name table and live connection: nothing of the previous user stays.
 "use strict";
 
-import {$, $$, addText, api, forgetNames, loadNames, state, t, whenSessionEnds} from "./core.js";
+import {$, $$, addText, api, esc, forgetNames, loadNames, nameOf, state, t, whenSessionEnds}
+  from "./core.js";
 import * as live from "./live.js";
 import * as queue from "./pages/queue.js";
 import * as casePage from "./pages/case.js";
@@ -19,6 +20,10 @@ addText({
     signed_out: "已退出登录。", session_ended: "会话已结束，请重新登录。",
     sign_in_failed: "登录失败：账号或密码错误，或失败次数过多，请稍后再试。",
     network: "无法连接指挥中心服务器。", lang_switch: "English", not_found: "页面不存在。",
+    toast_alarm: "门禁告警", toast_offline: "设备离线", toast_case: "已立案",
+    alarms: {door_forced: "门被强行打开", door_held: "门长时间未关", tailgating: "尾随进入",
+      tamper: "设备被拆", duress: "胁迫报警", stranger_repeated: "陌生人多次出现",
+      blacklist_hit: "黑名单人员", help: "求助", storage_low: "存储空间不足"},
     roles: {admin: "管理员", operator: "值班员", unit: "处置单位"},
     levels: {community: "社区", street: "街道", district: "区"},
     statuses: {pending_acceptance: "待受理", filed: "已立案", dispatched: "已派遣",
@@ -31,6 +36,11 @@ addText({
     session_ended: "Your session has ended: sign in again.",
     sign_in_failed: "Sign-in failed: wrong account or password, or too many failed attempts.",
     network: "The hub cannot be reached.", lang_switch: "中文", not_found: "No such page.",
+    toast_alarm: "Gate alarm", toast_offline: "Device offline", toast_case: "case",
+    alarms: {door_forced: "door forced open", door_held: "door held open",
+      tailgating: "tailgating", tamper: "tamper", duress: "duress", stranger_repeated:
+      "stranger seen repeatedly", blacklist_hit: "blacklisted person", help: "call for help",
+      storage_low: "storage low"},
     roles: {admin: "admin", operator: "operator", unit: "unit"},
     levels: {community: "community", street: "street", district: "district"},
     statuses: {pending_acceptance: "pending acceptance", filed: "filed",
@@ -46,6 +56,40 @@ for (const page of PAGES) addText(page.text);
 const NAV = [queue, fleet, community, dashboard];
 
 let leave = null;  // AbortController of the page on screen
+let current = null;  // the page module on screen
+let toastWatch = null;  // AbortController of the shell's live listener (toasts)
+
+// Alarms and devices going offline show as a toast for a few seconds, unless the page on
+// screen shows that type itself (a page lists them in `liveShown`).
+function watchToasts() {
+  toastWatch?.abort();
+  toastWatch = new AbortController();
+  live.listen(toastWatch.signal, (type, data) => {
+    if (current?.liveShown?.includes(type)) return;
+    if (type === "alarm") {
+      const kind = `<span title="${esc(data.kind)}">${esc(t().alarms[data.kind] ?? data.kind)}</span>`;
+      toast("alarm", `${t().toast_alarm}：${kind} · ${nameOf("area", data.community_code)}` +
+        ` · ${esc(data.device_id)}` + (data.case_id ? ` · ${t().toast_case} #${data.case_id}` : ""));
+    } else if (type === "device" && !data.online) {
+      toast("offline", `${t().toast_offline}：${esc(data.device_id)} · ${nameOf("grid", data.grid_code)}`);
+    }
+  });
+}
+
+function toast(kind, html) {
+  let box = $("#toasts");
+  if (!box) {
+    box = Object.assign(document.createElement("div"), {id: "toasts"});
+    box.setAttribute("role", "status");
+    document.body.append(box);
+  }
+  const el = Object.assign(document.createElement("p"), {className: `toast ${kind}`});
+  el.innerHTML = html;
+  el.onclick = () => el.remove();
+  box.prepend(el);
+  while (box.children.length > 4) box.lastElementChild.remove();
+  setTimeout(() => el.remove(), 8000);
+}
 
 function translate(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t()[el.dataset.i18n];
@@ -58,6 +102,7 @@ function translate(root = document) {
 function clearPage() {
   if (leave) leave.abort();
   leave = null;
+  current = null;
 }
 
 /** `#/cases/12?x=1` → ["cases", ["12"], URLSearchParams("x=1")] */
@@ -89,6 +134,7 @@ function render() {
     return;
   }
   view.dataset.page = page.route;
+  current = page;
   const ctx = {signal: leave.signal, navigate};
   // A page that follows live events exports `live(type, data, view, ctx)` (types and data:
   // live.js); it is called while the page is on screen.
@@ -104,6 +150,8 @@ export function navigate(hash) {
 function showSignIn(message = "") {
   clearPage();
   live.stop();
+  toastWatch?.abort();
+  $("#toasts")?.remove();
   forgetNames();
   state.session = null;
   $("#me").textContent = "";
@@ -148,6 +196,7 @@ async function showSignedIn(opened) {
     console.warn("names:", err.message);  // codes are shown instead of names
   }
   live.start();
+  watchToasts();
   render();
 }
 

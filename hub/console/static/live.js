@@ -4,11 +4,17 @@
 // when it is left. `stop()` (sign-out) closes the stream.
 "use strict";
 
+import {api, guarded} from "./core.js";
+
 // The events and their data (JSON), each only to sessions whose scope covers it:
 //   case        a new case: {id, status, level, grid_code, category_code, source, deadline_at, at}
 //   transition  a case moved: {case_id, action, from_status, to_status, level, actor, at}
 //   alarm       a gate alarm: {device_id, kind, community_code, case_id (or null), at}
 //   device      online state changed: {device_id, kind, grid_code, online, at}
+// and, as the hub ends a stream, `end`: {code, message} with code "session_ended" (sign-out,
+// expiry: the console then shows the sign-in form), "shutdown" or "overflow" (the browser
+// reconnects by itself and the hub resumes from the Last-Event-ID it sent). Units get the
+// case and transition events of their own cases only.
 const TYPES = ["case", "transition", "alarm", "device"];
 let source = null;
 
@@ -22,6 +28,14 @@ export function start() {
       window.dispatchEvent(new CustomEvent("gridlink:live", {detail: {type, data}}));
     });
   }
+  source.addEventListener("end", (e) => {
+    let data = {};
+    try { data = JSON.parse(e.data); } catch { /* an end all the same */ }
+    if (data.code !== "session_ended") return;  // the EventSource reconnects and resumes
+    stop();
+    // asks the hub: a 401 makes the shell show the sign-in form and clear every view
+    guarded(() => api("/api/session"), () => {});
+  });
 }
 
 export function stop() {

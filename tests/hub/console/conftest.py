@@ -18,6 +18,7 @@ import uvicorn
 
 from hub.app import create_app
 from hub.clock import FrozenClock
+from hub.live.api import close_streams
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.support.components import require
@@ -43,6 +44,7 @@ def served_hub(settings: Settings, clock: FrozenClock, demo: DemoData) -> Iterat
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        close_streams(app)  # open live streams would keep uvicorn waiting
         server.should_exit = True
         thread.join(10)
         app.state.engine.dispose()

@@ -1,0 +1,1 @@
+"""Live updates: the server-sent events feed of the console (``GET /api/live``)."""

@@ -1,0 +1,161 @@
+"""What the live feed reads: four append-only tables, each by primary key.
+
+- ``case``: a new row of ``cases``;
+- ``transition``: a new row of ``case_transitions`` (the workflow's audit log);
+- ``alarm``: a new live alarm row of ``access_log`` (``is_alarm``, not historical), with the
+  case opened for it when there is one;
+- ``device``: a new row of ``device_presence`` (a device went online or offline).
+
+Each table is written in the transaction of the change itself, by whichever process makes it
+(the API, an ingest worker), so the feed needs nothing but the database. ``visible`` is the
+scope rule: the grid-code prefix of the case, the gate's grid, the device's binding; a unit
+sees only the case events of cases assigned to it, and no alarm or device events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.access.models import AccessLogEntry
+from hub.auth.models import Role
+from hub.auth.service import Principal
+from hub.cases.models import Case, CaseTransition
+from hub.devices.models import DevicePresence
+
+# The order of the sources in a cursor (and within one poll).
+SOURCES = ("case", "transition", "alarm", "device")
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    type: str  # one of SOURCES
+    row_id: int  # primary key in its table
+    data: dict[str, Any]  # what the browser gets (hub/console/static/live.js)
+    area: str | None  # the grid (or community) code it belongs to; None: no area
+    unit_id: int | None  # the case's unit (case and transition events)
+
+
+def visible(principal: Principal, event: LiveEvent) -> bool:
+    """May ``principal`` receive ``event`` (or even learn that it exists)?"""
+    if principal.role == Role.unit:
+        return (
+            event.type in ("case", "transition")
+            and principal.unit_id is not None
+            and event.unit_id == principal.unit_id
+        )
+    return principal.covers(event.area)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _case_event(row: Any) -> LiveEvent:
+    case: Case = row[0]
+    data = {
+        "id": case.id,
+        "status": case.status,
+        "level": case.level,
+        "grid_code": case.grid_code,
+        "category_code": case.category_code,
+        "source": case.source,
+        "deadline_at": _iso(case.deadline_at),
+        "at": _iso(case.created_at),
+    }
+    return LiveEvent("case", case.id, data, case.grid_code, case.unit_id)
+
+
+def _transition_event(row: Any) -> LiveEvent:
+    tr: CaseTransition = row[0]
+    data = {
+        "case_id": tr.case_id,
+        "action": tr.action,
+        "from_status": tr.from_status,
+        "to_status": tr.to_status,
+        "level": tr.level,
+        "actor": tr.actor,
+        "at": _iso(tr.at),
+    }
+    return LiveEvent("transition", tr.id, data, row[1], row[2])
+
+
+def _alarm_event(row: Any) -> LiveEvent:
+    entry: AccessLogEntry = row[0]
+    data = {
+        "device_id": entry.device_id,
+        "kind": entry.ev,
+        "community_code": entry.community,
+        "case_id": row[1],
+        "at": _iso(entry.captured_at),
+    }
+    return LiveEvent("alarm", entry.id, data, entry.grid_code, None)
+
+
+def _device_event(row: Any) -> LiveEvent:
+    p: DevicePresence = row[0]
+    data = {
+        "device_id": p.device_id,
+        "kind": p.kind,
+        "grid_code": p.grid_code,
+        "online": p.online,
+        "at": _iso(p.at),
+    }
+    return LiveEvent("device", p.id, data, p.grid_code, None)
+
+
+@dataclass(frozen=True)
+class _Source:
+    id_column: Any
+    query: Callable[[], Any]  # () -> Select of (row, ...)
+    event: Callable[[Any], LiveEvent]
+
+
+_SOURCES: dict[str, _Source] = {
+    "case": _Source(Case.id, lambda: select(Case), _case_event),
+    "transition": _Source(
+        CaseTransition.id,
+        lambda: select(CaseTransition, Case.grid_code, Case.unit_id).join(
+            Case, Case.id == CaseTransition.case_id
+        ),
+        _transition_event,
+    ),
+    "alarm": _Source(
+        AccessLogEntry.id,
+        lambda: (
+            select(AccessLogEntry, Case.id)
+            .outerjoin(Case, Case.access_event_id == AccessLogEntry.id)
+            .where(AccessLogEntry.is_alarm.is_(True), AccessLogEntry.historical.is_(False))
+        ),
+        _alarm_event,
+    ),
+    "device": _Source(DevicePresence.id, lambda: select(DevicePresence), _device_event),
+}
+
+
+def read_after(
+    *, db_session: Session, source: str, after_id: int, upto_id: int | None = None, limit: int
+) -> list[LiveEvent]:
+    """The events of ``source`` with ``after_id < id (<= upto_id)``, in id order. With
+    ``upto_id`` the newest ``limit`` of them (a resume), else the oldest ``limit``."""
+    src = _SOURCES[source]
+    query = src.query().where(src.id_column > after_id)
+    if upto_id is None:
+        rows = list(db_session.execute(query.order_by(src.id_column).limit(limit)))
+    else:
+        query = query.where(src.id_column <= upto_id).order_by(src.id_column.desc())
+        rows = list(reversed(list(db_session.execute(query.limit(limit)))))
+    return [src.event(row) for row in rows]
+
+
+def newest_ids(*, db_session: Session) -> dict[str, int]:
+    """The highest id of each source's table now (0 when empty)."""
+    return {
+        name: int(db_session.scalar(select(func.max(src.id_column))) or 0)
+        for name, src in _SOURCES.items()
+    }
