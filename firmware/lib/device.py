@@ -232,6 +232,9 @@ class Device:
         env = envelope.build(self.dev, seq, self.clock.time(), kind, body, blobs, prev, hist)
         data = envelope.seal(env, self.seed)
         env = None
+        # everything that allocates comes before the outbox write: a MemoryError up to here
+        # leaves no trace, so the caller may emit again (commands.py retries an ack)
+        head = envelope.digest(data)
         topic = topics.ack(self.dev) if kind == "ack" else topics.evt(self.dev, kind)
         try:
             self.outbox.put(topic, data, media=paths or None)
@@ -247,7 +250,7 @@ class Device:
             self.state.save()
             return None
         self.state.set("seq", seq)
-        self.state.set("prev", envelope.digest(data))
+        self.state.set("prev", head)
         if extra:
             for k in extra:
                 self.state.set(k, extra[k])
