@@ -93,8 +93,10 @@ class Device:
         self.state = state_mod.State(self.root + "/state.json")
         self.outbox = outbox_mod.Outbox(self.root + "/outbox", self.opt("outbox_bytes"))
         # emit() hashes new media through its own small buffer: the upload buffer may be in
-        # the middle of a send (the MQTT writer yields between slices) when the app emits
-        self.hbuf = bytearray(2048)
+        # the middle of a send (the MQTT writer yields between slices) when the app emits.
+        # 512 B (littlefs reads it a block at a time anyway): the 2 KiB it was cost the 192K
+        # handheld 1.5 KB of the ~10 KB a signature check needs to spare
+        self.hbuf = bytearray(512)
         # the running version: the loader's boot record names it (the slot may have come
         # over the air); run straight from the repo (boot None) it is this tree's
         self.boot = boot
@@ -214,7 +216,7 @@ class Device:
 
     def _emit(self, kind, body, media=(), extra=None, hist=None):
         """Sign an event and put it in the outbox; `media` is a list of (path, mime) files
-        already on flash (hashed in 2 KiB reads through self.hbuf, never the upload buffer,
+        already on flash (hashed in 512 B reads through self.hbuf, never the upload buffer,
         which the drain task may be sending from). `extra`: more state keys saved together
         with the new chain head. `hist`: True / False marks the envelope historical or live;
         None (the default) marks it historical when the device is not live now, except an
