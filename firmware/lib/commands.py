@@ -11,16 +11,13 @@ registered for its op, ALWAYS answered with a signed `ack` (succeeded / failed /
 """
 
 import asyncio
-import gc
 
 import log as log_mod
-from compat import const
 
 from protocol import command
 from protocol.errors import ProtocolError
 
 _log = log_mod.getLogger("cmd")
-_ACK_TRIES = const(10)
 
 
 class CommandRunner:
@@ -101,18 +98,7 @@ class CommandRunner:
             cmd = None
         body = command.ack_body(cmd, status, detail)
         cmd = None
-        # the ack's signature needs ~10 KB of transient heap (pure-Python Ed25519), which a
-        # 192K handheld lacks now and then in a burst: tried again after a collection, so the
-        # cseq already spent is answered rather than left to the hub's timeout
-        # (only while nothing of it was stored: Device._emit allocates before the outbox write)
-        for i in range(_ACK_TRIES):
-            seq = self.state.get("seq", 0)
-            try:
-                await self.emit("ack", body)
-                return
-            except MemoryError:
-                if self.state.get("seq", 0) != seq:
-                    raise  # stored after all: never a second envelope for it
-                gc.collect()
-                await asyncio.sleep_ms(200)
-        _log.error("ack %s %s not signed: no heap", status, body.get("id"))
+        try:
+            await self.emit("ack", body)  # Device.emit: a signature without heap tried again
+        except MemoryError:  # still none: the hub's retry is answered "replayed"
+            _log.error("ack %s %s not signed: no heap", status, body.get("id"))

@@ -36,7 +36,7 @@ import mqtt
 import outbox as outbox_mod
 import state as state_mod
 from commands import CommandRunner
-from compat import exists, remove
+from compat import const, exists, remove
 from upload import Uploader
 
 from protocol import chunking, command, crypto, envelope, topics
@@ -44,6 +44,7 @@ from protocol.errors import MalformedError
 from protocol.limits import GENESIS
 
 _log = log_mod.getLogger("device")
+_EMIT_TRIES = const(10)
 
 
 def tls_context(b):
@@ -212,6 +213,18 @@ class Device:
         self.pub_hex = binascii.hexlify(crypto.public_key(seed)).decode()
 
     async def emit(self, kind, body, media=(), extra=None, hist=None):
+        # a signature needs ~10 KB of transient heap (pure-Python Ed25519), which a 192K
+        # handheld lacks now and then in a burst: tried again after a collection, only while
+        # nothing of it was stored (_emit allocates before the outbox write)
+        for _ in range(_EMIT_TRIES):
+            was = (self.state.get("seq", 0), self.state.get("lost", 0))
+            try:
+                return self._emit(kind, body, media, extra, hist)
+            except MemoryError:
+                if (self.state.get("seq", 0), self.state.get("lost", 0)) != was:
+                    raise  # stored after all: never a second envelope for it
+                gc.collect()
+                await asyncio.sleep_ms(200)
         return self._emit(kind, body, media, extra, hist)
 
     def _emit(self, kind, body, media=(), extra=None, hist=None):
