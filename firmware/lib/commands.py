@@ -96,4 +96,9 @@ class CommandRunner:
     async def ack(self, cmd, status, detail):
         if cmd is not None and type(cmd) is not dict:
             cmd = None
-        await self.emit("ack", command.ack_body(cmd, status, detail))
+        body = command.ack_body(cmd, status, detail)
+        cmd = None
+        try:
+            await self.emit("ack", body)  # Device.emit: a signature without heap tried again
+        except MemoryError:  # still none: the hub's retry is answered "replayed"
+            _log.error("ack %s %s not signed: no heap", status, body.get("id"))

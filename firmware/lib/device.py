@@ -36,7 +36,7 @@ import mqtt
 import outbox as outbox_mod
 import state as state_mod
 from commands import CommandRunner
-from compat import exists, remove
+from compat import const, exists, remove
 from upload import Uploader
 
 from protocol import chunking, command, crypto, envelope, topics
@@ -44,6 +44,7 @@ from protocol.errors import MalformedError
 from protocol.limits import GENESIS
 
 _log = log_mod.getLogger("device")
+_EMIT_TRIES = const(10)
 
 
 def tls_context(b):
@@ -93,8 +94,10 @@ class Device:
         self.state = state_mod.State(self.root + "/state.json")
         self.outbox = outbox_mod.Outbox(self.root + "/outbox", self.opt("outbox_bytes"))
         # emit() hashes new media through its own small buffer: the upload buffer may be in
-        # the middle of a send (the MQTT writer yields between slices) when the app emits
-        self.hbuf = bytearray(2048)
+        # the middle of a send (the MQTT writer yields between slices) when the app emits.
+        # 512 B (littlefs reads it a block at a time anyway): the 2 KiB it was cost the 192K
+        # handheld 1.5 KB of the ~10 KB a signature check needs to spare
+        self.hbuf = bytearray(512)
         # the running version: the loader's boot record names it (the slot may have come
         # over the air); run straight from the repo (boot None) it is this tree's
         self.boot = boot
@@ -210,11 +213,23 @@ class Device:
         self.pub_hex = binascii.hexlify(crypto.public_key(seed)).decode()
 
     async def emit(self, kind, body, media=(), extra=None, hist=None):
+        # a signature needs ~10 KB of transient heap (pure-Python Ed25519), which a 192K
+        # handheld lacks now and then in a burst: tried again after a collection, only while
+        # nothing of it was stored (_emit allocates before the outbox write)
+        for _ in range(_EMIT_TRIES):
+            was = (self.state.get("seq", 0), self.state.get("lost", 0))
+            try:
+                return self._emit(kind, body, media, extra, hist)
+            except MemoryError:
+                if (self.state.get("seq", 0), self.state.get("lost", 0)) != was:
+                    raise  # stored after all: never a second envelope for it
+                gc.collect()
+                await asyncio.sleep_ms(200)
         return self._emit(kind, body, media, extra, hist)
 
     def _emit(self, kind, body, media=(), extra=None, hist=None):
         """Sign an event and put it in the outbox; `media` is a list of (path, mime) files
-        already on flash (hashed in 2 KiB reads through self.hbuf, never the upload buffer,
+        already on flash (hashed in 512 B reads through self.hbuf, never the upload buffer,
         which the drain task may be sending from). `extra`: more state keys saved together
         with the new chain head. `hist`: True / False marks the envelope historical or live;
         None (the default) marks it historical when the device is not live now, except an
@@ -232,6 +247,9 @@ class Device:
         env = envelope.build(self.dev, seq, self.clock.time(), kind, body, blobs, prev, hist)
         data = envelope.seal(env, self.seed)
         env = None
+        # everything that allocates comes before the outbox write: a MemoryError up to here
+        # leaves no trace, so the caller may emit again (commands.py retries an ack)
+        head = envelope.digest(data)
         topic = topics.ack(self.dev) if kind == "ack" else topics.evt(self.dev, kind)
         try:
             self.outbox.put(topic, data, media=paths or None)
@@ -247,7 +265,7 @@ class Device:
             self.state.save()
             return None
         self.state.set("seq", seq)
-        self.state.set("prev", envelope.digest(data))
+        self.state.set("prev", head)
         if extra:
             for k in extra:
                 self.state.set(k, extra[k])

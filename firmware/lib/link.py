@@ -124,6 +124,13 @@ class Link:
                 if not self._stopped:
                     self.failures += 1
                     _log.warning("down: %r", e)
+            except MemoryError:
+                # no heap for this connection's work (the birth's signature, a connect buffer)
+                # on a small device: like a link failure, dropped and tried again after the
+                # backoff, never the end of the runtime
+                if not self._stopped:
+                    self.failures += 1
+                    _log.warning("down: no heap for the connection")
             self.up.clear()
             c.close()
             if self._stopped:

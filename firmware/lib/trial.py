@@ -58,7 +58,7 @@ def end(d, t):
     if d.uploader.hub_seq >= t[0]:
         rec.set("trial", None)
         rec.save()  # the commit: this firmware boots from now on
-        _log.info("firmware %s confirmed", d.fw)
+        _log.info("firmware %s confirmed, heap hwm=%d", d.fw, d.heap_hwm)  # the trial's
         return
     _log.error("firmware %s not confirmed in %ds: rolling back", d.fw, t[2] // 1000)
     rec.set("rolled_back", {"rollout": cur.get("rollout"), "manifest": cur.get("manifest"),

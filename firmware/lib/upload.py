@@ -16,10 +16,11 @@ record sent since the last rewind, is kept in RAM).
 
 import asyncio
 import binascii
+import gc
 import os
 
 import log as log_mod
-from compat import exists, remove
+from compat import const, exists, remove
 from outbox import rec_id, rec_media, rec_payload, rec_seq, rec_topic
 
 from protocol import chunking, command, envelope, sealed, topics
@@ -27,6 +28,7 @@ from protocol.errors import ProtocolError
 from protocol.limits import CHUNK_SIZE
 
 _log = log_mod.getLogger("upload")
+_RCPT_QUEUE = const(4)  # receipts held while one waits for heap (each a few hundred bytes)
 
 
 class Uploader:
@@ -61,6 +63,9 @@ class Uploader:
         self.sent_rid = 0
         self.receipts_verified = 0
         self.receipts_skipped = 0  # no news (see _no_news): not verified
+        self.receipts_deferred = 0  # checks put off for want of heap (then retried)
+        self.receipts_dropped = 0  # receipts listing blobs the full queue let go
+        self._rcpts = []  # raw receipts waiting for heap to be checked, oldest first
         self._rewind = False
         self._trim_seq = 0
         self._wake = asyncio.Event()
@@ -86,8 +91,10 @@ class Uploader:
         return self.hub_online and self.link.is_up()
 
     def idle(self):
-        """Nothing left to send (outbox empty, no upload, no chunk to re-send)."""
-        return len(self.outbox) == 0 and not self.uploading and self._resend_ready() is None
+        """Nothing left to send (outbox empty, no upload, no chunk to re-send, no receipt
+        waiting to be checked)."""
+        return (len(self.outbox) == 0 and not self.uploading and not self._rcpts
+                and self._resend_ready() is None)
 
     # --- hub messages (called on the MQTT reader task: never block) ----------------------------
 
@@ -106,19 +113,40 @@ class Uploader:
         self._wake.set()
 
     def on_receipt(self, payload):
+        """A gl/v1/{dev}/rcpt message (on the MQTT reader task). Checked at once, unless an
+        earlier one waits for heap: then queued behind it (receipts apply in order)."""
         if self.hub_pk is None:
             return
+        q = self._rcpts
+        if q or not self._check_receipt(payload):
+            q.append(payload)
+            if len(q) > _RCPT_QUEUE:
+                # bounded: the oldest behind the first goes; receipts are cumulative in seq,
+                # so a newer one trims and confirms as much (one naming blobs is counted)
+                if b'"blobs":{}' not in q.pop(1):
+                    self.receipts_dropped += 1
+            self._wake.set()
+
+    def _check_receipt(self, payload):
+        """Verify and apply one receipt; False when its check found no heap (the pure-Python
+        Ed25519 needs ~10 KB of transient heap, which a 192K handheld has only between
+        bursts): the caller keeps it for the drain task, which tries again. A lost receipt
+        would leave records untrimmed and a trial boot unconfirmed."""
         try:
             if self._no_news(payload):
                 self.receipts_skipped += 1
-                return
+                return True
             rcpt = command.open_receipt(payload, self.hub_pk)
         except ProtocolError as e:
             _log.warning("receipt refused: %s", e)
-            return
+            return True
+        except MemoryError:
+            self.receipts_deferred += 1
+            _log.info("receipt check deferred: no heap (%d)", self.receipts_deferred)
+            return False
         self.receipts_verified += 1
         if rcpt["dev"] != self.dev:
-            return
+            return True
         held = self.state.get("held", None) or {}
         changed = False
         # receipts are cumulative: the newest list of a blob replaces any queued one
@@ -144,6 +172,7 @@ class Uploader:
             self.state.set("held", held)
             self.state.save()
         self._wake.set()
+        return True
 
     def _no_news(self, payload):
         """True for a receipt that, verified, would change nothing: its seq does not advance
@@ -159,6 +188,14 @@ class Uploader:
 
     async def run(self):
         while not self._stop:
+            q = self._rcpts
+            if q:  # receipts whose check found no heap: oldest first, after a collection
+                gc.collect()
+                if self._check_receipt(q[0]):
+                    q.pop(0)
+                else:
+                    await asyncio.sleep_ms(200)
+                continue
             if not self.link.is_up():
                 # on_up runs before link.up is set, so wait for the link itself, not _wake
                 await self.link.wait_up()

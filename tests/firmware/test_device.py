@@ -164,3 +164,41 @@ asyncio.run(main())
     # a bad value is an app bug: logged, and the birth goes out without lists (not no birth)
     assert "ERROR device birth without lists: lists must be an integer" in out, out
     assert out.rstrip().endswith("BIRTH None"), out
+
+
+def test_an_emit_without_heap_for_its_signature_is_tried_again_unless_stored(run_mpy, dev_cfg):
+    # a 192K handheld in a burst: the signature (pure-Python Ed25519, ~10 KB transient) ran
+    # out of heap and the app (or the command runner, for an ack) died with it. Tried again
+    # after a collection while nothing was stored; a MemoryError after the outbox write is
+    # raised (a second try would be a second envelope with the same seq)
+    script = (
+        DEVICE
+        + """
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=FakeLink)
+    real = envelope.seal
+    fails = [3]
+    def tight(env, seed):
+        if fails[0]:
+            fails[0] -= 1
+            raise MemoryError("memory allocation failed")
+        return real(env, seed)
+    envelope.seal = tight
+    seq = await d.emit("note", {"i": 1})
+    print("A", seq, len(d.outbox), d.state.get("seq"), fails[0])
+    save = d.state.save
+    def broken():
+        d.state.save = save
+        raise MemoryError("memory allocation failed")
+    d.state.save = broken             # after the outbox write: stored, not tried again
+    try:
+        await d.emit("note", {"i": 2})
+    except MemoryError:
+        print("B raised", len(d.outbox), d.state.get("seq"))
+    envelope.seal = real
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(), heapsize="4M")
+    assert "A 1 1 1 0" in out, out
+    assert "B raised 2 2" in out, out

@@ -159,3 +159,56 @@ asyncio.run(main())
     assert "C 2 2" in out, out
     assert "D 2 1 1" in out, out  # (C, verified, set hub_seq to its 1)
     assert "E 3 3 0" in out, out
+
+
+def test_a_receipt_without_heap_for_its_check_is_retried_in_order_never_lost(run_mpy, dev_cfg):
+    # a 192K handheld under load: a receipt's signature check (pure-Python Ed25519, ~10 KB of
+    # transient heap) ran out of heap on the MQTT reader task and the receipt was lost, so a
+    # trial boot's "updated" could stay unconfirmed. Now it is queued, the ones after it
+    # queue behind it (receipts apply in order), and the drain task checks them again
+    script = (
+        DEVICE
+        + """
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=FakeLink)
+    for i in range(3):
+        await d.emit("note", {"i": i})
+    up = d.uploader
+    rc = lambda seq, blobs={}, seed=hub_seed: command.seal_receipt(d.dev, seq, blobs, 1, seed)
+    real = command.open_receipt
+    fails = [2]
+    def tight(p, pk):
+        if fails[0]:
+            fails[0] -= 1
+            raise MemoryError("memory allocation failed")
+        return real(p, pk)
+    command.open_receipt = tight
+    up.on_receipt(rc(1))                     # no heap: queued
+    up.on_receipt(rc(2))                     # queued behind it, not checked out of order
+    print("Q", len(up._rcpts), up.hub_seq, up.receipts_deferred, up.idle())
+    t = asyncio.create_task(up.run())        # the drain task: the first fails once more,
+    while up._rcpts:                         # then both apply
+        await asyncio.sleep_ms(10)
+    up._trim()
+    print("R", len(up._rcpts), up.hub_seq, up.receipts_verified, up.receipts_deferred,
+          len(d.outbox), up.idle())
+    fails[0] = 1
+    up.on_receipt(rc(3, seed=b"\\x07" * 32))  # forged, and no heap at first
+    for s in (3, 4, 5, 6):                   # four more: the queue keeps 4, the newest
+        up.on_receipt(rc(s))
+    print("O", len(up._rcpts), up.receipts_dropped)
+    while up._rcpts:
+        await asyncio.sleep_ms(10)
+    up._trim()
+    print("S", len(up._rcpts), up.hub_seq, len(d.outbox))
+    up.stop()
+    command.open_receipt = real
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(trim_on="receipt"), heapsize="4M")
+    assert "Q 2 0 1 False" in out, out
+    assert "R 0 2 2 2 1 False" in out, out  # record 3 is sent-and-unreceipted: not idle
+    assert "O 4 0" in out, out
+    assert "S 0 6 0" in out, out  # the forged one refused, the newest receipt applied
+    assert out.count("receipt check deferred") == 3, out
