@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case as when
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
@@ -22,26 +23,29 @@ ONLINE_GAP_S = 600
 REWORK = ("reject", "reopen")
 
 
-def _case_figures(db_session: Session, condition: Any, now: datetime, into: Figures) -> Figures:
+def aggregates(now: datetime) -> list[Any]:
+    """The columns of one ``Figures`` (in ``fill``'s order), for a plain or a grouped select."""
     open_values = [s.value for s in OPEN_STATUSES]
     deadline_values = [s.value for s in DEADLINE_STATUSES]
     dup = Case.duplicate_of_id.is_not(None)
-    row = db_session.execute(
-        select(
-            func.count(when((~dup, 1))),
-            func.count(when((Case.status.in_(open_values), 1))),
-            func.count(when((Case.status.in_(deadline_values) & (Case.deadline_at < now), 1))),
-            func.count(Case.closed_at),
-            func.count(when((Case.closed_on_time.is_(True), 1))),
-            func.count(when((Case.closed_on_time.is_(False), 1))),
-            func.coalesce(func.sum(Case.rework_count), 0),
-            func.coalesce(func.sum(Case.escalation_count), 0),
-            func.count(when(((Case.status == "voided") & ~dup, 1))),
-            func.count(when((dup, 1))),
-            func.avg(Case.satisfaction),
-            func.count(Case.satisfaction),
-        ).where(condition)
-    ).one()
+    return [
+        func.count(when((~dup, 1))),
+        func.count(when((Case.status.in_(open_values), 1))),
+        func.count(when((Case.status.in_(deadline_values) & (Case.deadline_at < now), 1))),
+        func.count(Case.closed_at),
+        func.count(when((Case.closed_on_time.is_(True), 1))),
+        func.count(when((Case.closed_on_time.is_(False), 1))),
+        func.coalesce(func.sum(Case.rework_count), 0),
+        func.coalesce(func.sum(Case.escalation_count), 0),
+        func.count(when(((Case.status == "voided") & ~dup, 1))),
+        func.count(when((dup, 1))),
+        func.avg(Case.satisfaction),
+        func.count(Case.satisfaction),
+    ]
+
+
+def fill(into: Figures, row: Sequence[Any]) -> Figures:
+    """Set ``into``'s counts from one row of ``aggregates``."""
     (
         into.total,
         into.open,
@@ -49,21 +53,25 @@ def _case_figures(db_session: Session, condition: Any, now: datetime, into: Figu
         into.closed,
         into.closed_on_time,
         into.closed_late,
-        into.rework_count,
-        into.escalations,
+        rework,
+        escalations,
         into.voided,
         into.duplicates,
         sat,
         into.rated,
     ) = row
-    into.rework_count, into.escalations = int(into.rework_count), int(into.escalations)
+    into.rework_count, into.escalations = int(rework), int(escalations)
     into.satisfaction = round(float(sat), 2) if sat is not None else None
     judged = into.closed_on_time + into.closed_late
     into.on_time_rate = round(into.closed_on_time / judged, 4) if judged else None
     return into
 
 
-def _period(query_cond: Any, since: datetime | None, until: datetime | None) -> Any:
+def _case_figures(db_session: Session, condition: Any, now: datetime, into: Figures) -> Figures:
+    return fill(into, db_session.execute(select(*aggregates(now)).where(condition)).one())
+
+
+def period(query_cond: Any, since: datetime | None, until: datetime | None) -> Any:
     if since is not None:
         query_cond = query_cond & (Case.reported_at >= since)
     if until is not None:
@@ -86,7 +94,7 @@ def area_figures(
     if area is None and grid is None:
         raise NotFoundError(f"area or grid {code} not found")
     name, level = (area.name, area.level) if area else (grid.name, "grid")  # type: ignore[union-attr]
-    cond = _period(Case.grid_code.startswith(code, autoescape=True), since, until)
+    cond = period(Case.grid_code.startswith(code, autoescape=True), since, until)
     figures = _case_figures(db_session, cond, now, Figures(code=code, name=name, level=level))
     if with_children and area is not None:
         if area.level == "community":
@@ -104,7 +112,7 @@ def area_figures(
                 )
             ]
         for child_code, child_name, child_level in children:
-            cond = _period(Case.grid_code.startswith(child_code, autoescape=True), since, until)
+            cond = period(Case.grid_code.startswith(child_code, autoescape=True), since, until)
             figures.children.append(
                 _case_figures(
                     db_session,
@@ -124,26 +132,33 @@ def unit_figures(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[Figures]:
-    """Per unit: the cases it holds or closed, and the rework sent back to it; for a scoped
-    reader only the units it may see (``units_visible_in``) and only cases of its area."""
+    """Per unit: the cases it holds or closed (reported in the period), and the rework sent
+    back to it; for a scoped reader only the units it may see (``units_visible_in``) and only
+    cases of its area. Two grouped queries, whatever the number of units."""
     query = select(Unit).order_by(Unit.id)
-    in_scope: Any = True
+    in_scope: Any = true()
     if scope_code is not None:
         query = query.where(units_visible_in(scope_code))
         in_scope = Case.grid_code.startswith(scope_code, autoescape=True)
-    result = []
+    cond = period(Case.unit_id.is_not(None), since, until) & in_scope
+    rows = {
+        row[0]: row[1:]
+        for row in db_session.execute(
+            select(Case.unit_id, *aggregates(now)).where(cond).group_by(Case.unit_id)
+        )
+    }
     rework_rows = db_session.execute(
         select(CaseTransition.unit_id, func.count())
         .join(Case, Case.id == CaseTransition.case_id)
-        .where(CaseTransition.action.in_(REWORK), in_scope)
+        .where(CaseTransition.action.in_(REWORK), period(in_scope, since, until))
         .group_by(CaseTransition.unit_id)
     ).all()
     rework = {unit_id: count for unit_id, count in rework_rows}
+    result = []
     for unit in db_session.scalars(query):
-        cond = _period(Case.unit_id == unit.id, since, until) & in_scope
-        fig = _case_figures(
-            db_session, cond, now, Figures(code=str(unit.id), name=unit.name, level=unit.area_code)
-        )
+        fig = Figures(code=str(unit.id), name=unit.name, level=unit.area_code)
+        if unit.id in rows:
+            fill(fig, rows[unit.id])
         fig.rework_count = int(rework.get(unit.id, 0))
         result.append(fig)
     return result
