@@ -1,13 +1,14 @@
 """The dashboard's figures for one reader and period: the totals of its area, the same figures
 per child area (districts, streets, communities or grids: one level below the reader's scope),
-and the cases by status and by level. Three grouped queries, whatever the number of cases."""
+and the cases by status and by level. One grouped query (child area x status x level), added
+up here: every figure is a count or a sum."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, literal, select, true
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Area, Grid
@@ -26,11 +27,18 @@ def _names(db_session: Session, codes: list[str]) -> dict[str, tuple[str, str]]:
         return {}
     found = {
         a.code: (a.name, a.level)
-        for a in db_session.scalars(select(Area).where(Area.code.in_(codes)))
+        for a in db_session.execute(
+            select(Area.code, Area.name, Area.level).where(Area.code.in_(codes))
+        )
     }
-    for g in db_session.scalars(select(Grid).where(Grid.code.in_(codes))):
-        found[g.code] = (g.name, "grid")
+    for code, name in db_session.execute(select(Grid.code, Grid.name).where(Grid.code.in_(codes))):
+        found[code] = (name, "grid")
     return found
+
+
+def _add(into: list[Any], row: Any) -> None:
+    for i, value in enumerate(row):
+        into[i] += value or 0
 
 
 def board(
@@ -45,41 +53,37 @@ def board(
     scope: Any = (
         Case.grid_code.startswith(scope_code, autoescape=True) if scope_code is not None else true()
     )
-    cond = period(scope, since, until)
-    name, level = ("", "all")
-    if scope_code is not None:
-        name, level = _names(db_session, [scope_code]).get(scope_code, (scope_code, "area"))
-    totals = fill(
-        Figures(code=scope_code or "", name=name, level=level),
-        db_session.execute(select(*aggregates(now)).where(cond)).one(),
-    )
+    columns = aggregates(now)
     child_length = CHILD_LENGTH.get(len(scope_code or ""))
-    if child_length is not None:
-        key = func.substr(Case.grid_code, 1, child_length)
-        rows = db_session.execute(
-            select(key, *aggregates(now))
-            .where(cond, Case.grid_code.is_not(None))
-            .group_by(key)
-            .order_by(key)
-        ).all()
-        names = _names(db_session, [r[0] for r in rows])
-        for row in rows:
-            child_name, child_level = names.get(row[0], (row[0], "area"))
-            totals.children.append(
-                fill(Figures(code=row[0], name=child_name, level=child_level), row[1:])
-            )
+    key: Any = func.substr(Case.grid_code, 1, child_length) if child_length else literal(None)
+    rows = db_session.execute(
+        select(key, Case.status, Case.level, *columns)
+        .where(period(scope, since, until))
+        .group_by(key, Case.status, Case.level)
+    ).all()
+    total: list[Any] = [0] * len(columns)
+    children: dict[str, list[Any]] = {}
     by_status: dict[str, int] = {}
     by_level: dict[str, int] = {}
-    matrix: list[dict[str, Any]] = []
-    for status, case_level, count in db_session.execute(
-        select(Case.status, Case.level, func.count())
-        .where(cond, Case.duplicate_of_id.is_(None))
-        .group_by(Case.status, Case.level)
-        .order_by(Case.status, Case.level)
-    ):
-        by_status[status] = by_status.get(status, 0) + count
-        by_level[case_level] = by_level.get(case_level, 0) + count
-        matrix.append({"status": status, "level": case_level, "count": count})
+    cells: dict[tuple[str, str], int] = {}
+    for child, status, level, *figures in rows:
+        _add(total, figures)
+        if child is not None:
+            _add(children.setdefault(child, [0] * len(columns)), figures)
+        count = figures[0]  # cases, duplicates left out
+        if count:
+            by_status[status] = by_status.get(status, 0) + count
+            by_level[level] = by_level.get(level, 0) + count
+            cells[(status, level)] = cells.get((status, level), 0) + count
+    codes = sorted(children) + ([scope_code] if scope_code else [])
+    names = _names(db_session, codes)
+    name, level = names.get(scope_code, (scope_code, "area")) if scope_code else ("", "all")
+    totals = fill(Figures(code=scope_code or "", name=name, level=level), total)
+    for code in sorted(children):
+        child_name, child_level = names.get(code, (code, "area"))
+        totals.children.append(
+            fill(Figures(code=code, name=child_name, level=child_level), children[code])
+        )
     return Board(
         scope_code=scope_code,
         since=since,
@@ -87,5 +91,5 @@ def board(
         figures=totals,
         by_status=by_status,
         by_level=by_level,
-        matrix=matrix,
+        matrix=[{"status": s, "level": lv, "count": n} for (s, lv), n in sorted(cells.items())],
     )

@@ -39,13 +39,14 @@ def aggregates(now: datetime) -> list[Any]:
         func.coalesce(func.sum(Case.escalation_count), 0),
         func.count(when(((Case.status == "voided") & ~dup, 1))),
         func.count(when((dup, 1))),
-        func.avg(Case.satisfaction),
+        func.coalesce(func.sum(Case.satisfaction), 0),
         func.count(Case.satisfaction),
     ]
 
 
 def fill(into: Figures, row: Sequence[Any]) -> Figures:
-    """Set ``into``'s counts from one row of ``aggregates``."""
+    """Set ``into``'s counts from one row of ``aggregates`` (or the sum of several: every
+    column adds up)."""
     (
         into.total,
         into.open,
@@ -57,11 +58,11 @@ def fill(into: Figures, row: Sequence[Any]) -> Figures:
         escalations,
         into.voided,
         into.duplicates,
-        sat,
+        sat_sum,
         into.rated,
     ) = row
     into.rework_count, into.escalations = int(rework), int(escalations)
-    into.satisfaction = round(float(sat), 2) if sat is not None else None
+    into.satisfaction = round(float(sat_sum) / into.rated, 2) if into.rated else None
     judged = into.closed_on_time + into.closed_late
     into.on_time_rate = round(into.closed_on_time / judged, 4) if judged else None
     return into
@@ -176,19 +177,20 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 
 
 def _online_seconds(
-    db_session: Session, start: datetime, end: datetime, grid_codes: set[str]
+    db_session: Session, start: datetime, end: datetime, scope_code: str | None
 ) -> dict[str, int]:
-    """Online time per worker from the activity of the handhelds they were signed in on."""
-    rows = db_session.execute(
-        select(Event.ts, Event.body, Event.grid_code)
-        .where(Event.ts >= int(start.timestamp()), Event.ts < int(end.timestamp()))
-        .order_by(Event.ts)
-    ).all()
+    """Online time per worker from the activity of the handhelds they were signed in on
+    (for a scoped reader only the activity on handhelds of grids inside its area)."""
+    query = select(Event.ts, Event.body).where(
+        Event.ts >= int(start.timestamp()), Event.ts < int(end.timestamp())
+    )
+    if scope_code is not None:
+        query = query.where(Event.grid_code.startswith(scope_code, autoescape=True))
     last: dict[str, int] = {}
     total: dict[str, int] = defaultdict(int)
-    for ts, body, grid_code in rows:
+    for ts, body in db_session.execute(query.order_by(Event.ts)):
         worker = body.get("worker") if isinstance(body, dict) else None
-        if not isinstance(worker, str) or (grid_codes and grid_code not in grid_codes):
+        if not isinstance(worker, str):
             continue
         if worker in last and 0 < ts - last[worker] <= ONLINE_GAP_S:
             total[worker] += ts - last[worker]
@@ -201,31 +203,30 @@ def worker_month(
 ) -> list[WorkerMonth]:
     """Monthly assessment figures per grid worker, ranked (reports + verifications)."""
     start, end = month_bounds(month)
-    query = select(Worker).order_by(Worker.id)
+    query = select(Worker.id, Worker.name).order_by(Worker.id)
     if scope_code is not None:
         query = (
             query.join(WorkerGrid)
             .where(WorkerGrid.grid_code.startswith(scope_code, autoescape=True))
             .distinct()
         )
-    workers = list(db_session.scalars(query))
+    workers = db_session.execute(query).all()
     in_month = (Case.reported_at >= start) & (Case.reported_at < end)
     if scope_code is not None:  # only what the workers did inside the reader's area
         in_month = in_month & Case.grid_code.startswith(scope_code, autoescape=True)
-    reports = dict(
-        db_session.execute(
-            select(Case.reporter_worker_id, func.count())
-            .where(in_month)
-            .group_by(Case.reporter_worker_id)
-        ).all()
-    )
-    cases = dict(
-        db_session.execute(
-            select(Case.reporter_worker_id, func.count())
-            .where(in_month, Case.duplicate_of_id.is_(None))
-            .group_by(Case.reporter_worker_id)
-        ).all()
-    )
+    reports: dict[str, int] = {}
+    cases: dict[str, int] = {}
+    for worker_id, n_reports, n_cases in db_session.execute(
+        select(
+            Case.reporter_worker_id,
+            func.count(),
+            func.count(when((Case.duplicate_of_id.is_(None), 1))),
+        )
+        .where(in_month)
+        .group_by(Case.reporter_worker_id)
+    ):
+        if worker_id is not None:
+            reports[worker_id], cases[worker_id] = n_reports, n_cases
     verif_query = select(CaseTransition.actor, func.count()).where(
         CaseTransition.action.in_(("close", "reject")),
         CaseTransition.at >= start,
@@ -237,13 +238,7 @@ def worker_month(
         )
     verif_rows = db_session.execute(verif_query.group_by(CaseTransition.actor)).all()
     verifications = {actor.removeprefix("worker:"): n for actor, n in verif_rows}
-    grid_codes = {
-        link.grid_code
-        for w in workers
-        for link in w.grids
-        if scope_code is None or link.grid_code.startswith(scope_code)
-    }
-    online = _online_seconds(db_session, start, end, grid_codes if scope_code else set())
+    online = _online_seconds(db_session, start, end, scope_code)
     result = [
         WorkerMonth(
             worker_id=w.id,
