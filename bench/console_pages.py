@@ -179,8 +179,8 @@ def seed_cases(engine: Engine, count: int, now: datetime, seed: int = 12) -> dic
             )
             at = min(at + timedelta(hours=rng.uniform(0.1, 10)), closed_at or now)
         if rework:
-            steps.append({**steps[-1], "action": "reject", "actor": f"worker:{worker}",
-                          "from_status": "verifying", "to_status": "handling", "unit_id": unit})  # fmt: skip
+            rejected = {"action": "reject", "from_status": "verifying", "to_status": "handling"}
+            steps.append({**steps[-1], **rejected, "actor": f"worker:{worker}", "unit_id": unit})
     t = time.perf_counter()
     with engine.begin() as conn:
         for i in range(0, len(cases), 5000):
