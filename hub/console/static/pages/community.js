@@ -231,12 +231,18 @@ async function loadFigures(view, community, params, ctx, keep) {
   const chart = window.echarts.getInstanceByDom(el) ??
     window.echarts.init(el, null, {renderer: "canvas", locale: state.lang === "zh" ? "ZH" : "EN"});
   keep(chart);
-  const hours = fig.hours.map((h) => new Date(h.hour).toLocaleString(
+  // every hour of the range on the axis, the empty ones too
+  const byHour = new Map(fig.hours.map((h) => [new Date(h.hour).getTime(), h]));
+  const slots = [];
+  const HOUR = 3600000;
+  for (let at = Math.floor(new Date(fig.since).getTime() / HOUR) * HOUR;
+    at < new Date(fig.until).getTime() && slots.length < 800; at += HOUR) slots.push(at);
+  const hours = slots.map((at) => new Date(at).toLocaleString(
     state.lang === "zh" ? "zh-CN" : "en-GB", {month: "numeric", day: "numeric", hour: "2-digit"}));
   const series = [["people_in", "#1d3557"], ["people_out", "#457b9d"],
     ["vehicles_in", "#2a9d8f"], ["vehicles_out", "#e9c46a"]].map(([key, color]) => ({
     name: s["cm_" + key], type: "bar", itemStyle: {color},
-    data: fig.hours.map((h) => h[key]),
+    data: slots.map((at) => byHour.get(at)?.[key] ?? 0),
   }));
   chart.setOption({
     animation: false,
