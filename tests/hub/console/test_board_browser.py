@@ -208,16 +208,21 @@ def test_the_community_page_searches_the_access_log_of_its_own_communities(
     expect(pg.locator("#cm-total")).to_have_text("共 11 条")  # falls back to its own
     assert pg.input_value("select[name=community]") == "330102001001"
     assert "face-99" not in pg.content() and "Xihu" not in pg.content()
-    other = pg.evaluate(
-        "fetch('/api/v1/access/log?community=330102002001').then(r => r.json())"
-    )
+    other = pg.evaluate("fetch('/api/v1/access/log?community=330102002001').then(r => r.json())")
     assert other["total"] == 0
     figures = pg.evaluate(
         "fetch('/api/v1/access/communities/330102002001/figures').then(r => r.status)"
     )
     assert figures == 404
+    # a refusal shows the hub's own message, one line
+    too_long = (start + timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    pg.goto(
+        f"{served_hub}/console#/community?community=330102001001&since={since}&until={too_long}"
+    )
+    expect(pg.locator("#cm-error")).to_have_text("want since < until, at most 31 days apart")
     pg.goto(f"{served_hub}/console#/community?community=330102001001&since={since}&until={until}")
     expect(pg.locator("#cm-total")).to_have_text("共 11 条")
+    expect(pg.locator("#cm-error")).to_have_text("")
     pg.wait_for_function(CANVAS_PAINTED, arg="#cm-chart")
     _shoot(pg, artifacts, "community")
     assert pg.evaluate("window.__csp") == []
