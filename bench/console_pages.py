@@ -52,8 +52,9 @@ ADMIN = "余杭区管理员"
 STREET = "第1街道值班员"
 PASSWORD = "bench console pages 50k"
 # What each page calls, in one place: (page, what, path). {case} is a case of the reader's
-# area, {month} the current month (the dashboard always asks for one month). The queue's search (q=) is the queue engineer's addition: an
-# API without it ignores the parameter (the request is then the default queue again).
+# area, {month} the current month (the dashboard always asks for one month). The queue's
+# search (q=) is the queue engineer's addition: an API without it ignores the parameter (the
+# request is then the default queue again). "all 5,000" is the full ranking (not on screen).
 REQUESTS: list[tuple[str, str, str]] = [
     ("queue", "page HTML (/console)", "/console"),
     ("queue", "default sort", "/api/cases"),
@@ -63,7 +64,8 @@ REQUESTS: list[tuple[str, str, str]] = [
     ("queue", "page 100", "/api/cases?offset=5000&limit=50"),
     ("case", "case with timeline", "/api/cases/{case}"),
     ("dashboard", "board (month)", "/api/stats/board?month={month}"),
-    ("dashboard", "workers (month)", "/api/stats/workers?month={month}"),
+    ("dashboard", "workers (month, top 100)", "/api/stats/workers?month={month}&limit=100"),
+    ("dashboard", "workers (month, all 5,000)", "/api/stats/workers?month={month}"),
     ("dashboard", "units (month)", "/api/stats/units?month={month}"),
 ]
 BASELINE = "/api/me"

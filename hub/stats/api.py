@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from hub.auth.deps import CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
+from hub.bounds import PageOffset
 from hub.clock import ensure_utc
 from hub.deps import ClockDep, SessionDep
 from hub.errors import InvalidInputError, NotFoundError
@@ -92,8 +93,21 @@ def unit_stats(
     summary="Monthly assessment per grid worker, ranked",
     response_model=list[WorkerMonth],
 )
-def worker_stats(db_session: SessionDep, user: CurrentUser, month: Month) -> Response:
-    rows = service.worker_month(db_session=db_session, month=month, scope_code=user.scope_code)
+def worker_stats(
+    db_session: SessionDep,
+    user: CurrentUser,
+    month: Month,
+    offset: PageOffset = 0,
+    limit: Annotated[int | None, Query(ge=1, le=10_000, description="default: all")] = None,
+) -> Response:
+    """The ranking from ``offset`` (0: the first), ``limit`` rows (default: every worker)."""
+    rows = service.worker_month(
+        db_session=db_session,
+        month=month,
+        scope_code=user.scope_code,
+        offset=offset,
+        limit=limit,
+    )
     return _json(WORKERS_JSON, rows)
 
 

@@ -199,9 +199,15 @@ def _online_seconds(
 
 
 def worker_month(
-    *, db_session: Session, month: str, scope_code: str | None = None
+    *,
+    db_session: Session,
+    month: str,
+    scope_code: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> list[WorkerMonth]:
-    """Monthly assessment figures per grid worker, ranked (reports + verifications)."""
+    """Monthly assessment figures per grid worker, ranked (cases filed + verifications, then
+    online time, then id); ``offset`` / ``limit`` take a page of the ranking."""
     start, end = month_bounds(month)
     query = select(Worker.id, Worker.name).order_by(Worker.id)
     if scope_code is not None:
@@ -239,18 +245,26 @@ def worker_month(
     verif_rows = db_session.execute(verif_query.group_by(CaseTransition.actor)).all()
     verifications = {actor.removeprefix("worker:"): n for actor, n in verif_rows}
     online = _online_seconds(db_session, start, end, scope_code)
-    result = [
-        WorkerMonth(
-            worker_id=w.id,
-            name=w.name,
-            reports=reports.get(w.id, 0),
-            cases=cases.get(w.id, 0),
-            verifications=verifications.get(w.id, 0),
-            online_s=online.get(w.id, 0),
+    # rank on plain tuples, build the rows of the page asked for only (5,000 workers a district)
+    ranked = sorted(
+        (
+            -(cases.get(wid, 0) + verifications.get(wid, 0)),
+            -online.get(wid, 0),
+            wid,
+            name,
         )
-        for w in workers
+        for wid, name in workers
+    )
+    page = ranked[offset : None if limit is None else offset + limit]
+    return [
+        WorkerMonth(
+            worker_id=wid,
+            name=name,
+            reports=reports.get(wid, 0),
+            cases=cases.get(wid, 0),
+            verifications=verifications.get(wid, 0),
+            online_s=online.get(wid, 0),
+            rank=offset + index,
+        )
+        for index, (_score, _online, wid, name) in enumerate(page, start=1)
     ]
-    result.sort(key=lambda r: (-(r.cases + r.verifications), -r.online_s, r.worker_id))
-    for index, row in enumerate(result, start=1):
-        row.rank = index
-    return result

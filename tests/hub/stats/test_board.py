@@ -206,6 +206,9 @@ def test_board_and_exports_over_http(
     assert {"status": "handling", "level": "community", "count": 1} in body["matrix"]
     theirs = client.get("/api/stats/board?month=2026-01", headers=b).json()
     assert theirs["figures"]["total"] == 1 and theirs["scope_code"] == "330102002"
+    ranking = client.get("/api/stats/workers?month=2026-01", headers=a).json()
+    second = client.get("/api/stats/workers?month=2026-01&offset=1&limit=1", headers=a).json()
+    assert second == [ranking[1]] and second[0]["rank"] == 2
     units = client.get("/api/stats/units?month=2026-01", headers=a).json()
     assert sum(u["total"] for u in units) == 4
     both = client.get("/api/stats/units?month=2026-01&since=2026-01-01T00:00:00Z", headers=a)

@@ -1,7 +1,7 @@
 // The dashboard (#/dashboard?month=2026-01): the figures of the month's cases inside the
 // session's area (/api/stats/board), cases by status and by level, the areas one level down,
 // unit performance (/api/stats/units) and the grid workers' monthly assessment, ranked
-// (/api/stats/workers); ECharts charts (vendored, loaded on demand); each table downloadable
+// (/api/stats/workers, the top 100 on screen); ECharts charts (vendored, loaded on demand); each table downloadable
 // as CSV or XLSX (/api/stats/{table}/export, the session cookie, no token in the link).
 // A new case or a transition refreshes the figures (at most every 3 s).
 "use strict";
@@ -18,7 +18,8 @@ export const text = {
     db_workers: "网格员月度考核排名", db_units: "处置单位绩效", db_rank: "排名",
     db_worker: "网格员", db_reports: "上报", db_cases: "立案", db_verifications: "核查",
     db_online: "在线（小时）", db_unit: "处置单位", db_cases_n: "案件", db_none: "本月无数据",
-    db_export: "导出", db_loading: "加载中…", db_all: "全部辖区"},
+    db_export: "导出", db_loading: "加载中…", db_all: "全部辖区",
+    db_top: (n) => `前 ${n} 名，导出含全部`},
   en: {nav_dashboard: "Dashboard", db_month: "Month", db_total: "Cases", db_open: "Open",
     db_overdue: "Overdue", db_on_time: "On-time closure", db_rework: "Rework",
     db_satisfaction: "Satisfaction", db_escalations: "Escalations", db_closed: "Closed",
@@ -27,9 +28,11 @@ export const text = {
     db_units: "Unit performance", db_rank: "Rank", db_worker: "Grid worker",
     db_reports: "Reports", db_cases: "Filed", db_verifications: "Verifications",
     db_online: "Online (h)", db_unit: "Unit", db_cases_n: "Cases", db_none: "No data this month",
-    db_export: "Export", db_loading: "Loading…", db_all: "All areas"},
+    db_export: "Export", db_loading: "Loading…", db_all: "All areas",
+    db_top: (n) => `top ${n}; the exports hold everyone`},
 };
 
+const WORKER_ROWS = 100;  // the top of the ranking on screen; the exports hold every worker
 const pct = (v) => v === null || v === undefined ? "—" : `${(v * 100).toFixed(1)}%`;
 const num = (v) => v === null || v === undefined ? "—" : String(v);
 const thisMonth = () => new Date().toISOString().slice(0, 7);
@@ -58,7 +61,8 @@ export function render(view, {params}, ctx) {
     </div>
     <h3>${s.db_areas} ${exportLinks("board", month)}</h3>
     <div class="db-table"><table id="board-areas"></table></div>
-    <h3>${s.db_workers} ${exportLinks("workers", month)}</h3>
+    <h3>${s.db_workers} <span class="muted db-note">${s.db_top(WORKER_ROWS)}</span>
+      ${exportLinks("workers", month)}</h3>
     <div class="db-table"><table id="board-workers"></table></div>
     <h3>${s.db_units} ${exportLinks("units", month)}</h3>
     <div class="db-table"><table id="board-units"></table></div>
@@ -104,7 +108,7 @@ function load(view, month, ctx, charts) {
     const q = `month=${encodeURIComponent(month)}`;
     const [board, workers, units] = await Promise.all([
       api(`/api/stats/board?${q}`, {signal: ctx.signal}),
-      api(`/api/stats/workers?${q}`, {signal: ctx.signal}),
+      api(`/api/stats/workers?${q}&limit=${WORKER_ROWS}`, {signal: ctx.signal}),
       api(`/api/stats/units?${q}`, {signal: ctx.signal}),
     ]);
     const s = t();
