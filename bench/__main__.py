@@ -14,6 +14,7 @@ MODULES = [
     "bench.gate_lists",
     "bench.gate_latency",
     "bench.hub_import",
+    "bench.console_pages",
 ]
 
 

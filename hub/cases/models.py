@@ -81,6 +81,23 @@ class Case(Base):
         UniqueConstraint("device_id", "event_seq"),
         # the queue: counts per status and the running deadlines in order (hub/cases/queries.py)
         Index("ix_cases_queue", "status", "deadline_at", "grid_code"),
+        # the dashboard's figures of a period from the index alone (migration 0012)
+        Index(
+            "ix_cases_figures",
+            "reported_at",
+            "grid_code",
+            "status",
+            "level",
+            "unit_id",
+            "deadline_at",
+            "closed_at",
+            "closed_on_time",
+            "rework_count",
+            "escalation_count",
+            "duplicate_of_id",
+            "satisfaction",
+            "reporter_worker_id",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -147,6 +164,8 @@ class CaseTransition(Base):
     """Append-only audit record: who did what to a case, when, from which state, why, evidence."""
 
     __tablename__ = "case_transitions"
+    # the grid workers' verifications of a month (migration 0012)
+    __table_args__ = (Index("ix_case_transitions_action_at", "action", "at", "actor", "case_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)

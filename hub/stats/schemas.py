@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -39,3 +40,20 @@ class WorkerMonth:
     verifications: int = 0
     online_s: int = 0
     rank: int = 0
+
+
+@dataclass
+class Board:
+    """The dashboard: the reader's totals with one level of children, and the (non-duplicate)
+    cases by status, by level and by both."""
+
+    scope_code: str | None
+    since: datetime | None
+    until: datetime | None
+    figures: Figures
+    by_status: dict[str, int]
+    by_level: dict[str, int]
+    matrix: list[dict[str, Any]]  # {status, level, count}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import case as when
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
@@ -22,26 +23,30 @@ ONLINE_GAP_S = 600
 REWORK = ("reject", "reopen")
 
 
-def _case_figures(db_session: Session, condition: Any, now: datetime, into: Figures) -> Figures:
+def aggregates(now: datetime) -> list[Any]:
+    """The columns of one ``Figures`` (in ``fill``'s order), for a plain or a grouped select."""
     open_values = [s.value for s in OPEN_STATUSES]
     deadline_values = [s.value for s in DEADLINE_STATUSES]
     dup = Case.duplicate_of_id.is_not(None)
-    row = db_session.execute(
-        select(
-            func.count(when((~dup, 1))),
-            func.count(when((Case.status.in_(open_values), 1))),
-            func.count(when((Case.status.in_(deadline_values) & (Case.deadline_at < now), 1))),
-            func.count(Case.closed_at),
-            func.count(when((Case.closed_on_time.is_(True), 1))),
-            func.count(when((Case.closed_on_time.is_(False), 1))),
-            func.coalesce(func.sum(Case.rework_count), 0),
-            func.coalesce(func.sum(Case.escalation_count), 0),
-            func.count(when(((Case.status == "voided") & ~dup, 1))),
-            func.count(when((dup, 1))),
-            func.avg(Case.satisfaction),
-            func.count(Case.satisfaction),
-        ).where(condition)
-    ).one()
+    return [
+        func.count(when((~dup, 1))),
+        func.count(when((Case.status.in_(open_values), 1))),
+        func.count(when((Case.status.in_(deadline_values) & (Case.deadline_at < now), 1))),
+        func.count(Case.closed_at),
+        func.count(when((Case.closed_on_time.is_(True), 1))),
+        func.count(when((Case.closed_on_time.is_(False), 1))),
+        func.coalesce(func.sum(Case.rework_count), 0),
+        func.coalesce(func.sum(Case.escalation_count), 0),
+        func.count(when(((Case.status == "voided") & ~dup, 1))),
+        func.count(when((dup, 1))),
+        func.coalesce(func.sum(Case.satisfaction), 0),
+        func.count(Case.satisfaction),
+    ]
+
+
+def fill(into: Figures, row: Sequence[Any]) -> Figures:
+    """Set ``into``'s counts from one row of ``aggregates`` (or the sum of several: every
+    column adds up)."""
     (
         into.total,
         into.open,
@@ -49,21 +54,25 @@ def _case_figures(db_session: Session, condition: Any, now: datetime, into: Figu
         into.closed,
         into.closed_on_time,
         into.closed_late,
-        into.rework_count,
-        into.escalations,
+        rework,
+        escalations,
         into.voided,
         into.duplicates,
-        sat,
+        sat_sum,
         into.rated,
     ) = row
-    into.rework_count, into.escalations = int(into.rework_count), int(into.escalations)
-    into.satisfaction = round(float(sat), 2) if sat is not None else None
+    into.rework_count, into.escalations = int(rework), int(escalations)
+    into.satisfaction = round(float(sat_sum) / into.rated, 2) if into.rated else None
     judged = into.closed_on_time + into.closed_late
     into.on_time_rate = round(into.closed_on_time / judged, 4) if judged else None
     return into
 
 
-def _period(query_cond: Any, since: datetime | None, until: datetime | None) -> Any:
+def _case_figures(db_session: Session, condition: Any, now: datetime, into: Figures) -> Figures:
+    return fill(into, db_session.execute(select(*aggregates(now)).where(condition)).one())
+
+
+def period(query_cond: Any, since: datetime | None, until: datetime | None) -> Any:
     if since is not None:
         query_cond = query_cond & (Case.reported_at >= since)
     if until is not None:
@@ -86,7 +95,7 @@ def area_figures(
     if area is None and grid is None:
         raise NotFoundError(f"area or grid {code} not found")
     name, level = (area.name, area.level) if area else (grid.name, "grid")  # type: ignore[union-attr]
-    cond = _period(Case.grid_code.startswith(code, autoescape=True), since, until)
+    cond = period(Case.grid_code.startswith(code, autoescape=True), since, until)
     figures = _case_figures(db_session, cond, now, Figures(code=code, name=name, level=level))
     if with_children and area is not None:
         if area.level == "community":
@@ -104,7 +113,7 @@ def area_figures(
                 )
             ]
         for child_code, child_name, child_level in children:
-            cond = _period(Case.grid_code.startswith(child_code, autoescape=True), since, until)
+            cond = period(Case.grid_code.startswith(child_code, autoescape=True), since, until)
             figures.children.append(
                 _case_figures(
                     db_session,
@@ -124,26 +133,33 @@ def unit_figures(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[Figures]:
-    """Per unit: the cases it holds or closed, and the rework sent back to it; for a scoped
-    reader only the units it may see (``units_visible_in``) and only cases of its area."""
+    """Per unit: the cases it holds or closed (reported in the period), and the rework sent
+    back to it; for a scoped reader only the units it may see (``units_visible_in``) and only
+    cases of its area. Two grouped queries, whatever the number of units."""
     query = select(Unit).order_by(Unit.id)
-    in_scope: Any = True
+    in_scope: Any = true()
     if scope_code is not None:
         query = query.where(units_visible_in(scope_code))
         in_scope = Case.grid_code.startswith(scope_code, autoescape=True)
-    result = []
+    cond = period(Case.unit_id.is_not(None), since, until) & in_scope
+    rows = {
+        row[0]: row[1:]
+        for row in db_session.execute(
+            select(Case.unit_id, *aggregates(now)).where(cond).group_by(Case.unit_id)
+        )
+    }
     rework_rows = db_session.execute(
         select(CaseTransition.unit_id, func.count())
         .join(Case, Case.id == CaseTransition.case_id)
-        .where(CaseTransition.action.in_(REWORK), in_scope)
+        .where(CaseTransition.action.in_(REWORK), period(in_scope, since, until))
         .group_by(CaseTransition.unit_id)
     ).all()
     rework = {unit_id: count for unit_id, count in rework_rows}
+    result = []
     for unit in db_session.scalars(query):
-        cond = _period(Case.unit_id == unit.id, since, until) & in_scope
-        fig = _case_figures(
-            db_session, cond, now, Figures(code=str(unit.id), name=unit.name, level=unit.area_code)
-        )
+        fig = Figures(code=str(unit.id), name=unit.name, level=unit.area_code)
+        if unit.id in rows:
+            fill(fig, rows[unit.id])
         fig.rework_count = int(rework.get(unit.id, 0))
         result.append(fig)
     return result
@@ -161,19 +177,20 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 
 
 def _online_seconds(
-    db_session: Session, start: datetime, end: datetime, grid_codes: set[str]
+    db_session: Session, start: datetime, end: datetime, scope_code: str | None
 ) -> dict[str, int]:
-    """Online time per worker from the activity of the handhelds they were signed in on."""
-    rows = db_session.execute(
-        select(Event.ts, Event.body, Event.grid_code)
-        .where(Event.ts >= int(start.timestamp()), Event.ts < int(end.timestamp()))
-        .order_by(Event.ts)
-    ).all()
+    """Online time per worker from the activity of the handhelds they were signed in on
+    (for a scoped reader only the activity on handhelds of grids inside its area)."""
+    query = select(Event.ts, Event.body).where(
+        Event.ts >= int(start.timestamp()), Event.ts < int(end.timestamp())
+    )
+    if scope_code is not None:
+        query = query.where(Event.grid_code.startswith(scope_code, autoescape=True))
     last: dict[str, int] = {}
     total: dict[str, int] = defaultdict(int)
-    for ts, body, grid_code in rows:
+    for ts, body in db_session.execute(query.order_by(Event.ts)):
         worker = body.get("worker") if isinstance(body, dict) else None
-        if not isinstance(worker, str) or (grid_codes and grid_code not in grid_codes):
+        if not isinstance(worker, str):
             continue
         if worker in last and 0 < ts - last[worker] <= ONLINE_GAP_S:
             total[worker] += ts - last[worker]
@@ -182,35 +199,40 @@ def _online_seconds(
 
 
 def worker_month(
-    *, db_session: Session, month: str, scope_code: str | None = None
+    *,
+    db_session: Session,
+    month: str,
+    scope_code: str | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> list[WorkerMonth]:
-    """Monthly assessment figures per grid worker, ranked (reports + verifications)."""
+    """Monthly assessment figures per grid worker, ranked (cases filed + verifications, then
+    online time, then id); ``offset`` / ``limit`` take a page of the ranking."""
     start, end = month_bounds(month)
-    query = select(Worker).order_by(Worker.id)
+    query = select(Worker.id, Worker.name).order_by(Worker.id)
     if scope_code is not None:
         query = (
             query.join(WorkerGrid)
             .where(WorkerGrid.grid_code.startswith(scope_code, autoescape=True))
             .distinct()
         )
-    workers = list(db_session.scalars(query))
+    workers = db_session.execute(query).all()
     in_month = (Case.reported_at >= start) & (Case.reported_at < end)
     if scope_code is not None:  # only what the workers did inside the reader's area
         in_month = in_month & Case.grid_code.startswith(scope_code, autoescape=True)
-    reports = dict(
-        db_session.execute(
-            select(Case.reporter_worker_id, func.count())
-            .where(in_month)
-            .group_by(Case.reporter_worker_id)
-        ).all()
-    )
-    cases = dict(
-        db_session.execute(
-            select(Case.reporter_worker_id, func.count())
-            .where(in_month, Case.duplicate_of_id.is_(None))
-            .group_by(Case.reporter_worker_id)
-        ).all()
-    )
+    reports: dict[str, int] = {}
+    cases: dict[str, int] = {}
+    for worker_id, n_reports, n_cases in db_session.execute(
+        select(
+            Case.reporter_worker_id,
+            func.count(),
+            func.count(when((Case.duplicate_of_id.is_(None), 1))),
+        )
+        .where(in_month)
+        .group_by(Case.reporter_worker_id)
+    ):
+        if worker_id is not None:
+            reports[worker_id], cases[worker_id] = n_reports, n_cases
     verif_query = select(CaseTransition.actor, func.count()).where(
         CaseTransition.action.in_(("close", "reject")),
         CaseTransition.at >= start,
@@ -222,25 +244,27 @@ def worker_month(
         )
     verif_rows = db_session.execute(verif_query.group_by(CaseTransition.actor)).all()
     verifications = {actor.removeprefix("worker:"): n for actor, n in verif_rows}
-    grid_codes = {
-        link.grid_code
-        for w in workers
-        for link in w.grids
-        if scope_code is None or link.grid_code.startswith(scope_code)
-    }
-    online = _online_seconds(db_session, start, end, grid_codes if scope_code else set())
-    result = [
-        WorkerMonth(
-            worker_id=w.id,
-            name=w.name,
-            reports=reports.get(w.id, 0),
-            cases=cases.get(w.id, 0),
-            verifications=verifications.get(w.id, 0),
-            online_s=online.get(w.id, 0),
+    online = _online_seconds(db_session, start, end, scope_code)
+    # rank on plain tuples, build the rows of the page asked for only (5,000 workers a district)
+    ranked = sorted(
+        (
+            -(cases.get(wid, 0) + verifications.get(wid, 0)),
+            -online.get(wid, 0),
+            wid,
+            name,
         )
-        for w in workers
+        for wid, name in workers
+    )
+    page = ranked[offset : None if limit is None else offset + limit]
+    return [
+        WorkerMonth(
+            worker_id=wid,
+            name=name,
+            reports=reports.get(wid, 0),
+            cases=cases.get(wid, 0),
+            verifications=verifications.get(wid, 0),
+            online_s=online.get(wid, 0),
+            rank=offset + index,
+        )
+        for index, (_score, _online, wid, name) in enumerate(page, start=1)
     ]
-    result.sort(key=lambda r: (-(r.cases + r.verifications), -r.online_s, r.worker_id))
-    for index, row in enumerate(result, start=1):
-        row.rank = index
-    return result
