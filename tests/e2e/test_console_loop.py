@@ -7,12 +7,10 @@ Screenshots: ``var/test-artifacts/console/e2e-*.png``."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import expect
 
 from hub.app import create_app
@@ -21,10 +19,10 @@ from hub.clock import SystemClock
 from hub.db import make_engine, make_session_factory, session_scope
 from hub.keys import load_or_create
 from simulator import Fleet, scenarios
-from tests.hub.console.conftest import ARTIFACTS, chromium  # noqa: F401 - fixture
+from tests.support.browser import ARTIFACTS
 from tests.support.hub import Hub, hub_settings, running_hub
 from tests.support.mosquitto import Mosquitto
-from tests.support.net import free_port
+from tests.support.served import serve
 from tests.support.waiting import wait_until
 
 GRID = "33010200100101"
@@ -57,18 +55,8 @@ def console_url(manual_hub: Hub) -> Iterator[str]:
             clock=SystemClock(),
         )
     engine.dispose()
-    port = free_port()
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until("uvicorn to start", lambda: server.started, timeout=30)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        app.state.engine.dispose()
+    with serve(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture
