@@ -236,6 +236,17 @@ def queue(
     limit: int = 50,
 ) -> QueuePage:
     """A page of the cases visible to ``principal``, their total, and counts per status."""
+    if flt.q:
+        return _searched_queue(
+            db_session=db_session,
+            principal=principal,
+            flt=flt,
+            now=now,
+            warn_ratio=warn_ratio,
+            sort=sort,
+            offset=offset,
+            limit=limit,
+        )
     grouped = status_counts(
         db_session=db_session, principal=principal, flt=flt, now=now, warn_ratio=warn_ratio
     )
@@ -271,6 +282,68 @@ def queue(
         query = select(Case).where(*where).order_by(*orders[sort]).offset(offset).limit(limit)
         rows = list(db_session.scalars(query))
     return QueuePage(rows=rows, total=total, counts=counts)
+
+
+def _search_key(sort: QueueSort, wanted: set[str]) -> Any:
+    """The sort key, in Python, of a (id, status, deadline_at, reported_at) row: the same
+    order as the SQL of ``queue`` (urgency bands, then each band's order; ties on the id)."""
+    running, done = wanted & RUNNING, wanted & DONE
+
+    def urgency(row: Any) -> tuple[Any, ...]:
+        case_id, status, deadline_at, _ = row
+        if status in running and deadline_at is not None:
+            return (0, deadline_at.timestamp(), -case_id)
+        return (2 if status in done else 1, 0.0, -case_id)
+
+    def newest(row: Any) -> tuple[Any, ...]:
+        return (-row[3].timestamp(), -row[0])
+
+    def deadline(row: Any) -> tuple[Any, ...]:
+        at = row[2]
+        return (at is None, at.timestamp() if at is not None else 0.0, -row[0])
+
+    def by_id(row: Any) -> tuple[Any, ...]:
+        return (row[0],)
+
+    keys = {
+        QueueSort.urgency: urgency,
+        QueueSort.newest: newest,
+        QueueSort.deadline: deadline,
+        QueueSort.id: by_id,
+    }
+    return keys[sort]
+
+
+def _searched_queue(
+    *,
+    db_session: Session,
+    principal: Principal,
+    flt: CaseFilter,
+    now: datetime,
+    warn_ratio: float,
+    sort: QueueSort,
+    offset: int,
+    limit: int,
+) -> QueuePage:
+    """``queue`` for a text search: no index serves ``LIKE '%...%'``, so the matching cases
+    are found in ONE scan (their id, status, deadline and report time only), counted and
+    ordered here, and only the page's rows are then read by id: one pass over the table
+    instead of one for the counts and one per urgency band."""
+    conditions = _conditions(flt, now, warn_ratio, with_status=False, dialect=_dialect(db_session))
+    found = db_session.execute(
+        select(Case.id, Case.status, Case.deadline_at, Case.reported_at).where(
+            _scope(principal), *conditions
+        )
+    ).all()
+    counts = {s.value: 0 for s in CaseStatus}
+    for _, status, _, _ in found:
+        counts[status] = counts.get(status, 0) + 1
+    wanted = set(flt.statuses) or set(counts)
+    matching = [row for row in found if row[1] in wanted]
+    matching.sort(key=_search_key(sort, wanted))
+    page_ids = [row[0] for row in matching[offset : offset + limit]]
+    by_id = {c.id: c for c in db_session.scalars(select(Case).where(Case.id.in_(page_ids)))}
+    return QueuePage(rows=[by_id[i] for i in page_ids], total=len(matching), counts=counts)
 
 
 def get_case(*, db_session: Session, case_id: int, principal: Principal | None = None) -> Case:

@@ -277,6 +277,23 @@ def test_search_is_literal_and_speaks_chinese(hub) -> None:
     assert get(hub, "q=没有这个")["total"] == 0
 
 
+def test_a_search_keeps_every_sort_order_paging_and_count(hub) -> None:
+    """A search takes its own path (one scan, ordered in Python): with a term every case
+    matches (each grid's name has it), every sort, page and count is that of the plain queue."""
+    for extra in ("", "&status=dispatched&status=closed&status=filed", "&level=community"):
+        for sort in ("urgency", "newest", "deadline", "id"):
+            plain = get(hub, f"sort={sort}&limit=100{extra}")
+            searched = get(hub, f"sort={sort}&limit=100&q=Community%20grid{extra}")
+            assert [c["id"] for c in searched["items"]] == [c["id"] for c in plain["items"]]
+            assert (searched["total"], searched["counts"]) == (plain["total"], plain["counts"])
+            paged = [
+                i
+                for p in range(1, 5)
+                for i in ids(hub, f"sort={sort}&limit=9&page={p}&q=grid{extra}")
+            ]
+            assert paged == [c["id"] for c in plain["items"]][:36]
+
+
 def test_counts_per_status_ignore_only_the_status_filter(hub) -> None:
     page = get(hub, "status=dispatched")
     assert page["total"] == 3
