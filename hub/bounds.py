@@ -11,9 +11,10 @@ without both.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # an ``Integer`` column
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # a ``BigInteger`` column
@@ -36,3 +37,23 @@ LonE6 = Annotated[int, Field(ge=-180_000_000, le=180_000_000)]
 
 Metres = Annotated[int, Field(ge=0, le=INT32_MAX)]
 """A non-negative distance or accuracy in metres."""
+
+
+# A time the API takes (``since`` / ``until``): aware UTC, within the years the hub's data can
+# hold. Outside them ``datetime`` itself overflows (``0001-01-01T00:00+14:00`` in UTC, a day
+# added to 9999-12-31), so the bound is checked at the edge: a 422, never a 500.
+FIRST_INSTANT = datetime(2000, 1, 1, tzinfo=UTC)
+END_INSTANT = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _instant(value: datetime) -> datetime:
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not FIRST_INSTANT <= utc < END_INSTANT:
+        raise ValueError("a time from 2000-01-01 to 2099-12-31 (UTC)")
+    return utc
+
+
+Instant = Annotated[datetime, AfterValidator(_instant)]

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from hub.auth.deps import CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
-from hub.bounds import PageOffset
+from hub.bounds import Instant, PageOffset
 from hub.clock import ensure_utc
 from hub.deps import ClockDep, SessionDep
 from hub.errors import InvalidInputError, NotFoundError
@@ -22,7 +22,7 @@ from hub.stats.schemas import Board, Figures, WorkerMonth
 
 router = APIRouter(prefix="/api/stats", tags=["statistics"])
 
-Month = Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="e.g. 2026-01")]
+Month = Annotated[str, Query(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$", description="e.g. 2026-01")]
 Format = Annotated[Literal["csv", "xlsx"], Query(alias="format", description="csv or xlsx")]
 Table = Literal["workers", "units", "board"]
 # The dashboard's three calls are serialised by pydantic-core straight to JSON bytes (a
@@ -53,9 +53,10 @@ def area_stats(
     db_session: SessionDep,
     user: CurrentUser,
     clock: ClockDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> dict[str, Any]:
+    require_roles(user, Role.admin, Role.operator)  # a unit sees its own cases only
     if not user.covers(code):
         raise NotFoundError(f"area {code} not found")
     figures = service.area_figures(
@@ -74,9 +75,10 @@ def unit_stats(
     user: CurrentUser,
     clock: ClockDep,
     month: Month | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> Response:
+    require_roles(user, Role.admin, Role.operator)  # a unit sees its own cases only
     since, until = _range(month, since, until)
     rows = service.unit_figures(
         db_session=db_session,
@@ -101,6 +103,7 @@ def worker_stats(
     limit: Annotated[int | None, Query(ge=1, le=10_000, description="default: all")] = None,
 ) -> Response:
     """The ranking from ``offset`` (0: the first), ``limit`` rows (default: every worker)."""
+    require_roles(user, Role.admin, Role.operator)  # a unit sees its own cases only
     rows = service.worker_month(
         db_session=db_session,
         month=month,
@@ -121,8 +124,8 @@ def board_stats(
     user: CurrentUser,
     clock: ClockDep,
     month: Month | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> Response:
     """Cases reported in the month (or ``[since, until)``; neither: all) inside the caller's
     area; ``figures.children`` are the areas one level below it. Admins and operators."""

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -99,7 +100,7 @@ TABLES = {t.name: t for t in (WORKERS, UNITS, AREAS)}
 
 def _text(value: Any) -> str:
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if text.lstrip(" ").startswith(FORMULA_START) else text
 
 
 def to_csv(table: Table, rows: Iterable[Mapping[str, Any]]) -> bytes:
@@ -122,7 +123,7 @@ def to_xlsx(table: Table, rows: Iterable[Mapping[str, Any]], *, title: str) -> b
     for index, column in enumerate(table.columns):
         letter = get_column_letter(index + 1)
         sheet.column_dimensions[letter].width = max(12, len(column.header) * 1.6)
-    heading = WriteOnlyCell(sheet, value=title)
+    heading = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", title))
     heading.font = Font(bold=True, size=13)
     sheet.append([heading])
     header = []
@@ -135,9 +136,11 @@ def to_xlsx(table: Table, rows: Iterable[Mapping[str, Any]], *, title: str) -> b
         cells = []
         for c in table.columns:
             value = row.get(c.key)
-            cell = WriteOnlyCell(sheet, value=None if value is None else value)
             if c.kind == "text" and value is not None:
-                cell.value = str(value)
+                # control characters are not allowed in a sheet (openpyxl refuses the cell)
+                value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", str(value))
+            cell = WriteOnlyCell(sheet, value=value)
+            if c.kind == "text" and value is not None:
                 cell.data_type = "s"  # never a formula, whatever the text starts with
             elif c.kind == "rate":
                 cell.number_format = "0.0%"

@@ -170,9 +170,9 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     try:
         year, mon = (int(p) for p in month.split("-"))
         start = datetime(year, mon, 1, tzinfo=UTC)
+        end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=UTC)
     except ValueError as exc:
         raise InvalidInputError(f"month must look like 2026-01, not {month!r}") from exc
-    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=UTC)
     return start, end
 
 

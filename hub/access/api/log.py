@@ -4,7 +4,7 @@ captures served with a stated reason and an audit row."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, BinaryIO, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -24,7 +24,7 @@ from hub.access.schemas import (
 from hub.auth.deps import AdminUser, CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import require_roles
-from hub.bounds import PageOffset
+from hub.bounds import Instant, PageOffset
 from hub.clock import ensure_utc
 from hub.deps import ClockDep, SessionDep, SettingsDep
 from hub.errors import NotFoundError
@@ -51,8 +51,8 @@ def search_log(
     historical: Annotated[
         bool | None, Query(description="false: live events only (the live alarms)")
     ] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     offset: PageOffset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AccessLogPage:
@@ -83,8 +83,8 @@ def community_figures(
     db_session: SessionDep,
     user: CurrentUser,
     clock: ClockDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> CommunityFigures:
     """In / out by hour, alarms by kind and denials by reason over ``[since, until)`` (at
     most 31 days; default: the 24 hours up to now), and the vehicles inside now."""

@@ -215,7 +215,7 @@ function setUpTracks(view, ctx) {
       .filter((g) => g && g.lat_e6 !== null && g.lon_e6 !== null);
     const layer = L.featureGroup(grids.map((g) =>
       L.circleMarker([g.lat_e6 / 1e6, g.lon_e6 / 1e6], {radius: 6, color: "#1d3557",
-        fillOpacity: 0.3}).bindTooltip(g.name))).addTo(map);
+        fillOpacity: 0.3}).bindTooltip(esc(g.name)))).addTo(map);  // Leaflet writes innerHTML
     if (grids.length) map.fitBounds(layer.getBounds().pad(0.3)); else map.setView([30.25, 120.17], 13);
   }, (err) => { $("#track-summary", view).innerHTML = `<span class="error">${esc(err.message)}</span>`; });
   let trackLayer = null;
