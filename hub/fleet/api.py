@@ -4,6 +4,7 @@ Commands are sent through ``POST /api/devices/{id}/commands/{op}`` (``hub.comman
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -56,11 +57,14 @@ def track(
     db_session: SessionDep,
     settings: SettingsDep,
     user: CurrentUser,
-    day: date = Query(
-        ge=date(2000, 1, 1),
-        le=date(2099, 12, 31),
-        description="YYYY-MM-DD, the hub's local day (Asia/Shanghai by default)",
-    ),
+    day: Annotated[
+        date,
+        Query(
+            ge=date(2000, 1, 1),
+            le=date(2099, 12, 31),
+            description="YYYY-MM-DD, the hub's local day (Asia/Shanghai by default)",
+        ),
+    ],
 ) -> Track:
     """A grid worker's patrol track on ``day``: the fixes of its handheld's ``track`` events
     in the grids inside the caller's area, in time order. A worker outside it is 404."""
