@@ -236,9 +236,9 @@ def serve(url: str, root: Path, port: int) -> subprocess.Popen[bytes]:
         "GRIDLINK_DATA_DIR": str(root),
     }
     code = (
-        "import uvicorn; from hub.app import create_app; from hub.settings import Settings; "
-        f"uvicorn.run(create_app(Settings()), host='127.0.0.1', port={port}, "
-        "log_level='warning', access_log=False)"
+        "import uvicorn; from hub.app import create_app, settle_heap; "
+        "from hub.settings import Settings; app = create_app(Settings()); settle_heap(); "
+        f"uvicorn.run(app, host='127.0.0.1', port={port}, log_level='warning', access_log=False)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 60

@@ -7,6 +7,7 @@ process, its broker link is up; else 503 with the reasons (readiness: route traf
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +62,16 @@ def database_problem(engine: Engine, heads: set[str] | None = None) -> str | Non
         return f"database not migrated (this hub needs revision {want}): run gridlink hub migrate"
     have = ", ".join(sorted(current))
     return f"database at revision {have}, this hub needs {want}: run gridlink hub migrate"
+
+
+def settle_heap() -> None:
+    """Call once the process has started (the app built, before serving): the objects made so
+    far (modules, the app and its routes, SQLAlchemy's and pydantic's tables) live as long as
+    the process, so they leave the garbage collector's generations (``gc.freeze``). Without
+    it every full collection walks them all: 60-80 ms pauses, measured, at the dashboard's
+    worker ranking of a 5,000-worker district (a request that allocates a lot)."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from hub import broker_admin, keys, mqtt_tls
 from hub.access.retention import purge_face_captures
-from hub.app import create_app, database_problem
+from hub.app import create_app, database_problem, settle_heap
 from hub.auth import passwords
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
@@ -323,6 +323,7 @@ def run(
         settings, clock, broker_connected=(lambda: handle.broker_connected) if handle else None
     )
     server = _Server(uvicorn.Config(web, host=host, port=port, log_level="info"))
+    settle_heap()
     try:
         server.run()
     finally:
