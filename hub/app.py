@@ -22,6 +22,7 @@ import hub
 import hub.models  # noqa: F401  (registers every table)
 from hub.api import ROUTERS
 from hub.api.errors import install_error_handlers
+from hub.api.nul import RefuseNul
 from hub.clock import Clock, SystemClock
 from hub.console import api as console_api
 from hub.db import make_engine, make_session_factory
@@ -99,6 +100,7 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     install_error_handlers(app)
+    app.add_middleware(RefuseNul)  # PostgreSQL takes no NUL in text: a 422 for any
     for router in ROUTERS:
         app.include_router(router)
     console_api.mount_assets(app)
