@@ -12,6 +12,10 @@ session that ended (sign-out, expiry, idleness, its token revoked) or a revoked 
 streams. ``close()`` ends every stream (hub shutdown). Rows of ``device_presence`` older than
 ``PRESENCE_KEEP`` are deleted once an hour.
 
+A stream learns nothing of a row it may not see, not even that one exists: its cursor is made
+of the ids it was sent (``Resume``), and a resume replays only the principal's rows written
+within ``RESUME_WINDOW`` by the hub's clock.
+
 Subscribers are asyncio queues: the thread puts with ``loop.call_soon_threadsafe``. A queue
 that fills (a client that does not read) ends its stream; the browser reconnects and resumes.
 """
@@ -24,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import delete, select
@@ -45,6 +49,10 @@ GRACE_S: Final = 10.0  # a transaction committing later than this after its inse
 SESSION_CHECK_S: Final = 3.0
 POLL_LIMIT: Final = 500  # rows per source and poll
 RESUME_LIMIT: Final = 500  # events per source replayed on a resume
+RESUME_WINDOW: Final = timedelta(minutes=10)  # a resume replays rows written since, at most
+# A source a stream has delivered nothing of yet (id 0): a resume replays its rows written
+# since the cursor, less this margin (a row's time is set before its transaction commits).
+RESUME_SLACK: Final = timedelta(seconds=GRACE_S + 20)
 QUEUE_LIMIT: Final = 2000  # events waiting for one stream before it is ended
 PRESENCE_KEEP: Final = timedelta(days=30)
 CLEANUP_EVERY_S: Final = 3600.0
@@ -58,11 +66,13 @@ class End:
         self.code = code
 
 
-class Position:
-    """Put after each poll's events: every row up to these ids has been considered."""
+@dataclass(frozen=True)
+class Resume:
+    """A ``Last-Event-ID``: each source's last id the stream delivered (0: none of its own yet)
+    and when the cursor was written (the hub's clock)."""
 
-    def __init__(self, ids: dict[str, int]) -> None:
-        self.ids = ids
+    ids: dict[str, int]
+    at: datetime
 
 
 SESSION_ENDED = End("the session has ended: sign in again", "session_ended")
@@ -74,10 +84,10 @@ TOO_SLOW = End("the stream fell behind: reconnect to resume", "overflow")
 class Subscriber:
     principal: Principal
     loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[LiveEvent | Position | End] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[LiveEvent | End] = field(default_factory=asyncio.Queue)
     ended: bool = False
 
-    def push(self, item: LiveEvent | Position | End) -> None:  # on the event loop
+    def push(self, item: LiveEvent | End) -> None:  # on the event loop
         if self.ended:
             return
         if isinstance(item, End):
@@ -139,11 +149,11 @@ class Feed:
         self,
         principal: Principal,
         loop: asyncio.AbstractEventLoop,
-        resume: dict[str, int] | None,
+        resume: Resume | None,
         limit: int,
-    ) -> tuple[Subscriber, list[LiveEvent], dict[str, int]] | None:
-        """Register a stream; returns it, the events to replay after ``resume`` (each source's
-        last delivered id) and the position to start from; None when the principal already
+    ) -> tuple[Subscriber, list[LiveEvent]] | None:
+        """Register a stream; returns it and the events to replay after ``resume`` (those the
+        principal may see, written within ``RESUME_WINDOW``); None when the principal already
         has ``limit`` streams. Raises RuntimeError once the feed is closed."""
         self._start()
         with self._lock:
@@ -159,22 +169,27 @@ class Feed:
                 backlog = self._backlog(principal, resume, position)
             sub = Subscriber(principal=principal, loop=loop)
             self._subscribers.add(sub)
-        return sub, backlog, position
+        return sub, backlog
 
     def unsubscribe(self, sub: Subscriber) -> None:
         with self._lock:
             self._subscribers.discard(sub)
 
     def _backlog(
-        self, principal: Principal, resume: dict[str, int], position: dict[str, int]
+        self, principal: Principal, resume: Resume, position: dict[str, int]
     ) -> list[LiveEvent]:
+        """What ``resume`` missed: the principal's rows above its ids, up to ``position`` (the
+        rows the poller has reached), written within the window by the hub's clock (whatever
+        time the client's cursor claims)."""
         assert self._tails is not None
+        oldest = self.clock.now() - RESUME_WINDOW
         out: list[LiveEvent] = []
         with self.session_factory() as db_session:
             for name in SOURCES:
-                after = min(resume.get(name, position[name]), position[name])
+                after = resume.ids[name]
                 if after >= position[name]:
                     continue
+                since = oldest if after else max(oldest, resume.at - RESUME_SLACK)
                 tail = self._tails[name]
                 events = sources.read_after(
                     db_session=db_session,
@@ -182,6 +197,8 @@ class Feed:
                     after_id=after,
                     upto_id=position[name],
                     limit=RESUME_LIMIT,
+                    principal=principal,
+                    since=since,
                 )
                 out += [
                     e for e in events if tail.delivered(e.row_id) and sources.visible(principal, e)
@@ -231,12 +248,10 @@ class Feed:
         if fresh:
             with self._lock:
                 subscribers = list(self._subscribers)
-                position = Position({name: tail.high for name, tail in self._tails.items()})
             for sub in subscribers:
                 for ev in fresh:
                     if sources.visible(sub.principal, ev):
                         sub.loop.call_soon_threadsafe(sub.push, ev)
-                sub.loop.call_soon_threadsafe(sub.push, position)
 
     def _check_sessions(self) -> None:
         with self._lock:

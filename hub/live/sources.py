@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, false, func, select
 from sqlalchemy.orm import Session
 
 from hub.access.models import AccessLogEntry
@@ -114,16 +114,24 @@ class _Source:
     id_column: Any
     query: Callable[[], Any]  # () -> Select of (row, ...)
     event: Callable[[Any], LiveEvent]
+    at_column: Any  # when the hub wrote the row (its clock)
+    area_column: Any  # what ``LiveEvent.area`` is read from
+    unit_column: Any | None  # what ``LiveEvent.unit_id`` is read from (None: no unit)
 
 
 _SOURCES: dict[str, _Source] = {
-    "case": _Source(Case.id, lambda: select(Case), _case_event),
+    "case": _Source(
+        Case.id, lambda: select(Case), _case_event, Case.created_at, Case.grid_code, Case.unit_id
+    ),
     "transition": _Source(
         CaseTransition.id,
         lambda: select(CaseTransition, Case.grid_code, Case.unit_id).join(
             Case, Case.id == CaseTransition.case_id
         ),
         _transition_event,
+        CaseTransition.at,
+        Case.grid_code,
+        Case.unit_id,
     ),
     "alarm": _Source(
         AccessLogEntry.id,
@@ -133,18 +141,53 @@ _SOURCES: dict[str, _Source] = {
             .where(AccessLogEntry.is_alarm.is_(True), AccessLogEntry.historical.is_(False))
         ),
         _alarm_event,
+        AccessLogEntry.received_at,
+        AccessLogEntry.grid_code,
+        None,
     ),
-    "device": _Source(DevicePresence.id, lambda: select(DevicePresence), _device_event),
+    "device": _Source(
+        DevicePresence.id,
+        lambda: select(DevicePresence),
+        _device_event,
+        DevicePresence.at,
+        DevicePresence.grid_code,
+        None,
+    ),
 }
 
 
+def _visible_clause(src: _Source, principal: Principal) -> ColumnElement[bool] | None:
+    """``visible`` in SQL (None: every row), so a resume's limit counts the caller's rows."""
+    if principal.role == Role.unit:
+        if src.unit_column is None or principal.unit_id is None:
+            return false()
+        clause: ColumnElement[bool] = src.unit_column == principal.unit_id
+        return clause
+    if principal.scope_code is None:
+        return None
+    area: ColumnElement[bool] = src.area_column.startswith(principal.scope_code, autoescape=True)
+    return area
+
+
 def read_after(
-    *, db_session: Session, source: str, after_id: int, upto_id: int | None = None, limit: int
+    *,
+    db_session: Session,
+    source: str,
+    after_id: int,
+    upto_id: int | None = None,
+    limit: int,
+    principal: Principal | None = None,
+    since: datetime | None = None,
 ) -> list[LiveEvent]:
     """The events of ``source`` with ``after_id < id (<= upto_id)``, in id order. With
-    ``upto_id`` the newest ``limit`` of them (a resume), else the oldest ``limit``."""
+    ``upto_id`` the newest ``limit`` of them (a resume), else the oldest ``limit``; with
+    ``principal`` only the rows it may see, with ``since`` only rows written since then."""
     src = _SOURCES[source]
     query = src.query().where(src.id_column > after_id)
+    if principal is not None and (clause := _visible_clause(src, principal)) is not None:
+        query = query.where(clause)
+    if since is not None:
+        query = query.where(src.at_column >= since)
     if upto_id is None:
         rows = list(db_session.execute(query.order_by(src.id_column).limit(limit)))
     else:

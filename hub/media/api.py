@@ -18,6 +18,7 @@ from hub.auth.service import Principal
 from hub.deps import SessionDep, SettingsDep
 from hub.errors import ConflictError, NotFoundError, PermissionDeniedError
 from hub.media import service
+from hub.media.content import content_headers
 from hub.media.models import Blob, BlobStatus
 from hub.media.schemas import BlobRead
 from hub.media.store import FileBlobStore
@@ -56,45 +57,7 @@ def _stream(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-# Types a browser may show inline from the hub's origin: photos, audio and video a device
-# records. Anything else a device announces (it names the type itself: text/html, SVG, ...)
-# is served as an opaque download, so a blob can never run as a page of the console.
-INLINE_TYPES = {
-    "image/jpeg": "jpg",
-    "image/png": "png",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "audio/wav": "wav",
-    "audio/x-wav": "wav",
-    "audio/wave": "wav",
-    "audio/mpeg": "mp3",
-    "audio/ogg": "ogg",
-    "audio/webm": "weba",
-    "audio/mp4": "m4a",
-    "audio/aac": "aac",
-    "audio/amr": "amr",
-    "video/mp4": "mp4",
-    "video/webm": "webm",
-    "video/ogg": "ogv",
-}
-OPAQUE_TYPE = "application/octet-stream"
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def content_headers(blob: Blob) -> tuple[str, dict[str, str]]:
-    """The Content-Type and the headers every answer with the blob's bytes carries."""
-    mime = blob.mime.split(";", 1)[0].strip().lower()
-    ext = INLINE_TYPES.get(mime)
-    disposition = "inline" if ext else "attachment"
-    media_type = mime if ext else OPAQUE_TYPE
-    return media_type, {
-        "ETag": f'"{blob.sha256}"',
-        "Accept-Ranges": "bytes",
-        "Cache-Control": "private, max-age=31536000, immutable",
-        "Content-Disposition": f'{disposition}; filename="{blob.sha256}.{ext or "bin"}"',
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    }
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -150,6 +113,11 @@ def download(
             f"blob {blob.sha256} is missing from storage", code="blob_missing"
         ) from exc
     media_type, headers = content_headers(blob)
+    headers |= {
+        "ETag": f'"{blob.sha256}"',
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=31536000, immutable",
+    }
     if_range = request.headers.get("if-range")
     wanted = None if if_range not in (None, headers["ETag"]) else request.headers.get("range")
     try:

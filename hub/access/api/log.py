@@ -28,6 +28,7 @@ from hub.bounds import Instant, PageOffset
 from hub.clock import ensure_utc
 from hub.deps import ClockDep, SessionDep, SettingsDep
 from hub.errors import NotFoundError
+from hub.media.content import content_headers
 from hub.media.store import FileBlobStore
 
 router = APIRouter(prefix=PREFIX, tags=["access"])
@@ -124,8 +125,9 @@ def capture_content(
     user: CurrentUser,
     clock: ClockDep,
 ) -> StreamingResponse:
-    """A gate's face or plate capture. The view is written to the access audit (who, when,
-    which capture and event, the reason) before a byte is sent."""
+    """A gate's face or plate capture (a photo inline, any other announced type as an opaque
+    download, with ``nosniff`` and a sandbox CSP). The view is written to the access audit
+    (who, when, which capture and event, the reason) before a byte is sent."""
     require_roles(user, Role.admin, Role.operator)
     blob, _audit = captures.open_capture(
         db_session=db_session, user=user, sha256=capture_sha256, reason=reason, at=clock.now()
@@ -137,8 +139,10 @@ def capture_content(
             f"capture {blob.sha256} is missing from storage", code="blob_missing"
         ) from exc
     db_session.commit()
-    headers = {"Content-Length": str(blob.size), "Cache-Control": "no-store"}
-    return StreamingResponse(_stream(handle), media_type=blob.mime, headers=headers)
+    # the device names the type: only a photo is shown inline, anything else is a download
+    media_type, headers = content_headers(blob)
+    headers |= {"Content-Length": str(blob.size), "Cache-Control": "no-store"}
+    return StreamingResponse(_stream(handle), media_type=media_type, headers=headers)
 
 
 @router.get("/captures/audits", response_model=list[CaptureAuditRead])

@@ -83,14 +83,19 @@ def test_people_consent_and_lists_round_trip(client: TestClient, demo: DemoData)
 
 
 def _log(
-    session_factory: sessionmaker[Session], clock: FrozenClock, store: FileBlobStore
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    store: FileBlobStore,
+    *,
+    data: bytes = FACE_JPEG,
+    mime: str = "image/jpeg",
 ) -> dict[str, Any]:
     with session_factory() as db_session:
         at = clock.now()
         face = add_gate(db_session, "face-01", "face", at=at)
         barrier = add_gate(db_session, "bar-01", "barrier", at=at)
         other = add_gate(db_session, "face-99", "face", at=at, grid="33010200200101")
-        ref = store_blob(db_session, store, at=at, data=FACE_JPEG, device_id="face-01")
+        ref = store_blob(db_session, store, at=at, data=data, mime=mime, device_id="face-01")
         ts = int(at.timestamp())
         events = [
             {
@@ -288,6 +293,44 @@ def test_captures_only_through_the_audited_endpoint(
     listed = client.get(f"{BASE}/captures/audits?sha256={sha}", headers=admin(settings)).json()
     assert [x["reason"] for x in listed] == ["incident 42: who entered at 09:01"]
     assert client.get(f"{BASE}/captures/audits", headers=a).status_code == 403
+
+
+def test_a_capture_is_served_inline_only_as_a_photo(
+    client: TestClient,
+    demo: DemoData,
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    store: FileBlobStore,
+) -> None:
+    page = b"<html><script>fetch('/api/session')</script></html>"
+    sha = _log(session_factory, clock, store, data=page, mime="text/html")["sha256"]
+    params = {"reason": "incident 43: the gate's capture"}
+    r = client.get(f"{BASE}/captures/{sha}/content", params=params, headers=auth(demo, STREET_A))
+    assert r.status_code == 200 and r.content == page
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["content-disposition"] == f'attachment; filename="{sha}.bin"'
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert r.headers["cache-control"] == "no-store"
+    assert "etag" not in r.headers and "accept-ranges" not in r.headers
+
+
+def test_a_jpeg_capture_is_served_inline(
+    client: TestClient,
+    demo: DemoData,
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    store: FileBlobStore,
+) -> None:
+    sha = _log(session_factory, clock, store)["sha256"]
+    params = {"reason": "incident 44: who entered"}
+    r = client.get(f"{BASE}/captures/{sha}/content", params=params, headers=auth(demo, STREET_A))
+    assert r.status_code == 200 and r.content == FACE_JPEG
+    assert r.headers["content-type"] == "image/jpeg"
+    assert r.headers["content-disposition"] == f'inline; filename="{sha}.jpg"'
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert r.headers["cache-control"] == "no-store"
 
 
 def test_out_of_range_integers_are_422(client: TestClient, settings: Settings) -> None:

@@ -11,16 +11,21 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.auth import passwords
 from hub.cases.flows import device_events
+from hub.cases.models import CaseTransition
 from hub.clock import FrozenClock
 from hub.devices import service as devices
 from hub.devices.schemas import DeviceCreate
+from hub.live import api as live_api
 from hub.live.api import MAX_STREAMS_PER_SESSION
 from hub.seed import DemoData
 from hub.settings import Settings
@@ -190,6 +195,95 @@ def test_last_event_id_resumes_what_was_missed(
     forged.wait("the new case", lambda: forged.of("case"))
     assert [e.data["id"] for e in fresh.of("case")] == [four.id]
     assert [e.data["id"] for e in forged.of("case")] == [four.id]
+
+
+def transition_ids(db_session: Session, case_id: int) -> set[int]:
+    db_session.expire_all()
+    query = select(CaseTransition.id).where(CaseTransition.case_id == case_id)
+    return set(db_session.scalars(query))
+
+
+def cursors(stream: Stream) -> list[list[int]]:
+    """Every ``id:`` the stream was sent (events and keep-alives), as its four ids."""
+    lines = [line.removeprefix("id: ") for line in stream.raw if line.startswith("id: ")]
+    return [[int(part) for part in line.split("-")[1:]] for line in lines]
+
+
+def test_a_stream_cursor_carries_only_the_ids_of_its_own_events(
+    live_hub: Served,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live_api, "KEEPALIVE_S", 0.3)
+    a = Stream(live_hub.url, bearer(demo.tokens[STREET_A])).start()
+    b = Stream(live_hub.url, bearer(demo.tokens[STREET_B])).start()
+    secret = report(
+        db_session,
+        clock,
+        settings,
+        1,
+        grid=other_grid(demo),
+        device_id="hh-0002",
+        lat_e6=31_000_000,
+    )
+    b.wait("street B's case and its transitions", lambda: b.of("case") and b.of("transition"))
+    # a keep-alive of street A's sent after the poller fanned street B's rows out
+    after_b = len(a.raw)
+    a.wait("a keep-alive with an id", lambda: any(x.startswith("id: ") for x in a.raw[after_b:]))
+    quiet = next(x for x in a.raw[after_b:] if x.startswith("id: "))
+    assert quiet.endswith("-0-0-0-0"), quiet  # nothing of street B's rows, not even a count
+    own = report(db_session, clock, settings, 2)
+    a.wait("its own case and transitions", lambda: a.of("case") and a.of("transition"))
+    seen = len(a.raw)
+    a.wait("a keep-alive after them", lambda: any(x.startswith(": keep") for x in a.raw[seen:]))
+
+    assert [e.data["id"] for e in a.of("case")] == [own.id]
+    mine = transition_ids(db_session, own.id)
+    theirs = transition_ids(db_session, secret.id)
+    assert mine and theirs and {e.data["case_id"] for e in a.of("transition")} == {own.id}
+    sent = cursors(a)
+    assert sent, "street A was sent no cursor"
+    for case, transition, alarm, device in sent:
+        assert case in {0, own.id} and transition in {0} | mine, sent
+        assert (alarm, device) == (0, 0), sent
+    assert sent[-1][:2] == [own.id, max(mine)]  # the keep-alive carries A's own position
+    assert not {c[1] for c in sent} & theirs
+
+
+def test_a_crafted_cursor_replays_nothing_older_than_the_window(
+    live_hub: Served,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+) -> None:
+    token = demo.tokens[STREET_A]
+    real_now = datetime.now(UTC)
+    clock.set(real_now - timedelta(minutes=11))
+    first = Stream(live_hub.url, bearer(token)).start()
+    old = report(db_session, clock, settings, 1)
+    first.wait("the old case's transitions", lambda: first.of("transition"))
+    first.stop()
+    clock.set(real_now)  # the old case is now past the resume window, by the hub's clock
+    watcher = Stream(live_hub.url, bearer(token)).start()
+    recent = report(db_session, clock, settings, 2, lat_e6=30_300_000)
+    watcher.wait("the recent case's transitions", lambda: watcher.of("transition"))
+
+    # a cursor claiming to be fresh, with ids from before the window (or none at all)
+    now = int(time.time())
+    for crafted in (f"{now}-0-0-0-0", f"{now}-{old.id - 1}-0-0-0"):
+        resumed = Stream(live_hub.url, {**bearer(token), "Last-Event-ID": crafted}).start()
+        replayed = resumed.wait(
+            "the recent case's transitions replayed",
+            lambda s=resumed: recent.id in {e.data["case_id"] for e in s.of("transition")},
+        )
+        assert replayed
+        assert [e.data["id"] for e in resumed.of("case")] == [recent.id], crafted
+        assert old.id not in {e.data["case_id"] for e in resumed.of("transition")}, crafted
+        resumed.stop()
 
 
 def test_sign_out_ends_the_stream_and_a_session_has_at_most_8(

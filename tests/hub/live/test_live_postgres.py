@@ -1,5 +1,6 @@
 """The live feed on PostgreSQL, where ids are given at insert and rows commit in any order: a
-case whose transaction commits after a later one's is still delivered, once."""
+case whose transaction commits after a later one's is still delivered, once; a resume's scope
+and window filters (SQL) and the streams' own cursors hold here too."""
 
 from __future__ import annotations
 
@@ -18,9 +19,19 @@ from hub.seed import DemoData, seed_demo
 from hub.settings import Settings
 from tests.hub.builders import report_event
 from tests.hub.live.conftest import Served, Stream, bearer
+from tests.hub.live.test_live_api import (
+    test_a_crafted_cursor_replays_nothing_older_than_the_window as test_pg_crafted_cursor,
+)
+from tests.hub.live.test_live_api import (
+    test_a_stream_cursor_carries_only_the_ids_of_its_own_events as test_pg_own_cursor,
+)
+from tests.hub.live.test_live_api import (
+    test_last_event_id_resumes_what_was_missed as test_pg_resume,
+)
 from tests.hub.test_postgres import postgres_url  # noqa: F401 - the fixture
 
 STREET_A = "street-330102001-operator"
+__all__ = ["test_pg_crafted_cursor", "test_pg_own_cursor", "test_pg_resume"]  # run on PostgreSQL
 
 
 @pytest.fixture
