@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.access.models import CaptureAudit
-from hub.auth import passwords
 from hub.clock import FrozenClock
 from hub.media.store import FileBlobStore
 from hub.seed import DemoData
@@ -26,6 +25,7 @@ from hub.settings import Settings
 from tests.hub.access.test_api import _log
 from tests.hub.console.test_console_browser import sign_in
 from tests.hub.stats.test_board import history
+from tests.support.accounts import give_passwords
 
 STREET_A = "street-330102001-operator"
 PASSWORD = "street A day shift"
@@ -42,16 +42,7 @@ NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
 
 
 def _password(db_session: Session, settings: Settings, clock: FrozenClock) -> None:
-    passwords.set_password(
-        db_session=db_session,
-        account=STREET_A,
-        password=PASSWORD,
-        by="test",
-        scope_code=None,
-        settings=settings,
-        clock=clock,
-    )
-    db_session.commit()
+    give_passwords(db_session, settings, clock, PASSWORD, STREET_A)
 
 
 def _shoot(pg, artifacts: Path, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,6 @@ from typing import Any
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from hub.auth import passwords
 from hub.cases import actions
 from hub.cases.flows import device_events
 from hub.cases.flows.unit_feedback import submit_feedback
@@ -39,6 +38,7 @@ from tests.hub.builders import (
     verify_event,
 )
 from tests.hub.console.test_console_browser import sign_in
+from tests.support.accounts import give_passwords
 
 STREET_A = "street-330102001-operator"
 STREET_B = "street-330102002-operator"
@@ -122,17 +122,7 @@ def filed_case(
     other = device_events.on_report(
         db_session=db_session, event=other_event, clock=clock, settings=settings
     )
-    for account in (STREET_A, STREET_B):
-        passwords.set_password(
-            db_session=db_session,
-            account=account,
-            password=PASSWORD,
-            by="test",
-            scope_code=None,
-            settings=settings,
-            clock=clock,
-        )
-    db_session.commit()
+    give_passwords(db_session, settings, clock, PASSWORD, STREET_A, STREET_B)
     return case, [photo, audio, other_photo], other
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from hub.auth import passwords
 from hub.cases.flows import device_events
 from hub.clock import FrozenClock
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import report_event
+from tests.support.accounts import give_passwords
 
 STREET_A = "street-330102001-operator"
 PASSWORD = "street A night shift"
@@ -42,16 +42,7 @@ def two_streets_cases(db_session: Session, clock: FrozenClock, settings: Setting
         clock=clock,
         settings=settings,
     )
-    passwords.set_password(
-        db_session=db_session,
-        account=STREET_A,
-        password=PASSWORD,
-        by="test",
-        scope_code=None,
-        settings=settings,
-        clock=clock,
-    )
-    db_session.commit()
+    give_passwords(db_session, settings, clock, PASSWORD, STREET_A)
     return own, other_grid
 
 

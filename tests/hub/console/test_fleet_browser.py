@@ -11,7 +11,6 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.auth import passwords
 from hub.clock import FrozenClock
 from hub.commands.models import Command
 from hub.devices import service as devices
@@ -19,6 +18,7 @@ from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.console.test_console_browser import PASSWORD, STREET_A, sign_in
 from tests.hub.fleet_fixtures import WORKER_A, WORKER_B, feed, make_fleet
+from tests.support.accounts import give_passwords
 
 
 def test_the_fleet_page_of_a_street_operator(
@@ -34,16 +34,7 @@ def test_the_fleet_page_of_a_street_operator(
 ) -> None:
     pg, outside = page
     fleet = make_fleet(db_session, processor, device_factory, clock)
-    passwords.set_password(
-        db_session=db_session,
-        account=STREET_A,
-        password=PASSWORD,
-        by="test",
-        scope_code=None,
-        settings=settings,
-        clock=clock,
-    )
-    db_session.commit()
+    give_passwords(db_session, settings, clock, PASSWORD, STREET_A)
     pg.set_viewport_size({"width": 1920, "height": 1080})
     sign_in(pg, served_hub, STREET_A, PASSWORD)
     pg.wait_for_selector("#summary")

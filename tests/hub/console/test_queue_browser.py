@@ -12,13 +12,13 @@ from pathlib import Path
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
-from hub.auth import passwords
 from hub.cases.models import Case
 from hub.clock import FrozenClock
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import GRID, OTHER_STREET_GRID
 from tests.hub.console.test_console_browser import sign_in
+from tests.support.accounts import give_passwords
 
 DISTRICT = "district-operator"
 STREET_A = "street-330102001-operator"
@@ -60,17 +60,7 @@ def hundred_and_twenty_cases(
             made["dispatched"] += 1
             made["manhole_dispatched"] += i % 7 == 0
         made["b"] += grid != GRID
-    for account in (DISTRICT, STREET_A):
-        passwords.set_password(
-            db_session=db_session,
-            account=account,
-            password=PASSWORD,
-            by="test",
-            scope_code=None,
-            settings=settings,
-            clock=clock,
-        )
-    db_session.commit()
+    give_passwords(db_session, settings, clock, PASSWORD, DISTRICT, STREET_A)
     return made
 
 
