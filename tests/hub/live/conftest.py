@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -104,9 +105,18 @@ class Stream:
             self.closed.set()
 
     def stop(self) -> None:
-        """Close the connection from this side (a tab closed, a network drop)."""
+        """Close the connection from this side (a tab closed, a network drop). The reader
+        thread is blocked in a read that closing the response from here would not wake (it
+        would sit until the next keep-alive): the socket is shut down under it."""
+        network = self._res.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:  # already gone
+                pass
         self._res.close()
-        self.closed.wait(10)
+        assert self.closed.wait(10), "the stream's reader did not stop"
 
     def of(self, type_: str) -> list[Event]:
         return [e for e in self.events if e.type == type_]
