@@ -335,8 +335,10 @@ def test_a_refused_action_shows_the_hubs_message(
     )
     expect(dialog.locator(".dialog-error")).to_have_text(message)
     expect(dialog).to_be_visible()
+    expect(pg.locator("#detail h2 .badge").first).to_have_text("已立案")  # not while it is open
     dialog.locator("button.cancel").click()
-    expect(pg.locator("#detail h2 .badge").first).to_have_text("已立案")  # no change shown
+    # the void reached the page live; it re-renders once the dialog is closed
+    expect(pg.locator("#detail h2 .badge").first).to_have_text("已作废")
 
 
 def test_another_streets_case_and_media_stay_hidden(

@@ -205,25 +205,39 @@ function bodyOf(action, form, c) {
   }
 }
 
+const renders = new WeakMap();  // view -> the number of its latest render
+
 export function render(view, {args}, ctx) {
   const id = args[0];
+  const seq = (renders.get(view) ?? 0) + 1;
+  renders.set(view, seq);
   view.dataset.caseId = id;
-  view.innerHTML = `<p><a href="#/cases">← ${t().back}</a></p><section id="detail"></section>`;
-  const detail = view.querySelector("#detail");
+  let detail = view.querySelector("#detail");
+  if (!detail || view.dataset.shown !== id) {  // a re-render keeps the page until the answer
+    view.innerHTML = `<p><a href="#/cases">← ${t().back}</a></p><section id="detail"></section>`;
+    detail = view.querySelector("#detail");
+    view.dataset.shown = id;
+  }
   return guarded(async () => {
     const c = await api("/api/cases/" + encodeURIComponent(id), {signal: ctx.signal});
+    if (renders.get(view) !== seq) return;  // a later render answers instead: never older data
     show(view, detail, c, ctx);
   }, (err) => {
+    if (renders.get(view) !== seq) return;
     detail.innerHTML = `<p class="error" role="alert">${esc(err.message)}</p>`;
   });
 }
 
-/** A "transition" of this case re-renders it (after an open dialog closes). */
+/** A "transition" of this case re-renders it (after an open dialog closes); a burst of them
+ *  (accept, feedback, verification, close within a second) is one re-render. */
 export function live(type, data, view, ctx) {
   if (type !== "transition" || String(data?.case_id) !== view.dataset.caseId) return;
   const dialog = view.querySelector("dialog.act[open]");
   if (dialog) { dialog.dataset.stale = "1"; return; }
-  render(view, {args: [view.dataset.caseId]}, ctx);
+  clearTimeout(view.liveTimer);
+  view.liveTimer = setTimeout(() => {
+    if (!ctx.signal.aborted) render(view, {args: [view.dataset.caseId]}, ctx);
+  }, 200);
 }
 
 function show(view, detail, c, ctx) {
@@ -409,7 +423,8 @@ async function drawMap(view, box, c, ctx) {
       color: "#444", dashArray: "4 4", weight: 2}).addTo(map);
   }
   const bounds = L.featureGroup(drawn).getBounds();
-  if (drawn.length === 1) map.setView(bounds.getCenter(), 17);
+  map.invalidateSize();  // the box may have just been laid out
+  if (drawn.length === 1 || !map.getSize().x) map.setView(bounds.getCenter(), 17);
   else map.fitBounds(bounds.pad(0.25), {maxZoom: 18});
   maps.set(view, map);
   ctx.signal.addEventListener("abort", () => { if (maps.get(view) === map) map.remove(); });
