@@ -29,7 +29,8 @@ certificate. The plain listener ``broker.port`` stays for the observer and the a
 
 ``persistence=True`` keeps sessions and queued messages across ``restart()`` (graceful stop, so
 Mosquitto writes its database); ``restart(kill=True)`` simulates a crash (SIGKILL).
-``log_path`` has the broker log (``log_type all``), handy for asserting on the wire (e.g. the
+``log_path`` has the broker log (``log_type all``; benchmarks pass ``log_types=("error",
+"warning", "notice")`` so the broker does not write a line per message), handy for asserting on the wire (e.g. the
 ``d1`` DUP flag of a retransmitted PUBLISH). The MQTT client that records what it receives is
 ``tests.support.wire.MqttObserver``.
 """
@@ -87,8 +88,10 @@ class Mosquitto:
         max_packet_size: int | None = None,
         secure: bool = True,
         tls: Pki | None = None,
+        log_types: tuple[str, ...] = ("all",),
     ) -> None:
         self.host = host
+        self.log_types = log_types
         self.port = port or free_port(host)
         self.persistence = persistence
         self._own_dir = workdir is None
@@ -114,7 +117,7 @@ class Mosquitto:
     def _test_lines(self) -> list[str]:
         lines = [
             "log_dest stderr",  # unbuffered, appended to log_path by start()
-            "log_type all",
+            *(f"log_type {t}" for t in self.log_types),
             "connection_messages true",
         ]
         if os.geteuid() == 0:  # else it drops to user mosquitto and cannot read our temp dirs
