@@ -2,6 +2,9 @@
 
 The same encoder runs on both interpreters, so both produce identical bytes. A receiver
 re-encodes what it parsed and rejects the message when the bytes differ.
+
+`set_codec(codec)` installs a faster codec with the same bytes and the same errors (the hub's
+`protocol.cjson`, CPython's C encoder); devices keep the pure one below.
 """
 
 import json
@@ -16,6 +19,17 @@ except NameError:  # MicroPython raises RuntimeError for a recursion limit
 _ESC = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _HEX = "0123456789abcdef"
 _MAX_DEPTH = 16
+_codec = None
+
+
+def set_codec(codec):
+    """Install `codec` (its dumps / loads_canonical replace the pure ones); None: pure."""
+    global _codec
+    _codec = codec
+
+
+def get_codec():
+    return _codec
 
 
 def _needs_escape(s):
@@ -86,6 +100,13 @@ def _encode(obj, out, depth):
 
 def dumps(obj):
     """Encode `obj` as canonical JSON bytes."""
+    if _codec is not None:
+        return _codec.dumps(obj)
+    return pure_dumps(obj)
+
+
+def pure_dumps(obj):
+    """The pure encoder (what every codec must equal)."""
     out = []
     _encode(obj, out, 0)
     return "".join(out).encode("utf-8")
@@ -103,9 +124,16 @@ def loads(data):
 
 def loads_canonical(data):
     """Parse JSON bytes and require that they are exactly the canonical encoding."""
+    if _codec is not None:
+        return _codec.loads_canonical(data)
+    return pure_loads_canonical(data)
+
+
+def pure_loads_canonical(data):
+    """The pure parser (what every codec must equal)."""
     obj = loads(data)
     try:
-        again = dumps(obj)
+        again = pure_dumps(obj)
     except MalformedError:
         raise
     except (ValueError, UnicodeError) as e:  # e.g. an escaped lone surrogate

@@ -19,12 +19,8 @@ _HEXDIGITS = "0123456789abcdef"
 
 
 def is_hex(s, n):
-    if type(s) is not str or len(s) != n:
-        return False
-    for ch in s:
-        if ch not in _HEXDIGITS:
-            return False
-    return True
+    # every character is a lower-case hex digit iff stripping those leaves nothing
+    return type(s) is str and len(s) == n and not s.strip(_HEXDIGITS)
 
 
 def signing_message(obj, domain):

@@ -51,6 +51,10 @@ HUB_USERNAME = "hub"
 # with room to spare; an envelope (MAX_ENVELOPE_BYTES) is smaller.
 MAX_PACKET_SIZE = 2 * (chunking.HEADER_SIZE + limits.MAX_CHUNK_SIZE)
 MAX_QUEUED_MESSAGES = 100_000  # per offline client (a device's commands, the hub's share)
+# QoS 1 messages sent to one client and not yet acknowledged. The hub acknowledges a message
+# only once its row is committed, so this window bounds what one ingest worker can take into
+# one transaction: Mosquitto's default of 20 would cap every batch at 20 messages.
+MAX_INFLIGHT_MESSAGES = 1000
 DEFAULT_ACL_ACCESS = {
     "publishClientSend": False,
     "publishClientReceive": False,
@@ -186,6 +190,7 @@ def mosquitto_conf(
         f"persistence_location {dir / 'data'}/",
         "autosave_interval 60",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+        f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
         f"max_packet_size {MAX_PACKET_SIZE}",
         "connection_messages true",
     ]

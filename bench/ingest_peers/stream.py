@@ -4,8 +4,8 @@ A stream is ``events`` signed envelopes from ``devices`` devices (each device's 
 genesis, seqs 1..n), of which ``forged_share`` are forgeries: a copy of a valid envelope with
 its body changed and the old signature kept, published just before the real one, so a system
 that does not verify stores the forgery and then drops the real event as a duplicate. Kinds:
-patrol ``track`` points, a ``heartbeat`` in every 25 and a ``report`` in every 50 (Gridlink files
-those as cases; the peers just store them).
+patrol ``track`` points (a worker's handheld logs one every 30 s), a ``heartbeat`` in every 50 and a
+``report`` in every 200 (Gridlink files those as cases; the peers just store them).
 
 ``publish()`` runs in a child process (its own interpreter, so the publisher's Python never
 shares a GIL with the watcher's): one MQTT v5 client publishes the messages at QoS 1, either as
@@ -66,9 +66,9 @@ def _body(kind: str, seq: int, grid_index: int) -> dict[str, object]:
 
 def kind_for(index: int) -> str:
     """The kind of the stream's ``index``-th valid event (the same in every stream)."""
-    if index % 50 == 49:
+    if index % 200 == 199:
         return "report"
-    if index % 25 == 12:
+    if index % 50 == 24:
         return "heartbeat"
     return "track"
 
@@ -314,9 +314,7 @@ def verdict(
         else:
             forged += 1
     duplicates = sum(c - 1 for c in counts.values())
-    lat = [
-        (watcher.seen[k] - sent_at[k]) * 1000 for k in stream.valid if k in watcher.seen
-    ]
+    lat = [(watcher.seen[k] - sent_at[k]) * 1000 for k in stream.valid if k in watcher.seen]
     last = max((watcher.seen[k] for k in stream.valid if k in watcher.seen), default=sent[0])
     return Outcome(
         system=system,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -184,7 +185,35 @@ def revoke_device(
     return device
 
 
-def watermark(device: Device) -> int | None:
+class KeyView(Protocol):
+    """What the signature and revocation checks read of a device: a ``Device`` or a row of
+    those columns (the ingest reads them without loading ORM objects)."""
+
+    @property
+    def public_key(self) -> str: ...
+    @property
+    def previous_public_key(self) -> str | None: ...
+    @property
+    def previous_key_until(self) -> datetime | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def revoked_seq(self) -> int | None: ...
+    @property
+    def max_seq(self) -> int: ...
+
+
+KEY_COLUMNS = (
+    Device.public_key,
+    Device.previous_public_key,
+    Device.previous_key_until,
+    Device.status,
+    Device.revoked_seq,
+    Device.max_seq,
+)
+
+
+def watermark(device: KeyView) -> int | None:
     """The highest seq still accepted from ``device``; None while it is not revoked."""
     if device.status != DeviceStatus.revoked:
         return None
@@ -197,10 +226,10 @@ def note_announced(device: Device, seq: int) -> None:
         device.announced_seq = seq
 
 
-def verifying_keys(device: Device, now: datetime) -> list[bytes]:
+def verifying_keys(device: KeyView, now: datetime) -> list[bytes]:
     """The keys that verify what ``device`` signs at ``now``: the current one and, within the
     overlap after a rotation, the previous one."""
-    keys = [device.public_key_bytes]
+    keys = [bytes.fromhex(device.public_key)]
     until = device.previous_key_until
     if device.previous_public_key is not None and until is not None and now < until:
         keys.append(bytes.fromhex(device.previous_public_key))

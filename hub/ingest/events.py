@@ -38,7 +38,7 @@ from hub.devices.models import Device
 from hub.errors import HubError
 from hub.events import service as events
 from hub.events.models import ChainStatus, Event
-from hub.ingest import verify
+from hub.ingest import batch, verify
 from hub.ingest.hooks import EventHook
 from hub.media import service as media
 from hub.media.store import BlobStore
@@ -96,6 +96,26 @@ class EventIngest:
             return 0
         with self.session_factory() as db_session:
             fresh, watermarks = self._verify(db_session, parsed, now, reject)
+            if not fresh:
+                return 0
+            if not watermarks:  # the batch path (hub.ingest.batch); the careful one on doubt
+                try:
+                    outcome = batch.store_batch(
+                        db_session,
+                        dict(fresh),
+                        now,
+                        touched,
+                        store=self.store,
+                        on_event=self.on_event,
+                        hook_kinds=self.hook_kinds,
+                    )
+                except batch.BatchAborted as exc:
+                    logger.info("batch path gave up (%s); storing the careful way", exc)
+                else:
+                    for reason, device_id, detail in outcome.rejects:
+                        reject(reason, device_id, detail)
+                    return outcome.stored
+        with self.session_factory() as db_session:
             known = events.existing_digests(db_session=db_session, keys=fresh.keys())
             for key, digest in known.items():
                 _same_or_replay(reject, fresh.pop(key), digest)
@@ -163,12 +183,15 @@ class EventIngest:
         """Signature, clock skew, key event and watermark checks; returns the candidates by
         (device, seq) and the watermarks of the revoked devices among them."""
         now_ts = int(now.timestamp())
-        devices_by_id = {
-            d.id: d
-            for d in db_session.scalars(
-                select(Device).where(Device.id.in_({dev for dev, _e, _r in parsed}))
+        ids = sorted({dev for dev, _e, _r in parsed})
+        devices_by_id = {}
+        for i in range(0, len(ids), 500):  # the checks' columns only: no ORM objects
+            rows = db_session.execute(
+                select(Device.id, Device.grid_code, *devices.KEY_COLUMNS).where(
+                    Device.id.in_(ids[i : i + 500])
+                )
             )
-        }
+            devices_by_id.update({row.id: row for row in rows})
         fresh: dict[tuple[str, int], Candidate] = {}
         watermarks: dict[str, int] = {}
         new_keys: dict[str, bytes] = {}  # announced by a key event earlier in this batch

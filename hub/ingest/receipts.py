@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.devices.models import Device
@@ -17,14 +18,23 @@ from hub.mqtt_messages import Outbound
 from protocol import command, topics
 from protocol.limits import MAX_COMMAND_BYTES
 
+IN_CHUNK = 500  # device ids per IN (...) list
+
 
 def build_receipt(
-    *, db_session: Session, device: Device, touched: Iterable[str], ts: int, hub_seed: bytes
+    *,
+    db_session: Session,
+    device_id: str,
+    last_seq: int,
+    shas: Iterable[str],
+    ts: int,
+    hub_seed: bytes,
 ) -> bytes:
-    blobs = media.blobs_for_receipt(db_session=db_session, device_id=device.id, touched=touched)
+    """One receipt: stored through ``last_seq``, the missing chunks of the blobs ``shas``."""
+    blobs = media.missing_for_receipt(db_session=db_session, shas=shas) if shas else {}
     limit = media.MAX_MISSING_IN_RECEIPT
     while True:
-        data: bytes = command.seal_receipt(device.id, device.last_seq, blobs, ts, hub_seed)
+        data: bytes = command.seal_receipt(device_id, last_seq, blobs, ts, hub_seed)
         if len(data) <= MAX_COMMAND_BYTES:
             return data
         if limit > 1:
@@ -40,16 +50,29 @@ def build_receipt(
 def receipts_for(
     *, db_session: Session, touched: dict[str, set[str]], ts: int, hub_seed: bytes
 ) -> list[Outbound]:
-    """One receipt per touched device (its blobs ``touched[dev]`` mentioned first)."""
+    """One receipt per touched device (its blobs ``touched[dev]`` mentioned first, then its
+    partial ones). The devices' heads and partial blobs are read with one query each per
+    ``IN_CHUNK`` devices, whatever their number."""
     out: list[Outbound] = []
-    for dev, shas in sorted(touched.items()):
-        device = db_session.get(Device, dev)
-        if device is None:
-            continue
-        data = build_receipt(
-            db_session=db_session, device=device, touched=shas, ts=ts, hub_seed=hub_seed
-        )
-        out.append(Outbound(topics.rcpt(dev), data))
+    devs = sorted(touched)
+    for i in range(0, len(devs), IN_CHUNK):
+        part = devs[i : i + IN_CHUNK]
+        rows = db_session.execute(select(Device.id, Device.last_seq).where(Device.id.in_(part)))
+        heads: dict[str, int] = {dev: seq for dev, seq in rows}
+        partial = media.partial_blobs(db_session=db_session, device_ids=part)
+        for dev in part:
+            if dev not in heads:
+                continue
+            shas = media.receipt_shas(touched[dev], partial.get(dev, ()))
+            data = build_receipt(
+                db_session=db_session,
+                device_id=dev,
+                last_seq=heads[dev],
+                shas=shas,
+                ts=ts,
+                hub_seed=hub_seed,
+            )
+            out.append(Outbound(topics.rcpt(dev), data))
     return out
 
 

@@ -27,16 +27,21 @@ from hub.ingest.worker import IngestWorker
 from hub.keys import load_or_create
 from hub.media.store import FileBlobStore
 from hub.settings import Settings
-from protocol import crypto
+from protocol import canonical, crypto
+from protocol.cjson import CJsonCodec
 from protocol.ossl import CryptographyBackend
 
 logger = logging.getLogger(__name__)
 
 
 def use_openssl() -> None:
-    """Verify and sign through ``cryptography`` (OpenSSL), ~100x the pure-Python speed."""
+    """Verify and sign through ``cryptography`` (OpenSSL), ~100x the pure-Python speed, and
+    encode canonical JSON with the stdlib's C encoder (``protocol.cjson``: the pure encoder's
+    bytes and errors, proven on every vector and under hypothesis)."""
     if getattr(crypto.get_backend(), "name", "") != "cryptography":
         crypto.set_backend(CryptographyBackend())
+    if canonical.get_codec() is None:
+        canonical.set_codec(CJsonCodec())
 
 
 @dataclass

@@ -103,8 +103,7 @@ class IngestWorker:
         password: str | None = None,
         share_group: str = SHARE_GROUP,
         mqtt_v5: bool = True,
-        batch_size: int = 200,
-        batch_wait_s: float = 0.02,
+        batch_size: int = 500,
         receipt_interval_s: float | None = None,
         dispatch_interval_s: float = 1.0,
         retry_interval_s: float = 30.0,
@@ -119,7 +118,6 @@ class IngestWorker:
         self.share_group = share_group
         self.mqtt_v5 = mqtt_v5
         self.batch_size = batch_size
-        self.batch_wait_s = batch_wait_s
         self.dispatch_interval_s = dispatch_interval_s
         if receipt_interval_s is None:  # the setting, else its default
             ms = settings.receipt_interval_ms if settings else RECEIPT_INTERVAL_MS_DEFAULT
@@ -373,18 +371,17 @@ class IngestWorker:
                 time.sleep(0.5)
 
     def _take_batch(self, timeout: float = 0.1) -> list[tuple[int, Inbound]]:
+        """What is waiting, up to ``batch_size`` messages: blocks only for the first one (at
+        most ``timeout`` s), never to let a batch fill, so a lone message is stored at once
+        and a flood makes big batches by itself."""
         try:
             first = self._queue.get(timeout=timeout)
         except queue.Empty:
             return []
         batch = [first]
-        deadline = time.monotonic() + self.batch_wait_s
         while len(batch) < self.batch_size:
-            left = deadline - time.monotonic()
             try:
-                batch.append(
-                    self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
-                )
+                batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
         return batch

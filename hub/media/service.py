@@ -201,20 +201,33 @@ def _finish(*, db_session: Session, store: BlobStore, blob: Blob, at: datetime) 
     return True
 
 
-def blobs_for_receipt(
-    *, db_session: Session, device_id: str, touched: Iterable[str] = (), limit: int = 16
-) -> dict[str, list[int]]:
-    """Missing chunk indices of the blobs a receipt to ``device_id`` should mention."""
-    shas = set(touched)
-    partial = db_session.scalars(
-        select(Blob.sha256)
-        .where(Blob.device_id == device_id, Blob.status == BlobStatus.partial.value)
+def partial_blobs(
+    *, db_session: Session, device_ids: Iterable[str], limit: int = 16
+) -> dict[str, list[str]]:
+    """The oldest ``limit`` partial blobs of each of ``device_ids`` (one query)."""
+    out: dict[str, list[str]] = {}
+    rows = db_session.execute(
+        select(Blob.device_id, Blob.sha256)
+        .where(Blob.device_id.in_(list(device_ids)), Blob.status == BlobStatus.partial.value)
         .order_by(Blob.created_at)
-        .limit(limit)
     )
-    shas.update(partial)
+    for dev, sha in rows:
+        if dev is not None and len(shas := out.setdefault(dev, [])) < limit:
+            shas.append(sha)
+    return out
+
+
+def receipt_shas(touched: Iterable[str], partial: Iterable[str], limit: int = 16) -> list[str]:
+    """The blobs a receipt mentions: every touched one, then partial ones up to ``limit``."""
+    mine = set(touched)
+    both = sorted(mine | set(partial))
+    return both[: max(limit, len(mine))]
+
+
+def missing_for_receipt(*, db_session: Session, shas: Iterable[str]) -> dict[str, list[int]]:
+    """sha -> missing chunk indices (empty once complete) of the known blobs among ``shas``."""
     out: dict[str, list[int]] = {}
-    for sha in sorted(shas)[: max(limit, len(set(touched)))]:
+    for sha in shas:
         blob = db_session.get(Blob, sha)
         if blob is not None:
             out[sha] = missing_chunks(blob)

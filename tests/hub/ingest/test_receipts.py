@@ -57,7 +57,7 @@ def test_a_stream_gets_few_receipts_and_the_last_covers_it_all(
     dev = device_factory("hh-coal")
     dev.register(db_session)
     db_session.commit()
-    worker = start_worker(receipt_interval_s=0.5, batch_wait_s=0.001, batch_size=5)
+    worker = start_worker(receipt_interval_s=0.5, batch_size=5)
     wire = wire_factory(topics.rcpt("hh-coal"))
     pk = worker.hub_key.public_key
 
