@@ -30,9 +30,9 @@ certificate. The plain listener ``broker.port`` stays for the observer and the a
 ``persistence=True`` keeps sessions and queued messages across ``restart()`` (graceful stop, so
 Mosquitto writes its database); ``restart(kill=True)`` simulates a crash (SIGKILL).
 ``log_path`` has the broker log (``log_type all``; benchmarks pass ``log_types=("error",
-"warning", "notice")`` so the broker does not write a line per message), handy for asserting on the wire (e.g. the
-``d1`` DUP flag of a retransmitted PUBLISH). The MQTT client that records what it receives is
-``tests.support.wire.MqttObserver``.
+"warning", "notice")`` so the broker does not write a line per message), handy for asserting
+on the wire (e.g. the ``d1`` DUP flag of a retransmitted PUBLISH). The MQTT client that
+records what it receives is ``tests.support.wire.MqttObserver``.
 """
 
 from __future__ import annotations
