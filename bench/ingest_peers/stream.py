@@ -262,6 +262,8 @@ class Outcome:
     duplicates: int
     elapsed_s: float  # first publish -> last valid event committed
     latencies_ms: list[float]
+    # CPU seconds used during the run, per process ("system", "broker"), where measured
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -288,6 +290,9 @@ class Outcome:
             "events_per_s": round(self.rate, 1),
             "p50_ms": round(self.pct(50), 2),
             "p99_ms": round(self.pct(99), 2),
+            "cpu_us_per_event": {
+                k: round(v * 1e6 / self.stored, 1) for k, v in self.cpu_s.items() if self.stored
+            },
         }
 
 
