@@ -314,9 +314,7 @@ def verdict(
         else:
             forged += 1
     duplicates = sum(c - 1 for c in counts.values())
-    lat = [
-        (watcher.seen[k] - sent_at[k]) * 1000 for k in stream.valid if k in watcher.seen
-    ]
+    lat = [(watcher.seen[k] - sent_at[k]) * 1000 for k in stream.valid if k in watcher.seen]
     last = max((watcher.seen[k] for k in stream.valid if k in watcher.seen), default=sent[0])
     return Outcome(
         system=system,
