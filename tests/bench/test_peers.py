@@ -111,7 +111,7 @@ def test_python_peer_killed_mid_stream_loses_nothing(peer: str) -> None:
             system = FACTORIES[peer](root / "sys", broker, stream).start()
             try:
                 publisher = Publisher(
-                    broker.host, broker.port, broker.observer_account, stream.messages, 400
+                    broker.host, broker.port, broker.observer_account, stream.messages, None
                 )
                 watcher = Watcher(system.db_path, system.query).start()
                 publisher.go()
@@ -126,7 +126,7 @@ def test_python_peer_killed_mid_stream_loses_nothing(peer: str) -> None:
                 system.start()
                 watcher.wait_for(set(stream.valid), 30)
                 watcher.stop()
-                out = verdict(system.name, stream, watcher, sent, 400)
+                out = verdict(system.name, stream, watcher, sent, None)
             finally:
                 system.stop()
     _assert_all_stored(out, stream)
