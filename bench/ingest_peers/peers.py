@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -81,7 +82,9 @@ class _Process:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def _wait_for_line(self, text: str, timeout: float, nudge: object = None) -> None:
+    def _wait_for_line(
+        self, text: str, timeout: float, nudge: Callable[[], None] | None = None
+    ) -> None:
         """Until ``text`` is in the log; ``nudge()`` (if given) is called on every round."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -92,7 +95,7 @@ class _Process:
                 )
             if text in self.log():
                 return
-            if callable(nudge):
+            if nudge is not None:
                 nudge()
             time.sleep(0.05)
         raise RuntimeError(f"{self.name} never got ready: {self.log()[-3000:]}")
