@@ -10,6 +10,9 @@ skips that and builds it with node-gyp (g++, make, python3) against the Node hea
 installed Node (``npm_config_nodedir=/usr`` when ``/usr/include/node`` has them, as with the
 nodesource package; else node-gyp would fetch them from nodejs.org). ``allowScripts`` in the
 generated package.json approves that one install script (npm 12 blocks unapproved ones).
+npm 11 warns that ``build-from-source`` is not one of its own settings; ``prebuild-install``
+reads the variable itself, and without it the download fails and the build runs anyway (after
+the failed connection). A cold install (empty ``var/`` and npm cache) took 2-3 minutes here.
 
 The flow (``flow()``; credentials in ``flows_cred.json``, ``credentialSecret: false``):
 
