@@ -361,8 +361,9 @@ def result_rows(r: dict[str, Any]) -> list[Row]:
                         baseline=f"{BASELINE} p50", headline=False, details=keep)  # fmt: skip
         row.passed = bool(row.passed) and x["status"] == 200
         out.append(row)
+    per_request = list(zip(out, r["results"], strict=True))
     for reader in base:
-        mine = [row for row, x in zip(out, r["results"], strict=True) if x["reader"] == reader]
+        mine = [row for row, x in per_request if x["reader"] == reader]
         worst = max(mine, key=lambda row: row.value or 0)
         out.append(Row.below(s, f"{reader}: slowest request p95 ({db})", worst.value, LIMIT_MS,
                              "ms", details={"request": worst.name, "cases": r["seeded"]["cases"],
