@@ -1,16 +1,29 @@
-"""`python -m bench`: run every benchmark module that exists and print its table."""
+"""`python -m bench [NAME...]`: run the benchmark modules (all of them, or the ones named, e.g.
+``python -m bench media protocol_speed``), print each module's table, then one summary table,
+and write the figures with the machine, the commit and the date as JSON under
+``bench/results/`` (bench/results.py says what is in it and what a module's ``run()`` returns).
+
+Exit status: 0; 1 when a module failed (the others still ran); 2 when every module ran but a
+figure missed its target.
+"""
 
 from __future__ import annotations
 
-import importlib
+import argparse
+import sys
+from datetime import UTC, datetime
 
 from rich.console import Console
+
+from bench import results
 
 MODULES = [
     "bench.protocol_speed",
     "bench.mp_crypto",
     "bench.firmware_heap",
     "bench.hub_ingest",
+    "bench.ingest_peers",  # the lead's ingest comparison (a package; skipped until it has run())
+    "bench.media",
     "bench.gate_lists",
     "bench.gate_latency",
     "bench.hub_import",
@@ -18,18 +31,52 @@ MODULES = [
 ]
 
 
-def main() -> None:
-    console = Console(width=120)
-    for name in MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            console.print(f"[yellow]{name}: not present, skipped[/]")
-            continue
-        console.print(module.run())
+def select(names: list[str]) -> list[str]:
+    """The modules named (``media`` or ``bench.media``), in the order given; SystemExit(2)
+    naming the known ones for a name that is not in MODULES."""
+    known = {results.short(m): m for m in MODULES}
+    chosen = []
+    for n in names:
+        module = known.get(results.short(n))
+        if module is None:
+            raise SystemExit(f"unknown benchmark {n!r}; known: {', '.join(known)}")
+        chosen.append(module)
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="modules to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="print the module names and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(results.short(m) for m in MODULES))
+        return 0
+    chosen = select(args.names) if args.names else MODULES
+    console = Console(width=140)
+    started = datetime.now(UTC)
+    machine, git = results.machine_info(), results.git_info()
+    outcomes = []
+    for name in chosen:
+        console.rule(name)
+        out = results.run_module(name)
+        if out.status == "absent":
+            console.print(f"[yellow]{name}: {out.note}[/]")
+        elif out.status == "failed":
+            console.print(f"[red]{name}: failed: {out.error}[/]")
+        elif out.table is not None:
+            console.print(out.table)
+        outcomes.append(out)
+    console.rule("summary")
+    console.print(results.summary(outcomes))
+    doc = results.document(
+        outcomes, started=started, machine=machine, git=git,
+        subset=chosen if args.names else None,
+    )  # fmt: skip
+    path, latest = results.write(doc)
+    console.print(f"figures written to {path} (and {latest.name})")
+    return int(doc["exit_status"])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -35,6 +35,7 @@ from rich.table import Table
 from sqlalchemy import Engine, insert, select, text
 
 from bench.gate_lists import out_dir
+from bench.results import Report, Row
 from hub.areas.models import Grid, Unit, WorkerGrid
 from hub.auth import passwords
 from hub.cases.models import Case, CaseTransition, Category
@@ -349,9 +350,33 @@ def table(r: dict[str, Any]) -> Table:
     return t
 
 
-def run() -> Table:
-    """For `python -m bench`: the table (PostgreSQL too when GRIDLINK_BENCH_POSTGRES_URL is set)."""
-    return table(measure(postgres=os.environ.get("GRIDLINK_BENCH_POSTGRES_URL") or None))
+def result_rows(r: dict[str, Any]) -> list[Row]:
+    s, db = "console_pages", r["database"]
+    base = {x["reader"]: x["p50_ms"] for x in r["results"] if x["page"] == "baseline"}
+    out = []
+    for x in r["results"]:
+        keep = {k: x[k] for k in ("path", "status", "bytes", "p50_ms")}
+        row = Row.below(s, f"{x['reader']} {x['page']}: {x['what']} p95 ({db})", x["p95_ms"],
+                        LIMIT_MS, "ms", ratio=round(x["p50_ms"] / (base[x["reader"]] or 1e-9), 1),
+                        baseline=f"{BASELINE} p50", headline=False, details=keep)  # fmt: skip
+        row.passed = bool(row.passed) and x["status"] == 200
+        out.append(row)
+    per_request = list(zip(out, r["results"], strict=True))
+    for reader in base:
+        mine = [row for row, x in per_request if x["reader"] == reader]
+        worst = max(mine, key=lambda row: row.value or 0)
+        out.append(Row.below(s, f"{reader}: slowest request p95 ({db})", worst.value, LIMIT_MS,
+                             "ms", details={"request": worst.name, "cases": r["seeded"]["cases"],
+                                            "all_pass": all(m.passed for m in mine)}))  # fmt: skip
+        out[-1].passed = all(m.passed for m in mine)
+    return out
+
+
+def run() -> Report:
+    """For `python -m bench`: the table and rows (on PostgreSQL instead of SQLite when
+    GRIDLINK_BENCH_POSTGRES_URL is set)."""
+    r = measure(postgres=os.environ.get("GRIDLINK_BENCH_POSTGRES_URL") or None)
+    return Report(table(r), result_rows(r))
 
 
 def main() -> int:

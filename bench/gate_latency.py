@@ -176,9 +176,39 @@ def table(rows: list[dict]):
     return t
 
 
+def result_rows(rows: list[dict]) -> list:
+    from bench.results import Row
+
+    def total(r: dict) -> float | None:
+        p99, lag = r.get("p99_ms"), r.get("lag_p99_ms")
+        return None if p99 is None or lag is None else round(p99 + lag, 2)
+
+    face = total(rows[0]) if rows else None  # the plain face run of this invocation
+    out = []
+    for r in rows:
+        value = total(r)
+        ratio = round(value / face, 2) if value is not None and face else None
+        row = Row.below("gate_latency", f"{r['run']}: lat p99 + lag p99", value, TARGET_MS, "ms",
+                        ratio=ratio, baseline="face run",
+                        details={k: v for k, v in r.items() if k not in ("acks",)})  # fmt: skip
+        row.passed = bool(row.passed) and r["rc"] == 0
+        out.append(row)
+        if "sync_s" in r:
+            out.append(Row("gate_latency", f"{r['run']}: {DELTA}-entry delta sync during the rush",
+                           round(r["sync_s"], 1), "s",
+                           details={"last_ack": (r.get("acks") or ["none"])[-1]}))  # fmt: skip
+        elif "sync" in r:
+            out.append(Row("gate_latency", f"{r['run']}: {DELTA}-entry delta sync during the rush",
+                           None, "s", details={"error": r["sync"]}))  # fmt: skip
+    return out
+
+
 def run():
-    """For `python -m bench`."""
-    return table(measure())
+    """For `python -m bench`: the table and rows."""
+    from bench.results import Report
+
+    rows = measure()
+    return Report(table(rows), result_rows(rows))
 
 
 def main() -> int:

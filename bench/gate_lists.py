@@ -154,9 +154,41 @@ def table(r: dict):
     return t
 
 
+def result_rows(r: dict) -> list:
+    from bench.results import Row
+
+    s = "gate_lists"
+    if "error" in r:
+        return [Row(s, "lookups", None, "µs", target="p99 < 5,000 µs", passed=False,
+                    details={"error": r["error"][-300:], "heap": r["heap"]})]  # fmt: skip
+    out = [
+        Row.below(s, f"{k} p99", r[k][1], 5000, "µs", ratio=r["p99_vs_miss"][k],
+                  baseline="unknown-card lookup", headline=k.startswith("decide"),
+                  details={"p50_us": r[k][0], "max_us": r[k][2], "heap": r["heap"]})
+        for k in KINDS
+    ]  # fmt: skip
+    worst = max(KINDS, key=lambda k: r[k][1])
+    out.insert(0, Row.below(s, "slowest lookup p99", r[worst][1], 5000, "µs",
+                            details={"kind": worst}))  # fmt: skip
+    d = r["delta_ms"]
+    out += [
+        Row(s, "full snapshot sync (3,000 persons, 1,000 vehicles)", r["full_ms"], "ms",
+            details={"parts": r["full_parts"]}),
+        Row(s, "1,000-entry delta sync (8 parts)", sum(d), "ms", details={"part_ms": d}),
+        Row(s, "bytes on flash", r["flash_bytes"], "B", headline=False,
+            details={"buckets": r["buckets"]}),
+        Row(s, "heap free at end", r["free_end"], "B", headline=False,
+            details={"after_full": r["free_after_full"], "heap": r["heap"]}),
+    ]  # fmt: skip
+    return out
+
+
 def run():
-    """For `python -m bench`: the table."""
-    return table(measure())
+    """For `python -m bench`: the table and rows."""
+    from bench.results import Report
+
+    r = measure()
+    return Report(table(r), result_rows(r))
 
 
 def main() -> int:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from bench.results import Report, Row
 from hub.clock import SystemClock
 from hub.db import make_engine, make_session_factory
 from hub.devices.models import DeviceKind
@@ -131,32 +132,24 @@ def _through_broker(msgs: list[tuple[str, bytes]], keys: dict[str, bytes], worke
     return stored / elapsed
 
 
-def run() -> Table:
+def measure() -> list[tuple[str, float | None, str]]:
+    """(path, events/s or None, note) per measured path."""
     use_openssl()
     now = int(time.time())
     msgs, keys = _stream(now)
     n = len(msgs)
-    table = Table(title=f"Hub ingest ({n} signed envelopes from {DEVICES} devices, SQLite WAL)")
-    table.add_column("path")
-    table.add_column("events/s", justify="right")
-    table.add_column("µs/event", justify="right")
-
-    def row(name: str, rate: float) -> None:
-        table.add_row(name, f"{rate:,.0f}", f"{1e6 / rate:,.1f}")
-
     parsed = [envelope.parse(p) for _t, p in msgs]
-    row(
-        "verify only (cryptography Ed25519)",
-        _rate(lambda: sum(1 for env in parsed if envelope.verify(env, keys[env["dev"]]) is None))[
-            0
-        ],
-    )
-    row(
-        "parse + verify (envelope.open)",
-        _rate(lambda: sum(1 for _t, p in msgs if envelope.open(p, keys[envelope.parse(p)["dev"]])))[
-            0
-        ],
-    )
+
+    def verify() -> int:
+        return sum(1 for e in parsed if envelope.verify(e, keys[e["dev"]]) is None)
+
+    def parse_verify() -> int:
+        return sum(1 for _t, p in msgs if envelope.open(p, keys[envelope.parse(p)["dev"]]))
+
+    out: list[tuple[str, float | None, str]] = [
+        ("verify only (cryptography Ed25519)", _rate(verify)[0], ""),
+        ("parse + verify (envelope.open)", _rate(parse_verify)[0], ""),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         proc = _setup(Path(tmp), keys)
 
@@ -165,18 +158,58 @@ def run() -> Table:
                 proc.process([Inbound(t, p) for t, p in msgs[i : i + BATCH]])
             return _stored(proc)
 
-        row(f"full ingest path, batches of {BATCH} (verify, dedupe, chain, store)", _rate(full)[0])
+        name = f"full ingest path, batches of {BATCH} (verify, dedupe, chain, store)"
+        out.append((name, _rate(full)[0], ""))
         proc.session_factory.kw["bind"].dispose()
-    try:
-        for workers in (1, 2):
-            row(
-                f"through Mosquitto, {workers} worker(s), QoS 1",
-                _through_broker(msgs, keys, workers),
-            )
-    except (ImportError, RuntimeError, OSError) as exc:
-        table.add_row("through Mosquitto", "skipped", str(exc)[:40])
-    return table
+    for workers in (1, 2):
+        name = f"through Mosquitto, {workers} worker(s), QoS 1"
+        try:
+            out.append((name, _through_broker(msgs, keys, workers), ""))
+        except (ImportError, RuntimeError, OSError) as exc:
+            out.append((name, None, f"skipped: {exc}"))
+    return out
+
+
+def table(measured: list[tuple[str, float | None, str]]) -> Table:
+    n = DEVICES * PER_DEVICE
+    t = Table(title=f"Hub ingest ({n} signed envelopes from {DEVICES} devices, SQLite WAL)")
+    t.add_column("path")
+    t.add_column("events/s", justify="right")
+    t.add_column("µs/event", justify="right")
+    for name, rate, note in measured:
+        if rate is None:
+            t.add_row(name, "skipped", note[:60])
+        else:
+            t.add_row(name, f"{rate:,.0f}", f"{1e6 / rate:,.1f}")
+    return t
+
+
+HEADLINE = ("full ingest path", "through Mosquitto, 1 worker")
+
+
+def rows(measured: list[tuple[str, float | None, str]]) -> list[Row]:
+    return [
+        Row(
+            "hub_ingest",
+            name,
+            None if rate is None else round(rate),
+            "events/s",
+            headline=name.startswith(HEADLINE),
+            details={
+                "us_per_event": round(1e6 / rate, 1) if rate else None,
+                "note": note,
+                "events": DEVICES * PER_DEVICE,
+                "devices": DEVICES,
+            },
+        )  # fmt: skip
+        for name, rate, note in measured
+    ]
+
+
+def run() -> Report:
+    measured = measure()
+    return Report(table(measured), rows(measured))
 
 
 if __name__ == "__main__":
-    Console(width=120).print(run())
+    Console(width=120).print(table(measure()))

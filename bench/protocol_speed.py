@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bench.results import Report, Row
 from protocol import crypto, envelope
 from protocol.ossl import CryptographyBackend
 
@@ -54,42 +55,79 @@ def _rate(fn, seconds: float = 1.0) -> tuple[float, float]:
     return n / elapsed, elapsed / n * 1000
 
 
-def run() -> Table:
+def measure() -> dict[str, float | int]:
+    """Milliseconds per seal / open and verifies per second, per interpreter / backend."""
     data, pk = _envelope()
     seed = bytes(range(32))
     env = envelope.parse(data)
-    table = Table(title="Envelope signing and verification (one report envelope)")
-    for col in ("interpreter / backend", "seal ms", "open (verify) ms", "verifies/s", "note"):
-        table.add_column(col)
     mp_seal, mp_open, size = _micropython()
-    table.add_row(
-        "MicroPython 1.29 unix, pure Ed25519",
-        f"{mp_seal:.1f}",
-        f"{mp_open:.1f}",
-        f"{1000 / mp_open:.0f}",
-        f"{size} B envelope, -X heapsize=192K",
-    )
+    r: dict[str, float | int] = {"mp_seal_ms": mp_seal, "mp_open_ms": mp_open, "bytes": size}
     before = crypto.get_backend()
     try:
-        _, pure_seal = _rate(lambda: envelope.seal(env, seed), 0.5)
-        pure_rate, pure_open = _rate(lambda: envelope.open(data, pk), 0.5)
-        table.add_row(
-            "CPython, pure Ed25519", f"{pure_seal:.2f}", f"{pure_open:.2f}", f"{pure_rate:.0f}", ""
-        )
+        _, r["pure_seal_ms"] = _rate(lambda: envelope.seal(env, seed), 0.5)
+        r["pure_rate"], r["pure_open_ms"] = _rate(lambda: envelope.open(data, pk), 0.5)
         crypto.set_backend(CryptographyBackend())
-        _, ossl_seal = _rate(lambda: envelope.seal(env, seed))
-        ossl_rate, ossl_open = _rate(lambda: envelope.open(data, pk))
-        table.add_row(
-            "CPython, cryptography (hub)",
-            f"{ossl_seal:.3f}",
-            f"{ossl_open:.3f}",
-            f"{ossl_rate:.0f}",
-            f"{ossl_rate / (1000 / mp_open):.0f}x MicroPython",
-        )
+        _, r["ossl_seal_ms"] = _rate(lambda: envelope.seal(env, seed))
+        r["ossl_rate"], r["ossl_open_ms"] = _rate(lambda: envelope.open(data, pk))
     finally:
         crypto.set_backend(before)
-    return table
+    return r
+
+
+def table(r: dict[str, float | int]) -> Table:
+    t = Table(title="Envelope signing and verification (one report envelope)")
+    for col in ("interpreter / backend", "seal ms", "open (verify) ms", "verifies/s", "note"):
+        t.add_column(col)
+    mp_rate = 1000 / r["mp_open_ms"]
+    t.add_row(
+        "MicroPython 1.29 unix, pure Ed25519",
+        f"{r['mp_seal_ms']:.1f}",
+        f"{r['mp_open_ms']:.1f}",
+        f"{mp_rate:.0f}",
+        f"{r['bytes']} B envelope, -X heapsize=192K",
+    )
+    t.add_row(
+        "CPython, pure Ed25519",
+        f"{r['pure_seal_ms']:.2f}",
+        f"{r['pure_open_ms']:.2f}",
+        f"{r['pure_rate']:.0f}",
+        "",
+    )
+    t.add_row(
+        "CPython, cryptography (hub)",
+        f"{r['ossl_seal_ms']:.3f}",
+        f"{r['ossl_open_ms']:.3f}",
+        f"{r['ossl_rate']:.0f}",
+        f"{r['ossl_rate'] / mp_rate:.0f}x MicroPython",
+    )
+    return t
+
+
+def rows(r: dict[str, float | int]) -> list[Row]:
+    s, mp_rate = "protocol_speed", 1000 / r["mp_open_ms"]
+    size = {"envelope_bytes": r["bytes"]}
+    return [
+        Row(s, "MicroPython seal (pure Ed25519)", round(r["mp_seal_ms"], 2), "ms", details=size),
+        Row(s, "MicroPython open (verify)", round(r["mp_open_ms"], 2), "ms", details=size),
+        Row(s, "CPython pure seal", round(r["pure_seal_ms"], 3), "ms", headline=False),
+        Row(s, "CPython pure open", round(r["pure_open_ms"], 3), "ms", headline=False),
+        Row(s, "hub (cryptography) seal", round(r["ossl_seal_ms"], 4), "ms", headline=False),
+        Row(
+            s,
+            "hub (cryptography) verifies",
+            round(r["ossl_rate"]),
+            "/s",
+            ratio=round(r["ossl_rate"] / mp_rate),
+            baseline="MicroPython",
+            details={"open_ms": round(r["ossl_open_ms"], 4)},
+        ),
+    ]
+
+
+def run() -> Report:
+    r = measure()
+    return Report(table(r), rows(r))
 
 
 if __name__ == "__main__":
-    Console(width=120).print(run())
+    Console(width=120).print(table(measure()))
