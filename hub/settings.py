@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import math
 from datetime import date
 from functools import lru_cache
@@ -92,6 +94,9 @@ class Settings(BaseSettings):
     # always sent (the device verifies each in pure Python, ~40 ms; receipts are cumulative, so
     # the ones left out lose nothing). 0: one receipt per stored batch.
     receipt_interval_ms: int = Field(default=500, ge=0, le=60_000)
+    # Helper processes that share each ingest worker's signature checks (hub.ingest.verifier);
+    # None: one when the machine has more than one core, else none. 0: all in the worker.
+    ingest_verify_processes: int | None = Field(default=None, ge=0, le=16)
 
     # TLS to the broker (docs/operations.md, "TLS"): the CA that signed the broker's certificate
     # (PEM; none: the system's CAs) and, when the broker requires client certificates, the hub's
@@ -246,3 +251,10 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (read once from the environment)."""
     return Settings()
+
+
+def verify_processes(settings: Settings | None) -> int:
+    """The ``ingest_verify_processes`` in force (None: one helper on a machine of 2+ cores)."""
+    if settings is not None and settings.ingest_verify_processes is not None:
+        return settings.ingest_verify_processes
+    return 1 if (os.cpu_count() or 1) > 1 else 0

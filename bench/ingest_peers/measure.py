@@ -61,9 +61,10 @@ def measure(
                 pids = {"system": _pid(system), "broker": broker.proc.pid if broker.proc else None}
                 cpu0 = {k: _cpu_s(pid) for k, pid in pids.items()}
                 publisher.go()
-                sent, _acked = publisher.result()
+                sent, _acked, publisher_cpu = publisher.result()
                 watcher.wait_for(set(stream.valid), settle_s)
                 cpu = {k: _cpu_s(pid) - cpu0[k] for k, pid in pids.items()}
+                cpu["publisher"] = publisher_cpu
                 watcher.stop()
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT

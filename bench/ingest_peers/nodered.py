@@ -3,7 +3,7 @@ registry, one flow ``mqtt in -> function (Ed25519 verify with Node's crypto) -> 
 
 Install (``ensure_installed()``, automatic on first use, cached): ``npm install`` of the pinned
 ``node-red``, ``node-red-node-sqlite`` and its native ``sqlite3`` into
-``var/nodered/node-red-<version>/`` (gitignored), under a file lock, in a temporary directory
+``~/.cache/gridlink/nodered/node-red-<version>/`` (``$GRIDLINK_NODERED_CACHE``), under a file lock, in a temporary directory
 renamed into place once ``sqlite3`` loads. ``sqlite3``'s install script first tries to download a
 prebuilt binary from GitHub, a host we cannot reach; ``npm_config_build_from_source=sqlite3``
 skips that and builds it with node-gyp (g++, make, python3) against the Node headers of the
@@ -12,7 +12,7 @@ nodesource package; else node-gyp would fetch them from nodejs.org). ``allowScri
 generated package.json approves that one install script (npm 12 blocks unapproved ones).
 npm 11 warns that ``build-from-source`` is not one of its own settings; ``prebuild-install``
 reads the variable itself, and without it the download fails and the build runs anyway (after
-the failed connection). A cold install (empty ``var/`` and npm cache) took 2-3 minutes here.
+the failed connection). A cold install (empty cache and npm cache) took 2-3 minutes here.
 
 The flow (``flow()``; credentials in ``flows_cred.json``, ``credentialSecret: false``):
 
@@ -56,7 +56,12 @@ NODE_RED = "4.1.15"
 SQLITE_NODE = "1.1.1"  # node-red-node-sqlite
 SQLITE3 = "5.1.7"  # its native dependency (^5.1.7), pinned so allowScripts names it exactly
 REPO = Path(__file__).resolve().parents[2]
-CACHE = REPO / "var" / "nodered"
+# Outside the checkout, so a fresh clone on the same machine (CI's) reuses the install;
+# GRIDLINK_NODERED_CACHE overrides it.
+CACHE = Path(
+    os.environ.get("GRIDLINK_NODERED_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gridlink" / "nodered"
+)
 INSTALL_TIMEOUT_S = 1800
 
 EVT_FILTER = topics.EVT_ALL

@@ -23,6 +23,7 @@ seq) twice (``duplicates``).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
 import statistics
 import threading
@@ -141,6 +142,7 @@ def _publish_child(
     conn.send(("ready", None))
     conn.recv()  # go
     sent: list[float] = []
+    cpu0 = os.times()
     start = time.monotonic()
     for i, (topic, payload) in enumerate(messages):
         if rate:
@@ -152,9 +154,10 @@ def _publish_child(
     deadline = time.monotonic() + 120
     while acked[0] < len(messages) and time.monotonic() < deadline:
         time.sleep(0.005)
+    cpu1 = os.times()
     client.disconnect()
     client.loop_stop()
-    conn.send(("done", (sent, acked[0])))
+    conn.send(("done", (sent, acked[0], cpu1.user - cpu0.user + cpu1.system - cpu0.system)))
 
 
 class Publisher:
@@ -184,8 +187,9 @@ class Publisher:
     def go(self) -> None:
         self._conn.send("go")
 
-    def result(self, timeout: float = 300) -> tuple[list[float], int]:
-        """When each message was handed to the client, and how many the broker acknowledged."""
+    def result(self, timeout: float = 300) -> tuple[list[float], int, float]:
+        """When each message was handed to the client, how many the broker acknowledged, and
+        the CPU seconds the publisher used."""
         if not self._conn.poll(timeout):
             self._proc.kill()
             raise RuntimeError("publisher did not finish")

@@ -22,7 +22,7 @@ never change a command.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -39,12 +39,13 @@ from hub.errors import HubError
 from hub.events import service as events
 from hub.events.models import ChainStatus, Event
 from hub.ingest import batch, verify
+from hub.ingest.verifier import Check, Verifier
 from hub.ingest.hooks import EventHook
 from hub.media import service as media
 from hub.media.store import BlobStore
 from hub.mqtt_messages import Inbound
-from protocol import bundle, envelope, topics
-from protocol.errors import ProtocolError
+from protocol import bundle, envelope, sealed, topics
+from protocol.errors import ProtocolError, SignatureError
 
 if TYPE_CHECKING:
     from protocol.envelope import Envelope
@@ -77,11 +78,13 @@ class EventIngest:
         store: BlobStore,
         on_event: EventHook,
         hook_kinds: frozenset[str] | None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.store = store
         self.on_event = on_event
         self.hook_kinds = hook_kinds
+        self.verifier = verifier
 
     def handle(
         self,
@@ -195,7 +198,8 @@ class EventIngest:
         fresh: dict[tuple[str, int], Candidate] = {}
         watermarks: dict[str, int] = {}
         new_keys: dict[str, bytes] = {}  # announced by a key event earlier in this batch
-        for dev, env, raw in parsed:
+        signed = self._signers(parsed, devices_by_id, now)
+        for i, (dev, env, raw) in enumerate(parsed):
             device = devices_by_id.get(dev)
             if device is None:
                 reject("unknown_device", dev, f"seq {env['seq']}")
@@ -205,7 +209,12 @@ class EventIngest:
             if dev in new_keys:
                 keys.append(current)
             try:
-                key = verify.signer(env, keys)
+                if signed is None:
+                    key = verify.signer(env, keys)
+                elif (index := signed[i]) < 0:
+                    raise SignatureError("signature does not verify")
+                else:
+                    key = keys[index]
                 envelope.check_skew(env, now_ts)
                 pub = verify.key_event_pub(env) if env["kind"] == "key" else None
                 if env["kind"] == "ota":
@@ -243,6 +252,26 @@ class EventIngest:
                 continue
             fresh[key_seq] = cand
         return fresh, watermarks
+
+    def _signers(
+        self,
+        parsed: list[tuple[str, Envelope, bytes]],
+        devices_by_id: Mapping[str, devices.KeyView],
+        now: datetime,
+    ) -> list[int] | None:
+        """The batch's signature checks at once (``hub.ingest.verifier``, shared with a helper
+        process): per message the index of the key that verified it, -1 for none. None (each
+        is checked in order in ``_verify``) without a verifier or when the batch holds a
+        ``key`` event, whose new key counts for the device's later messages of the batch."""
+        if self.verifier is None or any(env["kind"] == "key" for _d, env, _r in parsed):
+            return None
+        checks: list[Check] = []
+        for dev, env, _raw in parsed:
+            device = devices_by_id.get(dev)
+            keys = tuple(devices.verifying_keys(device, now)) if device is not None else ()
+            sig = bytes.fromhex(env["sig"])  # sealed.parse checked: 128 lower-case hex
+            checks.append((sealed.signing_message(env, envelope.DOMAIN), sig, keys))
+        return self.verifier.signers(checks)
 
     def _drop_unlinked(
         self,

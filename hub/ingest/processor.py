@@ -29,6 +29,7 @@ from hub.ingest.events import EventIngest
 from hub.ingest.hooks import EventHook
 from hub.ingest.receipts import receipts_for
 from hub.ingest.state import handle_states
+from hub.ingest.verifier import Verifier
 from hub.keys import HubKey
 from hub.media.store import BlobStore
 from hub.mqtt_messages import Inbound, Outbound
@@ -77,6 +78,7 @@ class Processor:
         settings: Settings | None = None,
         on_event: EventHook | None = None,
         tally: events.RejectionTally | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         """``on_event`` runs after each event is stored; by default the case workflow's hook
         (``hooks.make_dispatcher``), which needs ``settings``."""
@@ -99,9 +101,10 @@ class Processor:
                 store,
                 hooks.make_dispatcher(clock=clock, settings=settings),
                 frozenset({"ack", *hooks.FLOWS}),
+                verifier,
             )
         else:
-            self.event_ingest = EventIngest(session_factory, store, on_event, None)
+            self.event_ingest = EventIngest(session_factory, store, on_event, None, verifier)
 
     # -- entry point -------------------------------------------------------------------------
     def process(self, batch: Sequence[Inbound], *, receipts: bool = True) -> BatchResult:

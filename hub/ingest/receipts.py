@@ -19,6 +19,10 @@ from protocol import command, topics
 from protocol.limits import MAX_COMMAND_BYTES
 
 IN_CHUNK = 500  # device ids per IN (...) list
+# Receipts go at QoS 0: each is cumulative, a device offline when one is sent gets a new one for
+# its birth, and a device that misses one re-sends what no receipt covered after a reconnect
+# (docs/protocol.md section 8), so a lost receipt costs a duplicate at most, never an event.
+RECEIPT_QOS = 0
 
 
 def build_receipt(
@@ -72,7 +76,7 @@ def receipts_for(
                 ts=ts,
                 hub_seed=hub_seed,
             )
-            out.append(Outbound(topics.rcpt(dev), data))
+            out.append(Outbound(topics.rcpt(dev), data, qos=RECEIPT_QOS))
     return out
 
 

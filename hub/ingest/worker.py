@@ -43,13 +43,15 @@ from hub.clock import Clock
 from hub.commands.dispatcher import Dispatcher
 from hub.events.service import RejectionTally
 from hub.ingest.hooks import EventHook
+from hub.ingest.mqtt_client import IngestClient
 from hub.ingest.processor import BatchResult, Processor
 from hub.ingest.receipts import ReceiptCoalescer
+from hub.ingest.verifier import Verifier
 from hub.keys import HubKey
 from hub.media.store import BlobStore, FileBlobStore
 from hub.mqtt_messages import Inbound, Outbound
 from hub.ota.serving import FirmwareServer
-from hub.settings import Settings
+from hub.settings import Settings, verify_processes
 from protocol import command, topics
 from protocol.errors import ProtocolError
 
@@ -124,6 +126,7 @@ class IngestWorker:
             receipt_interval_s = ms / 1000
         self._receipts = ReceiptCoalescer(receipt_interval_s)
         self.tally = RejectionTally()
+        self.verifier = Verifier(verify_processes(settings))
         self.processor = Processor(
             session_factory,
             hub_key,
@@ -132,6 +135,7 @@ class IngestWorker:
             tally=self.tally,
             on_event=on_event,
             settings=settings,
+            verifier=self.verifier,
         )
         if ota_store is None and settings is not None:
             ota_store = FileBlobStore(settings.ota_dir)
@@ -166,7 +170,7 @@ class IngestWorker:
         self._generation = 0  # bumps per connection: never PUBACK a mid of an older one
         self._thread: threading.Thread | None = None
         self._hub_session = int(time.time() * 1000)
-        self.client = mqtt.Client(
+        self.client = IngestClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5 if mqtt_v5 else mqtt.MQTTv311,
@@ -250,6 +254,7 @@ class IngestWorker:
         self.client.disconnect()
         self.client.loop_stop()
         self._connected = False
+        self.verifier.close()
 
     def __enter__(self) -> IngestWorker:
         return self.start()
@@ -407,8 +412,10 @@ class IngestWorker:
                 self._publish(self.dispatcher.tick())
         finally:
             # PUBACK only now that the batch is in the database (or was rejected for good).
-            for generation, m in batch:
-                if m.qos > 0 and generation == self._generation:
+            mids = [m.mid for g, m in batch if m.qos == 1 and g == self._generation]
+            self.client.ack_many(mids)
+            for generation, m in batch:  # QoS 2 (no device sends it): paho's own PUBCOMP
+                if m.qos == 2 and generation == self._generation:
                     self.client.ack(m.mid, m.qos)
         s = self.stats
         s.batches += 1
@@ -445,7 +452,16 @@ class IngestWorker:
         self._publish(out)
 
     def _publish(self, out: list[Outbound]) -> None:
+        bulk = [(m.topic, m.payload) for m in out if m.qos == 0 and not m.retain]
+        if bulk:  # receipts: one write for all of them (hub.ingest.mqtt_client)
+            rc = self.client.publish_many(bulk)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                logger.info("%d receipt(s) not sent (%s); later ones cover them", len(bulk), rc)
+            else:
+                self.stats.published += len(bulk)
         for msg in out:
+            if msg.qos == 0 and not msg.retain:
+                continue
             info = self.client.publish(msg.topic, msg.payload, qos=msg.qos, retain=msg.retain)
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 logger.warning("publish to %s failed: %s", msg.topic, info.rc)

@@ -1,0 +1,127 @@
+"""Ed25519 checks of a batch, shared with a helper process so both cores verify.
+
+The ingest worker's thread does everything else of a batch (MQTT, parsing, the database), and
+Python runs one thread at a time, so on a machine with more than one core the signature checks
+(the largest single cost of a message) go half to a helper process while the thread checks the
+other half; both halves are waited for before the batch goes on, so the order of what is stored
+and rejected is the same as with one process.
+
+    verifier = Verifier(processes=1)          # 0: check everything in this process
+    verifier.signers([(msg, sig, (key, ...)), ...])  -> [index of the key that verified, or -1]
+    verifier.close()
+
+The helper is a ``concurrent.futures`` process pool (spawned, so it shares nothing with the
+worker's threads) whose task imports only this module and ``cryptography``. If it breaks (killed,
+out of memory, cannot start) the batch is checked here and the helper started again 30 s later:
+a broken helper costs speed, never a verdict. Measured in process (no MQTT, 10,000 events): one
+helper takes the ingest path from ~2,750 to ~3,300 events/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+logger = logging.getLogger(__name__)
+
+Check = tuple[bytes, bytes, tuple[bytes, ...]]  # signed message, signature, keys to try in order
+REST_S = 30  # how long a failed helper is left alone before it is started again
+MIN_SHARED = 16  # smaller batches are checked here: handing them over costs more than it saves
+
+_keys: dict[bytes, Ed25519PublicKey] = {}
+
+
+def _key(public: bytes) -> Ed25519PublicKey:
+    key = _keys.get(public)
+    if key is None:
+        if len(_keys) > 65536:
+            _keys.clear()
+        key = _keys[public] = Ed25519PublicKey.from_public_bytes(public)
+    return key
+
+
+def signers(checks: Sequence[Check]) -> list[int]:
+    """For each check the index of the first key whose signature it carries, else -1."""
+    out: list[int] = []
+    for msg, sig, keys in checks:
+        found = -1
+        if len(sig) == 64:
+            for i, public in enumerate(keys):
+                if len(public) != 32:
+                    continue
+                try:
+                    _key(public).verify(sig, msg)
+                except (InvalidSignature, ValueError):
+                    continue
+                found = i
+                break
+        out.append(found)
+    return out
+
+
+class Verifier:
+    def __init__(self, processes: int = 1) -> None:
+        self.processes = max(0, processes)
+        self._pool: ProcessPoolExecutor | None = None
+        self._resting_until = 0.0  # after a failure the helper rests, checks are made here
+
+    def _executor(self) -> ProcessPoolExecutor | None:
+        if not self.processes or time.monotonic() < self._resting_until:
+            return None
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.processes, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._pool
+
+    def warm(self) -> None:
+        """Start the helper now (in the background), not with the first large batch."""
+        pool = self._executor()
+        if pool is not None:
+            pool.submit(signers, [])
+
+    def signers(self, checks: Sequence[Check]) -> list[int]:
+        pool = self._executor() if len(checks) >= MIN_SHARED else None
+        if pool is None:
+            return signers(checks)
+        share = len(checks) * self.processes // (self.processes + 1)
+        futures: list[Future[list[int]]] = []
+        try:
+            step = -(-share // self.processes)
+            for i in range(0, share, step):
+                futures.append(pool.submit(signers, list(checks[i : min(i + step, share)])))
+        except (BrokenProcessPool, RuntimeError) as exc:
+            self._broken(exc)
+            return signers(checks)
+        mine = signers(checks[share:])
+        theirs: list[int] = []
+        try:
+            for future in futures:
+                theirs.extend(future.result())
+        except (BrokenProcessPool, RuntimeError) as exc:
+            self._broken(exc)
+            return signers(checks[:share]) + mine
+        return theirs + mine
+
+    def _broken(self, exc: BaseException) -> None:
+        logger.warning(
+            "signature helper process failed (%s); checking here, restarting it in %d s",
+            exc,
+            REST_S,
+        )
+        self._resting_until = time.monotonic() + REST_S
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
