@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import math
+import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path

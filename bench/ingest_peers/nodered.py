@@ -3,16 +3,17 @@ registry, one flow ``mqtt in -> function (Ed25519 verify with Node's crypto) -> 
 
 Install (``ensure_installed()``, automatic on first use, cached): ``npm install`` of the pinned
 ``node-red``, ``node-red-node-sqlite`` and its native ``sqlite3`` into
-``~/.cache/gridlink/nodered/node-red-<version>/`` (``$GRIDLINK_NODERED_CACHE``), under a file lock, in a temporary directory
-renamed into place once ``sqlite3`` loads. ``sqlite3``'s install script first tries to download a
-prebuilt binary from GitHub, a host we cannot reach; ``npm_config_build_from_source=sqlite3``
-skips that and builds it with node-gyp (g++, make, python3) against the Node headers of the
-installed Node (``npm_config_nodedir=/usr`` when ``/usr/include/node`` has them, as with the
-nodesource package; else node-gyp would fetch them from nodejs.org). ``allowScripts`` in the
-generated package.json approves that one install script (npm 12 blocks unapproved ones).
-npm 11 warns that ``build-from-source`` is not one of its own settings; ``prebuild-install``
-reads the variable itself, and without it the download fails and the build runs anyway (after
-the failed connection). A cold install (empty cache and npm cache) took 2-3 minutes here.
+``~/.cache/gridlink/nodered/node-red-<version>/`` (``$GRIDLINK_NODERED_CACHE``), under a file lock,
+in a temporary directory renamed into place once ``sqlite3`` loads. ``sqlite3``'s install script
+first tries to download a prebuilt binary from GitHub, a host we cannot reach;
+``npm_config_build_from_source=sqlite3`` skips that and builds it with node-gyp (g++, make, python3)
+against the Node headers of the installed Node (``npm_config_nodedir=/usr`` when
+``/usr/include/node`` has them, as with the nodesource package; else node-gyp would fetch them from
+nodejs.org). ``allowScripts`` in the generated package.json approves that one install script (npm 12
+blocks unapproved ones). npm 11 warns that ``build-from-source`` is not one of its own settings;
+``prebuild-install`` reads the variable itself, and without it the download fails and the build runs
+anyway (after the failed connection). A cold install (empty cache and npm cache) took 2-3 minutes
+here.
 
 The flow (``flow()``; credentials in ``flows_cred.json``, ``credentialSecret: false``):
 

@@ -39,8 +39,8 @@ from hub.errors import HubError
 from hub.events import service as events
 from hub.events.models import ChainStatus, Event
 from hub.ingest import batch, verify
-from hub.ingest.verifier import Check, Verifier
 from hub.ingest.hooks import EventHook
+from hub.ingest.verifier import Check, Verifier
 from hub.media import service as media
 from hub.media.store import BlobStore
 from hub.mqtt_messages import Inbound
