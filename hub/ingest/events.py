@@ -344,6 +344,9 @@ class EventIngest:
                     announced_seq=case(
                         (Device.announced_seq < seq, seq), else_=Device.announced_seq
                     ),
+                    # in the insert's transaction: max_seq is never below a stored seq, which
+                    # the batch path (hub.ingest.batch) relies on to skip the digest lookup
+                    max_seq=case((Device.max_seq < seq, seq), else_=Device.max_seq),
                 )
             )
         return len(stored)
