@@ -78,24 +78,40 @@ def _chunks(ids: list[str]) -> Iterable[list[str]]:
         yield ids[i : i + IN_CHUNK]
 
 
+# The statements of a batch, built once: building a statement costs more than running it on a
+# small batch (the IN lists are expanding bind parameters, so one compiled form serves all).
+_devices = cast(Table, Device.__table__)
+_events = cast(Table, Event.__table__)
+_LOCK = update(_devices).where(_devices.c.id == bindparam("dev")).values(max_seq=_devices.c.max_seq)
+_HEADS = (
+    select(
+        _devices.c.id,
+        _devices.c.last_seq,
+        _devices.c.chain_head,
+        _devices.c.max_seq,
+        _devices.c.announced_seq,
+    )
+    .where(_devices.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_devices.c.id)
+    .with_for_update()
+)
+_INSERT = insert(_events).returning(_events.c.id, sort_by_parameter_order=True)
+_MOVE = (
+    update(_devices)
+    .where(_devices.c.id == bindparam("dev"))
+    .values({c: bindparam(c) for c in _HEAD_COLUMNS})
+)
+
+
 def lock_heads(db_session: Session, device_ids: list[str]) -> dict[str, _Head]:
     """Take the write lock and read the devices' chain heads under it."""
-    if db_session.get_bind().dialect.name == "sqlite":
+    conn = db_session.connection()  # Core statements on the session's connection: no ORM work
+    if conn.dialect.name == "sqlite":
         # SQLite locks the whole database for the first write; a no-op UPDATE takes it now
-        db_session.execute(
-            update(Device).where(Device.id == device_ids[0]).values(max_seq=Device.max_seq)
-        )
+        conn.execute(_LOCK, {"dev": device_ids[0]})
     heads: dict[str, _Head] = {}
     for part in _chunks(device_ids):
-        rows = db_session.execute(
-            select(
-                Device.id, Device.last_seq, Device.chain_head, Device.max_seq, Device.announced_seq
-            )
-            .where(Device.id.in_(part))
-            .order_by(Device.id)
-            .with_for_update()
-        )
-        for dev, last_seq, chain_head, max_seq, announced in rows:
+        for dev, last_seq, chain_head, max_seq, announced in conn.execute(_HEADS, {"ids": part}):
             heads[dev] = _Head(last_seq, chain_head, max_seq, announced or 0)
     return heads
 
@@ -187,17 +203,9 @@ def _store(
             slow.append(dev)
     ordered = list(fresh.values())  # arrival order: first announcer of a blob first, hooks too
     rows = [_event_row(cand, now, status[cand.device_id]) for cand in ordered]
-    events_table = cast(Table, Event.__table__)  # Core statements: no ORM bulk bookkeeping
-    devices_table = cast(Table, Device.__table__)
-    inserted = db_session.execute(
-        insert(events_table).returning(events_table.c.id, sort_by_parameter_order=True), rows
-    ).all()
-    db_session.execute(
-        update(devices_table)
-        .where(devices_table.c.id == bindparam("dev"))
-        .values({c: bindparam(c) for c in _HEAD_COLUMNS}),
-        device_rows,
-    )
+    conn = db_session.connection()  # Core: no ORM bulk bookkeeping
+    inserted = conn.execute(_INSERT, rows).all()
+    conn.execute(_MOVE, device_rows)
     for dev in slow:  # a gap, a break, or events stored out of order earlier
         events.advance_chain(db_session=db_session, device_id=dev, at=now)
     for cand, (event_id,) in zip(ordered, inserted, strict=True):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Reject = Callable[[str, str | None, str], None]
+# built once (an expanding IN): what the checks read of the batch's devices
+_KEYS = select(Device.id, Device.grid_code, *devices.KEY_COLUMNS).where(
+    Device.id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass
@@ -189,11 +193,7 @@ class EventIngest:
         ids = sorted({dev for dev, _e, _r in parsed})
         devices_by_id = {}
         for i in range(0, len(ids), 500):  # the checks' columns only: no ORM objects
-            rows = db_session.execute(
-                select(Device.id, Device.grid_code, *devices.KEY_COLUMNS).where(
-                    Device.id.in_(ids[i : i + 500])
-                )
-            )
+            rows = db_session.connection().execute(_KEYS, {"ids": ids[i : i + 500]})
             devices_by_id.update({row.id: row for row in rows})
         fresh: dict[tuple[str, int], Candidate] = {}
         watermarks: dict[str, int] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from hub.devices.models import Device
@@ -23,6 +23,7 @@ IN_CHUNK = 500  # device ids per IN (...) list
 # its birth, and a device that misses one re-sends what no receipt covered after a reconnect
 # (docs/protocol.md section 8), so a lost receipt costs a duplicate at most, never an event.
 RECEIPT_QOS = 0
+_HEADS = select(Device.id, Device.last_seq).where(Device.id.in_(bindparam("ids", expanding=True)))
 
 
 def build_receipt(
@@ -61,8 +62,7 @@ def receipts_for(
     devs = sorted(touched)
     for i in range(0, len(devs), IN_CHUNK):
         part = devs[i : i + IN_CHUNK]
-        rows = db_session.execute(select(Device.id, Device.last_seq).where(Device.id.in_(part)))
-        heads: dict[str, int] = {dev: seq for dev, seq in rows}
+        heads: dict[str, int] = {dev: seq for dev, seq in db_session.execute(_HEADS, {"ids": part})}
         partial = media.partial_blobs(db_session=db_session, device_ids=part)
         for dev in part:
             if dev not in heads:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -201,16 +201,22 @@ def _finish(*, db_session: Session, store: BlobStore, blob: Blob, at: datetime) 
     return True
 
 
+_PARTIAL = (  # built once: an expanding IN of device ids
+    select(Blob.device_id, Blob.sha256)
+    .where(
+        Blob.device_id.in_(bindparam("ids", expanding=True)),
+        Blob.status == BlobStatus.partial.value,
+    )
+    .order_by(Blob.created_at)
+)
+
+
 def partial_blobs(
     *, db_session: Session, device_ids: Iterable[str], limit: int = 16
 ) -> dict[str, list[str]]:
     """The oldest ``limit`` partial blobs of each of ``device_ids`` (one query)."""
     out: dict[str, list[str]] = {}
-    rows = db_session.execute(
-        select(Blob.device_id, Blob.sha256)
-        .where(Blob.device_id.in_(list(device_ids)), Blob.status == BlobStatus.partial.value)
-        .order_by(Blob.created_at)
-    )
+    rows = db_session.connection().execute(_PARTIAL, {"ids": list(device_ids)})
     for dev, sha in rows:
         if dev is not None and len(shas := out.setdefault(dev, [])) < limit:
             shas.append(sha)
