@@ -47,7 +47,7 @@ from hub.media.store import BlobStore
 from protocol.limits import GENESIS
 
 if TYPE_CHECKING:
-    from hub.ingest.events import Candidate
+    from hub.ingest.candidate import Candidate
     from hub.ingest.hooks import EventHook
 
 IN_CHUNK = 500  # ids per IN (...) list

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -39,6 +38,7 @@ from hub.errors import HubError
 from hub.events import service as events
 from hub.events.models import ChainStatus, Event
 from hub.ingest import batch, verify
+from hub.ingest.candidate import Candidate
 from hub.ingest.hooks import EventHook
 from hub.ingest.verifier import Check, Verifier
 from hub.media import service as media
@@ -57,19 +57,6 @@ Reject = Callable[[str, str | None, str], None]
 _KEYS = select(Device.id, Device.grid_code, *devices.KEY_COLUMNS).where(
     Device.id.in_(bindparam("ids", expanding=True))
 )
-
-
-@dataclass
-class Candidate:
-    """An envelope that passed every check except (device, seq) uniqueness."""
-
-    device_id: str
-    env: Envelope
-    raw: bytes
-    digest: str
-    historical: bool  # the envelope's hist flag, or a late arrival
-    grid_code: str | None
-    revoked: bool = False  # from a revoked device (at or below its watermark)
 
 
 class EventIngest:
