@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -73,20 +73,43 @@ def persist_rejections(
     last: Mapping[RejectionKey, str],
     at: datetime,
 ) -> None:
-    """Add ``counts`` to the persisted counters (an atomic upsert, safe with several workers)."""
-    insert = _insert_for(db_session)
-    for (reason, device_id), n in sorted(counts.items()):
-        if n <= 0:
-            continue
-        detail = last.get((reason, device_id), "")
-        stmt = insert(RejectionCounter).values(
-            reason=reason, device_id=device_id, count=n, last_at=at, last_detail=detail
+    """Add ``counts`` to the persisted counters: one upsert statement for all of them (atomic,
+    safe with several workers), executed for every (reason, device) at once."""
+    rows = [
+        {
+            "reason": reason,
+            "device_id": device_id,
+            "count": n,
+            "last_at": at,
+            "last_detail": last.get((reason, device_id), ""),
+        }
+        for (reason, device_id), n in sorted(counts.items())
+        if n > 0
+    ]
+    if rows:
+        conn = db_session.connection()
+        conn.execute(_counter_upsert(conn.dialect.name), rows)
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _counter_upsert(dialect: str) -> Any:
+    """The counters' upsert for ``dialect``, built once."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        table = cast(Table, RejectionCounter.__table__)
+        base = insert(table)
+        stmt = _UPSERTS[dialect] = base.on_conflict_do_update(
+            index_elements=["reason", "device_id"],
+            set_={
+                "count": table.c.count + base.excluded.count,
+                "last_at": base.excluded.last_at,
+                "last_detail": base.excluded.last_detail,
+            },
         )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[RejectionCounter.reason, RejectionCounter.device_id],
-            set_={"count": RejectionCounter.count + n, "last_at": at, "last_detail": detail},
-        )
-        db_session.execute(stmt)
+    return stmt
 
 
 def _scoped_counters(scope_code: str | None, *columns: Any) -> Select[Any]:
