@@ -121,7 +121,7 @@ def test_python_peer_killed_mid_stream_loses_nothing(peer: str) -> None:
                 system.proc.wait()
                 at_kill = len(watcher.seen)
                 assert at_kill < len(stream.valid)
-                sent, _acked = publisher.result()
+                sent, _acked, _cpu = publisher.result()
                 system.stop()
                 system.start()
                 watcher.wait_for(set(stream.valid), 30)
