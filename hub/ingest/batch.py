@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -202,7 +202,7 @@ def _store(
         if not linked:
             slow.append(dev)
     ordered = list(fresh.values())  # arrival order: first announcer of a blob first, hooks too
-    rows = [_event_row(cand, now, status[cand.device_id]) for cand in ordered]
+    rows = [event_row(cand, now, status[cand.device_id]) for cand in ordered]
     conn = db_session.connection()  # Core: no ORM bulk bookkeeping
     inserted = conn.execute(_INSERT, rows).all()
     conn.execute(_MOVE, device_rows)
@@ -210,16 +210,7 @@ def _store(
         events.advance_chain(db_session=db_session, device_id=dev, at=now)
     for cand, (event_id,) in zip(ordered, inserted, strict=True):
         env = cand.env
-        for ref in env["blobs"]:
-            media.announce_blob(
-                db_session=db_session,
-                ref=ref,
-                device_id=cand.device_id,
-                grid_code=cand.grid_code,
-                at=now,
-                store=store,
-            )
-            touched[cand.device_id].add(ref["sha256"])
+        announce_blobs(db_session, cand, now, store, touched)
         if hook_kinds is not None and env["kind"] not in hook_kinds:
             continue
         event = _transient(cand, event_id, now)
@@ -237,7 +228,28 @@ def _store(
     return out
 
 
-def _event_row(cand: Candidate, now: datetime, chain: str) -> dict[str, object]:
+def announce_blobs(
+    db_session: Session,
+    cand: Candidate,
+    now: datetime,
+    store: BlobStore,
+    touched: dict[str, set[str]],
+) -> None:
+    """The blob rows of a stored envelope's ``blobs`` (both paths), named in its receipt."""
+    for ref in cand.env["blobs"]:
+        media.announce_blob(
+            db_session=db_session,
+            ref=ref,
+            device_id=cand.device_id,
+            grid_code=cand.grid_code,
+            at=now,
+            store=store,
+        )
+        touched[cand.device_id].add(ref["sha256"])
+
+
+def event_row(cand: Candidate, now: datetime, chain: str) -> dict[str, Any]:
+    """The events row of ``cand`` (both paths)."""
     env = cand.env
     return {
         "device_id": cand.device_id,
@@ -259,5 +271,5 @@ def _event_row(cand: Candidate, now: datetime, chain: str) -> dict[str, object]:
 
 def _transient(cand: Candidate, event_id: int, now: datetime) -> Event:
     """The stored event as the hooks take it (not attached to the session)."""
-    row = _event_row(cand, now, ChainStatus.pending.value)
+    row = event_row(cand, now, ChainStatus.pending.value)
     return Event(id=event_id, **row)

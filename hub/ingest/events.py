@@ -30,7 +30,6 @@ from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.clock import from_unix
 from hub.commands.service import record_ack
 from hub.devices import service as devices
 from hub.devices.models import Device
@@ -41,7 +40,6 @@ from hub.ingest import batch, verify
 from hub.ingest.candidate import Candidate
 from hub.ingest.hooks import EventHook
 from hub.ingest.verifier import Check, Verifier
-from hub.media import service as media
 from hub.media.store import BlobStore
 from hub.mqtt_messages import Inbound
 from protocol import bundle, envelope, sealed, topics
@@ -287,34 +285,9 @@ class EventIngest:
     ) -> int:
         stored: list[Event] = []
         for cand in cands:
-            env = cand.env
-            event = Event(
-                device_id=cand.device_id,
-                seq=env["seq"],
-                kind=env["kind"],
-                ts=env["ts"],
-                captured_at=from_unix(env["ts"]),
-                received_at=now,
-                historical=cand.historical,
-                grid_code=cand.grid_code,
-                body=env["body"],
-                blobs=env["blobs"],
-                digest=cand.digest,
-                prev=env["prev"],
-                chain=ChainStatus.pending.value,
-                raw=cand.raw,
-            )
+            event = Event(**batch.event_row(cand, now, ChainStatus.pending.value))
             db_session.add(event)
-            for ref in env["blobs"]:
-                media.announce_blob(
-                    db_session=db_session,
-                    ref=ref,
-                    device_id=cand.device_id,
-                    grid_code=cand.grid_code,
-                    at=now,
-                    store=self.store,
-                )
-                touched[cand.device_id].add(ref["sha256"])
+            batch.announce_blobs(db_session, cand, now, self.store, touched)
             stored.append(event)
         db_session.flush()  # IntegrityError here: see the caller
         top: dict[str, int] = {}
