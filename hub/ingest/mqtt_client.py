@@ -51,7 +51,7 @@ class BufferedSocket:
                 return data
             self._buf, self._pos = data, n
             return data[:n]
-        end = pos + n
+        end = min(pos + n, len(self._buf))  # a short read: what is held, pending() stays >= 0
         self._pos = end
         return self._buf[pos:end]
 
