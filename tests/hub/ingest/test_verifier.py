@@ -91,7 +91,7 @@ def _alive(pid: int) -> bool:
     try:  # a zombie (not yet reaped) counts as dead
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(") ")[-1][0] != "Z"
-    except FileNotFoundError:
+    except OSError:  # gone between the two looks
         return False
 
 
