@@ -51,7 +51,7 @@ class BufferedSocket:
                 return data
             self._buf, self._pos = data, n
             return data[:n]
-        end = pos + n
+        end = min(pos + n, len(self._buf))  # a short read: what is held, pending() stays >= 0
         self._pos = end
         return self._buf[pos:end]
 
@@ -71,7 +71,18 @@ class IngestClient(mqtt.Client):
         return BufferedSocket(sock)
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        return super().loop_read(max(max_packets, READ_BURST))
+        """paho's ``loop_read`` for up to ``READ_BURST`` packets (paho 2's own ignores its
+        ``max_packets`` and handles one packet per turn while nothing of its own is in flight);
+        it stops, as paho's does, at the first read that would block."""
+        for _ in range(max(max_packets, READ_BURST)):
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                break
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def ack_many(self, mids: list[int]) -> MQTTErrorCode:
         """PUBACK every QoS 1 message id of ``mids`` (``manual_ack``), in one write."""

@@ -225,9 +225,9 @@ def partial_blobs(
 
 def receipt_shas(touched: Iterable[str], partial: Iterable[str], limit: int = 16) -> list[str]:
     """The blobs a receipt mentions: every touched one, then partial ones up to ``limit``."""
-    mine = set(touched)
-    both = sorted(mine | set(partial))
-    return both[: max(limit, len(mine))]
+    mine = sorted(set(touched))
+    rest = sorted(set(partial).difference(mine))
+    return mine + rest[: max(0, limit - len(mine))]
 
 
 def missing_for_receipt(*, db_session: Session, shas: Iterable[str]) -> dict[str, list[int]]:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from hub.ingest.receipts import ReceiptCoalescer
+from hub.events.models import Event
+from hub.ingest.processor import Processor
+from hub.ingest.receipts import RECEIPT_QOS, ReceiptCoalescer
 from hub.ingest.worker import IngestWorker
+from hub.media import service as media
+from hub.mqtt_messages import Inbound
 from protocol import command, topics
 from tests.builders.devices import TestDevice
+from tests.support.mosquitto import Mosquitto
 from tests.support.waiting import wait_until
 from tests.support.wire import MqttObserver
 
@@ -70,3 +77,86 @@ def test_a_stream_gets_few_receipts_and_the_last_covers_it_all(
     assert worker.stats.batches >= 60  # at most 5 a batch: one receipt each used to follow
     got = seqs()
     assert got == sorted(got) and len(got) < worker.stats.batches // 4
+
+
+def test_a_receipt_names_every_touched_blob_whatever_the_partial_ones() -> None:
+    partial = [f"{i:02x}" * 32 for i in range(16)]  # sort before the touched one
+    touched = "ff" * 32
+    shas = media.receipt_shas({touched}, partial)
+    assert touched in shas and len(shas) == 16  # the touched blob first, then partial ones
+    assert media.receipt_shas({touched, partial[3]}, partial)[:2] == sorted({touched, partial[3]})
+    many = {f"{i:02x}" * 32 for i in range(40, 60)}  # more touched than the limit: all of them
+    assert set(media.receipt_shas(many, partial)) == many
+
+
+def test_a_completed_blob_is_reported_beside_sixteen_partial_ones(
+    processor: Processor, db_session: Session, device_factory: Callable[..., TestDevice]
+) -> None:
+    """The receipt that answers a blob's last chunk says it is complete (missing []), so the
+    device may free it, even while 16 older blobs of the device wait for chunks."""
+    dev = device_factory("hh-rcpt-blobs")
+    dev.register(db_session)
+    db_session.commit()
+    blobs = sorted((os.urandom(100 + i) for i in range(17)), key=lambda d: dev.media(d)["sha256"])
+    *waiting, last = blobs  # the completed one has the highest sha: it sorts after the rest
+    announce = [dev.event("report", {"text": "w"}, blobs=[dev.media(d)]) for d in waiting]
+    processor.process([Inbound(t, p) for t, p in announce])
+    msgs = [dev.event("report", {"text": "done"}, blobs=[dev.media(last)]), *dev.chunks(last)]
+    result = processor.process([Inbound(t, p) for t, p in msgs])
+    (out,) = result.outbound
+    rcpt = command.open_receipt(out.payload, processor.hub_key.public_key)
+    assert rcpt["seq"] == 17
+    assert rcpt["blobs"][dev.media(last)["sha256"]] == []
+    assert out.qos == RECEIPT_QOS == 0
+
+
+def test_receipts_are_qos0_and_an_offline_device_gets_one_for_its_birth(
+    start_worker: Callable[..., IngestWorker],
+    wire_factory: Callable[..., MqttObserver],
+    broker: Mosquitto,
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    """The device's own account and persistent session: a receipt sent while it is away is
+    not queued for it (QoS 0), and its birth on reconnecting brings the current one."""
+    dev = device_factory("hh-away")
+    dev.register(db_session)
+    db_session.commit()
+    worker = start_worker(receipt_interval_s=0)
+    pk = worker.hub_key.public_key
+    rcpt = topics.rcpt("hh-away")
+    account = broker.device_account("hh-away")
+
+    def device() -> MqttObserver:
+        return MqttObserver(broker, (rcpt,), client_id="hh-away", clean=False, account=account)
+
+    def stored() -> int:
+        with session_factory() as s:
+            return int(s.scalar(select(func.count(Event.id))) or 0)
+
+    online = device().start()
+    online.publish(*dev.event("heartbeat", {"n": 1}))
+    msg = online.get_topic(rcpt)
+    assert command.open_receipt(bytes(msg.payload), pk)["seq"] == 1
+    assert msg.qos == 0  # subscribed at QoS 1: the hub published at 0
+    online.stop()
+    # while it is away (its backlog arrives late, e.g. through a second link): stored, and
+    # the receipt for it goes out to no one
+    published = worker.stats.published
+    other = wire_factory()
+    other.publish_all([dev.event("heartbeat", {"n": n}) for n in (2, 3)])
+    wait_until("3 stored", lambda: stored() == 3)
+    wait_until("the receipt published", lambda: worker.stats.published > published)
+    back = device().start()
+    try:
+        other.publish(rcpt, b"sentinel")  # delivered after anything queued for the session
+        wait_until("the sentinel", lambda: b"sentinel" in back.messages(rcpt))
+        assert back.messages(rcpt) == [b"sentinel"]  # the QoS 0 receipt was not kept for it
+        back.publish(*dev.birth())
+        wait_until("a receipt for the birth", lambda: len(back.messages(rcpt)) == 2)
+        answer = back.all[-1]
+        assert command.open_receipt(bytes(answer.payload), pk)["seq"] == 3
+        assert answer.qos == 0
+    finally:
+        back.stop()
