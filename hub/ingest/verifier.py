@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 Check = tuple[bytes, bytes, tuple[bytes, ...]]  # signed message, signature, keys to try in order
 REST_S = 30  # how long a failed helper is left alone before it is started again
+RESULT_TIMEOUT_S = 10.0  # a helper that answers no share of a batch in this long is given up
 MIN_SHARED = 16  # smaller batches are checked here: handing them over costs more than it saves
 
 _keys: dict[bytes, Ed25519PublicKey] = {}
@@ -45,6 +46,18 @@ def _key(public: bytes) -> Ed25519PublicKey:
             _keys.clear()
         key = _keys[public] = Ed25519PublicKey.from_public_bytes(public)
     return key
+
+
+def _die_with_parent() -> None:
+    """The helper's initializer: on Linux it is killed when the worker's process dies (by
+    SIGKILL or out of memory too), so no helper outlives its hub."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still applies
+        pass
 
 
 def signers(checks: Sequence[Check]) -> list[int]:
@@ -77,7 +90,9 @@ class Verifier:
             return None
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn")
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with_parent,
             )
         return self._pool
 
@@ -104,8 +119,8 @@ class Verifier:
         theirs: list[int] = []
         try:
             for future in futures:
-                theirs.extend(future.result())
-        except (BrokenProcessPool, RuntimeError) as exc:
+                theirs.extend(future.result(timeout=RESULT_TIMEOUT_S))
+        except (BrokenProcessPool, RuntimeError, TimeoutError) as exc:  # hung: as if broken
             self._broken(exc)
             return signers(checks[:share]) + mine
         return theirs + mine

@@ -657,3 +657,38 @@ def test_two_processors_racing_on_postgres_store_each_event_once(
         check_heads(pg_fast)
     finally:
         twin_engine.dispose()
+
+
+def test_a_failed_chain_advance_on_the_careful_path_leaves_max_seq_right(
+    fast: Side, monkeypatch: pytest.MonkeyPatch, device_factory: Callable[..., TestDevice]
+) -> None:
+    """The careful path stores seq 5 (4 missing) and its chain advance then fails (it is a
+    transaction of its own, after the events' commit). ``max_seq`` must still say 5, else the
+    batch path takes the late seq 4 for a continuation of the head: it links 4, leaves 5
+    pending, and the receipts stay at 4 (a resend of 5 is only a duplicate) until the device
+    sends something new."""
+    (dev,) = make_devices(device_factory, "hh-stale")
+    register([fast], [dev])
+    e = events_of(dev, 5)
+    fast.feed(e[:3])
+    real_store, real_advance = batch.store_batch, events_service.advance_chain
+
+    def careful_only(*_a: Any, **_k: Any) -> batch.BatchOutcome:
+        raise batch.BatchAborted("forced by the test")
+
+    def advance_fails(**_k: Any) -> Device | None:
+        raise RuntimeError("chain advance failed")
+
+    monkeypatch.setattr(batch, "store_batch", careful_only)
+    monkeypatch.setattr(events_service, "advance_chain", advance_fails)
+    assert counts(fast.feed([e[4]])) == (1, 0, 0)
+    with fast.factory() as s:
+        row = s.get(Device, "hh-stale")
+        assert row is not None and (row.last_seq, row.max_seq) == (3, 5)
+    monkeypatch.setattr(batch, "store_batch", real_store)
+    monkeypatch.setattr(events_service, "advance_chain", real_advance)
+    result = fast.feed([e[3]])
+    assert counts(result) == (1, 0, 0)
+    assert receipts(fast, result) == [("gl/v1/hh-stale/rcpt", 5)]
+    check_heads(fast)
+    assert {c for _d, _s, c, _g in snapshot(fast)["events"]} == {"linked"}
