@@ -13,8 +13,8 @@ remaining length, and one for the rest, and handles one packet per turn of its l
 - ``ack_many`` acknowledges a batch's QoS 1 messages with one write: the PUBACK packets paho's
   ``ack`` would queue one by one (4 bytes each, reason "success" implied), queued together, so
   a batch of 500 is one wake-up of paho's loop and one ``send`` instead of 500 of each;
-- ``publish_many`` sends QoS 0 messages (the hub's receipts, docs/protocol.md section 8) as
-  PUBLISH packets framed here and queued as one write, for the same reason.
+- ``publish_many`` sends QoS 0 messages as PUBLISH packets framed here and queued as one
+  write, for the same reason (receipts stay at QoS 1, hub.ingest.receipts says why).
 
 Writes, TLS (the buffer wraps the TLS socket, whose own ``pending()`` is added), keepalive,
 reconnects and acknowledgements are paho's own.

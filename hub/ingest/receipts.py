@@ -19,10 +19,11 @@ from protocol import command, topics
 from protocol.limits import MAX_COMMAND_BYTES
 
 IN_CHUNK = 500  # device ids per IN (...) list
-# Receipts go at QoS 0: each is cumulative, a device offline when one is sent gets a new one for
-# its birth, and a device that misses one re-sends what no receipt covered after a reconnect
-# (docs/protocol.md section 8), so a lost receipt costs a duplicate at most, never an event.
-RECEIPT_QOS = 0
+# Receipts go at QoS 1: the broker keeps the last ones for a device that is away, and a device
+# restarted in the middle of a photo resumes from the one waiting for it on reconnecting (at
+# QoS 0 it re-sent chunks the hub held until the answer to its birth came; tests/hil
+# test_handheld's power loss test). QoS 0 would save the PUBACK round per receipt.
+RECEIPT_QOS = 1
 _HEADS = select(Device.id, Device.last_seq).where(Device.id.in_(bindparam("ids", expanding=True)))
 
 

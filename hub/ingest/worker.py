@@ -453,10 +453,10 @@ class IngestWorker:
 
     def _publish(self, out: list[Outbound]) -> None:
         bulk = [(m.topic, m.payload) for m in out if m.qos == 0 and not m.retain]
-        if bulk:  # receipts: one write for all of them (hub.ingest.mqtt_client)
+        if bulk:  # QoS 0 messages: one write for all of them (hub.ingest.mqtt_client)
             rc = self.client.publish_many(bulk)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                logger.info("%d receipt(s) not sent (%s); later ones cover them", len(bulk), rc)
+                logger.info("%d QoS 0 message(s) not sent (%s)", len(bulk), rc)
             else:
                 self.stats.published += len(bulk)
         for msg in out:
