@@ -213,19 +213,24 @@ def _store(
         announce_blobs(db_session, cand, now, store, touched)
         if hook_kinds is not None and env["kind"] not in hook_kinds:
             continue
-        event = _transient(cand, event_id, now)
-        if event.kind == "ack":
-            record_ack(
-                db_session=db_session,
-                device_id=event.device_id,
-                body=event.body,
-                raw=event.raw,
-                at=now,
-            )
-        on_event(db_session, event)
+        run_hooks(db_session, _transient(cand, event_id, now), on_event)
     db_session.commit()
     out.stored = len(rows)
     return out
+
+
+def run_hooks(db_session: Session, event: Event, on_event: EventHook) -> None:
+    """A stored event's after-store step (both paths): an ack updates its command, then
+    ``on_event`` (the case workflow's flows)."""
+    if event.kind == "ack":
+        record_ack(
+            db_session=db_session,
+            device_id=event.device_id,
+            body=event.body,
+            raw=event.raw,
+            at=event.received_at,
+        )
+    on_event(db_session, event)
 
 
 def announce_blobs(

@@ -30,7 +30,6 @@ from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.commands.service import record_ack
 from hub.devices import service as devices
 from hub.devices.models import Device
 from hub.errors import HubError
@@ -320,15 +319,7 @@ class EventIngest:
             return
         try:
             with db_session.begin_nested():
-                if event.kind == "ack":
-                    record_ack(
-                        db_session=db_session,
-                        device_id=event.device_id,
-                        body=event.body,
-                        raw=event.raw,
-                        at=event.received_at,
-                    )
-                self.on_event(db_session, event)
+                batch.run_hooks(db_session, event, self.on_event)
         except HubError:
             pass  # already logged by the hook; the event stays stored
         except Exception:  # noqa: BLE001
