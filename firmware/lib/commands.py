@@ -11,6 +11,9 @@ registered for its op, ALWAYS answered with a signed `ack` (succeeded / failed /
 """
 
 import asyncio
+import gc
+
+from compat import const
 
 import log as log_mod
 
@@ -18,6 +21,9 @@ from protocol import command
 from protocol.errors import ProtocolError
 
 _log = log_mod.getLogger("cmd")
+# a command's check is one pure-Python Ed25519 verify (~10 KB of transient heap; an ota
+# command is several KB more), which a 192K handheld lacks now and then in a burst
+_CHECK_TRIES = const(10)
 
 
 class CommandRunner:
@@ -30,6 +36,7 @@ class CommandRunner:
         self.handlers = {}
         self.queue = []
         self.dropped = 0
+        self.unchecked = 0  # commands whose check never found heap: the hub's retry answers
         self._ev = asyncio.Event()
 
     def on(self, op, handler):
@@ -58,9 +65,24 @@ class CommandRunner:
                 continue
             await self.handle(self.queue.pop(0))
 
+    async def _check(self, data):
+        # CommandGuard.check changes nothing before the signature holds, so a check that
+        # found no heap is simply made again after a collection
+        for _ in range(_CHECK_TRIES - 1):
+            try:
+                return self.guard.check(data, self.clock.time())
+            except MemoryError:
+                gc.collect()
+                await asyncio.sleep_ms(200)
+        return self.guard.check(data, self.clock.time())
+
     async def handle(self, data):
         try:
-            cmd = self.guard.check(data, self.clock.time())
+            cmd = await self._check(data)
+        except MemoryError:  # never the end of the runner: unanswered, the hub sends it again
+            self.unchecked += 1
+            _log.error("command not checked: no heap (%d)", self.unchecked)
+            return
         except ProtocolError as e:
             cmd = getattr(e, "cmd", None)
             _log.warning("command refused: %s (%s)", e.reason, cmd and cmd.get("id"))
