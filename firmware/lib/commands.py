@@ -13,9 +13,8 @@ registered for its op, ALWAYS answered with a signed `ack` (succeeded / failed /
 import asyncio
 import gc
 
-from compat import const
-
 import log as log_mod
+from compat import const
 
 from protocol import command
 from protocol.errors import ProtocolError
