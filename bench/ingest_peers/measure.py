@@ -108,6 +108,7 @@ def _py_spy(system: System, out: Path) -> subprocess.Popen[bytes]:
             "-r",
             "250",
             "--threads",
+            *os.environ.get("GL_PYSPY_EXTRA", "").split(),  # e.g. --gil, --idle
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

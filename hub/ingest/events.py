@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,7 +39,7 @@ from hub.events.models import ChainStatus, Event
 from hub.ingest import batch, verify
 from hub.ingest.candidate import Candidate
 from hub.ingest.hooks import EventHook
-from hub.ingest.verifier import Check, Verifier
+from hub.ingest.verifier import Check, Pending, Verifier
 from hub.media.store import BlobStore
 from hub.mqtt_messages import Inbound
 from protocol import bundle, envelope, sealed, topics
@@ -54,6 +55,25 @@ Reject = Callable[[str, str | None, str], None]
 _KEYS = select(Device.id, Device.grid_code, *devices.KEY_COLUMNS).where(
     Device.id.in_(bindparam("ids", expanding=True))
 )
+
+
+@dataclass
+class Prepared:
+    """A batch's event messages parsed, and their signature checks under way
+    (``EventIngest.prepare``)."""
+
+    parsed: list[tuple[str, Envelope, bytes]]
+    rejects: list[tuple[str, str | None, str]]  # what parsing refused, said again by handle
+    keys: list[tuple[bytes, ...]] = field(default_factory=list)  # each check's keys
+    pending: Pending | None = None
+    _signed: list[int] | None = None
+
+    def take(self) -> list[int]:
+        """The checks' results (waited for once; a retried attempt reuses them)."""
+        if self._signed is None:
+            assert self.pending is not None
+            self._signed = self.pending.result()
+        return self._signed
 
 
 class EventIngest:
@@ -74,19 +94,44 @@ class EventIngest:
         self.hook_kinds = hook_kinds
         self.verifier = verifier
 
+    def prepare(self, msgs: list[tuple[str, Inbound]], now: datetime) -> Prepared:
+        """Parse ``msgs`` and start their signature checks at the verifier's helper, to be
+        stored later by ``handle(..., prepared=)``: the ingest worker prepares the next batch
+        before it stores the current one, so the helper checks while the worker writes. The
+        keys are read now; ``handle`` reads them again and checks anew, here, any message whose
+        device's keys changed in between (a rotation, a registration, the end of an overlap)."""
+        rejects: list[tuple[str, str | None, str]] = []
+        parsed = self._parse(msgs, lambda r, d, m: rejects.append((r, d, m)))
+        prepared = Prepared(parsed, rejects)
+        if self.verifier is None or any(env["kind"] == "key" for _d, env, _r in parsed):
+            return prepared
+        with self.session_factory() as db_session:
+            devices_by_id = self._devices(db_session, parsed)
+        checks = self._checks(parsed, devices_by_id, now)
+        prepared.keys = [keys for _m, _s, keys in checks]
+        prepared.pending = self.verifier.submit(checks)
+        return prepared
+
     def handle(
         self,
         msgs: list[tuple[str, Inbound]],
         now: datetime,
         reject: Reject,
         touched: dict[str, set[str]],
+        prepared: Prepared | None = None,
     ) -> int:
-        """Store what is new among ``msgs``; returns how many events were stored."""
-        parsed = self._parse(msgs, reject)
+        """Store what is new among ``msgs`` (or among ``prepared``, made of them by
+        ``prepare``); returns how many events were stored."""
+        if prepared is None:
+            parsed = self._parse(msgs, reject)
+        else:
+            parsed = prepared.parsed
+            for reason, device_id, detail in prepared.rejects:  # again on a retried attempt
+                reject(reason, device_id, detail)
         if not parsed:
             return 0
         with self.session_factory() as db_session:
-            fresh, watermarks = self._verify(db_session, parsed, now, reject)
+            fresh, watermarks = self._verify(db_session, parsed, now, reject, prepared)
             if not fresh:
                 return 0
             if not watermarks:  # the batch path (hub.ingest.batch); the careful one on doubt
@@ -170,19 +215,20 @@ class EventIngest:
         parsed: list[tuple[str, Envelope, bytes]],
         now: datetime,
         reject: Reject,
+        prepared: Prepared | None = None,
     ) -> tuple[dict[tuple[str, int], Candidate], dict[str, int]]:
         """Signature, clock skew, key event and watermark checks; returns the candidates by
         (device, seq) and the watermarks of the revoked devices among them."""
         now_ts = int(now.timestamp())
-        ids = sorted({dev for dev, _e, _r in parsed})
-        devices_by_id = {}
-        for i in range(0, len(ids), 500):  # the checks' columns only: no ORM objects
-            rows = db_session.connection().execute(_KEYS, {"ids": ids[i : i + 500]})
-            devices_by_id.update({row.id: row for row in rows})
+        devices_by_id = self._devices(db_session, parsed)
         fresh: dict[tuple[str, int], Candidate] = {}
         watermarks: dict[str, int] = {}
         new_keys: dict[str, bytes] = {}  # announced by a key event earlier in this batch
-        signed = self._signers(parsed, devices_by_id, now)
+        if prepared is not None and prepared.pending is not None:
+            signed: list[int] | None = prepared.take()
+            checked = prepared.keys
+        else:
+            signed, checked = self._signers(parsed, devices_by_id, now), None
         for i, (dev, env, raw) in enumerate(parsed):
             device = devices_by_id.get(dev)
             if device is None:
@@ -193,8 +239,8 @@ class EventIngest:
             if dev in new_keys:
                 keys.append(current)
             try:
-                if signed is None:
-                    key = verify.signer(env, keys)
+                if signed is None or (checked is not None and checked[i] != tuple(keys)):
+                    key = verify.signer(env, keys)  # in order, or its keys changed since
                 elif (index := signed[i]) < 0:
                     raise SignatureError("signature does not verify")
                 else:
@@ -249,13 +295,31 @@ class EventIngest:
         ``key`` event, whose new key counts for the device's later messages of the batch."""
         if self.verifier is None or any(env["kind"] == "key" for _d, env, _r in parsed):
             return None
+        return self.verifier.signers(self._checks(parsed, devices_by_id, now))
+
+    @staticmethod
+    def _checks(
+        parsed: list[tuple[str, Envelope, bytes]],
+        devices_by_id: Mapping[str, devices.KeyView],
+        now: datetime,
+    ) -> list[Check]:
         checks: list[Check] = []
         for dev, env, _raw in parsed:
             device = devices_by_id.get(dev)
             keys = tuple(devices.verifying_keys(device, now)) if device is not None else ()
             sig = bytes.fromhex(env["sig"])  # sealed.parse checked: 128 lower-case hex
             checks.append((sealed.signing_message(env, envelope.DOMAIN), sig, keys))
-        return self.verifier.signers(checks)
+        return checks
+
+    @staticmethod
+    def _devices(db_session: Session, parsed: list[tuple[str, Envelope, bytes]]) -> dict[str, Any]:
+        """What the checks read of the batch's devices (its columns only: no ORM objects)."""
+        ids = sorted({dev for dev, _e, _r in parsed})
+        out: dict[str, Any] = {}
+        for i in range(0, len(ids), 500):
+            rows = db_session.connection().execute(_KEYS, {"ids": ids[i : i + 500]})
+            out.update({row.id: row for row in rows})
+        return out
 
     def _drop_unlinked(
         self,

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -25,9 +26,9 @@ from hub.clock import Clock
 from hub.events import service as events
 from hub.ingest import hooks
 from hub.ingest.chunks import handle_chunks
-from hub.ingest.events import EventIngest
+from hub.ingest.events import EventIngest, Prepared
 from hub.ingest.hooks import EventHook
-from hub.ingest.receipts import receipts_for
+from hub.ingest.receipts import Receipt, read_receipts, receipts_for, seal
 from hub.ingest.state import handle_states
 from hub.ingest.verifier import Verifier
 from hub.keys import HubKey
@@ -107,25 +108,36 @@ class Processor:
             self.event_ingest = EventIngest(session_factory, store, on_event, None, verifier)
 
     # -- entry point -------------------------------------------------------------------------
-    def process(self, batch: Sequence[Inbound], *, receipts: bool = True) -> BatchResult:
-        """Store the batch. With ``receipts`` its receipts are in ``result.outbound``; without,
-        the caller sends them (``result.touched``, ``receipts()``), after this returns."""
+    def prepare(self, batch: Sequence[Inbound]) -> Prepared | None:
+        """Parse the batch's events and start their signature checks (``EventIngest.prepare``)
+        for a later ``process(batch, prepared=)``; None when there is nothing to start or the
+        database could not be read (``process`` then does it all itself)."""
+        by_channel = self._sorted(batch, None)
+        msgs = by_channel["evt"] + by_channel["ack"]
+        if not msgs:
+            return None
+        try:
+            return self.event_ingest.prepare(msgs, self.clock.now())
+        except Exception:  # noqa: BLE001 - process() parses and checks it again
+            logger.exception("preparing a batch failed; it is checked when stored")
+            return None
+
+    def process(
+        self,
+        batch: Sequence[Inbound],
+        *,
+        receipts: bool = True,
+        prepared: Prepared | None = None,
+    ) -> BatchResult:
+        """Store the batch (``prepared``: by ``prepare`` from this same batch). With
+        ``receipts`` its receipts are in ``result.outbound``; without, the caller sends them
+        (``result.touched``, ``receipts()``), after this returns."""
         result = BatchResult()
         now = self.clock.now()
-        by_channel: dict[str, list[tuple[str, Inbound]]] = defaultdict(list)
-        for msg in batch:
-            try:
-                dev, channel, _kind = topics.parse(msg.topic)
-            except ProtocolError as exc:
-                self._reject(result, exc.reason, None, f"topic {msg.topic!r}: {exc.message}")
-                continue
-            if channel in ("evt", "ack", "blob", "state"):
-                by_channel[channel].append((dev, msg))
-            else:
-                self._reject(result, "malformed", dev, f"hub does not take {channel} messages")
+        by_channel = self._sorted(batch, result)
         touched: dict[str, set[str]] = defaultdict(set)  # device -> blob shas to report
         for step, args in (
-            (self._events, by_channel["evt"] + by_channel["ack"]),
+            (partial(self._events, prepared=prepared), by_channel["evt"] + by_channel["ack"]),
             (self._chunks, by_channel["blob"]),
         ):
             if args:
@@ -139,6 +151,25 @@ class Processor:
         if touched and receipts:
             result.outbound.extend(self._receipts(touched, now))
         return result
+
+    def _sorted(
+        self, batch: Sequence[Inbound], result: BatchResult | None
+    ) -> dict[str, list[tuple[str, Inbound]]]:
+        """The batch's messages by channel, in arrival order; the others rejected into
+        ``result`` (None: not counted, as when preparing)."""
+        by_channel: dict[str, list[tuple[str, Inbound]]] = defaultdict(list)
+        for msg in batch:
+            try:
+                dev, channel, _kind = topics.parse(msg.topic)
+            except ProtocolError as exc:
+                if result is not None:
+                    self._reject(result, exc.reason, None, f"topic {msg.topic!r}: {exc.message}")
+                continue
+            if channel in ("evt", "ack", "blob", "state"):
+                by_channel[channel].append((dev, msg))
+            elif result is not None:
+                self._reject(result, "malformed", dev, f"hub does not take {channel} messages")
+        return by_channel
 
     def _guarded(
         self, step: Any, args: Any, now: datetime, result: BatchResult, touched: dict[str, set[str]]
@@ -219,8 +250,11 @@ class Processor:
         now: datetime,
         result: BatchResult,
         touched: dict[str, set[str]],
+        prepared: Prepared | None = None,
     ) -> None:
-        result.stored += self.event_ingest.handle(msgs, now, self._rejector(result), touched)
+        result.stored += self.event_ingest.handle(
+            msgs, now, self._rejector(result), touched, prepared
+        )
 
     def _chunks(
         self,
@@ -245,13 +279,14 @@ class Processor:
     def receipts(self, touched: dict[str, set[str]]) -> list[Outbound]:
         """Receipts for ``touched`` from the rows committed now (cumulative: "stored through"
         the device's last contiguous seq). Raises on database errors (the caller keeps them)."""
+        ts = int(self.clock.now().timestamp())
+        return [seal(r, ts, self.hub_key.seed) for r in self.read_receipts(touched)]
+
+    def read_receipts(self, touched: dict[str, set[str]]) -> list[Receipt]:
+        """What the receipts for ``touched`` say, from the rows committed now, to be sealed
+        later (``hub.ingest.receipts.ReceiptSender``). Raises on database errors."""
         with self.session_factory() as db_session:
-            return receipts_for(
-                db_session=db_session,
-                touched=touched,
-                ts=int(self.clock.now().timestamp()),
-                hub_seed=self.hub_key.seed,
-            )
+            return read_receipts(db_session=db_session, touched=touched)
 
     def _receipts(self, touched: dict[str, set[str]], now: datetime) -> list[Outbound]:
         try:

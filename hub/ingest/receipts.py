@@ -7,7 +7,11 @@ asks again after re-sending what it was told and later receipts mention the rest
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -18,6 +22,8 @@ from hub.mqtt_messages import Outbound
 from protocol import command, topics
 from protocol.limits import MAX_COMMAND_BYTES
 
+logger = logging.getLogger(__name__)
+
 IN_CHUNK = 500  # device ids per IN (...) list
 # Receipts go at QoS 1: the broker keeps the last ones for a device that is away, and a device
 # restarted in the middle of a photo resumes from the one waiting for it on reconnecting (at
@@ -25,6 +31,34 @@ IN_CHUNK = 500  # device ids per IN (...) list
 # test_handheld's power loss test). QoS 0 would save the PUBACK round per receipt.
 RECEIPT_QOS = 1
 _HEADS = select(Device.id, Device.last_seq).where(Device.id.in_(bindparam("ids", expanding=True)))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What one receipt will say, read from the committed rows; ``seal`` makes it a message."""
+
+    device_id: str
+    last_seq: int
+    blobs: dict[str, list[int]]  # sha -> missing chunk indexes (may be shortened by seal)
+
+
+def seal(receipt: Receipt, ts: int, hub_seed: bytes) -> Outbound:
+    """The signed receipt, within ``MAX_COMMAND_BYTES``: the missing-chunk lists are shortened
+    until it fits, then blobs left out (complete ones first). Pure: no database."""
+    blobs = receipt.blobs
+    limit = media.MAX_MISSING_IN_RECEIPT
+    while True:
+        data: bytes = command.seal_receipt(receipt.device_id, receipt.last_seq, blobs, ts, hub_seed)
+        if len(data) <= MAX_COMMAND_BYTES:
+            return Outbound(topics.rcpt(receipt.device_id), data, qos=RECEIPT_QOS)
+        if limit > 1:
+            limit //= 2
+            blobs = {sha: missing[:limit] for sha, missing in blobs.items()}
+            continue
+        # Still too big: keep the blobs with missing chunks (the device must re-send those)
+        # ahead of the complete ones, and halve how many are mentioned.
+        order = sorted(blobs, key=lambda sha: (not blobs[sha], sha))
+        blobs = {sha: blobs[sha] for sha in order[: len(order) // 2]}
 
 
 def build_receipt(
@@ -38,28 +72,14 @@ def build_receipt(
 ) -> bytes:
     """One receipt: stored through ``last_seq``, the missing chunks of the blobs ``shas``."""
     blobs = media.missing_for_receipt(db_session=db_session, shas=shas) if shas else {}
-    limit = media.MAX_MISSING_IN_RECEIPT
-    while True:
-        data: bytes = command.seal_receipt(device_id, last_seq, blobs, ts, hub_seed)
-        if len(data) <= MAX_COMMAND_BYTES:
-            return data
-        if limit > 1:
-            limit //= 2
-            blobs = {sha: missing[:limit] for sha, missing in blobs.items()}
-            continue
-        # Still too big: keep the blobs with missing chunks (the device must re-send those)
-        # ahead of the complete ones, and halve how many are mentioned.
-        order = sorted(blobs, key=lambda sha: (not blobs[sha], sha))
-        blobs = {sha: blobs[sha] for sha in order[: len(order) // 2]}
+    return seal(Receipt(device_id, last_seq, blobs), ts, hub_seed).payload
 
 
-def receipts_for(
-    *, db_session: Session, touched: dict[str, set[str]], ts: int, hub_seed: bytes
-) -> list[Outbound]:
+def read_receipts(*, db_session: Session, touched: dict[str, set[str]]) -> list[Receipt]:
     """One receipt per touched device (its blobs ``touched[dev]`` mentioned first, then its
     partial ones). The devices' heads and partial blobs are read with one query each per
     ``IN_CHUNK`` devices, whatever their number."""
-    out: list[Outbound] = []
+    out: list[Receipt] = []
     devs = sorted(touched)
     for i in range(0, len(devs), IN_CHUNK):
         part = devs[i : i + IN_CHUNK]
@@ -69,16 +89,67 @@ def receipts_for(
             if dev not in heads:
                 continue
             shas = media.receipt_shas(touched[dev], partial.get(dev, ()))
-            data = build_receipt(
-                db_session=db_session,
-                device_id=dev,
-                last_seq=heads[dev],
-                shas=shas,
-                ts=ts,
-                hub_seed=hub_seed,
-            )
-            out.append(Outbound(topics.rcpt(dev), data, qos=RECEIPT_QOS))
+            blobs = media.missing_for_receipt(db_session=db_session, shas=shas) if shas else {}
+            out.append(Receipt(dev, heads[dev], blobs))
     return out
+
+
+def receipts_for(
+    *, db_session: Session, touched: dict[str, set[str]], ts: int, hub_seed: bytes
+) -> list[Outbound]:
+    """``read_receipts`` sealed here and now."""
+    return [seal(r, ts, hub_seed) for r in read_receipts(db_session=db_session, touched=touched)]
+
+
+class ReceiptSender:
+    """Seals and publishes receipts on a thread of its own, in the order they are given.
+
+    The ingest worker's processing thread reads what each receipt says from the database
+    (``read_receipts``) and hands it here; the Ed25519 signature (which releases the GIL) and
+    the publish happen here while that thread goes on with the next batch. With ten thousand
+    devices nearly every event is from another device, so there is a receipt per event and
+    signing them was a seventh of the processing thread's time. One thread and one FIFO keep
+    each device's receipts in order (they are cumulative, so order is all that matters). The
+    queue is bounded: if sealing falls behind, ``send`` waits, and the worker with it.
+    ``close()`` sends everything given before it returns.
+    """
+
+    def __init__(self, publish: Callable[[list[Outbound]], None], hub_seed: bytes) -> None:
+        self._publish = publish
+        self._seed = hub_seed
+        self._queue: queue.Queue[tuple[list[Receipt], int] | None] = queue.Queue(maxsize=64)
+        self._thread = threading.Thread(target=self._run, name="receipts", daemon=True)
+        self._thread.start()
+
+    def send(self, receipts: list[Receipt], ts: int) -> None:
+        if receipts:
+            self._queue.put((receipts, ts))
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            receipts, ts = item
+            out: list[Outbound] = []
+            for receipt in receipts:
+                try:
+                    out.append(seal(receipt, ts, self._seed))
+                except Exception:  # noqa: BLE001 - a later (cumulative) receipt covers it
+                    logger.exception("sealing the receipt for %s failed", receipt.device_id)
+            try:
+                self._publish(out)
+            except Exception:  # noqa: BLE001 - the thread must go on; the next one covers it
+                logger.exception("publishing %d receipt(s) failed", len(out))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Send what was given, then end the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
 
 
 class ReceiptCoalescer:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,6 +36,8 @@ Check = tuple[bytes, bytes, tuple[bytes, ...]]  # signed message, signature, key
 REST_S = 30  # how long a failed helper is left alone before it is started again
 RESULT_TIMEOUT_S = 10.0  # a helper that answers no share of a batch in this long is given up
 MIN_SHARED = 16  # smaller batches are checked here: handing them over costs more than it saves
+CHUNK = 32  # checks per task handed to the helper by ``submit``
+IN_FLIGHT = 2  # tasks of one ``submit`` at the helper at once; the rest wait in ``Pending``
 
 _keys: dict[bytes, Ed25519PublicKey] = {}
 
@@ -125,6 +128,14 @@ class Verifier:
             return signers(checks[:share]) + mine
         return theirs + mine
 
+    def submit(self, checks: Sequence[Check]) -> Pending:
+        """Start the checks at the helper and return at once; ``Pending.result()`` gives what
+        ``signers`` would. The caller goes on with other work (the ingest worker stores the
+        previous batch) while the helper checks; whatever the helper has not taken by then is
+        checked by the caller, so a slow or broken helper costs speed, never a verdict."""
+        pool = self._executor() if len(checks) >= MIN_SHARED else None
+        return Pending(self, list(checks), pool)
+
     def _broken(self, exc: BaseException) -> None:
         logger.warning(
             "signature helper process failed (%s); checking here, restarting it in %d s",
@@ -140,3 +151,57 @@ class Verifier:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Pending:
+    """The checks of one ``Verifier.submit``: handed to the helper ``CHUNK`` at a time, at most
+    ``IN_FLIGHT`` tasks there at once (the next one is sent as one finishes), so at
+    ``result()`` the chunks not yet sent are few to take back and check here. Taking back never
+    cancels a sent task (futures of a process pool cannot be withdrawn reliably): a chunk is
+    either sent or kept, under one lock."""
+
+    def __init__(
+        self, verifier: Verifier, checks: list[Check], pool: ProcessPoolExecutor | None
+    ) -> None:
+        self._verifier = verifier
+        self._checks = checks
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._unsent = list(range(0, len(checks), CHUNK)) if pool is not None else []
+        self._unsent.reverse()  # popped from the end: the batch's first chunk goes first
+        self._sent: dict[int, Future[list[int]]] = {}
+        self._failed: BaseException | None = None
+        for _ in range(IN_FLIGHT):
+            self._send_next()
+
+    def _send_next(self, _done: object = None) -> None:
+        with self._lock:
+            if not self._unsent or self._failed is not None or self._pool is None:
+                return
+            start = self._unsent.pop()
+            try:
+                future = self._pool.submit(signers, self._checks[start : start + CHUNK])
+            except (BrokenProcessPool, RuntimeError) as exc:
+                self._failed = exc
+                self._unsent.append(start)
+                return
+            self._sent[start] = future
+        future.add_done_callback(self._send_next)
+
+    def result(self) -> list[int]:
+        with self._lock:  # from now on nothing more is sent: the rest is checked here
+            kept, self._unsent = self._unsent, []
+            sent = dict(self._sent)
+        out: dict[int, list[int]] = {s: signers(self._checks[s : s + CHUNK]) for s in kept}
+        if self._pool is None:
+            return signers(self._checks)
+        failed = self._failed
+        for start, future in sent.items():
+            try:
+                out[start] = future.result(timeout=RESULT_TIMEOUT_S)
+            except (BrokenProcessPool, RuntimeError, TimeoutError) as exc:  # hung: as broken
+                failed = exc
+                out[start] = signers(self._checks[start : start + CHUNK])
+        if failed is not None:
+            self._verifier._broken(failed)
+        return [index for start in sorted(out) for index in out[start]]

@@ -42,10 +42,11 @@ from hub import mqtt_tls
 from hub.clock import Clock
 from hub.commands.dispatcher import Dispatcher
 from hub.events.service import RejectionTally
+from hub.ingest.events import Prepared
 from hub.ingest.hooks import EventHook
 from hub.ingest.mqtt_client import IngestClient
 from hub.ingest.processor import BatchResult, Processor
-from hub.ingest.receipts import ReceiptCoalescer
+from hub.ingest.receipts import ReceiptCoalescer, ReceiptSender
 from hub.ingest.verifier import Verifier
 from hub.keys import HubKey
 from hub.media.store import BlobStore, FileBlobStore
@@ -188,6 +189,8 @@ class IngestWorker:
         self.client.on_connect_fail = self._on_connect_fail
         self.client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)  # type: ignore[arg-type]
         self.client.will_set(topics.HUB_STATE, self._hub_state(False), qos=1, retain=True)
+        self._published_lock = threading.Lock()  # _publish runs on two threads
+        self._sender = ReceiptSender(self._publish, hub_key.seed)
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -242,6 +245,7 @@ class IngestWorker:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self._sender.close(timeout)  # the drained batches' receipts, before the hub state
         if self._connected:
             try:
                 info = self.client.publish(
@@ -355,16 +359,24 @@ class IngestWorker:
 
     # -- processing thread -------------------------------------------------------------------
     def _run(self) -> None:
+        """Batches go through two steps: one is prepared (parsed, its signature checks started
+        at the verifier's helper, ``Processor.prepare``) and then, once the next batch is
+        prepared too or none is waiting, stored and acknowledged (``_handle``). So the helper
+        checks a batch while this thread stores the one before it; a lone message waits for
+        nothing (the next take does not block while a batch is prepared)."""
         next_dispatch = 0.0
+        ahead: tuple[list[tuple[int, Inbound]], Prepared | None] | None = None
         while True:
             # wake for the next coalesced receipt: the last batch of a stream is answered
             # even when nothing else arrives
             wait = self._receipts.wait_s(time.monotonic())
-            batch = self._take_batch(0.1 if wait is None else min(0.1, max(wait, 0.005)))
+            timeout = 0.1 if wait is None else min(0.1, max(wait, 0.005))
+            batch = self._take_batch(0.0 if ahead else timeout)
             try:
-                if batch:
-                    self._handle(batch)
-                elif self._stop.is_set():
+                current, ahead = ahead, ((batch, self._prepare(batch)) if batch else None)
+                if current:
+                    self._handle(*current)
+                elif not batch and self._stop.is_set():
                     self._send_receipts(self._receipts.drain())  # drain: every one pending
                     return
                 self._send_receipts(self._receipts.due(time.monotonic()))
@@ -374,6 +386,10 @@ class IngestWorker:
             except Exception:  # noqa: BLE001 - the worker thread must never die
                 logger.exception("ingest loop error")
                 time.sleep(0.5)
+
+    def _prepare(self, batch: list[tuple[int, Inbound]]) -> Prepared | None:
+        msgs = [m for _g, m in batch if m.topic != topics.HUB_STATE and not _is_fwreq(m.topic)]
+        return self.processor.prepare(msgs) if msgs else None
 
     def _take_batch(self, timeout: float = 0.1) -> list[tuple[int, Inbound]]:
         """What is waiting, up to ``batch_size`` messages: blocks only for the first one (at
@@ -391,7 +407,7 @@ class IngestWorker:
                 break
         return batch
 
-    def _handle(self, batch: list[tuple[int, Inbound]]) -> None:
+    def _handle(self, batch: list[tuple[int, Inbound]], prepared: Prepared | None = None) -> None:
         fwreqs = [m for _g, m in batch if _is_fwreq(m.topic)]
         msgs = [m for _g, m in batch if m.topic != topics.HUB_STATE and not _is_fwreq(m.topic)]
         for _g, m in batch:
@@ -402,7 +418,7 @@ class IngestWorker:
             if fwreqs:
                 self._serve_firmware(fwreqs)
             if msgs:
-                result = self.processor.process(msgs, receipts=False)
+                result = self.processor.process(msgs, receipts=False, prepared=prepared)
             elif fwreqs:
                 self.processor.persist_rejections()
             self._receipts.add(result.touched)  # sent by _run once due (rows committed now)
@@ -441,24 +457,27 @@ class IngestWorker:
         self._publish(out)
 
     def _send_receipts(self, taken: dict[str, set[str]]) -> None:
-        """Build the receipts for ``taken`` from the committed rows and publish them."""
+        """Read the receipts for ``taken`` from the committed rows; the sender thread seals
+        and publishes them (``ReceiptSender``)."""
         if not taken:
             return
         try:
-            out = self.processor.receipts(taken)
+            receipts = self.processor.read_receipts(taken)
         except Exception:
             self._receipts.restore(taken)  # sent once the database answers again
             raise
-        self._publish(out)
+        self._sender.send(receipts, int(self.clock.now().timestamp()))
 
     def _publish(self, out: list[Outbound]) -> None:
+        """Publish ``out`` (the processing thread and the receipt sender's)."""
+        sent = 0
         bulk = [(m.topic, m.payload) for m in out if m.qos == 0 and not m.retain]
         if bulk:  # QoS 0 messages: one write for all of them (hub.ingest.mqtt_client)
             rc = self.client.publish_many(bulk)
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 logger.info("%d QoS 0 message(s) not sent (%s)", len(bulk), rc)
             else:
-                self.stats.published += len(bulk)
+                sent += len(bulk)
         for msg in out:
             if msg.qos == 0 and not msg.retain:
                 continue
@@ -466,7 +485,9 @@ class IngestWorker:
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 logger.warning("publish to %s failed: %s", msg.topic, info.rc)
             else:
-                self.stats.published += 1
+                sent += 1
+        with self._published_lock:
+            self.stats.published += sent
 
     # -- hub state ---------------------------------------------------------------------------
     def _hub_state(self, online: bool) -> bytes:

@@ -197,6 +197,25 @@ def snapshot(side: Side) -> dict[str, Any]:
                 tuple(r)
                 for r in s.execute(select(Event.device_id, Event.seq, Event.chain, Event.digest))
             ),
+            # every column but the id, read back through the ORM's types: the batch path
+            # writes with the DB-API's executemany and the column types' bind processors
+            "rows": sorted(
+                (
+                    e.device_id,
+                    e.seq,
+                    e.kind,
+                    e.ts,
+                    e.captured_at,
+                    e.received_at,
+                    e.historical,
+                    e.grid_code,
+                    repr(e.body),
+                    repr(e.blobs),
+                    e.prev,
+                    e.raw,
+                )
+                for e in s.scalars(select(Event))
+            ),
             "gaps": sorted(
                 (g.device_id, g.kind, g.from_seq, g.to_seq, g.resolved_at is not None, g.detail)
                 for g in s.scalars(select(ChainGap))
