@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from hub.areas.models import Grid
 from hub.auth.models import Role
@@ -279,6 +280,18 @@ def set_online(*, db_session: Session, device: Device, online: bool, at: datetim
 
 # What a heartbeat may report, and the bounds a stored figure must lie in.
 _HEARTBEAT_FIGURES = {"battery": 100, "outbox": 2**31 - 1, "storage_free": 2**62}
+_devices = cast(Table, Device.__table__)
+_HEARTBEAT = (  # Core, built once: the ORM's UPDATE took ~4x the work of the event's own row
+    update(_devices)
+    .where(
+        _devices.c.id == bindparam("dev"),
+        or_(_devices.c.heartbeat_at.is_(None), _devices.c.heartbeat_at < bindparam("taken_at")),
+    )
+    .values(
+        heartbeat_at=bindparam("taken_at"),
+        **{name: bindparam(name) for name in _HEARTBEAT_FIGURES},
+    )
+)
 
 
 def record_heartbeat(
@@ -296,13 +309,11 @@ def record_heartbeat(
         value = body.get(name)
         ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= top
         figures[name] = value if ok else None  # type: ignore[assignment]
-    result = db_session.execute(
-        update(Device)
-        .where(
-            Device.id == device_id,
-            or_(Device.heartbeat_at.is_(None), Device.heartbeat_at < taken_at),
-        )
-        .values(heartbeat_at=taken_at, **figures)
-        .execution_options(synchronize_session="fetch")
+    result = db_session.connection().execute(
+        _HEARTBEAT, {"dev": device_id, "taken_at": taken_at, **figures}
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if result.rowcount:
+        device = db_session.identity_map.get(identity_key(Device, device_id))
+        if device is not None:  # loaded in this session: it shows what the row holds now
+            db_session.expire(device, ["heartbeat_at", *figures])
+    return bool(result.rowcount)
