@@ -44,6 +44,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -242,10 +243,14 @@ def _node() -> str:
 
 
 def _js(template: str, **values: object) -> str:
+    """``template`` with each ``__NAME__`` replaced by ``values[NAME]`` as a JSON literal; every
+    placeholder of the template must be given (checked on the template: a value, such as a
+    temporary path, may itself hold "__")."""
+    wanted = set(re.findall(r"__([A-Z][A-Z0-9_]*)__", template))
+    assert wanted == set(values), f"placeholders {sorted(wanted)}, values {sorted(values)}"
     out = template
     for name, value in values.items():
         out = out.replace(f"__{name}__", json.dumps(value))
-    assert "__" not in out.replace("__proto__", ""), "unfilled placeholder"
     return out
 
 
