@@ -10,7 +10,7 @@ is the broker's Receive Maximum (from its CONNACK) capped at ``WINDOW``, as paho
 
     flood = Flood(host, port, ("user", "password"))      # connects; MqttRefused if refused
     sent = flood.publish([(topic, payload), ...], rate)  # monotonic time each was handed over
-    flood.wait_acked(timeout)                            # -> how many the broker acknowledged
+    flood.wait_acked(len(messages), timeout)             # -> how many the broker acknowledged
     flood.close()
 """
 

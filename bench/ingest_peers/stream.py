@@ -140,8 +140,9 @@ def _publish_child(
     except (OSError, MqttRefused) as exc:
         conn.send(("error", f"publishing failed: {exc}"))
         return
-    cpu1 = os.times()
-    flood.close()
+    finally:
+        cpu1 = os.times()
+        flood.close()
     conn.send(("done", (sent, acked, cpu1.user - cpu0.user + cpu1.system - cpu0.system)))
 
 

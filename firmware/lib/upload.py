@@ -65,6 +65,7 @@ class Uploader:
         self.receipts_skipped = 0  # no news (see _no_news): not verified
         self.receipts_deferred = 0  # checks put off for want of heap (then retried)
         self.receipts_dropped = 0  # receipts listing blobs the full queue let go
+        self.trims_deferred = 0  # trims that found no heap (done again after a collection)
         self._rcpts = []  # raw receipts waiting for heap to be checked, oldest first
         self._rewind = False
         self._trim_seq = 0
@@ -204,8 +205,18 @@ class Uploader:
                 if self._rewind:
                     self._rewind = False
                     self.sent_rid = 0
-                self._trim()
-                rec = self.outbox.next_after(self.sent_rid)
+                try:
+                    self._trim()
+                    rec = self.outbox.next_after(self.sent_rid)
+                except MemoryError:
+                    # reading the outbox found no heap (a 192K handheld under load): a trim
+                    # only removes what a verified receipt covers, so doing it again after a
+                    # collection redoes nothing twice
+                    self.trims_deferred += 1
+                    _log.warning("trim deferred: no heap (%d)", self.trims_deferred)
+                    gc.collect()
+                    await asyncio.sleep_ms(200)
+                    continue
             else:
                 rec = self.outbox.peek()
             again = self._resend_ready()

@@ -109,10 +109,11 @@ class _Many:
     def __init__(self, stmt: Any, keys: tuple[str, ...]) -> None:
         self.stmt = stmt
         self.keys = keys
-        self._plans: dict[str, tuple[str, list[tuple[str, Any]], bool]] = {}
+        self._plans: dict[tuple[str, str], tuple[str, list[tuple[str, Any]], bool]] = {}
 
     def _plan(self, dialect: Any) -> tuple[str, list[tuple[str, Any]], bool]:
-        plan = self._plans.get(dialect.name)
+        key = (dialect.name, dialect.driver)  # processors differ by driver (JSON on psycopg)
+        plan = self._plans.get(key)
         if plan is None:
             compiled = self.stmt.compile(dialect=dialect, column_keys=list(self.keys))
             names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
@@ -120,7 +121,7 @@ class _Many:
                 (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
                 for name in names
             ]
-            plan = self._plans[dialect.name] = (compiled.string, binds, compiled.positional)
+            plan = self._plans[key] = (compiled.string, binds, compiled.positional)
         return plan
 
     def run(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -151,7 +152,7 @@ class _Many:
             cursor.close()
 
 
-_INSERT = _Many(insert(_events), _EVENT_COLUMNS)
+_INSERT = _Many(insert(_events).inline(), _EVENT_COLUMNS)  # inline: no RETURNING of the id
 _MOVE = _Many(
     update(_devices)
     .where(_devices.c.id == bindparam("dev"))

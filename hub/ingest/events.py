@@ -62,11 +62,12 @@ class Prepared:
     """A batch's event messages parsed, and their signature checks under way
     (``EventIngest.prepare``)."""
 
-    parsed: list[tuple[str, Envelope, bytes]]
-    rejects: list[tuple[str, str | None, str]]  # what parsing refused, said again by handle
-    keys: list[tuple[bytes, ...]] = field(default_factory=list)  # each check's keys
-    pending: Pending | None = None
-    _signed: list[int] | None = None
+    # repr=False: a log line that names a step must not print a batch's envelopes
+    parsed: list[tuple[str, Envelope, bytes]] = field(repr=False)
+    rejects: list[tuple[str, str | None, str]] = field(repr=False)  # said again by handle
+    keys: list[tuple[bytes, ...]] = field(default_factory=list, repr=False)  # each check's
+    pending: Pending | None = field(default=None, repr=False)
+    _signed: list[int] | None = field(default=None, repr=False)
 
     def take(self) -> list[int]:
         """The checks' results (waited for once; a retried attempt reuses them)."""

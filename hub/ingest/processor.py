@@ -184,7 +184,8 @@ class Processor:
                 logger.warning("database error (attempt %d): %s", attempt + 1, exc)
                 continue
             except Exception:  # noqa: BLE001 - never crash the worker
-                logger.exception("ingest step %s failed", getattr(step, "__name__", step))
+                name = getattr(getattr(step, "func", step), "__name__", "?")  # a partial too
+                logger.exception("ingest step %s failed", name)
                 break
             finally:
                 buffered, self._buffer = self._buffer, None

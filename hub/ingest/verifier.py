@@ -123,7 +123,7 @@ class Verifier:
         try:
             for future in futures:
                 theirs.extend(future.result(timeout=RESULT_TIMEOUT_S))
-        except (BrokenProcessPool, RuntimeError, TimeoutError) as exc:  # hung: as if broken
+        except Exception as exc:  # noqa: BLE001 - broken, hung, or cancelled by a restart
             self._broken(exc)
             return signers(checks[:share]) + mine
         return theirs + mine
@@ -196,12 +196,15 @@ class Pending:
         if self._pool is None:
             return signers(self._checks)
         failed = self._failed
+        deadline = time.monotonic() + RESULT_TIMEOUT_S  # one wait for all of them
         for start, future in sent.items():
             try:
-                out[start] = future.result(timeout=RESULT_TIMEOUT_S)
-            except (BrokenProcessPool, RuntimeError, TimeoutError) as exc:  # hung: as broken
-                failed = exc
+                if failed is not None and not future.done():
+                    raise TimeoutError("not waited for: the helper failed already")
+                out[start] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception as exc:  # noqa: BLE001 - broken, hung, or cancelled by a restart
+                failed = failed or exc
                 out[start] = signers(self._checks[start : start + CHUNK])
-        if failed is not None:
+        if failed is not None and self._pool is self._verifier._pool:  # not restarted since
             self._verifier._broken(failed)
         return [index for start in sorted(out) for index in out[start]]

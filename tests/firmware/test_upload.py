@@ -212,3 +212,41 @@ asyncio.run(main())
     assert "O 4 0" in out, out
     assert "S 0 6 0" in out, out  # the forged one refused, the newest receipt applied
     assert out.count("receipt check deferred") == 3, out
+
+
+def test_a_trim_without_heap_is_made_again_and_never_ends_the_drain_task(run_mpy, dev_cfg):
+    # CI, a 192K handheld over TLS beside the whole suite: a receipt's trim parsed a record's
+    # envelope (_awaits_chunks) with no heap left, and the MemoryError ended the drain task
+    # and the device with it
+    script = (
+        DEVICE
+        + """
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=FakeLink)
+    for i in range(3):
+        await d.emit("note", {"i": i})
+    up = d.uploader
+    t = asyncio.create_task(up.run())
+    while up.outbox.next_after(up.sent_rid) is not None:
+        await asyncio.sleep_ms(10)           # all three sent, kept until a receipt
+    real = up.outbox.tail
+    fails = [2]
+    def tight(rid, n):
+        if fails[0]:
+            fails[0] -= 1
+            raise MemoryError("memory allocation failed")
+        return real(rid, n)
+    up.outbox.tail = tight
+    up.on_receipt(command.seal_receipt(d.dev, 3, {}, 1, hub_seed))
+    for _ in range(300):
+        if len(d.outbox) == 0:
+            break
+        await asyncio.sleep_ms(10)
+    print("T", len(d.outbox), up.trims_deferred, fails[0], t.done())
+    up.stop()
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(trim_on="receipt"), heapsize="4M")
+    assert "T 0 2 0 False" in out, out
+    assert out.count("trim deferred: no heap") == 2, out

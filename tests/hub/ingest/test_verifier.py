@@ -183,3 +183,56 @@ def test_after_a_helper_dies_no_other_is_left_behind() -> None:
         wait_until("the broken pool's other helper ended", lambda: not _alive(second))
     finally:
         v.close()
+
+
+# -- submit: the checks under way while the caller does other work (the pipelined worker) ----
+
+
+def test_submitted_checks_give_the_same_verdicts_in_order(pooled: Verifier) -> None:
+    checks = _mixed_batch(300, random.Random(11))  # ten chunks: most fed by done-callbacks
+    want = Verifier(0).signers(checks)
+    pending = pooled.submit(checks)
+    wait_until("every chunk sent", lambda: not pending._unsent, timeout=30)
+    assert pending.result() == want
+    assert _helper_pids(pooled)
+    assert pooled.submit(checks[:5]).result() == want[:5]  # small: checked here, no task
+    assert Verifier(0).submit(checks).result() == want  # no helper at all
+    assert pooled.submit([]).result() == []
+
+
+def test_result_at_once_checks_the_unsent_chunks_here(pooled: Verifier) -> None:
+    checks = _mixed_batch(600, random.Random(12))
+    want = Verifier(0).signers(checks)
+    pending = pooled.submit(checks)
+    assert pending.result() == want  # taken back at once: most chunks never left
+    assert pending._sent and len(pending._sent) < len(checks) // verifier_module.CHUNK
+
+
+def test_a_helper_killed_under_submitted_checks_costs_no_verdict(
+    pooled: Verifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    checks = _mixed_batch(400, random.Random(13))
+    want = Verifier(0).signers(checks)
+    assert pooled.submit(checks).result() == want
+    (pid,) = _helper_pids(pooled)
+    os.kill(pid, signal.SIGKILL)
+    wait_until("the helper dead", lambda: not _alive(pid))
+    caplog.set_level(logging.WARNING, logger="hub.ingest.verifier")
+    assert pooled.submit(checks).result() == want
+    assert any("signature helper process failed" in r.getMessage() for r in caplog.records)
+    assert pooled._pool is None  # resting
+    assert pooled.submit(checks).result() == want
+
+
+def test_checks_cancelled_by_a_restart_of_the_helper_are_made_here(pooled: Verifier) -> None:
+    """The worker holds two batches' checks at once: when the helper is given up for one of
+    them, the other's queued tasks are cancelled with the pool; they are checked here."""
+    checks = _mixed_batch(320, random.Random(14))
+    want = Verifier(0).signers(checks)
+    pooled.warm()
+    wait_until("the helper started", lambda: pooled._pool is not None and _helper_pids(pooled))
+    first, second = pooled.submit(checks), pooled.submit(checks[::-1])
+    pooled._broken(RuntimeError("given up for another batch"))  # cancels what is queued
+    assert first.result() == want
+    assert second.result() == want[::-1]
+    assert pooled._pool is None
