@@ -5,7 +5,7 @@ handed to the channel's handler (``events``, ``chunks``, ``state``); every messa
 stored or rejected with a reason that is logged and counted; one bad message never affects the
 others, and nothing here raises to the caller. Receipts for the touched devices come last,
 or, with ``process(batch, receipts=False)``, are left to the caller: ``result.touched`` names the
-devices (and blobs) to answer and ``receipts(touched)`` builds them later from what is stored
+devices (and blobs) to answer and ``read_receipts(touched)`` reads them later from what is stored
 then (the ingest worker coalesces them, ``hub.ingest.receipts.ReceiptCoalescer``).
 """
 
@@ -28,7 +28,7 @@ from hub.ingest import hooks
 from hub.ingest.chunks import handle_chunks
 from hub.ingest.events import EventIngest, Prepared
 from hub.ingest.hooks import EventHook
-from hub.ingest.receipts import Receipt, read_receipts, receipts_for, seal
+from hub.ingest.receipts import Receipt, read_receipts, receipts_for
 from hub.ingest.state import handle_states
 from hub.ingest.verifier import Verifier
 from hub.keys import HubKey
@@ -131,7 +131,7 @@ class Processor:
     ) -> BatchResult:
         """Store the batch (``prepared``: by ``prepare`` from this same batch). With
         ``receipts`` its receipts are in ``result.outbound``; without, the caller sends them
-        (``result.touched``, ``receipts()``), after this returns."""
+        (``result.touched``, ``read_receipts()``), after this returns."""
         result = BatchResult()
         now = self.clock.now()
         by_channel = self._sorted(batch, result)
@@ -277,15 +277,11 @@ class Processor:
         result.chunk_duplicates += duplicates
 
     # -- replies -----------------------------------------------------------------------------
-    def receipts(self, touched: dict[str, set[str]]) -> list[Outbound]:
-        """Receipts for ``touched`` from the rows committed now (cumulative: "stored through"
-        the device's last contiguous seq). Raises on database errors (the caller keeps them)."""
-        ts = int(self.clock.now().timestamp())
-        return [seal(r, ts, self.hub_key.seed) for r in self.read_receipts(touched)]
-
     def read_receipts(self, touched: dict[str, set[str]]) -> list[Receipt]:
-        """What the receipts for ``touched`` say, from the rows committed now, to be sealed
-        later (``hub.ingest.receipts.ReceiptSender``). Raises on database errors."""
+        """What the receipts for ``touched`` say, from the rows committed now (cumulative:
+        "stored through" the device's last contiguous seq), to be sealed later
+        (``hub.ingest.receipts.ReceiptSender``). Raises on database errors (the caller keeps
+        them)."""
         with self.session_factory() as db_session:
             return read_receipts(db_session=db_session, touched=touched)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -59,20 +59,6 @@ def seal(receipt: Receipt, ts: int, hub_seed: bytes) -> Outbound:
         # ahead of the complete ones, and halve how many are mentioned.
         order = sorted(blobs, key=lambda sha: (not blobs[sha], sha))
         blobs = {sha: blobs[sha] for sha in order[: len(order) // 2]}
-
-
-def build_receipt(
-    *,
-    db_session: Session,
-    device_id: str,
-    last_seq: int,
-    shas: Iterable[str],
-    ts: int,
-    hub_seed: bytes,
-) -> bytes:
-    """One receipt: stored through ``last_seq``, the missing chunks of the blobs ``shas``."""
-    blobs = media.missing_for_receipt(db_session=db_session, shas=shas) if shas else {}
-    return seal(Receipt(device_id, last_seq, blobs), ts, hub_seed).payload
 
 
 def read_receipts(*, db_session: Session, touched: dict[str, set[str]]) -> list[Receipt]:
