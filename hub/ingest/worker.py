@@ -388,7 +388,7 @@ class IngestWorker:
                 time.sleep(0.5)
 
     def _prepare(self, batch: list[tuple[int, Inbound]]) -> Prepared | None:
-        msgs = [m for _g, m in batch if m.topic != topics.HUB_STATE and not _is_fwreq(m.topic)]
+        msgs = _for_processor(batch)
         return self.processor.prepare(msgs) if msgs else None
 
     def _take_batch(self, timeout: float = 0.1) -> list[tuple[int, Inbound]]:
@@ -409,7 +409,7 @@ class IngestWorker:
 
     def _handle(self, batch: list[tuple[int, Inbound]], prepared: Prepared | None = None) -> None:
         fwreqs = [m for _g, m in batch if _is_fwreq(m.topic)]
-        msgs = [m for _g, m in batch if m.topic != topics.HUB_STATE and not _is_fwreq(m.topic)]
+        msgs = _for_processor(batch)  # as _prepare made them: the prepared batch is of these
         for _g, m in batch:
             if m.topic == topics.HUB_STATE:
                 self._check_hub_state(m.payload)
@@ -506,6 +506,12 @@ class IngestWorker:
             online = False
         if not online:
             self._publish([Outbound(topics.HUB_STATE, self._hub_state(True), retain=True)])
+
+
+def _for_processor(batch: list[tuple[int, Inbound]]) -> list[Inbound]:
+    """The messages of ``batch`` the processor takes: all but the hub's own state and the
+    firmware requests (the worker answers those itself)."""
+    return [m for _g, m in batch if m.topic != topics.HUB_STATE and not _is_fwreq(m.topic)]
 
 
 def _is_fwreq(topic: str) -> bool:
