@@ -26,6 +26,7 @@ from hub.api.nul import RefuseNul
 from hub.clock import Clock, SystemClock
 from hub.console import api as console_api
 from hub.db import make_engine, make_session_factory
+from hub.media.factory import make_media_store
 from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.media_store = make_media_store(settings)
     install_error_handlers(app)
     app.add_middleware(RefuseNul)  # PostgreSQL takes no NUL in text: a 422 for any
     for router in ROUTERS:

@@ -45,7 +45,8 @@ from hub.errors import ConflictError, InvalidInputError, NotFoundError
 from hub.ingest import cli as ingest_cli
 from hub.ingest import runner
 from hub.live import api as live_api
-from hub.media.store import FileBlobStore
+from hub.media.factory import check_media_store, make_media_store
+from hub.media.s3 import S3BlobStore
 from hub.migrations.runner import upgrade
 from hub.onboarding import cli as onboarding
 from hub.ota.flows.supervision import run_ota_supervision
@@ -207,7 +208,7 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     clock = SystemClock()
-    store = FileBlobStore(settings.media_dir)
+    store = make_media_store(settings)
     accounts = _broker_retry(settings)
     while not stop.wait(interval_s):
         try:
@@ -300,6 +301,7 @@ def run(
     if migrate_first:
         _migrate(settings)
     _require_schema(settings.database_url)
+    check_media_store(settings)
     _ensure_key(settings)
     clock = SystemClock()
     try:
@@ -333,6 +335,28 @@ def run(
             handle.stop()
         web.state.engine.dispose()
         logger.info("hub stopped")
+
+
+@app.command("media-bucket")
+def media_bucket(
+    create: Annotated[
+        bool, typer.Option("--create", help="Create the bucket if it does not exist.")
+    ] = False,
+) -> None:
+    """Check that the S3 media bucket (GRIDLINK_MEDIA_STORE=s3) exists and answers; with
+    --create, create it first if it is missing (the hub never creates it by itself)."""
+    settings = settings_from_env()
+    if settings.media_store != "s3":
+        raise HubCliError(
+            f"GRIDLINK_MEDIA_STORE is {settings.media_store!r}: media live under "
+            f"{settings.media_dir}, there is no bucket"
+        )
+    store = S3BlobStore.from_settings(settings)
+    if create and store.create_bucket():
+        console.print(f"[green]created[/green] S3 bucket {store.bucket}")
+        return
+    store.check_bucket()
+    console.print(f"S3 bucket {store.bucket} answers (media keys {store.prefix}ab/cd/<sha256>)")
 
 
 @app.command("import")

@@ -73,6 +73,20 @@ class Settings(BaseSettings):
     media_dir: Path = DEFAULT_DATA_DIR / "media"  # default: data_dir / "media"
     hub_key_path: Path = DEFAULT_DATA_DIR / "hub_key.pem"  # default: data_dir / "hub_key.pem"
 
+    # Where media bytes live (docs/scale-out.md, "Media in S3-compatible storage"). "file":
+    # under media_dir. "s3": in s3_bucket (keys "<s3_prefix>ab/cd/<sha256>") on any
+    # S3-compatible server (MinIO, AWS S3...); partial uploads are still spooled under
+    # media_dir/partial until complete. s3_endpoint_url: the server (none: AWS by s3_region);
+    # given, requests use path-style addressing, which MinIO and most others need. No key pair:
+    # boto3's own chain (AWS_* variables, ~/.aws, an instance role).
+    media_store: Literal["file", "s3"] = "file"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     mqtt_username: str | None = None
@@ -197,7 +211,23 @@ class Settings(BaseSettings):
             raise ValueError("work_day_end_hour must be after work_day_start_hour")
         self._check_admin_token()
         self._check_broker()
+        self._check_media_store()
         return self
+
+    def _check_media_store(self) -> None:
+        if self.s3_prefix and not self.s3_prefix.endswith("/"):
+            self.s3_prefix += "/"
+        if self.media_store != "s3":
+            return
+        if not self.s3_bucket:
+            raise ValueError(
+                "GRIDLINK_MEDIA_STORE=s3 needs GRIDLINK_S3_BUCKET (and GRIDLINK_S3_ENDPOINT_URL "
+                "unless the bucket is on AWS)"
+            )
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError(
+                "GRIDLINK_S3_ACCESS_KEY_ID and GRIDLINK_S3_SECRET_ACCESS_KEY go together"
+            )
 
     def _check_broker(self) -> None:
         if self.broker_accounts is None:

@@ -21,6 +21,7 @@ from hub.db import require_database
 from hub.errors import InvalidInputError
 from hub.ingest import runner
 from hub.ingest.worker import IngestError
+from hub.media.factory import check_media_store
 from hub.settings import Settings
 
 console = Console()
@@ -42,6 +43,7 @@ def ingest(
     overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
     settings = Settings(**overrides)
     require_database(settings.database_url)
+    check_media_store(settings)  # a missing or silent S3 bucket: one line, before connecting
     if settings.mqtt_tls:  # a TLS file it cannot use: one line naming the setting
         try:
             mqtt_tls.check_files(

@@ -25,7 +25,7 @@ from hub.clock import Clock, SystemClock
 from hub.db import make_engine, make_session_factory
 from hub.ingest.worker import IngestWorker
 from hub.keys import load_or_create
-from hub.media.store import FileBlobStore
+from hub.media.factory import make_media_store
 from hub.settings import Settings
 from protocol import canonical, crypto
 from protocol.cjson import CJsonCodec
@@ -104,7 +104,7 @@ def start(
     upgrade_broker_roles(settings)
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
-    store = FileBlobStore(settings.media_dir)
+    store = make_media_store(settings)
     password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
     handle = IngestHandle(engine=engine)
     prefix = client_id_prefix(settings)

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from hub.auth.deps import CurrentUser
 from hub.auth.service import Principal
-from hub.deps import SessionDep, SettingsDep
+from hub.deps import SessionDep
 from hub.errors import ConflictError, NotFoundError, PermissionDeniedError
 from hub.media import service
 from hub.media.content import content_headers
+from hub.media.deps import MediaStoreDep
 from hub.media.models import Blob, BlobStatus
 from hub.media.schemas import BlobRead
-from hub.media.store import FileBlobStore
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["media"])
@@ -96,7 +96,7 @@ def download(
     sha256: str,
     request: Request,
     db_session: SessionDep,
-    settings: SettingsDep,
+    store: MediaStoreDep,
     user: CurrentUser,
 ) -> Response:
     """The blob's bytes (streamed; the ETag is its SHA-256, so it never changes). A single
@@ -107,7 +107,7 @@ def download(
     if blob.status != BlobStatus.complete:
         raise ConflictError(f"blob {blob.sha256} is still being uploaded", code="blob_incomplete")
     try:
-        handle = FileBlobStore(settings.media_dir).open(blob.sha256)
+        handle = store.open(blob.sha256)
     except FileNotFoundError as exc:
         raise NotFoundError(
             f"blob {blob.sha256} is missing from storage", code="blob_missing"

@@ -2,8 +2,10 @@
 
 A blob's final path comes from its SHA-256: ``media_dir/ab/cd/<sha>``. While chunks arrive the
 bytes live in a partial file of the final size (``media_dir/partial/<sha>.part``) written at each
-chunk's offset, so neither the hub nor a restart ever needs the whole blob in memory. An
-S3-compatible store implements the same methods (partials in a local spool, ``commit`` uploads).
+chunk's offset, so neither the hub nor a restart ever needs the whole blob in memory. The
+S3-compatible store (``hub.media.s3``) implements the same methods: partials in the same local
+spool, ``commit`` uploads. ``hub.media.factory.make_media_store(settings)`` is the one place that
+picks the store for media; OTA bundles always use a ``FileBlobStore`` on ``ota_dir``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class BlobStoreError(OSError):
+    """A store could not do what was asked (e.g. the S3 server refused or did not answer); the
+    message names the operation, the object and the server's error."""
 
 
 def check_sha(sha256: str) -> str:
@@ -45,6 +52,18 @@ class BlobStore(Protocol):
         ...
 
 
+def open_spool(path: Path, size: int) -> BufferedRandom:
+    """Open (creating, with ``size`` bytes) a partial file for writing and reading."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = open(path, "r+b")  # noqa: SIM115 - the caller closes it
+    except FileNotFoundError:
+        handle = open(path, "w+b")  # noqa: SIM115
+    if os.fstat(handle.fileno()).st_size != size:
+        handle.truncate(size)
+    return handle
+
+
 class FileBlobStore:
     """The default store: plain files under one directory."""
 
@@ -60,15 +79,7 @@ class FileBlobStore:
         return self.root / "partial" / f"{sha256}.part"
 
     def open_partial(self, sha256: str, size: int) -> BufferedRandom:
-        path = self.partial_path(sha256)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            handle = open(path, "r+b")  # noqa: SIM115 - the caller closes it
-        except FileNotFoundError:
-            handle = open(path, "w+b")  # noqa: SIM115
-        if os.fstat(handle.fileno()).st_size != size:
-            handle.truncate(size)
-        return handle
+        return open_spool(self.partial_path(sha256), size)
 
     def commit(self, sha256: str) -> None:
         final = self.path(sha256)

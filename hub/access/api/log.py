@@ -26,10 +26,10 @@ from hub.auth.models import Role
 from hub.auth.service import require_roles
 from hub.bounds import Instant, PageOffset
 from hub.clock import ensure_utc
-from hub.deps import ClockDep, SessionDep, SettingsDep
+from hub.deps import ClockDep, SessionDep
 from hub.errors import NotFoundError
 from hub.media.content import content_headers
-from hub.media.store import FileBlobStore
+from hub.media.deps import MediaStoreDep
 
 router = APIRouter(prefix=PREFIX, tags=["access"])
 READ_SIZE = 64 * 1024
@@ -121,7 +121,7 @@ def capture_content(
     capture_sha256: Sha256,
     reason: Annotated[Reason, Query(description="why you need this capture (audited)")],
     db_session: SessionDep,
-    settings: SettingsDep,
+    store: MediaStoreDep,
     user: CurrentUser,
     clock: ClockDep,
 ) -> StreamingResponse:
@@ -133,7 +133,7 @@ def capture_content(
         db_session=db_session, user=user, sha256=capture_sha256, reason=reason, at=clock.now()
     )
     try:
-        handle = FileBlobStore(settings.media_dir).open(blob.sha256)
+        handle = store.open(blob.sha256)
     except FileNotFoundError as exc:
         raise NotFoundError(
             f"capture {blob.sha256} is missing from storage", code="blob_missing"
