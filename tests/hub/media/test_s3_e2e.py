@@ -120,3 +120,34 @@ def test_a_2mb_photo_stored_in_and_served_from_s3(
     assert missing.value.response["Error"]["Code"] == "404"
     assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
     assert hub.api.get(url).status_code == 404
+
+
+def test_an_upload_that_fails_is_finished_by_the_chunks_sent_again(
+    tmp_path: Path, broker: Mosquitto, s3_server: MotoS3, s3: Any
+) -> None:
+    """The bucket is not there when the blob completes: the upload fails, that step's chunks
+    are counted ``internal`` and left out of the bitmap, the partial stays; once the bucket is
+    there, the chunks sent again (what the device does for the ones a receipt lists missing)
+    complete the blob and it is uploaded."""
+    late = f"gridlink-late-{os.urandom(4).hex()}"
+    settings = hub_settings(tmp_path, broker, **s3_server.hub_settings_kwargs(late))
+    data = os.urandom(200_000)
+    sha = hashlib.sha256(data).hexdigest()
+    dev = TestDevice("hh-s3-late", now=lambda: int(datetime.now(UTC).timestamp()))
+    with running_hub(settings) as hub:
+        body = {"id": dev.device_id, "kind": "handheld", "public_key": dev.public_key.hex()}
+        assert hub.api.post("/api/devices", json={**body, "grid_code": GRID}).status_code == 201
+        with MqttObserver(broker, topics=(topics.rcpt(dev.device_id),)) as wire:
+            wire.publish(*dev.event("report", {"text": "x", "grid": GRID}, blobs=[dev.media(data)]))
+            wire.publish_all(dev.chunks(data))
+            wait_until("the failed upload counted", lambda: hub.errors().get("internal", 0) > 0)
+            partial = settings.media_dir / "partial" / f"{sha}.part"
+            assert not hub.blob_complete(sha) and partial.stat().st_size == len(data)
+            s3.create_bucket(Bucket=late)
+            wire.publish_all(dev.chunks(data))
+            wait_until("the blob complete", lambda: hub.blob_complete(sha))
+        assert hub.blob_content(sha) == data
+        assert not partial.exists()
+        assert s3.head_object(Bucket=late, Key=f"{sha[:2]}/{sha[2:4]}/{sha}")[
+            "ContentLength"
+        ] == len(data)
