@@ -1,5 +1,9 @@
-"""Hub ingest throughput: verified events/s stored through the full path (SQLite), and the raw
-verify rate with ``cryptography``.  ``python -m bench.hub_ingest`` (or ``make bench``)."""
+"""Hub ingest throughput: verified events/s stored through the full path (SQLite), the raw
+verify rate with ``cryptography``, and through Mosquitto with 1 and 2 ingest workers on SQLite
+and 1, 2 and 4 on PostgreSQL (a throw-away server, tests/support/postgres.py), the workers
+sharing the device topics by MQTT v5 shared subscriptions. Every through-the-broker run counts
+the stored rows: each event stored exactly once (0 lost, 0 duplicates) or the run raises.
+``python -m bench.hub_ingest`` (or ``make bench``)."""
 
 from __future__ import annotations
 
@@ -35,11 +39,13 @@ BATCH = 200
 BROKER_CONF = "max_inflight_messages 1000"
 
 
-def _stream(now: int) -> tuple[list[tuple[str, bytes]], dict[str, bytes]]:
+def _stream(
+    now: int, per_device: int = PER_DEVICE
+) -> tuple[list[tuple[str, bytes]], dict[str, bytes]]:
     seeds = {f"bench-{i:02d}": crypto.new_seed() for i in range(DEVICES)}
     msgs: list[tuple[str, bytes]] = []
     prev = dict.fromkeys(seeds, GENESIS)
-    for seq in range(1, PER_DEVICE + 1):
+    for seq in range(1, per_device + 1):
         for dev, seed in seeds.items():
             body = {
                 "text": "overflowing bin near gate 3",
@@ -60,8 +66,18 @@ def _rate(fn: Callable[[], int]) -> tuple[float, float]:
     return n / elapsed, elapsed
 
 
-def _setup(root: Path, keys: dict[str, bytes]) -> Processor:
-    url = f"sqlite:///{root / 'hub.db'}"
+PG_WORKERS = (1, 2, 4)
+PG_PER_DEVICE = 900  # 9,000 events a PostgreSQL run: ~2 s, long enough to compare workers
+WARM_S = 1.5  # for the workers' verify helper processes to be up before the clock starts
+PG = "PostgreSQL through Mosquitto"
+
+
+class CountError(Exception):
+    """A run did not store every event exactly once (the bench is broken, not slow)."""
+
+
+def _setup(root: Path, keys: dict[str, bytes], url: str | None = None) -> Processor:
+    url = url or f"sqlite:///{root / 'hub.db'}"
     upgrade(url)
     factory = make_session_factory(make_engine(url))
     with factory() as s:
@@ -86,7 +102,40 @@ def _stored(processor: Processor) -> int:
         return int(s.scalar(select(func.count(Event.id))) or 0)
 
 
-def _through_broker(msgs: list[tuple[str, bytes]], keys: dict[str, bytes], workers: int) -> float:
+def exactly_once(rows: int, distinct: int, sent: int) -> tuple[int, int]:
+    """(lost, duplicates) of a run that sent ``sent`` distinct (device, seq) events and left
+    ``rows`` event rows holding ``distinct`` distinct (device, seq) pairs."""
+    return sent - distinct, rows - distinct
+
+
+def _counted(processor: Processor) -> tuple[int, int]:
+    """(event rows, distinct (device, seq) among them)."""
+    with processor.session_factory() as s:
+        rows = int(s.scalar(select(func.count(Event.id))) or 0)
+        pairs = select(Event.device_id, Event.seq).distinct().subquery()
+        distinct = int(s.scalar(select(func.count()).select_from(pairs)) or 0)
+    return rows, distinct
+
+
+def _database(server_url: str, name: str) -> str:
+    """A fresh database ``name`` on the PostgreSQL server of ``server_url``; its URL."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _through_broker(
+    msgs: list[tuple[str, bytes]], keys: dict[str, bytes], workers: int, url: str | None = None
+) -> float:
+    """Events/s stored by ``workers`` ingest workers on the database at ``url`` (default: a
+    fresh SQLite file); RuntimeError unless every event is stored exactly once."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -97,7 +146,7 @@ def _through_broker(msgs: list[tuple[str, bytes]], keys: dict[str, bytes], worke
         tempfile.TemporaryDirectory() as tmp,
         Mosquitto(workdir=Path(tmp) / "mq", extra_conf=BROKER_CONF) as broker,
     ):
-        proc = _setup(Path(tmp), keys)
+        proc = _setup(Path(tmp), keys, url)
         running = [
             IngestWorker(
                 session_factory=proc.session_factory,
@@ -112,6 +161,9 @@ def _through_broker(msgs: list[tuple[str, bytes]], keys: dict[str, bytes], worke
             ).start()
             for _ in range(workers)
         ]
+        for w in running:  # as runner.start does: the verify helpers start before the flood
+            w.verifier.warm()
+        time.sleep(WARM_S)
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         pub.max_inflight_messages_set(100)
         pub.username_pw_set(*broker.observer_account)  # one client publishing for every device
@@ -124,15 +176,40 @@ def _through_broker(msgs: list[tuple[str, bytes]], keys: dict[str, bytes], worke
         while sum(w.stats.stored for w in running) < len(msgs) and time.monotonic() < deadline:
             time.sleep(0.02)
         elapsed = time.perf_counter() - start
-        stored = _stored(proc)
+        rows, distinct = _counted(proc)
         pub.disconnect()
         pub.loop_stop()
         for w in running:
             w.stop()
-    return stored / elapsed
+        proc.session_factory.kw["bind"].dispose()
+    lost, dupes = exactly_once(rows, distinct, len(msgs))
+    if lost or dupes:
+        raise CountError(f"{workers} worker(s): {lost} events lost, {dupes} stored twice")
+    return distinct / elapsed
 
 
-def measure() -> list[tuple[str, float | None, str]]:
+def _on_postgres() -> list[Measured]:
+    """The broker runs with 1, 2 and 4 workers on one throw-away PostgreSQL server (a fresh
+    database a run); skipped rows, with the reason, when no server can be started."""
+    from tests.support import postgres
+
+    names = [f"{PG}, {w} worker(s), QoS 1" for w in PG_WORKERS]
+    msgs, keys = _stream(int(time.time()), PG_PER_DEVICE)
+    try:
+        with postgres.server("max_connections=50") as server:
+            return [
+                (name, _through_broker(msgs, keys, w, _database(server, f"bench_{w}w")), "")
+                for name, w in zip(names, PG_WORKERS, strict=True)
+            ]
+    except postgres.Unavailable as exc:
+        reason = str(exc).splitlines()[0]
+        return [(name, None, f"skipped: {reason}") for name in names]
+
+
+Measured = tuple[str, float | None, str]
+
+
+def measure() -> list[Measured]:
     """(path, events/s or None, note) per measured path."""
     use_openssl()
     now = int(time.time())
@@ -167,39 +244,57 @@ def measure() -> list[tuple[str, float | None, str]]:
             out.append((name, _through_broker(msgs, keys, workers), ""))
         except (ImportError, RuntimeError, OSError) as exc:
             out.append((name, None, f"skipped: {exc}"))
+    out += _on_postgres()
     return out
 
 
-def table(measured: list[tuple[str, float | None, str]]) -> Table:
+def ratios(measured: list[Measured]) -> dict[str, float]:
+    """name -> its rate over the 1-worker PostgreSQL row's, for the PostgreSQL rows."""
+    base = next((r for n, r, _ in measured if n.startswith(f"{PG}, 1 worker")), None)
+    if not base:
+        return {}
+    return {n: round(r / base, 2) for n, r, _ in measured if n.startswith(PG) and r}
+
+
+def table(measured: list[Measured]) -> Table:
     n = DEVICES * PER_DEVICE
-    t = Table(title=f"Hub ingest ({n} signed envelopes from {DEVICES} devices, SQLite WAL)")
+    t = Table(title=f"Hub ingest ({n} signed envelopes from {DEVICES} devices, SQLite WAL; "
+                    f"PostgreSQL: {DEVICES * PG_PER_DEVICE}; every broker run: each event "
+                    "stored exactly once)")  # fmt: skip
     t.add_column("path")
     t.add_column("events/s", justify="right")
     t.add_column("µs/event", justify="right")
+    t.add_column("vs 1 PG worker", justify="right")
+    ratio = ratios(measured)
     for name, rate, note in measured:
         if rate is None:
-            t.add_row(name, "skipped", note[:60])
+            t.add_row(name, "skipped", note[:60], "")
         else:
-            t.add_row(name, f"{rate:,.0f}", f"{1e6 / rate:,.1f}")
+            r = f"{ratio[name]:.2f}x" if name in ratio else ""
+            t.add_row(name, f"{rate:,.0f}", f"{1e6 / rate:,.1f}", r)
     return t
 
 
-HEADLINE = ("full ingest path", "through Mosquitto, 1 worker")
+HEADLINE = ("full ingest path", "through Mosquitto, 1 worker", PG)
 
 
-def rows(measured: list[tuple[str, float | None, str]]) -> list[Row]:
+def rows(measured: list[Measured]) -> list[Row]:
+    ratio = ratios(measured)
     return [
         Row(
             "hub_ingest",
             name,
             None if rate is None else round(rate),
             "events/s",
+            ratio=ratio.get(name),
+            baseline="1 PG worker" if name in ratio else None,
             headline=name.startswith(HEADLINE),
             details={
                 "us_per_event": round(1e6 / rate, 1) if rate else None,
                 "note": note,
-                "events": DEVICES * PER_DEVICE,
+                "events": DEVICES * (PG_PER_DEVICE if name.startswith(PG) else PER_DEVICE),
                 "devices": DEVICES,
+                **({"lost": 0, "duplicates": 0} if "Mosquitto" in name and rate else {}),
             },
         )  # fmt: skip
         for name, rate, note in measured

@@ -37,6 +37,7 @@ from simulator import NetProxy, scenarios
 from simulator.fleet import Fleet, SimDevice
 from tests.support.gates import enrol, gate_log, list_version, load_list, wait_list
 from tests.support.hub import Hub
+from tests.support.judge import Want, check_gate
 from tests.support.mosquitto import Mosquitto
 from tests.support.waiting import device_state, wait_until
 
@@ -63,7 +64,6 @@ CASE_OF = {
     "help": "access_help",
     "blacklist_hit": "access_blacklist_hit",
 }
-Want = list[tuple[str, str | None, str | None]]
 
 
 @dataclass
@@ -138,32 +138,6 @@ def restart_with_rushes(c: Compound, events: int, duration_s: float) -> dict[str
     return want
 
 
-def check_gate(hub: Hub, dev: SimDevice, want: Want) -> list[dict[str, Any]]:
-    """Every event the gate emitted stored exactly once, its chain whole, every access event
-    of every stored batch one access-log row keyed (seq, idx), and the events equal to the
-    expected ones in order. Returns the gate's access-log rows."""
-    st = device_state(dev)
-    emitted = st["batch_n"]
-    events = hub.assert_chain(dev.device_id, st["seq"], timeout=60)
-    batches = [e for e in events if e["kind"] == "access"]
-    keys = [(e["seq"], i) for e in batches for i in range(len(e["body"]["events"]))]
-    assert len(keys) == emitted, (dev.device_id, len(keys), emitted)
-    rows = wait_until(
-        f"{emitted} access-log rows of {dev.device_id}",
-        lambda: (r := gate_log(hub, COMMUNITY, dev.device_id)) and len(r) >= emitted and r,
-        30,
-    )
-    got_keys = [(r["seq"], r["idx"]) for r in rows]
-    assert len(set(got_keys)) == len(got_keys), "an access event stored twice"
-    assert got_keys == keys, f"{dev.device_id}: access-log keys differ from the stored batches"
-    got = [(r["ev"], r["reason"], r["person_id"]) for r in rows]
-    assert len(got) == len(want), (dev.device_id, dev.heapsize, len(got), len(want))
-    wrong = [(i, g, w) for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
-    assert not wrong, f"{dev.device_id} (heap {dev.heapsize}): {len(wrong)} wrong: {wrong[:10]}"
-    assert hub.errors() == {}, hub.errors()
-    return rows
-
-
 def _cases(hub: Hub) -> list[Case]:
     def q(s: Any) -> list[Case]:
         rows = s.scalars(select(Case).where(Case.access_event_id.is_not(None))).all()
@@ -226,7 +200,7 @@ def test_morning_rush_live(hub: Hub, fleet: Fleet, link: NetProxy) -> None:
     print(f"rush uploaded at {time.monotonic() - t0:.1f} s", flush=True)
     rows: list[dict[str, Any]] = []
     for kind, dev in c.gates.items():
-        rows += check_gate(hub, dev, want[kind])
+        rows += check_gate(hub, COMMUNITY, dev, want[kind])
     decisions = [r for r in rows if r["ev"] in ("granted", "denied")]
     by = Counter(r["by"] for r in decisions)
     assert len(decisions) >= 360 and {"face", "card", "pin", "plate"} <= set(by), by
@@ -266,7 +240,7 @@ def test_whole_rush_with_the_link_cut(hub: Hub, fleet: Fleet, link: NetProxy) ->
         assert dev.wait(240) == 0, dev.log()[-3000:]  # uploaded in order and receipted
     rows: list[dict[str, Any]] = []
     for kind, dev in c.gates.items():
-        rows += check_gate(hub, dev, want[kind])
+        rows += check_gate(hub, COMMUNITY, dev, want[kind])
         # what the gate held through the cut, in storage order: uploaded in order, historical
         held = [e for e in hub.events(dev.device_id) if e["seq"] > before[kind]]
         assert [e["seq"] for e in held] == sorted(e["seq"] for e in held), "out of order"

@@ -1,18 +1,13 @@
 """The same Alembic migrations and a workflow round trip on PostgreSQL.
 
 Uses ``GRIDLINK_TEST_POSTGRES_URL`` when set; otherwise starts a throw-away cluster with the
-local ``initdb`` / ``pg_ctl`` (as root: as the ``postgres`` user, or ``nobody`` when there is
-none, in a temporary directory that user owns). Without PostgreSQL the tests fail, unless
+local ``initdb`` / ``pg_ctl`` (tests/support/postgres.py). Without PostgreSQL the tests fail, unless
 ``GRIDLINK_TEST_ALLOW_SKIP`` names ``postgres`` (tests/support/components.py).
 """
 
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,93 +25,22 @@ from hub.seed import seed_demo
 from hub.settings import Settings
 from tests.hub.builders import report_event
 from tests.hub.conftest import START
+from tests.support import postgres
 from tests.support.components import require
-from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 
 
-def _unprivileged_user() -> pwd.struct_passwd:
-    """Who runs PostgreSQL when we are root (it refuses to run as root)."""
-    for name in ("postgres", "nobody"):
-        try:
-            return pwd.getpwnam(name)
-        except KeyError:
-            continue
-    require("postgres", "running as root and there is neither a 'postgres' nor a 'nobody' user")
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        require("postgres", "psycopg not installed: pip install -e '.[postgres]'")
     if url := os.environ.get("GRIDLINK_TEST_POSTGRES_URL"):
         yield url
         return
-    # Debian keeps the server binaries off PATH, in /usr/lib/postgresql/<major>/bin.
-    search = os.pathsep.join(
-        [os.environ.get("PATH", ""), *map(str, sorted(Path("/usr/lib/postgresql").glob("*/bin")))]
-    )
-    initdb, pg_ctl = shutil.which("initdb", path=search), shutil.which("pg_ctl", path=search)
-    if not initdb or not pg_ctl:
-        require("postgres", "no PostgreSQL: set GRIDLINK_TEST_POSTGRES_URL or install postgresql")
-    prefix: list[str] = []
-    owner = None
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        owner = _unprivileged_user()
-        prefix = ["runuser", "-u", owner.pw_name, "--"]
-    base = Path(tempfile.mkdtemp(prefix="gridlink-pg-"))
-    if owner is not None:
-        os.chown(base, owner.pw_uid, owner.pw_gid)
-    data, port = base / "data", free_port()
-    run = {"check": True, "capture_output": True, "timeout": 60}
     try:
-        subprocess.run(
-            [
-                *prefix,
-                initdb,
-                "-D",
-                str(data),
-                "-A",
-                "trust",
-                "-U",
-                "gridlink",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-            **run,
-        )  # type: ignore[call-overload]
-        subprocess.run(
-            [
-                *prefix,
-                pg_ctl,
-                "-D",
-                str(data),
-                "-l",
-                str(base / "log"),
-                "-w",
-                "-o",
-                f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
-                "start",
-            ],
-            **run,
-        )  # type: ignore[call-overload]
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        out = getattr(exc, "stderr", b"") or b""
-        require("postgres", f"could not start a PostgreSQL cluster: {exc}\n{out.decode()[-2000:]}")
-    try:
-        yield f"postgresql+psycopg://gridlink@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        with postgres.server() as url:
+            yield url
+    except postgres.Unavailable as exc:  # raised only while starting it
+        require("postgres", str(exc))
 
 
 def test_migrations_and_workflow_on_postgres(postgres_url: str, tmp_path: Path) -> None:
