@@ -26,6 +26,7 @@ MODULES = [
     "bench.media",
     "bench.gate_lists",
     "bench.gate_latency",
+    "bench.fleet_scale",
     "bench.hub_import",
     "bench.console_pages",
 ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from bench.results import Report, Row
 from hub.clock import SystemClock
@@ -131,11 +131,30 @@ def _database(server_url: str, name: str) -> str:
     return server_url.rsplit("/", 1)[0] + f"/{name}"
 
 
+def db_bytes(engine: Engine) -> int:
+    """Bytes the database holds: SQLite's pages in use (the WAL's included), PostgreSQL's
+    database size (tables, indexes, TOAST)."""
+    from sqlalchemy import text
+
+    with engine.connect() as c:
+        if engine.dialect.name == "sqlite":
+            pages = c.execute(text("PRAGMA page_count")).scalar_one()
+            free = c.execute(text("PRAGMA freelist_count")).scalar_one()
+            size = c.execute(text("PRAGMA page_size")).scalar_one()
+            return int((pages - free) * size)
+        return int(c.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+
+
+# database growth per stored event of the broker runs: name -> bytes per event
+GROWTH: dict[str, float] = {}
+
+
 def _through_broker(
     msgs: list[tuple[str, bytes]], keys: dict[str, bytes], workers: int, url: str | None = None
 ) -> float:
     """Events/s stored by ``workers`` ingest workers on the database at ``url`` (default: a
-    fresh SQLite file); RuntimeError unless every event is stored exactly once."""
+    fresh SQLite file); RuntimeError unless every event is stored exactly once. The database's
+    growth per event goes into ``GROWTH``."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -147,6 +166,8 @@ def _through_broker(
         Mosquitto(workdir=Path(tmp) / "mq", extra_conf=BROKER_CONF) as broker,
     ):
         proc = _setup(Path(tmp), keys, url)
+        engine = proc.session_factory.kw["bind"]
+        before = db_bytes(engine)
         running = [
             IngestWorker(
                 session_factory=proc.session_factory,
@@ -181,7 +202,10 @@ def _through_broker(
         pub.loop_stop()
         for w in running:
             w.stop()
-        proc.session_factory.kw["bind"].dispose()
+        db = "SQLite" if engine.dialect.name == "sqlite" else "PostgreSQL"
+        if distinct:
+            GROWTH[f"{db}, {workers} worker(s)"] = (db_bytes(engine) - before) / distinct
+        engine.dispose()
     lost, dupes = exactly_once(rows, distinct, len(msgs))
     if lost or dupes:
         raise CountError(f"{workers} worker(s): {lost} events lost, {dupes} stored twice")
@@ -301,9 +325,23 @@ def rows(measured: list[Measured]) -> list[Row]:
     ]
 
 
+def growth_rows() -> list[Row]:
+    """The database's growth per stored event (sizing: docs/scale-out.md)."""
+    return [
+        Row("hub_ingest", f"database growth per event, {name}", round(b), "B/event",
+            headline=False, details={"bytes_per_million_events": round(b * 1e6)})
+        for name, b in sorted(GROWTH.items())
+    ]  # fmt: skip
+
+
 def run() -> Report:
+    GROWTH.clear()
     measured = measure()
-    return Report(table(measured), rows(measured))
+    t = table(measured)
+    t.caption = "database growth per event: " + ", ".join(
+        f"{name} {b:,.0f} B" for name, b in sorted(GROWTH.items())
+    )
+    return Report(t, rows(measured) + growth_rows())
 
 
 if __name__ == "__main__":

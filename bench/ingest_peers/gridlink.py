@@ -27,7 +27,7 @@ from tests.support.net import free_port
 from .stream import Stream
 
 
-def _grids(s: Session, n: int) -> list[str]:
+def add_grids(s: Session, n: int) -> list[str]:
     """``n`` grids: communities of 99 grids each added under the demo district's first street."""
     street = s.scalars(select(Area.code).where(Area.level == "street").order_by(Area.code)).first()
     assert street is not None
@@ -63,7 +63,7 @@ class GridlinkHub:
         now = SystemClock().now()
         with factory() as s:
             seed_demo(db_session=s, clock=SystemClock())
-            grids = _grids(s, len(self.stream.keys))  # one grid, one device
+            grids = add_grids(s, len(self.stream.keys))  # one grid, one device
             s.add_all(
                 Device(
                     id=dev,

@@ -89,7 +89,13 @@ class Mosquitto:
         secure: bool = True,
         tls: Pki | None = None,
         log_types: tuple[str, ...] = ("all",),
+        accounts: tuple[config.Account, ...] = (),
+        roles: dict[str, list[Any]] | None = None,
     ) -> None:
+        # accounts / roles: more dynsec clients and roles in the initial file (a bench's
+        # pre-provisioned fleet, a bridge's account); secure brokers only
+        self.accounts = accounts
+        self.roles = roles or {}
         self.host = host
         self.log_types = log_types
         self.port = port or free_port(host)
@@ -159,8 +165,11 @@ class Mosquitto:
             self.workdir,
             self._listeners(),
             persistence=self.persistence,
-            extra_accounts=[config.Account(*self.observer_account, roles=("observer",))],
-            extra_roles={"observer": observer_acls},
+            extra_accounts=[
+                config.Account(*self.observer_account, roles=("observer",)),
+                *self.accounts,
+            ],
+            extra_roles={"observer": observer_acls, **self.roles},
             extra_conf=self._test_lines(),
             hub_password=self.hub_account[1],
         )
