@@ -80,6 +80,7 @@ class Figures:
     hub_cpu_us_per_heartbeat: float = 0.0
     storm_online_s: float | None = None
     storm_connects: int = 0
+    lag_ms: int = 0  # the crowd's worst loop lateness over the whole run
     connect_failures: int = 0  # failed connection attempts and dropped connections, at start
     storm_failures: int = 0  # the same, from the restart on
     wills_applied: int = 0
@@ -314,6 +315,7 @@ def measure(
             s = crowd.status()
             fig.storm_connects = s.connects - connects0
             fig.storm_failures = s.failures - failures0
+            fig.lag_ms = s.lag_ms
             fig.failed = s.failed
             with db.connect() as c:
                 fig.wills_applied = int(
@@ -374,6 +376,7 @@ def _lines(f: Figures) -> list[tuple[str, str]]:
         ("storm: wills applied (devices cut off)", f"{f.wills_applied:,}"),
         ("storm: false offline states", f"{f.false_offline}"),
         ("devices failed", f"{f.failed}"),
+        ("crowd: worst loop lateness (its devices' own delay)", f"{f.lag_ms / 1000:.1f} s"),
     ]
 
 

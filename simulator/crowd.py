@@ -53,6 +53,8 @@ class CrowdStatus:
     failed: int = 0  # a device that could not be built, or whose run raised
     connects: int = 0  # connections made, all devices
     failures: int = 0  # connection attempts that failed and connections that ended in an error
+    lag_ms: int = 0  # the worst lateness of a process's loop so far (a busy crowd: its devices
+    # run late, and their 10 s timeouts measure the crowd, not the broker)
     rss_kb: int = 0  # resident memory of the processes
     errors: list[str] = field(default_factory=list)
 
@@ -130,6 +132,7 @@ class Crowd:
                          "failures"):  # fmt: skip
                 setattr(out, name, getattr(out, name) + int(part.get(name, 0)))
             out.rss_kb += _rss_kb(child.pid)
+            out.lag_ms = max(out.lag_ms, int(part.get("lag_ms", 0)))
             out.errors += part.get("errors", [])
             if child.poll() not in (None, 0):
                 out.errors.append(f"crowd process {child.pid} exited {child.returncode}")
@@ -310,10 +313,15 @@ async def _run(configs: list[dict], start_rate: float, handshakes: int) -> None:
             "errors": errors[:5],
         }
 
+    lag = [0.0]  # the loop's worst lateness so far (s): how far behind its devices are
+
     async def report() -> None:
         while True:
-            print(json.dumps(figures()), file=status, flush=True)
+            print(json.dumps({**figures(), "lag_ms": round(lag[0] * 1000)}), file=status,
+                  flush=True)  # fmt: skip
+            before = time.monotonic()
             await asyncio.sleep(STATUS_EVERY_S)
+            lag[0] = max(lag[0], time.monotonic() - before - STATUS_EVERY_S)
 
     reporter = asyncio.create_task(report())
     gate = Handshakes(handshakes) if handshakes else None

@@ -99,3 +99,22 @@ def test_the_ports_ticks_wrap_as_micropythons_do():
 def test_an_empty_crowd_is_an_error():
     with pytest.raises(ValueError, match="no devices"):
         Crowd([])
+
+
+def test_one_handshake_at_a_time_still_brings_every_device_up_past_a_refused_one(
+    crowd_fleet, hub, tmp_path
+):
+    """The crowd's handshake gate (one place): a device the broker refuses (wrong password)
+    gives its place back each time, so the others behind it still connect."""
+    script = scenarios.write_jsonl(scenarios.idle(600), tmp_path / "idle.jsonl")
+    grids = _grids(hub, 5)
+    devs = [crowd_fleet.add_handheld(f"hh-gate-{i}", g, scenario=str(script))
+            for i, g in enumerate(grids)]  # fmt: skip
+    for d in devs:
+        hub.register(d)
+    refused = devs[0]
+    refused.update_config(broker={**refused.config["broker"], "password": "not-its-password"})
+    with Crowd(devs, procs=1, handshakes=1) as crowd:
+        status = crowd.wait(lambda s: s.up == 4 and s.failures >= 2, 60)
+        assert status.connects == 4  # the refused one never got a CONNACK
+    assert _online(hub)[refused.device_id] is False
