@@ -6,17 +6,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Level
 from hub.cases import verification
 from hub.cases.categories import get_category
 from hub.cases.evidence import blob_shas, check_evidence, stored_evidence
-from hub.cases.models import Case, CaseStatus, CaseTransition, SupervisionLevel, VoidReason
+from hub.cases.models import (
+    CallbackOutcome,
+    Case,
+    CaseStatus,
+    CaseTransition,
+    HotlineTicket,
+    SupervisionLevel,
+    VoidReason,
+)
 from hub.cases.routing import assign, next_level
 from hub.cases.workflow import Action, check, record
 from hub.clock import Clock
-from hub.errors import InvalidInputError
+from hub.errors import EvidenceError, InvalidInputError
 from hub.media.service import add_refs
 from hub.settings import Settings
 
@@ -257,6 +266,7 @@ def close(
     text: str | None = None,
 ) -> CaseTransition:
     check(case, Action.close)
+    _require_callback(db_session=db_session, case=case)
     blobs = stored_evidence(db_session=db_session, blobs=blobs)
     facts = check_evidence(case=case, settings=settings, taken_at=taken_at, loc=loc, blobs=blobs)
     add_refs(db_session=db_session, shas=blob_shas(blobs), grid_code=case.grid_code, at=at)
@@ -272,6 +282,25 @@ def close(
         reason=text,
         evidence={"loc": loc, "media": list(blobs or []), **facts},
     )
+
+
+def _require_callback(*, db_session: Session, case: Case) -> None:
+    """A hotline case whose ticket asks for a callback closes only after one that did not find
+    the problem unsolved (hub.cases.hotline); an EvidenceError, so a handheld's confirmation is
+    recorded as ``verify_refused`` with this reason."""
+    if case.source != "hotline":
+        return
+    ticket = db_session.scalar(select(HotlineTicket).where(HotlineTicket.case_id == case.id))
+    if ticket is None or not ticket.callback_required:
+        return
+    done = ticket.callback_outcome in (CallbackOutcome.confirmed, CallbackOutcome.unreachable)
+    if not done:
+        raise EvidenceError(
+            f"case {case.id} came from hotline ticket {ticket.ticket_id}, which asks for a "
+            "callback: call the caller back first (POST /api/cases/{id}/callback)",
+            code="callback_required",
+            ticket_id=ticket.ticket_id,
+        )
 
 
 def verify_refused(

@@ -17,7 +17,7 @@ from hub.cases.deadlines import is_overdue
 from hub.cases.duplicates import duplicates_of
 from hub.cases.endpoints import ACTION_ENDPOINTS, offered_actions
 from hub.cases.geo import haversine_m
-from hub.cases.models import Case, CaseStatus, CaseTransition
+from hub.cases.models import Case, CaseStatus, CaseTransition, HotlineTicket
 from hub.cases.routing import area_code_at, next_level, route
 from hub.cases.schemas import (
     STEPS,
@@ -26,6 +26,7 @@ from hub.cases.schemas import (
     CaseMap,
     CaseRead,
     GridPoint,
+    HotlineTicketRead,
     MapPoint,
     MediaItem,
     StepRead,
@@ -327,4 +328,28 @@ def case_detail(
         escalate_units=_units(db_session, case, upper) if Action.escalate in allowed else [],
         verify_task_id=case.verify_task_id,
         verify_device_id=case.verify_device_id,
+        hotline=_hotline(db_session, case, principal),
     )
+
+
+def _hotline(db_session: Session, case: Case, principal: Principal) -> HotlineTicketRead | None:
+    """The work order of a hotline case; the caller's name and phone masked for a unit."""
+    if case.source != "hotline":
+        return None
+    ticket = db_session.scalar(select(HotlineTicket).where(HotlineTicket.case_id == case.id))
+    if ticket is None:
+        return None
+    read = HotlineTicketRead.model_validate(ticket, from_attributes=True)
+    if principal.role not in (Role.admin, Role.operator):
+        read.caller_name = _mask(read.caller_name, keep=1)
+        read.caller_phone = _mask(read.caller_phone, keep=4)
+    return read
+
+
+def _mask(value: str | None, keep: int) -> str | None:
+    """``keep`` characters shown at the end (a phone) or start (a name, keep=1), stars else."""
+    if not value:
+        return value
+    if keep == 1:
+        return value[:1] + "*" * (len(value) - 1)
+    return "*" * max(0, len(value) - keep) + value[-keep:]

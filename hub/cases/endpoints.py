@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 
 from hub.auth.models import Role
 from hub.auth.service import Principal
-from hub.cases import actions
+from hub.cases import actions, hotline
 from hub.cases.evidence import require_visible
 from hub.cases.flows.unit_feedback import submit_feedback
 from hub.cases.models import Case, CaseStatus
 from hub.cases.queries import get_case
 from hub.cases.schemas import (
     BlobRef,
+    CallbackBody,
     CloseBody,
     DispatchBody,
     EscalateBody,
@@ -184,6 +185,18 @@ def _reopen(ctx: ActionContext, case: Case, body: RequiredReasonBody) -> object:
     )
 
 
+def _callback(ctx: ActionContext, case: Case, body: CallbackBody) -> object:
+    hotline.record_callback(
+        db_session=ctx.db_session,
+        case=case,
+        actor=ctx.user.actor,
+        at=ctx.now,
+        outcome=body.outcome,
+        note=body.note,
+    )
+    return None
+
+
 def _rate(ctx: ActionContext, case: Case, body: RateBody) -> object:
     return actions.rate(
         db_session=ctx.db_session,
@@ -255,6 +268,13 @@ ACTION_ENDPOINTS: tuple[ActionEndpoint, ...] = (
         CloseBody,
         _close,
         "Close with on-site evidence (photo, location, time)",
+    ),
+    _row(
+        Action.callback,
+        OPERATORS,
+        CallbackBody,
+        _callback,
+        "Record the call back to a hotline caller (before closing)",
     ),
     _row(Action.reopen, OPERATORS, RequiredReasonBody, _reopen, "Back to handling (rework)"),
     _row(Action.rate, OPERATORS, RateBody, _rate, "Satisfaction 1-5"),

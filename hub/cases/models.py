@@ -215,3 +215,33 @@ class AppendOnlyError(RuntimeError):
 @event.listens_for(CaseTransition, "before_delete")
 def _refuse_change(_mapper: object, _connection: object, target: CaseTransition) -> None:
     raise AppendOnlyError(f"case transition {target.id} is append-only")
+
+
+class CallbackOutcome(StrEnum):
+    """What the call back to a hotline caller found (回访)."""
+
+    confirmed = "confirmed"  # the caller confirms the problem is solved
+    not_fixed = "not_fixed"  # the caller says it is not: the case goes back to handling
+    unreachable = "unreachable"  # the caller could not be reached after trying
+
+
+class HotlineTicket(Base):
+    """A work order from the city hotline (市长热线) or another channel of the one network: the
+    caller, the callback asked for and done, the hotline system's own ticket id (idempotent
+    import). One a case; the case itself is an ordinary case of source ``hotline``."""
+
+    __tablename__ = "hotline_tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    ticket_id: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    caller_name: Mapped[str | None] = mapped_column(String(64), default=None)
+    caller_phone: Mapped[str | None] = mapped_column(String(32), index=True, default=None)
+    callback_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    callback_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    callback_outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    callback_note: Mapped[str | None] = mapped_column(Text, default=None)

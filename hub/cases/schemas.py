@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.bounds import LatE6, LonE6, Metres, RowId
-from hub.cases.models import CaseStatus, SupervisionLevel, VoidReason
+from hub.cases.models import CallbackOutcome, CaseStatus, SupervisionLevel, VoidReason
 from protocol.limits import MAX_BLOB_BYTES
 
 
@@ -161,6 +161,22 @@ class UnitChoice(BaseModel):
     routed: bool  # the unit routing picks by itself for the case's category
 
 
+class HotlineTicketRead(BaseModel):
+    """A hotline case's work order. The caller's name and phone only for operators; others
+    see them masked."""
+
+    ticket_id: str
+    channel: str
+    caller_name: str | None
+    caller_phone: str | None
+    callback_required: bool
+    received_at: datetime
+    callback_at: datetime | None
+    callback_by: str | None
+    callback_outcome: str | None
+    callback_note: str | None
+
+
 class CaseDetail(CaseRead):
     grid_name: str | None = None
     unit_name: str | None = None
@@ -175,6 +191,7 @@ class CaseDetail(CaseRead):
     escalate_units: list[UnitChoice]  # for escalate: units responsible one level up
     verify_task_id: str | None
     verify_device_id: str | None
+    hotline: HotlineTicketRead | None = None  # the work order of a hotline case
 
 
 class CasePage(BaseModel):
@@ -272,3 +289,49 @@ class CategoryWrite(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     deadline_hours: int = Field(gt=0, le=24 * 365)
     active: bool = True
+
+
+HotlineChannel = Literal["phone", "web", "app", "wechat", "sms", "email", "other"]
+
+
+class HotlineOrderIn(BaseModel):
+    """One work order from the hotline system (市长热线 and the other channels of the one
+    network); ``ticket_id`` is that system's own id: importing it again changes nothing."""
+
+    ticket_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+    channel: HotlineChannel = "phone"
+    text: str = Field(min_length=1, max_length=4000)
+    grid_code: str = Field(pattern=r"^\d{14}$")
+    category_code: str | None = Field(default=None, max_length=32)
+    caller_name: str | None = Field(default=None, max_length=64)
+    caller_phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{2,30}$")
+    callback_required: bool = True
+    received_at: AwareDatetime
+    loc: Location | None = None
+
+
+class HotlineImport(BaseModel):
+    orders: list[HotlineOrderIn] = Field(min_length=1, max_length=500)
+
+
+class HotlineItemResult(BaseModel):
+    ticket_id: str
+    status: Literal["created", "existing", "duplicate", "rejected"]
+    case_id: int | None = None
+    duplicate_of: int | None = None
+    error: str | None = None
+
+
+class HotlineImportResult(BaseModel):
+    created: int
+    existing: int
+    duplicates: int
+    rejected: int
+    items: list[HotlineItemResult]
+
+
+class CallbackBody(BaseModel):
+    """The call back to a hotline case's caller."""
+
+    outcome: CallbackOutcome
+    note: str | None = Field(default=None, max_length=2000)

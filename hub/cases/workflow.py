@@ -43,6 +43,7 @@ class Action(StrEnum):
     supervise = "supervise"
     verify_refused = "verify_refused"  # a verification arrived but failed the evidence gate
     verify_pending = "verify_pending"  # a confirmation waits for its photos to be received
+    callback = "callback"  # the call back to a hotline caller (回访), before closing
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ RULES: dict[Action, Rule] = {
     Action.supervise: _rule(OPEN_STATUSES, None),
     Action.verify_refused: _rule({S.verifying}, None),
     Action.verify_pending: _rule({S.verifying}, None),
+    Action.callback: _rule({S.feedback, S.verifying}, None),
 }
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.cases.api import actions, categories, queries, responsibilities
+from hub.cases.api import actions, categories, hotline, queries, responsibilities
 
 router = APIRouter()
 router.include_router(queries.router)
 router.include_router(actions.router)
 router.include_router(categories.router)
 router.include_router(responsibilities.router)
+router.include_router(hotline.router)

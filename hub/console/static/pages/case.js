@@ -21,12 +21,14 @@ export const text = {
       accept: "签收处置", feedback: "处置反馈", request_verification: "发起核查",
       close: "核查结案", reject: "核查不通过", reopen: "退回返工", rate: "满意度评价",
       escalate: "上报升级", park: "挂账", supervise: "督办", warn: "临期预警",
-      verify_refused: "核查证据不合格", verify_pending: "等待核查照片"},
+      verify_refused: "核查证据不合格", verify_pending: "等待核查照片", callback: "热线回访"},
     actor: {worker: "网格员", device: "设备", system: "系统", supervision: "系统督办"},
     confirm: "确认", cancel: "取消", reason: "理由", reason_required: "理由（必填）",
     choose_unit: "处置单位", routed: "（按类别自动选定）", keep_unit: "按类别自动选定",
     category: "类别", void_reason: "作废原因", note: "说明", duplicate_of: "重复于案件号",
     void_reasons: {invalid: "无效", duplicate: "重复", out_of_scope: "不属于受理范围"},
+    outcome: "回访结果", outcomes: {confirmed: "来电人确认已解决", not_fixed: "来电人称未解决（返工）",
+      unreachable: "联系不上来电人"},
     feedback_text: "处置结果", score: "满意度（1–5）", comment: "评语", review_at: "复核日期",
     sup_level: "督办方式", sup_levels: {reminder: "提醒", rectification: "整改通知",
       public_notice: "通报", summons: "约谈", listed: "挂牌督办"},
@@ -55,7 +57,7 @@ export const text = {
       close: "Close", reject: "Verification failed", reopen: "Send back (rework)",
       rate: "Rate", escalate: "Escalate", park: "Park", supervise: "Supervise",
       warn: "Deadline warning", verify_refused: "Verification evidence refused",
-      verify_pending: "Waiting for verification photos"},
+      verify_pending: "Waiting for verification photos", callback: "Hotline callback"},
     actor: {worker: "grid worker", device: "device", system: "system",
       supervision: "supervision"},
     confirm: "Confirm", cancel: "Cancel", reason: "Reason", reason_required: "Reason (required)",
@@ -63,6 +65,8 @@ export const text = {
     category: "Category", void_reason: "Void reason", note: "Note",
     duplicate_of: "Duplicate of case no.",
     void_reasons: {invalid: "invalid", duplicate: "duplicate", out_of_scope: "out of scope"},
+    outcome: "Callback outcome", outcomes: {confirmed: "the caller confirms it is solved",
+      not_fixed: "the caller says it is not (rework)", unreachable: "the caller could not be reached"},
     feedback_text: "Result", score: "Satisfaction (1–5)", comment: "Comment",
     review_at: "Review date", sup_level: "Supervision",
     sup_levels: {reminder: "reminder", rectification: "rectification notice",
@@ -124,6 +128,8 @@ const FIELDS = {
     {name: "reason", kind: "textarea", required: true}],
   supervise: () => [{name: "level", kind: "sup", label: "sup_level", required: true},
     {name: "reason", kind: "textarea"}],
+  callback: () => [{name: "outcome", kind: "outcome", label: "outcome", required: true},
+    {name: "note", kind: "textarea"}],
 };
 
 function fieldHtml(f) {
@@ -149,6 +155,8 @@ function fieldHtml(f) {
     case "void": input = `<select name="reason"${req}>${options(Object.entries(s.void_reasons))}
         </select>`; break;
     case "sup": input = `<select name="level"${req}>${options(Object.entries(s.sup_levels))}
+        </select>`; break;
+    case "outcome": input = `<select name="outcome"${req}>${options(Object.entries(s.outcomes))}
         </select>`; break;
     case "category": {
       const cats = rowsOf("category").filter((r) => r.active !== false)
@@ -201,6 +209,7 @@ function bodyOf(action, form, c) {
     case "park": return {reason: get("reason") ?? "",
       review_at: get("review_at") ? new Date(get("review_at")).toISOString() : undefined};
     case "supervise": return {level: get("level"), reason: get("reason")};
+    case "callback": return {outcome: get("outcome"), note: get("note")};
     default: return {reason: get("reason")};
   }
 }

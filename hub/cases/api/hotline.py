@@ -1,0 +1,100 @@
+"""One-network intake from the hotline: ``POST /api/hotline/orders`` imports work orders in
+batches (idempotent on the hotline system's ticket id; one bad order is reported and the
+others are kept). The callback to the caller is the case action ``POST
+/api/cases/{id}/callback`` (hub.cases.endpoints)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from fastapi import APIRouter
+from sqlalchemy.exc import IntegrityError
+
+from hub.areas.models import Grid
+from hub.auth.deps import CurrentUser
+from hub.auth.service import require_roles
+from hub.cases import hotline
+from hub.cases.endpoints import OPERATORS
+from hub.cases.schemas import HotlineImport, HotlineImportResult, HotlineItemResult
+from hub.deps import ClockDep, SessionDep, SettingsDep
+from hub.errors import HubError
+
+logger = logging.getLogger(__name__)
+ItemStatus = Literal["created", "existing", "duplicate", "rejected"]
+router = APIRouter(prefix="/api/hotline", tags=["hotline"])
+
+
+@router.post(
+    "/orders",
+    response_model=HotlineImportResult,
+    summary="Import hotline work orders (idempotent on ticket_id)",
+)
+def import_orders(
+    body: HotlineImport,
+    db_session: SessionDep,
+    user: CurrentUser,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> HotlineImportResult:
+    require_roles(user, *OPERATORS)
+    now = clock.now()
+    items: list[HotlineItemResult] = []
+    for o in body.orders:
+
+        def reject(why: str, ticket: str = o.ticket_id) -> None:
+            items.append(HotlineItemResult(ticket_id=ticket, status="rejected", error=why))
+
+        if not user.covers(o.grid_code):
+            reject(f"grid {o.grid_code} is outside your area")
+            continue
+        if db_session.get(Grid, o.grid_code) is None:
+            reject(f"unknown grid {o.grid_code}")
+            continue
+        order = hotline.Order(
+            ticket_id=o.ticket_id,
+            channel=o.channel,
+            text=o.text,
+            grid_code=o.grid_code,
+            received_at=o.received_at,
+            category_code=o.category_code,
+            caller_name=o.caller_name,
+            caller_phone=o.caller_phone,
+            callback_required=o.callback_required,
+            loc=o.loc.model_dump() if o.loc else None,
+        )
+        try:
+            with db_session.begin_nested():
+                case, created = hotline.take_order(
+                    db_session=db_session, order=order, actor=user.actor, now=now,
+                    settings=settings,
+                )  # fmt: skip
+        except (HubError, IntegrityError) as exc:
+            logger.warning("hotline ticket %s rejected: %s", o.ticket_id, exc)
+            reject(str(exc.message if isinstance(exc, HubError) else "conflicting ticket"))
+            continue
+        status: ItemStatus = (
+            "existing" if not created else "duplicate" if case.duplicate_of_id else "created"
+        )
+        items.append(
+            HotlineItemResult(
+                ticket_id=o.ticket_id,
+                status=status,
+                case_id=case.id,
+                duplicate_of=case.duplicate_of_id,
+            )
+        )
+    db_session.commit()
+    counts = {s: sum(1 for i in items if i.status == s) for s in ("created", "existing")}
+    result = HotlineImportResult(
+        created=counts["created"],
+        existing=counts["existing"],
+        duplicates=sum(1 for i in items if i.status == "duplicate"),
+        rejected=sum(1 for i in items if i.status == "rejected"),
+        items=items,
+    )
+    logger.info(
+        "hotline import by %s: %d created, %d existing, %d duplicates, %d rejected",
+        user.actor, result.created, result.existing, result.duplicates, result.rejected,
+    )  # fmt: skip
+    return result

@@ -1,0 +1,246 @@
+"""One-network intake from the hotline (issue 15, item 1): work orders imported in batches,
+idempotent on the hotline system's ticket id, with the duplicate check, the caller masked for a
+unit, and the callback to the caller a recorded step before a hotline case closes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.cases.models import Case, CaseTransition, HotlineTicket
+from hub.clock import FrozenClock
+from hub.media.store import FileBlobStore
+from hub.seed import DemoData
+from tests.hub.builders import (
+    GRID,
+    GRID_LAT,
+    GRID_LON,
+    OTHER_STREET_GRID,
+    PHOTO,
+    add_handheld,
+    store_blob,
+)
+
+ORDERS = "/api/hotline/orders"
+
+
+def _as(demo: DemoData, token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {demo.tokens[token]}"}
+
+
+def _order(ticket: str, clock: FrozenClock, **kw: object) -> dict[str, object]:
+    return {
+        "ticket_id": ticket,
+        "channel": "phone",
+        "text": "小区门口垃圾堆积三天无人清运",
+        "grid_code": GRID,
+        "category_code": "garbage",
+        "caller_name": "张三",
+        "caller_phone": "13800001234",
+        "callback_required": True,
+        "received_at": clock.now().isoformat(),
+        **kw,
+    }
+
+
+def test_a_batch_is_imported_once_and_again_changes_nothing(
+    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock
+) -> None:
+    op = _as(demo, "district-operator")
+    batch = {"orders": [_order("12345-001", clock), _order("12345-002", clock, text="路灯不亮",
+                                                             category_code=None)]}  # fmt: skip
+    first = client.post(ORDERS, headers=op, json=batch)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["created"], body["existing"], body["rejected"]) == (2, 0, 0)
+    ids = [i["case_id"] for i in body["items"]]
+    again = client.post(ORDERS, headers=op, json=batch).json()
+    assert (again["created"], again["existing"]) == (0, 2)
+    assert [i["case_id"] for i in again["items"]] == ids
+    assert db_session.scalar(select(func.count()).select_from(HotlineTicket)) == 2
+    detail = client.get(f"/api/cases/{ids[0]}", headers=op).json()
+    assert detail["source"] == "hotline" and detail["status"] == "pending_acceptance"
+    assert detail["hotline"]["ticket_id"] == "12345-001"
+    assert detail["hotline"]["caller_phone"] == "13800001234"
+    assert detail["hotline"]["callback_required"] is True
+    assert detail["timeline"][0]["action"] == "collect"
+
+
+def test_a_bad_order_is_rejected_with_its_reason_and_the_others_are_kept(
+    client: TestClient, demo: DemoData, clock: FrozenClock
+) -> None:
+    op = _as(demo, "community-330102001001-operator")
+    batch = {
+        "orders": [
+            _order("A-1", clock),
+            _order("A-2", clock, grid_code=OTHER_STREET_GRID),  # outside this operator's area
+            _order("A-3", clock, grid_code="33010200100199"),  # no such grid
+            _order("A-4", clock, text="井盖缺失", category_code="road"),
+        ]
+    }
+    body = client.post(ORDERS, headers=op, json=batch).json()
+    status = {i["ticket_id"]: (i["status"], i["error"]) for i in body["items"]}
+    assert status["A-1"][0] == status["A-4"][0] == "created"
+    assert status["A-2"] == ("rejected", f"grid {OTHER_STREET_GRID} is outside your area")
+    assert status["A-3"] == ("rejected", "unknown grid 33010200100199")
+    assert body["rejected"] == 2
+
+
+def test_malformed_orders_are_refused_whole_with_a_clear_error(
+    client: TestClient, demo: DemoData, clock: FrozenClock
+) -> None:
+    op = _as(demo, "district-operator")
+    for bad in (
+        {"orders": []},
+        {"orders": [_order("bad id with spaces", clock)]},
+        {"orders": [_order("B-1", clock, caller_phone="call me")]},
+        {"orders": [_order("B-2", clock, received_at="2026-01-05T09:00:00")]},  # no zone
+    ):
+        answer = client.post(ORDERS, headers=op, json=bad)
+        assert answer.status_code == 422, answer.text
+    assert client.post(ORDERS, headers=_as(demo, "unit-330102001001-office"),
+                       json={"orders": [_order("B-3", clock)]}).status_code == 403  # fmt: skip
+
+
+def test_the_same_caller_about_the_same_problem_is_linked_as_a_duplicate(
+    client: TestClient, demo: DemoData, clock: FrozenClock
+) -> None:
+    op = _as(demo, "district-operator")
+    first = client.post(ORDERS, headers=op, json={"orders": [_order("C-1", clock)]}).json()
+    clock.advance(timedelta(minutes=20))
+    again = client.post(ORDERS, headers=op, json={"orders": [_order("C-2", clock)]}).json()
+    item = again["items"][0]
+    assert item["status"] == "duplicate"
+    assert item["duplicate_of"] == first["items"][0]["case_id"]
+    other = client.post(ORDERS, headers=op, json={"orders": [
+        _order("C-3", clock, caller_phone="13900005678")]}).json()  # fmt: skip
+    assert other["items"][0]["status"] == "created"  # another caller: not linked without a place
+
+
+def test_a_located_order_near_an_open_case_of_the_category_is_a_duplicate(
+    client: TestClient, demo: DemoData, clock: FrozenClock
+) -> None:
+    op = _as(demo, "district-operator")
+    loc = {"lat_e6": GRID_LAT, "lon_e6": GRID_LON}
+    created = client.post("/api/cases", headers=op, json={
+        "category_code": "garbage", "text": "litter", "grid_code": GRID, "loc": loc})  # fmt: skip
+    near = {"lat_e6": GRID_LAT + 100, "lon_e6": GRID_LON}  # ~11 m
+    body = client.post(ORDERS, headers=op, json={"orders": [
+        _order("D-1", clock, loc=near, caller_phone=None)]}).json()  # fmt: skip
+    assert body["items"][0]["duplicate_of"] == created.json()["id"]
+
+
+def _to_feedback(client: TestClient, op: dict[str, str], case_id: int) -> None:
+    for action, body in (("file", {}), ("dispatch", {}), ("accept", {}),
+                         ("feedback", {"text": "已清运", "blobs": [PHOTO]})):  # fmt: skip
+        answer = client.post(f"/api/cases/{case_id}/{action}", headers=op, json=body)
+        assert answer.status_code == 200, (action, answer.text)
+
+
+def test_a_hotline_case_closes_only_after_the_callback_and_not_fixed_is_rework(
+    client: TestClient,
+    demo: DemoData,
+    db_session: Session,
+    clock: FrozenClock,
+    store: FileBlobStore,
+) -> None:
+    add_handheld(db_session, at=clock.now())
+    store_blob(db_session, store, at=clock.now())
+    db_session.commit()
+    op = _as(demo, "district-operator")
+    body = client.post(ORDERS, headers=op, json={"orders": [_order("E-1", clock)]}).json()
+    case_id = body["items"][0]["case_id"]
+    _to_feedback(client, op, case_id)
+    close = {"loc": {"lat_e6": GRID_LAT, "lon_e6": GRID_LON}, "blobs": [PHOTO]}
+
+    refused = client.post(f"/api/cases/{case_id}/close", headers=op, json=close)
+    assert refused.status_code in (409, 422), refused.text
+    assert refused.json()["code"] == "callback_required"
+    assert "E-1" in refused.json()["message"]
+    assert "callback" in client.get(f"/api/cases/{case_id}", headers=op).json()["allowed_actions"]
+
+    # the caller says it is not fixed: back to handling, rework for the unit
+    nf = client.post(f"/api/cases/{case_id}/callback", headers=op,
+                     json={"outcome": "not_fixed", "note": "还有垃圾"})  # fmt: skip
+    assert nf.status_code == 200, nf.text
+    assert nf.json()["status"] == "handling" and nf.json()["rework_count"] == 1
+    answer = client.post(f"/api/cases/{case_id}/feedback", headers=op,
+                         json={"text": "再次清运", "blobs": [PHOTO]})  # fmt: skip
+    assert answer.status_code == 200
+    # a not_fixed callback is not enough to close: a new one is needed
+    again = client.post(f"/api/cases/{case_id}/close", headers=op, json=close)
+    assert again.json()["code"] == "callback_required"
+    ok = client.post(f"/api/cases/{case_id}/callback", headers=op, json={"outcome": "confirmed"})
+    assert ok.status_code == 200, ok.text
+    closed = client.post(f"/api/cases/{case_id}/close", headers=op, json=close)
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["status"] == "closed"
+    assert closed.json()["hotline"]["callback_outcome"] == "confirmed"
+    rows = db_session.scalars(
+        select(CaseTransition.action).where(CaseTransition.case_id == case_id)
+        .order_by(CaseTransition.id)
+    ).all()  # fmt: skip
+    # (each feedback also pushes the verification to the grid's handheld)
+    tail = [r for r in rows if r != "request_verification"][-5:]
+    assert tail == ["callback", "reopen", "feedback", "callback", "close"], rows
+
+
+def test_without_a_callback_asked_a_hotline_case_closes_as_any_other(
+    client: TestClient,
+    demo: DemoData,
+    db_session: Session,
+    clock: FrozenClock,
+    store: FileBlobStore,
+) -> None:
+    add_handheld(db_session, at=clock.now())
+    store_blob(db_session, store, at=clock.now())
+    db_session.commit()
+    op = _as(demo, "district-operator")
+    body = client.post(ORDERS, headers=op, json={"orders": [
+        _order("F-1", clock, callback_required=False)]}).json()  # fmt: skip
+    case_id = body["items"][0]["case_id"]
+    _to_feedback(client, op, case_id)
+    close = {"loc": {"lat_e6": GRID_LAT, "lon_e6": GRID_LON}, "blobs": [PHOTO]}
+    assert client.post(f"/api/cases/{case_id}/close", headers=op, json=close).status_code == 200
+
+
+def test_a_callback_on_a_case_without_a_ticket_is_one_clear_error(
+    client: TestClient,
+    demo: DemoData,
+    db_session: Session,
+    clock: FrozenClock,
+    store: FileBlobStore,
+) -> None:
+    store_blob(db_session, store, at=clock.now())
+    db_session.commit()
+    op = _as(demo, "district-operator")
+    case_id = client.post("/api/cases", headers=op, json={
+        "category_code": "garbage", "text": "litter", "grid_code": GRID}).json()["id"]  # fmt: skip
+    case = db_session.get(Case, case_id)
+    assert case is not None
+    _to_feedback(client, op, case_id)
+    answer = client.post(f"/api/cases/{case_id}/callback", headers=op,
+                         json={"outcome": "confirmed"})  # fmt: skip
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "no_hotline_ticket"
+
+
+def test_a_unit_sees_the_caller_masked(
+    client: TestClient, demo: DemoData, clock: FrozenClock
+) -> None:
+    op = _as(demo, "district-operator")
+    body = client.post(ORDERS, headers=op, json={"orders": [_order("G-1", clock)]}).json()
+    case_id = body["items"][0]["case_id"]
+    unit = demo.units["Qinghefang Community office"]
+    assert client.post(f"/api/cases/{case_id}/file", headers=op, json={}).status_code == 200
+    answer = client.post(f"/api/cases/{case_id}/dispatch", headers=op, json={"unit_id": unit})
+    assert answer.status_code == 200, answer.text
+    detail = client.get(f"/api/cases/{case_id}", headers=_as(demo, "unit-330102001001-office"))
+    assert detail.status_code == 200, detail.text
+    hot = detail.json()["hotline"]
+    assert hot["caller_phone"] == "*******1234" and hot["caller_name"] == "张*"
+    assert hot["ticket_id"] == "G-1"
+    assert answer.json()["hotline"]["caller_phone"] == "13800001234"  # the operator's view
