@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -133,6 +134,14 @@ def test_a_located_order_near_an_open_case_of_the_category_is_a_duplicate(
     assert body["items"][0]["duplicate_of"] == created.json()["id"]
 
 
+@pytest.fixture
+def photo(db_session: Session, clock: FrozenClock, store: FileBlobStore) -> None:
+    """The grid's handheld and the stored photo the feedback and the close cite."""
+    add_handheld(db_session, at=clock.now())
+    store_blob(db_session, store, at=clock.now())
+    db_session.commit()
+
+
 def _to_feedback(client: TestClient, op: dict[str, str], case_id: int) -> None:
     for action, body in (("file", {}), ("dispatch", {}), ("accept", {}),
                          ("feedback", {"text": "已清运", "blobs": [PHOTO]})):  # fmt: skip
@@ -141,15 +150,8 @@ def _to_feedback(client: TestClient, op: dict[str, str], case_id: int) -> None:
 
 
 def test_a_hotline_case_closes_only_after_the_callback_and_not_fixed_is_rework(
-    client: TestClient,
-    demo: DemoData,
-    db_session: Session,
-    clock: FrozenClock,
-    store: FileBlobStore,
+    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock, photo: None
 ) -> None:
-    add_handheld(db_session, at=clock.now())
-    store_blob(db_session, store, at=clock.now())
-    db_session.commit()
     op = _as(demo, "district-operator")
     body = client.post(ORDERS, headers=op, json={"orders": [_order("E-1", clock)]}).json()
     case_id = body["items"][0]["case_id"]
@@ -189,15 +191,8 @@ def test_a_hotline_case_closes_only_after_the_callback_and_not_fixed_is_rework(
 
 
 def test_without_a_callback_asked_a_hotline_case_closes_as_any_other(
-    client: TestClient,
-    demo: DemoData,
-    db_session: Session,
-    clock: FrozenClock,
-    store: FileBlobStore,
+    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock, photo: None
 ) -> None:
-    add_handheld(db_session, at=clock.now())
-    store_blob(db_session, store, at=clock.now())
-    db_session.commit()
     op = _as(demo, "district-operator")
     body = client.post(ORDERS, headers=op, json={"orders": [
         _order("F-1", clock, callback_required=False)]}).json()  # fmt: skip
