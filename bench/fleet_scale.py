@@ -47,7 +47,7 @@ from hub.settings import Settings
 from protocol import topics
 from provisioning import broker as config
 from simulator import Fleet, scenarios
-from simulator.crowd import Crowd
+from simulator.crowd import Crowd, rss_kb
 from tests.support.mosquitto import Mosquitto
 
 SUITE = "fleet_scale"
@@ -111,15 +111,7 @@ def _tree_pids(pid: int) -> list[int]:
 
 
 def _rss_kb(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    return sum(rss_kb(pid) for pid in pids)
 
 
 def _cpu_s(pids: list[int]) -> float:

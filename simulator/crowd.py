@@ -131,7 +131,7 @@ class Crowd:
             for name in ("devices", "started", "up", "live", "ended", "failed", "connects",
                          "failures"):  # fmt: skip
                 setattr(out, name, getattr(out, name) + int(part.get(name, 0)))
-            out.rss_kb += _rss_kb(child.pid)
+            out.rss_kb += rss_kb(child.pid)
             out.lag_ms = max(out.lag_ms, int(part.get("lag_ms", 0)))
             out.errors += part.get("errors", [])
             if child.poll() not in (None, 0):
@@ -186,7 +186,8 @@ def _pythonpath() -> list[str]:
     return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 
 
-def _rss_kb(pid: int) -> int:
+def rss_kb(pid: int) -> int:
+    """The resident memory of process ``pid`` (0 once it is gone)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:

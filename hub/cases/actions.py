@@ -101,6 +101,24 @@ def void(
     )
 
 
+def void_duplicate(
+    *, db_session: Session, case: Case, first: Case, actor: str, at: datetime, note: str = ""
+) -> CaseTransition:
+    """Void ``case`` as a duplicate of ``first`` and link it there (a report or a hotline order
+    about a problem already open)."""
+    row = void(
+        db_session=db_session,
+        case=case,
+        actor=actor,
+        at=at,
+        reason=VoidReason.duplicate,
+        note=f"same problem as case {first.id}{note}",
+        duplicate_of=first,
+    )
+    db_session.flush()
+    return row
+
+
 def dispatch(
     *,
     db_session: Session,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from hub.cases import actions
 from hub.cases.duplicates import LINKABLE_STATUSES, find_duplicate_of
 from hub.cases.intake import new_case
-from hub.cases.models import CallbackOutcome, Case, HotlineTicket, VoidReason
+from hub.cases.models import CallbackOutcome, Case, HotlineTicket
 from hub.cases.workflow import Action, check, record
 from hub.errors import ConflictError
 from hub.settings import Settings
@@ -93,16 +93,10 @@ def take_order(
     if first is None and case.lat_e6 is None:
         first = _same_caller(db_session=db_session, case=case, order=order, settings=settings)
     if first is not None:
-        actions.void(
-            db_session=db_session,
-            case=case,
-            actor=actor,
-            at=now,
-            reason=VoidReason.duplicate,
-            note=f"same problem as case {first.id} (hotline ticket {order.ticket_id})",
-            duplicate_of=first,
-        )
-        db_session.flush()
+        actions.void_duplicate(
+            db_session=db_session, case=case, first=first, actor=actor, at=now,
+            note=f" (hotline ticket {order.ticket_id})",
+        )  # fmt: skip
     return case, True
 
 

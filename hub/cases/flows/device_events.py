@@ -15,7 +15,7 @@ from hub.cases.evidence import missing_blobs
 from hub.cases.flows import blob_arrival
 from hub.cases.flows.auto_dispatch import file_and_dispatch
 from hub.cases.intake import new_case
-from hub.cases.models import Case, CaseStatus, VoidReason
+from hub.cases.models import Case, CaseStatus
 from hub.cases.queries import get_case
 from hub.cases.workflow import SYSTEM_ACTOR, Action
 from hub.clock import Clock, from_unix
@@ -72,16 +72,9 @@ def on_report(
 
     first = find_duplicate_of(db_session=db_session, case=case, settings=settings)
     if first is not None:
-        actions.void(
-            db_session=db_session,
-            case=case,
-            actor=SYSTEM_ACTOR,
-            at=now,
-            reason=VoidReason.duplicate,
-            note=f"same problem as case {first.id}",
-            duplicate_of=first,
+        actions.void_duplicate(
+            db_session=db_session, case=case, first=first, actor=SYSTEM_ACTOR, at=now
         )
-        db_session.flush()
         logger.info("report %s/%s linked to case %s as duplicate", device_id, seq, first.id)
         return case
 
