@@ -48,6 +48,7 @@ from hub.live import api as live_api
 from hub.media.factory import check_media_store, make_media_store
 from hub.media.s3 import S3BlobStore
 from hub.migrations.runner import upgrade
+from hub.notify import sender as notify_sender
 from hub.onboarding import cli as onboarding
 from hub.ota.flows.supervision import run_ota_supervision
 from hub.seed import seed_demo as seed
@@ -289,7 +290,8 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Serve the API and console (uvicorn), run the ingest worker and deadline supervision.
+    """Serve the API and console (uvicorn), run the ingest worker, deadline supervision and
+    the notification sender (docs/notifications.md).
 
     The database must be migrated (`gridlink hub migrate`, or `--migrate`). SIGTERM or Ctrl-C
     stops the web server, then the ingest worker (it drains its batch, sends the acks and
@@ -316,6 +318,12 @@ def run(
         daemon=True,
     )
     supervisor.start()
+    notify_engine = make_engine(settings.database_url)
+    sender = notify_sender.Sender(
+        factory=make_session_factory(notify_engine),
+        settings=settings,
+        clock=clock,
+    ).start()
     host, port = settings.api_host, settings.api_port
     console.print(
         f"hub API on http://{host}:{port}  console: http://{host}:{port}/console  "
@@ -330,6 +338,8 @@ def run(
         server.run()
     finally:
         stop.set()
+        sender.stop()  # the attempt under way is recorded; the rest wait in the outbox
+        notify_engine.dispose()
         if handle is not None:
             logger.info("stopping the ingest worker (drain, receipts, hub offline)")
             handle.stop()

@@ -11,4 +11,5 @@ from hub.commands import models as commands_models  # noqa: F401
 from hub.devices import models as devices_models  # noqa: F401
 from hub.events import models as events_models  # noqa: F401
 from hub.media import models as media_models  # noqa: F401
+from hub.notify import models as notify_models  # noqa: F401
 from hub.ota import models as ota_models  # noqa: F401

@@ -180,6 +180,30 @@ class Settings(BaseSettings):
     # days after capture (hub.access.retention); the access log rows and audit rows stay.
     face_capture_retention_days: int = Field(default=30, ge=1, le=3650)
 
+    # Notifications to the units' liaisons (docs/notifications.md): a one-key report, every
+    # dispatch and escalation, deadline warnings, overdue notices and supervision notices. A
+    # sender thread of `gridlink hub run` delivers them from the database (each a row written in
+    # the transaction of the case change) every notify_poll_s, notify_concurrency at a time,
+    # each attempt given notify_timeout_s; a failed attempt is retried after notify_retry_base_s,
+    # doubled per failure up to notify_retry_max_s, notify_max_attempts in all.
+    notify_poll_s: float = Field(default=0.5, gt=0, le=60)
+    notify_concurrency: int = Field(default=4, ge=1, le=64)
+    notify_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    notify_retry_base_s: float = Field(default=2.0, gt=0, le=3600)
+    notify_retry_max_s: float = Field(default=900.0, gt=0, le=24 * 3600)
+    notify_max_attempts: int = Field(default=12, ge=1, le=100)
+    # The console's address as the liaisons reach it (e.g. https://grid.example.gov.cn): a
+    # notification links to the case there. Empty: no link.
+    public_url: str = ""
+    # The e-mail channel's SMTP server (none: e-mail liaisons cannot be added). smtp_security:
+    # "starttls" (port 587), "tls" (implicit TLS, port 465) or "none" (a relay on loopback).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = ""
+
     # Working-day calendar for deadlines (local civil time = UTC + offset).
     work_utc_offset_minutes: int = 8 * 60
     work_day_start_hour: int = Field(default=9, ge=0, le=23)
@@ -212,7 +236,22 @@ class Settings(BaseSettings):
         self._check_admin_token()
         self._check_broker()
         self._check_media_store()
+        self._check_notify()
         return self
+
+    def _check_notify(self) -> None:
+        self.public_url = self.public_url.rstrip("/")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("GRIDLINK_PUBLIC_URL must start with http:// or https://")
+        if self.smtp_host and "@" not in self.smtp_from:
+            raise ValueError(
+                "GRIDLINK_SMTP_HOST is set: GRIDLINK_SMTP_FROM must be the sender's address "
+                "(e.g. gridlink@grid.example.gov.cn)"
+            )
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("GRIDLINK_SMTP_USERNAME and GRIDLINK_SMTP_PASSWORD go together")
+        if self.notify_retry_max_s < self.notify_retry_base_s:
+            raise ValueError("GRIDLINK_NOTIFY_RETRY_MAX_S must be at least _RETRY_BASE_S")
 
     def _check_media_store(self) -> None:
         if self.s3_prefix and not self.s3_prefix.endswith("/"):

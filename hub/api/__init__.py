@@ -18,6 +18,7 @@ from hub.events import api as events_api
 from hub.fleet import api as fleet_api
 from hub.live import api as live_api
 from hub.media import api as media_api
+from hub.notify import api as notify_api
 from hub.ota import api as ota_api
 from hub.stats import api as stats_api
 
@@ -30,6 +31,7 @@ ROUTERS: list[APIRouter] = [
     commands_api.router,
     events_api.router,
     media_api.router,
+    notify_api.router,
     access_api.router,
     stats_api.router,
     fleet_api.router,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Level
-from hub.cases import verification
+from hub.cases import notices, verification
 from hub.cases.categories import get_category
 from hub.cases.evidence import blob_shas, check_evidence, stored_evidence
 from hub.cases.models import (
@@ -27,6 +27,7 @@ from hub.cases.workflow import Action, check, record
 from hub.clock import Clock
 from hub.errors import EvidenceError, InvalidInputError
 from hub.media.service import add_refs
+from hub.notify.models import NotificationKind
 from hub.settings import Settings
 
 
@@ -147,7 +148,8 @@ def dispatch(
             f"no unit is responsible for {case.category_code} at {case.level} level; name one"
         )
     case.park_review_at = None
-    return record(
+    first_one_key = case.one_key and not _dispatched_before(db_session, case)
+    row = record(
         db_session=db_session,
         case=case,
         action=Action.dispatch,
@@ -155,6 +157,26 @@ def dispatch(
         at=at,
         reason=reason,
         evidence={"deadline_at": case.deadline_at.isoformat() if case.deadline_at else None},
+    )
+    # a one-key report's first dispatch is its one-key notice: the liaison hears once, at once
+    kind = NotificationKind.one_key_report if first_one_key else NotificationKind.dispatch
+    notices.announce(
+        db_session=db_session, case=case, kind=kind, at=at, settings=settings, note=reason
+    )
+    return row
+
+
+def _dispatched_before(db_session: Session, case: Case) -> bool:
+    if case.id is None:
+        return False
+    return (
+        db_session.scalar(
+            select(CaseTransition.id).where(
+                CaseTransition.case_id == case.id,
+                CaseTransition.action.in_((Action.dispatch.value, Action.escalate.value)),
+            )
+        )
+        is not None
     )
 
 
@@ -226,8 +248,10 @@ def escalate(
     settings: Settings,
     reason: str,
     unit_id: int | None = None,
+    overdue: bool = False,
 ) -> CaseTransition:
-    """Move the case one level up (community -> street -> district) with a fresh deadline."""
+    """Move the case one level up (community -> street -> district) with a fresh deadline,
+    notifying the new unit (and, ``overdue``: the unit whose deadline passed)."""
     check(case, Action.escalate)
     upper = next_level(case.level)
     if upper is None:
@@ -237,7 +261,7 @@ def escalate(
         db_session=db_session, case=case, level=upper, unit_id=unit_id, start=at, settings=settings
     )
     case.escalation_count += 1
-    return record(
+    row = record(
         db_session=db_session,
         case=case,
         action=Action.escalate,
@@ -250,6 +274,25 @@ def escalate(
             "deadline_at": case.deadline_at.isoformat() if case.deadline_at else None,
         },
     )
+    notices.announce(
+        db_session=db_session,
+        case=case,
+        kind=NotificationKind.escalation,
+        at=at,
+        settings=settings,
+        note=reason,
+    )
+    if overdue and from_unit is not None and from_unit != case.unit_id:
+        notices.announce(
+            db_session=db_session,
+            case=case,
+            kind=NotificationKind.overdue,
+            at=at,
+            settings=settings,
+            unit_id=from_unit,
+            note=reason,
+        )
+    return row
 
 
 def park(
@@ -394,8 +437,11 @@ def rate(
     )
 
 
-def warn(*, db_session: Session, case: Case, actor: str, at: datetime) -> CaseTransition:
-    """Flag an approaching deadline, or a parked case whose review date has come (once each)."""
+def warn(
+    *, db_session: Session, case: Case, actor: str, at: datetime, settings: Settings
+) -> CaseTransition:
+    """Flag an approaching deadline (its unit is notified), or a parked case whose review date
+    has come (the centre's own work: no notice), once each."""
     check(case, Action.warn)
     if case.status == CaseStatus.parked:
         review_at = case.park_review_at.isoformat() if case.park_review_at else None
@@ -407,7 +453,7 @@ def warn(*, db_session: Session, case: Case, actor: str, at: datetime) -> CaseTr
     else:
         raise InvalidInputError(f"case {case.id} has no deadline to warn about")
     case.warned_at = at
-    return record(
+    row = record(
         db_session=db_session,
         case=case,
         action=Action.warn,
@@ -416,6 +462,16 @@ def warn(*, db_session: Session, case: Case, actor: str, at: datetime) -> CaseTr
         reason=reason,
         evidence=evidence,
     )
+    if case.status != CaseStatus.parked and case.unit_id is not None:
+        notices.announce(
+            db_session=db_session,
+            case=case,
+            kind=NotificationKind.deadline_warning,
+            at=at,
+            settings=settings,
+            note=reason,
+        )
+    return row
 
 
 def supervise(
@@ -425,8 +481,10 @@ def supervise(
     actor: str,
     at: datetime,
     level: SupervisionLevel | str,
+    settings: Settings,
     reason: str | None = None,
 ) -> CaseTransition:
+    """Put the case under supervision of ``level``; its unit gets the supervision notice."""
     check(case, Action.supervise)
     try:
         kind = SupervisionLevel(level)
@@ -436,7 +494,7 @@ def supervise(
         ) from exc
     case.supervised = True
     case.supervision_level = kind.value
-    return record(
+    row = record(
         db_session=db_session,
         case=case,
         action=Action.supervise,
@@ -445,3 +503,14 @@ def supervise(
         reason=reason,
         evidence={"supervision_level": kind.value},
     )
+    if case.unit_id is not None:
+        notices.announce(
+            db_session=db_session,
+            case=case,
+            kind=NotificationKind.supervision,
+            at=at,
+            settings=settings,
+            note=reason,
+            supervision_level=kind.value,
+        )
+    return row

@@ -37,6 +37,8 @@ from hub.cases.schemas import (
 from hub.cases.workflow import RULES, Action
 from hub.devices.models import Device
 from hub.media.models import Blob, BlobStatus, SensitiveBlob
+from hub.notify.queries import notifications_of_case
+from hub.notify.schemas import NotificationRead
 
 _ACTIONS = frozenset(a.value for a in Action)
 _ROLES = {row.action: row.roles for row in ACTION_ENDPOINTS}
@@ -329,6 +331,12 @@ def case_detail(
         verify_task_id=case.verify_task_id,
         verify_device_id=case.verify_device_id,
         hotline=_hotline(db_session, case, principal),
+        notifications=[
+            NotificationRead.of(row)
+            for row in notifications_of_case(
+                db_session=db_session, principal=principal, case_id=case.id
+            )
+        ],
     )
 
 

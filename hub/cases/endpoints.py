@@ -238,6 +238,7 @@ def _supervise(ctx: ActionContext, case: Case, body: SuperviseBody) -> object:
         actor=ctx.user.actor,
         at=ctx.now,
         level=body.level,
+        settings=ctx.settings,
         reason=body.reason,
     )
 

@@ -27,6 +27,7 @@ def new_case(
     device_id: str | None = None,
     event_seq: int | None = None,
     historical: bool = False,
+    one_key: bool = False,
 ) -> Case:
     """Create the case row (status is set by the ``collect`` transition); its grid now
     references its media (``hub.media.service.add_refs``)."""
@@ -49,6 +50,7 @@ def new_case(
         device_id=device_id,
         event_seq=event_seq,
         historical=historical,
+        one_key=one_key,
         reported_at=reported_at,
         created_at=now,
         updated_at=now,

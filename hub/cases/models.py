@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -121,6 +122,8 @@ class Case(Base):
     device_id: Mapped[str | None] = mapped_column(String(64), default=None)
     event_seq: Mapped[int | None] = mapped_column(Integer, default=None)
     historical: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 一键上报: the grid worker's urgent report; the unit's liaison is told at once
+    one_key: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # the gate alarm (access-log row) a case of source "alarm" was opened for
     access_event_id: Mapped[int | None] = mapped_column(
         ForeignKey("access_log.id"), unique=True, default=None

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.bounds import LatE6, LonE6, Metres, RowId
 from hub.cases.models import CallbackOutcome, CaseStatus, SupervisionLevel, VoidReason
+from hub.notify.schemas import NotificationRead
 from protocol.limits import MAX_BLOB_BYTES
 
 
@@ -41,6 +42,7 @@ class CaseRead(BaseModel):
     device_id: str | None
     event_seq: int | None
     historical: bool
+    one_key: bool = False  # 一键上报: the worker's urgent report
     reported_at: datetime
     created_at: datetime
     updated_at: datetime
@@ -192,6 +194,9 @@ class CaseDetail(CaseRead):
     verify_task_id: str | None
     verify_device_id: str | None
     hotline: HotlineTicketRead | None = None  # the work order of a hotline case
+    # what the units' liaisons were told about the case, and how each delivery went (a unit:
+    # its own notices only)
+    notifications: list[NotificationRead] = Field(default_factory=list)
 
 
 class CasePage(BaseModel):

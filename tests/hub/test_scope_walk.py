@@ -22,11 +22,14 @@ from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
 from hub.cases import actions
 from hub.cases.flows import unit_feedback
 from hub.cases.models import Case
+from hub.cases.routing import route
 from hub.clock import FrozenClock
 from hub.commands.models import Command
 from hub.events.models import Event
 from hub.ingest.processor import Processor
 from hub.mqtt_messages import Inbound
+from hub.notify import service as notify_service
+from hub.notify.models import Liaison, Notification
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.builders.devices import TestDevice
@@ -61,6 +64,7 @@ def _seed_street(
     settings: Settings,
 ) -> Street:
     code, grid = STREETS[label]
+    liaison = _seed_liaison(label, db_session, clock, grid, settings)
     dev = device_factory(f"hh-walk-{label.lower()}")
     dev.register(db_session, grid)
     db_session.commit()
@@ -92,6 +96,9 @@ def _seed_street(
     street = Street(code)
     street.strings |= {code, dev.device_id, dev.media(photo)["sha256"], command.id}
     street.strings |= {f"marker-{label}-report", f"marker-{label}-feedback", person, capture}
+    street.strings |= {liaison.address, liaison.name}
+    notice = db_session.scalars(select(Notification).where(Notification.case_id == case.id)).one()
+    assert notice.deliveries  # the case's dispatch, to the street's liaison
     street.strings |= set(db_session.scalars(select(Grid.code).where(Grid.code.startswith(code))))
     street.strings |= set(db_session.scalars(select(Area.code).where(Area.code.startswith(code))))
     workers = select(WorkerGrid.worker_id).where(WorkerGrid.grid_code.startswith(code))
@@ -103,6 +110,7 @@ def _seed_street(
         "case": {case.id},
         "event": {event.id},
         "unit": {u.id for u in units},
+        "notification": {notice.id},
     }
     street.params = {
         "case_id": str(case.id),
@@ -118,8 +126,25 @@ def _seed_street(
         "bundle_id": rollout.bundle_id,
         "rollout_id": rollout.id,
         "table": "workers",
+        "unit_id": str(liaison.unit_id),
+        "notification_id": str(notice.id),
     }
     return street
+
+
+def _seed_liaison(
+    label: str, db_session: Session, clock: FrozenClock, grid: str, settings: Settings
+) -> Liaison:
+    """A webhook liaison of the unit the street's garbage report is dispatched to."""
+    unit = route(db_session=db_session, category_code="garbage", grid_code=grid, level="community")
+    assert unit is not None
+    liaison = notify_service.create_liaison(
+        db_session=db_session, unit=unit, name=f"marker-{label}-liaison", channel="webhook",
+        address=f"https://marker-{label.lower()}.example.org/hook", kinds=[], settings=settings,
+        at=clock.now(),
+    )  # fmt: skip
+    db_session.commit()
+    return liaison
 
 
 def _seed_rollout(
@@ -220,6 +245,7 @@ def _kind_of_id(path: str, key: str, depth: int) -> str | None:
             ("/api/cases", "case"),
             ("/api/events", "event"),
             ("/api/units", "unit"),
+            ("/api/notifications", "notification"),
         ):
             if path.startswith(prefix):
                 return kind

@@ -4,7 +4,8 @@
 Alembic-migrated SQLite database with the demo seed, its ingest worker (``hub.ingest.runner``,
 what ``gridlink hub run`` starts) on that broker, and its REST API; ``fleet`` is a simulator
 fleet provisioned with the hub's key; ``wire`` is an MQTT observer of everything on
-``gl/v1/#``.
+``gl/v1/#``. The hub also runs the notification sender (``hub.notify.sender``), as
+``gridlink hub run`` does.
 
 A test talks to the hub only through stable surfaces: the REST API (events, media, commands,
 rejections, chain gaps), the database tables for what the API does not show (a blob's chunk
@@ -37,6 +38,7 @@ from hub.ingest import runner
 from hub.keys import load_or_create
 from hub.media.models import Blob
 from hub.migrations.runner import upgrade
+from hub.notify.sender import Sender
 from hub.seed import DemoData, seed_demo
 from hub.settings import Settings
 from simulator import Fleet
@@ -215,9 +217,15 @@ def running_hub(settings: Settings) -> Iterator[Hub]:
     with TestClient(create_app(settings), headers=headers) as api:
         h = Hub(settings, api, demo)
         h.start_ingest()
+        sender_engine = make_engine(settings.database_url)
+        sender = Sender(
+            factory=make_session_factory(sender_engine), settings=settings, clock=SystemClock()
+        ).start()  # the liaisons' notifications, as `gridlink hub run` sends them
         try:
             yield h
         finally:
+            sender.stop()
+            sender_engine.dispose()
             h.stop_ingest()
 
 

@@ -4,12 +4,13 @@ answer to a verification task (a ``verify`` event) closes or reopens it. Flushes
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.cases import actions
+from hub.cases import actions, notices
 from hub.cases.duplicates import find_duplicate_of
 from hub.cases.evidence import missing_blobs
 from hub.cases.flows import blob_arrival
@@ -17,9 +18,11 @@ from hub.cases.flows.auto_dispatch import file_and_dispatch
 from hub.cases.intake import new_case
 from hub.cases.models import Case, CaseStatus
 from hub.cases.queries import get_case
+from hub.cases.routing import route
 from hub.cases.workflow import SYSTEM_ACTOR, Action
 from hub.clock import Clock, from_unix
 from hub.errors import ConflictError, InvalidInputError, PermissionDeniedError
+from hub.notify.models import NotificationKind
 from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -67,6 +70,7 @@ def on_report(
         device_id=device_id,
         event_seq=seq,
         historical=historical,
+        one_key=body.get("one_key") is True,
     )
     actions.collect(db_session=db_session, case=case, actor=_event_actor(event), at=now)
 
@@ -76,6 +80,8 @@ def on_report(
             db_session=db_session, case=case, first=first, actor=SYSTEM_ACTOR, at=now
         )
         logger.info("report %s/%s linked to case %s as duplicate", device_id, seq, first.id)
+        if case.one_key:  # urgent all the same: the unit handling the first case hears of it
+            _announce_one_key(db_session, case, now, settings, unit_id=first.unit_id)
         return case
 
     if settings.auto_dispatch_reports and case.category_code and case.grid_code:
@@ -88,9 +94,35 @@ def on_report(
             filed="grid worker report filed automatically",
             routed="routed by category and grid",
         )
+    if case.one_key and case.status != CaseStatus.dispatched.value:
+        _announce_one_key(db_session, case, now, settings)  # not dispatched: the routed unit
     db_session.flush()
     logger.info("report %s/%s -> case %s (%s)", device_id, seq, case.id, case.status)
     return case
+
+
+def _announce_one_key(
+    db_session: Session, case: Case, at: datetime, settings: Settings, unit_id: int | None = None
+) -> None:
+    """A one-key report that no dispatch announced (routing found no unit, auto dispatch is off,
+    or it repeats an open case): the responsible unit's liaison is told now all the same."""
+    if unit_id is None and case.grid_code is not None:
+        unit = route(
+            db_session=db_session,
+            category_code=case.category_code,
+            grid_code=case.grid_code,
+            level=case.level,
+        )
+        unit_id = unit.id if unit is not None else None
+    notices.announce(
+        db_session=db_session,
+        case=case,
+        kind=NotificationKind.one_key_report,
+        at=at,
+        settings=settings,
+        unit_id=unit_id,
+        note="一键上报 / one-key report",
+    )
 
 
 def on_verify(

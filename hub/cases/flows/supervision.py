@@ -60,6 +60,7 @@ def run_supervision(*, db_session: Session, clock: Clock, settings: Settings) ->
                     at=now,
                     settings=settings,
                     reason=reason,
+                    overdue=True,
                 )
                 report.escalated.append(case.id)
             elif case.supervision_level != SupervisionLevel.listed:  # a reminder is not enough
@@ -69,16 +70,17 @@ def run_supervision(*, db_session: Session, clock: Clock, settings: Settings) ->
                     actor=ACTOR,
                     at=now,
                     level=SupervisionLevel.listed,
+                    settings=settings,
                     reason=reason,
                 )
                 report.supervised.append(case.id)
             continue
         due = warning_due_at(case, settings)
         if due is not None and now >= due and case.warned_at is None:
-            actions.warn(db_session=db_session, case=case, actor=ACTOR, at=now)
+            actions.warn(db_session=db_session, case=case, actor=ACTOR, at=now, settings=settings)
             report.warned.append(case.id)
     for case in parked_for_review(db_session=db_session, now=now):
-        actions.warn(db_session=db_session, case=case, actor=ACTOR, at=now)
+        actions.warn(db_session=db_session, case=case, actor=ACTOR, at=now, settings=settings)
         report.review_due.append(case.id)
     report.verified = resolve_pending(db_session=db_session, clock=clock, settings=settings)
     db_session.flush()

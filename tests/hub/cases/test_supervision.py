@@ -164,6 +164,7 @@ def test_an_earlier_reminder_does_not_keep_an_overdue_district_case_off_the_list
         actor="op",
         at=clock.now(),
         level=SupervisionLevel.reminder,
+        settings=settings,
         reason="please hurry",
     )
     db_session.commit()

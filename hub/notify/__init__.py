@@ -1,0 +1,1 @@
+"""Notifications to the handling units' liaisons (联络员): webhook and e-mail, from an outbox."""
