@@ -26,6 +26,7 @@ from hub.cases.geo import haversine_m
 from hub.cases.models import Case
 from hub.clock import FrozenClock
 from hub.media.store import FileBlobStore
+from hub.notify import service as notify_service
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import (
@@ -372,4 +373,41 @@ def test_another_streets_case_and_media_stay_hidden(
         other.id,
     )
     assert acted in (403, 404)  # no CSRF token: refused before the case is even looked at
+    assert outside.urls == []
+
+
+def test_a_one_key_case_shows_its_badge_and_what_the_liaisons_were_told(
+    page,
+    served_hub: str,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+) -> None:
+    pg, outside = page
+    unit = notify_service.get_unit(
+        db_session=db_session, unit_id=demo.units["Qinghefang Community property & sanitation"]
+    )
+    notify_service.create_liaison(
+        db_session=db_session, unit=unit, name="王联络", channel="webhook",
+        address="https://sanitation.example.org/hook", kinds=[], settings=settings,
+        at=clock.now(),
+    )  # fmt: skip
+    event = report_event(seq=1, at=clock.now(), category="garbage", text="垃圾着火")
+    event["body"]["one_key"] = True
+    case = device_events.on_report(db_session=db_session, event=event, clock=clock,
+                                   settings=settings)  # fmt: skip
+    give_passwords(db_session, settings, clock, PASSWORD, STREET_A)
+    db_session.commit()
+    sign_in(pg, served_hub, STREET_A, PASSWORD)
+    expect(pg.locator("#summary")).to_contain_text("共")
+    expect(pg.locator(f"tr[data-id='{case.id}'] .tag.one-key")).to_have_text("一键上报")
+    pg.goto(f"{served_hub}/console#/cases/{case.id}")
+    detail = pg.locator("#detail")
+    expect(detail.locator("h2 .badge.one-key")).to_have_text("一键上报")
+    notice = detail.locator("ul.notices li.notice")
+    expect(notice).to_have_count(1)
+    expect(notice).to_contain_text("一键上报")
+    expect(notice.locator("li.delivery")).to_contain_text("https://sanitation.example.org/hook")
+    expect(notice.locator("li.delivery b")).to_have_text("待发送")  # fmt: skip
     assert outside.urls == []

@@ -42,7 +42,15 @@ export const text = {
     legend_grid: "本网格（中心点）", legend_grids: "本社区其他网格", legend_report: "上报位置",
     legend_verify: "核查位置", distance: (m) => `上报位置与核查位置相距 ${m} 米`,
     no_verify: "尚无现场核查位置。", map_failed: "地图无法加载。",
-    enlarge: "点击放大", close_view: "关闭"},
+    enlarge: "点击放大", close_view: "关闭",
+    one_key: "一键上报", notices: "联络员通知", no_notices: "尚未通知任何联络员。",
+    no_liaison: "该单位未设联络员", attempts: (n) => `尝试 ${n} 次`,
+    notice_kinds: {one_key_report: "一键上报", dispatch: "派遣", escalation: "升级交办",
+      deadline_warning: "临期预警", overdue: "超期", supervision: "督办", test: "测试"},
+    notice_delivery: {pending: "待发送", delivered: "已送达", failed: "发送失败"},
+    notice_channels: {webhook: "Webhook", email: "邮件"},
+    hotline: "热线工单", ticket: "工单号", caller: "来电人", callback: "回访",
+    callback_needed: "需回访，尚未回访", callback_none: "无需回访"},
   en: {case_n: (id) => `Case ${id}`, steps: "Seven steps", timeline: "Audit timeline",
     media: "Media", none: "none", actions: "Actions", no_actions: "No action is open to you now.",
     reported: "reported", by: "reporter", unit: "unit", rework: "rework",
@@ -83,7 +91,17 @@ export const text = {
     legend_report: "report location", legend_verify: "verification location",
     distance: (m) => `${m} m between the report and the verification`,
     no_verify: "No on-site verification location yet.", map_failed: "The map cannot be loaded.",
-    enlarge: "click to enlarge", close_view: "Close"},
+    enlarge: "click to enlarge", close_view: "Close",
+    one_key: "one-key report", notices: "Liaison notices",
+    no_notices: "No liaison has been notified yet.", no_liaison: "the unit has no liaison",
+    attempts: (n) => `${n} attempt${n === 1 ? "" : "s"}`,
+    notice_kinds: {one_key_report: "one-key report", dispatch: "dispatch", escalation: "escalation",
+      deadline_warning: "deadline warning", overdue: "overdue", supervision: "supervision",
+      test: "test"},
+    notice_delivery: {pending: "pending", delivered: "delivered", failed: "failed"},
+    notice_channels: {webhook: "webhook", email: "e-mail"},
+    hotline: "Hotline work order", ticket: "ticket", caller: "caller", callback: "callback",
+    callback_needed: "callback asked, not made yet", callback_none: "no callback asked"},
 };
 
 const maps = new WeakMap();  // view -> the Leaflet map on it (removed before a re-render)
@@ -257,6 +275,7 @@ function show(view, detail, c, ctx) {
       <span class="badge status-${esc(c.status)}">${named("statuses", c.status)}</span>
       ${c.overdue ? `<span class="badge overdue">${s.overdue}</span>` : ""}
       ${c.rework_count ? `<span class="badge rework">${s.rework} ×${c.rework_count}</span>` : ""}
+      ${c.one_key ? `<span class="badge one-key">${s.one_key}</span>` : ""}
     </h2>
     <p class="case-text">${esc(c.text)}</p>
     <p class="muted meta">${nameOf("category", c.category_code)} · ${s.grid}
@@ -279,6 +298,9 @@ function show(view, detail, c, ctx) {
         <h3>${s.media}</h3><div class="media">${c.media.map(mediaHtml).join("") ||
           `<p class="muted">${s.none}</p>`}</div>
         <h3>${s.timeline}</h3><ol class="timeline">${c.timeline.map(entryHtml).join("")}</ol>
+        ${c.hotline ? hotlineHtml(c.hotline) : ""}
+        <h3>${s.notices}</h3><ul class="notices">${(c.notifications ?? []).map(noticeHtml)
+          .join("") || `<li class="muted">${s.no_notices}</li>`}</ul>
       </div>
       <aside class="case-side">
         <h3>${s.map}</h3><div id="case-map-box"></div>
@@ -325,6 +347,28 @@ function entryHtml(e) {
       ${e.level ? " · " + named("levels", e.level) : ""}
       ${e.unit_name ? " · " + label(e.unit_name, e.unit_id) : ""}</span>
     ${e.reason ? `<br><span class="why">${esc(e.reason)}</span>` : ""}</li>`;
+}
+
+function hotlineHtml(h) {
+  const s = t();
+  const callback = h.callback_outcome
+    ? `${esc(s.outcomes[h.callback_outcome] ?? h.callback_outcome)} · ${fmt(h.callback_at)}`
+    : h.callback_required ? s.callback_needed : s.callback_none;
+  return `<h3>${s.hotline}</h3><p class="hotline">${s.ticket} ${esc(h.ticket_id)} ·
+    ${esc(h.channel)} · ${s.caller} ${esc(h.caller_name ?? "—")} ${esc(h.caller_phone ?? "")}
+    · ${s.callback}: ${callback}</p>`;
+}
+
+/** One notice to the unit's liaisons: its kind, time, and how each delivery went. */
+function noticeHtml(n) {
+  const s = t();
+  const deliveries = n.deliveries.map((d) => `<li class="delivery ${esc(d.status)}"
+      title="${esc(d.last_error ?? "")}">${esc(s.notice_channels[d.channel] ?? d.channel)}
+      ${esc(d.address)} · <b>${esc(s.notice_delivery[d.status] ?? d.status)}</b>
+      ${d.delivered_at ? fmt(d.delivered_at) : ""} · ${s.attempts(d.attempts)}</li>`).join("");
+  return `<li class="notice" data-kind="${esc(n.kind)}"><b>${esc(s.notice_kinds[n.kind] ?? n.kind)}</b>
+    <span class="muted">${fmt(n.created_at)}</span>
+    <ul>${deliveries || `<li class="muted">${s.no_liaison}</li>`}</ul></li>`;
 }
 
 function mediaHtml(m) {

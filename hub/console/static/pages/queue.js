@@ -18,7 +18,7 @@ export const text = {
     q_unit: "处置单位", q_content: "内容", q_reported: "上报时间", q_deadline: "处置时限",
     q_search: "搜索内容、网格、上报人或编号", q_reported_from: "上报日期从", q_reported_to: "至",
     q_sort_label: "排序", q_page_size: "每页", q_prev: "上一页", q_next: "下一页",
-    q_overdue_tag: "已超期", q_near_tag: "临期", q_no_cases: "没有符合条件的案件。",
+    q_overdue_tag: "已超期", q_near_tag: "临期", q_one_key: "一键上报", q_no_cases: "没有符合条件的案件。",
     q_sorts: {urgency: "紧急程度", newest: "最新上报", deadline: "处置时限", id: "案件编号"},
     q_sources: {report: "网格员上报", operator: "值班员录入", hotline: "热线", alarm: "门禁告警"},
     q_legend: "红色：已超期；琥珀色：临期（已过督办预警点，默认为处置时限的 75%）。",
@@ -31,6 +31,7 @@ export const text = {
     q_search: "Search text, grid, reporter or number", q_reported_from: "reported from",
     q_reported_to: "to", q_sort_label: "sort", q_page_size: "per page", q_prev: "Previous",
     q_next: "Next", q_overdue_tag: "overdue", q_near_tag: "near deadline",
+    q_one_key: "one-key",
     q_no_cases: "No case matches.",
     q_sorts: {urgency: "urgency", newest: "newest", deadline: "deadline", id: "case number"},
     q_sources: {report: "grid worker", operator: "operator", hotline: "hotline",
@@ -193,7 +194,8 @@ function row(c, fresh) {
     : c.near_deadline ? `<span class="tag near">${esc(s.q_near_tag)}</span>` : "";
   return `<tr class="${cls}" data-id="${c.id}">
     <td>${c.id}</td><td><span class="badge status-${esc(c.status)}">${named("statuses", c.status)}</span></td>
-    <td class="text" title="${esc(c.text)}">${esc(c.text)}</td>
+    <td class="text" title="${esc(c.text)}">${c.one_key
+      ? `<span class="tag one-key">${esc(s.q_one_key)}</span> ` : ""}${esc(c.text)}</td>
     <td>${nameOf("category", c.category_code)}</td><td>${nameOf("grid", c.grid_code)}</td>
     <td class="wide">${nameOf("unit", c.unit_id)}</td><td class="wide">${named("levels", c.level)}</td>
     <td class="wide">${esc(fmt(c.reported_at))}</td>
