@@ -14,10 +14,11 @@ from hub.access import faces, people
 from hub.access.models import PersonKind
 from hub.access.schemas import PersonPut, SchedulePut, VehiclePut, VisitorPassCreate
 from hub.areas import service
+from hub.areas.models import Unit
 from hub.auth.models import Role
 from hub.auth.service import create_token
 from hub.cases.categories import upsert_category
-from hub.cases.routing import create_unit
+from hub.cases.routing import add_responsibility, create_unit
 from hub.clock import Clock
 
 DISTRICT = "330102"
@@ -33,6 +34,7 @@ CATEGORIES = [
     ("garbage", "Garbage or litter", 8),
     ("illegal_parking", "Illegal parking", 4),
     ("street_light", "Broken street light", 24),
+    ("illegal_construction", "Illegal construction", 24),  # a two-unit case (see the units)
     ("other", "Other problem", 40),
 ]
 BASE_LAT_E6, BASE_LON_E6 = 30_250_000, 120_170_000
@@ -59,7 +61,11 @@ def seed_demo(*, db_session: Session, clock: Clock) -> DemoData:
         service.create_area(db_session=db_session, code=code, name=name)
 
     def unit(name: str, area: str, categories: list[str | None]) -> None:
-        row = create_unit(db_session=db_session, name=name, area_code=area, categories=categories)
+        # the catch-all unit of an area is its territorial one (属地); the others functional
+        kind = "territorial" if None in categories else "functional"
+        row = create_unit(
+            db_session=db_session, name=name, area_code=area, kind=kind, categories=categories
+        )
         data.units[name] = row.id
 
     unit("District command centre", DISTRICT, [None])
@@ -86,7 +92,14 @@ def seed_demo(*, db_session: Session, clock: Clock) -> DemoData:
             )
             data.workers.append(worker_id)
         unit(f"{name} office", code, [None])
-        unit(f"{name} property & sanitation", code, ["garbage", "illegal_parking"])
+        unit(f"{name} property & sanitation", code, ["garbage", "illegal_parking",
+                                                      "illegal_construction"])  # fmt: skip
+        # illegal construction is led by the functional unit, co-handled by the territorial
+        # office (多部门协同: each gives its own feedback, the lead closes)
+        office = db_session.get(Unit, data.units[f"{name} office"])
+        assert office is not None
+        add_responsibility(db_session=db_session, unit=office, area_code=code,
+                           category_code="illegal_construction", lead=False)  # fmt: skip
     # An assistant serving both grids of the first community (workers <-> grids many-to-many).
     first = next(iter(COMMUNITIES))
     service.create_worker(

@@ -97,12 +97,18 @@ class UnitRead(BaseModel):
     name: str
     area_code: str
     kind: str
-    categories: list[str | None] = Field(default_factory=list)
+    categories: list[str | None] = Field(default_factory=list)  # led (null: catch-all)
+    co_categories: list[str] = Field(default_factory=list)  # co-handled beside their lead
 
     @classmethod
     def of(cls, unit: Unit) -> UnitRead:
         read = cls.model_validate(unit)
-        read.categories = [r.category_code for r in unit.responsibilities]
+        read.categories = [r.category_code for r in unit.responsibilities if r.lead]
+        read.co_categories = [
+            r.category_code
+            for r in unit.responsibilities
+            if not r.lead and r.category_code is not None
+        ]
         return read
 
 

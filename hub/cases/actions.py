@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.areas.models import Level
-from hub.cases import notices, verification
+from hub.areas.models import Level, Unit
+from hub.cases import notices, parts, verification
 from hub.cases.categories import get_category
 from hub.cases.evidence import blob_shas, check_evidence, stored_evidence
 from hub.cases.models import (
@@ -18,14 +18,16 @@ from hub.cases.models import (
     Case,
     CaseStatus,
     CaseTransition,
+    CaseUnit,
     HotlineTicket,
+    PartStatus,
     SupervisionLevel,
     VoidReason,
 )
-from hub.cases.routing import assign, next_level
+from hub.cases.routing import assign, check_responsible, co_route, next_level
 from hub.cases.workflow import Action, check, record
 from hub.clock import Clock
-from hub.errors import EvidenceError, InvalidInputError
+from hub.errors import ConflictError, EvidenceError, InvalidInputError, NotFoundError
 from hub.media.service import add_refs
 from hub.notify.models import NotificationKind
 from hub.settings import Settings
@@ -130,8 +132,11 @@ def dispatch(
     unit_id: int | None = None,
     start: datetime | None = None,
     reason: str | None = None,
+    co_unit_ids: list[int] | None = None,
 ) -> CaseTransition:
-    """Assign to a unit at the case's level with a deadline from ``start`` (default ``at``)."""
+    """Assign to a unit at the case's level with a deadline from ``start`` (default ``at``),
+    with the co-handling units ``co_unit_ids`` (None: those routing names for the category;
+    ``[]``: none)."""
     check(case, Action.dispatch)
     if case.grid_code is None:
         raise InvalidInputError("a case needs a grid before it is dispatched")
@@ -163,7 +168,127 @@ def dispatch(
     notices.announce(
         db_session=db_session, case=case, kind=kind, at=at, settings=settings, note=reason
     )
+    if co_unit_ids is None:
+        assert case.grid_code is not None
+        routed = co_route(
+            db_session=db_session,
+            category_code=case.category_code,
+            grid_code=case.grid_code,
+            level=case.level,
+            lead_id=case.unit_id,
+        )
+        co_unit_ids = [u.id for u in routed]
+    if co_unit_ids:
+        co_assign(db_session=db_session, case=case, actor=actor, at=at, settings=settings,
+                  unit_ids=co_unit_ids, reason=reason)  # fmt: skip
     return row
+
+
+def co_assign(
+    *,
+    db_session: Session,
+    case: Case,
+    actor: str,
+    at: datetime,
+    settings: Settings,
+    unit_ids: list[int],
+    reason: str | None = None,
+) -> CaseTransition | None:
+    """Ask ``unit_ids`` to co-handle the case beside its lead unit (a unit already asked is
+    left as it is; a released one is asked again). Each new co-handler is notified. None when
+    nobody new was asked."""
+    check(case, Action.co_assign)
+    assert case.grid_code is not None
+    added: list[int] = []
+    for unit_id in dict.fromkeys(unit_ids):
+        if unit_id == case.unit_id:
+            raise InvalidInputError(f"unit {unit_id} leads case {case.id}: it cannot co-handle it")
+        unit = db_session.get(Unit, unit_id)
+        if unit is None:
+            raise NotFoundError(f"unit {unit_id} not found")
+        check_responsible(unit=unit, grid_code=case.grid_code, level=Level(case.level))
+        part = parts.part_of(db_session=db_session, case_id=case.id, unit_id=unit_id)
+        if part is not None and part.status != PartStatus.released:
+            continue
+        if part is None:
+            part = CaseUnit(case_id=case.id, unit_id=unit_id, media=[])
+            db_session.add(part)
+        part.status, part.assigned_at, part.assigned_by = PartStatus.assigned.value, at, actor
+        part.done_at = part.done_by = part.feedback = part.released_reason = None
+        added.append(unit_id)
+    if not added:
+        return None
+    db_session.flush()
+    row = record(
+        db_session=db_session,
+        case=case,
+        action=Action.co_assign,
+        actor=actor,
+        at=at,
+        reason=reason,
+        evidence={"unit_ids": added, "lead_unit_id": case.unit_id},
+    )
+    for unit_id in added:
+        notices.announce(db_session=db_session, case=case, kind=NotificationKind.dispatch,
+                         at=at, settings=settings, unit_id=unit_id,
+                         note=f"协办 / co-handling{': ' + reason if reason else ''}")  # fmt: skip
+    return row
+
+
+def co_feedback(
+    *,
+    db_session: Session,
+    case: Case,
+    unit_id: int,
+    actor: str,
+    at: datetime,
+    text: str,
+    blobs: list[dict[str, Any]] | None = None,
+) -> CaseTransition:
+    """A co-handler's part done, with its result (it may correct it while the case is open)."""
+    check(case, Action.co_feedback)
+    part = parts.part_of(db_session=db_session, case_id=case.id, unit_id=unit_id)
+    if part is None or part.status == PartStatus.released:
+        raise ConflictError(
+            f"unit {unit_id} does not co-handle case {case.id}", code="not_a_co_handler"
+        )
+    add_refs(db_session=db_session, shas=blob_shas(blobs), grid_code=case.grid_code, at=at)
+    part.status, part.done_at, part.done_by = PartStatus.done.value, at, actor
+    part.feedback, part.media = text, list(blobs or [])
+    return record(
+        db_session=db_session,
+        case=case,
+        action=Action.co_feedback,
+        actor=actor,
+        at=at,
+        reason=text,
+        evidence={"unit_id": unit_id, "media": list(blobs or [])},
+    )
+
+
+def co_release(
+    *, db_session: Session, case: Case, unit_id: int, actor: str, at: datetime, reason: str
+) -> CaseTransition:
+    """Let a co-handler go before its part is done (it was asked by mistake, or the lead can
+    finish without it); the reason is recorded and the unit no longer sees the case."""
+    check(case, Action.co_release)
+    part = parts.part_of(db_session=db_session, case_id=case.id, unit_id=unit_id)
+    if part is None or part.status != PartStatus.assigned:
+        state = "not a co-handler" if part is None else part.status
+        raise ConflictError(
+            f"unit {unit_id} has no open part in case {case.id} ({state})",
+            code="not_a_co_handler",
+        )
+    part.status, part.released_reason = PartStatus.released.value, reason
+    return record(
+        db_session=db_session,
+        case=case,
+        action=Action.co_release,
+        actor=actor,
+        at=at,
+        reason=reason,
+        evidence={"unit_id": unit_id},
+    )
 
 
 def _dispatched_before(db_session: Session, case: Case) -> bool:
@@ -198,6 +323,16 @@ def feedback(
     blobs: list[dict[str, Any]] | None = None,
 ) -> CaseTransition:
     check(case, Action.feedback)
+    waiting = parts.pending_parts(db_session=db_session, case_id=case.id)
+    if waiting:
+        names = ", ".join(str(p.unit_id) for p in waiting)
+        raise ConflictError(
+            f"case {case.id} waits for its co-handlers' parts (units {names}): each gives its "
+            "feedback (POST /api/cases/{id}/co-feedback), or an operator releases it "
+            "(POST /api/cases/{id}/co-release)",
+            code="co_feedback_pending",
+            unit_ids=[p.unit_id for p in waiting],
+        )
     case.handled_at = at
     add_refs(db_session=db_session, shas=blob_shas(blobs), grid_code=case.grid_code, at=at)
     return record(

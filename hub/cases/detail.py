@@ -17,7 +17,8 @@ from hub.cases.deadlines import is_overdue
 from hub.cases.duplicates import duplicates_of
 from hub.cases.endpoints import ACTION_ENDPOINTS, offered_actions
 from hub.cases.geo import haversine_m
-from hub.cases.models import Case, CaseStatus, CaseTransition, HotlineTicket
+from hub.cases.models import Case, CaseStatus, CaseTransition, CaseUnit, HotlineTicket, PartStatus
+from hub.cases.parts import parts_of
 from hub.cases.routing import area_code_at, next_level, route
 from hub.cases.schemas import (
     STEPS,
@@ -25,6 +26,7 @@ from hub.cases.schemas import (
     CaseDetail,
     CaseMap,
     CaseRead,
+    CoUnitRead,
     GridPoint,
     HotlineTicketRead,
     MapPoint,
@@ -34,6 +36,7 @@ from hub.cases.schemas import (
     UnitChoice,
     VerificationPoint,
 )
+from hub.cases.scope import leads
 from hub.cases.workflow import RULES, Action
 from hub.devices.models import Device
 from hub.media.models import Blob, BlobStatus, SensitiveBlob
@@ -309,6 +312,8 @@ def case_detail(
     names = _Names(db_session, case)
     timeline = [_transition(row, names) for row in case.transitions]
     allowed = [a for a in offered_actions(case.status) if principal.role in _ROLES.get(a, ())]
+    parts = parts_of(db_session=db_session, case_id=case.id)
+    allowed = _part_actions(allowed, principal, case, parts)
     grid_name = None
     if case.grid_code is not None:
         grid_name = db_session.scalar(select(Grid.name).where(Grid.code == case.grid_code))
@@ -317,6 +322,18 @@ def case_detail(
         **case_read(case, now).model_dump(),
         grid_name=grid_name,
         unit_name=names.units.get(case.unit_id) if case.unit_id is not None else None,
+        unit_kind=db_session.scalar(select(Unit.kind).where(Unit.id == case.unit_id))
+        if case.unit_id is not None
+        else None,
+        co_units=_co_units(db_session, parts),
+        co_assign_units=[
+            u
+            for u in _units(db_session, case, Level(case.level))
+            if u.id != case.unit_id
+            and u.id not in {p.unit_id for p in parts if p.status != PartStatus.released}
+        ]
+        if Action.co_assign in allowed
+        else [],
         reporter_name=names.workers.get(case.reporter_worker_id or ""),
         timeline=timeline,
         steps=_steps(case, timeline),
@@ -338,6 +355,43 @@ def case_detail(
             )
         ],
     )
+
+
+def _part_actions(
+    allowed: list[Action], principal: Principal, case: Case, parts: list[CaseUnit]
+) -> list[Action]:
+    """A unit that only co-handles the case may give its part; the lead unit has no part of
+    its own; an operator records or releases a part only while one is open."""
+    open_units = {p.unit_id for p in parts if p.status == PartStatus.assigned}
+    given = {p.unit_id for p in parts if p.status != PartStatus.released}
+    if not leads(principal, case):
+        return [a for a in allowed if a == Action.co_feedback and principal.unit_id in given]
+    if principal.role == Role.unit:
+        return [a for a in allowed if a != Action.co_feedback]
+    if not open_units:
+        allowed = [a for a in allowed if a not in (Action.co_feedback, Action.co_release)]
+    return allowed
+
+
+def _co_units(db_session: Session, parts: list[CaseUnit]) -> list[CoUnitRead]:
+    units = {u.id: u for u in db_session.scalars(
+        select(Unit).where(Unit.id.in_([p.unit_id for p in parts])))}  # fmt: skip
+    return [
+        CoUnitRead(
+            unit_id=p.unit_id,
+            name=units[p.unit_id].name,
+            kind=units[p.unit_id].kind,
+            status=p.status,
+            assigned_at=p.assigned_at,
+            assigned_by=p.assigned_by,
+            done_at=p.done_at,
+            done_by=p.done_by,
+            feedback=p.feedback,
+            media=list(p.media or []),
+            released_reason=p.released_reason,
+        )
+        for p in parts
+    ]
 
 
 def _hotline(db_session: Session, case: Case, principal: Principal) -> HotlineTicketRead | None:

@@ -23,6 +23,9 @@ from hub.cases.schemas import (
     BlobRef,
     CallbackBody,
     CloseBody,
+    CoAssignBody,
+    CoFeedbackBody,
+    CoReleaseBody,
     DispatchBody,
     EscalateBody,
     FeedbackBody,
@@ -36,6 +39,7 @@ from hub.cases.schemas import (
 )
 from hub.cases.workflow import Action, allowed_actions
 from hub.clock import Clock
+from hub.errors import InvalidInputError, PermissionDeniedError
 from hub.settings import Settings
 
 OPERATORS = (Role.admin, Role.operator)
@@ -77,14 +81,19 @@ def _row(
     run: Callable[[ActionContext, Case, B], object],
     summary: str | None = None,
     aliases: tuple[str, ...] = (),
+    path: str | None = None,
 ) -> ActionEndpoint:
     def typed(ctx: ActionContext, case: Case, payload: BaseModel | None) -> object:
         assert isinstance(payload, body)
         return run(ctx, case, payload)
 
     return ActionEndpoint(
-        action, action.value, f"{action.value}_case", roles, body, typed, summary, aliases
+        action, path or action.value, f"{action.value}_case", roles, body, typed, summary, aliases
     )
+
+
+# What a unit that only co-handles a case may do on it: give its own part.
+CO_HANDLER_ACTIONS = frozenset({Action.co_feedback})
 
 
 def _file(ctx: ActionContext, case: Case, body: FileBody) -> object:
@@ -121,6 +130,51 @@ def _dispatch(ctx: ActionContext, case: Case, body: DispatchBody) -> object:
         at=ctx.now,
         settings=ctx.settings,
         unit_id=body.unit_id,
+        reason=body.reason,
+        co_unit_ids=body.co_unit_ids,
+    )
+
+
+def _co_assign(ctx: ActionContext, case: Case, body: CoAssignBody) -> object:
+    return actions.co_assign(
+        db_session=ctx.db_session,
+        case=case,
+        actor=ctx.user.actor,
+        at=ctx.now,
+        settings=ctx.settings,
+        unit_ids=list(body.unit_ids),
+        reason=body.reason,
+    )
+
+
+def _co_feedback(ctx: ActionContext, case: Case, body: CoFeedbackBody) -> object:
+    if ctx.user.role == Role.unit:
+        if body.unit_id not in (None, ctx.user.unit_id):
+            raise PermissionDeniedError("a unit gives its own part only")
+        unit_id = ctx.user.unit_id
+    elif body.unit_id is None:
+        raise InvalidInputError("name the co-handling unit (unit_id) whose part this is")
+    else:
+        unit_id = body.unit_id
+    assert unit_id is not None
+    return actions.co_feedback(
+        db_session=ctx.db_session,
+        case=case,
+        unit_id=unit_id,
+        actor=ctx.user.actor,
+        at=ctx.now,
+        text=body.text,
+        blobs=_cited(ctx, body.blobs),
+    )
+
+
+def _co_release(ctx: ActionContext, case: Case, body: CoReleaseBody) -> object:
+    return actions.co_release(
+        db_session=ctx.db_session,
+        case=case,
+        unit_id=body.unit_id,
+        actor=ctx.user.actor,
+        at=ctx.now,
         reason=body.reason,
     )
 
@@ -287,6 +341,30 @@ ACTION_ENDPOINTS: tuple[ActionEndpoint, ...] = (
         "One level up (the unit cannot solve it)",
     ),
     _row(Action.park, OPERATORS, ParkBody, _park, "Park with a review date"),
+    _row(
+        Action.co_assign,
+        OPERATORS,
+        CoAssignBody,
+        _co_assign,
+        "Ask units to co-handle the case beside its lead unit",
+        path="co-assign",
+    ),
+    _row(
+        Action.co_feedback,
+        ANYONE,
+        CoFeedbackBody,
+        _co_feedback,
+        "A co-handling unit's part of the case, with its result",
+        path="co-feedback",
+    ),
+    _row(
+        Action.co_release,
+        OPERATORS,
+        CoReleaseBody,
+        _co_release,
+        "Let a co-handling unit go before its part is done",
+        path="co-release",
+    ),
     _row(
         Action.supervise,
         OPERATORS,

@@ -248,3 +248,32 @@ class HotlineTicket(Base):
     callback_by: Mapped[str | None] = mapped_column(String(128), default=None)
     callback_outcome: Mapped[str | None] = mapped_column(String(16), default=None)
     callback_note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class PartStatus(StrEnum):
+    """A co-handling unit's part of a multi-department case (多部门协同)."""
+
+    assigned = "assigned"  # asked to co-handle; its feedback is awaited
+    done = "done"  # gave its feedback
+    released = "released"  # let go by an operator (reason recorded); no longer sees the case
+
+
+class CaseUnit(Base):
+    """A co-handling unit (协办单位) of a case. The lead unit (主办单位) is ``Case.unit_id``;
+    the case moves on to verification when the lead gives its feedback, which it may once
+    every co-handler's part is done or released."""
+
+    __tablename__ = "case_units"
+    __table_args__ = (UniqueConstraint("case_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=PartStatus.assigned.value)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    assigned_by: Mapped[str] = mapped_column(String(120))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    done_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    feedback: Mapped[str | None] = mapped_column(Text, default=None)
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    released_reason: Mapped[str | None] = mapped_column(Text, default=None)

@@ -349,7 +349,9 @@ def _searched_queue(
 def get_case(*, db_session: Session, case_id: int, principal: Principal | None = None) -> Case:
     """The case, or ``NotFoundError`` (also when it lies outside the principal's scope)."""
     case = db_session.get(Case, case_id)
-    if case is None or (principal is not None and not can_see(principal, case)):
+    if case is None or (
+        principal is not None and not can_see(principal, case, db_session=db_session)
+    ):
         raise NotFoundError(f"case {case_id} not found")
     return case
 

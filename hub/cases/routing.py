@@ -54,6 +54,41 @@ def route(
     ).first()
 
 
+def co_route(
+    *, db_session: Session, category_code: str | None, grid_code: str, level: Level | str,
+    lead_id: int | None,
+) -> list[Unit]:  # fmt: skip
+    """The units that co-handle ``category_code`` at ``level`` above ``grid_code`` besides the
+    lead: those with a responsibility for the category there that is not a lead one
+    (``UnitResponsibility.lead`` false: e.g. the community office, territorial, beside the
+    functional bureau that leads)."""
+    if category_code is None:
+        return []
+    rows = db_session.scalars(
+        select(Unit)
+        .join(UnitResponsibility, UnitResponsibility.unit_id == Unit.id)
+        .where(
+            UnitResponsibility.area_code == area_code_at(grid_code, level),
+            UnitResponsibility.category_code == category_code,
+            UnitResponsibility.lead.is_(False),
+        )
+        .order_by(Unit.id)
+    )
+    return [u for u in rows.unique() if u.id != lead_id]
+
+
+def check_responsible(*, unit: Unit, grid_code: str, level: Level) -> None:
+    """Refuse a unit with no responsibility in the case's area at ``level`` (it would see and
+    act on a case of another community / street)."""
+    area = area_code_at(grid_code, level)
+    if not any(r.area_code == area for r in unit.responsibilities):
+        raise InvalidInputError(
+            f"unit {unit.id} ({unit.name}) is not responsible for area {area} "
+            f"at {level.value} level",
+            code="unit_not_responsible",
+        )
+
+
 def assign(
     *,
     db_session: Session,
@@ -69,14 +104,7 @@ def assign(
         unit = db_session.get(Unit, unit_id)
         if unit is None:
             raise NotFoundError(f"unit {unit_id} not found")
-        area = area_code_at(case.grid_code, level)
-        if not any(r.area_code == area for r in unit.responsibilities):
-            # a unit of another community / street would otherwise see and act on the case
-            raise InvalidInputError(
-                f"unit {unit_id} ({unit.name}) is not responsible for area {area} "
-                f"at {level.value} level",
-                code="unit_not_responsible",
-            )
+        check_responsible(unit=unit, grid_code=case.grid_code, level=level)
     else:
         unit = route(
             db_session=db_session,

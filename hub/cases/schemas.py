@@ -179,9 +179,29 @@ class HotlineTicketRead(BaseModel):
     callback_note: str | None
 
 
+class CoUnitRead(BaseModel):
+    """A co-handling unit of a multi-department case and its part."""
+
+    unit_id: int
+    name: str
+    kind: str  # territorial (属地) | functional (属事)
+    status: str  # assigned | done | released
+    assigned_at: datetime
+    assigned_by: str
+    done_at: datetime | None
+    done_by: str | None
+    feedback: str | None
+    media: list[dict[str, Any]]
+    released_reason: str | None
+
+
 class CaseDetail(CaseRead):
     grid_name: str | None = None
     unit_name: str | None = None
+    unit_kind: str | None = None  # the lead unit's: territorial (属地) | functional (属事)
+    # the co-handling units beside the lead one (多部门协同), each with its own part
+    co_units: list[CoUnitRead] = Field(default_factory=list)
+    co_assign_units: list[UnitChoice] = Field(default_factory=list)  # for co_assign: who may
     reporter_name: str | None = None
     timeline: list[TransitionRead]
     steps: list[StepRead]
@@ -243,7 +263,29 @@ class VoidBody(BaseModel):
 
 
 class DispatchBody(ReasonBody):
+    unit_id: RowId | None = None  # the lead unit (None: routed by category and grid)
+    # the co-handling units (None: those routing names for the category; []: none)
+    co_unit_ids: list[RowId] | None = Field(default=None, max_length=10)
+
+
+class CoAssignBody(ReasonBody):
+    """Units asked to co-handle the case beside its lead unit."""
+
+    unit_ids: list[RowId] = Field(min_length=1, max_length=10)
+
+
+class CoFeedbackBody(BaseModel):
+    """A co-handler's part: its result. A unit gives its own; an operator names the unit it
+    records the part for (taken by phone, say)."""
+
+    text: str = Field(min_length=1, max_length=4000)
+    blobs: list[BlobRef] = Field(default_factory=list, max_length=20)
     unit_id: RowId | None = None
+
+
+class CoReleaseBody(BaseModel):
+    unit_id: RowId
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class FeedbackBody(BaseModel):

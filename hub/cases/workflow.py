@@ -44,6 +44,11 @@ class Action(StrEnum):
     verify_refused = "verify_refused"  # a verification arrived but failed the evidence gate
     verify_pending = "verify_pending"  # a confirmation waits for its photos to be received
     callback = "callback"  # the call back to a hotline caller (回访), before closing
+    # Multi-department cases (多部门协同): the lead unit is the case's unit; co-handlers each
+    # give their own part (records, no status change)
+    co_assign = "co_assign"  # units asked to co-handle
+    co_feedback = "co_feedback"  # a co-handler's part done, with its result
+    co_release = "co_release"  # an operator lets a co-handler go (its part not needed)
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,9 @@ RULES: dict[Action, Rule] = {
     Action.verify_refused: _rule({S.verifying}, None),
     Action.verify_pending: _rule({S.verifying}, None),
     Action.callback: _rule({S.feedback, S.verifying}, None),
+    Action.co_assign: _rule(DEADLINE_STATUSES, None),
+    Action.co_feedback: _rule(DEADLINE_STATUSES, None),
+    Action.co_release: _rule(DEADLINE_STATUSES, None),
 }
 
 

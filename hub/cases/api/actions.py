@@ -17,11 +17,18 @@ from hub.auth.deps import CurrentUser
 from hub.auth.service import Principal, require_roles
 from hub.bounds import RowId
 from hub.cases.detail import case_detail
-from hub.cases.endpoints import ACTION_ENDPOINTS, ActionContext, ActionEndpoint
+from hub.cases.endpoints import (
+    ACTION_ENDPOINTS,
+    CO_HANDLER_ACTIONS,
+    ActionContext,
+    ActionEndpoint,
+)
 from hub.cases.queries import get_case
 from hub.cases.schemas import CaseDetail
+from hub.cases.scope import leads
 from hub.clock import Clock
 from hub.deps import ClockDep, SessionDep, SettingsDep
+from hub.errors import PermissionDeniedError
 from hub.settings import Settings
 
 router = APIRouter(prefix="/api/cases", tags=["case actions"])
@@ -57,6 +64,11 @@ class ActionRoute:
     ) -> CaseDetail:
         case = get_case(db_session=db_session, case_id=case_id, principal=user)
         require_roles(user, *self.row.roles)
+        if not leads(user, case) and self.row.action not in CO_HANDLER_ACTIONS:
+            raise PermissionDeniedError(
+                f"your unit co-handles case {case.id}; {case.unit_id} leads it: give your part "
+                f"with POST /api/cases/{case.id}/co-feedback"
+            )
         ctx = ActionContext(db_session, user, clock.now(), clock, settings)
         self.row.run(ctx, case, body)
         db_session.commit()

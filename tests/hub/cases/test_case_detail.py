@@ -136,7 +136,7 @@ def run_scenario(
     assert m["verification"] is None and m["distance_m"] is None
 
     # next actions by role: the operator may park and supervise, the unit may not
-    assert d["allowed_actions"] == ["accept", "escalate", "park", "supervise"]
+    assert d["allowed_actions"] == ["accept", "escalate", "park", "supervise", "co_assign"]
     assert [u["name"] for u in d["escalate_units"]] == ["Qingbo Street urban management"]
     assert d["dispatch_units"] == []  # dispatch is not open in dispatched
     du = client.get(f"/api/cases/{case_id}", headers=unit).json()

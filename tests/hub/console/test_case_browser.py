@@ -411,3 +411,37 @@ def test_a_one_key_case_shows_its_badge_and_what_the_liaisons_were_told(
     expect(notice.locator("li.delivery")).to_contain_text("https://sanitation.example.org/hook")
     expect(notice.locator("li.delivery b")).to_have_text("待发送")  # fmt: skip
     assert outside.urls == []
+
+
+def test_a_two_unit_case_shows_its_units_and_takes_a_co_handlers_part(
+    page,
+    served_hub: str,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+) -> None:
+    pg, outside = page
+    event = report_event(seq=1, at=clock.now(), category="illegal_construction", text="违建")
+    case = device_events.on_report(db_session=db_session, event=event, clock=clock,
+                                   settings=settings)  # fmt: skip
+    give_passwords(db_session, settings, clock, PASSWORD, STREET_A)
+    db_session.commit()
+    sign_in(pg, served_hub, STREET_A, PASSWORD)
+    expect(pg.locator("#summary")).to_contain_text("共")
+    pg.goto(f"{served_hub}/console#/cases/{case.id}")
+    units = pg.locator("#detail ul.units")
+    expect(units.locator("li.lead")).to_contain_text("主办")
+    expect(units.locator("li.lead")).to_contain_text("property & sanitation")
+    expect(units.locator("li.co")).to_contain_text(f"协办 {OFFICE}")
+    expect(units.locator("li.co")).to_contain_text("属地 · 待反馈")
+    pg.locator("button[data-action=co_feedback]").click()
+    dialog = pg.locator("dialog.act")
+    dialog.locator("select[name=unit_id]").select_option(label=OFFICE)
+    dialog.locator("textarea[name=text]").fill("社区已上门劝导")
+    dialog.locator("button.primary").click()
+    expect(dialog).to_be_hidden()
+    expect(units.locator("li.co")).to_contain_text("已反馈")
+    expect(units.locator("li.co .why")).to_have_text("社区已上门劝导")
+    expect(pg.locator("ol.timeline li").last).to_contain_text("协办反馈")
+    assert outside.urls == []

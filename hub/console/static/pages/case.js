@@ -5,7 +5,7 @@
 // refused load or action shows the hub's own message in one line.
 "use strict";
 
-import {api, esc, fmt, guarded, loadScript, named, nameOf, rowsOf, t} from "../core.js";
+import {api, esc, fmt, guarded, loadScript, named, nameOf, rowsOf, state, t} from "../core.js";
 
 export const route = "case";
 export const text = {
@@ -21,7 +21,8 @@ export const text = {
       accept: "签收处置", feedback: "处置反馈", request_verification: "发起核查",
       close: "核查结案", reject: "核查不通过", reopen: "退回返工", rate: "满意度评价",
       escalate: "上报升级", park: "挂账", supervise: "督办", warn: "临期预警",
-      verify_refused: "核查证据不合格", verify_pending: "等待核查照片", callback: "热线回访"},
+      verify_refused: "核查证据不合格", verify_pending: "等待核查照片", callback: "热线回访",
+      co_assign: "增加协办单位", co_feedback: "协办反馈", co_release: "解除协办"},
     actor: {worker: "网格员", device: "设备", system: "系统", supervision: "系统督办"},
     confirm: "确认", cancel: "取消", reason: "理由", reason_required: "理由（必填）",
     choose_unit: "处置单位", routed: "（按类别自动选定）", keep_unit: "按类别自动选定",
@@ -50,7 +51,10 @@ export const text = {
     notice_delivery: {pending: "待发送", delivered: "已送达", failed: "发送失败"},
     notice_channels: {webhook: "Webhook", email: "邮件"},
     hotline: "热线工单", ticket: "工单号", caller: "来电人", callback: "回访",
-    callback_needed: "需回访，尚未回访", callback_none: "无需回访"},
+    callback_needed: "需回访，尚未回访", callback_none: "无需回访",
+    units_h: "承办单位", lead: "主办", co: "协办",
+    unit_kinds: {territorial: "属地", functional: "属事"},
+    part: {assigned: "待反馈", done: "已反馈", released: "已解除"}},
   en: {case_n: (id) => `Case ${id}`, steps: "Seven steps", timeline: "Audit timeline",
     media: "Media", none: "none", actions: "Actions", no_actions: "No action is open to you now.",
     reported: "reported", by: "reporter", unit: "unit", rework: "rework",
@@ -65,7 +69,9 @@ export const text = {
       close: "Close", reject: "Verification failed", reopen: "Send back (rework)",
       rate: "Rate", escalate: "Escalate", park: "Park", supervise: "Supervise",
       warn: "Deadline warning", verify_refused: "Verification evidence refused",
-      verify_pending: "Waiting for verification photos", callback: "Hotline callback"},
+      verify_pending: "Waiting for verification photos", callback: "Hotline callback",
+      co_assign: "Add a co-handling unit", co_feedback: "Co-handler's feedback",
+      co_release: "Release a co-handler"},
     actor: {worker: "grid worker", device: "device", system: "system",
       supervision: "supervision"},
     confirm: "Confirm", cancel: "Cancel", reason: "Reason", reason_required: "Reason (required)",
@@ -101,7 +107,10 @@ export const text = {
     notice_delivery: {pending: "pending", delivered: "delivered", failed: "failed"},
     notice_channels: {webhook: "webhook", email: "e-mail"},
     hotline: "Hotline work order", ticket: "ticket", caller: "caller", callback: "callback",
-    callback_needed: "callback asked, not made yet", callback_none: "no callback asked"},
+    callback_needed: "callback asked, not made yet", callback_none: "no callback asked",
+    units_h: "Handling units", lead: "lead", co: "co-handler",
+    unit_kinds: {territorial: "territorial", functional: "functional"},
+    part: {assigned: "feedback awaited", done: "feedback given", released: "released"}},
 };
 
 const maps = new WeakMap();  // view -> the Leaflet map on it (removed before a re-render)
@@ -148,7 +157,18 @@ const FIELDS = {
     {name: "reason", kind: "textarea"}],
   callback: () => [{name: "outcome", kind: "outcome", label: "outcome", required: true},
     {name: "note", kind: "textarea"}],
+  co_assign: (c) => [{name: "unit_id", kind: "units", units: c.co_assign_units, required: true},
+    {name: "reason", kind: "textarea"}],
+  co_feedback: (c) => [state.session?.role === "unit" ? null
+    : {name: "unit_id", kind: "units", units: openParts(c), required: true},
+    {name: "text", kind: "textarea", label: "feedback_text", required: true}],
+  co_release: (c) => [{name: "unit_id", kind: "units", units: openParts(c), required: true},
+    {name: "reason", kind: "textarea", required: true}],
 };
+
+/** The co-handlers whose part is still awaited, as unit choices. */
+const openParts = (c) => c.co_units.filter((u) => u.status === "assigned")
+  .map((u) => ({id: u.unit_id, name: u.name, routed: false}));
 
 function fieldHtml(f) {
   const s = t();
@@ -228,6 +248,10 @@ function bodyOf(action, form, c) {
       review_at: get("review_at") ? new Date(get("review_at")).toISOString() : undefined};
     case "supervise": return {level: get("level"), reason: get("reason")};
     case "callback": return {outcome: get("outcome"), note: get("note")};
+    case "co_assign": return {unit_ids: [Number(get("unit_id"))], reason: get("reason")};
+    case "co_feedback": return {text: get("text") ?? "",
+      unit_id: get("unit_id") ? Number(get("unit_id")) : undefined};
+    case "co_release": return {unit_id: Number(get("unit_id")), reason: get("reason") ?? ""};
     default: return {reason: get("reason")};
   }
 }
@@ -298,6 +322,7 @@ function show(view, detail, c, ctx) {
         <h3>${s.media}</h3><div class="media">${c.media.map(mediaHtml).join("") ||
           `<p class="muted">${s.none}</p>`}</div>
         <h3>${s.timeline}</h3><ol class="timeline">${c.timeline.map(entryHtml).join("")}</ol>
+        ${c.co_units.length ? unitsHtml(c) : ""}
         ${c.hotline ? hotlineHtml(c.hotline) : ""}
         <h3>${s.notices}</h3><ul class="notices">${(c.notifications ?? []).map(noticeHtml)
           .join("") || `<li class="muted">${s.no_notices}</li>`}</ul>
@@ -347,6 +372,20 @@ function entryHtml(e) {
       ${e.level ? " · " + named("levels", e.level) : ""}
       ${e.unit_name ? " · " + label(e.unit_name, e.unit_id) : ""}</span>
     ${e.reason ? `<br><span class="why">${esc(e.reason)}</span>` : ""}</li>`;
+}
+
+/** A multi-department case's units: the lead, then each co-handler with its part. */
+function unitsHtml(c) {
+  const s = t();
+  const kind = (k) => esc(s.unit_kinds[k] ?? k ?? "");
+  const lead = `<li class="lead"><b>${s.lead}</b> ${label(c.unit_name, c.unit_id)}
+    <span class="muted">${kind(c.unit_kind)}</span></li>`;
+  const co = c.co_units.map((u) => `<li class="co ${esc(u.status)}" data-unit="${u.unit_id}">
+    <b>${s.co}</b> ${label(u.name, u.unit_id)} <span class="muted">${kind(u.kind)}</span> ·
+    ${esc(s.part[u.status] ?? u.status)}${u.done_at ? ` ${fmt(u.done_at)}` : ""}
+    ${u.feedback ? `<br><span class="why">${esc(u.feedback)}</span>` : ""}
+    ${u.released_reason ? `<br><span class="why">${esc(u.released_reason)}</span>` : ""}</li>`);
+  return `<h3>${s.units_h}</h3><ul class="units">${lead}${co.join("")}</ul>`;
 }
 
 function hotlineHtml(h) {
