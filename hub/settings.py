@@ -7,7 +7,7 @@ import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +15,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_ADMIN_TOKEN = "gridlink-dev-admin-token"
+# the kinds of supervision notice (hub.cases.models.SupervisionLevel), lightest first
+SupervisionKind = Literal["reminder", "rectification", "public_notice", "summons", "listed"]
+DEFAULT_RESPONSE_HOURS: dict[SupervisionKind, int] = {
+    "reminder": 4,
+    "rectification": 16,
+    "public_notice": 8,
+    "summons": 8,
+    "listed": 40,
+}
+DEFAULT_LADDER: list[SupervisionKind] = ["reminder", "rectification", "listed"]
 DEFAULT_DATA_DIR = Path("var/hub")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 MIN_TOKEN_BITS = 128
@@ -180,6 +190,16 @@ class Settings(BaseSettings):
     # days after capture (hub.access.retention); the access log rows and audit rows stay.
     face_capture_retention_days: int = Field(default=30, ge=1, le=3650)
 
+    # Supervision notices (督办, docs/workflow.md "Supervision"): the working hours a unit has
+    # to answer each kind (a rectification notice may also be given its own deadline), and the
+    # ladder the supervision pass climbs when a notice's deadline passes unmet.
+    supervision_response_hours: dict[SupervisionKind, int] = Field(
+        default_factory=lambda: dict(DEFAULT_RESPONSE_HOURS)
+    )
+    supervision_ladder: list[SupervisionKind] = Field(
+        default_factory=lambda: list(DEFAULT_LADDER), min_length=1
+    )
+
     # Notifications to the units' liaisons (docs/notifications.md): a one-key report, every
     # dispatch and escalation, deadline warnings, overdue notices and supervision notices. A
     # sender thread of `gridlink hub run` delivers them from the database (each a row written in
@@ -237,7 +257,22 @@ class Settings(BaseSettings):
         self._check_broker()
         self._check_media_store()
         self._check_notify()
+        self._check_supervision()
         return self
+
+    def _check_supervision(self) -> None:
+        ladder = self.supervision_ladder
+        if len(set(ladder)) != len(ladder):
+            raise ValueError("GRIDLINK_SUPERVISION_LADDER names a kind twice")
+        order = list(get_args(SupervisionKind))
+        if [order.index(k) for k in ladder] != sorted(order.index(k) for k in ladder):
+            raise ValueError(
+                "GRIDLINK_SUPERVISION_LADDER climbs from the lightest kind to the heaviest: "
+                f"in the order {', '.join(order)}"
+            )
+        for kind, hours in self.supervision_response_hours.items():
+            if not 1 <= hours <= 24 * 30:
+                raise ValueError(f"GRIDLINK_SUPERVISION_RESPONSE_HOURS[{kind}] is 1..720 hours")
 
     def _check_notify(self) -> None:
         self.public_url = self.public_url.rstrip("/")

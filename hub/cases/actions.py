@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Level, Unit
-from hub.cases import notices, parts, verification
+from hub.cases import notices, parts, supervisions, verification
 from hub.cases.categories import get_category
 from hub.cases.evidence import blob_shas, check_evidence, stored_evidence
 from hub.cases.models import (
@@ -21,7 +21,9 @@ from hub.cases.models import (
     CaseUnit,
     HotlineTicket,
     PartStatus,
+    Supervision,
     SupervisionLevel,
+    SupervisionStatus,
     VoidReason,
 )
 from hub.cases.routing import assign, check_responsible, co_route, next_level
@@ -93,7 +95,7 @@ def void(
         case.duplicate_of_id = duplicate_of.id
     case.void_reason = code.value
     evidence = {"duplicate_of": duplicate_of.id} if duplicate_of is not None else {}
-    return record(
+    row = record(
         db_session=db_session,
         case=case,
         action=Action.void,
@@ -102,6 +104,9 @@ def void(
         reason=f"{code.value}: {note}" if note else code.value,
         evidence=evidence,
     )
+    if case.id is not None:
+        supervisions.settle_case(db_session=db_session, case=case, at=at)
+    return row
 
 
 def void_duplicate(
@@ -469,7 +474,7 @@ def close(
     case.closed_at = at
     done = case.handled_at or at
     case.closed_on_time = case.deadline_at is None or done <= case.deadline_at
-    return record(
+    row = record(
         db_session=db_session,
         case=case,
         action=Action.close,
@@ -478,6 +483,8 @@ def close(
         reason=text,
         evidence={"loc": loc, "media": list(blobs or []), **facts},
     )
+    supervisions.settle_case(db_session=db_session, case=case, at=at)
+    return row
 
 
 def _require_callback(*, db_session: Session, case: Case) -> None:
@@ -618,8 +625,12 @@ def supervise(
     level: SupervisionLevel | str,
     settings: Settings,
     reason: str | None = None,
+    deadline_at: datetime | None = None,
+    automatic: bool = False,
+    previous: Supervision | None = None,
 ) -> CaseTransition:
-    """Put the case under supervision of ``level``; its unit gets the supervision notice."""
+    """Issue a supervision notice of ``level`` to the case's unit (a ``Supervision`` record with
+    its deadline); the unit is notified."""
     check(case, Action.supervise)
     try:
         kind = SupervisionLevel(level)
@@ -627,8 +638,19 @@ def supervise(
         raise InvalidInputError(
             f"supervision level must be one of {[s.value for s in SupervisionLevel]}"
         ) from exc
-    case.supervised = True
-    case.supervision_level = kind.value
+    notice = supervisions.issue(
+        db_session=db_session,
+        case=case,
+        kind=kind,
+        actor=actor,
+        at=at,
+        settings=settings,
+        reason=reason,
+        deadline_at=deadline_at,
+        automatic=automatic,
+        previous=previous,
+    )
+    assert notice.deadline_at is not None
     row = record(
         db_session=db_session,
         case=case,
@@ -636,16 +658,61 @@ def supervise(
         actor=actor,
         at=at,
         reason=reason,
-        evidence={"supervision_level": kind.value},
+        evidence={
+            "supervision_level": kind.value,
+            "supervision_id": notice.id,
+            "deadline_at": notice.deadline_at.isoformat(),
+            "previous_id": notice.previous_id,
+        },
     )
     if case.unit_id is not None:
+        due = notices.local_time(notice.deadline_at, settings)
         notices.announce(
             db_session=db_session,
             case=case,
             kind=NotificationKind.supervision,
             at=at,
             settings=settings,
-            note=reason,
+            note=f"{reason + '；' if reason else ''}答复期限 / answer by {due}",
             supervision_level=kind.value,
         )
     return row
+
+
+def supervision_response(
+    *, db_session: Session, case: Case, notice: Supervision, actor: str, at: datetime, text: str
+) -> CaseTransition:
+    """The target unit's response to a supervision notice."""
+    check(case, Action.supervision_response)
+    supervisions.respond(db_session=db_session, row=notice, actor=actor, at=at, text=text)
+    return record(
+        db_session=db_session,
+        case=case,
+        action=Action.supervision_response,
+        actor=actor,
+        at=at,
+        reason=text,
+        evidence={"supervision_id": notice.id, "kind": notice.kind, "status": notice.status},
+    )
+
+
+def supervision_withdraw(
+    *, db_session: Session, case: Case, notice: Supervision, actor: str, at: datetime, reason: str
+) -> CaseTransition:
+    """Withdraw an open supervision notice (issued by mistake); the reason is recorded."""
+    check(case, Action.supervision_withdraw)
+    if notice.status != SupervisionStatus.open:
+        raise ConflictError(f"supervision {notice.id} is {notice.status}, no longer open")
+    supervisions.end(notice, SupervisionStatus.withdrawn, at, reason)
+    db_session.flush()
+    case.supervision_level = supervisions.heaviest_open(db_session=db_session, case_id=case.id)
+    case.supervised = case.supervision_level is not None
+    return record(
+        db_session=db_session,
+        case=case,
+        action=Action.supervision_withdraw,
+        actor=actor,
+        at=at,
+        reason=reason,
+        evidence={"supervision_id": notice.id, "kind": notice.kind},
+    )

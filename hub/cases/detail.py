@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from hub.areas.models import Area, Grid, Level, Unit, UnitResponsibility, Worker
 from hub.auth.models import ApiToken, Role
 from hub.auth.service import Principal
+from hub.cases import supervisions
 from hub.cases.deadlines import is_overdue
 from hub.cases.duplicates import duplicates_of
 from hub.cases.endpoints import ACTION_ENDPOINTS, offered_actions
@@ -32,6 +33,7 @@ from hub.cases.schemas import (
     MapPoint,
     MediaItem,
     StepRead,
+    SupervisionRead,
     TransitionRead,
     UnitChoice,
     VerificationPoint,
@@ -348,6 +350,10 @@ def case_detail(
         verify_task_id=case.verify_task_id,
         verify_device_id=case.verify_device_id,
         hotline=_hotline(db_session, case, principal),
+        supervisions=[
+            SupervisionRead.model_validate(row)
+            for row in supervisions.of_case(db_session=db_session, case_id=case.id)
+        ],
         notifications=[
             NotificationRead.of(row)
             for row in notifications_of_case(

@@ -294,6 +294,7 @@ def _supervise(ctx: ActionContext, case: Case, body: SuperviseBody) -> object:
         level=body.level,
         settings=ctx.settings,
         reason=body.reason,
+        deadline_at=body.deadline_at,
     )
 
 

@@ -277,3 +277,39 @@ class CaseUnit(Base):
     feedback: Mapped[str | None] = mapped_column(Text, default=None)
     media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     released_reason: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SupervisionStatus(StrEnum):
+    open = "open"  # waiting for the unit: its response (or its result) before the deadline
+    met = "met"  # answered in time (the unit responded, or the case moved on)
+    escalated = "escalated"  # the deadline passed unmet: the next kind was issued
+    withdrawn = "withdrawn"  # an operator withdrew it (issued by mistake)
+    case_closed = "case_closed"  # the case closed while it was open
+
+
+class Supervision(Base):
+    """One supervision notice (督办) about a case, to the unit that holds it: who issued which
+    kind, the deadline the unit has, its response, and how it ended. Rules climb from one kind
+    to the next when a deadline passes unmet (``hub.cases.supervisions``)."""
+
+    __tablename__ = "supervisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)  # SupervisionLevel
+    target_unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("units.id"), index=True, default=None
+    )
+    issued_by: Mapped[str] = mapped_column(String(120))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True, default=None)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="open")
+    response: Mapped[str | None] = mapped_column(Text, default=None)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    responded_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    outcome_note: Mapped[str | None] = mapped_column(Text, default=None)
+    # the notice this one escalated from (the ladder's previous step)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("supervisions.id"), default=None)

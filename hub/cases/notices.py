@@ -37,7 +37,7 @@ SUPERVISION = {
 }
 
 
-def _local(at: datetime | None, settings: Settings) -> str:
+def local_time(at: datetime | None, settings: Settings) -> str:
     if at is None:
         return "—"
     offset = settings.work_utc_offset_minutes
@@ -89,8 +89,8 @@ def announce(
         f"类别：{category_name}",
         f"网格：{grid_name}",
         f"层级：{level_zh}    承办单位：{unit_name}",
-        f"上报时间：{_local(case.reported_at, settings)}",
-        f"办理期限：{_local(case.deadline_at, settings)}",
+        f"上报时间：{local_time(case.reported_at, settings)}",
+        f"办理期限：{local_time(case.deadline_at, settings)}",
         f"位置：{location}",
         f"内容：{case.text or '—'}",
     ]
@@ -101,8 +101,8 @@ def announce(
     lines_en = [
         f"{'[one-key] ' if one_key else ''}{en}: case {case.id}, {case.category_code or '-'}, "
         f"grid {case.grid_code or '-'}, {level_en} level, unit {unit_name}",
-        f"Reported {_local(case.reported_at, settings)}; deadline "
-        f"{_local(case.deadline_at, settings)}; location {location}",
+        f"Reported {local_time(case.reported_at, settings)}; deadline "
+        f"{local_time(case.deadline_at, settings)}; location {location}",
     ]
     if note:
         lines_en.append(f"Note: {note}")

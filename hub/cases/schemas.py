@@ -202,6 +202,7 @@ class CaseDetail(CaseRead):
     # the co-handling units beside the lead one (多部门协同), each with its own part
     co_units: list[CoUnitRead] = Field(default_factory=list)
     co_assign_units: list[UnitChoice] = Field(default_factory=list)  # for co_assign: who may
+    supervisions: list[SupervisionRead] = Field(default_factory=list)  # 督办, oldest first
     reporter_name: str | None = None
     timeline: list[TransitionRead]
     steps: list[StepRead]
@@ -322,6 +323,44 @@ class ParkBody(RequiredReasonBody):
 class SuperviseBody(BaseModel):
     level: SupervisionLevel
     reason: str | None = Field(default=None, max_length=2000)
+    # the unit's deadline (a rectification notice's own); default: the kind's working hours
+    deadline_at: AwareDatetime | None = None
+
+
+class SupervisionRead(BaseModel):
+    """A supervision notice (督办) and how it stands."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    case_id: int
+    kind: SupervisionLevel
+    target_unit_id: int | None
+    issued_by: str
+    issued_at: datetime
+    automatic: bool
+    reason: str | None
+    deadline_at: datetime | None
+    status: str  # open | met | escalated | withdrawn | case_closed
+    response: str | None
+    responded_at: datetime | None
+    responded_by: str | None
+    ended_at: datetime | None
+    outcome_note: str | None
+    previous_id: int | None
+
+
+class SupervisionPage(BaseModel):
+    total: int
+    items: list[SupervisionRead]
+
+
+class SupervisionResponseBody(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class SupervisionWithdrawBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class CategoryRead(BaseModel):

@@ -49,6 +49,8 @@ class Action(StrEnum):
     co_assign = "co_assign"  # units asked to co-handle
     co_feedback = "co_feedback"  # a co-handler's part done, with its result
     co_release = "co_release"  # an operator lets a co-handler go (its part not needed)
+    supervision_response = "supervision_response"  # the unit answers a supervision notice
+    supervision_withdraw = "supervision_withdraw"  # an operator withdraws one
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ RULES: dict[Action, Rule] = {
     Action.co_assign: _rule(DEADLINE_STATUSES, None),
     Action.co_feedback: _rule(DEADLINE_STATUSES, None),
     Action.co_release: _rule(DEADLINE_STATUSES, None),
+    Action.supervision_response: _rule(OPEN_STATUSES, None),
+    Action.supervision_withdraw: _rule(OPEN_STATUSES, None),
 }
 
 

@@ -82,7 +82,8 @@ UNITS = Table(
             Column("name", "单位名称", "Unit", "text"),
             Column("level", "所属区域编码", "Area code", "text"),
         )
-    ),
+    )
+    + (Column("supervisions", "督办", "Supervisions"), Column("co_handled", "协办", "Co-handled")),
 )
 AREAS = Table(
     "board",

@@ -25,6 +25,10 @@ class Figures:
     duplicates: int = 0
     satisfaction: float | None = None
     rated: int = 0
+    # units only: supervision notices (督办) issued to the unit in the period, and by kind
+    supervisions: int = 0
+    supervisions_by_kind: dict[str, int] = field(default_factory=dict)
+    co_handled: int = 0  # units only: cases it co-handled (协办), reported in the period
     children: list[Figures] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:

@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
 from hub.areas.service import units_visible_in
-from hub.cases.models import DEADLINE_STATUSES, OPEN_STATUSES, Case, CaseTransition
+from hub.cases.models import (
+    DEADLINE_STATUSES,
+    OPEN_STATUSES,
+    Case,
+    CaseTransition,
+    CaseUnit,
+    PartStatus,
+    Supervision,
+)
 from hub.errors import InvalidInputError, NotFoundError
 from hub.events.models import Event
 from hub.stats.schemas import Figures, WorkerMonth
@@ -155,12 +163,35 @@ def unit_figures(
         .group_by(CaseTransition.unit_id)
     ).all()
     rework = {unit_id: count for unit_id, count in rework_rows}
+    notices: dict[int, dict[str, int]] = defaultdict(dict)
+    issued = Supervision.issued_at
+    window = true() if since is None else issued >= since
+    if until is not None:
+        window = window & (issued < until)
+    for unit_id, kind, count in db_session.execute(
+        select(Supervision.target_unit_id, Supervision.kind, func.count())
+        .join(Case, Case.id == Supervision.case_id)
+        .where(in_scope, window, Supervision.target_unit_id.is_not(None))
+        .group_by(Supervision.target_unit_id, Supervision.kind)
+    ):
+        if unit_id is not None:
+            notices[unit_id][kind] = int(count)
+    co_rows = db_session.execute(
+        select(CaseUnit.unit_id, func.count())
+        .join(Case, Case.id == CaseUnit.case_id)
+        .where(period(in_scope, since, until), CaseUnit.status != PartStatus.released.value)
+        .group_by(CaseUnit.unit_id)
+    ).all()
+    co_handled = {unit_id: count for unit_id, count in co_rows}
     result = []
     for unit in db_session.scalars(query):
         fig = Figures(code=str(unit.id), name=unit.name, level=unit.area_code)
         if unit.id in rows:
             fill(fig, rows[unit.id])
         fig.rework_count = int(rework.get(unit.id, 0))
+        fig.supervisions_by_kind = notices.get(unit.id, {})
+        fig.supervisions = sum(fig.supervisions_by_kind.values())
+        fig.co_handled = int(co_handled.get(unit.id, 0))
         result.append(fig)
     return result
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.cases.api import actions, categories, hotline, queries, responsibilities
+from hub.cases.api import (
+    actions,
+    categories,
+    hotline,
+    queries,
+    responsibilities,
+    supervisions,
+)
 
 router = APIRouter()
 router.include_router(queries.router)
@@ -13,3 +20,4 @@ router.include_router(actions.router)
 router.include_router(categories.router)
 router.include_router(responsibilities.router)
 router.include_router(hotline.router)
+router.include_router(supervisions.router)

@@ -444,4 +444,14 @@ def test_a_two_unit_case_shows_its_units_and_takes_a_co_handlers_part(
     expect(units.locator("li.co")).to_contain_text("已反馈")
     expect(units.locator("li.co .why")).to_have_text("社区已上门劝导")
     expect(pg.locator("ol.timeline li").last).to_contain_text("协办反馈")
+    # a rectification notice with its own deadline, listed under the case's supervision
+    pg.locator("button[data-action=supervise]").click()
+    dialog.locator("select[name=level]").select_option(label="整改通知")
+    dialog.locator("input[name=deadline_at]").fill("2026-01-09T17:00")
+    dialog.locator("button.primary").click()
+    expect(dialog).to_be_hidden()
+    notice = pg.locator("#detail ol.supervisions li.sup")
+    expect(notice).to_have_count(1)
+    expect(notice).to_contain_text("整改通知")
+    expect(notice).to_contain_text("待答复")
     assert outside.urls == []

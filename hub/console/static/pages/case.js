@@ -53,6 +53,9 @@ export const text = {
     hotline: "热线工单", ticket: "工单号", caller: "来电人", callback: "回访",
     callback_needed: "需回访，尚未回访", callback_none: "无需回访",
     units_h: "承办单位", lead: "主办", co: "协办",
+    sup_h: "督办记录", sup_deadline: "答复期限（默认按督办方式）", sup_answer: "答复",
+    sup_status: {open: "待答复", met: "已落实", escalated: "逾期升级", withdrawn: "已撤销",
+      case_closed: "随案办结"}, sup_auto: "系统自动",
     unit_kinds: {territorial: "属地", functional: "属事"},
     part: {assigned: "待反馈", done: "已反馈", released: "已解除"}},
   en: {case_n: (id) => `Case ${id}`, steps: "Seven steps", timeline: "Audit timeline",
@@ -109,6 +112,9 @@ export const text = {
     hotline: "Hotline work order", ticket: "ticket", caller: "caller", callback: "callback",
     callback_needed: "callback asked, not made yet", callback_none: "no callback asked",
     units_h: "Handling units", lead: "lead", co: "co-handler",
+    sup_h: "Supervision", sup_deadline: "Answer by (default: by kind)", sup_answer: "answer",
+    sup_status: {open: "open", met: "met", escalated: "escalated (deadline passed)",
+      withdrawn: "withdrawn", case_closed: "ended with the case"}, sup_auto: "automatic",
     unit_kinds: {territorial: "territorial", functional: "functional"},
     part: {assigned: "feedback awaited", done: "feedback given", released: "released"}},
 };
@@ -154,6 +160,7 @@ const FIELDS = {
   park: () => [{name: "review_at", kind: "datetime", required: true},
     {name: "reason", kind: "textarea", required: true}],
   supervise: () => [{name: "level", kind: "sup", label: "sup_level", required: true},
+    {name: "deadline_at", kind: "datetime", label: "sup_deadline"},
     {name: "reason", kind: "textarea"}],
   callback: () => [{name: "outcome", kind: "outcome", label: "outcome", required: true},
     {name: "note", kind: "textarea"}],
@@ -246,7 +253,8 @@ function bodyOf(action, form, c) {
     case "rate": return {score: Number(get("score")), comment: get("comment")};
     case "park": return {reason: get("reason") ?? "",
       review_at: get("review_at") ? new Date(get("review_at")).toISOString() : undefined};
-    case "supervise": return {level: get("level"), reason: get("reason")};
+    case "supervise": return {level: get("level"), reason: get("reason"),
+      deadline_at: get("deadline_at") ? new Date(get("deadline_at")).toISOString() : undefined};
     case "callback": return {outcome: get("outcome"), note: get("note")};
     case "co_assign": return {unit_ids: [Number(get("unit_id"))], reason: get("reason")};
     case "co_feedback": return {text: get("text") ?? "",
@@ -323,6 +331,7 @@ function show(view, detail, c, ctx) {
           `<p class="muted">${s.none}</p>`}</div>
         <h3>${s.timeline}</h3><ol class="timeline">${c.timeline.map(entryHtml).join("")}</ol>
         ${c.co_units.length ? unitsHtml(c) : ""}
+        ${c.supervisions.length ? supervisionsHtml(c) : ""}
         ${c.hotline ? hotlineHtml(c.hotline) : ""}
         <h3>${s.notices}</h3><ul class="notices">${(c.notifications ?? []).map(noticeHtml)
           .join("") || `<li class="muted">${s.no_notices}</li>`}</ul>
@@ -386,6 +395,20 @@ function unitsHtml(c) {
     ${u.feedback ? `<br><span class="why">${esc(u.feedback)}</span>` : ""}
     ${u.released_reason ? `<br><span class="why">${esc(u.released_reason)}</span>` : ""}</li>`);
   return `<h3>${s.units_h}</h3><ul class="units">${lead}${co.join("")}</ul>`;
+}
+
+/** The case's supervision notices (督办), each with its deadline, answer and end. */
+function supervisionsHtml(c) {
+  const s = t();
+  return `<h3>${s.sup_h}</h3><ol class="supervisions">${c.supervisions.map((n) =>
+    `<li class="sup ${esc(n.status)}" data-kind="${esc(n.kind)}">
+      <b>${esc(s.sup_levels[n.kind] ?? n.kind)}</b> ${fmt(n.issued_at)}
+      <span class="muted">${n.automatic ? s.sup_auto : esc(n.issued_by)} ·
+        ${s.deadline} ${fmt(n.deadline_at)}</span> ·
+      <b class="state">${esc(s.sup_status[n.status] ?? n.status)}</b>
+      ${n.reason ? `<br><span class="why">${esc(n.reason)}</span>` : ""}
+      ${n.response ? `<br>${s.sup_answer}: <span class="why">${esc(n.response)}</span>` : ""}
+    </li>`).join("")}</ol>`;
 }
 
 function hotlineHtml(h) {
