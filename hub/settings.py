@@ -190,6 +190,12 @@ class Settings(BaseSettings):
     # days after capture (hub.access.retention); the access log rows and audit rows stay.
     face_capture_retention_days: int = Field(default=30, ge=1, le=3650)
 
+    # Reopening (docs/workflow.md "Reopening and return visits"): a satisfaction score below
+    # reopen_below_satisfaction sends the case back to handling as rework for its unit (0:
+    # never); a resident's complaint reopens it within complaint_window_days of its closing.
+    reopen_below_satisfaction: int = Field(default=3, ge=0, le=6)
+    complaint_window_days: int = Field(default=30, ge=1, le=3650)
+
     # Supervision notices (督办, docs/workflow.md "Supervision"): the working hours a unit has
     # to answer each kind (a rectification notice may also be given its own deadline), and the
     # ladder the supervision pass climbs when a notice's deadline passes unmet.

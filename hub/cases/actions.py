@@ -3,7 +3,7 @@ updates the case and appends its transition row. They flush at most; callers com
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from hub.areas.models import Level, Unit
 from hub.cases import notices, parts, supervisions, verification
 from hub.cases.categories import get_category
+from hub.cases.deadlines import deadline_for
 from hub.cases.evidence import blob_shas, check_evidence, stored_evidence
 from hub.cases.models import (
     CallbackOutcome,
@@ -24,10 +25,11 @@ from hub.cases.models import (
     Supervision,
     SupervisionLevel,
     SupervisionStatus,
+    VisitOutcome,
     VoidReason,
 )
 from hub.cases.routing import assign, check_responsible, co_route, next_level
-from hub.cases.workflow import Action, check, record
+from hub.cases.workflow import SYSTEM_ACTOR, Action, check, record
 from hub.clock import Clock
 from hub.errors import ConflictError, EvidenceError, InvalidInputError, NotFoundError
 from hub.media.service import add_refs
@@ -538,9 +540,15 @@ def rework(
     action: Action = Action.reopen,
     loc: dict[str, Any] | None = None,
     blobs: list[dict[str, Any]] | None = None,
+    settings: Settings | None = None,
 ) -> CaseTransition:
-    """Send the case back to handling (``reject`` after a failed verification, or ``reopen``)."""
+    """Send the case back to handling (``reject`` after a failed verification, ``reopen``, or
+    a ``complaint``). Reopened after closing, the unit gets a fresh deadline from ``at``."""
     check(case, action)
+    if settings is not None and case.status in (CaseStatus.closed, CaseStatus.evaluated):
+        case.deadline_start_at, case.warned_at = at, None
+        case.deadline_at = deadline_for(db_session=db_session, category_code=case.category_code,
+                                        start=at, settings=settings)  # fmt: skip
     case.rework_count += 1
     case.closed_at = case.closed_on_time = case.handled_at = None
     case.verify_task_id = case.verify_device_id = case.verify_requested_at = None
@@ -563,12 +571,14 @@ def rate(
     at: datetime,
     score: int,
     comment: str | None = None,
+    settings: Settings | None = None,
 ) -> CaseTransition:
+    """Rate 1-5; a score under ``settings.reopen_below_satisfaction`` reopens the case."""
     check(case, Action.rate)
     if not 1 <= score <= 5:
         raise InvalidInputError("satisfaction is rated 1 to 5")
     case.satisfaction = score
-    return record(
+    row = record(
         db_session=db_session,
         case=case,
         action=Action.rate,
@@ -577,6 +587,65 @@ def rate(
         reason=comment,
         evidence={"satisfaction": score},
     )
+    if settings is not None and score < settings.reopen_below_satisfaction:
+        rework(
+            db_session=db_session,
+            case=case,
+            actor=SYSTEM_ACTOR,
+            at=at,
+            reason=f"满意度 {score} 低于 {settings.reopen_below_satisfaction} / satisfaction "
+            f"{score} below {settings.reopen_below_satisfaction}: back to handling",
+            action=Action.reopen,
+            settings=settings,
+        )
+    return row
+
+
+def complain(
+    *,
+    db_session: Session,
+    case: Case,
+    actor: str,
+    at: datetime,
+    settings: Settings,
+    text: str,
+    channel: str,
+) -> CaseTransition:
+    """A resident's complaint about a closed case: back to handling, rework for the unit, a
+    fresh deadline; only within ``complaint_window_days`` of the closing."""
+    check(case, Action.complaint)
+    assert case.closed_at is not None
+    until = case.closed_at + timedelta(days=settings.complaint_window_days)
+    if at > until:
+        raise ConflictError(
+            f"case {case.id} closed {case.closed_at.date()}: a complaint reopens it only within "
+            f"{settings.complaint_window_days} days; file a new case instead",
+            code="complaint_window_passed",
+        )
+    return rework(db_session=db_session, case=case, actor=actor, at=at,
+                  reason=f"[{channel}] {text}", action=Action.complaint,
+                  settings=settings)  # fmt: skip
+
+
+def return_visit(
+    *,
+    db_session: Session,
+    case: Case,
+    actor: str,
+    at: datetime,
+    outcome: VisitOutcome | str,
+    note: str | None = None,
+) -> CaseTransition:
+    """A return visit (回访) to the resident after closing, recorded with its outcome."""
+    check(case, Action.return_visit)
+    try:
+        found = VisitOutcome(outcome)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"a return visit's outcome is one of {[o.value for o in VisitOutcome]}"
+        ) from exc
+    return record(db_session=db_session, case=case, action=Action.return_visit, actor=actor,
+                  at=at, reason=note, evidence={"outcome": found.value})  # fmt: skip
 
 
 def warn(

@@ -63,7 +63,7 @@ _WAITS_ON: dict[str, str | None] = {
     CaseStatus.voided: None,
     CaseStatus.parked: "dispatch",
 }
-_REWORK = frozenset({Action.reject.value, Action.reopen.value})
+_REWORK = frozenset({Action.reject.value, Action.reopen.value, Action.complaint.value})
 # Transitions whose evidence carries the verifier's on-site location.
 _ON_SITE = frozenset({Action.close, Action.reject, Action.verify_refused, Action.verify_pending})
 

@@ -25,6 +25,7 @@ from hub.cases.schemas import (
     CloseBody,
     CoAssignBody,
     CoFeedbackBody,
+    ComplaintBody,
     CoReleaseBody,
     DispatchBody,
     EscalateBody,
@@ -34,6 +35,7 @@ from hub.cases.schemas import (
     RateBody,
     ReasonBody,
     RequiredReasonBody,
+    ReturnVisitBody,
     SuperviseBody,
     VoidBody,
 )
@@ -236,7 +238,19 @@ def _reopen(ctx: ActionContext, case: Case, body: RequiredReasonBody) -> object:
         at=ctx.now,
         reason=body.reason,
         action=Action.reopen,
+        settings=ctx.settings,
     )
+
+
+def _complaint(ctx: ActionContext, case: Case, body: ComplaintBody) -> object:
+    return actions.complain(db_session=ctx.db_session, case=case, actor=ctx.user.actor,
+                            at=ctx.now, settings=ctx.settings, text=body.text,
+                            channel=body.channel)  # fmt: skip
+
+
+def _return_visit(ctx: ActionContext, case: Case, body: ReturnVisitBody) -> object:
+    return actions.return_visit(db_session=ctx.db_session, case=case, actor=ctx.user.actor,
+                                at=ctx.now, outcome=body.outcome, note=body.note)  # fmt: skip
 
 
 def _callback(ctx: ActionContext, case: Case, body: CallbackBody) -> object:
@@ -259,6 +273,7 @@ def _rate(ctx: ActionContext, case: Case, body: RateBody) -> object:
         at=ctx.now,
         score=body.score,
         comment=body.comment,
+        settings=ctx.settings,
     )
 
 
@@ -333,7 +348,22 @@ ACTION_ENDPOINTS: tuple[ActionEndpoint, ...] = (
         "Record the call back to a hotline caller (before closing)",
     ),
     _row(Action.reopen, OPERATORS, RequiredReasonBody, _reopen, "Back to handling (rework)"),
-    _row(Action.rate, OPERATORS, RateBody, _rate, "Satisfaction 1-5"),
+    _row(Action.rate, OPERATORS, RateBody, _rate, "Satisfaction 1-5 (a low score reopens)"),
+    _row(
+        Action.complaint,
+        OPERATORS,
+        ComplaintBody,
+        _complaint,
+        "A resident's complaint after closing: back to handling (rework)",
+    ),
+    _row(
+        Action.return_visit,
+        OPERATORS,
+        ReturnVisitBody,
+        _return_visit,
+        "A return visit to the resident (回访), with its outcome",
+        path="return-visit",
+    ),
     _row(
         Action.escalate,
         ANYONE,

@@ -228,6 +228,14 @@ class CallbackOutcome(StrEnum):
     unreachable = "unreachable"  # the caller could not be reached after trying
 
 
+class VisitOutcome(StrEnum):
+    """What a return visit (回访) to the resident after closing found."""
+
+    satisfied = "satisfied"
+    unsatisfied = "unsatisfied"  # recorded; an operator may reopen, a complaint reopens
+    unreachable = "unreachable"
+
+
 class HotlineTicket(Base):
     """A work order from the city hotline (市长热线) or another channel of the one network: the
     caller, the callback asked for and done, the hotline system's own ticket id (idempotent

@@ -8,7 +8,13 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub.bounds import LatE6, LonE6, Metres, RowId
-from hub.cases.models import CallbackOutcome, CaseStatus, SupervisionLevel, VoidReason
+from hub.cases.models import (
+    CallbackOutcome,
+    CaseStatus,
+    SupervisionLevel,
+    VisitOutcome,
+    VoidReason,
+)
 from hub.notify.schemas import NotificationRead
 from protocol.limits import MAX_BLOB_BYTES
 
@@ -318,6 +324,18 @@ class RateBody(BaseModel):
 
 class ParkBody(RequiredReasonBody):
     review_at: datetime
+
+
+class ComplaintBody(BaseModel):
+    """A resident's complaint about a closed case (by phone, the hotline, in person...)."""
+
+    text: str = Field(min_length=1, max_length=4000)
+    channel: Literal["phone", "hotline", "web", "app", "visit", "other"] = "phone"
+
+
+class ReturnVisitBody(BaseModel):
+    outcome: VisitOutcome
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class SuperviseBody(BaseModel):

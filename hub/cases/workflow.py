@@ -51,6 +51,8 @@ class Action(StrEnum):
     co_release = "co_release"  # an operator lets a co-handler go (its part not needed)
     supervision_response = "supervision_response"  # the unit answers a supervision notice
     supervision_withdraw = "supervision_withdraw"  # an operator withdraws one
+    complaint = "complaint"  # a resident's complaint after closing: back to handling (rework)
+    return_visit = "return_visit"  # a return visit to the resident (回访), with its outcome
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ RULES: dict[Action, Rule] = {
     Action.request_verification: _rule({S.feedback, S.verifying}, S.verifying, "verify"),
     Action.close: _rule({S.feedback, S.verifying}, S.closed, "close"),
     Action.reject: _rule({S.verifying}, S.handling),
-    Action.reopen: _rule({S.feedback, S.verifying, S.closed}, S.handling),
+    Action.reopen: _rule({S.feedback, S.verifying, S.closed, S.evaluated}, S.handling),
     Action.rate: _rule({S.closed}, S.evaluated, "evaluate"),
     Action.escalate: _rule({S.dispatched, S.handling}, S.dispatched, "dispatch"),
     Action.park: _rule({S.filed, S.dispatched, S.handling}, S.parked),
@@ -92,6 +94,8 @@ RULES: dict[Action, Rule] = {
     Action.co_release: _rule(DEADLINE_STATUSES, None),
     Action.supervision_response: _rule(OPEN_STATUSES, None),
     Action.supervision_withdraw: _rule(OPEN_STATUSES, None),
+    Action.complaint: _rule({S.closed, S.evaluated}, S.handling),
+    Action.return_visit: _rule({S.closed, S.evaluated}, None),
 }
 
 

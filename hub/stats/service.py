@@ -28,7 +28,7 @@ from hub.stats.schemas import Figures, WorkerMonth
 
 # Two activity signals from the same worker closer than this count as continuous online time.
 ONLINE_GAP_S = 600
-REWORK = ("reject", "reopen")
+REWORK = ("reject", "reopen", "complaint")
 
 
 def aggregates(now: datetime) -> list[Any]:

@@ -41,6 +41,8 @@ def test_openapi_lists_every_action_with_its_own_body(client: TestClient) -> Non
             "co_assign",
             "co_feedback",
             "co_release",
+            "complaint",
+            "return_visit",
         ]
     )
     for row in ACTION_ENDPOINTS:
@@ -57,7 +59,7 @@ def test_openapi_lists_every_action_with_its_own_body(client: TestClient) -> Non
             assert operation["requestBody"]["required"] is True
     assert "/api/cases/{case_id}/handle" not in paths  # the old alias is served, not listed
     assert (
-        len({paths[p]["post"]["operationId"] for p in paths if "/api/cases/{case_id}/" in p}) == 16
+        len({paths[p]["post"]["operationId"] for p in paths if "/api/cases/{case_id}/" in p}) == 18
     )
 
 

@@ -195,11 +195,11 @@ def run_scenario(
     assert steps(d)["verify"] == ("done", 4, closed["id"])
     assert steps(d)["evaluate"] == ("current", 0, None)
     assert d["map"]["verification"]["transition_id"] == closed["id"]
-    assert d["allowed_actions"] == ["reopen", "rate"]
+    assert d["allowed_actions"] == ["reopen", "rate", "complaint", "return_visit"]
     r = client.post(f"/api/cases/{case_id}/rate", json={"score": 5}, headers=a)
     assert r.status_code == 200
     assert {s["state"] for s in r.json()["steps"]} == {"done"}
-    assert r.json()["allowed_actions"] == []
+    assert r.json()["allowed_actions"] == ["reopen", "complaint", "return_visit"]
 
     # another street sees none of it
     denied = client.get(f"/api/cases/{case_id}", headers=auth(demo, STREET_B))

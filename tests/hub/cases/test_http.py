@@ -178,7 +178,7 @@ def test_case_lifecycle_over_http(
         "rate",
     ]
     assert {m["source"] for m in detail["media"]} == {"feedback"}
-    assert detail["allowed_actions"] == []
+    assert detail["allowed_actions"] == ["reopen", "complaint", "return_visit"]
 
 
 def test_filters_pagination_overdue_and_escalation(

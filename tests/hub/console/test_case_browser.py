@@ -294,7 +294,9 @@ def test_the_case_page_media_map_dispatch_and_verification(
     expect(detail.locator("li.step[data-step=verify]")).to_have_class("step done")
     expect(detail.locator("li.step[data-step=verify]")).to_contain_text("Worker 00100101")
     # live transitions re-render the page meanwhile: a retrying check, not a snapshot
-    expect(detail.locator(".actions button")).to_have_text(["退回返工", "满意度评价"])
+    expect(detail.locator(".actions button")).to_have_text(
+        ["退回返工", "满意度评价", "群众投诉重办", "回访"]
+    )
     pg.wait_for_function(
         "() => [...document.querySelectorAll('img.thumb')].every(i => i.naturalWidth > 0)"
     )

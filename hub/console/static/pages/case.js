@@ -22,7 +22,9 @@ export const text = {
       close: "核查结案", reject: "核查不通过", reopen: "退回返工", rate: "满意度评价",
       escalate: "上报升级", park: "挂账", supervise: "督办", warn: "临期预警",
       verify_refused: "核查证据不合格", verify_pending: "等待核查照片", callback: "热线回访",
-      co_assign: "增加协办单位", co_feedback: "协办反馈", co_release: "解除协办"},
+      co_assign: "增加协办单位", co_feedback: "协办反馈", co_release: "解除协办",
+      complaint: "群众投诉重办", return_visit: "回访", supervision_response: "督办答复",
+      supervision_withdraw: "撤销督办"},
     actor: {worker: "网格员", device: "设备", system: "系统", supervision: "系统督办"},
     confirm: "确认", cancel: "取消", reason: "理由", reason_required: "理由（必填）",
     choose_unit: "处置单位", routed: "（按类别自动选定）", keep_unit: "按类别自动选定",
@@ -53,6 +55,10 @@ export const text = {
     hotline: "热线工单", ticket: "工单号", caller: "来电人", callback: "回访",
     callback_needed: "需回访，尚未回访", callback_none: "无需回访",
     units_h: "承办单位", lead: "主办", co: "协办",
+    complaint_text: "投诉内容", channel: "渠道", visit_outcome: "回访结果",
+    channels_in: {phone: "电话", hotline: "热线", web: "网站", app: "App", visit: "来访",
+      other: "其他"},
+    visit_outcomes: {satisfied: "满意", unsatisfied: "不满意", unreachable: "联系不上"},
     sup_h: "督办记录", sup_deadline: "答复期限（默认按督办方式）", sup_answer: "答复",
     sup_status: {open: "待答复", met: "已落实", escalated: "逾期升级", withdrawn: "已撤销",
       case_closed: "随案办结"}, sup_auto: "系统自动",
@@ -74,7 +80,9 @@ export const text = {
       warn: "Deadline warning", verify_refused: "Verification evidence refused",
       verify_pending: "Waiting for verification photos", callback: "Hotline callback",
       co_assign: "Add a co-handling unit", co_feedback: "Co-handler's feedback",
-      co_release: "Release a co-handler"},
+      co_release: "Release a co-handler", complaint: "Resident's complaint (reopen)",
+      return_visit: "Return visit", supervision_response: "Supervision answered",
+      supervision_withdraw: "Supervision withdrawn"},
     actor: {worker: "grid worker", device: "device", system: "system",
       supervision: "supervision"},
     confirm: "Confirm", cancel: "Cancel", reason: "Reason", reason_required: "Reason (required)",
@@ -112,6 +120,11 @@ export const text = {
     hotline: "Hotline work order", ticket: "ticket", caller: "caller", callback: "callback",
     callback_needed: "callback asked, not made yet", callback_none: "no callback asked",
     units_h: "Handling units", lead: "lead", co: "co-handler",
+    complaint_text: "Complaint", channel: "Channel", visit_outcome: "Outcome",
+    channels_in: {phone: "phone", hotline: "hotline", web: "web", app: "app",
+      visit: "in person", other: "other"},
+    visit_outcomes: {satisfied: "satisfied", unsatisfied: "not satisfied",
+      unreachable: "unreachable"},
     sup_h: "Supervision", sup_deadline: "Answer by (default: by kind)", sup_answer: "answer",
     sup_status: {open: "open", met: "met", escalated: "escalated (deadline passed)",
       withdrawn: "withdrawn", case_closed: "ended with the case"}, sup_auto: "automatic",
@@ -164,6 +177,10 @@ const FIELDS = {
     {name: "reason", kind: "textarea"}],
   callback: () => [{name: "outcome", kind: "outcome", label: "outcome", required: true},
     {name: "note", kind: "textarea"}],
+  complaint: () => [{name: "channel", kind: "choice", choices: "channels_in", label: "channel",
+    required: true}, {name: "text", kind: "textarea", label: "complaint_text", required: true}],
+  return_visit: () => [{name: "outcome", kind: "choice", choices: "visit_outcomes",
+    label: "visit_outcome", required: true}, {name: "note", kind: "textarea"}],
   co_assign: (c) => [{name: "unit_id", kind: "units", units: c.co_assign_units, required: true},
     {name: "reason", kind: "textarea"}],
   co_feedback: (c) => [state.session?.role === "unit" ? null
@@ -203,6 +220,8 @@ function fieldHtml(f) {
         </select>`; break;
     case "outcome": input = `<select name="outcome"${req}>${options(Object.entries(s.outcomes))}
         </select>`; break;
+    case "choice": input = `<select name="${f.name}"${req}>${options(
+        Object.entries(s[f.choices]))}</select>`; break;
     case "category": {
       const cats = rowsOf("category").filter((r) => r.active !== false)
         .map((r) => [r.code, r.name]);
@@ -257,6 +276,8 @@ function bodyOf(action, form, c) {
       deadline_at: get("deadline_at") ? new Date(get("deadline_at")).toISOString() : undefined};
     case "callback": return {outcome: get("outcome"), note: get("note")};
     case "co_assign": return {unit_ids: [Number(get("unit_id"))], reason: get("reason")};
+    case "complaint": return {channel: get("channel"), text: get("text") ?? ""};
+    case "return_visit": return {outcome: get("outcome"), note: get("note")};
     case "co_feedback": return {text: get("text") ?? "",
       unit_id: get("unit_id") ? Number(get("unit_id")) : undefined};
     case "co_release": return {unit_id: Number(get("unit_id")), reason: get("reason") ?? ""};
