@@ -23,7 +23,7 @@ import log as log_mod
 from compat import const, exists, remove
 from outbox import rec_id, rec_media, rec_payload, rec_seq, rec_topic
 
-from protocol import chunking, command, envelope, sealed, topics
+from protocol import canonical, chunking, command, sealed, topics
 from protocol.errors import ProtocolError
 from protocol.limits import CHUNK_SIZE
 
@@ -66,6 +66,7 @@ class Uploader:
         self.receipts_deferred = 0  # checks put off for want of heap (then retried)
         self.receipts_dropped = 0  # receipts listing blobs the full queue let go
         self.trims_deferred = 0  # trims that found no heap (done again after a collection)
+        self.sends_deferred = 0  # sends that found no heap (resumed after a collection)
         self._rcpts = []  # raw receipts waiting for heap to be checked, oldest first
         self._rewind = False
         self._trim_seq = 0
@@ -235,6 +236,14 @@ class Uploader:
             except OSError as e:
                 _log.warning("link down while sending: %r", e)
                 await asyncio.sleep_ms(100)
+            except MemoryError:
+                # no heap for this record now: its progress is saved after every PUBACK, so
+                # after a collection it goes on from there; the uploader never ends on it
+                self.uploading = False
+                self.sends_deferred += 1
+                _log.warning("send deferred: no heap (%d)", self.sends_deferred)
+                gc.collect()
+                await asyncio.sleep_ms(200)
 
     async def send_record(self, rec):
         rid = rec_id(rec)
@@ -248,7 +257,9 @@ class Uploader:
             prog[1] = True
             self.progress.save(rid, True, 0, 0)
         if media:
-            blobs = envelope.parse(payload)["blobs"]
+            # our own sealed bytes: a plain parse, not the canonical check (which encodes the
+            # record again, a second copy a fragmented 192K heap may not have room for)
+            blobs = canonical.loads(payload)["blobs"]
             payload = None
             while prog[2] < len(media):
                 await self._send_blob(media[prog[2]], blobs[prog[2]], prog)
@@ -343,7 +354,7 @@ class Uploader:
         rec = self.outbox.next_after(rid - 1)
         if rec is None or rec_id(rec) != rid:
             return False
-        blobs = envelope.parse(rec_payload(rec))["blobs"]
+        blobs = canonical.loads(rec_payload(rec))["blobs"]
         rec = None
         found = False
         for i in range(min(len(blobs), len(media))):

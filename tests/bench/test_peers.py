@@ -110,8 +110,10 @@ def test_python_peer_killed_mid_stream_loses_nothing(peer: str) -> None:
             (root / "sys").mkdir()
             system = FACTORIES[peer](root / "sys", broker, stream).start()
             try:
+                # paced (about 2.5 s for the stream), so the kill lands while it arrives even
+                # when the peer keeps up with a flood faster than the watcher polls
                 publisher = Publisher(
-                    broker.host, broker.port, broker.observer_account, stream.messages, None
+                    broker.host, broker.port, broker.observer_account, stream.messages, 400.0
                 )
                 watcher = Watcher(system.db_path, system.query).start()
                 publisher.go()
