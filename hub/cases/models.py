@@ -321,3 +321,59 @@ class Supervision(Base):
     outcome_note: Mapped[str | None] = mapped_column(Text, default=None)
     # the notice this one escalated from (the ladder's previous step)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("supervisions.id"), default=None)
+
+
+class TaskStatus(StrEnum):
+    sent = "sent"  # queued as a signed ``task`` command for the grid's handheld
+    delivered = "delivered"  # the handheld acked it (shown to the worker)
+    accepted = "accepted"  # the worker took it on
+    done = "done"  # the worker answered: the answer is linked to the task's case
+    cancelled = "cancelled"  # the centre withdrew it
+
+
+class FieldTask(Base):
+    """A task the centre sends a grid's handheld (下发任务): text, location, reference images
+    (fetched by the handheld over the firmware channel, checked by SHA-256), a deadline; the
+    worker's answer (text, location, photos) is linked to the task's case."""
+
+    __tablename__ = "field_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(32), unique=True)  # "ft-<id>", on the wire
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True, default=None)
+    grid_code: Mapped[str] = mapped_column(ForeignKey("grids.code"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    command_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text, default="")
+    lat_e6: Mapped[int | None] = mapped_column(Integer, default=None)
+    lon_e6: Mapped[int | None] = mapped_column(Integer, default=None)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    images: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), index=True, default=TaskStatus.sent.value)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    accepted_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    done_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    seen_images: Mapped[list[str]] = mapped_column(JSON, default=list)  # verified on the device
+    answer_text: Mapped[str | None] = mapped_column(Text, default=None)
+    answer_loc: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    answer_media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class Broadcast(Base):
+    """A notice broadcast to every active handheld of an area (通知下发): one ``notice``
+    command per handheld, each with its own delivery."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(14), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    commands: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # device, command

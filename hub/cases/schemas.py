@@ -439,3 +439,70 @@ class CallbackBody(BaseModel):
 
     outcome: CallbackOutcome
     note: str | None = Field(default=None, max_length=2000)
+
+
+# --- tasks and notices to the field -----------------------------------------------------------
+
+
+class TaskCreate(BaseModel):
+    """A task for a grid's handheld: of a case (its grid) or of a grid directly."""
+
+    case_id: RowId | None = None
+    grid_code: str | None = Field(default=None, pattern=r"^\d{14}$")
+    title: str = Field(min_length=1, max_length=200)
+    text: str = Field(default="", max_length=4000)
+    loc: Location | None = None
+    deadline_at: AwareDatetime | None = None
+    # SHA-256 of held JPEG / PNG blobs (POST /api/tasks/images)
+    images: list[str] = Field(default_factory=list, max_length=4)
+
+
+class TaskRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    task_id: str
+    case_id: int | None
+    grid_code: str
+    device_id: str
+    command_id: str | None
+    title: str
+    text: str
+    lat_e6: int | None
+    lon_e6: int | None
+    deadline_at: datetime | None
+    images: list[dict[str, Any]]
+    status: str  # sent | delivered | accepted | done | cancelled
+    created_by: str
+    created_at: datetime
+    delivered_at: datetime | None
+    accepted_at: datetime | None
+    accepted_by: str | None
+    done_at: datetime | None
+    done_by: str | None
+    seen_images: list[str]  # the reference images the handheld fetched and checked
+    answer_text: str | None
+    answer_loc: dict[str, Any] | None
+    answer_media: list[dict[str, Any]]
+
+
+class BroadcastCreate(BaseModel):
+    area_code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12}|\d{14})$")
+    title: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=1000)
+    lifetime_s: int = Field(default=3 * 24 * 3600, ge=600, le=30 * 24 * 3600)
+
+
+class BroadcastDelivery(BaseModel):
+    device_id: str
+    command_id: str
+    status: str  # the command's: queued, sent, succeeded (shown on the handheld), expired...
+
+
+class BroadcastRead(BaseModel):
+    id: int
+    area_code: str
+    title: str
+    text: str
+    created_by: str
+    created_at: datetime
+    deliveries: list[BroadcastDelivery]

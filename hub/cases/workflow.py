@@ -53,6 +53,8 @@ class Action(StrEnum):
     supervision_withdraw = "supervision_withdraw"  # an operator withdraws one
     complaint = "complaint"  # a resident's complaint after closing: back to handling (rework)
     return_visit = "return_visit"  # a return visit to the resident (回访), with its outcome
+    task_sent = "task_sent"  # a task about the case sent to the grid's handheld
+    task_answer = "task_answer"  # the worker's answer to it (text, location, photos)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ RULES: dict[Action, Rule] = {
     Action.supervision_withdraw: _rule(OPEN_STATUSES, None),
     Action.complaint: _rule({S.closed, S.evaluated}, S.handling),
     Action.return_visit: _rule({S.closed, S.evaluated}, None),
+    Action.task_sent: _rule(OPEN_STATUSES | {S.closed, S.evaluated}, None),
+    Action.task_answer: _rule(OPEN_STATUSES | {S.closed, S.evaluated}, None),
 }
 
 

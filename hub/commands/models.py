@@ -35,7 +35,9 @@ FINAL_STATUSES = frozenset(
 OPEN_STATUSES = (CommandStatus.queued, CommandStatus.sent, CommandStatus.delivered)
 # ``rotate_key``: the device makes a new key and announces it in a ``key`` event signed by the
 # old one (docs/protocol.md); every kind takes it.
-HANDHELD_OPS = frozenset({"task", "verify", "config", "reboot", "ping", "rotate_key", "ota"})
+HANDHELD_OPS = frozenset(
+    {"task", "verify", "notice", "config", "reboot", "ping", "rotate_key", "ota"}
+)
 # docs/access.md section 4; ``enrol`` only on face terminals
 GATE_OPS = frozenset(
     {"open", "door_mode", "list_sync", "time_sync", "config", "reboot", "ping", "rotate_key", "ota"}

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.access import flows as access_flows
+from hub.cases import field_tasks
 from hub.cases.flows import blob_arrival, device_events, gate_events
 from hub.clock import Clock
 from hub.commands import list_sync
@@ -59,6 +60,7 @@ def on_ack(**kwargs: Any) -> None:
     """An ack (recorded on its command first): a list sync's progress, an update's answer."""
     list_sync.on_ack(**kwargs)
     ota_events.on_ack(**kwargs)
+    field_tasks.on_ack(**kwargs)
 
 
 # Event kinds that reach a flow after they are stored, and the flow each one runs.
@@ -71,6 +73,7 @@ FLOWS: dict[str, Callable[..., Any]] = {
     "ack": on_ack,  # (recorded on its command first) a list sync's or an update's progress
     "ota": ota_events.on_ota,  # a firmware update's step (hub.ota.rollouts)
     "key": on_key,  # a key rotation, signed by the old key
+    "task": field_tasks.on_task_event,  # a worker's step on a task; the answer to its case
 }
 
 

@@ -140,7 +140,7 @@ class IngestWorker:
         )
         if ota_store is None and settings is not None:
             ota_store = FileBlobStore(settings.ota_dir)
-        self.firmware = FirmwareServer(session_factory, ota_store)
+        self.firmware = FirmwareServer(session_factory, ota_store, store)
         self.dispatcher = Dispatcher(
             session_factory,
             hub_key,

@@ -51,7 +51,7 @@ def announce_blob(
     *,
     db_session: Session,
     ref: BlobRef,
-    device_id: str,
+    device_id: str | None,
     grid_code: str | None,
     at: datetime,
     store: BlobStore,

@@ -1,5 +1,7 @@
 """The firmware download server (docs/ota.md, "Hub"): one reply per request on
-``gl/v1/{dev}/fw`` for each request on ``gl/v1/{dev}/fwreq``.
+``gl/v1/{dev}/fw`` for each request on ``gl/v1/{dev}/fwreq``. The same channel serves a
+handheld the reference images of its open tasks (``hub.cases.field_tasks``) from the media
+store.
 
 A device is served only the sealed manifest and the files of a bundle of one of its own
 unfinished rollout entries (queued ... updating); anything else (a media blob's sha, another
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.cases.field_tasks import offered_images
 from hub.media.store import BlobStore
 from hub.mqtt_messages import Inbound, Outbound
 from hub.ota.models import IN_PROGRESS, BundleFile, Rollout, RolloutDevice
@@ -34,10 +37,17 @@ _IN_PROGRESS = [s.value for s in IN_PROGRESS]
 
 
 class FirmwareServer:
-    def __init__(self, session_factory: sessionmaker[Session], store: BlobStore | None) -> None:
-        """``store``: the OTA store (None: nothing is offered)."""
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        store: BlobStore | None,
+        media_store: BlobStore | None = None,
+    ) -> None:
+        """``store``: the OTA store (None: no firmware is offered); ``media_store``: where the
+        reference images of a handheld's open tasks are (None: none are offered)."""
         self.session_factory = session_factory
         self.store = store
+        self.media_store = media_store
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cached = 0  # bytes in _cache
         self.served = 0
@@ -58,11 +68,10 @@ class FirmwareServer:
         )
         return hit is not None
 
-    def _content(self, sha: str) -> bytes:
+    def _content(self, sha: str, store: BlobStore) -> bytes:
         data = self._cache.get(sha)
         if data is None:
-            assert self.store is not None
-            with self.store.open(sha) as handle:
+            with store.open(sha) as handle:
                 data = handle.read()
             if len(data) <= CACHE_BYTES:
                 self._cache[sha] = data
@@ -120,10 +129,19 @@ class FirmwareServer:
             self.refused += 1
             reject("fw_malformed", dev, f"firmware request: unparseable: {exc!r}"[:200])
             return None
-        if self.store is None or not self._offered(db_session, dev, sha):
+        store = (
+            self.store if self.store is not None and self._offered(db_session, dev, sha) else None
+        )
+        if (
+            store is None
+            and self.media_store is not None
+            and sha in offered_images(db_session=db_session, device_id=dev)
+        ):
+            store = self.media_store  # a reference image of one of the device's open tasks
+        if store is None:
             return self._refuse(reject, dev, sha, i, "not_offered", f"{sha[:12]} not offered to it")
         try:
-            data = self._content(sha)
+            data = self._content(sha, store)
         except FileNotFoundError:
             logger.error("ota store lacks %s (offered to %s)", sha, dev)
             return self._refuse(reject, dev, sha, i, "not_offered", f"{sha[:12]} not in the store")

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
-from hub.cases import actions
+from hub.cases import actions, field_tasks
 from hub.cases.flows import unit_feedback
 from hub.cases.models import Case
 from hub.cases.routing import route
@@ -98,6 +98,17 @@ def _seed_street(
     street.strings |= {f"marker-{label}-report", f"marker-{label}-feedback", person, capture}
     street.strings |= {liaison.address, liaison.name}
     notice = db_session.scalars(select(Notification).where(Notification.case_id == case.id)).one()
+    task = field_tasks.create_task(
+        db_session=db_session,
+        grid_code=grid,
+        title=f"marker-{label}-task",
+        text="",
+        actor="operator:walk",
+        clock=clock,
+        case=case,
+    )
+    db_session.commit()
+    street.strings |= {task.task_id, task.title}
     assert notice.deliveries  # the case's dispatch, to the street's liaison
     street.strings |= set(db_session.scalars(select(Grid.code).where(Grid.code.startswith(code))))
     street.strings |= set(db_session.scalars(select(Area.code).where(Area.code.startswith(code))))
@@ -128,6 +139,7 @@ def _seed_street(
         "table": "workers",
         "unit_id": str(liaison.unit_id),
         "notification_id": str(notice.id),
+        "task_id": task.task_id,
     }
     return street
 

@@ -12,6 +12,7 @@ from hub.cases.api import (
     queries,
     responsibilities,
     supervisions,
+    tasks,
 )
 
 router = APIRouter()
@@ -21,3 +22,4 @@ router.include_router(categories.router)
 router.include_router(responsibilities.router)
 router.include_router(hotline.router)
 router.include_router(supervisions.router)
+router.include_router(tasks.router)
