@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     # Verification gate: the verifier's photo must be taken within this distance of the case
     # location, and within this many seconds of the verification request.
     verify_distance_m: float = 100.0
+    # Where the case's grid has a boundary in force, the photo must also be taken inside it;
+    # this is how far outside still counts (GPS error at the edge). 0: inside or on the edge.
+    verify_boundary_margin_m: float = Field(default=0.0, ge=0, le=1000)
     verify_window_s: int = 24 * 3600
     # A warning is recorded once this fraction of the time allowed before a deadline has passed.
     warn_before_deadline_ratio: float = Field(default=0.75, gt=0, lt=1)

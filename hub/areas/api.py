@@ -3,12 +3,20 @@ name categories are in ``hub.cases.api.responsibilities``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from hub.areas import service
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from hub.areas import boundaries, service
+from hub.areas.models import BoundaryStatus, Grid, GridBoundary
 from hub.areas.schemas import (
     AreaCreate,
     AreaRead,
+    BoundaryCollection,
+    BoundaryDecision,
+    BoundaryFeature,
+    BoundaryProposal,
     GridCreate,
     GridRead,
     GridUpdate,
@@ -20,8 +28,9 @@ from hub.areas.schemas import (
 from hub.auth.deps import AdminUser, CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
+from hub.bounds import PageOffset, RowId
 from hub.deps import ClockDep, SessionDep
-from hub.errors import PermissionDeniedError
+from hub.errors import NotFoundError, PermissionDeniedError
 
 router = APIRouter(prefix="/api", tags=["areas"])
 
@@ -148,3 +157,101 @@ def unassign_worker(
 def list_units(db_session: SessionDep, user: CurrentUser) -> list[UnitRead]:
     rows = service.list_units(db_session=db_session, scope_code=user.scope_code)
     return [UnitRead.of(u) for u in rows]
+
+
+# --- grid boundaries (versioned, changed only by approval: hub.areas.boundaries) -------------
+
+
+def _feature(row: GridBoundary, grid: Grid) -> BoundaryFeature:
+    return BoundaryFeature.model_validate(boundaries.feature(row, grid.name))
+
+
+@router.get("/grids/{code}/boundary", response_model=BoundaryFeature)
+def get_boundary(code: str, db_session: SessionDep, user: CurrentUser) -> BoundaryFeature:
+    """The grid's boundary in force, as a GeoJSON Feature."""
+    grid = service.get_grid(db_session=db_session, code=code, scope_code=user.scope_code)
+    row = boundaries.current(db_session=db_session, grid_code=grid.code)
+    if row is None:
+        raise NotFoundError(f"grid {code} has no boundary yet")
+    return _feature(row, grid)
+
+
+@router.get("/grids/{code}/boundaries", response_model=BoundaryCollection)
+def list_boundary_versions(
+    code: str, db_session: SessionDep, user: CurrentUser
+) -> BoundaryCollection:
+    """Every version of the grid's boundary, newest first (proposed, in force, rejected,
+    superseded)."""
+    grid = service.get_grid(db_session=db_session, code=code, scope_code=user.scope_code)
+    rows = boundaries.versions(db_session=db_session, grid_code=grid.code)
+    return BoundaryCollection(features=[_feature(r, grid) for r in rows])
+
+
+@router.put("/grids/{code}/boundary", response_model=BoundaryFeature, status_code=202)
+def propose_boundary(
+    code: str, body: BoundaryProposal, db_session: SessionDep, user: CurrentUser,
+    clock: ClockDep,
+) -> BoundaryFeature:  # fmt: skip
+    """Propose a new boundary (202: filed, in force once another admin approves it)."""
+    _require_in_scope(user, code)
+    grid = service.get_grid(db_session=db_session, code=code, scope_code=user.scope_code)
+    row = boundaries.propose(db_session=db_session, grid=grid, geometry=body.geometry,
+                             actor=user.actor, at=clock.now(), reason=body.reason)  # fmt: skip
+    db_session.commit()
+    return _feature(row, grid)
+
+
+def _decide(
+    code: str, version: int, body: BoundaryDecision, db_session: SessionDep, user: Principal,
+    clock: ClockDep, approve: bool,
+) -> BoundaryFeature:  # fmt: skip
+    _require_in_scope(user, code)
+    grid = service.get_grid(db_session=db_session, code=code, scope_code=user.scope_code)
+    row = boundaries.get_version(db_session=db_session, grid_code=grid.code, version=version)
+    decide = boundaries.approve if approve else boundaries.reject
+    decide(db_session=db_session, grid=grid, row=row, actor=user.actor, at=clock.now(),
+           note=body.note)  # fmt: skip
+    db_session.commit()
+    return _feature(row, grid)
+
+
+@router.post("/grids/{code}/boundaries/{version}/approve", response_model=BoundaryFeature)
+def approve_boundary(
+    code: str, version: RowId, body: BoundaryDecision, db_session: SessionDep, user: AdminUser,
+    clock: ClockDep,
+) -> BoundaryFeature:  # fmt: skip
+    """Put a proposed boundary in force (an admin other than its proposer)."""
+    return _decide(code, version, body, db_session, user, clock, approve=True)
+
+
+@router.post("/grids/{code}/boundaries/{version}/reject", response_model=BoundaryFeature)
+def reject_boundary(
+    code: str, version: RowId, body: BoundaryDecision, db_session: SessionDep, user: AdminUser,
+    clock: ClockDep,
+) -> BoundaryFeature:  # fmt: skip
+    return _decide(code, version, body, db_session, user, clock, approve=False)
+
+
+@router.get("/boundaries", response_model=BoundaryCollection)
+def list_boundaries(
+    db_session: SessionDep,
+    user: CurrentUser,
+    status: Annotated[BoundaryStatus, Query()] = BoundaryStatus.approved,
+    area: Annotated[str | None, Query(pattern=r"^\d{6,14}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    offset: PageOffset = 0,
+) -> BoundaryCollection:
+    """Grid boundaries inside the caller's area (and ``area``) as one FeatureCollection: those
+    in force by default, ``status=proposed`` for what awaits approval."""
+    query = (
+        select(GridBoundary, Grid)
+        .join(Grid, Grid.code == GridBoundary.grid_code)
+        .where(GridBoundary.status == status.value)
+    )
+    for prefix in (user.scope_code, area):
+        if prefix is not None:
+            query = query.where(GridBoundary.grid_code.startswith(prefix, autoescape=True))
+    rows = db_session.execute(
+        query.order_by(GridBoundary.grid_code, GridBoundary.version).limit(limit).offset(offset)
+    )
+    return BoundaryCollection(features=[_feature(b, g) for b, g in rows])

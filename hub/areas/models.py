@@ -8,8 +8,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, UTCDateTime
@@ -50,6 +61,8 @@ class Grid(Base):
     # Reference point of the grid (micro-degrees), used when a case has no own location.
     lat_e6: Mapped[int | None] = mapped_column(Integer, default=None)
     lon_e6: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The approved boundary in force (``GridBoundary.version``; None: the grid has none yet).
+    boundary_version: Mapped[int | None] = mapped_column(Integer, default=None)
 
     workers: Mapped[list[WorkerGrid]] = relationship(
         back_populates="grid", cascade="all, delete-orphan"
@@ -119,3 +132,42 @@ class UnitResponsibility(Base):
     lead: Mapped[bool] = mapped_column(Boolean, default=True)
 
     unit: Mapped[Unit] = relationship(back_populates="responsibilities")
+
+
+class BoundaryStatus(StrEnum):
+    proposed = "proposed"  # awaiting an approver (not the proposer)
+    approved = "approved"  # the grid's boundary in force (one per grid)
+    rejected = "rejected"
+    superseded = "superseded"  # was in force until a later version was approved
+
+
+class GridBoundary(Base):
+    """One version of a grid's boundary (GeoJSON Polygon or MultiPolygon, WGS-84 degrees).
+
+    A grid, once coded, changes its boundary only by approval: every change is a proposal, in
+    force only when an admin other than its proposer approves it (``hub.areas.boundaries``).
+    The bounding box (micro-degrees) lets a point lookup pick its candidates in SQL."""
+
+    __tablename__ = "grid_boundaries"
+    __table_args__ = (
+        UniqueConstraint("grid_code", "version"),
+        Index("ix_grid_boundaries_box", "status", "min_lat_e6", "max_lat_e6"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(ForeignKey("grids.code"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSON)
+    min_lat_e6: Mapped[int] = mapped_column(Integer)
+    max_lat_e6: Mapped[int] = mapped_column(Integer)
+    min_lon_e6: Mapped[int] = mapped_column(Integer)
+    max_lon_e6: Mapped[int] = mapped_column(Integer)
+    area_m2: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # api | import
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    proposed_by: Mapped[str] = mapped_column(String(128))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    decision_note: Mapped[str | None] = mapped_column(Text, default=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,6 +31,46 @@ class GridRead(BaseModel):
     community_code: str
     lat_e6: int | None
     lon_e6: int | None
+    boundary_version: int | None  # the boundary in force (GET /api/grids/{code}/boundary)
+
+
+class BoundaryProposal(BaseModel):
+    """A new boundary for a grid: a GeoJSON Polygon or MultiPolygon (or a Feature holding one),
+    positions ``[longitude, latitude]`` in WGS-84 degrees; in force once another admin
+    approves it."""
+
+    geometry: dict[str, Any]
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class BoundaryDecision(BaseModel):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class BoundaryProperties(BaseModel):
+    code: str
+    name: str | None
+    version: int
+    status: str  # proposed | approved (in force) | rejected | superseded
+    area_m2: float
+    source: str  # api | import
+    reason: str | None
+    proposed_by: str
+    proposed_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+
+
+class BoundaryFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    geometry: dict[str, Any]
+    properties: BoundaryProperties
+
+
+class BoundaryCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[BoundaryFeature]
 
 
 class GridCreate(BaseModel):

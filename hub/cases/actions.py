@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.areas import boundaries
 from hub.areas.models import Level, Unit
 from hub.cases import notices, parts, supervisions, verification
 from hub.cases.categories import get_category
@@ -471,7 +472,13 @@ def close(
     check(case, Action.close)
     _require_callback(db_session=db_session, case=case)
     blobs = stored_evidence(db_session=db_session, blobs=blobs)
-    facts = check_evidence(case=case, settings=settings, taken_at=taken_at, loc=loc, blobs=blobs)
+    boundary = (
+        boundaries.current(db_session=db_session, grid_code=case.grid_code)
+        if case.grid_code is not None
+        else None
+    )
+    facts = check_evidence(case=case, settings=settings, taken_at=taken_at, loc=loc, blobs=blobs,
+                           boundary=boundary)  # fmt: skip
     add_refs(db_session=db_session, shas=blob_shas(blobs), grid_code=case.grid_code, at=at)
     case.closed_at = at
     done = case.handled_at or at

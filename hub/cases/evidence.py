@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hub.areas.boundaries import place
+from hub.areas.models import GridBoundary
 from hub.auth.service import Principal
 from hub.cases.geo import haversine_m
 from hub.cases.models import Case
@@ -64,14 +66,31 @@ def check_evidence(
     taken_at: datetime,
     loc: dict[str, Any] | None,
     blobs: list[dict[str, Any]] | None,
+    boundary: GridBoundary | None = None,
 ) -> dict[str, Any]:
-    """The facts the gate established (for the audit row), or ``EvidenceError``."""
+    """The facts the gate established (for the audit row), or ``EvidenceError``.
+
+    ``boundary``: the case grid's boundary in force; the photo must then be taken inside it
+    (on the edge counts, plus ``verify_boundary_margin_m``), as well as near the case."""
     photos = [b for b in blobs or [] if str(b.get("mime", "")).startswith("image/")]
     if not photos:
         raise EvidenceError("closing needs an on-site photo")
     facts: dict[str, Any] = {"photos": [p.get("sha256") for p in photos]}
+    lat, lon = (loc or {}).get("lat_e6"), (loc or {}).get("lon_e6")
+    if boundary is not None:
+        if not isinstance(lat, int) or not isinstance(lon, int):
+            raise EvidenceError("closing needs the verifier's location")
+        where = place(boundary, lat, lon)
+        facts["boundary_version"] = boundary.version
+        facts["outside_boundary_m"] = where.outside_m
+        if where.outside_m > settings.verify_boundary_margin_m:
+            raise EvidenceError(
+                f"verification taken {where.outside_m:.0f} m outside grid "
+                f"{boundary.grid_code}'s boundary (version {boundary.version})",
+                gate="grid_boundary",
+                outside_m=where.outside_m,
+            )
     if case.lat_e6 is not None and case.lon_e6 is not None:
-        lat, lon = (loc or {}).get("lat_e6"), (loc or {}).get("lon_e6")
         if not isinstance(lat, int) or not isinstance(lon, int):
             raise EvidenceError("closing needs the verifier's location")
         distance = haversine_m(case.lat_e6, case.lon_e6, lat, lon)

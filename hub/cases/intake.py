@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hub.areas.boundaries import grid_at
 from hub.areas.models import Grid, Level
 from hub.cases.models import Case, Category
+from hub.errors import InvalidInputError
 from hub.media.service import add_refs
 
 
@@ -59,6 +61,22 @@ def new_case(
     add_refs(db_session=db_session, shas=shas, grid_code=grid_code, at=now)  # before the case
     db_session.add(case)  # is pending: its status comes with ``collect``
     return case
+
+
+def grid_for(*, db_session: Session, grid_code: str | None, loc: dict[str, Any] | None) -> str:
+    """The grid an intake item belongs to (属地): the grid whose boundary in force holds its
+    location, else the one it names; ``InvalidInputError`` when neither gives one."""
+    lat, lon = _int_or_none((loc or {}).get("lat_e6")), _int_or_none((loc or {}).get("lon_e6"))
+    if lat is not None and lon is not None:
+        located = grid_at(db_session=db_session, lat_e6=lat, lon_e6=lon)
+        if located is not None:
+            return located
+    if grid_code is None:
+        raise InvalidInputError(
+            "name the grid (grid_code), or give a location (loc) inside a grid's boundary"
+            + ("" if lat is None or lon is None else f": no grid holds {lat / 1e6}, {lon / 1e6}")
+        )
+    return grid_code
 
 
 def _int_or_none(value: object) -> int | None:

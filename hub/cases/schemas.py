@@ -249,7 +249,8 @@ class CaseCreate(BaseModel):
 
     category_code: str | None = None
     text: str = Field(min_length=1, max_length=4000)
-    grid_code: str = Field(pattern=r"^\d{14}$")
+    # optional with a location inside a grid's boundary, which decides the grid (属地)
+    grid_code: str | None = Field(default=None, pattern=r"^\d{14}$")
     loc: Location | None = None
     media: list[BlobRef] = Field(default_factory=list)
     source: str = Field(default="operator", pattern=r"^(operator|hotline|alarm)$")
@@ -405,7 +406,8 @@ class HotlineOrderIn(BaseModel):
     ticket_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
     channel: HotlineChannel = "phone"
     text: str = Field(min_length=1, max_length=4000)
-    grid_code: str = Field(pattern=r"^\d{14}$")
+    # optional with a location inside a grid's boundary, which decides the grid (属地)
+    grid_code: str | None = Field(default=None, pattern=r"^\d{14}$")
     category_code: str | None = Field(default=None, max_length=32)
     caller_name: str | None = Field(default=None, max_length=64)
     caller_phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{2,30}$")

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import Clock
+from hub.onboarding import boundaries as geo
 from hub.onboarding import flows
 from hub.onboarding.export import ExportError, export
 from hub.onboarding.rows import collect
@@ -106,29 +107,29 @@ def import_files(
     if directory is not None and not directory.is_dir():
         raise OnboardingError(f"{directory}: no such directory")
     try:
-        paths, unknown = collect(directory, parse_file_options(files))
-        for path in paths.values():
+        named = parse_file_options(files)
+        shapes = named.pop("boundaries", None)
+        if shapes is None and directory is not None and (directory / geo.FILENAME).is_file():
+            shapes = directory / geo.FILENAME
+        paths, unknown = collect(directory, named)
+        for path in [*paths.values(), *([shapes] if shapes is not None else [])]:
             if not path.exists():
                 raise OnboardingError(f"{path}: no such file")
             if not path.is_file():
                 raise OnboardingError(f"{path}: not a file")
         sheets = flows.read_sheets(paths)
+        shaped = geo.read(shapes) if shapes is not None else geo.Read()
     except OSError as exc:
         raise OnboardingError(f"{exc.filename}: cannot read: {exc.strerror}") from None
-    if not paths and not unknown:
-        known = ", ".join(t.filename for t in TEMPLATES.values())
+    if not paths and not unknown and shapes is None:
+        known = ", ".join([*(t.filename for t in TEMPLATES.values()), geo.FILENAME])
         raise OnboardingError(f"{directory}: none of the files {known}")
     with factory() as db_session:
         with RichProgress(console) as progress:
             prepared = flows.prepare(db_session=db_session, sheets=sheets, progress=progress)
-        problems = [*unknown, *map(str, prepared.problems)]
+        problems = [*unknown, *map(str, prepared.problems), *shaped.problems]
         if problems:
-            for line in problems[:show_errors]:
-                errors.print(line, markup=False, highlight=False, soft_wrap=True)
-            more = len(problems) - show_errors
-            tail = f" ({more} more not shown)" if more > 0 else ""
-            errors.print(f"{len(problems)} problems{tail}: nothing was written", markup=False)
-            return 1
+            return _list_problems(errors, problems, show_errors)
         new = prepared.new_accounts
         if new and not check_only and tokens_out is None:
             raise OnboardingError(
@@ -140,6 +141,14 @@ def import_files(
         try:
             with RichProgress(console) as progress:
                 result = prepared.load(db_session=db_session, clock=clock, progress=progress)
+            shape_counts, problems = geo.apply(
+                db_session=db_session, items=shaped.items, actor="import", at=clock.now()
+            )
+            if problems:  # an unknown grid, an overlap: found only against the loaded rows
+                db_session.rollback()
+                if fd is not None and tokens_out is not None:
+                    tokens_out.unlink(missing_ok=True)
+                return _list_problems(errors, problems, show_errors)
             if check_only:
                 db_session.rollback()
             elif fd is not None:
@@ -168,6 +177,8 @@ def import_files(
     verb = "would be (--check: nothing written)" if check_only else ""
     for kind, counts in result.counts.items():
         console.print(f"{TEMPLATES[kind].filename}: {counts} {verb}".rstrip(), markup=False)
+    if shapes is not None:
+        console.print(f"{geo.FILENAME}: {shape_counts} {verb}".rstrip(), markup=False)
     if fd is not None:
         console.print(
             f"tokens of {len(result.tokens)} new account(s) written to {tokens_out} (0600); "
@@ -177,6 +188,15 @@ def import_files(
     elif tokens_out is not None and not check_only:
         console.print(f"no new accounts: {tokens_out} not written", markup=False)
     return 0
+
+
+def _list_problems(errors: Console, problems: list[str], show_errors: int) -> int:
+    for line in problems[:show_errors]:
+        errors.print(line, markup=False, highlight=False, soft_wrap=True)
+    more = len(problems) - show_errors
+    tail = f" ({more} more not shown)" if more > 0 else ""
+    errors.print(f"{len(problems)} problems{tail}: nothing was written", markup=False)
+    return 1
 
 
 def _collided(exc: IntegrityError) -> bool:
@@ -191,12 +211,17 @@ def _collided(exc: IntegrityError) -> bool:
 def export_files(
     factory: sessionmaker[Session], *, directory: Path, bom: bool, console: Console
 ) -> None:
+    if (directory / geo.FILENAME).exists():
+        raise OnboardingError(f"{directory / geo.FILENAME} exists: export into an empty directory")
     with factory() as db_session:
         try:
             written = export(db_session=db_session, directory=directory, bom=bom)
+            shapes = geo.export(db_session=db_session, directory=directory)
         except (FileExistsError, ExportError) as exc:
             raise OnboardingError(str(exc)) from None
         except OSError as exc:
             raise OnboardingError(f"{exc.filename or directory}: {exc.strerror}") from None
     for kind, count in written.items():
         console.print(f"{directory / TEMPLATES[kind].filename}: {count} rows", markup=False)
+    if shapes:
+        console.print(f"{directory / geo.FILENAME}: {shapes} boundaries", markup=False)

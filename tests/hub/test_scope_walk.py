@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.areas import boundaries
 from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
 from hub.cases import actions, field_tasks
 from hub.cases.flows import unit_feedback
@@ -107,8 +108,19 @@ def _seed_street(
         clock=clock,
         case=case,
     )
+    west = GRID_LON / 1e6 + (0.0 if label == "A" else 0.01)  # side by side, never overlapping
+    square = [[west, 30.25], [west + 0.002, 30.25], [west + 0.002, 30.252], [west, 30.252]]
+    grid_row = db_session.get(Grid, grid)
+    assert grid_row is not None
+    proposal = boundaries.propose(
+        db_session=db_session, grid=grid_row, actor="admin:walk-1", at=clock.now(),
+        geometry={"type": "Polygon", "coordinates": [[*square, square[0]]]},
+        reason=f"marker-{label}-boundary",
+    )  # fmt: skip
+    boundaries.approve(db_session=db_session, grid=grid_row, row=proposal,
+                       actor="admin:walk-2", at=clock.now(), note=None)  # fmt: skip
     db_session.commit()
-    street.strings |= {task.task_id, task.title}
+    street.strings |= {task.task_id, task.title, f"marker-{label}-boundary"}
     assert notice.deliveries  # the case's dispatch, to the street's liaison
     street.strings |= set(db_session.scalars(select(Grid.code).where(Grid.code.startswith(code))))
     street.strings |= set(db_session.scalars(select(Area.code).where(Area.code.startswith(code))))

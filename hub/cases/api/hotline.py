@@ -16,9 +16,10 @@ from hub.auth.deps import CurrentUser
 from hub.auth.service import require_roles
 from hub.cases import hotline
 from hub.cases.endpoints import OPERATORS
+from hub.cases.intake import grid_for
 from hub.cases.schemas import HotlineImport, HotlineImportResult, HotlineItemResult
 from hub.deps import ClockDep, SessionDep, SettingsDep
-from hub.errors import HubError
+from hub.errors import HubError, InvalidInputError
 
 logger = logging.getLogger(__name__)
 ItemStatus = Literal["created", "existing", "duplicate", "rejected"]
@@ -45,23 +46,29 @@ def import_orders(
         def reject(why: str, ticket: str = o.ticket_id) -> None:
             items.append(HotlineItemResult(ticket_id=ticket, status="rejected", error=why))
 
-        if not user.covers(o.grid_code):
-            reject(f"grid {o.grid_code} is outside your area")
+        loc = o.loc.model_dump() if o.loc else None
+        try:
+            grid_code = grid_for(db_session=db_session, grid_code=o.grid_code, loc=loc)
+        except InvalidInputError as exc:
+            reject(exc.message)
             continue
-        if db_session.get(Grid, o.grid_code) is None:
-            reject(f"unknown grid {o.grid_code}")
+        if not user.covers(grid_code):
+            reject(f"grid {grid_code} is outside your area")
+            continue
+        if db_session.get(Grid, grid_code) is None:
+            reject(f"unknown grid {grid_code}")
             continue
         order = hotline.Order(
             ticket_id=o.ticket_id,
             channel=o.channel,
             text=o.text,
-            grid_code=o.grid_code,
+            grid_code=grid_code,
             received_at=o.received_at,
             category_code=o.category_code,
             caller_name=o.caller_name,
             caller_phone=o.caller_phone,
             callback_required=o.callback_required,
-            loc=o.loc.model_dump() if o.loc else None,
+            loc=loc,
         )
         try:
             with db_session.begin_nested():

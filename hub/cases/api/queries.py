@@ -17,7 +17,7 @@ from hub.cases.deadlines import warning_due_at
 from hub.cases.detail import case_detail, case_read
 from hub.cases.endpoints import OPERATORS
 from hub.cases.evidence import require_visible
-from hub.cases.intake import new_case
+from hub.cases.intake import grid_for, new_case
 from hub.cases.models import Case, CaseStatus
 from hub.cases.queries import CaseFilter
 from hub.cases.schemas import CaseCreate, CaseDetail, CasePage, CaseRead
@@ -141,8 +141,10 @@ def create_case(
     body: CaseCreate, db_session: SessionDep, user: CurrentUser, clock: ClockDep
 ) -> CaseDetail:
     require_roles(user, *OPERATORS)
-    if not user.covers(body.grid_code):
-        raise PermissionDeniedError(f"grid {body.grid_code} is outside your area")
+    loc = body.loc.model_dump() if body.loc else None
+    grid_code = grid_for(db_session=db_session, grid_code=body.grid_code, loc=loc)
+    if not user.covers(grid_code):
+        raise PermissionDeniedError(f"grid {grid_code} is outside your area")
     now = clock.now()
     media = [m.model_dump() for m in body.media]
     require_visible(db_session=db_session, principal=user, blobs=media)
@@ -151,10 +153,10 @@ def create_case(
         source=body.source,
         category_code=body.category_code,
         text=body.text,
-        grid_code=body.grid_code,
+        grid_code=grid_code,
         reported_at=now,
         now=now,
-        loc=body.loc.model_dump() if body.loc else None,
+        loc=loc,
         media=media,
     )
     actions.collect(db_session=db_session, case=case, actor=user.actor, at=now)

@@ -24,7 +24,9 @@ from tests.hub.onboarding.district import write_district
 
 
 def files_of(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.glob("*.csv"))}
+    return {p.name: p.read_bytes() for p in sorted(directory.glob("*.csv"))} | {
+        p.name: p.read_bytes() for p in directory.glob("*.geojson")
+    }
 
 
 def test_export_import_export_is_identical(
@@ -49,7 +51,8 @@ def test_export_import_export_is_identical(
     assert fresh("export", second).exit_code == 0
     assert files_of(second) == files_of(first)
     assert set(files_of(first)) == {
-        "areas.csv", "categories.csv", "grids.csv", "units.csv", "workers.csv", "accounts.csv"
+        "areas.csv", "categories.csv", "grids.csv", "units.csv", "workers.csv", "accounts.csv",
+        "grids.geojson",
     }  # fmt: skip
     grids = (second / "grids.csv").read_text("utf-8")
     assert "33010600100101,曙光新村第一网格,330106001001,30.272100,120.139500\n" in grids
@@ -64,6 +67,9 @@ def test_template_files_export_as_they_are(hub: Hub, tmp_path: Path) -> None:
     assert hub("export", out, "--bom").exit_code == 0
     for name, data in files_of(TEMPLATES).items():
         exported = (out / name).read_bytes()
+        if name.endswith(".geojson"):  # JSON takes no byte-order mark (RFC 8259)
+            assert exported == data, name
+            continue
         assert exported.startswith(b"\xef\xbb\xbf")
         if name == "categories.csv":
             lines = [ln for ln in exported[3:].splitlines(True) if not ln.startswith(b"access_")]
