@@ -70,8 +70,8 @@ class Pull:
         # the request as protocol.bundle.fetch_request writes it (canonical JSON)
         req = ('{"cs":%d,"i":%d,"sha":"%s"}' % (CHUNK, i, sha)).encode()
         for _ in range(TRIES):
-            if not self.link.is_up():
-                await self.link.wait_up()
+            if not self.link.is_up():  # the caller tries again later: never waits for the link
+                raise OSError("link down")
             self._want, self._reply = (sha, i), None
             self._got.clear()
             try:

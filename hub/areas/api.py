@@ -28,6 +28,7 @@ from hub.areas.schemas import (
 from hub.auth.deps import AdminUser, CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
+from hub.body_limit import limited_route
 from hub.bounds import PageOffset, RowId
 from hub.deps import ClockDep, SessionDep
 from hub.errors import NotFoundError, PermissionDeniedError
@@ -187,7 +188,11 @@ def list_boundary_versions(
     return BoundaryCollection(features=[_feature(r, grid) for r in rows])
 
 
-@router.put("/grids/{code}/boundary", response_model=BoundaryFeature, status_code=202)
+# a boundary of MAX_VERTICES positions is about 200 KB of GeoJSON; nothing bigger is parsed
+_boundary_writes = APIRouter(route_class=limited_route(1024 * 1024))
+
+
+@_boundary_writes.put("/grids/{code}/boundary", response_model=BoundaryFeature, status_code=202)
 def propose_boundary(
     code: str, body: BoundaryProposal, db_session: SessionDep, user: CurrentUser,
     clock: ClockDep,
@@ -238,7 +243,7 @@ def list_boundaries(
     user: CurrentUser,
     status: Annotated[BoundaryStatus, Query()] = BoundaryStatus.approved,
     area: Annotated[str | None, Query(pattern=r"^\d{6,14}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: PageOffset = 0,
 ) -> BoundaryCollection:
     """Grid boundaries inside the caller's area (and ``area``) as one FeatureCollection: those
@@ -255,3 +260,6 @@ def list_boundaries(
         query.order_by(GridBoundary.grid_code, GridBoundary.version).limit(limit).offset(offset)
     )
     return BoundaryCollection(features=[_feature(b, g) for b, g in rows])
+
+
+router.include_router(_boundary_writes)

@@ -29,10 +29,10 @@ import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hub.areas.models import BoundaryStatus, Grid, GridBoundary
+from hub.areas.models import Area, BoundaryStatus, Grid, GridBoundary
 from hub.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 
 MAX_VERTICES = 5000  # per boundary: a grid is a few hundred metres of streets, not a coastline
@@ -95,6 +95,7 @@ def _check_positions(coords: Any, depth: int) -> int:
                 not isinstance(pos, list)
                 or len(pos) not in (2, 3)
                 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos)
+                or not all(-1e4 < v < 1e4 for v in pos)  # a huge int is no float (OverflowError)
                 or not all(math.isfinite(v) for v in pos)
             ):
                 raise InvalidInputError(f"a position is [longitude, latitude], not {pos!r}"[:200])
@@ -166,12 +167,30 @@ def _refuse_overlaps(db_session: Session, geom: Polygon | MultiPolygon, grid_cod
         )
 
 
+def lock(db_session: Session, grid_code: str) -> None:
+    """Serialise boundary changes in the grid's district for the rest of the transaction:
+    proposals, approvals and rejections of one grid (its next version number, its one version
+    in force) and of its neighbours (the overlap check) never interleave. On SQLite a no-op
+    UPDATE takes the database's write lock; elsewhere the district's row is locked."""
+    district = grid_code[:6]
+    if db_session.get_bind().dialect.name == "sqlite":
+        db_session.execute(
+            update(Area)
+            .where(Area.code == district)
+            .values(name=Area.name)
+            .execution_options(synchronize_session=False)
+        )
+    db_session.execute(select(Area.code).where(Area.code == district).with_for_update())
+
+
 def current(*, db_session: Session, grid_code: str) -> GridBoundary | None:
     return db_session.scalar(
-        select(GridBoundary).where(
+        select(GridBoundary)
+        .where(
             GridBoundary.grid_code == grid_code,
             GridBoundary.status == BoundaryStatus.approved.value,
         )
+        .execution_options(populate_existing=True)
     )
 
 
@@ -229,10 +248,12 @@ def _new_row(
 
 def pending(*, db_session: Session, grid_code: str) -> GridBoundary | None:
     return db_session.scalar(
-        select(GridBoundary).where(
+        select(GridBoundary)
+        .where(
             GridBoundary.grid_code == grid_code,
             GridBoundary.status == BoundaryStatus.proposed.value,
         )
+        .execution_options(populate_existing=True)
     )
 
 
@@ -250,6 +271,7 @@ def _file(
     db_session: Session, grid: Grid, geom: Polygon | MultiPolygon, *, actor: str, at: datetime,
     reason: str | None, source: str,
 ) -> GridBoundary:  # fmt: skip
+    lock(db_session, grid.code)
     waiting = pending(db_session=db_session, grid_code=grid.code)
     if waiting is not None:
         raise ConflictError(
@@ -280,14 +302,22 @@ def _put_in_force(db_session: Session, grid: Grid, row: GridBoundary) -> None:
         grid.lat_e6, grid.lon_e6 = round(point.y * 1e6), round(point.x * 1e6)
 
 
+def account(actor: str) -> str:
+    """The account behind an actor string (``role:name``; an import's ``import:<user>``): the
+    same account under another role is still the proposer."""
+    return actor.partition(":")[2] or actor
+
+
 def approve(
     *, db_session: Session, grid: Grid, row: GridBoundary, actor: str, at: datetime,
     note: str | None,
 ) -> GridBoundary:  # fmt: skip
     """Put a proposal in force: the approver is not its proposer (four eyes)."""
+    lock(db_session, grid.code)
+    db_session.refresh(row)  # read afresh under the lock: a concurrent decision is seen
     if row.status != BoundaryStatus.proposed:
         raise ConflictError(f"boundary version {row.version} of grid {grid.code} is {row.status}")
-    if row.proposed_by == actor:
+    if account(row.proposed_by) == account(actor):
         raise PermissionDeniedError(
             f"{actor} proposed boundary version {row.version}: another admin approves it",
             code="four_eyes",
@@ -303,6 +333,8 @@ def reject(
     *, db_session: Session, grid: Grid, row: GridBoundary, actor: str, at: datetime,
     note: str | None,
 ) -> GridBoundary:  # fmt: skip
+    lock(db_session, grid.code)
+    db_session.refresh(row)
     if row.status != BoundaryStatus.proposed:
         raise ConflictError(f"boundary version {row.version} of grid {grid.code} is {row.status}")
     row.status = BoundaryStatus.rejected.value
@@ -316,6 +348,7 @@ def imported(
 ) -> str:
     """An imported boundary: ``"created"`` (the grid's first, in force now), ``"proposed"``
     (a change, awaiting approval), or ``"unchanged"``. Raises as ``propose`` does."""
+    lock(db_session, grid.code)
     in_force = current(db_session=db_session, grid_code=grid.code)
     if in_force is not None and _geom(in_force).equals(geom):
         return "unchanged"

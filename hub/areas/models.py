@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -152,7 +153,14 @@ class GridBoundary(Base):
     __table_args__ = (
         UniqueConstraint("grid_code", "version"),
         Index("ix_grid_boundaries_box", "status", "min_lat_e6", "max_lat_e6"),
-    )
+        # at most one version in force and one awaiting approval per grid, whatever races
+        Index("uq_grid_boundaries_in_force", "grid_code", unique=True,
+              sqlite_where=text("status = 'approved'"),
+              postgresql_where=text("status = 'approved'")),
+        Index("uq_grid_boundaries_proposed", "grid_code", unique=True,
+              sqlite_where=text("status = 'proposed'"),
+              postgresql_where=text("status = 'proposed'")),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grid_code: Mapped[str] = mapped_column(ForeignKey("grids.code"), index=True)

@@ -8,12 +8,9 @@ Every body here is small, and ``POST /api/session`` takes one from anybody: a bo
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from fastapi.routing import APIRoute
-from starlette.types import Message
 
 from hub.auth import passwords, service, sessions
 from hub.auth.deps import CSRF_HEADER, AdminUser, CurrentUser, cookie_name, session_secret
@@ -30,43 +27,16 @@ from hub.auth.schemas import (
     TokenRead,
 )
 from hub.auth.service import Principal
+from hub.body_limit import limited_route
 from hub.bounds import RowId
 from hub.deps import ClockDep, SessionDep, SettingsDep
-from hub.errors import AuthenticationError, BusyError, PermissionDeniedError, TooLargeError
+from hub.errors import AuthenticationError, BusyError, PermissionDeniedError
 from hub.settings import Settings
 
 MAX_BODY_BYTES = 4096
-TOO_LARGE = f"the request body is too large: at most {MAX_BODY_BYTES} bytes"
 
 
-class SmallBodyRoute(APIRoute):
-    """A route that reads at most ``MAX_BODY_BYTES`` of body (413 beyond, by the declared
-    Content-Length or as it arrives) before FastAPI parses it."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def limited(request: Request) -> Response:
-            declared = request.headers.get("content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-                raise TooLargeError(TOO_LARGE)
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > MAX_BODY_BYTES:
-                    raise TooLargeError(TOO_LARGE)
-            replayed = False
-
-            async def receive() -> Message:
-                nonlocal replayed
-                if replayed:
-                    return await request.receive()
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-
-            return await handler(Request(request.scope, receive))
-
-        return limited
+SmallBodyRoute = limited_route(MAX_BODY_BYTES)
 
 
 router = APIRouter(prefix="/api", tags=["auth"], route_class=SmallBodyRoute)

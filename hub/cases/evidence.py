@@ -71,12 +71,23 @@ def check_evidence(
     """The facts the gate established (for the audit row), or ``EvidenceError``.
 
     ``boundary``: the case grid's boundary in force; the photo must then be taken inside it
-    (on the edge counts, plus ``verify_boundary_margin_m``), as well as near the case."""
+    (on the edge counts, plus ``verify_boundary_margin_m``), as well as near the case, unless the
+    case's own point lies outside it."""
     photos = [b for b in blobs or [] if str(b.get("mime", "")).startswith("image/")]
     if not photos:
         raise EvidenceError("closing needs an on-site photo")
     facts: dict[str, Any] = {"photos": [p.get("sha256") for p in photos]}
     lat, lon = (loc or {}).get("lat_e6"), (loc or {}).get("lon_e6")
+    if (
+        boundary is not None
+        and case.lat_e6 is not None
+        and case.lon_e6 is not None
+        and not place(boundary, case.lat_e6, case.lon_e6).inside
+    ):
+        # the case itself lies outside its grid (a handheld's report across the street, a
+        # named grid no boundary contradicted): the distance rule alone, or it could never close
+        facts["boundary_skipped"] = "case outside the boundary"
+        boundary = None
     if boundary is not None:
         if not isinstance(lat, int) or not isinstance(lon, int):
             raise EvidenceError("closing needs the verifier's location")

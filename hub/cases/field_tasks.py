@@ -28,7 +28,7 @@ from hub.commands.service import MAX_LIFETIME_S, enqueue
 from hub.devices.models import Device
 from hub.errors import ConflictError, InvalidInputError, NotFoundError
 from hub.media.models import BlobStatus
-from hub.media.service import add_refs, get_blob
+from hub.media.service import add_refs, visible_blob
 from hub.media.uploads import IMAGE_MIMES, MAX_UPLOAD_BYTES
 
 logger = logging.getLogger(__name__)
@@ -39,14 +39,19 @@ DEFAULT_LIFETIME_S = 7 * 24 * 3600
 OPEN_TASKS = (TaskStatus.sent.value, TaskStatus.delivered.value, TaskStatus.accepted.value)
 
 
-def _images(db_session: Session, shas: list[str]) -> list[dict[str, Any]]:
+def _images(db_session: Session, shas: list[str], grid_code: str) -> list[dict[str, Any]]:
+    """The reference images: blobs already used in the task's own grid (uploaded for it, or a
+    photo of one of its cases), never another grid's: naming a hash must not hand a photo of
+    elsewhere to this grid's handheld (or, through the grid's reference, to its operators)."""
     if len(shas) > MAX_IMAGES:
         raise InvalidInputError(f"a task carries at most {MAX_IMAGES} reference images")
     out = []
     for sha in dict.fromkeys(shas):
-        blob = get_blob(db_session=db_session, sha256=sha)
+        blob = visible_blob(db_session=db_session, sha256=sha, scope_code=grid_code)
         if blob is None or blob.status != BlobStatus.complete:
-            raise InvalidInputError(f"image {sha} is not held complete", code="blob_not_found")
+            raise InvalidInputError(
+                f"image {sha} is not held complete in grid {grid_code}", code="blob_not_found"
+            )
         if blob.mime not in IMAGE_MIMES or blob.size > MAX_UPLOAD_BYTES:
             raise InvalidInputError(
                 f"image {sha} is {blob.mime}, {blob.size} bytes: a reference image is a JPEG "
@@ -80,7 +85,7 @@ def create_task(
     device_id = active_handheld_id(db_session=db_session, grid_code=grid_code)
     if device_id is None:
         raise ConflictError(f"no active handheld is bound to grid {grid_code}", code="no_device")
-    refs = _images(db_session, list(images or []))
+    refs = _images(db_session, list(images or []), grid_code)
     if loc is None and case is not None and case.lat_e6 is not None and case.lon_e6 is not None:
         loc = {"lat_e6": case.lat_e6, "lon_e6": case.lon_e6}
     task = FieldTask(
@@ -209,7 +214,9 @@ def on_task_event(
     if step == "accept" and task.status in (TaskStatus.sent, TaskStatus.delivered):
         task.status, task.accepted_at, task.accepted_by = TaskStatus.accepted.value, now, actor
         task.delivered_at = task.delivered_at or now
-    elif step == "close" and task.status in OPEN_TASKS:
+    elif step == "close" and task.done_at is None:
+        # a task cancelled after the handheld had it may still be answered: the worker's text
+        # and photos are kept (the task stays cancelled), never dropped
         _answer(db_session, task, event, body, actor, now)
     db_session.flush()
     return task
@@ -220,7 +227,9 @@ def _answer(db_session: Session, task: FieldTask, event: dict[str, Any], body: d
     media = [b for b in event.get("blobs") or [] if isinstance(b, dict)]
     loc = body.get("loc") if isinstance(body.get("loc"), dict) else None
     text = str(body.get("text") or "")
-    task.status, task.done_at, task.done_by = TaskStatus.done.value, now, actor
+    if task.status != TaskStatus.cancelled:
+        task.status = TaskStatus.done.value
+    task.done_at, task.done_by = now, actor
     task.answer_text, task.answer_loc, task.answer_media = text, loc, media
     task.accepted_at = task.accepted_at or now
     case = db_session.get(Case, task.case_id) if task.case_id is not None else None

@@ -25,7 +25,7 @@ from hub.areas.models import BoundaryStatus, Grid, GridBoundary
 from hub.errors import HubError
 
 FILENAME = "grids.geojson"
-MAX_BYTES = 256 * 1024 * 1024
+MAX_BYTES = 64 * 1024 * 1024  # a city of 15,000 grids at a few hundred vertices each: ~30 MB
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ def read(path: Path) -> Read:
         doc = json.loads(path.read_bytes().decode("utf-8-sig"))
     except (UnicodeError, ValueError) as exc:
         out.problems.append(f"{name}: not GeoJSON: {exc}")
+        return out
+    except RecursionError:
+        out.problems.append(f"{name}: not GeoJSON: nested too deeply")
         return out
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         out.problems.append(f"{name}: a FeatureCollection of the grids' boundaries is expected")

@@ -7,6 +7,7 @@ line, and the command exits 1 with nothing written.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from pathlib import Path
@@ -142,7 +143,7 @@ def import_files(
             with RichProgress(console) as progress:
                 result = prepared.load(db_session=db_session, clock=clock, progress=progress)
             shape_counts, problems = geo.apply(
-                db_session=db_session, items=shaped.items, actor="import", at=clock.now()
+                db_session=db_session, items=shaped.items, actor=f"import:{_user()}", at=clock.now()
             )
             if problems:  # an unknown grid, an overlap: found only against the loaded rows
                 db_session.rollback()
@@ -188,6 +189,14 @@ def import_files(
     elif tokens_out is not None and not check_only:
         console.print(f"no new accounts: {tokens_out} not written", markup=False)
     return 0
+
+
+def _user() -> str:
+    """Who runs the import (the proposer of its boundary changes: docs/onboarding.md)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
+        return f"uid-{os.getuid()}"
 
 
 def _list_problems(errors: Console, problems: list[str], show_errors: int) -> int:

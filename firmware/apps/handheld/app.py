@@ -16,12 +16,6 @@ import asyncio
 import hashlib
 import os
 
-import log as log_mod
-from compat import exists, remove
-
-_log = log_mod.getLogger("handheld")
-MAX_NOTICES = 10  # broadcast notices kept in state for the screen
-
 _ANSWERS_TASK = ("accept", "close", "ignore")
 _ANSWERS_VERIFY = ("confirm", "reject")
 
@@ -45,9 +39,10 @@ class Handheld:
         device.on_command("task", self._cmd_task)
         device.on_command("verify", self._cmd_verify)
         device.on_command("notice", self._cmd_notice)
-        # a task's reference images, fetched by SHA-256 over the firmware channel (lib/pull.py,
-        # imported only when a task has images: the heap of a 192K handheld is tight)
-        self.pull = None
+        # tasks, their reference images and notices: apps/handheld/tasks.py, imported when the
+        # first one arrives (the heap of a 192K handheld is tight)
+        self.tasks = None
+        self._answering = False  # one answerer at a time (run() and _inputs() both drain)
         device.add_fw_listener(self)
         # Prompts raised by hub commands, answered by the worker. Kept in state: the command's
         # cseq is already spent, so a prompt lost in a reboot could never come back.
@@ -137,15 +132,18 @@ class Handheld:
         tid = task.get("task_id")
         if step == "accept" and tid in tasks:
             body["seen"] = tasks[tid].get("seen", [])
+        done = None
         if tid in tasks:
             if step == "close":
-                self._drop_images(tasks.pop(tid))
+                done = tasks.pop(tid)
             else:
                 tasks[tid]["status"] = step
         extra = {"tasks": tasks, "shots": self.shots}
         if pos is not None:
             extra["ui_pos"] = pos
         await self.device.emit("task", body, media, extra=extra)
+        if done is not None and done.get("images"):
+            self._tasks().drop_images(done, tasks)
 
     async def verify(self, req, result, text="", pos=None):
         body = {"case_id": req.get("case_id"), "task_id": req.get("task_id"), "result": result,
@@ -194,75 +192,23 @@ class Handheld:
 
     # --- commands (queued for the worker; the ack means "delivered to the handheld") -------------
 
+    def _tasks(self):
+        if self.tasks is None:
+            from apps.handheld.tasks import Tasks
+
+            self.tasks = Tasks(self)
+        return self.tasks
+
     async def _cmd_task(self, cmd):
-        a = cmd["args"]
-        images = [i for i in (a.get("images") or []) if isinstance(i, dict)][:4]
-        task = {"task_id": a.get("task_id") or cmd["id"], "case_id": a.get("case_id"),
-                "title": a.get("title", ""), "text": a.get("text", ""), "loc": a.get("loc"),
-                "deadline": a.get("deadline"), "images": images, "seen": [],
-                "status": "new"}
-        tasks = self.device.state.get("tasks", None) or {}
-        tasks[task["task_id"]] = task
-        self.device.state.set("tasks", tasks)
-        self.device.state.save()
-        self.ui.show("new task %s: %s" % (task["task_id"], task["title"]))
-        if task["text"]:
-            self.ui.show(task["text"])
-        if task["loc"]:
-            self.ui.show("at %s, %s" % (task["loc"].get("lat_e6"), task["loc"].get("lon_e6")))
-        self._prompt("task", {"task_id": task["task_id"], "case_id": task["case_id"]})
-        return "delivered"
+        return await self._tasks().on_task(cmd)
+
+    async def _cmd_notice(self, cmd):
+        return await self._tasks().on_notice(cmd)
 
     def on_reply(self, payload):
         """A gl/v1/{dev}/fw message: a reference image's chunk (or the hub's refusal)."""
-        if self.pull is not None:
-            self.pull.on_reply(payload)
-
-    def _image_path(self, sha, mime):
-        return "%s/ref-%s.%s" % (self.device.media_dir, sha[:16],
-                                 "png" if mime == "image/png" else "jpg")
-
-    async def fetch_images(self, tid):
-        """Fetch the task's reference images that are not on flash yet; each one checked by its
-        SHA-256 is named in the task's `seen` (and shown). A refusal or a lost link leaves it
-        for the next try."""
-        tasks = self.device.state.get("tasks", None) or {}
-        task = tasks.get(tid)
-        if not task:
-            return []
-        seen = list(task.get("seen", []))
-        if not [i for i in task.get("images", []) if i.get("sha256") not in seen]:
-            return seen
-        from pull import Pull, Refused
-
-        if self.pull is None:
-            self.pull = Pull(self.device.dev, self.device.link)
-        for img in task.get("images", []):
-            sha, size = img.get("sha256"), img.get("size")
-            if sha in seen or not isinstance(sha, str) or not isinstance(size, int):
-                continue
-            path = self._image_path(sha, img.get("mime"))
-            try:
-                ok = await self.pull.get(sha, size, path)
-            except (Refused, OSError) as e:
-                _log.warning("reference image %s of %s: %r", sha[:12], tid, e)
-                continue
-            if ok:
-                seen.append(sha)
-                self.ui.show("image %s ready (%d bytes)" % (sha[:12], size))
-        tasks = self.device.state.get("tasks", None) or {}
-        if tid in tasks:
-            tasks[tid]["seen"] = seen
-            self.device.state.set("tasks", tasks)
-            self.device.state.save()
-        return seen
-
-    def _drop_images(self, task):
-        for img in task.get("images", []):
-            for path in (self._image_path(img.get("sha256", ""), img.get("mime")),):
-                for p in (path, path + ".part"):
-                    if exists(p):
-                        remove(p)
+        if self.tasks is not None:
+            self.tasks.on_reply(payload)
 
     async def _cmd_verify(self, cmd):
         a = cmd["args"]
@@ -273,22 +219,10 @@ class Handheld:
             self.ui.show(req["text"])
         if req["loc"]:
             self.ui.show("at %s, %s" % (req["loc"].get("lat_e6"), req["loc"].get("lon_e6")))
-        self._prompt("verify", req)
+        self.prompt("verify", req)
         return "delivered"
 
-    async def _cmd_notice(self, cmd):
-        a = cmd["args"]
-        notice = {"id": a.get("notice_id") or cmd["id"], "title": a.get("title", ""),
-                  "text": a.get("text", "")}
-        notices = self.device.state.get("notices", None) or []
-        notices.append(notice)
-        self.device.state.set("notices", notices[-MAX_NOTICES:])
-        self.device.state.save()
-        self.ui.show("notice: %s" % notice["title"])
-        self.ui.show(notice["text"])
-        return "delivered"
-
-    def _prompt(self, what, item):
+    def prompt(self, what, item):
         self.pending.append((what, item))
         self._save_inbox()
 
@@ -297,17 +231,24 @@ class Handheld:
         self.device.state.save()
 
     async def _answer_pending(self):
-        while self.pending:
-            what, item = self.pending[0]
-            await self._answer(what, item)
-            self.pending.pop(0)  # answered (a power cut before this asks again)
-            self._save_inbox()
+        if self._answering:  # the other loop is at it: one prompt is never answered twice
+            return
+        self._answering = True
+        try:
+            while self.pending:
+                what, item = self.pending[0]
+                await self._answer(what, item)
+                self.pending.pop(0)  # answered (a power cut before this asks again)
+                self._save_inbox()
+        finally:
+            self._answering = False
 
     async def _answer(self, what, item):
         if what == "task":
-            await self.fetch_images(item["task_id"])  # before the worker answers: seen
+            await self._tasks().ready(item["task_id"])  # what the worker sees: `seen`
             ans = await self.ui.choose("task %s" % item["task_id"], _ANSWERS_TASK, "task")
             if ans == "ignore":
+                self._tasks().forget(item["task_id"])
                 return
             await self.task_step(item, "accept")
             if ans == "close":
@@ -370,6 +311,9 @@ class Handheld:
         self.ui.show("grid %s, worker %s" % (self.grid, self.worker or "-"))
         patrol = asyncio.create_task(self._patrol())
         inputs = asyncio.create_task(self._inputs())
+        kept = self.device.state.get("tasks", None) or {}
+        if [t for t in kept.values() if t.get("images")]:
+            self._tasks().kick()  # tasks kept across a restart may still lack images
         exit_when_done = self.opt("exit_when_done", False)
         try:
             while True:

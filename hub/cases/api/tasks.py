@@ -9,7 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import ColumnElement, select, true
+from starlette.concurrency import run_in_threadpool
 
+from hub.areas.models import Grid
 from hub.auth.deps import CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
@@ -62,10 +64,16 @@ async def upload_image(
         if len(data) > MAX_UPLOAD_BYTES:
             raise TooLargeError(f"a reference image is at most {MAX_UPLOAD_BYTES} bytes")
     mime = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    blob = store_upload(db_session=db_session, store=store, data=data, mime=mime,
-                        grid_code=grid_code, at=clock.now())  # fmt: skip
-    db_session.commit()
-    return BlobRef(sha256=blob.sha256, size=blob.size, mime=blob.mime)
+
+    def stored() -> BlobRef:  # database and file writes: off the event loop
+        if db_session.get(Grid, grid_code) is None:
+            raise NotFoundError(f"grid {grid_code} not found")
+        blob = store_upload(db_session=db_session, store=store, data=data, mime=mime,
+                            grid_code=grid_code, at=clock.now())  # fmt: skip
+        db_session.commit()
+        return BlobRef(sha256=blob.sha256, size=blob.size, mime=blob.mime)
+
+    return await run_in_threadpool(stored)
 
 
 @router.post("/tasks", response_model=TaskRead, status_code=201)

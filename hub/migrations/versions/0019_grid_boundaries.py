@@ -46,12 +46,23 @@ def upgrade() -> None:
     op.create_index(
         "ix_grid_boundaries_box", "grid_boundaries", ["status", "min_lat_e6", "max_lat_e6"]
     )
+    for name, status in (("in_force", "approved"), ("proposed", "proposed")):
+        op.create_index(
+            f"uq_grid_boundaries_{name}",
+            "grid_boundaries",
+            ["grid_code"],
+            unique=True,
+            sqlite_where=sa.text(f"status = '{status}'"),
+            postgresql_where=sa.text(f"status = '{status}'"),
+        )
     op.add_column("grids", sa.Column("boundary_version", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("grids") as batch:
         batch.drop_column("boundary_version")
+    op.drop_index("uq_grid_boundaries_proposed", "grid_boundaries")
+    op.drop_index("uq_grid_boundaries_in_force", "grid_boundaries")
     op.drop_index("ix_grid_boundaries_box", "grid_boundaries")
     op.drop_index("ix_grid_boundaries_status", "grid_boundaries")
     op.drop_index("ix_grid_boundaries_grid_code", "grid_boundaries")

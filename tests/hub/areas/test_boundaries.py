@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.areas import boundaries
-from hub.areas.models import Grid
+from hub.areas.models import Grid, GridBoundary
 from hub.auth.models import Role
 from hub.auth.service import create_token
 from hub.cases import actions
@@ -20,7 +21,7 @@ from hub.cases.evidence import check_evidence
 from hub.cases.flows import device_events, unit_feedback
 from hub.cases.models import Case, CaseStatus, CaseTransition
 from hub.clock import FrozenClock
-from hub.errors import EvidenceError, InvalidInputError
+from hub.errors import ConflictError, EvidenceError, InvalidInputError
 from hub.media.store import FileBlobStore
 from hub.seed import DemoData
 from hub.settings import Settings
@@ -400,3 +401,122 @@ def test_a_margin_setting_admits_gps_error_at_the_edge(
     lenient = settings.model_copy(update={"verify_boundary_margin_m": 10.0})
     facts = check_evidence(settings=lenient, loc=just_out, **gate)
     assert 4.0 < facts["outside_boundary_m"] < 6.0
+
+
+def test_hostile_bodies_are_one_clear_error(client: TestClient, demo: DemoData) -> None:
+    admin = auth(demo.tokens[ADMIN])
+    huge = {"type": "Polygon", "coordinates": [[[10**400, 1], [2, 1], [2, 2], [10**400, 1]]]}
+    resp = client.put(f"/api/grids/{GRID}/boundary", headers=admin, json={"geometry": huge})
+    assert resp.status_code == 422 and "[longitude, latitude]" in resp.json()["message"]
+    ring = [[WEST + i * 1e-7, SOUTH] for i in range(60_000)]
+    big = client.put(f"/api/grids/{GRID}/boundary", headers=admin,
+                     json={"geometry": {"type": "Polygon", "coordinates": [ring]}})  # fmt: skip
+    assert big.status_code == 413 and "at most 1048576 bytes" in big.json()["message"]
+    many = [[WEST + i * 1e-7, SOUTH + (i % 2) * 1e-7] for i in range(6000)]
+    many.append(many[0])
+    resp = client.put(f"/api/grids/{GRID}/boundary", headers=admin,
+                      json={"geometry": {"type": "Polygon", "coordinates": [many]}})  # fmt: skip
+    assert resp.status_code == 422 and "at most 5000 vertices" in resp.json()["message"]
+
+
+def test_a_decision_made_meanwhile_is_seen_and_one_version_stays_in_force(
+    session_factory: sessionmaker[Session], demo: DemoData, clock: FrozenClock
+) -> None:
+    """Admin X approves while admin Y, who loaded the same proposal before, rejects it: Y's
+    decision is refused (the proposal is read again under the lock), the approval stands."""
+    with session_factory() as setup:
+        grid = setup.get(Grid, GRID)
+        assert grid is not None
+        boundaries.propose(
+            db_session=setup,
+            grid=grid,
+            geometry=square(WEST, SOUTH, EAST, NORTH),
+            actor="admin:a",
+            at=clock.now(),
+            reason=None,
+        )
+        setup.commit()
+    x, y = session_factory(), session_factory()
+    try:
+        rows = []
+        for s in (x, y):
+            g = s.get(Grid, GRID)
+            assert g is not None
+            rows.append((g, boundaries.get_version(db_session=s, grid_code=GRID, version=1)))
+        boundaries.approve(
+            db_session=x,
+            grid=rows[0][0],
+            row=rows[0][1],
+            actor="admin:x",
+            at=clock.now(),
+            note=None,
+        )
+        x.commit()
+        with pytest.raises(ConflictError, match="is approved"):
+            boundaries.reject(
+                db_session=y,
+                grid=rows[1][0],
+                row=rows[1][1],
+                actor="admin:y",
+                at=clock.now(),
+                note=None,
+            )
+        y.rollback()
+    finally:
+        x.close()
+        y.close()
+    with session_factory() as check:
+        states = [b.status for b in boundaries.versions(db_session=check, grid_code=GRID)]
+        assert states == ["approved"]
+        # the partial unique index backs the rule up: a second row in force cannot be written
+        row = boundaries.versions(db_session=check, grid_code=GRID)[0]
+        check.add(
+            GridBoundary(
+                **{
+                    c: getattr(row, c)
+                    for c in (
+                        "grid_code",
+                        "geometry",
+                        "min_lat_e6",
+                        "max_lat_e6",
+                        "min_lon_e6",
+                        "max_lon_e6",
+                        "area_m2",
+                        "status",
+                        "source",
+                        "proposed_by",
+                        "proposed_at",
+                    )
+                },
+                version=2,
+            )
+        )
+        with pytest.raises(IntegrityError):
+            check.flush()
+
+
+def test_a_case_lying_outside_its_grid_is_judged_by_distance_alone(
+    db_session: Session, demo: DemoData, clock: FrozenClock, settings: Settings
+) -> None:
+    """A handheld's report made across the street, outside its own grid's boundary: the gate
+    cannot ask for a photo inside the boundary and near the case both, so distance decides."""
+    grid = db_session.get(Grid, GRID)
+    assert grid is not None
+    boundaries.imported(
+        db_session=db_session,
+        grid=grid,
+        actor="import",
+        at=clock.now(),
+        geom=boundaries.parse_geometry(square(WEST, SOUTH, EAST, NORTH)),
+    )
+    row = boundaries.current(db_session=db_session, grid_code=GRID)
+    case = Case(lat_e6=30_251_000, lon_e6=120_173_000, verify_requested_at=None)
+    facts = check_evidence(
+        case=case,
+        settings=settings,
+        taken_at=clock.now(),
+        blobs=[PHOTO],
+        boundary=row,
+        loc={"lat_e6": 30_251_000, "lon_e6": 120_173_050},
+    )
+    assert facts["boundary_skipped"] == "case outside the boundary" and facts["distance_m"] < 10

@@ -161,3 +161,51 @@ def test_a_broadcast_reaches_the_areas_handhelds_and_stays_in_the_callers_area(
     assert empty.status_code == 409 and empty.json()["code"] == "no_device"
     listed = client.get("/api/broadcasts", headers=_as(demo, "street-330102002-operator")).json()
     assert listed == []
+
+
+def test_a_task_names_only_images_of_its_own_grid_and_no_answer_is_lost(
+    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock
+) -> None:
+    op = _as(demo, "district-operator")
+    add_handheld(db_session, at=clock.now())
+    db_session.commit()
+    # A photo of another street's grid: its hash does not make it this grid's reference image
+    # (else the handheld would fetch it and the grid's operators could download it).
+    foreign = _upload(client, op, data=b"\xff\xd8\xff" + os.urandom(2000), grid=OTHER_STREET_GRID)
+    assert foreign.status_code == 201
+    body = {"grid_code": GRID, "title": "看图", "images": [foreign.json()["sha256"]]}
+    refused = client.post("/api/tasks", headers=op, json=body)
+    assert refused.status_code == 422 and refused.json()["code"] == "blob_not_found"
+    assert f"grid {GRID}" in refused.json()["message"]
+    # A task cancelled after the handheld had it: the worker's answer is still kept.
+    task = client.post("/api/tasks", headers=op, json={"grid_code": GRID, "title": "巡"}).json()
+    assert client.post(f"/api/tasks/{task['task_id']}/cancel", headers=op).status_code == 200
+    close = {"device_id": "hh-0001", "seq": 1, "ts": int(clock.now().timestamp()),
+             "kind": "task", "worker_id": "w00100101", "blobs": [],
+             "body": {"task_id": task["task_id"], "step": "close", "text": "已处理"}}  # fmt: skip
+    row = field_tasks.on_task_event(db_session=db_session, event=close, clock=clock)
+    db_session.commit()
+    assert row is not None and row.status == "cancelled" and row.answer_text == "已处理"
+    assert row.case_id is not None  # the answer became a case, not nothing
+
+
+def test_an_answer_to_a_task_of_a_voided_case_is_recorded(
+    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock
+) -> None:
+    op = _as(demo, "district-operator")
+    add_handheld(db_session, at=clock.now())
+    db_session.commit()
+    case = client.post("/api/cases", headers=op, json={"text": "积水", "grid_code": GRID}).json()
+    task = client.post("/api/tasks", headers=op, json={"case_id": case["id"], "title": "核实"})
+    assert task.status_code == 201, task.text
+    assert client.post(f"/api/cases/{case['id']}/void", headers=op,
+                       json={"reason": "invalid", "note": "误报"}).status_code == 200  # fmt: skip
+    answer = {"task_id": task.json()["task_id"], "step": "close", "text": "已无积水"}
+    close = {"device_id": "hh-0001", "seq": 1, "ts": int(clock.now().timestamp()),
+             "kind": "task", "worker_id": "w00100101", "blobs": [], "body": answer}  # fmt: skip
+    row = field_tasks.on_task_event(db_session=db_session, event=close, clock=clock)
+    db_session.commit()
+    assert row is not None and row.status == "done"
+    detail = client.get(f"/api/cases/{case['id']}", headers=op).json()
+    assert detail["status"] == "voided"
+    assert [t["action"] for t in detail["timeline"]][-1] == "task_answer"

@@ -145,7 +145,7 @@ def test_the_cache_is_capped_in_bytes(
     server = FirmwareServer(session_factory, store)
     for _ in range(2):
         for sha, data in blobs.items():
-            assert server._content(sha) == data
+            assert server._content(sha, store) == data
             held = sum(len(v) for v in server._cache.values())
             assert held == server.cached_bytes <= serving.CACHE_BYTES
     assert server.cached_bytes > serving.CACHE_BYTES - bundle.MAX_FILE_BYTES
