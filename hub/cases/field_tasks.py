@@ -30,6 +30,7 @@ from hub.errors import ConflictError, InvalidInputError, NotFoundError
 from hub.media.models import BlobStatus
 from hub.media.service import add_refs, get_blob
 from hub.media.uploads import IMAGE_MIMES, MAX_UPLOAD_BYTES
+from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ def on_ack(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any
 
 
 def on_task_event(
-    *, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any
+    *, db_session: Session, event: dict[str, Any], clock: Clock, settings: Settings, **_: Any
 ) -> FieldTask | None:
     """The worker's step on a task: ``accept`` (with the reference images it verified),
     ``progress``, ``close`` (the answer: text, location, photos), linked to the task's case;
@@ -210,13 +211,13 @@ def on_task_event(
         task.status, task.accepted_at, task.accepted_by = TaskStatus.accepted.value, now, actor
         task.delivered_at = task.delivered_at or now
     elif step == "close" and task.status in OPEN_TASKS:
-        _answer(db_session, task, event, body, actor, now)
+        _answer(db_session, task, event, body, actor, now, settings)
     db_session.flush()
     return task
 
 
 def _answer(db_session: Session, task: FieldTask, event: dict[str, Any], body: dict[str, Any],
-            actor: str, now: datetime) -> None:  # fmt: skip
+            actor: str, now: datetime, settings: Settings) -> None:  # fmt: skip
     media = [b for b in event.get("blobs") or [] if isinstance(b, dict)]
     loc = body.get("loc") if isinstance(body.get("loc"), dict) else None
     text = str(body.get("text") or "")
@@ -230,7 +231,7 @@ def _answer(db_session: Session, task: FieldTask, event: dict[str, Any], body: d
                         text=f"{task.title}: {text}" if text else task.title,
                         grid_code=task.grid_code,
                         reported_at=from_unix(taken) if isinstance(taken, int) else now,
-                        now=now, loc=loc, media=media,
+                        now=now, settings=settings, loc=loc, media=media,
                         reporter_worker_id=event.get("worker_id") or body.get("worker"),
                         device_id=None, event_seq=None)  # fmt: skip
         actions.collect(db_session=db_session, case=case, actor=actor, at=now)
