@@ -176,8 +176,9 @@ def seed_demo(
         Path | None, typer.Option(help="Also write the tokens as JSON to this file (0600).")
     ] = None,
 ) -> None:
-    """Create a demo district (2 streets x 2 communities), grids, workers, units, categories
-    and API tokens (printed once) in a migrated database; create the hub key if there is none."""
+    """Create a demo city and district (2 streets x 2 communities), grids, workers, units,
+    categories and API tokens (printed once) in a migrated database; create the hub key if there
+    is none."""
     settings = settings_from_env(database_url=database_url)
     url = settings.database_url
     _require_schema(url)

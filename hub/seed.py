@@ -1,5 +1,5 @@
-"""Demo data: one district, two streets, two communities each, grids, workers, units,
-categories and API tokens (``seed_demo``, used by ``gridlink hub seed-demo`` and by tests),
+"""Demo data: a city above one district, two streets, two communities each, grids, workers,
+units, categories and API tokens (``seed_demo``, used by ``gridlink hub seed-demo`` and by tests),
 and the smart compound ``make demo`` shows at its gates (``seed_compound``)."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from hub.cases.categories import upsert_category
 from hub.cases.routing import add_responsibility, create_unit
 from hub.clock import Clock
 
+CITY = "3301"  # Hangzhou (GB/T 2260: its districts' codes start with it)
 DISTRICT = "330102"
 STREETS = {"330102001": "Qingbo Street", "330102002": "Hubin Street"}
 COMMUNITIES = {
@@ -54,6 +55,7 @@ def seed_demo(*, db_session: Session, clock: Clock) -> DemoData:
     data = DemoData()
     for code, name, hours in CATEGORIES:
         upsert_category(db_session=db_session, code=code, name=name, deadline_hours=hours)
+    service.create_area(db_session=db_session, code=CITY, name="Hangzhou City")
     service.create_area(db_session=db_session, code=DISTRICT, name="Shangcheng District")
     for code, name in STREETS.items():
         service.create_area(db_session=db_session, code=code, name=name)
@@ -113,6 +115,7 @@ def seed_demo(*, db_session: Session, clock: Clock) -> DemoData:
     data.workers.append("a0010101")
     for code, name in STREETS.items():
         unit(f"{name} urban management", code, [None])
+    unit("City command centre", CITY, [None])  # where a district's case escalates to
 
     def token(label: str, role: Role, scope: str | None, unit_id: int | None = None) -> None:
         _row, plaintext = create_token(
@@ -131,6 +134,7 @@ def seed_demo(*, db_session: Session, clock: Clock) -> DemoData:
         token(f"street-{code}-operator", Role.operator, code)
     token(f"community-{first}-operator", Role.operator, first)
     token(f"unit-{first}-office", Role.unit, first, data.units[f"{COMMUNITIES[first]} office"])
+    token("city-operator", Role.operator, CITY)
     db_session.flush()
     return data
 

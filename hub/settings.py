@@ -7,12 +7,14 @@ import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+
+from hub.levels import DEFAULT_CHAIN, Level, parse_chain
 
 DEFAULT_ADMIN_TOKEN = "gridlink-dev-admin-token"
 # the kinds of supervision notice (hub.cases.models.SupervisionLevel), lightest first
@@ -198,6 +200,22 @@ class Settings(BaseSettings):
     # never); a resident's complaint reopens it within complaint_window_days of its closing.
     reopen_below_satisfaction: int = Field(default=3, ge=0, le=6)
     complaint_window_days: int = Field(default=30, ge=1, le=3650)
+
+    # The levels a case climbs, lowest first (docs/workflow.md "Escalation"): a case starts at
+    # the first, escalates one step at a time and stops at the last (or at the last one whose
+    # area exists above its grid). Comma-separated: "community,street,district,city" or
+    # "township,county,city"; each level's area code must be shorter than the one before.
+    escalation_chain: Annotated[tuple[Level, ...], NoDecode] = DEFAULT_CHAIN
+
+    @field_validator("escalation_chain", mode="before")
+    @classmethod
+    def _parse_chain(cls, value: object) -> object:
+        """One clear message for an empty chain, an unknown name or a wrong order."""
+        if isinstance(value, str) or (
+            isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        ):
+            return parse_chain(value)
+        return value
 
     # Supervision notices (督办, docs/workflow.md "Supervision"): the working hours a unit has
     # to answer each kind (a rectification notice may also be given its own deadline), and the

@@ -51,7 +51,9 @@ def list_areas(db_session: SessionDep, user: CurrentUser) -> list[AreaRead]:
 @router.post("/areas", response_model=AreaRead, status_code=201)
 def create_area(body: AreaCreate, db_session: SessionDep, user: AdminUser) -> AreaRead:
     _require_in_scope(user, body.code)
-    area = service.create_area(db_session=db_session, code=body.code, name=body.name)
+    area = service.create_area(
+        db_session=db_session, code=body.code, name=body.name, level=body.level
+    )
     db_session.commit()
     return AreaRead.model_validate(area)
 

@@ -1,7 +1,9 @@
-"""Administrative units (district -> street -> community), grids, grid workers, units.
+"""Administrative units (city -> district / county -> street / township -> community), grids,
+grid workers, units.
 
-Codes are natural keys: a district is 6 digits, a street 9, a community 12 and a grid 14
-(the unified unit-grid code), so "everything inside this area" is a code-prefix match.
+Codes are natural keys: a city is 4 digits, a district or county 6, a street or township 9, a
+community (or village) 12 and a grid 14 (the unified unit-grid code), so "everything inside
+this area" is a code-prefix match (``hub.levels``).
 """
 
 from __future__ import annotations
@@ -25,21 +27,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, UTCDateTime
-
-
-class Level(StrEnum):
-    district = "district"
-    street = "street"
-    community = "community"
-
-
-LEVEL_CODE_LENGTH = {Level.district: 6, Level.street: 9, Level.community: 12}
-GRID_CODE_LENGTH = 14
-LEVEL_ORDER = [Level.community, Level.street, Level.district]
+from hub.levels import GRID_CODE_LENGTH as GRID_CODE_LENGTH
+from hub.levels import LEVEL_CODE_LENGTH as LEVEL_CODE_LENGTH
+from hub.levels import Level as Level
 
 
 class Area(Base):
-    """An administrative unit: district (6-digit code), street (9) or community (12)."""
+    """An administrative unit: city (4-digit code), district or county (6), street or township
+    (9), community (12). ``parent_code`` is the area one level up (a district's or county's city
+    when there is one)."""
 
     __tablename__ = "areas"
 

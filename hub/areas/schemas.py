@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hub.areas.models import Unit, Worker
+from hub.areas.models import Level, Unit, Worker
 from hub.bounds import LatE6, LonE6
 
 
@@ -20,8 +20,13 @@ class AreaRead(BaseModel):
 
 
 class AreaCreate(BaseModel):
-    code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    code: str = Field(pattern=r"^(\d{4}|\d{6}|\d{9}|\d{12})$")
     name: str = Field(min_length=1, max_length=200)
+    level: Level | None = Field(
+        default=None,
+        description="must fit the code's length: city 4 digits, district or county 6, street "
+        "or township 9, community 12; none: city, district, street or community",
+    )
 
 
 class GridRead(BaseModel):
@@ -155,7 +160,7 @@ class UnitRead(BaseModel):
 
 class UnitCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    area_code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    area_code: str = Field(pattern=r"^(\d{4}|\d{6}|\d{9}|\d{12})$")
     kind: str = Field(default="functional", pattern=r"^(functional|territorial)$")
     categories: list[str | None] = Field(
         default_factory=list, description="category codes handled; null = the area's catch-all"
@@ -163,6 +168,6 @@ class UnitCreate(BaseModel):
 
 
 class ResponsibilityCreate(BaseModel):
-    area_code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    area_code: str = Field(pattern=r"^(\d{4}|\d{6}|\d{9}|\d{12})$")
     category_code: str | None = None
     lead: bool = True

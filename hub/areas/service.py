@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.areas.models import (
@@ -20,15 +20,37 @@ from hub.areas.models import (
 )
 from hub.areas.schemas import GridUpdate, WorkerUpdate
 from hub.errors import ConflictError, InvalidInputError, NotFoundError
+from hub.levels import (
+    AREA_CODE_LENGTHS,
+    DEFAULT_LEVEL_OF_LENGTH,
+    levels_of_length,
+    parent_length,
+)
 
-PARENT_LEVEL = {Level.street: Level.district, Level.community: Level.street}
+CITY_LENGTH = LEVEL_CODE_LENGTH[Level.city]
 
 
-def level_of_code(code: str) -> Level:
-    for level, length in LEVEL_CODE_LENGTH.items():
-        if len(code) == length:
-            return level
-    raise InvalidInputError(f"area code {code!r} must have 6, 9 or 12 digits")
+def level_of_code(code: str, level: Level | str | None = None) -> Level:
+    """The level of an area ``code``: ``level`` when it fits the code's length (a 6-digit code
+    is a district or a county...), else ``InvalidInputError``; None: the urban name."""
+    names = levels_of_length(len(code))
+    if not names:
+        raise InvalidInputError(f"area code {code!r} must have 4, 6, 9 or 12 digits")
+    if level is None:
+        return DEFAULT_LEVEL_OF_LENGTH[len(code)]
+    if level not in names:
+        raise InvalidInputError(
+            f"level {level!r} does not fit area code {code} ({len(code)} digits: "
+            f"{' or '.join(names)})",
+            code="level_mismatch",
+        )
+    return Level(level)
+
+
+def parent_code_of(code: str) -> str | None:
+    """Where an area's parent must be: the code's first 4 / 6 / 9 digits (None: a city)."""
+    length = parent_length(len(code))
+    return code[:length] if length is not None else None
 
 
 def _check_digits(code: str, what: str) -> None:
@@ -36,19 +58,35 @@ def _check_digits(code: str, what: str) -> None:
         raise InvalidInputError(f"{what} {code!r} must be digits only")
 
 
-def create_area(*, db_session: Session, code: str, name: str) -> Area:
-    """Create a district (6 digits), street (9) or community (12); the parent must exist."""
+def create_area(
+    *, db_session: Session, code: str, name: str, level: Level | str | None = None
+) -> Area:
+    """Create a city (4 digits), district or county (6), street or township (9) or community
+    (12); ``level`` must fit the code's length (None: city, district, street, community). The
+    parent, one level up, must exist, except above a district or county: its city is its
+    parent when there is one (a deployment may have none). A new city adopts the districts and
+    counties under it that had no parent."""
     _check_digits(code, "area code")
-    level = level_of_code(code)
+    found = level_of_code(code, level)
     if db_session.get(Area, code) is not None:
         raise ConflictError(f"area {code} exists")
-    parent_code = None
-    if level in PARENT_LEVEL:
-        parent_code = code[: LEVEL_CODE_LENGTH[PARENT_LEVEL[level]]]
-        if db_session.get(Area, parent_code) is None:
+    parent_code = parent_code_of(code)
+    if parent_code is not None and db_session.get(Area, parent_code) is None:
+        if len(parent_code) != CITY_LENGTH:
             raise NotFoundError(f"parent area {parent_code} of {code} not found")
-    area = Area(code=code, level=level.value, name=name, parent_code=parent_code)
+        parent_code = None  # a district or county with no city above it
+    area = Area(code=code, level=found.value, name=name, parent_code=parent_code)
     db_session.add(area)
+    if found == Level.city:
+        orphans = db_session.scalars(
+            select(Area).where(
+                Area.code.startswith(code, autoescape=True),
+                func.length(Area.code) == LEVEL_CODE_LENGTH[Level.district],
+                Area.parent_code.is_(None),
+            )
+        )
+        for child in orphans:
+            child.parent_code = code
     db_session.flush()
     return area
 
@@ -232,7 +270,7 @@ def get_unit(*, db_session: Session, unit_id: int) -> Unit:
 def units_visible_in(scope_code: str) -> ColumnElement[bool]:
     """Units a reader of ``scope_code`` sees: those inside the area and those of the levels
     above it (a case may escalate to them), never a sibling area's units."""
-    above = [scope_code[:n] for n in LEVEL_CODE_LENGTH.values() if n < len(scope_code)]
+    above = [scope_code[:n] for n in AREA_CODE_LENGTHS if n < len(scope_code)]
     return or_(Unit.area_code.startswith(scope_code, autoescape=True), Unit.area_code.in_(above))
 
 

@@ -16,7 +16,7 @@ LIVE_NAME_INDEX = "uq_api_tokens_live_name"
 
 class Role(StrEnum):
     admin = "admin"  # everything, everywhere (scope may still narrow it)
-    operator = "operator"  # command-centre operator of a community / street / district
+    operator = "operator"  # command-centre operator of a community / street / district / city
     unit = "unit"  # a handling unit: sees and works on the cases assigned to it
 
 
@@ -39,7 +39,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))  # first characters, for display only
     role: Mapped[str] = mapped_column(String(16))
-    # Area code (6 district / 9 street / 12 community digits); NULL = whole system (admin only).
+    # Area code (4 city / 6 district / 9 street / 12 community digits); NULL = whole system
+    # (admin only).
     scope_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"), default=None)
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

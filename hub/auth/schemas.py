@@ -31,7 +31,7 @@ NoNul = AfterValidator(no_nul)
 class TokenCreate(BaseModel):
     name: Annotated[str, NoNul] = Field(min_length=1, max_length=120)
     role: Role
-    scope_code: str | None = Field(default=None, pattern=r"^(\d{6}|\d{9}|\d{12})$")
+    scope_code: str | None = Field(default=None, pattern=r"^(\d{4}|\d{6}|\d{9}|\d{12})$")
     unit_id: RowId | None = None
 
 

@@ -29,7 +29,7 @@ from hub.cases.models import (
     VisitOutcome,
     VoidReason,
 )
-from hub.cases.routing import assign, check_responsible, co_route, next_level
+from hub.cases.routing import assign, check_responsible, co_route, top_of_chain, upper_level
 from hub.cases.workflow import SYSTEM_ACTOR, Action, check, record
 from hub.clock import Clock
 from hub.errors import ConflictError, EvidenceError, InvalidInputError, NotFoundError
@@ -393,12 +393,16 @@ def escalate(
     unit_id: int | None = None,
     overdue: bool = False,
 ) -> CaseTransition:
-    """Move the case one level up (community -> street -> district) with a fresh deadline,
-    notifying the new unit (and, ``overdue``: the unit whose deadline passed)."""
+    """Move the case one level up the escalation chain (``settings.escalation_chain``: e.g.
+    community -> street -> district -> city) with a fresh deadline, notifying the new unit
+    (and, ``overdue``: the unit whose deadline passed). Refused at the top of the chain."""
     check(case, Action.escalate)
-    upper = next_level(case.level)
+    upper = upper_level(db_session=db_session, case=case, settings=settings)
     if upper is None:
-        raise InvalidInputError(f"case {case.id} is already at district level")
+        raise InvalidInputError(
+            f"case {case.id} cannot escalate: it is at {top_of_chain(case, settings)}",
+            code="top_of_chain",
+        )
     from_level, from_unit = case.level, case.unit_id
     assign(
         db_session=db_session, case=case, level=upper, unit_id=unit_id, start=at, settings=settings

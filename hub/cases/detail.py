@@ -20,7 +20,7 @@ from hub.cases.endpoints import ACTION_ENDPOINTS, offered_actions
 from hub.cases.geo import haversine_m
 from hub.cases.models import Case, CaseStatus, CaseTransition, CaseUnit, HotlineTicket, PartStatus
 from hub.cases.parts import parts_of
-from hub.cases.routing import area_code_at, next_level, route
+from hub.cases.routing import area_code_at, route, upper_level
 from hub.cases.schemas import (
     STEPS,
     ActorRead,
@@ -44,6 +44,7 @@ from hub.devices.models import Device
 from hub.media.models import Blob, BlobStatus, SensitiveBlob
 from hub.notify.queries import notifications_of_case
 from hub.notify.schemas import NotificationRead
+from hub.settings import Settings
 
 _ACTIONS = frozenset(a.value for a in Action)
 _ROLES = {row.action: row.roles for row in ACTION_ENDPOINTS}
@@ -308,7 +309,7 @@ def _transition(row: CaseTransition, names: _Names) -> TransitionRead:
 
 
 def case_detail(
-    *, db_session: Session, case: Case, now: datetime, principal: Principal
+    *, db_session: Session, case: Case, now: datetime, principal: Principal, settings: Settings
 ) -> CaseDetail:
     """The case as ``principal`` may see and act on it (its role decides the next actions)."""
     names = _Names(db_session, case)
@@ -319,7 +320,7 @@ def case_detail(
     grid_name = None
     if case.grid_code is not None:
         grid_name = db_session.scalar(select(Grid.name).where(Grid.code == case.grid_code))
-    upper = next_level(case.level)
+    upper = upper_level(db_session=db_session, case=case, settings=settings)
     return CaseDetail(
         **case_read(case, now).model_dump(),
         grid_name=grid_name,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from hub.areas.models import Grid
 from hub.cases import actions
 from hub.cases.intake import new_case
-from hub.cases.models import Broadcast, Case, FieldTask, TaskStatus
+from hub.cases.models import Broadcast, Case, CaseStatus, FieldTask, TaskStatus
 from hub.cases.verification import active_handheld_id
 from hub.cases.workflow import Action, record
 from hub.clock import Clock, from_unix
@@ -30,6 +30,7 @@ from hub.errors import ConflictError, InvalidInputError, NotFoundError
 from hub.media.models import BlobStatus
 from hub.media.service import add_refs, visible_blob
 from hub.media.uploads import IMAGE_MIMES, MAX_UPLOAD_BYTES
+from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def on_ack(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any
 
 
 def on_task_event(
-    *, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any
+    *, db_session: Session, event: dict[str, Any], clock: Clock, settings: Settings, **_: Any
 ) -> FieldTask | None:
     """The worker's step on a task: ``accept`` (with the reference images it verified),
     ``progress``, ``close`` (the answer: text, location, photos), linked to the task's case;
@@ -217,13 +218,13 @@ def on_task_event(
     elif step == "close" and task.done_at is None:
         # a task cancelled after the handheld had it may still be answered: the worker's text
         # and photos are kept (the task stays cancelled), never dropped
-        _answer(db_session, task, event, body, actor, now)
+        _answer(db_session, task, event, body, actor, now, settings)
     db_session.flush()
     return task
 
 
 def _answer(db_session: Session, task: FieldTask, event: dict[str, Any], body: dict[str, Any],
-            actor: str, now: datetime) -> None:  # fmt: skip
+            actor: str, now: datetime, settings: Settings) -> None:  # fmt: skip
     media = [b for b in event.get("blobs") or [] if isinstance(b, dict)]
     loc = body.get("loc") if isinstance(body.get("loc"), dict) else None
     text = str(body.get("text") or "")
@@ -239,7 +240,7 @@ def _answer(db_session: Session, task: FieldTask, event: dict[str, Any], body: d
                         text=f"{task.title}: {text}" if text else task.title,
                         grid_code=task.grid_code,
                         reported_at=from_unix(taken) if isinstance(taken, int) else now,
-                        now=now, loc=loc, media=media,
+                        now=now, settings=settings, loc=loc, media=media,
                         reporter_worker_id=event.get("worker_id") or body.get("worker"),
                         device_id=None, event_seq=None)  # fmt: skip
         actions.collect(db_session=db_session, case=case, actor=actor, at=now)
@@ -247,6 +248,9 @@ def _answer(db_session: Session, task: FieldTask, event: dict[str, Any], body: d
         return
     add_refs(db_session=db_session, shas=[str(m.get("sha256")) for m in media],
              grid_code=case.grid_code, at=now)  # fmt: skip
+    if case.status == CaseStatus.voided:  # kept on the task row; a voided case takes no step
+        logger.info("task %s answered after case %s was voided", task.task_id, case.id)
+        return
     evidence = {"task_id": task.task_id, "loc": loc, "media": media,
                 "device_id": task.device_id, "seq": event.get("seq")}  # fmt: skip
     record(db_session=db_session, case=case, action=Action.task_answer, actor=actor, at=now,

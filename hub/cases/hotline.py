@@ -73,6 +73,7 @@ def take_order(
         grid_code=order.grid_code,
         reported_at=order.received_at,
         now=now,
+        settings=settings,
         loc=order.loc,
     )
     actions.collect(db_session=db_session, case=case, actor=actor, at=now)

@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.areas.boundaries import grid_at
-from hub.areas.models import Grid, Level
+from hub.areas.models import Grid
 from hub.cases.models import Case, Category
 from hub.errors import InvalidInputError
 from hub.media.service import add_refs
+from hub.settings import Settings
 
 
 def new_case(
@@ -23,6 +24,7 @@ def new_case(
     grid_code: str | None,
     reported_at: datetime,
     now: datetime,
+    settings: Settings,
     loc: dict[str, Any] | None = None,
     media: list[dict[str, Any]] | None = None,
     reporter_worker_id: str | None = None,
@@ -43,7 +45,7 @@ def new_case(
         category_code=category_code,
         text=text,
         grid_code=grid_code,
-        level=Level.community.value,
+        level=settings.escalation_chain[0].value,  # the chain's lowest level
         lat_e6=_int_or_none(loc.get("lat_e6")),
         lon_e6=_int_or_none(loc.get("lon_e6")),
         acc_m=_int_or_none(loc.get("acc_m")),

@@ -27,7 +27,8 @@ TITLES: dict[NotificationKind, tuple[str, str]] = {
     K.supervision: ("督办通知", "Supervision notice"),
 }
 LEVELS = {"community": ("社区", "community"), "street": ("街道", "street"),
-          "district": ("区", "district")}  # fmt: skip
+          "township": ("乡镇", "township"), "district": ("区", "district"),
+          "county": ("县", "county"), "city": ("市", "city")}  # fmt: skip
 SUPERVISION = {
     "reminder": ("催办", "reminder"),
     "rectification": ("整改通知", "rectification notice"),

@@ -10,22 +10,37 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.areas import service as areas_service
-from hub.areas.models import LEVEL_CODE_LENGTH, LEVEL_ORDER, Level, Unit, UnitResponsibility
+from hub.areas.models import LEVEL_CODE_LENGTH, Area, Level, Unit, UnitResponsibility
 from hub.cases.categories import get_category
 from hub.cases.deadlines import deadline_for
 from hub.cases.models import Case
 from hub.errors import InvalidInputError, NotFoundError
+from hub.levels import next_level
 from hub.settings import Settings
 
 
 def area_code_at(grid_code: str, level: Level | str) -> str:
-    """The code of the community / street / district that contains ``grid_code``."""
+    """The code of the area at ``level`` (community, street, district, city...) that contains
+    ``grid_code``."""
     return grid_code[: LEVEL_CODE_LENGTH[Level(level)]]
 
 
-def next_level(level: Level | str) -> Level | None:
-    index = LEVEL_ORDER.index(Level(level))
-    return LEVEL_ORDER[index + 1] if index + 1 < len(LEVEL_ORDER) else None
+def upper_level(*, db_session: Session, case: Case, settings: Settings) -> Level | None:
+    """The level ``case`` escalates to: the escalation chain's next one above its level, when
+    the area there exists above the case's grid (a deployment with no city area stops at its
+    districts). None: the case is at the top."""
+    upper = next_level(case.level, settings.escalation_chain)
+    if upper is None or case.grid_code is None:
+        return upper
+    return upper if db_session.get(Area, area_code_at(case.grid_code, upper)) else None
+
+
+def top_of_chain(case: Case, settings: Settings) -> str:
+    """Why ``case`` cannot go higher, naming its level (``upper_level`` gave None)."""
+    upper = next_level(case.level, settings.escalation_chain)
+    if upper is None:
+        return f"{case.level} level, the top of the escalation chain"
+    return f"{case.level} level, the top for its area (no {upper.value} area above it)"
 
 
 def route(

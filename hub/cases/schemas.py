@@ -488,7 +488,7 @@ class TaskRead(BaseModel):
 
 
 class BroadcastCreate(BaseModel):
-    area_code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12}|\d{14})$")
+    area_code: str = Field(pattern=r"^(\d{4}|\d{6}|\d{9}|\d{12}|\d{14})$")
     title: str = Field(min_length=1, max_length=200)
     text: str = Field(min_length=1, max_length=1000)
     lifetime_s: int = Field(default=3 * 24 * 3600, ge=600, le=30 * 24 * 3600)

@@ -99,7 +99,7 @@ RULES: dict[Action, Rule] = {
     Action.complaint: _rule({S.closed, S.evaluated}, S.handling),
     Action.return_visit: _rule({S.closed, S.evaluated}, None),
     Action.task_sent: _rule(OPEN_STATUSES | {S.closed, S.evaluated}, None),
-    Action.task_answer: _rule(set(S), None),  # a record: an answer is never lost to a status
+    Action.task_answer: _rule(OPEN_STATUSES | {S.closed, S.evaluated}, None),
 }
 
 

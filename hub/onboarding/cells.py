@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from hub.areas.models import GRID_CODE_LENGTH, LEVEL_CODE_LENGTH
+from hub.areas.models import GRID_CODE_LENGTH
+from hub.levels import AREA_CODE_LENGTHS
 from hub.onboarding.rows import Problem, Row
 from hub.onboarding.templates import LIST_SEPARATOR
 
-AREA_LENGTHS = {n: level.value for level, n in LEVEL_CODE_LENGTH.items()}
+AREA_LENGTHS = frozenset(AREA_CODE_LENGTHS)  # 4 city, 6 district / county, 9, 12
 WORKER_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0")
 MICRO = Decimal(1_000_000)
@@ -82,7 +83,7 @@ class Cells:
         if not value and not required:
             return None
         if not (value.isascii() and value.isdigit()) or len(value) not in AREA_LENGTHS:
-            self.fail(column, f"{value!r} is not an area code (6, 9 or 12 digits)")
+            self.fail(column, f"{value!r} is not an area code (4, 6, 9 or 12 digits)")
             return None
         return value
 

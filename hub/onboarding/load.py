@@ -14,7 +14,16 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from hub.areas.models import Area, Grid, Unit, UnitResponsibility, Worker, WorkerGrid
+from hub.areas.models import (
+    LEVEL_CODE_LENGTH,
+    Area,
+    Grid,
+    Level,
+    Unit,
+    UnitResponsibility,
+    Worker,
+    WorkerGrid,
+)
 from hub.auth.models import ApiToken
 from hub.auth.service import create_token
 from hub.cases.models import Category
@@ -114,7 +123,14 @@ def _areas(w: _Writer, plan: Plan, existing: Existing) -> Counts:
     new.sort(key=lambda a: (len(a.code), a.code))  # parents first
     fields = ("code", "name", "level", "parent_code")
     w.insert(Area, [{f: getattr(a, f) for f in fields} for a in new])
-    w.update(Area, [{"code": a.code, "name": a.name} for a in changed])
+    w.update(Area, [{f: getattr(a, f) for f in fields} for a in changed])
+    # a new city adopts the districts and counties of the database under it that had no parent
+    cities = {a.code for a in new if a.level == Level.city}
+    filed = {a.code for a in plan.areas}
+    adopted = [{"code": a.code, "parent_code": a.code[:4]} for a in existing.areas.values()
+               if a.parent_code is None and a.code not in filed and a.code[:4] in cities
+               and len(a.code) == LEVEL_CODE_LENGTH[Level.district]]  # fmt: skip
+    w.update(Area, adopted, step=False)
     w.progress.advance(counts.unchanged)
     return counts
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from hub.areas.models import LEVEL_CODE_LENGTH, Level
-from hub.areas.service import PARENT_LEVEL
+from hub.areas.service import parent_code_of
 from hub.auth.models import Role
-from hub.onboarding.cells import AREA_LENGTHS, WORKER_ID, Cells, unquote
+from hub.levels import levels_of_length
+from hub.onboarding.cells import WORKER_ID, Cells, unquote
 from hub.onboarding.rows import Problem, Sheet
 from hub.onboarding.snapshot import AreaRow, CategoryRow, Existing, GridRow, WorkerRow
 from hub.onboarding.templates import CATCH_ALL
@@ -130,8 +131,9 @@ def _declare(sheet: Sheet, known: _Known) -> None:
     if kind == "areas":
         for row in rows:
             code = row.values["code"]
-            if code.isascii() and code.isdigit() and len(code) in AREA_LENGTHS:
-                known.areas.setdefault(code, AREA_LENGTHS[len(code)])
+            level = row.values["level"].lower()
+            if code.isascii() and code.isdigit() and level in levels_of_length(len(code)):
+                known.areas.setdefault(code, level)
     elif kind == "categories":
         known.categories.update(r.values["code"] for r in rows if r.values["code"])
     elif kind == "grids":
@@ -154,28 +156,32 @@ def _check_area(cells: Cells, known: _Known) -> tuple[object, AreaRow | None]:
     parent = cells.raw("parent_code") or None
     if code is None:
         return None, None
-    implied = Level(AREA_LENGTHS[len(code)])
-    if level is not None and level != implied.value:
-        cells.fail("level", f"{level!r} does not fit code {code} ({len(code)} digits: a {implied})")
-    if implied not in PARENT_LEVEL:
+    fits = levels_of_length(len(code))
+    if level is not None and level not in fits:
+        cells.fail("level", f"{level!r} does not fit code {code} ({len(code)} digits: "
+                   f"{' or '.join(fits)})")  # fmt: skip
+    expected = parent_code_of(code)
+    above = " or ".join(levels_of_length(len(expected))) if expected else ""
+    if expected is None:
         if parent is not None:
-            cells.fail("parent_code", f"{parent!r}: a district has no parent")
-    else:
-        parent_level = PARENT_LEVEL[implied]
-        expected = code[: LEVEL_CODE_LENGTH[parent_level]]
-        if parent is None:
-            cells.fail("parent_code", f"is empty: a {implied}'s parent is its {parent_level}")
-        elif parent != expected:
-            cells.fail(
-                "parent_code",
-                f"{parent!r} does not fit {code}: a {implied}'s parent is its {parent_level} "
-                f"{expected} (the code's first {len(expected)} digits)",
-            )
-        else:
-            _area_ref(cells, "parent_code", parent, known, "areas.csv")
+            cells.fail("parent_code", f"{parent!r}: a city has no parent")
+            parent = None
+    elif len(expected) == LEVEL_CODE_LENGTH[Level.city] and parent is None:
+        # a district's or county's parent is its city when there is one (none: it is the top)
+        parent = expected if known.areas.get(expected) == Level.city.value else None
+    elif parent is None:
+        cells.fail("parent_code", f"is empty: the parent of {code} is its {above} {expected}")
+    if expected is not None and parent is not None and parent != expected:
+        cells.fail(
+            "parent_code",
+            f"{parent!r} does not fit {code}: its parent is the {above} {expected} (the "
+            f"code's first {len(expected)} digits)",
+        )
+    elif parent is not None:
+        _area_ref(cells, "parent_code", parent, known, "areas.csv")
     if name is None or level is None:
         return code, None
-    return code, AreaRow(code, name, implied.value, parent)
+    return code, AreaRow(code, name, level, parent)
 
 
 def _check_category(cells: Cells, known: _Known) -> tuple[object, CategoryRow | None]:

@@ -108,12 +108,12 @@ async def upload_bundle(
     return BundleOut.model_validate(row)
 
 
-DISTRICT_CODE_LEN = 6  # area codes: district 6, street 9, community 12 digits
+DISTRICT_CODE_LEN = 6  # area codes: city 4, district 6, street 9, community 12 digits
 
 
 def _district_wide(user: Principal) -> None:
-    """Bundles are the whole fleet's: an admin or operator of the district (or unscoped) reads
-    them; a street's or community's rolls out a bundle id the ops team gives it."""
+    """Bundles are the whole fleet's: an admin or operator of a district or a city (or unscoped)
+    reads them; a street's or community's rolls out a bundle id the ops team gives it."""
     require_roles(user, Role.admin, Role.operator)
     if user.scope_code is not None and len(user.scope_code) > DISTRICT_CODE_LEN:
         raise OtaPermissionError("firmware bundles are read district-wide (a district token)")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from protocol import bundle
 
 DeviceId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-AreaCode = Annotated[str, StringConstraints(pattern=r"^(\d{6}|\d{9}|\d{12})$")]
+AreaCode = Annotated[str, StringConstraints(pattern=r"^(\d{4}|\d{6}|\d{9}|\d{12})$")]
 STATE_NAMES = ("pending", "queued", *bundle.STATES)  # the hub's two, then the device's
 
 

@@ -1,7 +1,7 @@
 """The dashboard's figures for one reader and period: the totals of its area, the same figures
-per child area (districts, streets, communities or grids: one level below the reader's scope),
-and the cases by status and by level. One grouped query (child area x status x level), added
-up here: every figure is a count or a sum."""
+per child area (cities, districts, streets, communities or grids: one level below the reader's
+scope), and the cases by status and by level. One grouped query (child area x status x level),
+added up here: every figure is a count or a sum."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ from typing import Any
 from sqlalchemy import func, literal, select, true
 from sqlalchemy.orm import Session
 
-from hub.areas.models import Area, Grid
+from hub.areas.models import LEVEL_CODE_LENGTH, Area, Grid, Level
 from hub.cases.models import Case
 from hub.stats.schemas import Board, Figures
 from hub.stats.service import aggregates, fill, period
 
-# The length of a child's code below a scope of this length (14-digit grid codes: 6 district,
-# 3 street, 3 community, 2 grid); no scope: the districts.
-CHILD_LENGTH = {0: 6, 6: 9, 9: 12, 12: 14}
+# The length of a child's code below a scope of this length (14-digit grid codes: 4 city, 2
+# district or county, 3 street or township, 3 community, 2 grid); no scope: the cities, or the
+# districts when there is no city area.
+CHILD_LENGTH = {4: 6, 6: 9, 9: 12, 12: 14}
 
 
 def _names(db_session: Session, codes: list[str]) -> dict[str, tuple[str, str]]:
@@ -34,6 +35,12 @@ def _names(db_session: Session, codes: list[str]) -> dict[str, tuple[str, str]]:
     for code, name in db_session.execute(select(Grid.code, Grid.name).where(Grid.code.in_(codes))):
         found[code] = (name, "grid")
     return found
+
+
+def _top_length(db_session: Session) -> int:
+    """The code length of the top areas: 4 when there is a city area, else 6 (districts)."""
+    city = db_session.scalar(select(Area.code).where(Area.level == Level.city.value).limit(1))
+    return LEVEL_CODE_LENGTH[Level.city if city is not None else Level.district]
 
 
 def _add(into: list[Any], row: Any) -> None:
@@ -54,7 +61,7 @@ def board(
         Case.grid_code.startswith(scope_code, autoescape=True) if scope_code is not None else true()
     )
     columns = aggregates(now)
-    child_length = CHILD_LENGTH.get(len(scope_code or ""))
+    child_length = CHILD_LENGTH.get(len(scope_code)) if scope_code else _top_length(db_session)
     key: Any = func.substr(Case.grid_code, 1, child_length) if child_length else literal(None)
     rows = db_session.execute(
         select(key, Case.status, Case.level, *columns)

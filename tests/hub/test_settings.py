@@ -120,3 +120,36 @@ def test_paths_follow_data_dir_unless_given(tmp_path: Path) -> None:
     assert derived.database_url == f"sqlite:///{tmp_path / 'hub.db'}"
     given = Settings(env="development", data_dir=tmp_path, media_dir=tmp_path / "blobs")
     assert given.media_dir == tmp_path / "blobs" and given.hub_key_path.parent == tmp_path
+
+
+def test_the_escalation_chain_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRIDLINK_ENV", "development")
+    assert [lv.value for lv in Settings().escalation_chain] == [
+        "community", "street", "district", "city"
+    ]  # fmt: skip
+    monkeypatch.setenv("GRIDLINK_ESCALATION_CHAIN", "Township, county,city")
+    assert [lv.value for lv in Settings().escalation_chain] == ["township", "county", "city"]
+
+
+@pytest.mark.parametrize(
+    ("chain", "message"),
+    [
+        ("", "GRIDLINK_ESCALATION_CHAIN is empty"),
+        (" , ", "GRIDLINK_ESCALATION_CHAIN is empty"),
+        ("community,town,city", "names unknown level(s) town: the levels are city, district"),
+        ("city,district", "city (4 digits), district (6 digits) does not"),
+        ("street,district,county", "street (9 digits), district (6 digits), county (6 digits)"),
+        ("community,community", "community (12 digits), community (12 digits) does not"),
+    ],
+)
+def test_a_bad_escalation_chain_is_one_clear_error(
+    chain: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRIDLINK_ENV", "development")
+    monkeypatch.setenv("GRIDLINK_ESCALATION_CHAIN", chain)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("escalation_chain",) and message in error["msg"]

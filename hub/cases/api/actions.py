@@ -72,7 +72,9 @@ class ActionRoute:
         ctx = ActionContext(db_session, user, clock.now(), clock, settings)
         self.row.run(ctx, case, body)
         db_session.commit()
-        return case_detail(db_session=db_session, case=case, now=clock.now(), principal=user)
+        return case_detail(
+            db_session=db_session, case=case, now=clock.now(), principal=user, settings=settings
+        )
 
 
 def _add_routes() -> None:

@@ -138,7 +138,11 @@ def list_overdue(
 
 @router.post("", response_model=CaseDetail, status_code=201, summary="Enter an intake item")
 def create_case(
-    body: CaseCreate, db_session: SessionDep, user: CurrentUser, clock: ClockDep
+    body: CaseCreate,
+    db_session: SessionDep,
+    user: CurrentUser,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> CaseDetail:
     require_roles(user, *OPERATORS)
     loc = body.loc.model_dump() if body.loc else None
@@ -156,17 +160,26 @@ def create_case(
         grid_code=grid_code,
         reported_at=now,
         now=now,
+        settings=settings,
         loc=loc,
         media=media,
     )
     actions.collect(db_session=db_session, case=case, actor=user.actor, at=now)
     db_session.commit()
-    return case_detail(db_session=db_session, case=case, now=clock.now(), principal=user)
+    return case_detail(
+        db_session=db_session, case=case, now=clock.now(), principal=user, settings=settings
+    )
 
 
 @router.get("/{case_id}", response_model=CaseDetail, summary="A case with timeline and media")
 def get_case(
-    case_id: RowId, db_session: SessionDep, user: CurrentUser, clock: ClockDep
+    case_id: RowId,
+    db_session: SessionDep,
+    user: CurrentUser,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> CaseDetail:
     case = case_queries.get_case(db_session=db_session, case_id=case_id, principal=user)
-    return case_detail(db_session=db_session, case=case, now=clock.now(), principal=user)
+    return case_detail(
+        db_session=db_session, case=case, now=clock.now(), principal=user, settings=settings
+    )

@@ -24,7 +24,7 @@ from hub.cases.schemas import (
     SupervisionWithdrawBody,
 )
 from hub.cases.scope import scope_clause
-from hub.deps import ClockDep, SessionDep
+from hub.deps import ClockDep, SessionDep, SettingsDep
 from hub.errors import NotFoundError, PermissionDeniedError
 
 router = APIRouter(prefix="/api/supervisions", tags=["supervision"])
@@ -79,6 +79,7 @@ def respond(
     db_session: SessionDep,
     user: CurrentUser,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> CaseDetail:
     """The target unit answers the notice (an operator may record an answer given by phone)."""
     row, case = _notice(db_session, user, supervision_id)
@@ -87,7 +88,9 @@ def respond(
     actions.supervision_response(db_session=db_session, case=case, notice=row,
                                  actor=user.actor, at=clock.now(), text=body.text)  # fmt: skip
     db_session.commit()
-    return case_detail(db_session=db_session, case=case, now=clock.now(), principal=user)
+    return case_detail(
+        db_session=db_session, case=case, now=clock.now(), principal=user, settings=settings
+    )
 
 
 @router.post("/{supervision_id}/withdraw", response_model=CaseDetail)
@@ -97,6 +100,7 @@ def withdraw(
     db_session: SessionDep,
     user: CurrentUser,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> CaseDetail:
     """An operator withdraws an open notice issued by mistake (the reason is recorded)."""
     require_roles(user, Role.admin, Role.operator)
@@ -104,4 +108,6 @@ def withdraw(
     actions.supervision_withdraw(db_session=db_session, case=case, notice=row,
                                  actor=user.actor, at=clock.now(), reason=body.reason)  # fmt: skip
     db_session.commit()
-    return case_detail(db_session=db_session, case=case, now=clock.now(), principal=user)
+    return case_detail(
+        db_session=db_session, case=case, now=clock.now(), principal=user, settings=settings
+    )

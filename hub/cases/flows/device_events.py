@@ -64,6 +64,7 @@ def on_report(
         grid_code=event.get("grid_code"),
         reported_at=reported_at,
         now=now,
+        settings=settings,
         loc=body.get("loc") if isinstance(body.get("loc"), dict) else None,
         media=list(event.get("blobs") or []),
         reporter_worker_id=event.get("worker_id") or body.get("worker"),

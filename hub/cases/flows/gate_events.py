@@ -102,6 +102,7 @@ def _open_case(
         grid_code=device.grid_code,
         reported_at=alarm.captured_at,
         now=now,
+        settings=settings,
         media=media,
         device_id=device.id,
         historical=alarm.historical,

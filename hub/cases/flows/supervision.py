@@ -2,11 +2,12 @@
 
 ``run_supervision`` is called periodically (by ``gridlink hub run``, or by tests with a
 ``FrozenClock``). It is idempotent for a given instant: a warning is recorded once per
-deadline, an overdue case climbs one level per run, and a case overdue at district level is
-put under listed supervision once. Supervision notices climb their ladder: one whose deadline
-passed unmet is ended as escalated and the next kind issued (``_climb``). It also judges the
-on-site confirmations still waiting for their photos whose blobs have all arrived
-(``blob_arrival.resolve_pending``: the safety net of the ingest's blob-completion trigger).
+deadline, an overdue case climbs one level of the escalation chain per run, and a case
+overdue at the top of the chain (the city by default) is put under listed supervision once.
+Supervision notices climb their ladder: one whose deadline passed unmet is ended as escalated
+and the next kind issued (``_climb``). It also judges the on-site confirmations still waiting
+for their photos whose blobs have all arrived (``blob_arrival.resolve_pending``: the safety
+net of the ingest's blob-completion trigger).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from hub.cases.deadlines import warning_due_at
 from hub.cases.flows.blob_arrival import resolve_pending
 from hub.cases.models import OPEN_STATUSES, Case, SupervisionLevel, SupervisionStatus
 from hub.cases.queries import open_cases_with_deadline, parked_for_review
-from hub.cases.routing import next_level
+from hub.cases.routing import upper_level
 from hub.clock import Clock
 from hub.settings import Settings
 
@@ -57,7 +58,7 @@ def run_supervision(*, db_session: Session, clock: Clock, settings: Settings) ->
         if now > case.deadline_at:
             overdue_by = now - case.deadline_at
             reason = f"overdue: deadline {case.deadline_at.isoformat()} passed by {overdue_by}"
-            if next_level(case.level) is not None:
+            if upper_level(db_session=db_session, case=case, settings=settings) is not None:
                 actions.escalate(
                     db_session=db_session,
                     case=case,

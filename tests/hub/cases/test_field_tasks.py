@@ -21,6 +21,7 @@ from hub.media.store import FileBlobStore
 from hub.mqtt_messages import Inbound
 from hub.ota.serving import FirmwareServer
 from hub.seed import DemoData
+from hub.settings import Settings
 from protocol import bundle, chunking
 from tests.hub.builders import GRID, OTHER_STREET_GRID, add_handheld
 
@@ -80,9 +81,14 @@ def test_a_task_is_refused_clearly_and_sent_as_a_signed_command(
 
 
 def test_the_workers_steps_and_an_answer_without_a_case_becomes_one(
-    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock
+    client: TestClient,
+    demo: DemoData,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
 ) -> None:
     op = _as(demo, "district-operator")
+
     add_handheld(db_session, at=clock.now())
     db_session.commit()
     sha = _upload(client, op).json()["sha256"]
@@ -92,20 +98,29 @@ def test_the_workers_steps_and_an_answer_without_a_case_becomes_one(
             "worker_id": "w00100101", "blobs": []}  # fmt: skip
     accept = {**base, "seq": 1, "body": {"task_id": task["task_id"], "step": "accept",
                                          "seen": [sha, "ff" * 32]}}  # fmt: skip
-    field_tasks.on_task_event(db_session=db_session, event=accept, clock=clock)
+    field_tasks.on_task_event(db_session=db_session, event=accept, clock=clock, settings=settings)
     foreign = {**accept, "device_id": "hh-other"}
-    assert field_tasks.on_task_event(db_session=db_session, event=foreign, clock=clock) is None
+    assert (
+        field_tasks.on_task_event(
+            db_session=db_session, event=foreign, clock=clock, settings=settings
+        )
+        is None
+    )
     photo = {"sha256": "cd" * 32, "size": 10, "mime": "image/jpeg"}
     close = {**base, "seq": 2, "blobs": [photo], "body": {
         "task_id": task["task_id"], "step": "close", "text": "3户空置",
         "loc": {"lat_e6": 30_251_000, "lon_e6": 120_171_000, "acc_m": 5}}}  # fmt: skip
-    row = field_tasks.on_task_event(db_session=db_session, event=close, clock=clock)
+    row = field_tasks.on_task_event(
+        db_session=db_session, event=close, clock=clock, settings=settings
+    )
     db_session.commit()
     assert row is not None and row.status == "done" and row.seen_images == [sha]
     case = db_session.get(Case, row.case_id)
     assert case is not None and case.source == "task" and case.status == "pending_acceptance"
     assert case.text == "摸排空置房: 3户空置" and case.media == [photo]
-    again = field_tasks.on_task_event(db_session=db_session, event=close, clock=clock)
+    again = field_tasks.on_task_event(
+        db_session=db_session, event=close, clock=clock, settings=settings
+    )
     assert again is not None and db_session.scalars(select(Case)).all() == [case]  # once
 
 
@@ -164,7 +179,11 @@ def test_a_broadcast_reaches_the_areas_handhelds_and_stays_in_the_callers_area(
 
 
 def test_a_task_names_only_images_of_its_own_grid_and_no_answer_is_lost(
-    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock
+    client: TestClient,
+    demo: DemoData,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
 ) -> None:
     op = _as(demo, "district-operator")
     add_handheld(db_session, at=clock.now())
@@ -183,14 +202,20 @@ def test_a_task_names_only_images_of_its_own_grid_and_no_answer_is_lost(
     close = {"device_id": "hh-0001", "seq": 1, "ts": int(clock.now().timestamp()),
              "kind": "task", "worker_id": "w00100101", "blobs": [],
              "body": {"task_id": task["task_id"], "step": "close", "text": "已处理"}}  # fmt: skip
-    row = field_tasks.on_task_event(db_session=db_session, event=close, clock=clock)
+    row = field_tasks.on_task_event(
+        db_session=db_session, event=close, clock=clock, settings=settings
+    )
     db_session.commit()
     assert row is not None and row.status == "cancelled" and row.answer_text == "已处理"
     assert row.case_id is not None  # the answer became a case, not nothing
 
 
-def test_an_answer_to_a_task_of_a_voided_case_is_recorded(
-    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock
+def test_an_answer_to_a_task_of_a_voided_case_is_kept(
+    client: TestClient,
+    demo: DemoData,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
 ) -> None:
     op = _as(demo, "district-operator")
     add_handheld(db_session, at=clock.now())
@@ -203,9 +228,12 @@ def test_an_answer_to_a_task_of_a_voided_case_is_recorded(
     answer = {"task_id": task.json()["task_id"], "step": "close", "text": "已无积水"}
     close = {"device_id": "hh-0001", "seq": 1, "ts": int(clock.now().timestamp()),
              "kind": "task", "worker_id": "w00100101", "blobs": [], "body": answer}  # fmt: skip
-    row = field_tasks.on_task_event(db_session=db_session, event=close, clock=clock)
+    row = field_tasks.on_task_event(
+        db_session=db_session, event=close, clock=clock, settings=settings
+    )
     db_session.commit()
-    assert row is not None and row.status == "done"
+    assert row is not None and row.status == "done" and row.answer_text == "已无积水"
+    kept = client.get(f"/api/tasks/{row.task_id}", headers=op).json()
+    assert kept["answer_text"] == "已无积水" and kept["done_by"] == "worker:w00100101"
     detail = client.get(f"/api/cases/{case['id']}", headers=op).json()
-    assert detail["status"] == "voided"
-    assert [t["action"] for t in detail["timeline"]][-1] == "task_answer"
+    assert detail["status"] == "voided"  # a voided case takes no step; the task holds it

@@ -25,10 +25,11 @@ SANITATION = "Qinghefang Community property & sanitation"
 OFFICE = "Qinghefang Community office"
 STREET = "Qingbo Street urban management"
 ROADS = "District roads bureau"
+CITY = "City command centre"
 
 
 def _liaisons(db_session: Session, demo: DemoData, settings: Settings, at: datetime) -> None:
-    for name in (SANITATION, OFFICE, STREET, ROADS):
+    for name in (SANITATION, OFFICE, STREET, ROADS, CITY):
         unit = service.get_unit(db_session=db_session, unit_id=demo.units[name])
         service.create_liaison(db_session=db_session, unit=unit, name=f"{name} liaison",
                                channel="webhook", address=f"http://127.0.0.1:9/{unit.id}",
@@ -106,11 +107,11 @@ def test_deadline_warning_escalation_overdue_and_listed_supervision_are_each_not
                                    event=report_event(seq=1, at=clock.now()))  # fmt: skip
     actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
     db_session.commit()
-    for day, hour in ((6, 2), (6, 9 + 1), (8, 4), (8, 10), (14, 1)):  # UTC hours
+    for day, hour in ((6, 2), (6, 9 + 1), (8, 4), (8, 10), (14, 1), (20, 1)):  # UTC hours
         clock.set(datetime(2026, 1, day, hour, 30, tzinfo=UTC))
         run_supervision(db_session=db_session, clock=clock, settings=settings)
         db_session.commit()
-    assert case.level == "district" and case.supervision_level == "listed"
+    assert case.level == "city" and case.supervision_level == "listed"
     assert _sent(db_session, demo) == [
         ("dispatch", OFFICE),
         ("deadline_warning", OFFICE),
@@ -119,7 +120,9 @@ def test_deadline_warning_escalation_overdue_and_listed_supervision_are_each_not
         ("deadline_warning", STREET),
         ("escalation", ROADS),
         ("overdue", STREET),
-        ("supervision", ROADS),
+        ("escalation", CITY),  # the top of the chain
+        ("overdue", ROADS),
+        ("supervision", CITY),
     ]
     listed = db_session.scalars(select(Notification).order_by(Notification.id.desc())).first()
     assert listed is not None and "挂牌督办" in listed.subject

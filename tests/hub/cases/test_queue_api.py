@@ -321,7 +321,7 @@ def test_a_street_operator_sees_only_its_street(hub) -> None:
     ("query", "names"),
     [
         ("status=bogus", "status"),
-        ("level=city", "level"),
+        ("level=province", "level"),
         ("grid=123", "grid"),
         ("area=33", "area"),
         ("category=a%20b", "category"),

@@ -42,7 +42,7 @@ def test_working_time_skips_nights_weekends_and_holidays() -> None:
     assert time(9) == CAL.day_start
 
 
-def test_overdue_case_escalates_to_street_then_district_with_warnings(
+def test_overdue_case_escalates_to_street_district_then_city_with_warnings(
     db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
 ) -> None:
     clock.set(local(5, 9))  # Monday 09:00
@@ -83,7 +83,12 @@ def test_overdue_case_escalates_to_street_then_district_with_warnings(
     assert case.unit_id == demo.units["District roads bureau"]
     assert case.escalation_count == 2
 
-    clock.set(local(14, 9))  # district deadline passed: listed supervision, once
+    clock.set(local(14, 9))  # district deadline passed -> city, the top of the chain
+    report = run_supervision(db_session=db_session, clock=clock, settings=settings)
+    assert report.escalated == [case.id] and not report.supervised
+    assert case.level == "city" and case.unit_id == demo.units["City command centre"]
+
+    clock.set(local(20, 9))  # city deadline passed: listed supervision, once
     report = run_supervision(db_session=db_session, clock=clock, settings=settings)
     assert report.supervised == [case.id] and case.supervision_level == "listed"
     assert run_supervision(db_session=db_session, clock=clock, settings=settings).changed == 0
@@ -99,7 +104,8 @@ def test_overdue_case_escalates_to_street_then_district_with_warnings(
         ("escalate", "street"),
         ("warn", "street"),
         ("escalate", "district"),
-        ("supervise", "district"),
+        ("escalate", "city"),
+        ("supervise", "city"),
     ]
     escalations = [t for t in case.transitions if t.action == "escalate"]
     assert escalations[0].evidence["from_level"] == "community"
@@ -137,7 +143,7 @@ def test_unit_that_cannot_solve_escalates_and_historical_report_uses_capture_tim
     assert old.deadline_at == local(2, 17)  # 8 working hours from Friday 09:00
 
 
-def test_an_earlier_reminder_does_not_keep_an_overdue_district_case_off_the_list(
+def test_an_earlier_reminder_does_not_keep_an_overdue_case_at_the_top_off_the_list(
     db_session: Session, clock: FrozenClock, settings: Settings, demo: DemoData
 ) -> None:
     from hub.cases.models import SupervisionLevel
@@ -149,7 +155,7 @@ def test_an_earlier_reminder_does_not_keep_an_overdue_district_case_off_the_list
         clock=clock,
         settings=settings,
     )
-    for _ in range(2):  # community -> street -> district
+    for _ in range(3):  # community -> street -> district -> city
         actions.escalate(
             db_session=db_session,
             case=case,
@@ -168,7 +174,7 @@ def test_an_earlier_reminder_does_not_keep_an_overdue_district_case_off_the_list
         reason="please hurry",
     )
     db_session.commit()
-    assert case.level == "district" and case.supervision_level == "reminder"
+    assert case.level == "city" and case.supervision_level == "reminder"
     clock.advance(days=30)
     report = run_supervision(db_session=db_session, clock=clock, settings=settings)
     assert report.supervised == [case.id]

@@ -47,9 +47,10 @@ def test_every_bad_row_is_listed_and_nothing_is_written(
     result = hub("import", files, "--tokens-out", tmp_path / "t.json")
     assert result.exit_code == 1, result.output
     assert problems(result.output) == [
-        "areas.csv:8: column level: 'community' does not fit code 330106003 (9 digits: a street)",
-        "areas.csv:9: column parent_code: '330106' does not fit 330106001003: a community's "
-        "parent is its street 330106001 (the code's first 9 digits)",
+        "areas.csv:8: column level: 'community' does not fit code 330106003 (9 digits: street "
+        "or township)",
+        "areas.csv:9: column parent_code: '330106' does not fit 330106001003: its parent is "
+        "the street or township 330106001 (the code's first 9 digits)",
         "grids.csv:6: column code: '3301' is not a 14-digit code",
         "grids.csv:7: column community_code: '330106001002': grid 33010600100103 lies in "
         "community 330106001001 (its first 12 digits)",

@@ -139,7 +139,13 @@ def check_service(db_session: Session, now_clock: FrozenClock) -> None:
         1,
         1,
     )
-    assert [(c.code, c.name, c.total) for c in f.children] == [("330102", "Shangcheng District", 5)]
+    assert [(c.code, c.name, c.level, c.total) for c in f.children] == [
+        ("3301", "Hangzhou City", "city", 5)  # the top areas: the cities (else the districts)
+    ]
+    city = board.board(db_session=db_session, scope_code="3301", now=now, since=since, until=until)
+    assert [(c.code, c.name, c.total) for c in city.figures.children] == [
+        ("330102", "Shangcheng District", 5)
+    ]
     # the duplicate (voided) is left out of the status and level counts, like the total
     assert everywhere.by_status == {"evaluated": 2, "dispatched": 2, "handling": 1}
     assert everywhere.by_level == {"community": 5}
