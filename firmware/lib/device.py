@@ -147,7 +147,7 @@ class Device:
         # forgotten; lib/fetch.py and protocol/bundle.py (the download) only for a live
         # update; a trial boot holds none of them (docs/firmware.md, "OTA")
         self.ota = None
-        self.fw_listeners = []
+        self.fw_listener = None  # on_reply(payload) of every gl/v1/{dev}/fw message (an app's)
         self._ota_task = None
         self._trial = None  # (seq of "updated", ticks_ms, ms allowed): lib/trial.py
         self.on_command("ota", self._cmd_ota)
@@ -182,11 +182,6 @@ class Device:
                 import otaless
 
                 otaless.settle(self)
-
-    def add_fw_listener(self, listener):
-        """listener.on_reply(payload) gets every gl/v1/{dev}/fw message (lib/pull.py); the
-        channel is subscribed to on each connection once one is added."""
-        self.fw_listeners.append(listener)
 
     def on_command(self, op, handler):
         """Answer hub commands with this op: `await handler(cmd)` returns the ack's detail (an
@@ -299,7 +294,7 @@ class Device:
         up = self.uploader
         for t in (topics.cmd(self.dev), topics.rcpt(self.dev)):
             await client.subscribe(t, 1)
-        if self.boot is not None or self.fw_listeners:  # firmware updates, or pulled blobs
+        if self.boot is not None or self.fw_listener:  # firmware updates, or pulled blobs
             try:
                 await client.subscribe(topics.fw(self.dev), 1)
             except mqtt.MQTTError as e:  # a broker ACL from before OTA: run without it
@@ -329,8 +324,8 @@ class Device:
         elif topic == topics.fw(self.dev):
             if self.ota is not None:
                 self.ota.on_reply(payload)
-            for listener in self.fw_listeners:
-                listener.on_reply(payload)
+            if self.fw_listener is not None:
+                self.fw_listener.on_reply(payload)
         elif topic == topics.HUB_STATE:
             self.uploader.on_hub_state(payload)
             self._live_ev.set()

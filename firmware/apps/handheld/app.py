@@ -36,14 +36,14 @@ class Handheld:
         self.points = []
         self.shots = device.state.get("shots", 0)
         self.done = False
-        device.on_command("task", self._cmd_task)
+        device.on_command("task", self._cmd_field)
         device.on_command("verify", self._cmd_verify)
-        device.on_command("notice", self._cmd_notice)
+        device.on_command("notice", self._cmd_field)
         # tasks, their reference images and notices: apps/handheld/tasks.py, imported when the
         # first one arrives (the heap of a 192K handheld is tight)
         self.tasks = None
         self._answering = False  # one answerer at a time (run() and _inputs() both drain)
-        device.add_fw_listener(self)
+        device.fw_listener = self  # gl/v1/{dev}/fw messages: a task's image chunks
         # Prompts raised by hub commands, answered by the worker. Kept in state: the command's
         # cseq is already spent, so a prompt lost in a reboot could never come back.
         self.pending = [tuple(p) for p in (device.state.get("inbox", None) or [])]
@@ -199,11 +199,8 @@ class Handheld:
             self.tasks = Tasks(self)
         return self.tasks
 
-    async def _cmd_task(self, cmd):
-        return await self._tasks().on_task(cmd)
-
-    async def _cmd_notice(self, cmd):
-        return await self._tasks().on_notice(cmd)
+    async def _cmd_field(self, cmd):  # a task or a notice: apps/handheld/tasks.py
+        return await self._tasks().on_command(cmd)
 
     def on_reply(self, payload):
         """A gl/v1/{dev}/fw message: a reference image's chunk (or the hub's refusal)."""
@@ -212,13 +209,8 @@ class Handheld:
 
     async def _cmd_verify(self, cmd):
         a = cmd["args"]
-        req = {"case_id": a.get("case_id"), "task_id": a.get("task_id"),
-               "text": a.get("text", ""), "loc": a.get("loc"), "category": a.get("category")}
-        self.ui.show("verify case %s on site" % req["case_id"])
-        if req["text"]:
-            self.ui.show(req["text"])
-        if req["loc"]:
-            self.ui.show("at %s, %s" % (req["loc"].get("lat_e6"), req["loc"].get("lon_e6")))
+        req = {"case_id": a.get("case_id"), "task_id": a.get("task_id")}
+        self.ui.show("verify case %s on site: %s" % (req["case_id"], a.get("text", "")))
         self.prompt("verify", req)
         return "delivered"
 
@@ -233,15 +225,13 @@ class Handheld:
     async def _answer_pending(self):
         if self._answering:  # the other loop is at it: one prompt is never answered twice
             return
-        self._answering = True
-        try:
-            while self.pending:
-                what, item = self.pending[0]
-                await self._answer(what, item)
-                self.pending.pop(0)  # answered (a power cut before this asks again)
-                self._save_inbox()
-        finally:
-            self._answering = False
+        self._answering = True  # an error in _answer ends the run (run() re-raises it)
+        while self.pending:
+            what, item = self.pending[0]
+            await self._answer(what, item)
+            self.pending.pop(0)  # answered (a power cut before this asks again)
+            self._save_inbox()
+        self._answering = False
 
     async def _answer(self, what, item):
         if what == "task":
@@ -249,11 +239,11 @@ class Handheld:
             ans = await self.ui.choose("task %s" % item["task_id"], _ANSWERS_TASK, "task")
             if ans == "ignore":
                 self._tasks().forget(item["task_id"])
-                return
-            await self.task_step(item, "accept")
-            if ans == "close":
-                await self.task_step(item, "progress", "on site")
-                await self.task_step(item, "close", "done")
+            else:
+                await self.task_step(item, "accept")
+                if ans == "close":
+                    await self.task_step(item, "progress", "on site")
+                    await self.task_step(item, "close", "done")
         else:
             ans = await self.ui.choose("verify %s" % item["case_id"], _ANSWERS_VERIFY, "verify")
             await self.verify(item, ans)
@@ -311,8 +301,7 @@ class Handheld:
         self.ui.show("grid %s, worker %s" % (self.grid, self.worker or "-"))
         patrol = asyncio.create_task(self._patrol())
         inputs = asyncio.create_task(self._inputs())
-        kept = self.device.state.get("tasks", None) or {}
-        if [t for t in kept.values() if t.get("images")]:
+        if self.device.state.get("tasks", None):
             self._tasks().kick()  # tasks kept across a restart may still lack images
         exit_when_done = self.opt("exit_when_done", False)
         try:

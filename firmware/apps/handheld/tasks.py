@@ -3,26 +3,148 @@ when the first one arrives (or a restart finds tasks kept in state): a 192K hand
 OTA loader has no heap for code it does not run.
 
 A `task` command carries the text, location, deadline and up to 4 reference images by
-{sha256, size, mime}. The images are pulled in the background over the firmware channel
-(lib/pull.py, itself imported only for that and forgotten after), each checked by its hash
-before it takes its name; what a lost link or a silent hub left is tried again every
+{sha256, size, mime}. The images are pulled in the background (Pull, below) over the firmware
+channel (gl/v1/{dev}/fwreq -> gl/v1/{dev}/fw, as protocol/bundle.py writes the requests), 1 KiB
+at a time into <path>.part, resumed from its last whole chunk, and checked against the hash
+before they take their name; what a lost link or a silent hub left is tried again every
 FETCH_RETRY_S; the hub's refusal (the task was cancelled) ends the tries for that image.
+
+One module, not two: every firmware file is an entry of an OTA bundle's manifest, and the
+192K handheld parses the whole manifest when it checks an `ota` command (docs/firmware.md,
+"Memory").
 
     t = Tasks(handheld); await t.on_task(cmd); await t.ready(task_id); t.forget(task_id)
 """
 
 import asyncio
-import gc
-import sys
+import binascii
+import hashlib
+import json
+import os
 
 import log as log_mod
 from compat import exists, remove
+
+from protocol import chunking, topics
+from protocol.errors import ProtocolError
 
 _log = log_mod.getLogger("tasks")
 MAX_TASKS = 8  # open tasks kept in state (the oldest goes first: the state is held in RAM)
 MAX_NOTICES = 10  # broadcast notices kept in state for the screen
 IMAGE_WAIT_MS = 20000  # how long a task's prompt waits for its images before it is asked
 FETCH_RETRY_S = 30
+REPLY_TIMEOUT_S = 15
+# bytes a request asks for: a reply frame is allocated whole by the MQTT reader, and on a
+# 192K handheld with its upload under way a 4 KiB block is often not free in one piece
+CHUNK = 1024
+TRIES = 8  # requests of one chunk before the pull gives up (it is tried again later)
+
+
+class Refused(Exception):
+    """The hub will not serve the blob (the task was cancelled, or it never offered it)."""
+
+
+class Pull:
+    def __init__(self, dev, link):
+        self.link = link
+        self.topic = topics.fwreq(dev)
+        self._want = None
+        self._reply = None
+        self._got = asyncio.Event()
+        self.requests = 0
+
+    def on_reply(self, payload):
+        # protocol/bundle.py parses these too; it is not imported here: too big for the heap
+        if self._want is None:
+            return
+        if payload[:1] == b"{":  # the hub's refusal {"error", "i", "sha"}
+            try:
+                obj = json.loads(payload)
+            except ValueError:
+                return
+            if (obj.get("sha"), obj.get("i")) == self._want:
+                self._reply = Refused("hub_" + str(obj.get("error"))[:32])
+                self._got.set()
+            return
+        try:
+            sha, i, total, data = chunking.parse_frame(payload)
+        except ProtocolError:
+            return
+        if (sha, i) != self._want:
+            return
+        self._reply = (total, data)  # a view into the payload: no copy
+        self._got.set()
+
+    async def _chunk(self, sha, i, n):
+        # the request as protocol.bundle.fetch_request writes it (canonical JSON)
+        req = ('{"cs":%d,"i":%d,"sha":"%s"}' % (CHUNK, i, sha)).encode()
+        for _ in range(TRIES):
+            if not self.link.is_up():  # the caller tries again later: never waits for the link
+                raise OSError("link down")
+            self._want, self._reply = (sha, i), None
+            self._got.clear()
+            try:
+                await self.link.publish(self.topic, req, 1)
+                self.requests += 1
+                await asyncio.wait_for(self._got.wait(), REPLY_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                continue
+            except OSError:
+                await asyncio.sleep(1)
+                continue
+            finally:
+                self._want = None
+            r, self._reply = self._reply, None
+            if isinstance(r, Refused):
+                raise r
+            if r[0] != n:
+                raise Refused("hub says %d chunks, want %d" % (r[0], n))
+            return r[1]
+        raise OSError("no reply for chunk %d of %s" % (i, sha[:12]))
+
+    async def get(self, sha, size, path):
+        """Fetch blob sha (size bytes) to path; True when it is there and checked. A partial
+        file (path.part) is resumed from its last whole chunk."""
+        if exists(path):
+            return True
+        part = path + ".part"
+        have = os.stat(part)[6] if exists(part) else 0
+        if have > size:
+            remove(part)
+            have = 0
+        n = chunking.chunk_count(size, CHUNK)
+        f = open(part, "r+b" if have else "wb")
+        try:
+            for i in range(have // CHUNK, n):
+                data = await self._chunk(sha, i, n)
+                want = size - i * CHUNK if i == n - 1 else CHUNK
+                if len(data) != want:
+                    raise Refused("chunk %d has %d bytes, want %d" % (i, len(data), want))
+                f.seek(i * CHUNK)
+                f.write(data)
+                data = None
+                f.flush()
+        finally:
+            f.close()
+        if _sha_of(part) != sha:
+            remove(part)  # never kept under the name: fetched again from the start
+            _log.warning("image %s failed its hash check", sha[:12])
+            return False
+        os.rename(part, path)
+        return True
+
+
+def _sha_of(path):
+    h = hashlib.sha256()
+    buf = bytearray(512)
+    mv = memoryview(buf)
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(mv[:n])
+    return binascii.hexlify(h.digest()).decode()
 
 
 class Tasks:
@@ -38,6 +160,9 @@ class Tasks:
     def _save(self, tasks):
         self.device.state.set("tasks", tasks)
         self.device.state.save()
+
+    async def on_command(self, cmd):
+        return await (self.on_task(cmd) if cmd["op"] == "task" else self.on_notice(cmd))
 
     async def on_task(self, cmd):
         a = cmd["args"]
@@ -86,7 +211,7 @@ class Tasks:
 
     def kick(self):
         """Start the background fetch unless it runs (it ends when nothing is left)."""
-        if not self.fetching:
+        if not self.fetching and [t for t in self._tasks().values() if self.missing(t)]:
             self.fetching = True
             asyncio.create_task(self._fetcher())
 
@@ -106,22 +231,16 @@ class Tasks:
                     try:
                         if self.device.link.is_up():
                             await self.fetch(tid)
-                    except MemoryError:  # no heap for lib/pull.py or a reply now: later
+                    except MemoryError:  # no heap for a reply now: later
                         _log.warning("reference images of %s: no heap, later", tid)
                     task = self._tasks().get(tid)
                     left = left or bool(task and self.missing(task))
-                self._forget_pull()  # its code and buffers back to the heap
+                self.pull = None  # its buffers back to the heap
                 if not left:
                     return
                 await asyncio.sleep(FETCH_RETRY_S)
         finally:
             self.fetching = False
-
-    def _forget_pull(self):
-        if self.pull is not None:
-            self.pull = None
-            sys.modules.pop("pull", None)
-            gc.collect()
 
     async def ready(self, tid):
         """Give the task's images up to IMAGE_WAIT_MS before its prompt (so `seen` names what
@@ -140,8 +259,6 @@ class Tasks:
         task = self._tasks().get(tid)
         if not task or not self.missing(task):
             return
-        from pull import Pull, Refused
-
         if self.pull is None:
             self.pull = Pull(self.device.dev, self.device.link)
         seen, refused = list(task.get("seen", [])), list(task.get("refused", []))

@@ -43,6 +43,10 @@ def _case(db_session: Session, clock: FrozenClock, settings: Settings, demo: Dem
 
 
 def _pass(db_session: Session, clock: FrozenClock, settings: Settings) -> None:
+    # a pass runs in a fresh transaction, as the hub's supervision loop does: a read left open
+    # by the test would keep SQLite's snapshot from before the API's writes
+    db_session.rollback()
+    db_session.expire_all()
     run_supervision(db_session=db_session, clock=clock, settings=settings)
     db_session.commit()
 
