@@ -165,11 +165,18 @@ def get_task(*, db_session: Session, task_id: str) -> FieldTask:
 
 
 def offered_images(*, db_session: Session, device_id: str) -> set[str]:
-    """The reference images of the device's open tasks (what the firmware channel serves it
-    besides firmware)."""
+    """The reference images of the device's open tasks whose command reached it (what the
+    firmware channel serves it besides firmware): a task whose command expired, failed or was
+    refused before the device had it offers nothing."""
+    reached = (CommandStatus.sent.value, CommandStatus.delivered.value,
+               CommandStatus.succeeded.value)  # fmt: skip
     rows = db_session.scalars(
-        select(FieldTask.images).where(
-            FieldTask.device_id == device_id, FieldTask.status.in_(OPEN_TASKS)
+        select(FieldTask.images)
+        .join(Command, Command.id == FieldTask.command_id)
+        .where(
+            FieldTask.device_id == device_id,
+            FieldTask.status.in_(OPEN_TASKS),
+            Command.status.in_(reached),
         )
     )
     return {i["sha256"] for images in rows for i in images or [] if isinstance(i, dict)}

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.cases import field_tasks
 from hub.cases.models import Case
 from hub.clock import FrozenClock
+from hub.commands.models import Command
 from hub.media.store import FileBlobStore
 from hub.mqtt_messages import Inbound
 from hub.ota.serving import FirmwareServer
@@ -143,6 +144,14 @@ def test_the_firmware_channel_serves_a_tasks_image_to_its_device_while_open(
                                  lambda reason, _d, _w: rejected.append(reason))  # fmt: skip
         return bytes(reply.payload)
 
+    def command_status(status: str) -> None:
+        command = db_session.get(Command, task["command_id"])
+        assert command is not None
+        command.status = status
+        db_session.commit()
+
+    assert json.loads(ask("hh-0001"))["error"] == "not_offered"  # the command not sent yet
+    command_status("sent")  # the dispatcher published it
     got, i = b"", 0
     while True:
         frame_sha, index, total, data = chunking.parse_frame(ask("hh-0001", i))
@@ -153,9 +162,13 @@ def test_the_firmware_channel_serves_a_tasks_image_to_its_device_while_open(
             break
     assert got == JPEG
     assert json.loads(ask("hh-other"))["error"] == "not_offered"  # another device
+    command_status("expired")  # never reached the device: nothing to serve
+    assert json.loads(ask("hh-0001"))["error"] == "not_offered"
+    command_status("succeeded")
+    assert chunking.parse_frame(ask("hh-0001"))[0] == sha
     client.post(f"/api/tasks/{task['task_id']}/cancel", headers=op)
     assert json.loads(ask("hh-0001"))["error"] == "not_offered"  # the task is over
-    assert rejected == ["fw_not_offered", "fw_not_offered"]
+    assert rejected == ["fw_not_offered"] * 4
 
 
 def test_a_broadcast_reaches_the_areas_handhelds_and_stays_in_the_callers_area(
