@@ -9,9 +9,10 @@ at a time into <path>.part, resumed from its last whole chunk, and checked again
 before they take their name; what a lost link or a silent hub left is tried again every
 FETCH_RETRY_S; the hub's refusal (the task was cancelled) ends the tries for that image.
 
-One module, not two: every firmware file is an entry of an OTA bundle's manifest, and the
-192K handheld parses the whole manifest when it checks an `ota` command (docs/firmware.md,
-"Memory").
+Pull is the download of lib/fetch.py made small (no job, no manifest, no deadline): importing
+fetch.py, the OTA's, for a photo would cost the heap more than these lines. One module, not
+two: with the pull in a file of its own a 192K handheld with the loader failed to check `ota`
+commands in the OTA tests (docs/firmware.md, "Tasks").
 
     t = Tasks(handheld); await t.on_task(cmd); await t.ready(task_id); t.forget(task_id)
 """

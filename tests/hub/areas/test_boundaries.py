@@ -321,49 +321,24 @@ def test_the_evidence_gate_uses_the_grid_boundary(
     with session_factory() as db_session:
         case = db_session.get(Case, case_id)
         assert case is not None
-        clock.advance(minutes=10)
-        device_events.on_verify(
-            db_session=db_session,
-            settings=settings,
-            clock=clock,
-            event=verify_event(
-                seq=2,
-                at=clock.now(),
-                case_id=case_id,
-                task_id=task,
-                lat_e6=30_251_000,
-                lon_e6=outside,
-            ),
-        )
-        db_session.commit()
+
+        def photo_at(seq: int, lon_e6: int, action: str) -> CaseTransition:
+            clock.advance(minutes=10)
+            event = verify_event(seq=seq, at=clock.now(), case_id=case_id, task_id=task,
+                                 lat_e6=30_251_000, lon_e6=lon_e6)  # fmt: skip
+            device_events.on_verify(db_session=db_session, settings=settings, clock=clock,
+                                    event=event)  # fmt: skip
+            db_session.commit()
+            rows = select(CaseTransition).where(
+                CaseTransition.case_id == case_id, CaseTransition.action == action
+            )
+            return db_session.scalars(rows).one()
+
+        refused = photo_at(2, outside, "verify_refused")
         assert case.status == CaseStatus.verifying
-        refused = db_session.scalars(
-            select(CaseTransition).where(
-                CaseTransition.case_id == case_id, CaseTransition.action == "verify_refused"
-            )
-        ).one()
         assert "outside grid 33010200100101's boundary" in (refused.reason or "")
-        clock.advance(minutes=1)
-        device_events.on_verify(
-            db_session=db_session,
-            settings=settings,
-            clock=clock,
-            event=verify_event(
-                seq=3,
-                at=clock.now(),
-                case_id=case_id,
-                task_id=task,
-                lat_e6=30_251_000,
-                lon_e6=inside,
-            ),
-        )
-        db_session.commit()
+        closing = photo_at(3, inside, "close")
         assert case.status == CaseStatus.closed
-        closing = db_session.scalars(
-            select(CaseTransition).where(
-                CaseTransition.case_id == case_id, CaseTransition.action == "close"
-            )
-        ).one()
         assert closing.evidence["boundary_version"] == 1
         assert closing.evidence["outside_boundary_m"] == 0.0
         assert 0 < closing.evidence["distance_m"] < 100
