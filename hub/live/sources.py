@@ -9,23 +9,24 @@
 Each table is written in the transaction of the change itself, by whichever process makes it
 (the API, an ingest worker), so the feed needs nothing but the database. ``visible`` is the
 scope rule: the grid-code prefix of the case, the gate's grid, the device's binding; a unit
-sees only the case events of cases assigned to it, and no alarm or device events.
+sees only the case events of cases it leads or co-handles (a part not released), and no alarm
+or device events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.access.models import AccessLogEntry
 from hub.auth.models import Role
 from hub.auth.service import Principal
-from hub.cases.models import Case, CaseTransition
+from hub.cases.models import Case, CaseTransition, CaseUnit, PartStatus
 from hub.devices.models import DevicePresence
 
 # The order of the sources in a cursor (and within one poll).
@@ -39,6 +40,7 @@ class LiveEvent:
     data: dict[str, Any]  # what the browser gets (hub/console/static/live.js)
     area: str | None  # the grid (or community) code it belongs to; None: no area
     unit_id: int | None  # the case's unit (case and transition events)
+    co_units: frozenset[int] = frozenset()  # its co-handling units (parts not released)
 
 
 def visible(principal: Principal, event: LiveEvent) -> bool:
@@ -47,7 +49,7 @@ def visible(principal: Principal, event: LiveEvent) -> bool:
         return (
             event.type in ("case", "transition")
             and principal.unit_id is not None
-            and event.unit_id == principal.unit_id
+            and (event.unit_id == principal.unit_id or principal.unit_id in event.co_units)
         )
     return principal.covers(event.area)
 
@@ -117,11 +119,18 @@ class _Source:
     at_column: Any  # when the hub wrote the row (its clock)
     area_column: Any  # what ``LiveEvent.area`` is read from
     unit_column: Any | None  # what ``LiveEvent.unit_id`` is read from (None: no unit)
+    case_column: Any | None = None  # the case's id (its co-handlers see it too)
 
 
 _SOURCES: dict[str, _Source] = {
     "case": _Source(
-        Case.id, lambda: select(Case), _case_event, Case.created_at, Case.grid_code, Case.unit_id
+        Case.id,
+        lambda: select(Case),
+        _case_event,
+        Case.created_at,
+        Case.grid_code,
+        Case.unit_id,
+        Case.id,
     ),
     "transition": _Source(
         CaseTransition.id,
@@ -132,6 +141,7 @@ _SOURCES: dict[str, _Source] = {
         CaseTransition.at,
         Case.grid_code,
         Case.unit_id,
+        CaseTransition.case_id,
     ),
     "alarm": _Source(
         AccessLogEntry.id,
@@ -162,11 +172,40 @@ def _visible_clause(src: _Source, principal: Principal) -> ColumnElement[bool] |
         if src.unit_column is None or principal.unit_id is None:
             return false()
         clause: ColumnElement[bool] = src.unit_column == principal.unit_id
+        if src.case_column is not None:
+            clause = or_(clause, src.case_column.in_(_co_handled(principal.unit_id)))
         return clause
     if principal.scope_code is None:
         return None
     area: ColumnElement[bool] = src.area_column.startswith(principal.scope_code, autoescape=True)
     return area
+
+
+def _co_handled(unit_id: int) -> Any:
+    return select(CaseUnit.case_id).where(
+        CaseUnit.unit_id == unit_id, CaseUnit.status != PartStatus.released.value
+    )
+
+
+def _with_co_units(db_session: Session, events: list[LiveEvent]) -> list[LiveEvent]:
+    """The events with their cases' co-handling units (one query for the batch)."""
+    ids = {e.row_id if e.type == "case" else e.data["case_id"] for e in events}
+    if not ids:
+        return events
+    parts: dict[int, set[int]] = {}
+    for case_id, unit_id in db_session.execute(
+        select(CaseUnit.case_id, CaseUnit.unit_id).where(
+            CaseUnit.case_id.in_(ids), CaseUnit.status != PartStatus.released.value
+        )
+    ):
+        parts.setdefault(case_id, set()).add(unit_id)
+    if not parts:
+        return events
+    return [
+        replace(e, co_units=frozenset(parts.get(e.row_id if e.type == "case" else
+                                                e.data["case_id"], ())))
+        for e in events
+    ]  # fmt: skip
 
 
 def read_after(
@@ -193,7 +232,8 @@ def read_after(
     else:
         query = query.where(src.id_column <= upto_id).order_by(src.id_column.desc())
         rows = list(reversed(list(db_session.execute(query.limit(limit)))))
-    return [src.event(row) for row in rows]
+    events = [src.event(row) for row in rows]
+    return _with_co_units(db_session, events) if src.case_column is not None else events
 
 
 def newest_ids(*, db_session: Session) -> dict[str, int]:

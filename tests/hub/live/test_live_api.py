@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from hub.auth import passwords
 from hub.cases.flows import device_events
 from hub.cases.models import CaseTransition
+from hub.cases.parts import parts_of
 from hub.clock import FrozenClock
 from hub.devices import service as devices
 from hub.devices.schemas import DeviceCreate
@@ -64,6 +65,7 @@ def test_a_case_made_by_another_process_arrives_within_2_s(
         f"""
         import time
         from hub.cases.flows import device_events
+from hub.cases.parts import parts_of
         from hub.clock import FrozenClock
         from hub.db import make_engine, make_session_factory
         from hub.settings import Settings
@@ -380,3 +382,25 @@ def test_hub_run_stops_promptly_with_a_stream_open(
         if hub.poll() is None:
             hub.kill()
             hub.wait()
+
+
+def test_a_co_handling_unit_gets_the_events_of_the_cases_it_co_handles(
+    live_hub: Served,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+) -> None:
+    """Illegal construction is led by the property & sanitation unit with the community office
+    beside it (the demo's responsibilities): the office's stream carries that case too; a case
+    it neither leads nor co-handles never reaches it."""
+    office = Stream(live_hub.url, bearer(demo.tokens["unit-330102001001-office"])).start()
+    joint = report(db_session, clock, settings, 1, category="illegal_construction")
+    other = report(db_session, clock, settings, 2, category="garbage")  # property's alone
+    assert joint.unit_id != demo.units["Qinghefang Community office"]
+    parts = parts_of(db_session=db_session, case_id=joint.id)
+    assert {p.unit_id for p in parts} == {demo.units["Qinghefang Community office"]}
+    office.wait("the co-handled case", lambda: office.of("case") and office.of("transition"))
+    assert [e.data["id"] for e in office.of("case")] == [joint.id]
+    assert {e.data["case_id"] for e in office.of("transition")} == {joint.id}
+    assert other.id not in {e.data.get("id", e.data.get("case_id")) for e in office.events}
