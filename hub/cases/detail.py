@@ -10,6 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.areas import boundaries
 from hub.areas.models import Area, Grid, Level, Unit, UnitResponsibility, Worker
 from hub.auth.models import ApiToken, Role
 from hub.auth.service import Principal
@@ -260,12 +261,15 @@ def _map(db_session: Session, case: Case) -> CaseMap:
             1,
         )
     own = next((g for g in community if g.current), None)
+    shape = boundaries.current(db_session=db_session, grid_code=grid.code) if grid else None
     return CaseMap(
         grid=own,
         community_grids=community,
         report=report,
         verification=verification,
         distance_m=distance,
+        boundary=shape.geometry if shape is not None else None,
+        boundary_version=shape.version if shape is not None else None,
     )
 
 

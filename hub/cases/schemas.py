@@ -159,6 +159,9 @@ class CaseMap(BaseModel):
     report: MapPoint | None
     verification: VerificationPoint | None
     distance_m: float | None  # report -> verification, metres (great circle)
+    # the case grid's boundary in force (GeoJSON geometry; None: it has none yet)
+    boundary: dict[str, Any] | None = None
+    boundary_version: int | None = None
 
 
 class UnitChoice(BaseModel):

@@ -19,6 +19,8 @@ from typing import Any
 from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
+from hub.areas import boundaries
+from hub.areas.models import Grid
 from hub.cases import actions
 from hub.cases.flows import device_events
 from hub.cases.flows.unit_feedback import submit_feedback
@@ -30,6 +32,7 @@ from hub.notify import service as notify_service
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import (
+    GRID,
     GRID_LAT,
     GRID_LON,
     OTHER_STREET_GRID,
@@ -91,6 +94,13 @@ def filed_case(
     photo = store_blob(db_session, store, at=clock.now(), data=png(), mime="image/png")
     audio = store_blob(db_session, store, at=clock.now(), data=wav(), mime="audio/wav")
     add_handheld(db_session, at=clock.now())
+    grid = db_session.get(Grid, GRID)
+    assert grid is not None
+    w, s, e, n = (GRID_LON - 1000) / 1e6, (GRID_LAT - 1000) / 1e6, (GRID_LON + 1000) / 1e6, (
+        GRID_LAT + 1000) / 1e6  # fmt: skip
+    square = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+    boundaries.imported(db_session=db_session, grid=grid, actor="import", at=clock.now(),
+                        geom=boundaries.parse_geometry(square))  # fmt: skip
     manual = settings.model_copy(update={"auto_dispatch_reports": False})
     event = report_event(seq=1, at=clock.now(), text="井盖缺失 manhole cover missing")
     event["blobs"] = [photo, audio]
@@ -222,6 +232,8 @@ def test_the_case_page_media_map_dispatch_and_verification(
     expect(box.locator("path.m-grid")).to_have_count(1)
     expect(box.locator("path.m-grids")).to_have_count(1)
     expect(box.locator(".legend")).to_contain_text("上报位置")
+    expect(box.locator("path.m-boundary")).to_have_count(1)  # the grid's polygon, dashed
+    expect(box.locator(".legend")).to_contain_text("网格边界（第 1 版）")
     expect(detail.locator(".media figure.image figcaption")).to_have_text("上报 · 照片")
     expect(detail.locator(".media figure.audio figcaption")).to_have_text("上报 · 录音")
     expect(box.locator("#distance")).to_have_text("尚无现场核查位置。")

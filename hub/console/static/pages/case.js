@@ -43,7 +43,8 @@ export const text = {
       verify_refused: "核查", verify_pending: "核查", reopen: "返工"},
     map: "位置", no_location: "该案件没有位置信息，无法显示地图。",
     legend_grid: "本网格（中心点）", legend_grids: "本社区其他网格", legend_report: "上报位置",
-    legend_verify: "核查位置", distance: (m) => `上报位置与核查位置相距 ${m} 米`,
+    legend_verify: "核查位置", legend_boundary: (v) => `网格边界（第 ${v} 版）`,
+    distance: (m) => `上报位置与核查位置相距 ${m} 米`,
     no_verify: "尚无现场核查位置。", map_failed: "地图无法加载。",
     enlarge: "点击放大", close_view: "关闭",
     one_key: "一键上报", notices: "联络员通知", no_notices: "尚未通知任何联络员。",
@@ -106,6 +107,7 @@ export const text = {
     map: "Location", no_location: "This case has no location: no map to show.",
     legend_grid: "this grid (centre)", legend_grids: "other grids of the community",
     legend_report: "report location", legend_verify: "verification location",
+    legend_boundary: (v) => `grid boundary (version ${v})`,
     distance: (m) => `${m} m between the report and the verification`,
     no_verify: "No on-site verification location yet.", map_failed: "The map cannot be loaded.",
     enlarge: "click to enlarge", close_view: "Close",
@@ -511,7 +513,7 @@ async function drawMap(view, box, c, ctx) {
   const s = t();
   const m = c.map;
   const grids = m.community_grids.filter((g) => g.lat_e6 !== null && g.lon_e6 !== null);
-  if (!m.report && !m.verification && !grids.length) {
+  if (!m.report && !m.verification && !grids.length && !m.boundary) {
     box.innerHTML = `<p class="muted no-location">${s.no_location}</p>`;
     return;
   }
@@ -519,6 +521,8 @@ async function drawMap(view, box, c, ctx) {
     <ul class="legend">
       ${grids.length ? `<li><i class="sw grid"></i>${s.legend_grid}</li>
         <li><i class="sw grids"></i>${s.legend_grids}</li>` : ""}
+      ${m.boundary ? `<li><i class="sw boundary"></i>${esc(s.legend_boundary(
+        m.boundary_version))}</li>` : ""}
       ${m.report ? `<li><i class="sw report"></i>${s.legend_report}</li>` : ""}
       ${m.verification ? `<li><i class="sw verify"></i>${s.legend_verify}</li>` : ""}
     </ul>
@@ -537,6 +541,11 @@ async function drawMap(view, box, c, ctx) {
   const map = L.map(box.querySelector("#case-map"), {attributionControl: false,
     zoomSnap: 0.25});
   const drawn = [];
+  // GeoJSON positions are [lon, lat], as L.geoJSON reads them; a polygon is added once the
+  // map has its view (before that its renderer has no bounds to clip against)
+  const outline = m.boundary ? L.geoJSON(m.boundary, {style: {className: "m-boundary",
+    color: "#1d3557", weight: 2, dashArray: "6 4", fillOpacity: 0.05}}) : null;
+  if (outline) drawn.push(outline);
   for (const g of grids) {
     const marker = L.circleMarker(ll(g), {radius: g.current ? 9 : 6,
       className: g.current ? "m-grid" : "m-grids", color: g.current ? "#1d3557" : "#8fa6c4",
@@ -562,6 +571,7 @@ async function drawMap(view, box, c, ctx) {
   map.invalidateSize();  // the box may have just been laid out
   if (drawn.length === 1 || !map.getSize().x) map.setView(bounds.getCenter(), 17);
   else map.fitBounds(bounds.pad(0.25), {maxZoom: 18});
+  if (outline) outline.addTo(map);
   maps.set(view, map);
   ctx.signal.addEventListener("abort", () => { if (maps.get(view) === map) map.remove(); });
 }
