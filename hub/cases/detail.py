@@ -19,7 +19,15 @@ from hub.cases.deadlines import is_overdue
 from hub.cases.duplicates import duplicates_of
 from hub.cases.endpoints import ACTION_ENDPOINTS, offered_actions
 from hub.cases.geo import haversine_m
-from hub.cases.models import Case, CaseStatus, CaseTransition, CaseUnit, HotlineTicket, PartStatus
+from hub.cases.models import (
+    Case,
+    CaseStatus,
+    CaseTransition,
+    CaseUnit,
+    FieldTask,
+    HotlineTicket,
+    PartStatus,
+)
 from hub.cases.parts import parts_of
 from hub.cases.routing import area_code_at, route, upper_level
 from hub.cases.schemas import (
@@ -35,6 +43,7 @@ from hub.cases.schemas import (
     MediaItem,
     StepRead,
     SupervisionRead,
+    TaskRead,
     TransitionRead,
     UnitChoice,
     VerificationPoint,
@@ -363,6 +372,12 @@ def case_detail(
             NotificationRead.of(row)
             for row in notifications_of_case(
                 db_session=db_session, principal=principal, case_id=case.id
+            )
+        ],
+        tasks=[
+            TaskRead.model_validate(row)
+            for row in db_session.scalars(
+                select(FieldTask).where(FieldTask.case_id == case.id).order_by(FieldTask.id)
             )
         ],
     )

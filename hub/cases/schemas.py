@@ -227,6 +227,7 @@ class CaseDetail(CaseRead):
     # what the units' liaisons were told about the case, and how each delivery went (a unit:
     # its own notices only)
     notifications: list[NotificationRead] = Field(default_factory=list)
+    tasks: list[TaskRead] = Field(default_factory=list)  # 下发任务 about the case, oldest first
 
 
 class CasePage(BaseModel):
@@ -511,3 +512,6 @@ class BroadcastRead(BaseModel):
     created_by: str
     created_at: datetime
     deliveries: list[BroadcastDelivery]
+
+
+CaseDetail.model_rebuild()  # its ``tasks`` are TaskRead, defined after it

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.areas import boundaries
@@ -25,7 +26,7 @@ from hub.cases import actions
 from hub.cases.flows import device_events
 from hub.cases.flows.unit_feedback import submit_feedback
 from hub.cases.geo import haversine_m
-from hub.cases.models import Case
+from hub.cases.models import Case, FieldTask
 from hub.clock import FrozenClock
 from hub.media.store import FileBlobStore
 from hub.notify import service as notify_service
@@ -469,3 +470,39 @@ def test_a_two_unit_case_shows_its_units_and_takes_a_co_handlers_part(
     expect(notice).to_contain_text("整改通知")
     expect(notice).to_contain_text("待答复")
     assert outside.urls == []
+
+
+def test_a_task_with_a_reference_photo_is_sent_from_the_case_page(
+    page,
+    served_hub: str,
+    db_session: Session,
+    clock: FrozenClock,
+    settings: Settings,
+    demo: DemoData,
+) -> None:
+    """下发任务: the operator names a title, a text and one of the case's photos; the task goes
+    to the grid's handheld as a signed command, and the case page lists it with its status."""
+    pg, _ = page
+    case, (photo, _, _), _ = filed_case(db_session, clock, settings, demo)
+    sign_in(pg, served_hub, STREET_A, PASSWORD)
+    expect(pg.locator("#summary")).to_contain_text("共")
+    pg.goto(f"{served_hub}/console#/cases/{case.id}")
+    pg.locator("button[data-action=task]").click()
+    dialog = pg.locator("dialog.act")
+    expect(dialog.locator("legend")).to_contain_text("参考图片")
+    dialog.locator("input[name=title]").fill("核实井盖位置")
+    dialog.locator("textarea[name=text]").fill("请到现场拍照确认")
+    dialog.locator(f"input[name=blobs][value='{photo['sha256']}']").check()
+    dialog.locator("button.primary").click()
+    expect(dialog).to_be_hidden()
+    item = pg.locator("ol.tasks li.task")
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("核实井盖位置")
+    expect(item.locator(".state")).to_have_text("已发送")
+    expect(item).to_contain_text("已核验参考图 0 张")
+    db_session.expire_all()
+    (task,) = db_session.scalars(select(FieldTask).where(FieldTask.case_id == case.id))
+    assert task.images == [{"sha256": photo["sha256"], "size": photo["size"],
+                            "mime": photo["mime"]}]  # fmt: skip
+    assert task.device_id == "hh-0001" and task.text == "请到现场拍照确认"
+    expect(pg.locator("ol.timeline")).to_contain_text("下发任务")

@@ -24,7 +24,8 @@ export const text = {
       verify_refused: "核查证据不合格", verify_pending: "等待核查照片", callback: "热线回访",
       co_assign: "增加协办单位", co_feedback: "协办反馈", co_release: "解除协办",
       complaint: "群众投诉重办", return_visit: "回访", supervision_response: "督办答复",
-      supervision_withdraw: "撤销督办"},
+      supervision_withdraw: "撤销督办", task: "下发任务", task_sent: "下发任务",
+      task_answer: "任务回复"},
     actor: {worker: "网格员", device: "设备", system: "系统", supervision: "系统督办"},
     confirm: "确认", cancel: "取消", reason: "理由", reason_required: "理由（必填）",
     choose_unit: "处置单位", routed: "（按类别自动选定）", keep_unit: "按类别自动选定",
@@ -61,6 +62,10 @@ export const text = {
       other: "其他"},
     visit_outcomes: {satisfied: "满意", unsatisfied: "不满意", unreachable: "联系不上"},
     sup_h: "督办记录", sup_deadline: "答复期限（默认按督办方式）", sup_answer: "答复",
+    tasks_h: "下发任务", task_title: "任务标题", task_text: "任务内容", task_deadline: "完成期限",
+    task_images: "参考图片（网格员手持终端下载并核验）", task_seen: (n) => `已核验参考图 ${n} 张`,
+    task_answer_h: "回复", task_status: {sent: "已发送", delivered: "已送达", accepted: "已接收",
+      done: "已完成", cancelled: "已撤回"},
     sup_status: {open: "待答复", met: "已落实", escalated: "逾期升级", withdrawn: "已撤销",
       case_closed: "随案办结"}, sup_auto: "系统自动",
     unit_kinds: {territorial: "属地", functional: "属事"},
@@ -83,7 +88,8 @@ export const text = {
       co_assign: "Add a co-handling unit", co_feedback: "Co-handler's feedback",
       co_release: "Release a co-handler", complaint: "Resident's complaint (reopen)",
       return_visit: "Return visit", supervision_response: "Supervision answered",
-      supervision_withdraw: "Supervision withdrawn"},
+      supervision_withdraw: "Supervision withdrawn", task: "Send a task",
+      task_sent: "Task sent", task_answer: "Task answered"},
     actor: {worker: "grid worker", device: "device", system: "system",
       supervision: "supervision"},
     confirm: "Confirm", cancel: "Cancel", reason: "Reason", reason_required: "Reason (required)",
@@ -128,6 +134,11 @@ export const text = {
     visit_outcomes: {satisfied: "satisfied", unsatisfied: "not satisfied",
       unreachable: "unreachable"},
     sup_h: "Supervision", sup_deadline: "Answer by (default: by kind)", sup_answer: "answer",
+    tasks_h: "Tasks to the field", task_title: "Title", task_text: "What to do",
+    task_deadline: "Due by", task_images: "Reference images (the handheld fetches and checks them)",
+    task_seen: (n) => `${n} reference image(s) checked`, task_answer_h: "answer",
+    task_status: {sent: "sent", delivered: "delivered", accepted: "accepted", done: "done",
+      cancelled: "withdrawn"},
     sup_status: {open: "open", met: "met", escalated: "escalated (deadline passed)",
       withdrawn: "withdrawn", case_closed: "ended with the case"}, sup_auto: "automatic",
     unit_kinds: {territorial: "territorial", functional: "functional"},
@@ -190,7 +201,15 @@ const FIELDS = {
     {name: "text", kind: "textarea", label: "feedback_text", required: true}],
   co_release: (c) => [{name: "unit_id", kind: "units", units: openParts(c), required: true},
     {name: "reason", kind: "textarea", required: true}],
+  task: (c) => [{name: "title", kind: "text", label: "task_title", required: true},
+    {name: "text", kind: "textarea", label: "task_text"},
+    {name: "deadline_at", kind: "datetime", label: "task_deadline"},
+    {name: "blobs", kind: "photos", media: c.media, label: "task_images"}],
 };
+
+/** Not a workflow step: a task to the grid's handheld (POST /api/tasks), for the centre. */
+const mayTask = (c) => ["admin", "operator"].includes(state.session?.role) &&
+  c.status !== "voided" && c.grid_code;
 
 /** The co-handlers whose part is still awaited, as unit choices. */
 const openParts = (c) => c.co_units.filter((u) => u.status === "assigned")
@@ -208,6 +227,8 @@ function fieldHtml(f) {
   switch (f.kind) {
     case "textarea":
       input = `<textarea name="${f.name}" rows="3" maxlength="2000"${req}></textarea>`; break;
+    case "text":
+      input = `<input name="${f.name}" maxlength="200"${req}>`; break;
     case "number":
       input = `<input name="${f.name}" type="number" min="1" step="1">`; break;
     case "coord":
@@ -240,7 +261,7 @@ function fieldHtml(f) {
     case "photos": {
       const photos = (f.media || []).filter((m) => m.kind === "image" && m.stored);
       if (!photos.length) return "";
-      return `<fieldset><legend>${s.close_photos}</legend>${photos.map((m) =>
+      return `<fieldset><legend>${s[f.label ?? "close_photos"]}</legend>${photos.map((m) =>
         `<label class="pick"><input type="checkbox" name="blobs" value="${esc(m.sha256)}">
           <img src="${content(m)}" alt="${s.photo}"></label>`).join("")}</fieldset>`;
     }
@@ -283,6 +304,9 @@ function bodyOf(action, form, c) {
     case "co_feedback": return {text: get("text") ?? "",
       unit_id: get("unit_id") ? Number(get("unit_id")) : undefined};
     case "co_release": return {unit_id: Number(get("unit_id")), reason: get("reason") ?? ""};
+    case "task": return {case_id: c.id, title: get("title") ?? "", text: get("text") ?? "",
+      images: data.getAll("blobs"),
+      deadline_at: get("deadline_at") ? new Date(get("deadline_at")).toISOString() : undefined};
     default: return {reason: get("reason")};
   }
 }
@@ -343,7 +367,7 @@ function show(view, detail, c, ctx) {
       ${c.satisfaction ? `· ${s.satisfaction} ${c.satisfaction}/5` : ""}</p>
     <section class="case-actions" aria-label="${s.actions}">
       <h3>${s.actions}</h3>
-      <div class="actions">${c.allowed_actions.map((a) =>
+      <div class="actions">${[...c.allowed_actions, ...(mayTask(c) ? ["task"] : [])].map((a) =>
         `<button type="button" data-action="${esc(a)}">${esc(s.action[a] ?? a)}</button>`)
         .join("") || `<p class="muted">${s.no_actions}</p>`}</div>
     </section>
@@ -356,6 +380,7 @@ function show(view, detail, c, ctx) {
         ${c.co_units.length ? unitsHtml(c) : ""}
         ${c.supervisions.length ? supervisionsHtml(c) : ""}
         ${c.hotline ? hotlineHtml(c.hotline) : ""}
+        ${c.tasks?.length ? tasksHtml(c) : ""}
         <h3>${s.notices}</h3><ul class="notices">${(c.notifications ?? []).map(noticeHtml)
           .join("") || `<li class="muted">${s.no_notices}</li>`}</ul>
       </div>
@@ -434,6 +459,21 @@ function supervisionsHtml(c) {
     </li>`).join("")}</ol>`;
 }
 
+/** The tasks sent to the grid's handheld about this case (下发任务) and their answers. */
+function tasksHtml(c) {
+  const s = t();
+  return `<h3>${s.tasks_h}</h3><ol class="tasks">${c.tasks.map((k) =>
+    `<li class="task ${esc(k.status)}" data-task="${esc(k.task_id)}">
+      <b>${esc(k.title)}</b> ${fmt(k.created_at)} ·
+      <b class="state">${esc(s.task_status[k.status] ?? k.status)}</b>
+      ${k.deadline_at ? `<span class="muted">· ${s.deadline} ${fmt(k.deadline_at)}</span>` : ""}
+      ${k.images.length ? `<br><span class="muted">${esc(s.task_seen(k.seen_images.length))}
+        / ${k.images.length}</span>` : ""}
+      ${k.answer_text ? `<br>${s.task_answer_h}: <span class="why">${esc(k.answer_text)}</span>`
+        : ""}
+    </li>`).join("")}</ol>`;
+}
+
 function hotlineHtml(h) {
   const s = t();
   const callback = h.callback_outcome
@@ -496,6 +536,13 @@ function openAction(view, detail, c, action, ctx) {
     error.textContent = "";
     guarded(async () => {
       const body = bodyOf(action, form, c);
+      if (action === "task") {  // answers the task, not the case: the case is read again
+        await api("/api/tasks", {method: "POST", body, signal: ctx.signal});
+        delete dialog.dataset.stale;
+        dialog.close();
+        render(view, {args: [c.id]}, ctx);
+        return;
+      }
       const fresh = await api(`/api/cases/${c.id}/${action.replaceAll("_", "-")}`,
         {method: "POST", body, signal: ctx.signal});
       delete dialog.dataset.stale;
