@@ -15,6 +15,7 @@ Event kinds and bodies (see docs/firmware.md):
 import asyncio
 import hashlib
 import os
+import sys
 
 _ANSWERS_TASK = ("accept", "close", "ignore")
 _ANSWERS_VERIFY = ("confirm", "reject")
@@ -144,6 +145,7 @@ class Handheld:
         await self.device.emit("task", body, media, extra=extra)
         if done is not None and done.get("images"):
             self._tasks().drop_images(done, tasks)
+            self.release_tasks()
 
     async def verify(self, req, result, text="", pos=None):
         body = {"case_id": req.get("case_id"), "task_id": req.get("task_id"), "result": result,
@@ -200,7 +202,18 @@ class Handheld:
         return self.tasks
 
     async def _cmd_field(self, cmd):  # a task or a notice: apps/handheld/tasks.py
-        return await self._tasks().on_command(cmd)
+        detail = await self._tasks().on_command(cmd)
+        self.release_tasks()
+        return detail
+
+    def release_tasks(self):
+        """Drop apps/handheld/tasks.py (~7 KB of a 192K heap) unless it is fetching images."""
+        if self.tasks is not None and not self.tasks.fetching:
+            self.tasks = None
+            sys.modules.pop("apps.handheld.tasks", None)
+            pkg = sys.modules.get("apps.handheld")
+            if pkg is not None and hasattr(pkg, "tasks"):  # the import set it on the package
+                delattr(pkg, "tasks")
 
     def on_reply(self, payload):
         """A gl/v1/{dev}/fw message: a reference image's chunk (or the hub's refusal)."""
@@ -236,9 +249,11 @@ class Handheld:
     async def _answer(self, what, item):
         if what == "task":
             await self._tasks().ready(item["task_id"])  # what the worker sees: `seen`
+            self.release_tasks()  # its code off the heap while the steps are signed
             ans = await self.ui.choose("task %s" % item["task_id"], _ANSWERS_TASK, "task")
             if ans == "ignore":
                 self._tasks().forget(item["task_id"])
+                self.release_tasks()
             else:
                 await self.task_step(item, "accept")
                 if ans == "close":

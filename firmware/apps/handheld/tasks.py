@@ -242,6 +242,7 @@ class Tasks:
                 await asyncio.sleep(FETCH_RETRY_S)
         finally:
             self.fetching = False
+            self.hh.release_tasks()
 
     async def ready(self, tid):
         """Give the task's images up to IMAGE_WAIT_MS before its prompt (so `seen` names what

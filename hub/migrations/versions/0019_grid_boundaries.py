@@ -59,11 +59,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("grids") as batch:
-        batch.drop_column("boundary_version")
     op.drop_index("uq_grid_boundaries_proposed", "grid_boundaries")
     op.drop_index("uq_grid_boundaries_in_force", "grid_boundaries")
     op.drop_index("ix_grid_boundaries_box", "grid_boundaries")
     op.drop_index("ix_grid_boundaries_status", "grid_boundaries")
     op.drop_index("ix_grid_boundaries_grid_code", "grid_boundaries")
     op.drop_table("grid_boundaries")
+    op.drop_column("grids", "boundary_version")  # as 0015 drops cases.one_key
