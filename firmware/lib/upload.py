@@ -66,7 +66,6 @@ class Uploader:
         self.receipts_deferred = 0  # checks put off for want of heap (then retried)
         self.receipts_dropped = 0  # receipts listing blobs the full queue let go
         self.trims_deferred = 0  # trims that found no heap (done again after a collection)
-        self.sends_deferred = 0  # sends that found no heap (resumed after a collection)
         self._rcpts = []  # raw receipts waiting for heap to be checked, oldest first
         self._rewind = False
         self._trim_seq = 0
@@ -240,8 +239,7 @@ class Uploader:
                 # no heap for this record now: its progress is saved after every PUBACK, so
                 # after a collection it goes on from there; the uploader never ends on it
                 self.uploading = False
-                self.sends_deferred += 1
-                _log.warning("send deferred: no heap (%d)", self.sends_deferred)
+                _log.warning("send deferred: no heap")
                 gc.collect()
                 await asyncio.sleep_ms(200)
 

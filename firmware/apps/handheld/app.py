@@ -15,7 +15,8 @@ Event kinds and bodies (see docs/firmware.md):
 import asyncio
 import hashlib
 import os
-import sys
+
+from device import _forget
 
 _ANSWERS_TASK = ("accept", "close", "ignore")
 _ANSWERS_VERIFY = ("confirm", "reject")
@@ -210,10 +211,7 @@ class Handheld:
         """Drop apps/handheld/tasks.py (~7 KB of a 192K heap) unless it is fetching images."""
         if self.tasks is not None and not self.tasks.fetching:
             self.tasks = None
-            sys.modules.pop("apps.handheld.tasks", None)
-            pkg = sys.modules.get("apps.handheld")
-            if pkg is not None and hasattr(pkg, "tasks"):  # the import set it on the package
-                delattr(pkg, "tasks")
+            _forget("apps.handheld.tasks")
 
     def on_reply(self, payload):
         """A gl/v1/{dev}/fw message: a reference image's chunk (or the hub's refusal)."""

@@ -248,7 +248,7 @@ def test_the_case_page_media_map_dispatch_and_verification(
 
     # dispatch through the dialog, to a unit picked by name
     buttons = detail.locator(".actions button")
-    expect(buttons).to_have_text(["作废", "派遣", "挂账", "督办"])
+    expect(buttons).to_have_text(["作废", "派遣", "挂账", "督办", "下发任务"])  # + a task
     detail.locator("button[data-action=dispatch]").click()
     dialog = pg.locator("dialog.act")
     expect(dialog).to_be_visible()
@@ -308,7 +308,7 @@ def test_the_case_page_media_map_dispatch_and_verification(
     expect(detail.locator("li.step[data-step=verify]")).to_contain_text("Worker 00100101")
     # live transitions re-render the page meanwhile: a retrying check, not a snapshot
     expect(detail.locator(".actions button")).to_have_text(
-        ["退回返工", "满意度评价", "群众投诉重办", "回访"]
+        ["退回返工", "满意度评价", "群众投诉重办", "回访", "下发任务"]
     )
     pg.wait_for_function(
         "() => [...document.querySelectorAll('img.thumb')].every(i => i.naturalWidth > 0)"

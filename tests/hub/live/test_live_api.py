@@ -65,7 +65,6 @@ def test_a_case_made_by_another_process_arrives_within_2_s(
         f"""
         import time
         from hub.cases.flows import device_events
-from hub.cases.parts import parts_of
         from hub.clock import FrozenClock
         from hub.db import make_engine, make_session_factory
         from hub.settings import Settings
