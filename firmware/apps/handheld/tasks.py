@@ -32,7 +32,7 @@ from protocol.errors import ProtocolError
 _log = log_mod.getLogger("tasks")
 MAX_TASKS = 8  # open tasks kept in state (the oldest goes first: the state is held in RAM)
 MAX_NOTICES = 10  # broadcast notices kept in state for the screen
-IMAGE_WAIT_MS = 20000  # how long a task's prompt waits for its images before it is asked
+IMAGE_WAIT_MS = 90000  # how long a task's prompt waits for its images before it is asked
 FETCH_RETRY_S = 30
 REPLY_TIMEOUT_S = 15
 # bytes a request asks for: a reply frame is allocated whole by the MQTT reader, and on a
