@@ -99,13 +99,10 @@ def build(argv, boot):
 
             updater.main(cfg, boot)
             return None
-    # the long-lived blocks first, while the free heap is one run: the upload buffer (one
-    # frame, header + chunk: 16.4 KB in one piece) and the broker's TLS context (~4 KB, and
-    # mbedTLS wants 3 KB in one piece). Taken in Device, after the compiles had cut the free
-    # heap into pieces, at 192K no 16 KB run was left (MemoryError at start)
-    from protocol.chunking import HEADER_SIZE
-
-    buf = bytearray(HEADER_SIZE + cfg["chunk_size"])
+    # the long-lived blocks first, while the free heap is one run: the upload buffer (2 KiB,
+    # chunks stream through it: upload.py) and the broker's TLS context (~4 KB, and mbedTLS
+    # wants 3 KB in one piece)
+    buf = bytearray(2048)
     b = cfg["broker"]
     if b.get("tls"):
         import tlsctx

@@ -234,6 +234,12 @@ class MQTTClient(Reader):
             if w is None:
                 return
             w.write(head)
+            if hasattr(payload, "parts"):  # streamed (upload._Frame): each part written, drained
+                for part in payload.parts():
+                    w.write(part)
+                    await w.drain()
+                self.tx_ms = ticks_ms()
+                return
             n = len(payload) if payload is not None else 0
             if n > _SLICE:
                 mv = memoryview(payload)

@@ -4,14 +4,16 @@ acts on hub receipts and the retained hub state.
     up = Uploader(dev_id, outbox, state, progress, link, hub_pk=pk, trim_on="receipt")
     asyncio.create_task(up.run()); up.wake()   # after Outbox.put
 
-The envelope goes first, then each blob's chunk frames, built in one preallocated buffer
-(44-byte header + chunk read with readinto). Progress is written to its own small record (see
-state.Progress) after every PUBACK, before the next chunk goes out: a restarted device resumes
-at the next chunk, so only the chunk that was in flight when the power went is sent twice.
-With trim_on "puback" a record is removed once its envelope and every chunk got a PUBACK; with
-"receipt" only once a verified hub receipt covers its seq, and after a reconnect or the hub
-state turning online every record still held is sent again, in order (sent_rid, the newest
-record sent since the last rewind, is kept in RAM).
+The envelope goes first, then each blob's chunk frames, streamed: the 44-byte header, then the
+chunk read from its file in 2 KiB slices through one preallocated buffer (BUF_BYTES), each
+written to the socket before the next is read, so no chunk (16 KiB) is ever whole in RAM.
+Progress is written to its own small record (see state.Progress) after every PUBACK, before
+the next chunk goes out: a restarted device resumes at the next chunk, so only the chunk that
+was in flight when the power went is sent twice. With trim_on "puback" a record is removed
+once its envelope and every chunk got a PUBACK; with "receipt" only once a verified hub
+receipt covers its seq, and after a reconnect, or a hub state of a hub session not seen
+before, every record still held is sent again, in order (sent_rid, the newest record sent
+since the last rewind, is kept in RAM).
 """
 
 import asyncio
@@ -29,6 +31,7 @@ from protocol.limits import CHUNK_SIZE
 
 _log = log_mod.getLogger("upload")
 _RCPT_QUEUE = const(4)  # receipts held while one waits for heap (each a few hundred bytes)
+BUF_BYTES = const(2048)  # the upload buffer: a chunk goes out in reads of this size
 
 
 class Uploader:
@@ -46,14 +49,13 @@ class Uploader:
         if self.by_receipt and hub_pk is None:
             raise ValueError("trim_on receipt needs hub_key")
         self.require_hub = require_hub
-        # the one upload buffer: frame header + chunk payload, allocated once (or handed in:
-        # main.py takes the block first, while the heap is one free run; see buffer())
+        # the one upload buffer (BUF_BYTES or more), allocated once or handed in (launch.py
+        # takes it first, while the heap is one free run): chunks stream through it (_Frame)
         if buf is None:
-            buf = buffer(chunk_size)
-        elif len(buf) != chunking.HEADER_SIZE + chunk_size:
-            raise ValueError("upload buffer: want %d bytes" % (chunking.HEADER_SIZE + chunk_size))
-        self.buf = buf
-        self.mv = memoryview(self.buf)
+            buf = bytearray(BUF_BYTES)
+        elif len(buf) < 512:
+            raise ValueError("upload buffer: want at least 512 bytes")
+        self.frame = _Frame(buf)
         self.resend = {}  # sha_hex -> [[missing indices], media path] from hub receipts
         self.chunks_sent = 0
         self.uploading = False
@@ -68,6 +70,7 @@ class Uploader:
         self.trims_deferred = 0  # trims that found no heap (done again after a collection)
         self._rcpts = []  # raw receipts waiting for heap to be checked, oldest first
         self._rewind = False
+        self._aside = False  # send_record() is sending an older record during a rewind
         self._trim_seq = 0
         self._wake = asyncio.Event()
         self._stop = False
@@ -106,8 +109,15 @@ class Uploader:
             _log.warning("hub state refused: %s", e)
             return
         online = bool(msg["online"]) and msg.get("dev") is None
-        if online and self.hub_up is not True:
-            self._rewind = self.by_receipt  # a (re)started hub: send what it lacks again
+        ses = msg.get("session")
+        if online and ses != self.state.get("hub_ses", None):
+            # a hub connection not seen before (a restarted hub): send what it lacks again.
+            # The retained state of the hub already seen (on every reconnect, after a reboot)
+            # is not: the link-up rewind covers that, and a second one would send a record
+            # already under way again whole (a 1 MB photo twice)
+            self._rewind = self.by_receipt
+            self.state.set("hub_ses", ses)
+            self.state.save()
         self.hub_up = online
         if self.require_hub:
             self.hub_online = online
@@ -248,12 +258,19 @@ class Uploader:
         payload = rec_payload(rec)
         media = rec_media(rec) or []
         prog = self._prog
-        if not prog or prog[0] != rid:
+        # a rewind sends an older record again while a newer one's upload is under way (a
+        # reboot mid-photo): that upload's progress stays, on flash too, and goes on from its
+        # chunk after; the older record's own progress is kept in RAM only (after a power cut
+        # the link-up rewind sends it again anyway)
+        self._aside = prog is not None and prog[0] > rid
+        if self._aside:
+            prog = [rid, False, 0, 0]
+        elif not prog or prog[0] != rid:
             prog = self._prog = [rid, False, 0, 0]
         if not prog[1]:
             await self.link.publish(rec_topic(rec), payload, 1)
             prog[1] = True
-            self.progress.save(rid, True, 0, 0)
+            self._save_prog(prog, 0, 0)
         if media:
             # our own sealed bytes: a plain parse, not the canonical check (which encodes the
             # record again, a second copy a fragmented 192K heap may not have room for)
@@ -271,6 +288,9 @@ class Uploader:
                 remove(held.pop(sorted(held)[0]))
             self.state.set("held", held)
             self.state.save()
+        if self._aside:
+            self.sent_rid = rid
+            return
         self._prog = None
         if self.by_receipt:
             self.sent_rid = rid  # kept until a hub receipt covers its seq (see _trim)
@@ -279,6 +299,10 @@ class Uploader:
         else:
             # rids never repeat: the progress left behind never matches another record
             self.outbox.ack(rid, remove_media=not self.keep_media)
+
+    def _save_prog(self, prog, blob, chunk):
+        if not self._aside:
+            self.progress.save(prog[0], True, blob, chunk)
 
     async def _send_blob(self, path, blob, prog):
         # prog = [rid, env, blob, chunk]; written after each PUBACK, before the next chunk (the
@@ -289,30 +313,40 @@ class Uploader:
             _log.warning("media gone (evicted): %s", path)
             self.state.set("media_lost", self.state.get("media_lost", 0) + 1)
             self.state.save()
-            self.progress.save(prog[0], True, prog[2] + 1, 0)
+            self._save_prog(prog, prog[2] + 1, 0)
             return
         try:
+            size = blob["size"]
+            if os.stat(path)[6] != size:  # cut short or grown: its chunks would not add up
+                _log.warning("media changed on flash: %s", path)
+                self.state.set("media_lost", self.state.get("media_lost", 0) + 1)
+                self.state.save()
+                self._save_prog(prog, prog[2] + 1, 0)
+                return
             sha_raw = binascii.unhexlify(blob["sha256"])
-            total = chunking.chunk_count(blob["size"], self.chunk_size)
+            total = chunking.chunk_count(size, self.chunk_size)
             topic = topics.blob(self.dev)
             while prog[3] < total:
                 i = prog[3]
-                await self._send_chunk(f, topic, sha_raw, i, total)
+                await self._send_chunk(f, topic, sha_raw, i, total, size)
                 prog[3] = i + 1
                 if i + 1 < total:
-                    self.progress.save(prog[0], True, prog[2], i + 1)
+                    self._save_prog(prog, prog[2], i + 1)
                 else:
-                    self.progress.save(prog[0], True, prog[2] + 1, 0)
+                    self._save_prog(prog, prog[2] + 1, 0)
         finally:
             f.close()
 
-    async def _send_chunk(self, f, topic, sha_raw, index, total):
-        h = chunking.HEADER_SIZE
-        self.buf[:h] = chunking.pack_header(sha_raw, index, total)
-        f.seek(index * self.chunk_size)
-        n = _fill(f, self.mv[h: h + self.chunk_size])
-        # keep=False: never copied for resend_inflight(); the file is the store to re-send from
-        await self.link.publish(topic, self.mv[: h + n], 1, keep=False)
+    async def _send_chunk(self, f, topic, sha_raw, index, total, size):
+        off = index * self.chunk_size
+        fr = self.frame
+        fr.set(chunking.pack_header(sha_raw, index, total), f, off,
+               min(self.chunk_size, size - off))  # fmt: skip
+        try:
+            # keep=False: never kept for resend_inflight(); the file is the store to re-send from
+            await self.link.publish(topic, fr, 1, keep=False)
+        finally:
+            fr.f = None
         self.chunks_sent += 1
 
     # --- trim_on "receipt" and re-sends --------------------------------------------------------
@@ -381,7 +415,7 @@ class Uploader:
                 while missing:
                     i = missing[0]
                     if 0 <= i < total:
-                        await self._send_chunk(f, topics.blob(self.dev), sha_raw, i, total)
+                        await self._send_chunk(f, topics.blob(self.dev), sha_raw, i, total, size)
                     missing.pop(0)
         if self.resend.get(sha) is ent:  # not replaced by a newer receipt meanwhile
             if self.by_receipt and path is not None and exists(path):
@@ -389,16 +423,39 @@ class Uploader:
             del self.resend[sha]
 
 
-def buffer(chunk_size=CHUNK_SIZE):
-    """The upload buffer for chunk_size: one frame header + one chunk."""
-    return bytearray(chunking.HEADER_SIZE + chunk_size)
+class _Frame:
+    # One chunk frame as a streamed MQTT payload: len() is the frame's size, parts() yields the
+    # 44-byte header, then the chunk's bytes read from its file through the upload buffer.
+    # mqtt.py writes each part (the socket or the stream's own queue takes the bytes) before
+    # it asks for the next, so the one buffer is reused; parts() seeks first, so a frame is
+    # sent whole each time it is asked for.
+    def __init__(self, buf):
+        self.mv = memoryview(buf)
+        self.head = b""
+        self.f = None
+        self.off = 0
+        self.n = 0
 
+    def set(self, head, f, off, n):
+        self.head = head
+        self.f = f
+        self.off = off
+        self.n = n
 
-def _fill(f, mv):
-    n = 0
-    while n < len(mv):
-        got = f.readinto(mv[n:])
-        if not got:
-            break
-        n += got
-    return n
+    def __len__(self):
+        return len(self.head) + self.n
+
+    def parts(self):
+        f = self.f
+        if f is None:
+            raise OSError(9)  # EBADF: its file is closed (the publisher is done with it)
+        f.seek(self.off)
+        yield self.head
+        mv = self.mv
+        left = self.n
+        while left:
+            k = f.readinto(mv[: left if left < len(mv) else len(mv)])
+            if not k:
+                raise OSError(5)  # EIO: the file is shorter than its size said
+            left -= k
+            yield mv[:k]

@@ -37,6 +37,8 @@ class FakeLink:
     async def wait_up(self): pass
     async def publish(self, topic, payload, qos=1, retain=False, timeout=10, keep=True):
         self.sent += 1
+        if hasattr(payload, "parts"):  # a chunk frame streamed from its file (upload._Frame)
+            payload = b"".join([bytes(p) for p in payload.parts()])
         self.frames.append((topic, bytes(payload)))
 
 class NoLink(FakeLink):
