@@ -32,6 +32,29 @@ def get_codec():
     return _codec
 
 
+class _Out:
+    # The encoder's output: its tokens joined every 64. One list of all the tokens (8 bytes a
+    # pointer on a 64-bit port) needed, for a 16 KB command of short values, a 128 KB block in
+    # one piece while the list grew, which a device's fragmented heap does not have (a gate's
+    # list sync part was never checked: "no heap"); joined pieces need about the output's size.
+    def __init__(self):
+        self.parts = []
+        self.cur = []
+
+    def append(self, s):
+        cur = self.cur
+        cur.append(s)
+        if len(cur) >= 64:
+            self.parts.append("".join(cur))
+            del cur[:]
+
+    def value(self):
+        parts = self.parts
+        parts.append("".join(self.cur))
+        self.cur = None
+        return "".join(parts) if len(parts) > 1 else parts[0]
+
+
 def _needs_escape(s):
     for ch in s:
         if ch == '"' or ch == "\\" or ord(ch) < 0x20:
@@ -42,7 +65,7 @@ def _needs_escape(s):
 def _escape(s):
     if not _needs_escape(s):
         return s
-    out = []
+    out = _Out()  # one char a token: a long text would need a pointer per char in one piece
     for ch in s:
         e = _ESC.get(ch)
         if e is not None:
@@ -52,7 +75,7 @@ def _escape(s):
             out.append("\\u00" + _HEX[c >> 4] + _HEX[c & 15])
         else:
             out.append(ch)
-    return "".join(out)
+    return out.value()
 
 
 def _encode(obj, out, depth):
@@ -107,9 +130,9 @@ def dumps(obj):
 
 def pure_dumps(obj):
     """The pure encoder (what every codec must equal)."""
-    out = []
+    out = _Out()
     _encode(obj, out, 0)
-    return "".join(out).encode("utf-8")
+    return out.value().encode("utf-8")
 
 
 def loads(data):
