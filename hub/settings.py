@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     # Helper processes that share each ingest worker's signature checks (hub.ingest.verifier);
     # None: one when the machine has more than one core, else none. 0: all in the worker.
     ingest_verify_processes: int | None = Field(default=None, ge=0, le=16)
+    # A helper process per ingest worker that seals and publishes its receipts on a broker
+    # connection of its own (hub.ingest.receipt_process), off the worker's GIL; None: on when
+    # the machine has more than one core. False: the worker's own thread does it.
+    ingest_receipt_process: bool | None = None
 
     # TLS to the broker (docs/operations.md, "TLS"): the CA that signed the broker's certificate
     # (PEM; none: the system's CAs) and, when the broker requires client certificates, the hub's
@@ -381,6 +385,13 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (read once from the environment)."""
     return Settings()
+
+
+def receipt_process(settings: Settings | None) -> bool:
+    """The ``ingest_receipt_process`` in force (None: on a machine of 2+ cores)."""
+    if settings is not None and settings.ingest_receipt_process is not None:
+        return settings.ingest_receipt_process
+    return (os.cpu_count() or 1) > 1
 
 
 def verify_processes(settings: Settings | None) -> int:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -25,6 +27,7 @@ from protocol.limits import MAX_COMMAND_BYTES
 logger = logging.getLogger(__name__)
 
 IN_CHUNK = 500  # device ids per IN (...) list
+REST_S = 30.0  # how long a failed receipt helper is left alone before another is started
 # Receipts go at QoS 1: the broker keeps the last ones for a device that is away, and a device
 # restarted in the middle of a photo resumes from the one waiting for it on reconnecting (at
 # QoS 0 it re-sent chunks the hub held until the answer to its birth came; tests/hil
@@ -87,25 +90,70 @@ def receipts_for(
     return [seal(r, ts, hub_seed) for r in read_receipts(db_session=db_session, touched=touched)]
 
 
+class Helper(Protocol):
+    """A process that seals and publishes receipts (``hub.ingest.receipt_process``)."""
+
+    def deliver(self, receipts: list[Receipt], ts: int) -> bool: ...
+
+    def close(self, timeout: float = 10.0) -> None: ...
+
+
 class ReceiptSender:
     """Seals and publishes receipts on a thread of its own, in the order they are given.
 
     The ingest worker's processing thread reads what each receipt says from the database
-    (``read_receipts``) and hands it here; the Ed25519 signature (which releases the GIL) and
-    the publish happen here while that thread goes on with the next batch. With ten thousand
-    devices nearly every event is from another device, so there is a receipt per event and
-    signing them was a seventh of the processing thread's time. One thread and one FIFO keep
-    each device's receipts in order (they are cumulative, so order is all that matters). The
-    queue is bounded: if sealing falls behind, ``send`` waits, and the worker with it.
-    ``close()`` sends everything given before it returns.
+    (``read_receipts``) and hands it here, and goes on with the next batch. With ten thousand
+    devices nearly every event is from another device, so there is a receipt per event. With
+    ``helper`` (a factory of ``hub.ingest.receipt_process.ReceiptProcess``) the receipts are
+    handed to a helper process that seals and publishes them on its own broker connection, off
+    this process's GIL; without one, or while none runs (it died or could not start: another is
+    tried ``REST_S`` later), they are sealed here and published through ``publish``. One thread
+    and one FIFO keep each device's receipts in order (they are cumulative, so order is all
+    that matters). The queue is bounded: if sealing falls behind, ``send`` waits, and the worker
+    with it. ``close()`` sends everything given before it returns.
     """
 
-    def __init__(self, publish: Callable[[list[Outbound]], None], hub_seed: bytes) -> None:
+    def __init__(
+        self,
+        publish: Callable[[list[Outbound]], None],
+        hub_seed: bytes,
+        helper: Callable[[], Helper] | None = None,
+        handed: Callable[[int], None] | None = None,
+    ) -> None:
         self._publish = publish
         self._seed = hub_seed
+        self._make_helper = helper
+        self._handed = handed  # counts receipts handed to the helper (the worker's stats)
+        self._helper: Helper | None = None
+        self._resting_until = 0.0
         self._queue: queue.Queue[tuple[list[Receipt], int] | None] = queue.Queue(maxsize=64)
         self._thread = threading.Thread(target=self._run, name="receipts", daemon=True)
         self._thread.start()
+
+    def warm(self) -> None:
+        """Start the helper now (in the background), not with the first receipts."""
+        self._queue.put(([], 0))
+
+    def _current_helper(self) -> Helper | None:
+        if self._make_helper is None or time.monotonic() < self._resting_until:
+            return None
+        if self._helper is None:
+            try:
+                self._helper = self._make_helper()
+            except Exception as exc:  # noqa: BLE001 - receipts go out from here meanwhile
+                self._helper_failed(exc)
+        return self._helper
+
+    def _helper_failed(self, exc: object) -> None:
+        logger.warning(
+            "receipt helper process failed (%s); sealing receipts here, restarting it in %d s",
+            exc,
+            REST_S,
+        )
+        self._resting_until = time.monotonic() + REST_S
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            helper.close(timeout=0.5)
 
     def send(self, receipts: list[Receipt], ts: int) -> None:
         if receipts:
@@ -120,6 +168,15 @@ class ReceiptSender:
             if item is None:
                 return
             receipts, ts = item
+            helper = self._current_helper()
+            if not receipts:  # warm()
+                continue
+            if helper is not None:
+                if helper.deliver(receipts, ts):
+                    if self._handed is not None:
+                        self._handed(len(receipts))
+                    continue
+                self._helper_failed("it is gone")
             out: list[Outbound] = []
             for receipt in receipts:
                 try:
@@ -132,10 +189,14 @@ class ReceiptSender:
                 logger.exception("publishing %d receipt(s) failed", len(out))
 
     def close(self, timeout: float = 10.0) -> None:
-        """Send what was given, then end the thread."""
+        """Send what was given (the helper publishes what it was handed), then end the
+        thread and the helper."""
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout)
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            helper.close(timeout)
 
 
 class ReceiptCoalescer:

@@ -126,7 +126,7 @@ def start(
                 mqtt_v5=mqtt_v5,
                 settings=settings,
             )
-            worker.verifier.warm()  # its helper process starts now, not with the first flood
+            worker.warm()  # its helper processes start now, not with the first flood
             handle.workers.append(worker.start(timeout=0))
         deadline = time.monotonic() + timeout
         for worker in handle.workers:

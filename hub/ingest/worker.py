@@ -29,6 +29,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -46,13 +47,14 @@ from hub.ingest.events import Prepared
 from hub.ingest.hooks import EventHook
 from hub.ingest.mqtt_client import IngestClient
 from hub.ingest.processor import BatchResult, Processor
+from hub.ingest.receipt_process import BrokerParams, ReceiptProcess
 from hub.ingest.receipts import ReceiptCoalescer, ReceiptSender
 from hub.ingest.verifier import Verifier
 from hub.keys import HubKey
 from hub.media.store import BlobStore, FileBlobStore
 from hub.mqtt_messages import Inbound, Outbound
 from hub.ota.serving import FirmwareServer
-from hub.settings import Settings, verify_processes
+from hub.settings import Settings, receipt_process, verify_processes
 from protocol import command, topics
 from protocol.errors import ProtocolError
 
@@ -190,7 +192,18 @@ class IngestWorker:
         self.client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)  # type: ignore[arg-type]
         self.client.will_set(topics.HUB_STATE, self._hub_state(False), qos=1, retain=True)
         self._published_lock = threading.Lock()  # _publish runs on two threads
-        self._sender = ReceiptSender(self._publish, hub_key.seed)
+        helper = None
+        if receipt_process(settings):
+            params = BrokerParams(host, port, f"{self.client_id}-rcpt", username, password,
+                                  mqtt_v5, settings)  # fmt: skip
+            helper = partial(ReceiptProcess, params, hub_key.seed)
+        self._sender = ReceiptSender(self._publish, hub_key.seed, helper, self._count_published)
+
+    def warm(self) -> None:
+        """Start the helper processes now (signature checks, receipts), not with the first
+        flood."""
+        self.verifier.warm()
+        self._sender.warm()
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -467,6 +480,10 @@ class IngestWorker:
             self._receipts.restore(taken)  # sent once the database answers again
             raise
         self._sender.send(receipts, int(self.clock.now().timestamp()))
+
+    def _count_published(self, n: int) -> None:
+        with self._published_lock:
+            self.stats.published += n
 
     def _publish(self, out: list[Outbound]) -> None:
         """Publish ``out`` (the processing thread and the receipt sender's)."""
