@@ -38,6 +38,7 @@ from hub.settings import Settings
 logger = logging.getLogger(__name__)
 
 FLUSH_S = 10.0  # at close: how long the helper waits for the broker's last PUBACKs
+CONNECT_S = 30  # the first connection: not made by then, the helper ends (the worker seals)
 INFLIGHT = 1000  # QoS 1 receipts unacknowledged at once (the broker's max_inflight_messages)
 
 
@@ -93,16 +94,24 @@ def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # p
     acked = threading.Semaphore(0)  # one release per PUBACK (paho's thread)
     client.on_publish = lambda *_args: acked.release()
 
-    def refused(_c: Any, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    connected = threading.Event()
+
+    def on_connect(_c: Any, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:  # the account cannot publish here: the worker seals them itself
             logger.error("receipt helper: the broker refused the connection: %s", reason)
             os._exit(2)
+        connected.set()
 
-    client.on_connect = refused
+    client.on_connect = on_connect
     client.reconnect_delay_set(1, 30)
     client.connect_async(params.host, params.port, keepalive=30)
     client.loop_start()
     sent = 0
+    # nothing is published before the first connection: paho sends what it queued while not
+    # connected in no guaranteed order, and a device's receipts must arrive in order
+    if not connected.wait(CONNECT_S):
+        logger.error("receipt helper: no broker connection in %d s", CONNECT_S)
+        os._exit(3)
     try:
         while True:
             item = conn.recv()
