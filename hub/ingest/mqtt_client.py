@@ -119,3 +119,18 @@ def _publish_qos0(topic: bytes, payload: bytes, v5: bool) -> bytes:
     """A QoS 0 PUBLISH packet: topic, (v5: empty properties), payload."""
     body = struct.pack("!H", len(topic)) + topic + (b"\x00" if v5 else b"") + payload
     return bytes([PacketTypes.PUBLISH << 4]) + _remaining_length(len(body)) + body
+
+
+class WindowedClient(IngestClient):
+    """An ``IngestClient`` for a publisher that keeps its own window: it never has more QoS 1
+    messages unacknowledged than ``max_inflight_messages``, so paho queues none. paho's
+    ``_update_inflight`` walks every unacknowledged message on each PUBACK, looking for a
+    queued one to send: with a window of 1,000 that walk was half of the receipt helper's CPU
+    (104 against 54 µs a message, measured against Mosquitto). With nothing queued it returns
+    at once here; anything paho did queue (the window was overrun) is sent as paho would."""
+
+    def _update_inflight(self) -> MQTTErrorCode:
+        if len(self._out_messages) <= self._inflight_messages:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        result: MQTTErrorCode = super()._update_inflight()
+        return result

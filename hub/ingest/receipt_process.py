@@ -27,7 +27,6 @@ import logging
 import multiprocessing
 import os
 import threading
-import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -39,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_S = 10.0  # at close: how long the helper waits for the broker's last PUBACKs
 CONNECT_S = 30  # the first connection: not made by then, the helper ends (the worker seals)
-INFLIGHT = 1000  # QoS 1 receipts unacknowledged at once (the broker's max_inflight_messages)
+INFLIGHT = 100  # QoS 1 receipts unacknowledged at once (the broker allows 1,000)
 
 
 @dataclass(frozen=True)
@@ -73,13 +72,14 @@ def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # p
     from paho.mqtt.enums import CallbackAPIVersion
 
     from hub import mqtt_tls
+    from hub.ingest.mqtt_client import WindowedClient
     from protocol import canonical, crypto
     from protocol.cjson import CJsonCodec
     from protocol.ossl import CryptographyBackend
 
     crypto.set_backend(CryptographyBackend())
     canonical.set_codec(CJsonCodec())
-    client = mqtt.Client(
+    client = WindowedClient(
         CallbackAPIVersion.VERSION2,
         client_id=params.client_id,
         protocol=mqtt.MQTTv5 if params.mqtt_v5 else mqtt.MQTTv311,
@@ -91,8 +91,15 @@ def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # p
         client.username_pw_set(params.username, params.password)
     if params.settings is not None:
         mqtt_tls.configure(client, params.settings)
-    acked = threading.Semaphore(0)  # one release per PUBACK (paho's thread)
-    client.on_publish = lambda *_args: acked.release()
+    window = threading.Condition()
+    outstanding = [0]  # published, no PUBACK yet: kept under INFLIGHT (WindowedClient)
+
+    def on_publish(*_args: Any) -> None:  # a PUBACK (paho's thread)
+        with window:
+            outstanding[0] = max(0, outstanding[0] - 1)
+            window.notify()
+
+    client.on_publish = on_publish
 
     connected = threading.Event()
 
@@ -106,7 +113,6 @@ def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # p
     client.reconnect_delay_set(1, 30)
     client.connect_async(params.host, params.port, keepalive=30)
     client.loop_start()
-    sent = 0
     # nothing is published before the first connection: paho sends what it queued while not
     # connected in no guaranteed order, and a device's receipts must arrive in order
     if not connected.wait(CONNECT_S):
@@ -119,18 +125,22 @@ def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # p
                 break
             ts, rows = item
             for device_id, seq, blobs in rows:
+                with window:  # room in the window; the link down so long: paho queues it
+                    window.wait_for(lambda: outstanding[0] < INFLIGHT, timeout=CONNECT_S)
+                    outstanding[0] += 1
                 try:
                     out = seal(Receipt(device_id, seq, blobs), ts, hub_seed)
                     info = client.publish(out.topic, out.payload, qos=out.qos)
                 except Exception:  # noqa: BLE001 - a later (cumulative) receipt covers it
                     logger.exception("receipt for %s not sent", device_id)
+                    with window:
+                        outstanding[0] -= 1
                     continue
-                if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
-                    sent += 1
-        # the broker's PUBACKs for what is published (queued ones go once connected)
-        deadline = time.monotonic() + FLUSH_S
-        while sent and acked.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            sent -= 1
+                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:  # paho's queue full: no PUBACK to come
+                    with window:
+                        outstanding[0] -= 1
+        with window:  # the broker's PUBACKs for what is published
+            window.wait_for(lambda: outstanding[0] <= 0, timeout=FLUSH_S)
     except (EOFError, OSError):  # the worker went away
         pass
     finally:
@@ -172,16 +182,25 @@ class ReceiptProcess:
         return True
 
     def close(self, timeout: float = 10.0) -> None:
-        """Publish what was handed over (the helper waits for the PUBACKs), then end it."""
-        with self._lock:
+        """Publish what was handed over (the helper waits for the PUBACKs), then end it. A
+        helper that does not finish in ``timeout`` (a full pipe it no longer reads) is killed:
+        closing never hangs the worker's stop."""
+
+        def finish() -> None:
             try:
                 self._conn.send(None)
                 if self._conn.poll(timeout):
                     self._conn.recv()
             except (OSError, EOFError, ValueError):
                 pass
-            self._conn.close()
-        self._proc.join(timeout=2.0)
-        if self._proc.is_alive():
-            self._proc.kill()
+
+        with self._lock:
+            done = threading.Thread(target=finish, name="receipts-close", daemon=True)
+            done.start()
+            done.join(timeout + 1.0)
             self._proc.join(timeout=2.0)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(timeout=2.0)
+            done.join(2.0)
+            self._conn.close()
