@@ -409,3 +409,40 @@ def test_loop_read_handles_a_burst_of_packets_per_turn(broker: Mosquitto) -> Non
     finally:
         pub.stop()
         c.disconnect()
+
+
+@pytest.mark.parametrize("paced", [True, False], ids=["within-window", "overrun"])
+def test_windowed_client_delivers_every_qos1_message_in_order(
+    broker: Mosquitto, paced: bool
+) -> None:
+    """WindowedClient skips paho's walk for a queued message when none is queued; a publisher
+    that overruns its window still gets every message out, in order, through paho's queue."""
+    wire = MqttObserver(broker, ["gl/v1/hh-win/rcpt"]).start()
+    assert broker.observer_account is not None
+    client = mqtt_client.WindowedClient(CallbackAPIVersion.VERSION2, client_id="t-window",
+                                        protocol=V5)  # fmt: skip
+    client.username_pw_set(*broker.observer_account)
+    client.max_inflight_messages_set(10)
+    room = threading.Semaphore(10)
+    acked: list[int] = []
+
+    def on_publish(*_args: Any) -> None:
+        acked.append(1)
+        room.release()
+
+    client.on_publish = on_publish
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        for i in range(300):
+            if paced:
+                assert room.acquire(timeout=10)
+            info = client.publish("gl/v1/hh-win/rcpt", b"%d" % i, qos=1)
+            assert info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+        wait_until("every PUBACK", lambda: len(acked) == 300, timeout=20)
+        wait_until("every message seen", lambda: len(wire.messages("gl/v1/hh-win/rcpt")) == 300)
+        assert [int(m) for m in wire.messages("gl/v1/hh-win/rcpt")] == list(range(300))
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        wire.stop()
