@@ -126,7 +126,7 @@ class Device:
                                  on_message=self._on_message,
                                  backoff_min_ms=self.opt("backoff_min_ms"),
                                  backoff_max_ms=self.opt("backoff_max_ms"))
-        # the upload buffer (one contiguous chunk-size block) before the start-up work that
+        # the upload buffer (one 2 KiB block, handed in by launch.py) before the start-up work that
         # leaves garbage between live objects (_reconcile, the key): at 192K the handheld's
         # start failed when that work came first and fragmented the heap
         gc.collect()

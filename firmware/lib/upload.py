@@ -31,6 +31,7 @@ from protocol.limits import CHUNK_SIZE
 
 _log = log_mod.getLogger("upload")
 _RCPT_QUEUE = const(4)  # receipts held while one waits for heap (each a few hundred bytes)
+_HUB_SESSIONS = const(4)  # hub sessions remembered (state "hub_ses"): each worker has its own
 BUF_BYTES = const(2048)  # the upload buffer: a chunk goes out in reads of this size
 
 
@@ -71,6 +72,8 @@ class Uploader:
         self._rcpts = []  # raw receipts waiting for heap to be checked, oldest first
         self._rewind = False
         self._aside = False  # send_record() is sending an older record during a rewind
+        self._aside_prog = None  # that older record's progress (RAM only)
+        self._state_on_link = False  # a hub state seen since the link came up
         self._trim_seq = 0
         self._wake = asyncio.Event()
         self._stop = False
@@ -87,6 +90,7 @@ class Uploader:
         """After the birth message on a new connection: with trim_on "receipt" send again
         everything held."""
         self._rewind = self.by_receipt
+        self._state_on_link = False
         self._wake.set()
 
     def live(self):
@@ -110,14 +114,23 @@ class Uploader:
             return
         online = bool(msg["online"]) and msg.get("dev") is None
         ses = msg.get("session")
-        if online and ses != self.state.get("hub_ses", None):
+        first = not self._state_on_link  # the retained state, right after the link-up rewind
+        self._state_on_link = True
+        seen = self.state.get("hub_ses", None)
+        if type(seen) is not list:
+            seen = []
+        if online and ses not in seen:
             # a hub connection not seen before (a restarted hub): send what it lacks again.
-            # The retained state of the hub already seen (on every reconnect, after a reboot)
-            # is not: the link-up rewind covers that, and a second one would send a record
-            # already under way again whole (a 1 MB photo twice)
+            # The sessions seen last (several workers take turns in the retained state) are
+            # kept, so the retained state seen on every reconnect and after a reboot is not
+            # one: the link-up rewind covers that, and a second would send a record already
+            # under way again whole (a 1 MB photo twice)
             self._rewind = self.by_receipt
-            self.state.set("hub_ses", ses)
+            seen = ([ses] + seen)[:_HUB_SESSIONS]
+            self.state.set("hub_ses", seen)
             self.state.save()
+        elif online and self.hub_up is False and not first:
+            self._rewind = self.by_receipt  # the hub went away and came back while linked
         self.hub_up = online
         if self.require_hub:
             self.hub_online = online
@@ -262,9 +275,11 @@ class Uploader:
         # reboot mid-photo): that upload's progress stays, on flash too, and goes on from its
         # chunk after; the older record's own progress is kept in RAM only (after a power cut
         # the link-up rewind sends it again anyway)
-        self._aside = prog is not None and prog[0] > rid
+        self._aside = self.by_receipt and prog is not None and prog[0] > rid
         if self._aside:
-            prog = [rid, False, 0, 0]
+            prog = self._aside_prog
+            if prog is None or prog[0] != rid:  # kept across a retry (MemoryError, link down)
+                prog = self._aside_prog = [rid, False, 0, 0]
         elif not prog or prog[0] != rid:
             prog = self._prog = [rid, False, 0, 0]
         if not prog[1]:
@@ -289,6 +304,7 @@ class Uploader:
             self.state.set("held", held)
             self.state.save()
         if self._aside:
+            self._aside_prog = None
             self.sent_rid = rid
             return
         self._prog = None

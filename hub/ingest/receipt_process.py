@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -36,7 +37,8 @@ from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-FLUSH_S = 10.0  # at close: how long the helper waits for the broker's last PUBACKs
+FLUSH_S = 5.0  # at close: how long the helper waits for the broker's last PUBACKs
+DELIVER_S = 10.0  # a helper whose pipe stays full this long is given up
 CONNECT_S = 30  # the first connection: not made by then, the helper ends (the worker seals)
 INFLIGHT = 100  # QoS 1 receipts unacknowledged at once (the broker allows 1,000)
 
@@ -55,13 +57,15 @@ class BrokerParams:
 
 
 def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: killed when the thread that started it ends (the ReceiptSender's,
+    # which closes it first), or its process dies
     try:
         import ctypes
         import signal
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError) as exc:  # not Linux: the worker's close still ends it
+        logger.debug("receipt helper: no PR_SET_PDEATHSIG (%s)", exc)
 
 
 def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # pragma: no cover
@@ -102,22 +106,35 @@ def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # p
     client.on_publish = on_publish
 
     connected = threading.Event()
+    links = [0]  # connections made: a new one means paho re-sends its backlog first
 
     def on_connect(_c: Any, _ud: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:  # the account cannot publish here: the worker seals them itself
             logger.error("receipt helper: the broker refused the connection: %s", reason)
             os._exit(2)
+        links[0] += 1
         connected.set()
 
+    def on_disconnect(*_args: Any) -> None:
+        connected.clear()
+
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     client.reconnect_delay_set(1, 30)
     client.connect_async(params.host, params.port, keepalive=30)
     client.loop_start()
+
+    def give_up(why: str) -> None:
+        # the worker sees the helper gone and seals its receipts itself (receipts.py)
+        logger.error("receipt helper: %s; ending", why)
+        os._exit(3)
+
     # nothing is published before the first connection: paho sends what it queued while not
     # connected in no guaranteed order, and a device's receipts must arrive in order
     if not connected.wait(CONNECT_S):
-        logger.error("receipt helper: no broker connection in %d s", CONNECT_S)
-        os._exit(3)
+        give_up(f"no broker connection in {CONNECT_S} s")
+    conn.send("ready")  # from now on the worker hands receipts over
+    link = links[0]
     try:
         while True:
             item = conn.recv()
@@ -125,8 +142,15 @@ def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # p
                 break
             ts, rows = item
             for device_id, seq, blobs in rows:
-                with window:  # room in the window; the link down so long: paho queues it
-                    window.wait_for(lambda: outstanding[0] < INFLIGHT, timeout=CONNECT_S)
+                if not connected.wait(CONNECT_S):
+                    give_up(f"broker link down for {CONNECT_S} s")
+                with window:
+                    if links[0] != link:  # reconnected: paho's re-sends go first, in order
+                        if not window.wait_for(lambda: outstanding[0] <= 0, timeout=FLUSH_S):
+                            give_up("re-sent receipts not acknowledged after a reconnect")
+                        link = links[0]
+                    if not window.wait_for(lambda: outstanding[0] < INFLIGHT, timeout=CONNECT_S):
+                        give_up(f"no PUBACK for {CONNECT_S} s")
                     outstanding[0] += 1
                 try:
                     out = seal(Receipt(device_id, seq, blobs), ts, hub_seed)
@@ -137,23 +161,25 @@ def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # p
                         outstanding[0] -= 1
                     continue
                 if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:  # paho's queue full: no PUBACK to come
+                    logger.warning("receipt for %s dropped: paho's queue is full", device_id)
                     with window:
                         outstanding[0] -= 1
         with window:  # the broker's PUBACKs for what is published
             window.wait_for(lambda: outstanding[0] <= 0, timeout=FLUSH_S)
-    except (EOFError, OSError):  # the worker went away
-        pass
+    except (EOFError, OSError) as exc:  # the worker went away: nothing to answer
+        logger.debug("receipt helper: the worker's pipe closed (%s)", exc)
     finally:
         client.disconnect()
         client.loop_stop()
     try:
         conn.send("done")
-    except OSError:
-        pass
+    except OSError as exc:
+        logger.debug("receipt helper: could not say done (%s)", exc)
 
 
 class ReceiptProcess:
-    """The worker's side of one helper process (see the module docstring)."""
+    """The worker's side of one helper process (see the module docstring). Used from one
+    thread (the ``ReceiptSender``'s); ``kill()`` from any."""
 
     def __init__(self, params: BrokerParams, hub_seed: bytes) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -163,44 +189,59 @@ class ReceiptProcess:
         )
         self._proc.start()
         child.close()
-        self._lock = threading.Lock()
+        self._ready = False
 
     @property
     def alive(self) -> bool:
         return self._proc.is_alive()
 
-    def deliver(self, receipts: list[Receipt], ts: int) -> bool:
-        """Hand ``receipts`` over; False when the helper is gone (nothing of them taken)."""
-        rows = [(r.device_id, r.last_seq, r.blobs) for r in receipts]
-        with self._lock:
-            if not self._proc.is_alive():
-                return False
+    def ready(self) -> bool:
+        """True once the helper is connected to the broker (it said so); until then the
+        caller seals its receipts itself, so none wait in a pipe the helper may never read."""
+        if not self._ready:
             try:
-                self._conn.send((ts, rows))
-            except (OSError, ValueError):  # the pipe is closed: the helper died
-                return False
+                if self._conn.poll(0):
+                    self._ready = self._conn.recv() == "ready"
+            except (OSError, EOFError) as exc:
+                logger.debug("receipt helper gone before it was ready: %s", exc)
+        return self._ready
+
+    def _writable(self, timeout: float) -> bool:
+        try:
+            return bool(select.select([], [self._conn.fileno()], [], timeout)[1])
+        except (OSError, ValueError):
+            return False
+
+    def deliver(self, receipts: list[Receipt], ts: int) -> bool:
+        """Hand ``receipts`` over; False when the helper is gone or has not read its pipe for
+        ``DELIVER_S`` (then nothing of them was taken)."""
+        if not self._proc.is_alive() or not self._writable(DELIVER_S):
+            return False
+        rows = [(r.device_id, r.last_seq, r.blobs) for r in receipts]
+        try:
+            self._conn.send((ts, rows))
+        except (OSError, ValueError):  # the pipe is closed: the helper died
+            return False
         return True
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Publish what was handed over (the helper waits for the PUBACKs), then end it. A
-        helper that does not finish in ``timeout`` (a full pipe it no longer reads) is killed:
-        closing never hangs the worker's stop."""
+    def kill(self) -> None:
+        """End the helper at once (what it holds is lost: later receipts cover it)."""
+        if self._proc.is_alive():
+            self._proc.kill()
 
-        def finish() -> None:
-            try:
+    def close(self, timeout: float = 10.0) -> None:
+        """Publish what was handed over (the helper waits up to ``FLUSH_S`` for the PUBACKs),
+        then end it; one that does not finish in ``timeout`` is killed."""
+        try:
+            if self._proc.is_alive() and self._writable(timeout):
                 self._conn.send(None)
                 if self._conn.poll(timeout):
                     self._conn.recv()
-            except (OSError, EOFError, ValueError):
-                pass
-
-        with self._lock:
-            done = threading.Thread(target=finish, name="receipts-close", daemon=True)
-            done.start()
-            done.join(timeout + 1.0)
+        except (OSError, EOFError, ValueError) as exc:
+            logger.debug("receipt helper did not finish cleanly: %s", exc)
+        self._proc.join(timeout=2.0)
+        if self._proc.is_alive():
+            logger.warning("receipt helper did not end in %g s: killed", timeout)
+            self._proc.kill()
             self._proc.join(timeout=2.0)
-            if self._proc.is_alive():
-                self._proc.kill()
-                self._proc.join(timeout=2.0)
-            done.join(2.0)
-            self._conn.close()
+        self._conn.close()

@@ -93,7 +93,14 @@ def receipts_for(
 class Helper(Protocol):
     """A process that seals and publishes receipts (``hub.ingest.receipt_process``)."""
 
+    @property
+    def alive(self) -> bool: ...
+
+    def ready(self) -> bool: ...
+
     def deliver(self, receipts: list[Receipt], ts: int) -> bool: ...
+
+    def kill(self) -> None: ...
 
     def close(self, timeout: float = 10.0) -> None: ...
 
@@ -110,7 +117,9 @@ class ReceiptSender:
     tried ``REST_S`` later), they are sealed here and published through ``publish``. One thread
     and one FIFO keep each device's receipts in order (they are cumulative, so order is all
     that matters). The queue is bounded: if sealing falls behind, ``send`` waits, and the worker
-    with it. ``close()`` sends everything given before it returns.
+    with it. ``close()`` sends everything given before it returns. The helper is started,
+    used and closed by this thread alone (it is tied to the thread that started it: Linux's
+    ``PR_SET_PDEATHSIG``); until it says it is connected, receipts are sealed here.
     """
 
     def __init__(
@@ -126,6 +135,8 @@ class ReceiptSender:
         self._handed = handed  # counts receipts handed to the helper (the worker's stats)
         self._helper: Helper | None = None
         self._resting_until = 0.0
+        self._closed = False
+        self._close_timeout = 10.0
         self._queue: queue.Queue[tuple[list[Receipt], int] | None] = queue.Queue(maxsize=64)
         self._thread = threading.Thread(target=self._run, name="receipts", daemon=True)
         self._thread.start()
@@ -137,7 +148,7 @@ class ReceiptSender:
     def _current_helper(self) -> Helper | None:
         if self._make_helper is None or time.monotonic() < self._resting_until:
             return None
-        if self._helper is None:
+        if self._helper is None and not self._closed:  # closing: no new one
             try:
                 self._helper = self._make_helper()
             except Exception as exc:  # noqa: BLE001 - receipts go out from here meanwhile
@@ -153,7 +164,13 @@ class ReceiptSender:
         self._resting_until = time.monotonic() + REST_S
         helper, self._helper = self._helper, None
         if helper is not None:
+            helper.kill()
             helper.close(timeout=0.5)
+
+    def using_helper(self) -> bool:
+        """True while receipts go to a helper that said it is connected (tests, stats)."""
+        helper = self._helper
+        return helper is not None and helper.alive and getattr(helper, "_ready", False)
 
     def send(self, receipts: list[Receipt], ts: int) -> None:
         if receipts:
@@ -166,17 +183,22 @@ class ReceiptSender:
         while True:
             item = self._queue.get()
             if item is None:
+                helper, self._helper = self._helper, None
+                if helper is not None:  # here, while this thread lives (PR_SET_PDEATHSIG)
+                    helper.close(self._close_timeout)
                 return
             receipts, ts = item
             helper = self._current_helper()
             if not receipts:  # warm()
                 continue
-            if helper is not None:
+            if helper is not None and not helper.alive:
+                self._helper_failed("it is gone")
+            elif helper is not None and helper.ready():
                 if helper.deliver(receipts, ts):
                     if self._handed is not None:
                         self._handed(len(receipts))
                     continue
-                self._helper_failed("it is gone")
+                self._helper_failed("it stopped taking receipts")
             out: list[Outbound] = []
             for receipt in receipts:
                 try:
@@ -189,14 +211,22 @@ class ReceiptSender:
                 logger.exception("publishing %d receipt(s) failed", len(out))
 
     def close(self, timeout: float = 10.0) -> None:
-        """Send what was given (the helper publishes what it was handed), then end the
-        thread and the helper."""
+        """Send what was given (the helper publishes what it was handed and ends), then end
+        the thread. Never hangs: a thread still stuck after ``timeout`` (a helper that stopped
+        reading) has its helper killed, which frees it."""
+        self._closed = True
+        self._close_timeout = timeout
         if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout)
-        helper, self._helper = self._helper, None
-        if helper is not None:
-            helper.close(timeout)
+            try:
+                self._queue.put(None, timeout=timeout)
+            except queue.Full:
+                logger.warning("receipt queue still full at close")
+            self._thread.join(timeout + 3.0)
+        helper = self._helper
+        if self._thread.is_alive() and helper is not None:
+            logger.warning("receipt thread stuck at close: killing its helper")
+            helper.kill()
+            self._thread.join(3.0)
 
 
 class ReceiptCoalescer:

@@ -27,6 +27,20 @@ def _seqs(wire: MqttObserver, dev: str, pk: bytes) -> list[int]:
     return [command.open_receipt(p, pk)["seq"] for p in wire.messages(topics.rcpt(dev))]
 
 
+def _until_the_helper_takes_them(sender: ReceiptSender) -> None:
+    """Receipts of another device until the helper said it is connected (before that they
+    are sealed in the worker)."""
+    seq = 0
+
+    def ready() -> bool:
+        nonlocal seq
+        seq += 1
+        sender.send([Receipt("hh-warmup", seq, {})], 1796000000)
+        return sender.using_helper()
+
+    wait_until("the helper connected", ready, timeout=30, interval=0.1)
+
+
 def test_the_helper_publishes_signed_receipts_in_order_and_flushes_them_at_close(
     broker: Mosquitto, hub_key: HubKey
 ) -> None:
@@ -35,6 +49,7 @@ def test_the_helper_publishes_signed_receipts_in_order_and_flushes_them_at_close
     params = _params(broker)
     sender = ReceiptSender(local.extend, hub_key.seed, lambda: ReceiptProcess(params, hub_key.seed))
     try:
+        _until_the_helper_takes_them(sender)
         for seq in range(1, 41):
             sender.send([Receipt(f"hh-r{d}", seq, {}) for d in range(25)], 1796000000 + seq)
         sender.send([Receipt("hh-r0", 41, {"ab" * 32: [3, 4]})], 1796000100)
@@ -49,7 +64,7 @@ def test_the_helper_publishes_signed_receipts_in_order_and_flushes_them_at_close
         assert last["blobs"] == {"ab" * 32: [3, 4]} and last["ts"] == 1796000100
     finally:
         wire.stop()
-    assert local == []  # nothing went the fallback way
+    assert not [o for o in local if "hh-r" in o.topic]  # nothing of them went the fallback way
 
 
 def test_a_dead_helper_is_replaced_by_sealing_here_and_started_again(
@@ -66,17 +81,23 @@ def test_a_dead_helper_is_replaced_by_sealing_here_and_started_again(
 
     sender = ReceiptSender(local.extend, hub_key.seed, helper)
     pk = hub_key.public_key
+
+    def dead() -> list[Outbound]:
+        return [o for o in local if o.topic == topics.rcpt("hh-dead")]
+
     try:
+        _until_the_helper_takes_them(sender)
         sender.send([Receipt("hh-dead", 1, {})], 1796000001)
         wait_until("the helper's receipt", lambda: _seqs(wire, "hh-dead", pk) == [1], timeout=20)
         made[0]._proc.kill()  # noqa: SLF001 - the helper dies (out of memory, killed)
         made[0]._proc.join(5)  # noqa: SLF001
         sender.send([Receipt("hh-dead", 2, {})], 1796000002)
-        wait_until("the receipt sealed here", lambda: len(local) == 1, timeout=10)
-        assert command.open_receipt(local[0].payload, pk)["seq"] == 2
+        wait_until("the receipt sealed here", lambda: len(dead()) == 1, timeout=10)
+        assert command.open_receipt(dead()[0].payload, pk)["seq"] == 2
+        _until_the_helper_takes_them(sender)  # a new helper (REST_S 0), connected
         sender.send([Receipt("hh-dead", 3, {})], 1796000003)
         wait_until("a new helper's receipt", lambda: 3 in _seqs(wire, "hh-dead", pk), timeout=20)
-        assert len(made) == 2 and len(local) == 1
+        assert len(made) == 2 and len(dead()) == 1
     finally:
         sender.close(timeout=20)
         wire.stop()
@@ -105,8 +126,12 @@ def test_a_helper_the_broker_refuses_ends_and_the_receipts_are_sealed_here(
             return bool(local)
 
         wait_until("a receipt sealed in the worker", sealed_here, timeout=30, interval=0.2)
-        assert made and not made[0].alive  # the refused helper ended (exit code 2)
-        assert made[0]._proc.exitcode == 2  # noqa: SLF001
-        assert 1 <= command.open_receipt(local[0].payload, hub_key.public_key)["seq"] <= seq
+        wait_until("the refused helper ended", lambda: made and not made[0].alive, timeout=30)
+        assert made[0]._proc.exitcode == 2  # noqa: SLF001 - refused by the broker
+        before = len(local)
+        sealed_here()  # noticed gone: sealed here, and no new helper for REST_S
+        wait_until("the next receipt sealed here", lambda: len(local) > before, timeout=10)
+        assert len(made) == 1
+        assert 1 <= command.open_receipt(local[-1].payload, hub_key.public_key)["seq"] <= seq
     finally:
         sender.close(timeout=20)
