@@ -250,3 +250,91 @@ asyncio.run(main())
     out = run_mpy(script, dev_cfg(trim_on="receipt"), heapsize="4M")
     assert "T 0 2 0 False" in out, out
     assert out.count("trim deferred: no heap") == 2, out
+
+
+def test_the_hub_state_rewinds_for_a_new_session_or_a_return_never_for_the_retained_one(
+    run_mpy, dev_cfg
+):
+    # the retained hub state seen right after every link-up rewound a second time, and a
+    # record under way was then sent again whole (a 1 MB photo twice after a reboot)
+    script = (
+        DEVICE
+        + """
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=FakeLink)
+    up = d.uploader
+    st = lambda online, ses: command.seal_state(None, online, ses, h.clock.time(), hub_seed)
+    out = []
+    def saw(label, msg):
+        up._rewind = False
+        up.on_hub_state(msg)
+        out.append("%s=%d" % (label, 1 if up._rewind else 0))
+    def link_up():
+        up.on_link_up()
+        up._rewind = False  # the link-up rewind itself
+    link_up()
+    saw("new", st(True, 7))
+    link_up()
+    saw("retained", st(True, 7))
+    saw("offline", st(False, 7))
+    saw("back", st(True, 7))
+    saw("other", st(True, 8))
+    saw("flip", st(True, 7))
+    link_up()
+    saw("first-after-offline", st(False, 8))
+    print(" ".join(out), d.state.get("hub_ses"))
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(trim_on="receipt"), heapsize="4M")
+    assert "new=1 retained=0 offline=0 back=1 other=1 flip=0 first-after-offline=0 [8, 7]" in out, (
+        out
+    )
+
+
+def test_a_rewind_keeps_the_progress_of_the_upload_under_way(run_mpy, dev_cfg):
+    # a rewind after a reboot sent the older, unreceipted records first, and sending one
+    # replaced the photo's progress: the photo then went again from chunk 0
+    script = (
+        DEVICE
+        + """
+class CutLink(FakeLink):
+    cut_at = -1
+    async def publish(self, topic, payload, qos=1, retain=False, timeout=10, keep=True):
+        if self.sent == self.cut_at:
+            raise OSError(104)  # the link drops in the middle of the photo
+        await FakeLink.publish(self, topic, payload, qos, retain, timeout, keep)
+
+async def main():
+    d = Device(cfg, h, cfg["flash"], link_factory=CutLink)
+    up = d.uploader
+    await d.emit("note", {"i": 1})
+    p = d.media_dir + "/m.jpg"
+    with open(p, "wb") as f: f.write(b"x" * (16384 * 6))
+    await d.emit("report", {}, [(p, "image/jpeg")])
+    first = d.outbox.next_after(0)
+    photo = d.outbox.next_after(first[0])
+    await up.send_record(first)
+    d.link.cut_at = d.link.sent + 4  # the photo's envelope and 3 chunks, then the cut
+    try:
+        await up.send_record(photo)
+    except OSError:
+        pass
+    sent = [chunking.parse_frame(f)[1] for t, f in d.link.frames if t.endswith("/blob")]
+    print("BEFORE", sent)
+    d.link.frames = []
+    d.link.cut_at = -1
+    await up.send_record(first)  # the rewind: the older record again, whole
+    print("PROGRESS", up._prog[0] == photo[0], up.progress.load())
+    await up.send_record(photo)
+    again = [(t.split("/")[-1], chunking.parse_frame(f)[1] if t.endswith("/blob") else None)
+             for t, f in d.link.frames]
+    print("AFTER", again)
+asyncio.run(main())
+"""
+    )
+    out = run_mpy(script, dev_cfg(trim_on="receipt"), heapsize="4M")
+    assert "BEFORE [0, 1, 2]" in out, out
+    assert "PROGRESS True" in out, out
+    # the note again (envelope), then the photo from chunk 3 on: its envelope not again
+    assert "AFTER [('note', None), ('blob', 3), ('blob', 4), ('blob', 5)]" in out, out
