@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hub.ingest.receipts import Receipt, seal
+from hub.ingest.verifier import die_with_parent
 from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -56,22 +57,10 @@ class BrokerParams:
     settings: Settings | None
 
 
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: killed when the thread that started it ends (the ReceiptSender's,
-    # which closes it first), or its process dies
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-    except (OSError, AttributeError) as exc:  # not Linux: the worker's close still ends it
-        logger.debug("receipt helper: no PR_SET_PDEATHSIG (%s)", exc)
-
-
 def _main(conn: Connection, params: BrokerParams, hub_seed: bytes) -> None:  # pragma: no cover
     """The helper: receive ``(ts, [(device, seq, blobs), ...])``, seal, publish; None ends it
     after the broker acknowledged what was published (or ``FLUSH_S`` passed)."""
-    _die_with_parent()
+    die_with_parent()  # the ReceiptSender's thread started it and closes it before it ends
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -194,6 +183,11 @@ class ReceiptProcess:
     @property
     def alive(self) -> bool:
         return self._proc.is_alive()
+
+    @property
+    def said_ready(self) -> bool:
+        """What ``ready()`` found last (no pipe I/O: safe from any thread)."""
+        return self._ready
 
     def ready(self) -> bool:
         """True once the helper is connected to the broker (it said so); until then the

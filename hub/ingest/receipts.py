@@ -96,6 +96,9 @@ class Helper(Protocol):
     @property
     def alive(self) -> bool: ...
 
+    @property
+    def said_ready(self) -> bool: ...
+
     def ready(self) -> bool: ...
 
     def deliver(self, receipts: list[Receipt], ts: int) -> bool: ...
@@ -170,7 +173,7 @@ class ReceiptSender:
     def using_helper(self) -> bool:
         """True while receipts go to a helper that said it is connected (tests, stats)."""
         helper = self._helper
-        return helper is not None and helper.alive and getattr(helper, "_ready", False)
+        return helper is not None and helper.alive and helper.said_ready
 
     def send(self, receipts: list[Receipt], ts: int) -> None:
         if receipts:

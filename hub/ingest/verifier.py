@@ -51,16 +51,17 @@ def _key(public: bytes) -> Ed25519PublicKey:
     return key
 
 
-def _die_with_parent() -> None:
-    """The helper's initializer: on Linux it is killed when the worker's process dies (by
-    SIGKILL or out of memory too), so no helper outlives its hub."""
+def die_with_parent() -> None:
+    """A helper process's first step (this module's pool, hub.ingest.receipt_process): on
+    Linux it is killed when the thread that started it ends or the worker's process dies (by
+    SIGKILL or out of memory too), so no helper outlives its hub (``PR_SET_PDEATHSIG``)."""
     try:
         import ctypes
         import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the pool's own shutdown still applies
-        pass
+    except (OSError, AttributeError) as exc:  # not Linux: the worker's own shutdown ends it
+        logger.debug("no PR_SET_PDEATHSIG for this helper: %s", exc)
 
 
 def signers(checks: Sequence[Check]) -> list[int]:
@@ -95,7 +96,7 @@ class Verifier:
             self._pool = ProcessPoolExecutor(
                 self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_die_with_parent,
+                initializer=die_with_parent,
             )
         return self._pool
 
