@@ -354,7 +354,7 @@ class Fleet:
             },
             "sim": {"route": scenarios.DEFAULT_ROUTE, "photo_bytes": 60_000, "answers": {}},
             "categories": scenarios.CATEGORIES,
-            "workers": {worker: scenarios.pin_hash(worker, pin)},
+            "workers": {worker: scenarios.pin_record(pin)},
             "heartbeat_s": 60,
             "track_s": 1,
             "track_batch": 5,

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
+
+from protocol import pin as pin_mod
 
 CATEGORIES = [
     "garbage",  # 垃圾堆放
@@ -42,9 +45,12 @@ DEFAULT_ROUTE = [
 ]
 
 
-def pin_hash(worker: str, pin: str) -> str:
-    """The same hash as apps.handheld.pin_hash: sha256("<worker>:<pin>") hex."""
-    return hashlib.sha256(f"{worker}:{pin}".encode()).hexdigest()
+def pin_record(pin: str, iterations: int = pin_mod.ITERATIONS) -> list[str | int]:
+    """A worker's PIN record as the hub makes it (protocol/pin.py: [salt_hex, iterations,
+    PBKDF2-HMAC-SHA256 hex], a fresh random salt), for a handheld's config "workers"."""
+    salt = os.urandom(pin_mod.SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations)
+    return [salt.hex(), iterations, digest.hex()]
 
 
 def patrol(

@@ -29,6 +29,11 @@ DEFAULTS = {
     "chunk_size": CHUNK_SIZE,
     "heartbeat_s": 300,
     "track_s": 30,
+    # handheld sign-in (apps/handheld/roster.py): wrong PINs in a row that lock a worker id,
+    # for how long; a signed-in worker idle this long is signed out (0: never)
+    "pin_tries": 5,
+    "pin_lock_s": 300,
+    "idle_signout_s": 1800,
     "outbox_bytes": 8 * 1024 * 1024,
     "require_hub": True,  # flush the outbox only while the retained hub state says online
     "backoff_min_ms": 500,
@@ -67,6 +72,7 @@ def check_int(cfg, key, lo, hi):
 
 # keys a signed "config" command may change, checked like load() checks them (0 = off)
 REMOTE = {"heartbeat_s": (0, 86400), "track_s": (0, 86400), "track_batch": (1, 1024),
+          "pin_tries": (1, 100), "pin_lock_s": (0, 86400), "idle_signout_s": (0, 86400),
           "categories": None}
 
 
