@@ -5,7 +5,8 @@ script in the simulator); every result is a signed event through the Device.
 Event kinds and bodies (see docs/firmware.md):
 - signin   {worker, grid, ok}                       (ok false: wrong PIN, nothing else runs)
 - signout  {worker, grid}
-- report   {category, text, loc, grid, worker, one_key}  + blobs: photos, then the audio clip
+- report   {category, text, loc, grid, worker, one_key}  + blobs: photos, the audio clip,
+           then the video clip (video/webm, at most config "video_max_s" seconds)
 - track    {grid, worker, points: [[ts, lat_e6, lon_e6, acc_m], ...]}
 - task     {task_id, case_id, step: accept|progress|close, text, loc, grid, worker} (+ photo
            on close; `seen` on accept: the sha256 of the reference images fetched and checked)
@@ -77,6 +78,11 @@ class Handheld:
         path, _, mime = self.hal.microphone.record(self._media_path("wav"), seconds)
         return path, mime
 
+    def video(self, seconds):
+        seconds = min(int(seconds), int(self.opt("video_max_s", 30)))
+        path, _, mime = self.hal.camera.record(self._media_path("webm"), seconds)
+        return path, mime
+
     def loc(self):
         fix = self.hal.gps.fix() if self.hal.gps else None
         if not fix:
@@ -118,6 +124,8 @@ class Handheld:
             media.append(self.photo(size))
         if act.get("audio_s"):
             media.append(self.audio(act["audio_s"]))
+        if act.get("video_s"):
+            media.append(self.video(act["video_s"]))
         body = {"category": cat, "text": act.get("text", ""), "loc": self.loc(),
                 "grid": self.grid, "worker": self.worker,
                 "one_key": bool(act.get("one_key", False))}

@@ -1,0 +1,97 @@
+"""Issue 16, item 6 (short video), on real processes: a handheld on `micropython -X
+heapsize=192K` records a 10 s WebM clip (the simulated camera cuts it from the real clip in
+simulator/clips, streamed through its 4 KiB buffer), uploads it through the chunked blob channel
+to the real hub over a real Mosquitto, and the hub stores it whole, SHA-256 verified, on the
+case the report filed."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from pathlib import Path
+
+import pytest
+
+from protocol import chunking
+from simulator import fleet as simfleet
+from simulator import scenarios
+from simulator.clips import make as clips
+from tests.support.judge import heap_line, stored_report, wait_blobs
+from tests.support.micropython import cpython_path
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.hil
+
+GRID = "33010200100101"
+WORKER = "w00100101"
+
+
+def expected_clip(seconds: int) -> bytes:
+    """The clip the firmware's cutter makes from the source, run under CPython: what the hub
+    must hold, byte for byte."""
+    import sys
+
+    sys.path[:0] = [p for p in cpython_path() if p not in sys.path]
+    from hal import webm
+
+    out = io.BytesIO()
+    with open(simfleet.VIDEO_SOURCE, "rb") as src:
+        webm.cut(src, out, seconds, bytearray(4096))
+    return out.getvalue()
+
+
+def test_10s_video_from_a_192k_handheld_is_stored_hash_verified_on_its_case(
+    hub, fleet, tmp_path: Path
+):
+    script = scenarios.video_report(10)
+    script[0]["worker"] = WORKER
+    dev = fleet.add_handheld(
+        "hh-video",
+        GRID,
+        scenario=script,
+        heapsize="192K",
+        workers={WORKER: scenarios.pin_hash(WORKER, scenarios.DEFAULT_WORKER[1])},
+    )
+    hub.register(dev)
+    t0 = time.monotonic()
+    dev.start()
+    rep = stored_report(hub, "hh-video", timeout=60)
+    assert [b["mime"] for b in rep["blobs"]] == ["image/jpeg", "video/webm"]
+    clip_ref = rep["blobs"][1]
+    want = expected_clip(10)
+    # the signed envelope names the clip the cutter makes from the source, and the hub's copy
+    # hashes to it (wait_blobs reads the stored bytes back and checks their SHA-256)
+    assert clip_ref["sha256"] == hashlib.sha256(want).hexdigest()
+    assert clip_ref["size"] == len(want)
+    assert 200_000 < clip_ref["size"] < 2_000_000
+    _, clip = wait_blobs(hub, rep, timeout=120)
+    stored_s = time.monotonic() - t0
+    assert clip == want
+    assert dev.wait(120) == 0, dev.log()[-3000:]
+    blob = hub.blob(clip_ref["sha256"])
+    assert blob["status"] == "complete" and blob["mime"] == "video/webm"
+    assert blob["total_chunks"] == chunking.chunk_count(clip_ref["size"])
+    # a real, whole 10 s clip: ffmpeg decodes every frame without one error
+    path = tmp_path / "stored.webm"
+    path.write_bytes(clip)
+    assert clips.probe_seconds(path) == pytest.approx(10.0, abs=0.1)
+    # linked to the case the report filed, shown as a video
+    case_id = wait_until(
+        "the report filed as a case",
+        lambda: next(
+            (c["id"] for c in hub.get("/api/cases")["items"] if c["grid_code"] == GRID), None
+        ),
+        timeout=60,
+    )
+    case = hub.get(f"/api/cases/{case_id}")
+    (video,) = [m for m in case["media"] if m["sha256"] == clip_ref["sha256"]]
+    assert video["kind"] == "video" and video["stored"] and video["mime"] == "video/webm"
+    hub.assert_chain("hh-video", dev.state()["seq"])
+    assert hub.errors() == {}
+    heap = heap_line(dev)
+    assert heap["total"] <= 192 * 1024 and 0 < heap["hwm"] < heap["total"], heap
+    print(
+        f"\n10 s clip {clip_ref['size']} bytes in {blob['total_chunks']} chunks: stored "
+        f"{stored_s:.1f}s after start, heap {heap}"
+    )
