@@ -7,38 +7,22 @@ case the report filed."""
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from pathlib import Path
 
 import pytest
 
 from protocol import chunking
-from simulator import fleet as simfleet
 from simulator import scenarios
-from simulator.clips import make as clips
 from tests.support.judge import heap_line, stored_report, wait_blobs
-from tests.support.micropython import cpython_path
+from tests.support.video import clip as cut_clip
+from tests.support.video import decoded_seconds
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.hil
 
 GRID = "33010200100101"
 WORKER = "w00100101"
-
-
-def expected_clip(seconds: int) -> bytes:
-    """The clip the firmware's cutter makes from the source, run under CPython: what the hub
-    must hold, byte for byte."""
-    import sys
-
-    sys.path[:0] = [p for p in cpython_path() if p not in sys.path]
-    from hal import webm
-
-    out = io.BytesIO()
-    with open(simfleet.VIDEO_SOURCE, "rb") as src:
-        webm.cut(src, out, seconds, bytearray(4096))
-    return out.getvalue()
 
 
 def test_10s_video_from_a_192k_handheld_is_stored_hash_verified_on_its_case(
@@ -59,7 +43,7 @@ def test_10s_video_from_a_192k_handheld_is_stored_hash_verified_on_its_case(
     rep = stored_report(hub, "hh-video", timeout=60)
     assert [b["mime"] for b in rep["blobs"]] == ["image/jpeg", "video/webm"]
     clip_ref = rep["blobs"][1]
-    want = expected_clip(10)
+    want = cut_clip(10)  # the firmware's cutter under CPython: the bytes a device makes
     # the signed envelope names the clip the cutter makes from the source, and the hub's copy
     # hashes to it (wait_blobs reads the stored bytes back and checks their SHA-256)
     assert clip_ref["sha256"] == hashlib.sha256(want).hexdigest()
@@ -75,7 +59,7 @@ def test_10s_video_from_a_192k_handheld_is_stored_hash_verified_on_its_case(
     # a real, whole 10 s clip: ffmpeg decodes every frame without one error
     path = tmp_path / "stored.webm"
     path.write_bytes(clip)
-    assert clips.probe_seconds(path) == pytest.approx(10.0, abs=0.1)
+    assert decoded_seconds(path) == pytest.approx(10.0, abs=0.1)
     # linked to the case the report filed, shown as a video
     case_id = wait_until(
         "the report filed as a case",
