@@ -79,3 +79,21 @@ def test_10s_video_from_a_192k_handheld_is_stored_hash_verified_on_its_case(
         f"\n10 s clip {clip_ref['size']} bytes in {blob['total_chunks']} chunks: stored "
         f"{stored_s:.1f}s after start, heap {heap}"
     )
+
+
+def test_a_clip_longer_than_video_max_s_is_recorded_at_the_limit(hub, fleet):
+    dev = fleet.add_handheld(
+        "hh-video-cap", GRID, scenario=scenarios.video_report(20), heapsize="192K", video_max_s=3
+    )
+    hub.register(dev)
+    dev.start()
+    assert dev.wait(60) == 0, dev.log()[-3000:]
+    rep = stored_report(hub, "hh-video-cap")
+    want = cut_clip(3)
+    assert rep["blobs"][1] == {
+        "mime": "video/webm",
+        "sha256": hashlib.sha256(want).hexdigest(),
+        "size": len(want),
+    }
+    assert wait_blobs(hub, rep)[1] == want
+    assert hub.errors() == {}

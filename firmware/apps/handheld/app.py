@@ -79,7 +79,10 @@ class Handheld:
         return path, mime
 
     def video(self, seconds):
-        seconds = min(int(seconds), int(self.opt("video_max_s", 30)))
+        if not hasattr(self.hal.camera, "record"):
+            self.ui.show("this camera records no video")
+            return None
+        seconds = min(int(seconds), self.opt("video_max_s", 30))
         path, _, mime = self.hal.camera.record(self._media_path("webm"), seconds)
         return path, mime
 
@@ -124,8 +127,9 @@ class Handheld:
             media.append(self.photo(size))
         if act.get("audio_s"):
             media.append(self.audio(act["audio_s"]))
-        if act.get("video_s"):
-            media.append(self.video(act["video_s"]))
+        clip = self.video(act["video_s"]) if act.get("video_s") else None
+        if clip:
+            media.append(clip)
         body = {"category": cat, "text": act.get("text", ""), "loc": self.loc(),
                 "grid": self.grid, "worker": self.worker,
                 "one_key": bool(act.get("one_key", False))}
