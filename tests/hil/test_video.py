@@ -129,3 +129,21 @@ def test_a_clip_longer_than_video_max_s_is_recorded_at_the_limit(hub, fleet):
     }
     assert wait_blobs(hub, rep)[1] == want
     assert hub.errors() == {}
+
+
+def test_a_clip_the_camera_cannot_record_leaves_the_report_with_its_photo(hub, fleet):
+    dev = fleet.add_handheld(
+        "hh-video-none",
+        GRID,
+        scenario=scenarios.video_report(10),
+        heapsize="192K",
+        sim={"video_src": "/nonexistent/source.webm", "echo": True},
+    )
+    hub.register(dev)
+    dev.start()
+    assert dev.wait(60) == 0, dev.log()[-3000:]
+    rep = stored_report(hub, "hh-video-none")
+    assert [b["mime"] for b in rep["blobs"]] == ["image/jpeg"]
+    wait_blobs(hub, rep)
+    assert "[screen] video not recorded: [Errno 2] ENOENT" in dev.log(), dev.log()[-2000:]
+    assert hub.errors() == {}

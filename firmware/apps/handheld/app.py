@@ -79,11 +79,20 @@ class Handheld:
         return path, mime
 
     def video(self, seconds):
-        if not hasattr(self.hal.camera, "record"):
+        cam = self.hal.camera
+        if not hasattr(cam, "record"):
             self.ui.show("this camera records no video")
             return None
-        seconds = min(int(seconds), self.opt("video_max_s", 30))
-        path, _, mime = self.hal.camera.record(self._media_path("webm"), seconds)
+        path = self._media_path("webm")
+        try:
+            path, _, mime = cam.record(path, min(int(seconds), self.opt("video_max_s", 30)))
+        except OSError as e:  # no source, flash full: the report goes without the clip
+            self.ui.show("video not recorded: %s" % e)
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+            return None
         return path, mime
 
     def loc(self):
