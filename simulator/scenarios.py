@@ -3,7 +3,8 @@
 An action is {"at": seconds after start, "do": <action>, ...}:
 - {"do": "signin", "worker": "w-001", "pin": "1234"} / {"do": "signout"}
 - {"do": "report", "category": "garbage", "text": "...", "photos": 1, "photo_bytes": 200000,
-   "audio_s": 5, "one_key": false}       ("photo_bytes" may be a list, one size per photo)
+   "audio_s": 5, "video_s": 10, "one_key": false}   ("photo_bytes" may be a list, one size per
+   photo; "video_s": a WebM clip cut from simulator/clips/source.webm)
 - {"do": "one_key", ...}                 (a report with one_key true)
 - {"do": "verify", "case_id": "...", "result": "confirm" | "reject", "text": "..."}
 - {"do": "task", "task_id": "...", "step": "accept" | "progress" | "close", "text": "..."}
@@ -99,6 +100,24 @@ def big_report(photo_bytes: int = 2 * 1024 * 1024, audio_s: float = 20) -> list[
             "photos": 1,
             "photo_bytes": photo_bytes,
             "audio_s": audio_s,
+        },
+        {"at": 0, "do": "end"},
+    ]
+
+
+def video_report(video_s: int = 10, photo_bytes: int = 60_000) -> list[dict]:
+    """One report with a photo and a ``video_s`` video clip (issue 16's short video)."""
+    w, p = DEFAULT_WORKER
+    return [
+        {"at": 0, "do": "signin", "worker": w, "pin": p},
+        {
+            "at": 0,
+            "do": "report",
+            "category": "illegal_parking",
+            "text": "消防通道被占用，已录像取证。Fire lane blocked, recorded on video.",
+            "photos": 1,
+            "photo_bytes": photo_bytes,
+            "video_s": video_s,
         },
         {"at": 0, "do": "end"},
     ]

@@ -42,6 +42,7 @@ DEFAULTS = {
     "trim_on": "receipt",  # keep a record until a verified hub receipt covers it (or "puback")
     "keep_media": False,  # keep uploaded media (up to 32 files) for chunks a receipt lists missing
     "cmd_queue": 8,  # commands queued before more are dropped (the hub retries them)
+    "video_max_s": 30,  # the longest video clip a handheld report records (1..300)
     # gates (apps access / face / barrier; docs/access.md section 1)
     "face_threshold": 80,  # lowest face similarity granted
     "plate_threshold": 85,  # lowest plate confidence granted

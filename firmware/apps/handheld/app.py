@@ -5,7 +5,8 @@ script in the simulator); every result is a signed event through the Device.
 Event kinds and bodies (see docs/firmware.md):
 - signin   {worker, grid, ok} (+ fails, locked when not ok: wrong PINs in a row, the id locked)
 - signout  {worker, grid, reason: worker|idle|replaced|removed}
-- report   {category, text, loc, grid, worker, one_key}  + blobs: photos, then the audio clip
+- report   {category, text, loc, grid, worker, one_key}  + blobs: photos, the audio clip,
+           then the video clip (video/webm, at most config "video_max_s" seconds)
 - track    {grid, worker, points: [[ts, lat_e6, lon_e6, acc_m], ...]}
 - task     {task_id, case_id, step: accept|progress|close, text, loc, grid, worker} (+ photo
            on close; `seen` on accept: the sha256 of the reference images fetched and checked)
@@ -74,6 +75,23 @@ class Handheld:
 
     def audio(self, seconds):
         path, _, mime = self.hal.microphone.record(self._media_path("wav"), seconds)
+        return path, mime
+
+    def video(self, seconds):
+        cam = self.hal.camera
+        if not hasattr(cam, "record"):
+            self.ui.show("this camera records no video")
+            return None
+        path = self._media_path("webm")
+        try:
+            path, _, mime = cam.record(path, min(int(seconds), self.opt("video_max_s", 30)))
+        except OSError as e:  # no source, flash full: the report goes without the clip
+            self.ui.show("video not recorded: %s" % e)
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+            return None
         return path, mime
 
     def loc(self):
@@ -167,6 +185,9 @@ class Handheld:
             media.append(self.photo(size))
         if act.get("audio_s"):
             media.append(self.audio(act["audio_s"]))
+        clip = self.video(act["video_s"]) if act.get("video_s") else None
+        if clip:
+            media.append(clip)
         body = {"category": cat, "text": act.get("text", ""), "loc": self.loc(),
                 "grid": self.grid, "worker": self.worker,
                 "one_key": bool(act.get("one_key", False))}
