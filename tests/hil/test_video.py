@@ -35,7 +35,7 @@ def test_10s_video_from_a_192k_handheld_is_stored_hash_verified_on_its_case(
         GRID,
         scenario=script,
         heapsize="192K",
-        workers={WORKER: scenarios.pin_hash(WORKER, scenarios.DEFAULT_WORKER[1])},
+        workers={WORKER: scenarios.pin_record(scenarios.DEFAULT_WORKER[1])},
     )
     hub.register(dev)
     t0 = time.monotonic()
