@@ -8,9 +8,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.cases.models import Case
 from hub.clock import FrozenClock
 from hub.devices.models import Device
 from hub.ingest.processor import Processor
@@ -154,3 +156,29 @@ def test_online_time_is_the_sessions_overlap_and_an_open_one_ends_at_the_last_me
     assert half == {W: 900}
     assert sessions.online_seconds(db_session=db_session, start=start, end=clock.now(),
                                    scope_code="330102002") == {}  # fmt: skip
+
+
+def test_a_case_shows_whether_its_reporter_was_signed_in(
+    processor: Processor,
+    db_session: Session,
+    client: TestClient,
+    demo: DemoData,
+    clock: FrozenClock,
+    device_factory: Callable[..., TestDevice],
+) -> None:
+    dev = device_factory("hh-flag")
+    dev.register(db_session, GRID)
+    db_session.commit()
+    t0 = int(clock.now().timestamp()) - 1000
+    msgs = _stream(dev, t0)[:4]  # in, report, out, report
+    processor.process([Inbound(t, p) for t, p in msgs])
+    cases = {c.event_seq: c.id for c in db_session.scalars(
+        select(Case).where(Case.device_id == dev.device_id))}  # fmt: skip
+    assert set(cases) == {2, 4}
+    admin = {"Authorization": f"Bearer {demo.tokens['district-admin']}"}
+    got = {seq: client.get(f"/api/cases/{cid}", headers=admin).json()["reporter_check"]
+           for seq, cid in cases.items()}  # fmt: skip
+    assert got == {2: "signed_in", 4: "not_signed_in"}
+    flagged = client.get("/api/worker-checks", headers=admin,
+                         params={"status": ["not_signed_in", "not_on_grid"]}).json()  # fmt: skip
+    assert [(f["seq"], f["kind"], f["worker_id"]) for f in flagged] == [(4, "report", W)]

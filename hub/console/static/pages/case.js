@@ -49,6 +49,7 @@ export const text = {
     no_verify: "尚无现场核查位置。", map_failed: "地图无法加载。",
     enlarge: "点击放大", close_view: "关闭",
     one_key: "一键上报", notices: "联络员通知", no_notices: "尚未通知任何联络员。",
+    reporter_check: {not_signed_in: "上报人未在该终端签到", not_on_grid: "上报人不属于该网格"},
     no_liaison: "该单位未设联络员", attempts: (n) => `尝试 ${n} 次`,
     notice_kinds: {one_key_report: "一键上报", dispatch: "派遣", escalation: "升级交办",
       deadline_warning: "临期预警", overdue: "超期", supervision: "督办", test: "测试"},
@@ -118,6 +119,8 @@ export const text = {
     no_verify: "No on-site verification location yet.", map_failed: "The map cannot be loaded.",
     enlarge: "click to enlarge", close_view: "Close",
     one_key: "one-key report", notices: "Liaison notices",
+    reporter_check: {not_signed_in: "reporter not signed in on the device",
+      not_on_grid: "reporter not a worker of this grid"},
     no_notices: "No liaison has been notified yet.", no_liaison: "the unit has no liaison",
     attempts: (n) => `${n} attempt${n === 1 ? "" : "s"}`,
     notice_kinds: {one_key_report: "one-key report", dispatch: "dispatch", escalation: "escalation",
@@ -355,6 +358,8 @@ function show(view, detail, c, ctx) {
       ${c.overdue ? `<span class="badge overdue">${s.overdue}</span>` : ""}
       ${c.rework_count ? `<span class="badge rework">${s.rework} ×${c.rework_count}</span>` : ""}
       ${c.one_key ? `<span class="badge one-key">${s.one_key}</span>` : ""}
+      ${s.reporter_check[c.reporter_check] ? `<span class="badge unchecked-reporter">` +
+        `${s.reporter_check[c.reporter_check]}</span>` : ""}
     </h2>
     <p class="case-text">${esc(c.text)}</p>
     <p class="muted meta">${nameOf("category", c.category_code)} · ${s.grid}
