@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from hub import broker_admin, keys, mqtt_tls
 from hub.access.retention import purge_face_captures
 from hub.app import create_app, database_problem, settle_heap
+from hub.areas.models import Worker
 from hub.auth import passwords
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
@@ -53,6 +54,7 @@ from hub.onboarding import cli as onboarding
 from hub.ota.flows.supervision import run_ota_supervision
 from hub.seed import seed_demo as seed
 from hub.settings import Settings
+from hub.workers import pins
 
 app = typer.Typer(help="The Gridlink hub: API, console, ingest, workflow.", no_args_is_help=True)
 console = Console()
@@ -437,17 +439,17 @@ def export_(
         engine.dispose()
 
 
-def _read_password(account: str) -> str:
+def _read_password(account: str, what: str = "password") -> str:
     """Twice from the terminal (not echoed), or one line from standard input when it is not a
     terminal (``printf '%s\\n' "$PW" | gridlink hub passwd NAME``); never from argv."""
     if sys.stdin.isatty():
         password: str = typer.prompt(
-            f"new password for {account}", hide_input=True, confirmation_prompt=True
+            f"new {what} for {account}", hide_input=True, confirmation_prompt=True
         )
         return password
     line = sys.stdin.readline()
     if not line:
-        raise HubCliError("no password on standard input (one line expected)")
+        raise HubCliError(f"no {what} on standard input (one line expected)")
     return line.removesuffix("\n").removesuffix("\r")
 
 
@@ -481,6 +483,33 @@ def passwd(
     finally:
         engine.dispose()
     console.print(f"password set for {account}; its open sessions ended", markup=False)
+
+
+@app.command("worker-pin")
+def worker_pin(
+    worker: Annotated[str, typer.Argument(help="The worker id.")],
+    database_url: UrlOption = None,
+) -> None:
+    """Set a grid worker's PIN (4-8 digits, salted PBKDF2), read from a prompt or standard
+    input, never from the command line; the worker's grids' handhelds get it within seconds."""
+    settings = settings_from_env(database_url=database_url)
+    _require_schema(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        factory = make_session_factory(engine)
+        with session_scope(factory) as db_session:  # the worker first: no prompt in vain
+            if db_session.get(Worker, worker) is None:
+                raise NotFoundError(f"worker {worker} not found")
+        pin = _read_password(f"worker {worker}", "PIN")
+        with session_scope(factory) as db_session:
+            pins.set_pin(db_session=db_session, worker_id=worker, pin=pin,
+                         iterations=settings.worker_pin_iterations, clock=SystemClock(),
+                         by=f"cli:{getpass.getuser()}")  # fmt: skip
+    except (InvalidInputError, NotFoundError) as exc:
+        raise HubCliError(exc.message) from None
+    finally:
+        engine.dispose()
+    console.print(f"PIN set for worker {worker}", markup=False)
 
 
 # `gridlink hub ingest`: ingest workers without the API (the command lives in hub.ingest.cli).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -20,17 +21,27 @@ from hub.settings import Settings
 from tests.hub.builders import add_handheld, report_event, store_blob, verify_event
 
 
-def _event(data: dict[str, Any]) -> Event:
-    return Event(
+def _event(db_session: Session, data: dict[str, Any]) -> Event:
+    """The event stored, as the ingest stores it before its hooks run."""
+    at = datetime.fromtimestamp(data["ts"], UTC)
+    event = Event(
         device_id=data["device_id"],
         seq=data["seq"],
         ts=data["ts"],
+        captured_at=at,
+        received_at=at,
         kind=data["kind"],
         body=data["body"],
         blobs=data["blobs"],
         grid_code=data["grid_code"],
         historical=data["historical"],
+        digest=f"{data['seq']:064x}",
+        prev=f"{data['seq'] - 1:064x}",
+        raw=b"{}",
     )
+    db_session.add(event)
+    db_session.flush()
+    return event
 
 
 def test_report_and_verify_events_through_the_ingest_hooks(
@@ -43,7 +54,7 @@ def test_report_and_verify_events_through_the_ingest_hooks(
     add_handheld(db_session, at=clock.now())
     store_blob(db_session, store, at=clock.now())
     dispatch = make_dispatcher(clock=clock, settings=settings)
-    dispatch(db_session, _event(report_event(seq=1, at=clock.now())))
+    dispatch(db_session, _event(db_session, report_event(seq=1, at=clock.now())))
     case = db_session.scalars(select(Case)).one()
     assert case.status == CaseStatus.dispatched and case.device_id == "hh-0001"
     actions.accept(db_session=db_session, case=case, actor="unit", at=clock.now())
@@ -55,12 +66,13 @@ def test_report_and_verify_events_through_the_ingest_hooks(
     dispatch(
         db_session,
         _event(
+            db_session,
             verify_event(
                 seq=2,
                 at=clock.now(),
                 case_id=command.args["case_id"],
                 task_id=command.args["task_id"],
-            )
+            ),
         ),
     )
     assert case.status == CaseStatus.closed
