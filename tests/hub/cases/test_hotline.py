@@ -4,17 +4,21 @@ unit, and the callback to the caller a recorded step before a hotline case close
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from hub.cases import hotline
 from hub.cases.models import Case, CaseTransition, HotlineTicket
 from hub.clock import FrozenClock
 from hub.media.store import FileBlobStore
 from hub.seed import DemoData
+from hub.settings import Settings
 from tests.hub.builders import (
     GRID,
     GRID_LAT,
@@ -24,6 +28,7 @@ from tests.hub.builders import (
     add_handheld,
     store_blob,
 )
+from tests.support.waiting import wait_until
 
 ORDERS = "/api/hotline/orders"
 
@@ -132,6 +137,87 @@ def test_a_located_order_near_an_open_case_of_the_category_is_a_duplicate(
     body = client.post(ORDERS, headers=op, json={"orders": [
         _order("D-1", clock, loc=near, caller_phone=None)]}).json()  # fmt: skip
     assert body["items"][0]["duplicate_of"] == created.json()["id"]
+
+
+def race_an_import(
+    client: TestClient,
+    demo: DemoData,
+    factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+    *,
+    first_ticket: str,
+    second_ticket: str,
+) -> tuple[dict[str, Any], int]:
+    """Two imports at once, in two real transactions: the first takes ``first_ticket`` and
+    commits only once the second (``POST /api/hotline/orders`` of ``second_ticket``) has read
+    the tickets and is writing its case. Returns the second's item and the first's case id."""
+    op = _as(demo, "district-operator")
+    assert client.get("/api/cases", headers=op).status_code == 200  # its token's use written
+    writing = threading.Event()
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO cases"):
+            writing.set()
+
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", on_statement)
+    answers: list[Any] = []
+    batch = {"orders": [_order(second_ticket, clock)]}
+    second = threading.Thread(
+        target=lambda: answers.append(client.post(ORDERS, headers=op, json=batch))
+    )
+    order = hotline.Order(ticket_id=first_ticket, channel="web", text="楼道灯坏了",
+                          grid_code=GRID, received_at=clock.now(), category_code="garbage",
+                          caller_phone="13700009999")  # fmt: skip
+    try:
+        with factory() as first:
+            case, created = hotline.take_order(db_session=first, order=order,
+                                               actor="operator:first", now=clock.now(),
+                                               settings=settings)  # fmt: skip
+            assert created  # the ticket is taken, not committed
+            second.start()
+            wait_until("the second import writing its case", writing.is_set)
+            first.commit()
+        second.join(30)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert not second.is_alive() and len(answers) == 1
+    assert answers[0].status_code == 200, answers[0].text
+    return answers[0].json()["items"][0], case.id
+
+
+def test_two_imports_of_one_ticket_at_once_make_one_case_and_the_later_says_existing(
+    client: TestClient,
+    demo: DemoData,
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+) -> None:
+    item, case_id = race_an_import(client, demo, session_factory, clock, settings,
+                                   first_ticket="R-1", second_ticket="R-1")  # fmt: skip
+    assert (item["status"], item["case_id"], item["error"]) == ("existing", case_id, None)
+    with session_factory() as s:
+        assert s.scalars(select(HotlineTicket.case_id)).all() == [case_id]
+        assert s.scalar(select(func.count()).select_from(Case)) == 1
+
+
+def test_an_import_racing_another_writer_on_sqlite_still_takes_its_order(
+    client: TestClient,
+    demo: DemoData,
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+) -> None:
+    """Another writer's commit between the import's reads and its first write fails that write
+    on SQLite (its reads were of an older snapshot): the order is taken again, not lost."""
+    item, case_id = race_an_import(client, demo, session_factory, clock, settings,
+                                   first_ticket="R-2", second_ticket="R-3")  # fmt: skip
+    assert (item["status"], item["error"]) == ("created", None) and item["case_id"] != case_id
+    with session_factory() as s:
+        rows = s.execute(select(HotlineTicket.ticket_id, HotlineTicket.case_id)).all()
+        tickets = {ticket: case for ticket, case in rows}
+        assert tickets == {"R-2": case_id, "R-3": item["case_id"]}
 
 
 @pytest.fixture
