@@ -163,7 +163,7 @@ def seed_hub(
     from hub.devices.schemas import DeviceCreate
     from hub.devices.service import register_device
     from hub.migrations.runner import upgrade
-    from hub.seed import seed_compound, seed_demo
+    from hub.seed import DEMO_PIN, seed_compound, seed_demo, seed_pins
 
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -172,6 +172,8 @@ def seed_hub(
     try:
         with session_scope(make_session_factory(engine)) as db_session:
             data = seed_demo(db_session=db_session, clock=SystemClock())
+            seed_pins(db_session=db_session, workers=data.workers, clock=SystemClock(),
+                      iterations=settings.worker_pin_iterations)  # fmt: skip
             if compound:
                 compound_data = seed_compound(db_session=db_session, clock=SystemClock())
             for grid in data.grids[:devices]:
@@ -179,7 +181,7 @@ def seed_hub(
                 script = scenarios.patrol(
                     reports=3,
                     every_s=every_s,
-                    worker=(worker, "1234"),
+                    worker=(worker, DEMO_PIN),
                     end=False,
                     text=f"{grid} 网格巡查发现问题 (patrol finding)",
                 )
@@ -197,7 +199,7 @@ def seed_hub(
                     route=route,
                     scenario=script,
                     answers={"verify": "confirm"},
-                    workers={worker: scenarios.pin_hash(worker, "1234")},
+                    workers={worker: scenarios.pin_record(DEMO_PIN)},
                     exit_when_done=False,
                     heartbeat_s=30,
                     track_s=10,

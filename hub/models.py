@@ -13,3 +13,4 @@ from hub.events import models as events_models  # noqa: F401
 from hub.media import models as media_models  # noqa: F401
 from hub.notify import models as notify_models  # noqa: F401
 from hub.ota import models as ota_models  # noqa: F401
+from hub.workers import models as workers_models  # noqa: F401

@@ -20,6 +20,8 @@ from hub.auth.service import create_token
 from hub.cases.categories import upsert_category
 from hub.cases.routing import add_responsibility, create_unit
 from hub.clock import Clock
+from hub.workers.models import WorkerPin
+from hub.workers.pins import make_record
 
 CITY = "3301"  # Hangzhou (GB/T 2260: its districts' codes start with it)
 DISTRICT = "330102"
@@ -173,6 +175,22 @@ class CompoundData:
     plates: list[str] = field(default_factory=list)  # residents' vehicles in force
     expired_plates: list[str] = field(default_factory=list)
     black_plates: list[str] = field(default_factory=list)
+
+
+DEMO_PIN = "1234"  # the demo's grid workers only: a PIN this easy is refused through the API
+
+
+def seed_pins(
+    *, db_session: Session, workers: list[str], clock: Clock, iterations: int, pin: str = DEMO_PIN
+) -> None:
+    """Give the demo's workers a PIN on the hub, so the hub sends each grid's handheld its
+    worker list (``hub.commands.worker_sync``). Flushes; the caller commits."""
+    for worker_id in workers:
+        salt, n, digest = make_record(pin, iterations)
+        row = WorkerPin(worker_id=worker_id, salt_hex=salt, iterations=n, hash_hex=digest)
+        row.set_at, row.set_by = clock.now(), "system:demo"
+        db_session.merge(row)
+    db_session.flush()
 
 
 def gate_pin_hash(pin: str) -> str:

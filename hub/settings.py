@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from hub.levels import DEFAULT_CHAIN, Level, parse_chain
+from protocol import pin
 
 DEFAULT_ADMIN_TOKEN = "gridlink-dev-admin-token"
 # the kinds of supervision notice (hub.cases.models.SupervisionLevel), lightest first
@@ -194,6 +195,11 @@ class Settings(BaseSettings):
     duplicate_window_s: int = 2 * 3600
     # File and dispatch grid workers' reports automatically when a responsible unit is known.
     auto_dispatch_reports: bool = True
+
+    # Workers' PINs (hub.workers.pins): PBKDF2-HMAC-SHA256 iterations of a new PIN record.
+    # Every handheld of the worker's grids runs them at sign-in (about 16 ms for 20,000 on the
+    # MicroPython unix port; estimate a board at 20-50x that). A record keeps its own count.
+    worker_pin_iterations: int = Field(default=pin.ITERATIONS, ge=1000, le=1_000_000)
 
     # Face captures of the gates (photos of access events) are deleted from the hub this many
     # days after capture (hub.access.retention); the access log rows and audit rows stay.

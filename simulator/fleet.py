@@ -100,6 +100,9 @@ def main_script() -> Path:
     return mpy.compiled_tree(REPO) / mpy.ENTRY
 
 
+# the real WebM the simulated camera cuts its clips from (simulator/clips/make.py made it)
+VIDEO_SOURCE = Path(__file__).with_name("clips") / "source.webm"
+
 # the simulated parts of each gate kind (docs/access.md section 1)
 _GATE_PARTS = {
     "access": ("lock", "door", "exit", "card", "keypad", "tamper", "help"),
@@ -352,9 +355,14 @@ class Fleet:
                 "battery": "sim",
                 "ui": "sim",
             },
-            "sim": {"route": scenarios.DEFAULT_ROUTE, "photo_bytes": 60_000, "answers": {}},
+            "sim": {
+                "route": scenarios.DEFAULT_ROUTE,
+                "photo_bytes": 60_000,
+                "answers": {},
+                "video_src": str(VIDEO_SOURCE),  # the camera's clips are cut from it
+            },
             "categories": scenarios.CATEGORIES,
-            "workers": {worker: scenarios.pin_hash(worker, pin)},
+            "workers": {worker: scenarios.pin_record(pin)},
             "heartbeat_s": 60,
             "track_s": 1,
             "track_batch": 5,
@@ -488,7 +496,7 @@ class Fleet:
         cfg = self.device_config(device_id, grid, sim=sim)
         for k in ("categories", "workers", "track_s", "track_batch"):
             cfg.pop(k, None)
-        for k in ("route", "answers", "photo_bytes"):  # handheld parts a gate has not
+        for k in ("route", "answers", "photo_bytes", "video_src"):  # handheld parts only
             if k not in sim:
                 cfg["sim"].pop(k, None)
         cfg.update(

@@ -3,7 +3,8 @@
 An action is {"at": seconds after start, "do": <action>, ...}:
 - {"do": "signin", "worker": "w-001", "pin": "1234"} / {"do": "signout"}
 - {"do": "report", "category": "garbage", "text": "...", "photos": 1, "photo_bytes": 200000,
-   "audio_s": 5, "one_key": false}       ("photo_bytes" may be a list, one size per photo)
+   "audio_s": 5, "video_s": 10, "one_key": false}   ("photo_bytes" may be a list, one size per
+   photo; "video_s": a WebM clip cut from simulator/clips/source.webm)
 - {"do": "one_key", ...}                 (a report with one_key true)
 - {"do": "verify", "case_id": "...", "result": "confirm" | "reject", "text": "..."}
 - {"do": "task", "task_id": "...", "step": "accept" | "progress" | "close", "text": "..."}
@@ -19,7 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
+
+from protocol import pin as pin_mod
 
 CATEGORIES = [
     "garbage",  # 垃圾堆放
@@ -42,9 +46,12 @@ DEFAULT_ROUTE = [
 ]
 
 
-def pin_hash(worker: str, pin: str) -> str:
-    """The same hash as apps.handheld.pin_hash: sha256("<worker>:<pin>") hex."""
-    return hashlib.sha256(f"{worker}:{pin}".encode()).hexdigest()
+def pin_record(pin: str, iterations: int = pin_mod.ITERATIONS) -> list[str | int]:
+    """A worker's PIN record as the hub makes it (protocol/pin.py: [salt_hex, iterations,
+    PBKDF2-HMAC-SHA256 hex], a fresh random salt), for a handheld's config "workers"."""
+    salt = os.urandom(pin_mod.SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations)
+    return [salt.hex(), iterations, digest.hex()]
 
 
 def patrol(
@@ -93,6 +100,24 @@ def big_report(photo_bytes: int = 2 * 1024 * 1024, audio_s: float = 20) -> list[
             "photos": 1,
             "photo_bytes": photo_bytes,
             "audio_s": audio_s,
+        },
+        {"at": 0, "do": "end"},
+    ]
+
+
+def video_report(video_s: int = 10, photo_bytes: int = 60_000) -> list[dict]:
+    """One report with a photo and a ``video_s`` video clip (issue 16's short video)."""
+    w, p = DEFAULT_WORKER
+    return [
+        {"at": 0, "do": "signin", "worker": w, "pin": p},
+        {
+            "at": 0,
+            "do": "report",
+            "category": "illegal_parking",
+            "text": "消防通道被占用，已录像取证。Fire lane blocked, recorded on video.",
+            "photos": 1,
+            "photo_bytes": photo_bytes,
+            "video_s": video_s,
         },
         {"at": 0, "do": "end"},
     ]

@@ -3,6 +3,10 @@
 Interfaces (duck-typed; sim and board implementations provide the same methods):
 - clock:      time() -> int Unix seconds (UTC), ticks_ms()
 - camera:     capture(path) -> (path, size, mime)          writes the photo to `path`
+              record(path, seconds) -> (path, size, mime)  writes a video clip to `path`
+              (the simulator: a WebM cut from sim "video_src"; a camera without video has no
+              record(); without one, or when it raises OSError, the handheld sends the report
+              without the clip)
 - microphone: record(path, seconds) -> (path, size, mime)  writes the clip to `path`
 - gps:        fix() -> {"lat_e6", "lon_e6", "acc_m", "ts"} or None without a fix
 - battery:    level() -> percent

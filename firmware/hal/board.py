@@ -5,6 +5,13 @@ simulator's ScriptUI (a menu: report / one-key report / verify / task), a batter
 ADC divider, and a screen that prints to the console until a display driver is added. Camera,
 microphone and GPS drivers depend on the module fitted to the handheld; until one is chosen,
 config selects "none" or "sim" for them (hal.drivers.DRIVERS lists what exists).
+
+Video: no board camera driver exists, so a board records none. The path for one is a camera
+module that encodes (a VP8/WebM or H.264/MP4 encoder chip) writing its file to flash in
+chunks, behind the same record(path, seconds) -> (path, size, mime) as hal.sim.SimCamera; an
+ESP32-class camera (OV2640 / OV5640 via the `camera` module) gives JPEG frames only, and an
+MJPEG file made of them would be stored by the hub but not played by the console (browsers
+play WebM and MP4 in <video>, not MJPEG). See docs/firmware.md, "Short video".
 """
 
 

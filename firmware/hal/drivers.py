@@ -130,7 +130,7 @@ def _sim(name, clock, sim):
     from hal import sim as s
 
     if name == "camera":
-        return s.SimCamera(sim.get("photo_bytes", 200000))
+        return s.SimCamera(sim.get("photo_bytes", 200000), sim.get("video_src"))
     if name == "microphone":
         return s.SimMicrophone(sim.get("audio_rate", 8000))
     if name == "gps":

@@ -11,10 +11,17 @@ from hal import jpeg, wav
 
 class SimCamera:
     """camera.capture(path) -> (path, size, mime): writes a real baseline JPEG of
-    `photo_bytes` (streamed), different content per shot."""
+    `photo_bytes` (streamed), different content per shot.
 
-    def __init__(self, photo_bytes=200000):
+    camera.record(path, seconds) -> (path, size, "video/webm"): a real WebM clip of `seconds`
+    cut from the source clip `video_src` (hal/webm.py: its clusters copied through the same
+    preallocated buffer, looped when the source is shorter; the module is imported for the
+    clip and dropped after it, so its code is off the heap between clips). Without a source
+    it raises OSError (ENOENT): the simulator's config names none."""
+
+    def __init__(self, photo_bytes=200000, video_src=None):
         self.photo_bytes = int(photo_bytes)
+        self.video_src = video_src
         self.shots = 0
         self.buf = bytearray(jpeg.PATTERN_BYTES)  # allocated once: no 4 KiB hunt per shot
 
@@ -24,6 +31,29 @@ class SimCamera:
         with open(path, "wb") as f:
             jpeg.write(f, size, self.shots, self.buf)
         return path, size, "image/jpeg"
+
+    def record(self, path, seconds):
+        if not self.video_src:
+            raise OSError(2, "camera: no sim video_src configured")
+        from hal import webm
+
+        try:
+            with open(self.video_src, "rb") as src, open(path, "wb") as out:
+                size = webm.cut(src, out, seconds, self.buf)
+        finally:
+            _drop("hal.webm")
+        return path, size, "video/webm"
+
+
+def _drop(name):
+    # a module used only now and then: off sys.modules (and its package), so the next
+    # collection frees its bytecode
+    import sys
+
+    sys.modules.pop(name, None)
+    pkg, _, attr = name.rpartition(".")
+    if pkg in sys.modules and hasattr(sys.modules[pkg], attr):
+        delattr(sys.modules[pkg], attr)
 
 
 class SimMicrophone:

@@ -29,6 +29,11 @@ DEFAULTS = {
     "chunk_size": CHUNK_SIZE,
     "heartbeat_s": 300,
     "track_s": 30,
+    # handheld sign-in (apps/handheld/roster.py): wrong PINs in a row that lock a worker id,
+    # for how long; a signed-in worker idle this long is signed out (0: never)
+    "pin_tries": 5,
+    "pin_lock_s": 300,
+    "idle_signout_s": 1800,
     "outbox_bytes": 8 * 1024 * 1024,
     "require_hub": True,  # flush the outbox only while the retained hub state says online
     "backoff_min_ms": 500,
@@ -37,6 +42,7 @@ DEFAULTS = {
     "trim_on": "receipt",  # keep a record until a verified hub receipt covers it (or "puback")
     "keep_media": False,  # keep uploaded media (up to 32 files) for chunks a receipt lists missing
     "cmd_queue": 8,  # commands queued before more are dropped (the hub retries them)
+    "video_max_s": 30,  # the longest video clip a handheld report records (1..300)
     # gates (apps access / face / barrier; docs/access.md section 1)
     "face_threshold": 80,  # lowest face similarity granted
     "plate_threshold": 85,  # lowest plate confidence granted
@@ -67,6 +73,7 @@ def check_int(cfg, key, lo, hi):
 
 # keys a signed "config" command may change, checked like load() checks them (0 = off)
 REMOTE = {"heartbeat_s": (0, 86400), "track_s": (0, 86400), "track_batch": (1, 1024),
+          "pin_tries": (1, 100), "pin_lock_s": (0, 86400), "idle_signout_s": (0, 86400),
           "categories": None}
 
 

@@ -72,7 +72,11 @@ def validate(cfg):
     check_int(cfg, "chunk_size", 1024, 65536)
     check_int(cfg, "heartbeat_s", 0, 86400)
     check_int(cfg, "track_s", 0, 86400)
+    check_int(cfg, "pin_tries", 1, 100)
+    check_int(cfg, "pin_lock_s", 0, 86400)
+    check_int(cfg, "idle_signout_s", 0, 86400)
     check_int(cfg, "outbox_bytes", 4096, 1 << 31)
+    check_int(cfg, "video_max_s", 1, 300)  # hal/webm.py lists at most 300 1-s clusters
     if cfg.get("ops_key") is not None:
         _hex32(cfg, "ops_key")
     hw = cfg["hw"]

@@ -21,6 +21,7 @@ from hub.media import api as media_api
 from hub.notify import api as notify_api
 from hub.ota import api as ota_api
 from hub.stats import api as stats_api
+from hub.workers import api as workers_api
 
 ROUTERS: list[APIRouter] = [
     auth_api.router,
@@ -34,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     notify_api.router,
     access_api.router,
     stats_api.router,
+    workers_api.router,
     fleet_api.router,
     live_api.router,
     ota_api.router,

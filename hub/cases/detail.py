@@ -55,6 +55,7 @@ from hub.media.models import Blob, BlobStatus, SensitiveBlob
 from hub.notify.queries import notifications_of_case
 from hub.notify.schemas import NotificationRead
 from hub.settings import Settings
+from hub.workers.models import WorkerCheck
 
 _ACTIONS = frozenset(a.value for a in Action)
 _ROLES = {row.action: row.roles for row in ACTION_ENDPOINTS}
@@ -351,6 +352,7 @@ def case_detail(
         if Action.co_assign in allowed
         else [],
         reporter_name=names.workers.get(case.reporter_worker_id or ""),
+        reporter_check=_reporter_check(db_session, case),
         timeline=timeline,
         steps=_steps(case, timeline),
         media=_media(db_session, case),
@@ -380,6 +382,16 @@ def case_detail(
                 select(FieldTask).where(FieldTask.case_id == case.id).order_by(FieldTask.id)
             )
         ],
+    )
+
+
+def _reporter_check(db_session: Session, case: Case) -> str | None:
+    if case.device_id is None or case.event_seq is None:
+        return None
+    return db_session.scalar(
+        select(WorkerCheck.status).where(
+            WorkerCheck.device_id == case.device_id, WorkerCheck.seq == case.event_seq
+        )
     )
 
 

@@ -213,6 +213,9 @@ class CaseDetail(CaseRead):
     co_assign_units: list[UnitChoice] = Field(default_factory=list)  # for co_assign: who may
     supervisions: list[SupervisionRead] = Field(default_factory=list)  # 督办, oldest first
     reporter_name: str | None = None
+    # was the reporter signed in on the device (hub.workers.sessions): signed_in,
+    # not_signed_in or not_on_grid (both flagged), anonymous; None: not a device report
+    reporter_check: str | None = None
     timeline: list[TransitionRead]
     steps: list[StepRead]
     media: list[MediaItem]

@@ -12,13 +12,13 @@ a list sync must arrive in order (docs/access.md section 2).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.clock import Clock
-from hub.commands import list_sync, service
+from hub.commands import list_sync, service, worker_sync
 from hub.commands.models import Command, CommandStatus
 from hub.devices.models import Device, DeviceStatus
 from hub.keys import HubKey
@@ -44,6 +44,7 @@ class Dispatcher:
         self.retry_interval = timedelta(seconds=retry_interval_s)
         self.max_retries = max_retries
         self.batch = batch
+        self._workers_due: datetime | None = None  # the next worker-list pass
 
     def tick(self) -> list[Outbound]:
         """One pass: expire, send queued, retry or time out unanswered. Never raises."""
@@ -62,6 +63,9 @@ class Dispatcher:
         if expired:
             logger.info("expired %d command(s)", expired)
         list_sync.reconcile(db_session=db_session, clock=self.clock)
+        if self._workers_due is None or now >= self._workers_due:
+            worker_sync.reconcile(db_session=db_session, clock=self.clock)
+            self._workers_due = now + timedelta(seconds=worker_sync.INTERVAL_S)
         out: list[Outbound] = []
         online = (
             select(Device.id)

@@ -36,7 +36,7 @@ OPEN_STATUSES = (CommandStatus.queued, CommandStatus.sent, CommandStatus.deliver
 # ``rotate_key``: the device makes a new key and announces it in a ``key`` event signed by the
 # old one (docs/protocol.md); every kind takes it.
 HANDHELD_OPS = frozenset(
-    {"task", "verify", "notice", "config", "reboot", "ping", "rotate_key", "ota"}
+    {"task", "verify", "notice", "workers", "config", "reboot", "ping", "rotate_key", "ota"}
 )
 # docs/access.md section 4; ``enrol`` only on face terminals
 GATE_OPS = frozenset(
@@ -45,7 +45,11 @@ GATE_OPS = frozenset(
 FACE_OPS = GATE_OPS | {"enrol"}
 # Sent by the hub itself, never through the API: ``list_sync`` from the access lists
 # (hub.commands.list_sync), ``ota`` from a firmware rollout (hub.ota.rollouts).
-HUB_ONLY_OPS = {"list_sync": "the access lists: change the lists", "ota": "a firmware rollout"}
+HUB_ONLY_OPS = {
+    "list_sync": "the access lists: change the lists",
+    "ota": "a firmware rollout",
+    "workers": "the grid's workers and their PINs: change those",
+}
 
 
 class Command(Base):

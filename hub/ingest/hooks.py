@@ -24,7 +24,7 @@ from hub.access import flows as access_flows
 from hub.cases import field_tasks
 from hub.cases.flows import blob_arrival, device_events, gate_events
 from hub.clock import Clock
-from hub.commands import list_sync
+from hub.commands import list_sync, worker_sync
 from hub.devices import flows as device_flows
 from hub.devices import service as devices
 from hub.errors import HubError
@@ -32,6 +32,7 @@ from hub.events.models import Event
 from hub.ingest.state import Birth, BirthHook
 from hub.ota.flows import device_events as ota_events
 from hub.settings import Settings
+from hub.workers import flows as worker_flows
 
 logger = logging.getLogger(__name__)
 
@@ -54,26 +55,42 @@ def on_heartbeat(**kwargs: Any) -> None:
     """A heartbeat: the device's battery / backlog / free flash, a gate's list version."""
     device_flows.on_heartbeat(**kwargs)
     access_flows.on_heartbeat(**kwargs)
+    worker_flows.on_heartbeat(**kwargs)
 
 
 def on_ack(**kwargs: Any) -> None:
     """An ack (recorded on its command first): a list sync's progress, an update's answer."""
     list_sync.on_ack(**kwargs)
+    worker_sync.on_ack(**kwargs)
     ota_events.on_ack(**kwargs)
     field_tasks.on_ack(**kwargs)
 
 
+def _worker_checked(flow: Callable[..., Any]) -> Callable[..., Any]:
+    """``flow`` after the check that the event's worker was signed in on the device (the check
+    is recorded whatever the flow then does)."""
+
+    def checked(**kwargs: Any) -> Any:
+        worker_flows.on_worker_event(**kwargs)
+        return flow(**kwargs)
+
+    checked.__name__ = getattr(flow, "__name__", "flow")
+    return checked
+
+
 # Event kinds that reach a flow after they are stored, and the flow each one runs.
 FLOWS: dict[str, Callable[..., Any]] = {
-    "report": device_events.on_report,
-    "verify": device_events.on_verify,
+    "report": _worker_checked(device_events.on_report),
+    "verify": _worker_checked(device_events.on_verify),
+    "signin": worker_flows.on_sign_event,  # a session opened, or a wrong PIN counted
+    "signout": worker_flows.on_sign_event,  # a session closed (worker, idle, replaced, removed)
     "access": gate_events.on_access,  # a gate's batch: the access log, alarm cases
     "enrolled": access_flows.on_enrolled,  # a face template id (never a template)
     "heartbeat": on_heartbeat,  # battery, backlog, free flash; a gate's list version
     "ack": on_ack,  # (recorded on its command first) a list sync's or an update's progress
     "ota": ota_events.on_ota,  # a firmware update's step (hub.ota.rollouts)
     "key": on_key,  # a key rotation, signed by the old key
-    "task": field_tasks.on_task_event,  # a worker's step on a task; the answer to its case
+    "task": _worker_checked(field_tasks.on_task_event),  # a step on a task; the answer to its case
 }
 
 

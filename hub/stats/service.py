@@ -23,11 +23,9 @@ from hub.cases.models import (
     Supervision,
 )
 from hub.errors import InvalidInputError, NotFoundError
-from hub.events.models import Event
 from hub.stats.schemas import Figures, WorkerMonth
+from hub.workers import sessions
 
-# Two activity signals from the same worker closer than this count as continuous online time.
-ONLINE_GAP_S = 600
 REWORK = ("reject", "reopen", "complaint")
 
 
@@ -210,23 +208,11 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 def _online_seconds(
     db_session: Session, start: datetime, end: datetime, scope_code: str | None
 ) -> dict[str, int]:
-    """Online time per worker from the activity of the handhelds they were signed in on
-    (for a scoped reader only the activity on handhelds of grids inside its area)."""
-    query = select(Event.ts, Event.body).where(
-        Event.ts >= int(start.timestamp()), Event.ts < int(end.timestamp())
+    """Online time per worker: the overlap of their sign-in sessions with [start, end)
+    (``hub.workers.sessions``; for a scoped reader only sessions on grids inside its area)."""
+    return sessions.online_seconds(
+        db_session=db_session, start=start, end=end, scope_code=scope_code
     )
-    if scope_code is not None:
-        query = query.where(Event.grid_code.startswith(scope_code, autoescape=True))
-    last: dict[str, int] = {}
-    total: dict[str, int] = defaultdict(int)
-    for ts, body in db_session.execute(query.order_by(Event.ts)):
-        worker = body.get("worker") if isinstance(body, dict) else None
-        if not isinstance(worker, str):
-            continue
-        if worker in last and 0 < ts - last[worker] <= ONLINE_GAP_S:
-            total[worker] += ts - last[worker]
-        last[worker] = ts
-    return dict(total)
 
 
 def worker_month(

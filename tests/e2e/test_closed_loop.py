@@ -41,7 +41,7 @@ def test_report_to_evaluation_through_the_handheld(hub: Hub, fleet: Fleet) -> No
         route=[[lat + 100, lon], [lat + 150, lon + 50]],
         scenario=script,
         answers={"verify": "confirm"},
-        workers={WORKER: scenarios.pin_hash(WORKER, "1234")},
+        workers={WORKER: scenarios.pin_record("1234")},
     )
     hub.register(dev)
     dev.start()

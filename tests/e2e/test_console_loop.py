@@ -126,7 +126,7 @@ def test_a_handhelds_report_is_seen_live_dispatched_and_closed_from_the_console(
             route=[[lat + 100, lon], [lat + 150, lon + 50]],
             scenario=script,
             answers={"verify": "confirm"},
-            workers={WORKER: scenarios.pin_hash(WORKER, "1234")},
+            workers={WORKER: scenarios.pin_record("1234")},
         )
         hub.register(dev)
         dev.start()

@@ -81,7 +81,7 @@ def test_a_one_key_report_reaches_the_liaison_within_2_s_and_closes_the_loop(
         route=[[lat + 100, lon], [lat + 150, lon + 50]],
         scenario=script,
         answers={"verify": "confirm"},
-        workers={WORKER: scenarios.pin_hash(WORKER, "1234")},
+        workers={WORKER: scenarios.pin_record("1234")},
     )
     hub.register(dev)
     dev.start()

@@ -112,6 +112,7 @@ def test_config_merges_over_defaults(run_fw, tmp_path):
         "keepalive": 30,
     }
     assert cfg["chunk_size"] == 16384 and cfg["log_level"] == "info"
+    assert cfg["video_max_s"] == 30
 
 
 @pytest.mark.parametrize(
@@ -127,6 +128,8 @@ def test_config_merges_over_defaults(run_fw, tmp_path):
         ({"device_id": "a/b"}, "device_id"),
         ({"broker": {"port": 0}}, "broker.port"),
         ({"chunk_size": 10}, "chunk_size"),
+        ({"video_max_s": 0}, "video_max_s"),
+        ({"video_max_s": 301}, "video_max_s"),
         ({"log_level": "loud"}, "log_level"),
     ],
 )

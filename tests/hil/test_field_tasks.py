@@ -25,7 +25,7 @@ def test_a_task_with_a_reference_image_is_fetched_answered_and_linked(hub: Hub, 
     script = [{"at": 0, "do": "signin", "worker": WORKER, "pin": "1234"}, {"at": 600, "do": "end"}]
     dev = fleet.add_handheld(DEV, GRID, scenario=script, heapsize="192K",
                              answers={"task": "close", "verify": "wait"}, sim={"echo": True},
-                             workers={WORKER: scenarios.pin_hash(WORKER, "1234")})  # fmt: skip
+                             workers={WORKER: scenarios.pin_record("1234")})  # fmt: skip
     hub.register(dev)
     dev.start()
     wait_until("the handheld online", lambda: hub.device(DEV)["online"], timeout=60)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -466,6 +467,34 @@ def negative(pos: list[dict]) -> list[dict]:
     return out
 
 
+# RFC 7914 section 11's first PBKDF2-HMAC-SHA256 vector (c=80000 is left out: it takes minutes
+# on a board), then worker-PIN shapes cross-checked with CPython's hashlib.pbkdf2_hmac.
+PBKDF2_SOURCE = "RFC 7914 section 11 (the first); the rest from CPython's hashlib.pbkdf2_hmac"
+RFC7914_DK = (
+    "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+    "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"
+)
+
+
+def pbkdf2() -> list[dict[str, Any]]:
+    def vec(name: str, pw: str, salt: bytes, n: int, length: int = 32) -> dict[str, Any]:
+        dk = hashlib.pbkdf2_hmac("sha256", pw.encode(), salt, n, length).hex()
+        return {"name": name, "password": pw, "salt_hex": salt.hex(), "iterations": n,
+                "length": length, "dk": dk}  # fmt: skip
+
+    out = [vec("RFC 7914: passwd/salt c=1", "passwd", b"salt", 1, 64)]
+    if out[0]["dk"] != RFC7914_DK:
+        raise SystemExit("hashlib disagrees with RFC 7914")
+    out += [
+        vec("c=2, 64 bytes (two blocks)", "passwd", b"salt", 2, 64),
+        vec("PIN 1234, 16-byte salt, c=20000", "1234", bytes(range(16)), 20000),
+        vec("PIN 000000, c=1000", "000000", bytes(range(255, 239, -1)), 1000),
+        vec("key longer than a block (hashed first)", "9" * 100, b"s", 3),
+        vec("UTF-8 password", "口令1234", b"grid-330102", 5),
+    ]
+    return out
+
+
 def main() -> None:
     _check_rfc()
     vdir = ROOT / "protocol" / "vectors"
@@ -474,6 +503,7 @@ def main() -> None:
         "rfc8032.json": {"source": "RFC 8032 section 7.1", "vectors": RFC8032},
         "positive.json": {"vectors": pos},
         "negative.json": {"vectors": negative(pos)},
+        "pbkdf2.json": {"source": PBKDF2_SOURCE, "vectors": pbkdf2()},
     }
     for name, content in files.items():
         text = json.dumps(content, ensure_ascii=False, indent=1, sort_keys=True) + "\n"

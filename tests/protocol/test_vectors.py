@@ -17,7 +17,7 @@ VECTORS = ROOT / "protocol" / "vectors"
 
 def _expected_names() -> set[str]:
     names = set()
-    for fname in ("rfc8032.json", "positive.json", "negative.json"):
+    for fname in ("rfc8032.json", "positive.json", "negative.json", "pbkdf2.json"):
         for v in json.loads((VECTORS / fname).read_text("utf-8"))["vectors"]:
             names.add(f"{fname}:{v['name']}")
     return names
@@ -38,11 +38,12 @@ def _results(output: str) -> dict[str, str]:
 def test_vector_files_have_the_required_coverage():
     counts = {
         f: len(json.loads((VECTORS / f).read_text("utf-8"))["vectors"])
-        for f in ("rfc8032.json", "positive.json", "negative.json")
+        for f in ("rfc8032.json", "positive.json", "negative.json", "pbkdf2.json")
     }
     assert counts["rfc8032.json"] >= 4
     assert counts["positive.json"] >= 10
     assert counts["negative.json"] >= 8
+    assert counts["pbkdf2.json"] >= 6
 
 
 def test_vectors_pass_on_cpython():

@@ -39,6 +39,20 @@ def check_rfc8032(v, crypto):
     return None
 
 
+def check_pbkdf2(v, pin):
+    salt = bytes.fromhex(v["salt_hex"])
+    dk = pin.pbkdf2_sha256(v["password"].encode("utf-8"), salt, v["iterations"], v["length"])
+    if dk.hex() != v["dk"]:
+        return "derived key differs"
+    if v["length"] == pin.DIGEST_BYTES:  # a PIN record of this shape checks its own PIN only
+        record = [v["salt_hex"], v["iterations"], v["dk"]]
+        if not pin.check(record, v["password"]):
+            return "record refused its own PIN"
+        if pin.check(record, v["password"] + "0"):
+            return "record accepted another PIN"
+    return None
+
+
 def check_positive(v, mods):
     envelope, command, crypto = mods["envelope"], mods["command"], mods["crypto"]
     seed = bytes.fromhex(v["seed"])
@@ -129,7 +143,7 @@ def check_negative(v, mods):
 
 def main(root):
     sys.path.insert(0, root)
-    from protocol import command, crypto, envelope, errors, topics
+    from protocol import command, crypto, envelope, errors, pin, topics
 
     mods = {
         "envelope": envelope,
@@ -144,6 +158,7 @@ def main(root):
         ("rfc8032.json", lambda v: check_rfc8032(v, crypto)),
         ("positive.json", lambda v: check_positive(v, mods)),
         ("negative.json", lambda v: check_negative(v, mods)),
+        ("pbkdf2.json", lambda v: check_pbkdf2(v, pin)),
     )
     for fname, fn in runs:
         for v in _read(vdir + fname)["vectors"]:

@@ -1,3 +1,3 @@
 """The grid worker's handheld terminal app."""
 
-from apps.handheld.app import Handheld, pin_hash  # noqa: F401
+from apps.handheld.app import Handheld  # noqa: F401

@@ -3,9 +3,10 @@ on-site verification. Driven by the UI of the HAL (buttons + screen on a board, 
 script in the simulator); every result is a signed event through the Device.
 
 Event kinds and bodies (see docs/firmware.md):
-- signin   {worker, grid, ok}                       (ok false: wrong PIN, nothing else runs)
-- signout  {worker, grid}
-- report   {category, text, loc, grid, worker, one_key}  + blobs: photos, then the audio clip
+- signin   {worker, grid, ok} (+ fails, locked when not ok: wrong PINs in a row, the id locked)
+- signout  {worker, grid, reason: worker|idle|replaced|removed}
+- report   {category, text, loc, grid, worker, one_key}  + blobs: photos, the audio clip,
+           then the video clip (video/webm, at most config "video_max_s" seconds)
 - track    {grid, worker, points: [[ts, lat_e6, lon_e6, acc_m], ...]}
 - task     {task_id, case_id, step: accept|progress|close, text, loc, grid, worker} (+ photo
            on close; `seen` on accept: the sha256 of the reference images fetched and checked)
@@ -13,18 +14,13 @@ Event kinds and bodies (see docs/firmware.md):
 """
 
 import asyncio
-import hashlib
 import os
+import time
 
 from device import _forget
 
 _ANSWERS_TASK = ("accept", "close", "ignore")
 _ANSWERS_VERIFY = ("confirm", "reject")
-
-
-def pin_hash(worker, pin):
-    """What config "workers" holds per worker id: sha256("<worker>:<pin>") hex."""
-    return hashlib.sha256(("%s:%s" % (worker, pin)).encode()).digest().hex()
 
 
 class Handheld:
@@ -41,6 +37,10 @@ class Handheld:
         device.on_command("task", self._cmd_field)
         device.on_command("verify", self._cmd_verify)
         device.on_command("notice", self._cmd_field)
+        device.on_command("workers", self._cmd_workers)
+        self.active = time.ticks_ms()  # the worker's last action (idle sign-out)
+        if device.state.get("workers_v", None):
+            device.status["workers"] = device.state.get("workers_v")
         # tasks, their reference images and notices: apps/handheld/tasks.py, imported when the
         # first one arrives (the heap of a 192K handheld is tight)
         self.tasks = None
@@ -77,6 +77,23 @@ class Handheld:
         path, _, mime = self.hal.microphone.record(self._media_path("wav"), seconds)
         return path, mime
 
+    def video(self, seconds):
+        cam = self.hal.camera
+        if not hasattr(cam, "record"):
+            self.ui.show("this camera records no video")
+            return None
+        path = self._media_path("webm")
+        try:
+            path, _, mime = cam.record(path, min(int(seconds), self.opt("video_max_s", 30)))
+        except OSError as e:  # no source, flash full: the report goes without the clip
+            self.ui.show("video not recorded: %s" % e)
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+            return None
+        return path, mime
+
     def loc(self):
         fix = self.hal.gps.fix() if self.hal.gps else None
         if not fix:
@@ -85,25 +102,75 @@ class Handheld:
 
     # --- actions -------------------------------------------------------------------------------
 
+    # --- workers (apps/handheld/roster.py, imported for a sign-in or a list and dropped) ----
+
+    def _roster(self):
+        from apps.handheld.roster import Roster
+
+        return Roster(self.device)
+
+    def _drop_roster(self):
+        _forget("apps.handheld.roster", "protocol.pin")
+
     async def signin(self, act, pos):
-        worker = str(act.get("worker", ""))
-        want = (self.opt("workers", {}) or {}).get(worker)
-        ok = want is not None and want == pin_hash(worker, str(act.get("pin", "")))
-        self.ui.show(("signed in: %s" % worker) if ok else "wrong worker id or PIN")
+        worker = str(act.get("worker", ""))[:64]
+        try:
+            ok, fails, locked = self._roster().check(worker, str(act.get("pin", "")),
+                                                     self.device.clock.time())
+        finally:
+            self._drop_roster()
+        if locked:
+            self.ui.show("too many wrong PINs for %s: try later" % worker)
+        else:
+            self.ui.show(("signed in: %s" % worker) if ok else "wrong worker id or PIN")
+        body = {"worker": worker, "grid": self.grid, "ok": ok}
         extra = {"ui_pos": pos}
         if ok:
+            if self.worker is not None and self.worker != worker:
+                await self.signout(None, pos, "replaced")
             self.worker = worker
             extra["worker"] = worker
-        await self.device.emit("signin", {"worker": worker, "grid": self.grid, "ok": ok},
-                               extra=extra)
+        else:
+            body["fails"] = fails
+            body["locked"] = locked
+            extra["pin_fails"] = self.device.state.get("pin_fails", None)
+        await self.device.emit("signin", body, extra=extra)
 
-    async def signout(self, act, pos):
+    async def signout(self, act, pos, reason="worker"):
         if self.worker is None:
             return
         await self.flush_track()
         w, self.worker = self.worker, None
-        await self.device.emit("signout", {"worker": w, "grid": self.grid},
-                               extra={"ui_pos": pos, "worker": None})
+        extra = {"worker": None}
+        if pos is not None:
+            extra["ui_pos"] = pos
+        await self.device.emit("signout", {"worker": w, "grid": self.grid, "reason": reason},
+                               extra=extra)
+
+    async def _cmd_workers(self, cmd):
+        """The grid's worker list from the hub: replaces the one on flash; a signed-in worker
+        no longer on it is signed out."""
+        try:
+            r = self._roster()
+            detail = r.apply(cmd["args"], self.grid)
+            gone = self.worker is not None and self.worker not in r.records()
+        finally:
+            self._drop_roster()
+        v = cmd["args"]["v"]
+        self.device.status["workers"] = v  # in heartbeats: the hub sees which list is here
+        self.device.state.set("workers_v", v)
+        self.device.state.save()
+        if gone:
+            self.ui.show("%s is no longer on this grid's list" % self.worker)
+            await self.signout(None, None, "removed")
+        return detail
+
+    async def _idle_check(self):
+        idle = self.opt("idle_signout_s", 1800)
+        if (self.worker is not None and idle
+                and time.ticks_diff(time.ticks_ms(), self.active) > idle * 1000):
+            self.ui.show("signed out after %d s without use" % idle)
+            await self.signout(None, None, "idle")
 
     async def report(self, act, pos):
         cats = self.opt("categories", []) or []
@@ -118,6 +185,9 @@ class Handheld:
             media.append(self.photo(size))
         if act.get("audio_s"):
             media.append(self.audio(act["audio_s"]))
+        clip = self.video(act["video_s"]) if act.get("video_s") else None
+        if clip:
+            media.append(clip)
         body = {"category": cat, "text": act.get("text", ""), "loc": self.loc(),
                 "grid": self.grid, "worker": self.worker,
                 "one_key": bool(act.get("one_key", False))}
@@ -159,6 +229,8 @@ class Handheld:
 
     async def run_action(self, act, pos):
         do = act.get("do")
+        if do != "wait":
+            self.active = time.ticks_ms()
         if do == "signin":
             await self.signin(act, pos)
         elif do == "signout":
@@ -324,6 +396,7 @@ class Handheld:
                     if t.done() and not self.script_done:
                         await t  # re-raise what killed it: fail loudly, never hang
                 await self._answer_pending()
+                await self._idle_check()
                 if await self.device.supervise():
                     return "reboot"
                 if self.done or (self.script_done and exit_when_done):

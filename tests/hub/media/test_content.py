@@ -17,6 +17,7 @@ from hub.media.store import FileBlobStore
 from hub.seed import DemoData
 from hub.settings import Settings
 from tests.hub.builders import GRID, OTHER_STREET_GRID, report_event, store_blob
+from tests.support.video import clip
 
 STREET_A = "street-330102001-operator"
 STREET_B = "street-330102002-operator"
@@ -166,3 +167,32 @@ def test_scope_and_sensitive_captures(
     assert [(m["sha256"], m["sensitive"]) for m in detail["media"]] == [(sha, True)]
     r = client.get(f"/api/media/{sha}/content", headers={**a, "Range": "bytes=0-3"})
     assert r.status_code == 403 and r.json()["code"] == "sensitive_blob"
+
+
+def test_a_handhelds_webm_clip_is_served_inline_and_seeks_by_ranges(
+    client: TestClient,
+    demo: DemoData,
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    clock: FrozenClock,
+) -> None:
+    """The 10 s clip a handheld makes (tests/support/video.py): served as video/webm inline,
+    and read back by ranges the way a <video> seeks: the head, then its Cues at the end, then
+    the cluster a seek lands in; the pieces are the blob's bytes."""
+    data = clip(10)
+    sha = _blob(session_factory, settings, clock, data=data, mime="video/webm")
+    url, a = f"/api/media/{sha}/content", auth(demo, STREET_A)
+    head = client.get(url, headers={**a, "Range": "bytes=0-"})
+    assert head.status_code == 206 and head.content == data
+    assert head.headers["content-type"] == "video/webm"
+    assert head.headers["content-disposition"] == f'inline; filename="{sha}.webm"'
+    assert head.headers["content-range"] == f"bytes 0-{len(data) - 1}/{len(data)}"
+    cues = data.rindex(bytes.fromhex("1c53bb6b"))  # the Cues element the cutter writes last
+    tail = client.get(url, headers={**a, "Range": f"bytes={cues}-"})
+    assert tail.status_code == 206 and tail.content == data[cues:]
+    assert tail.content[:4] == bytes.fromhex("1c53bb6b")
+    mid = len(data) * 3 // 4
+    piece = client.get(url, headers={**a, "Range": f"bytes={mid}-{mid + 65535}"})
+    assert piece.status_code == 206 and piece.content == data[mid : mid + 65536]
+    assert piece.headers["content-length"] == "65536"
+    assert hashlib.sha256(data[:mid] + piece.content + data[mid + 65536 :]).hexdigest() == sha

@@ -1,0 +1,67 @@
+"""Workers' PINs: validated, salted and slow-hashed (PBKDF2-HMAC-SHA256, byte-identical to
+``protocol.pin`` as the shared vectors show); the hub keeps only the record."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+
+from sqlalchemy.orm import Session
+
+from hub.areas.models import Worker
+from hub.clock import Clock
+from hub.errors import InvalidInputError, NotFoundError
+from hub.workers.models import WorkerPin
+from protocol import pin as pin_mod
+
+PIN_RE = re.compile(r"^[0-9]{4,8}$")
+# PINs no one should be given: the same digit, or a run up or down
+_WEAK = {"0123456789"[i : i + n] for n in range(4, 9) for i in range(11 - n)}
+_WEAK |= {s[::-1] for s in _WEAK} | {d * n for d in "0123456789" for n in range(4, 9)}
+
+
+def check_pin(pin: str) -> None:
+    """``InvalidInputError`` unless ``pin`` is 4-8 digits and not a trivial one."""
+    if not PIN_RE.match(pin):
+        raise InvalidInputError("a PIN is 4 to 8 digits", code="bad_pin")
+    if pin in _WEAK:
+        raise InvalidInputError(
+            "this PIN is too easy to guess (one digit repeated, or a run)", code="weak_pin"
+        )
+
+
+def make_record(pin: str, iterations: int) -> tuple[str, int, str]:
+    """A fresh record ``(salt_hex, iterations, hash_hex)``: random salt, the C PBKDF2."""
+    salt = os.urandom(pin_mod.SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations)
+    return salt.hex(), iterations, digest.hex()
+
+
+def set_pin(
+    *, db_session: Session, worker_id: str, pin: str, iterations: int, clock: Clock, by: str
+) -> WorkerPin:
+    """Set (or replace) a worker's PIN; the grid's handhelds get the new list on the next
+    worker-list pass (``hub.commands.worker_sync``). Flushes; the caller commits."""
+    if db_session.get(Worker, worker_id) is None:
+        raise NotFoundError(f"worker {worker_id} not found", code="worker_not_found")
+    check_pin(pin)
+    salt, n, digest = make_record(pin, iterations)
+    row = db_session.get(WorkerPin, worker_id)
+    if row is None:
+        row = WorkerPin(worker_id=worker_id)
+        db_session.add(row)
+    row.salt_hex, row.iterations, row.hash_hex = salt, n, digest
+    row.set_at, row.set_by = clock.now(), by
+    db_session.flush()
+    return row
+
+
+def clear_pin(*, db_session: Session, worker_id: str) -> bool:
+    """Remove a worker's PIN (the worker can no longer sign in anywhere); True if one was set."""
+    row = db_session.get(WorkerPin, worker_id)
+    if row is None:
+        return False
+    db_session.delete(row)
+    db_session.flush()
+    return True
