@@ -2,7 +2,8 @@
 ``hotline`` with their ticket (caller, channel, the hotline system's ticket id, callback).
 
 - ``take_order`` is idempotent on the ticket id: the same order imported twice is the same
-  case (the second answer says ``existing``), never a second case.
+  case (the second answer says ``existing``), never a second case, also when two imports of
+  it run at once (the ticket id is unique; the loser reads it again, ``reread``).
 - Every order gets the duplicate check: the device reports' rule (same category, open, within
   ``duplicate_distance_m`` and ``duplicate_window_s``, same community) when it has a location,
   else the same caller's phone with the same category in the same grid within the window. A
@@ -19,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hub.areas.models import Grid
 from hub.cases import actions
 from hub.cases.duplicates import LINKABLE_STATUSES, find_duplicate_of
 from hub.cases.intake import new_case
@@ -53,18 +55,42 @@ def ticket_of(*, db_session: Session, case_id: int) -> HotlineTicket | None:
     return db_session.scalar(select(HotlineTicket).where(HotlineTicket.case_id == case_id))
 
 
+def imported_case(*, db_session: Session, ticket_id: str) -> Case | None:
+    """The case of the hotline ticket ``ticket_id`` if it was imported."""
+    known = db_session.scalar(select(HotlineTicket).where(HotlineTicket.ticket_id == ticket_id))
+    if known is None:
+        return None
+    case = db_session.get(Case, known.case_id)
+    assert case is not None  # the ticket's case is deleted with it (ON DELETE CASCADE)
+    return case
+
+
+def reread(*, db_session: Session, order: Order) -> Case | None:
+    """``imported_case`` after a failed ``take_order``, at the start of a fresh transaction. On
+    SQLite a no-op UPDATE of the order's grid takes the database's write lock first (waiting
+    for the other import to commit), so the tickets read next are not older than its commit and
+    a new try writes under that lock; elsewhere each statement reads what is committed."""
+    if db_session.get_bind().dialect.name == "sqlite":
+        db_session.execute(
+            update(Grid)
+            .where(Grid.code == order.grid_code)
+            .values(name=Grid.name)
+            .execution_options(synchronize_session=False)
+        )
+    return imported_case(db_session=db_session, ticket_id=order.ticket_id)
+
+
 def take_order(
     *, db_session: Session, order: Order, actor: str, now: datetime, settings: Settings
 ) -> tuple[Case, bool]:
     """The case of ``order``: (case, True) when created now, (its case, False) when the ticket
-    id was imported before. Caller commits."""
-    known = db_session.scalar(
-        select(HotlineTicket).where(HotlineTicket.ticket_id == order.ticket_id)
-    )
+    id was imported before. Caller commits; an import of the same ticket committed meanwhile
+    makes the insert fail (``IntegrityError`` on the ticket id, or on SQLite an
+    ``OperationalError`` on this transaction's first write): the caller asks again in a fresh
+    transaction (``reread``)."""
+    known = imported_case(db_session=db_session, ticket_id=order.ticket_id)
     if known is not None:
-        case = db_session.get(Case, known.case_id)
-        assert case is not None  # the ticket's case is deleted with it (ON DELETE CASCADE)
-        return case, False
+        return known, False
     case = new_case(
         db_session=db_session,
         source=SOURCE,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+from datetime import UTC, datetime, timedelta
 
 from simulator import scenarios
 from tests.support.hub import Hub
@@ -22,7 +24,7 @@ def test_a_task_with_a_reference_image_is_fetched_answered_and_linked(hub: Hub, 
     sha = hashlib.sha256(image).hexdigest()
     script = [{"at": 0, "do": "signin", "worker": WORKER, "pin": "1234"}, {"at": 600, "do": "end"}]
     dev = fleet.add_handheld(DEV, GRID, scenario=script, heapsize="192K",
-                             answers={"task": "close", "verify": "wait"},
+                             answers={"task": "close", "verify": "wait"}, sim={"echo": True},
                              workers={WORKER: scenarios.pin_record("1234")})  # fmt: skip
     hub.register(dev)
     dev.start()
@@ -36,9 +38,12 @@ def test_a_task_with_a_reference_image_is_fetched_answered_and_linked(hub: Hub, 
                                              "category_code": "illegal_parking"})  # fmt: skip
     assert case.status_code == 201, case.text
     case_id = case.json()["id"]
+    due = datetime.now(UTC) + timedelta(hours=2)  # shown on the handheld with its place
     made = hub.api.post("/api/tasks", json={"case_id": case_id, "title": "东门核查",
                                             "text": "请到东门拍照核实，对照参考照片",
-                                            "images": [sha]})  # fmt: skip
+                                            "images": [sha], "deadline_at": due.isoformat(),
+                                            "loc": {"lat_e6": 30_251_000,
+                                                    "lon_e6": 120_171_000}})  # fmt: skip
     assert made.status_code == 201, made.text
     task_id = made.json()["task_id"]
 
@@ -49,6 +54,10 @@ def test_a_task_with_a_reference_image_is_fetched_answered_and_linked(hub: Hub, 
     task = wait_until("the worker's answer", done, timeout=120, interval=0.5,
                       detail=lambda: dev.log()[-2000:])  # fmt: skip
     assert task["seen_images"] == [sha]  # fetched and checked by SHA-256 on the device
+    # the worker saw where and by when (local time at the default tz_offset_s, UTC+8)
+    local = (due + timedelta(hours=8)).strftime("%m-%d %H:%M")
+    assert "[screen] at 30.251000, 120.171000" in dev.log()
+    assert re.search(rf"\[screen\] due {local}, in (1h59m|2h00m)", dev.log()), dev.log()[-2000:]
     assert task["delivered_at"] and task["accepted_by"] == f"worker:{WORKER}"
     assert task["done_by"] == f"worker:{WORKER}" and task["answer_text"] == "done"
     assert task["answer_loc"] and len(task["answer_media"]) == 1

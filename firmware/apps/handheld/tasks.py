@@ -22,6 +22,7 @@ import binascii
 import hashlib
 import json
 import os
+import time
 
 import log as log_mod
 from compat import exists, remove
@@ -135,6 +136,31 @@ class Pull:
         return True
 
 
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _deg(e6):
+    """Micro-degrees as degrees, exactly (no float: a board's may be single precision)."""
+    a = -e6 if e6 < 0 else e6
+    return "%s%d.%06d" % ("-" if e6 < 0 else "", a // 1000000, a % 1000000)
+
+
+def _due(deadline, now, tz):
+    """'due 01-05 17:00, in 8h00m': the deadline (Unix seconds) in local time (tz_offset_s),
+    and what is left of it on the device's clock; 'overdue' once it has passed."""
+    epoch = 946684800 if time.gmtime(0)[0] == 2000 else 0  # a port counting from 2000
+    t = time.gmtime(deadline + tz - epoch)
+    left = deadline - now
+    if left <= 0:
+        rel = "overdue"
+    elif left >= 86400:
+        rel = "in %dd%02dh" % (left // 86400, left % 86400 // 3600)
+    else:
+        rel = "in %dh%02dm" % (left // 3600, left % 3600 // 60)
+    return "due %02d-%02d %02d:%02d, %s" % (t[1], t[2], t[3], t[4], rel)
+
+
 def _sha_of(path):
     h = hashlib.sha256()
     buf = bytearray(512)
@@ -185,8 +211,12 @@ class Tasks:
         ui.show("new task %s: %s" % (task["task_id"], task["title"]))
         if task["text"]:
             ui.show(task["text"])
-        if task["loc"]:
-            ui.show("at %s, %s" % (task["loc"].get("lat_e6"), task["loc"].get("lon_e6")))
+        loc = task["loc"]
+        if isinstance(loc, dict) and _is_int(loc.get("lat_e6")) and _is_int(loc.get("lon_e6")):
+            ui.show("at %s, %s" % (_deg(loc["lat_e6"]), _deg(loc["lon_e6"])))
+        if _is_int(task["deadline"]):
+            ui.show(_due(task["deadline"], self.device.clock.time(),
+                         self.device.opt("tz_offset_s") or 0))
         self.hh.prompt("task", {"task_id": task["task_id"], "case_id": task["case_id"]})
         if images:
             self.kick()

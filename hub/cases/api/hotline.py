@@ -6,10 +6,12 @@ others are kept). The callback to the caller is the case action ``POST
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from hub.areas.models import Grid
 from hub.auth.deps import CurrentUser
@@ -17,9 +19,11 @@ from hub.auth.service import require_roles
 from hub.cases import hotline
 from hub.cases.endpoints import OPERATORS
 from hub.cases.intake import grid_for
+from hub.cases.models import Case
 from hub.cases.schemas import HotlineImport, HotlineImportResult, HotlineItemResult
 from hub.deps import ClockDep, SessionDep, SettingsDep
-from hub.errors import HubError, InvalidInputError
+from hub.errors import ConflictError, HubError, InvalidInputError
+from hub.settings import Settings
 
 logger = logging.getLogger(__name__)
 ItemStatus = Literal["created", "existing", "duplicate", "rejected"]
@@ -71,14 +75,10 @@ def import_orders(
             loc=loc,
         )
         try:
-            with db_session.begin_nested():
-                case, created = hotline.take_order(
-                    db_session=db_session, order=order, actor=user.actor, now=now,
-                    settings=settings,
-                )  # fmt: skip
-        except (HubError, IntegrityError) as exc:
+            case, created = _take(db_session, order, user.actor, now, settings)
+        except HubError as exc:
             logger.warning("hotline ticket %s rejected: %s", o.ticket_id, exc)
-            reject(str(exc.message if isinstance(exc, HubError) else "conflicting ticket"))
+            reject(exc.message)
             continue
         status: ItemStatus = (
             "existing" if not created else "duplicate" if case.duplicate_of_id else "created"
@@ -105,3 +105,30 @@ def import_orders(
         user.actor, result.created, result.existing, result.duplicates, result.rejected,
     )  # fmt: skip
     return result
+
+
+def _take(
+    db_session: Session, order: hotline.Order, actor: str, now: datetime, settings: Settings
+) -> tuple[Case, bool]:
+    """``hotline.take_order`` in a savepoint. When another import of the same ticket committed
+    while this one was taking it, the insert fails: PostgreSQL refuses the ticket's unique id
+    (``IntegrityError``), SQLite the first write of a transaction whose reads came before that
+    commit (``OperationalError``, which any other writer's commit may cause too). The savepoint
+    is rolled back, what this import took before is committed, and the ticket is read again in a
+    fresh transaction (``hotline.reread``): its case (``existing``), else one more try."""
+    for attempt in (1, 2):
+        try:
+            with db_session.begin_nested():
+                return hotline.take_order(
+                    db_session=db_session, order=order, actor=actor, now=now, settings=settings
+                )
+        except (IntegrityError, OperationalError) as exc:
+            db_session.commit()
+            known = hotline.reread(db_session=db_session, order=order)
+            if known is not None:
+                logger.info("hotline ticket %s was imported meanwhile", order.ticket_id)
+                return known, False
+            logger.warning("hotline ticket %s, try %d: %s", order.ticket_id, attempt, exc)
+            if isinstance(exc, IntegrityError):
+                raise ConflictError("conflicting ticket") from exc
+    raise ConflictError("the database was busy: import this order again")

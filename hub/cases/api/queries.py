@@ -15,6 +15,7 @@ from hub.cases import actions
 from hub.cases import queries as case_queries
 from hub.cases.deadlines import warning_due_at
 from hub.cases.detail import case_detail, case_read
+from hub.cases.duplicates import find_duplicate_of
 from hub.cases.endpoints import OPERATORS
 from hub.cases.evidence import require_visible
 from hub.cases.intake import grid_for, new_case
@@ -144,6 +145,8 @@ def create_case(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> CaseDetail:
+    """Collect the item; an item of an open case's category near it (the duplicate rule of
+    ``hub.cases.duplicates``) is voided as ``duplicate`` and linked there (``duplicate_of_id``)."""
     require_roles(user, *OPERATORS)
     loc = body.loc.model_dump() if body.loc else None
     grid_code = grid_for(db_session=db_session, grid_code=body.grid_code, loc=loc)
@@ -165,6 +168,10 @@ def create_case(
         media=media,
     )
     actions.collect(db_session=db_session, case=case, actor=user.actor, at=now)
+    first = find_duplicate_of(db_session=db_session, case=case, settings=settings)
+    if first is not None:  # the same problem is open already: linked to it, as a report is
+        actions.void_duplicate(db_session=db_session, case=case, first=first, actor=user.actor,
+                               at=now, note=" (operator intake)")  # fmt: skip
     db_session.commit()
     return case_detail(
         db_session=db_session, case=case, now=clock.now(), principal=user, settings=settings

@@ -55,8 +55,8 @@ def judge(
             text=text,
         )
         return "closed"
-    except EvidenceError as exc:
-        evidence = {"loc": loc, "media": list(blobs)}
+    except EvidenceError as exc:  # its code says which gate (e.g. ``callback_required``)
+        evidence = {"loc": loc, "media": list(blobs), "code": exc.code}
         actions.verify_refused(
             db_session=db_session,
             case=case,

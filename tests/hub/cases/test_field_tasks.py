@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from datetime import timedelta, timezone
 
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -18,15 +19,19 @@ from hub.cases import field_tasks
 from hub.cases.models import Case
 from hub.clock import FrozenClock
 from hub.commands.models import Command
+from hub.commands.service import seal
+from hub.keys import HubKey
 from hub.media.store import FileBlobStore
 from hub.mqtt_messages import Inbound
 from hub.ota.serving import FirmwareServer
 from hub.seed import DemoData
 from hub.settings import Settings
 from protocol import bundle, chunking
+from protocol.command import CommandGuard
 from tests.hub.builders import GRID, OTHER_STREET_GRID, add_handheld
 
 JPEG = b"\xff\xd8\xff\xe0" + os.urandom(3000)
+SECOND_GRID = "33010200100102"  # the second grid of GRID's community, in the same street
 
 
 def _as(demo: DemoData, token: str) -> dict[str, str]:
@@ -79,6 +84,33 @@ def test_a_task_is_refused_clearly_and_sent_as_a_signed_command(
     cancelled = client.post(f"/api/tasks/{task['task_id']}/cancel", headers=op)
     assert cancelled.json()["status"] == "cancelled"
     assert client.post(f"/api/tasks/{task['task_id']}/cancel", headers=op).status_code == 409
+
+
+def test_a_tasks_deadline_and_location_travel_in_its_signed_command(
+    client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock, hub_key: HubKey
+) -> None:
+    op = _as(demo, "district-operator")
+    add_handheld(db_session, at=clock.now())
+    db_session.commit()
+    deadline = clock.now() + timedelta(hours=8, minutes=30)
+    loc = {"lat_e6": 30_251_500, "lon_e6": 120_171_500}
+    made = client.post("/api/tasks", headers=op, json={
+        "grid_code": GRID, "title": "东门核查", "text": "请拍照核实",
+        "deadline_at": deadline.astimezone(timezone(timedelta(hours=8))).isoformat(),
+        "loc": loc})  # fmt: skip
+    assert made.status_code == 201, made.text
+    command = db_session.get(Command, made.json()["command_id"])
+    assert command is not None and command.op == "task" and command.device_id == "hh-0001"
+    assert command.expires_at == deadline  # it lives until the deadline
+    # the bytes the handheld gets, checked as it checks them (signature, target, expiry)
+    signed = CommandGuard(hub_key.public_key, "hh-0001").check(
+        seal(command, hub_key.seed), int(clock.now().timestamp())
+    )
+    assert signed["op"] == "task" and signed["exp"] == int(deadline.timestamp())
+    args = signed["args"]
+    assert (args["deadline"], args["loc"]) == (int(deadline.timestamp()), loc)
+    assert (args["title"], args["text"], args["task_id"]) == (
+        "东门核查", "请拍照核实", made.json()["task_id"])  # fmt: skip
 
 
 def test_the_workers_steps_and_an_answer_without_a_case_becomes_one(
@@ -175,14 +207,22 @@ def test_a_broadcast_reaches_the_areas_handhelds_and_stays_in_the_callers_area(
     client: TestClient, demo: DemoData, db_session: Session, clock: FrozenClock
 ) -> None:
     add_handheld(db_session, at=clock.now())
+    # another grid of the same street (its community's second grid), and one outside it
+    add_handheld(db_session, device_id="hh-0003", grid=SECOND_GRID, at=clock.now())
     add_handheld(db_session, device_id="hh-0002", grid=OTHER_STREET_GRID, at=clock.now())
     db_session.commit()
     op = _as(demo, "street-330102001-operator")
     body = {"area_code": "330102001", "title": "防汛", "text": "今晚暴雨"}
     sent = client.post("/api/broadcasts", headers=op, json=body)
     assert sent.status_code == 201, sent.text
-    assert [d["device_id"] for d in sent.json()["deliveries"]] == ["hh-0001"]
-    assert sent.json()["deliveries"][0]["status"] == "queued"
+    deliveries = sent.json()["deliveries"]
+    assert [d["device_id"] for d in deliveries] == ["hh-0001", "hh-0003"]
+    assert [d["status"] for d in deliveries] == ["queued", "queued"]
+    notices = db_session.scalars(select(Command).where(Command.op == "notice")).all()
+    assert sorted(c.device_id for c in notices) == ["hh-0001", "hh-0003"]  # none to hh-0002
+    notice_id = f"bn-{sent.json()['id']}"
+    assert all(c.args == {"notice_id": notice_id, "title": "防汛", "text": "今晚暴雨"}
+               for c in notices)  # fmt: skip
     outside = client.post("/api/broadcasts", headers=op, json={**body, "area_code": "330102002"})
     assert outside.status_code == 403
     empty = client.post("/api/broadcasts", headers=op, json={**body, "area_code": "330102001002"})

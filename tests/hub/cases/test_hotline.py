@@ -4,17 +4,26 @@ unit, and the callback to the caller a recorded step before a hotline case close
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
+from hub.cases import hotline
 from hub.cases.models import Case, CaseTransition, HotlineTicket
 from hub.clock import FrozenClock
+from hub.ingest.processor import Processor
 from hub.media.store import FileBlobStore
+from hub.mqtt_messages import Inbound
 from hub.seed import DemoData
+from hub.settings import Settings
+from tests.builders.devices import TestDevice
 from tests.hub.builders import (
     GRID,
     GRID_LAT,
@@ -24,6 +33,7 @@ from tests.hub.builders import (
     add_handheld,
     store_blob,
 )
+from tests.support.waiting import wait_until
 
 ORDERS = "/api/hotline/orders"
 
@@ -134,6 +144,87 @@ def test_a_located_order_near_an_open_case_of_the_category_is_a_duplicate(
     assert body["items"][0]["duplicate_of"] == created.json()["id"]
 
 
+def race_an_import(
+    client: TestClient,
+    demo: DemoData,
+    factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+    *,
+    first_ticket: str,
+    second_ticket: str,
+) -> tuple[dict[str, Any], int]:
+    """Two imports at once, in two real transactions: the first takes ``first_ticket`` and
+    commits only once the second (``POST /api/hotline/orders`` of ``second_ticket``) has read
+    the tickets and is writing its case. Returns the second's item and the first's case id."""
+    op = _as(demo, "district-operator")
+    assert client.get("/api/cases", headers=op).status_code == 200  # its token's use written
+    writing = threading.Event()
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO cases"):
+            writing.set()
+
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", on_statement)
+    answers: list[Any] = []
+    batch = {"orders": [_order(second_ticket, clock)]}
+    second = threading.Thread(
+        target=lambda: answers.append(client.post(ORDERS, headers=op, json=batch))
+    )
+    order = hotline.Order(ticket_id=first_ticket, channel="web", text="楼道灯坏了",
+                          grid_code=GRID, received_at=clock.now(), category_code="garbage",
+                          caller_phone="13700009999")  # fmt: skip
+    try:
+        with factory() as first:
+            case, created = hotline.take_order(db_session=first, order=order,
+                                               actor="operator:first", now=clock.now(),
+                                               settings=settings)  # fmt: skip
+            assert created  # the ticket is taken, not committed
+            second.start()
+            wait_until("the second import writing its case", writing.is_set)
+            first.commit()
+        second.join(30)
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+    assert not second.is_alive() and len(answers) == 1
+    assert answers[0].status_code == 200, answers[0].text
+    return answers[0].json()["items"][0], case.id
+
+
+def test_two_imports_of_one_ticket_at_once_make_one_case_and_the_later_says_existing(
+    client: TestClient,
+    demo: DemoData,
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+) -> None:
+    item, case_id = race_an_import(client, demo, session_factory, clock, settings,
+                                   first_ticket="R-1", second_ticket="R-1")  # fmt: skip
+    assert (item["status"], item["case_id"], item["error"]) == ("existing", case_id, None)
+    with session_factory() as s:
+        assert s.scalars(select(HotlineTicket.case_id)).all() == [case_id]
+        assert s.scalar(select(func.count()).select_from(Case)) == 1
+
+
+def test_an_import_racing_another_writer_on_sqlite_still_takes_its_order(
+    client: TestClient,
+    demo: DemoData,
+    session_factory: sessionmaker[Session],
+    clock: FrozenClock,
+    settings: Settings,
+) -> None:
+    """Another writer's commit between the import's reads and its first write fails that write
+    on SQLite (its reads were of an older snapshot): the order is taken again, not lost."""
+    item, case_id = race_an_import(client, demo, session_factory, clock, settings,
+                                   first_ticket="R-2", second_ticket="R-3")  # fmt: skip
+    assert (item["status"], item["error"]) == ("created", None) and item["case_id"] != case_id
+    with session_factory() as s:
+        rows = s.execute(select(HotlineTicket.ticket_id, HotlineTicket.case_id)).all()
+        tickets = {ticket: case for ticket, case in rows}
+        assert tickets == {"R-2": case_id, "R-3": item["case_id"]}
+
+
 @pytest.fixture
 def photo(db_session: Session, clock: FrozenClock, store: FileBlobStore) -> None:
     """The grid's handheld and the stored photo the feedback and the close cite."""
@@ -239,3 +330,125 @@ def test_a_unit_sees_the_caller_masked(
     assert hot["caller_phone"] == "*******1234" and hot["caller_name"] == "张*"
     assert hot["ticket_id"] == "G-1"
     assert answer.json()["hotline"]["caller_phone"] == "13800001234"  # the operator's view
+
+
+# --- the whole loop, with the grid's handheld verifying on site -------------------------------
+
+ON_SITE = {"lat_e6": GRID_LAT, "lon_e6": GRID_LON, "acc_m": 5}
+
+
+@pytest.fixture
+def handheld(
+    db_session: Session,
+    store: FileBlobStore,
+    device_factory: Callable[..., TestDevice],
+    clock: FrozenClock,
+    demo: DemoData,
+) -> TestDevice:
+    """The grid's one active handheld (a signing device the ingest verifies) and the stored
+    photo the unit's feedback cites."""
+    dev = device_factory("hh-hotline")
+    dev.register(db_session, GRID)
+    store_blob(db_session, store, at=clock.now(), device_id=dev.device_id)
+    db_session.commit()
+    return dev
+
+
+def _step(client: TestClient, op: dict[str, str], case_id: int, action: str,
+          body: dict[str, object], status: str) -> dict[str, Any]:  # fmt: skip
+    answer = client.post(f"/api/cases/{case_id}/{action}", headers=op, json=body)
+    assert answer.status_code == 200, (action, answer.text)
+    assert answer.json()["status"] == status, (action, answer.json()["status"])
+    return dict(answer.json())
+
+
+def _imported_to_verifying(client: TestClient, demo: DemoData, clock: FrozenClock,
+                           ticket: str) -> tuple[dict[str, str], int, dict[str, Any]]:  # fmt: skip
+    """Collect (the import), file, dispatch, handle, feedback: the case waits for its on-site
+    check, the handheld has its verify command. (operator headers, case id, detail)"""
+    op = _as(demo, "district-operator")
+    imported = client.post(ORDERS, headers=op, json={"orders": [_order(ticket, clock)]}).json()
+    item = imported["items"][0]
+    assert (item["status"], item["duplicate_of"]) == ("created", None)
+    case_id = item["case_id"]
+    collected = client.get(f"/api/cases/{case_id}", headers=op).json()
+    assert (collected["status"], collected["source"]) == ("pending_acceptance", "hotline")
+    _step(client, op, case_id, "file", {}, "filed")
+    dispatched = _step(client, op, case_id, "dispatch", {}, "dispatched")
+    assert dispatched["unit_name"] == "Qinghefang Community property & sanitation"
+    assert dispatched["deadline_at"] is not None
+    _step(client, op, case_id, "accept", {}, "handling")
+    clock.advance(hours=1)
+    # the unit's result pushes the on-site check to the grid's handheld
+    verifying = _step(client, op, case_id, "feedback", {"text": "已清运", "blobs": [PHOTO]},
+                      "verifying")  # fmt: skip
+    assert verifying["verify_device_id"] == "hh-hotline" and verifying["verify_task_id"]
+    return op, case_id, verifying
+
+
+def _confirm_on_site(processor: Processor, dev: TestDevice, case_id: int, task_id: str) -> None:
+    """The worker's signed ``verify`` confirmation and its photo, through the ingest."""
+    photo = b"\xff\xd8" + os.urandom(600)
+    body = {"case_id": case_id, "task_id": task_id, "result": "confirm", "loc": ON_SITE,
+            "text": "现场已清理", "worker": "w00100101"}  # fmt: skip
+    msgs = [dev.event("verify", body, blobs=[dev.media(photo)]), *dev.chunks(photo)]
+    processor.process([Inbound(t, p) for t, p in msgs])
+
+
+def test_the_hotline_loop_from_the_call_to_its_evaluation(
+    client: TestClient,
+    demo: DemoData,
+    db_session: Session,
+    clock: FrozenClock,
+    processor: Processor,
+    handheld: TestDevice,
+) -> None:
+    """collect -> file -> dispatch -> handle -> feedback -> callback -> verify & close ->
+    evaluate, each step's state checked."""
+    op, case_id, verifying = _imported_to_verifying(client, demo, clock, "L-1")
+    called = _step(client, op, case_id, "callback", {"outcome": "confirmed", "note": "已解决"},
+                   "verifying")  # fmt: skip
+    assert called["hotline"]["callback_outcome"] == "confirmed"
+    assert called["hotline"]["callback_by"] == "operator:district-operator"
+    clock.advance(minutes=20)
+    _confirm_on_site(processor, handheld, case_id, verifying["verify_task_id"])
+    closed = client.get(f"/api/cases/{case_id}", headers=op).json()
+    assert closed["status"] == "closed", closed["timeline"][-1]
+    assert closed["closed_at"] is not None
+    close = closed["timeline"][-1]
+    assert (close["action"], close["actor"]) == ("close", "worker:w00100101")
+    rated = _step(client, op, case_id, "rate", {"score": 5, "comment": "满意"}, "evaluated")
+    assert rated["satisfaction"] == 5 and rated["rework_count"] == 0
+    rows = db_session.scalars(
+        select(CaseTransition.action).where(CaseTransition.case_id == case_id)
+        .order_by(CaseTransition.id)
+    ).all()  # fmt: skip
+    assert rows == ["collect", "file", "dispatch", "accept", "feedback", "request_verification",
+                    "callback", "verify_pending", "close", "rate"]  # fmt: skip
+
+
+def test_a_handhelds_confirmation_before_the_callback_is_refused(
+    client: TestClient,
+    demo: DemoData,
+    db_session: Session,
+    clock: FrozenClock,
+    processor: Processor,
+    handheld: TestDevice,
+) -> None:
+    op, case_id, verifying = _imported_to_verifying(client, demo, clock, "L-2")
+    task_id = verifying["verify_task_id"]
+    clock.advance(minutes=20)
+    _confirm_on_site(processor, handheld, case_id, task_id)
+    db_session.expire_all()
+    case = db_session.get(Case, case_id)
+    assert case is not None and case.status == "verifying" and case.closed_at is None
+    refused = case.transitions[-1]
+    assert refused.action == "verify_refused" and refused.actor == "worker:w00100101"
+    assert refused.evidence["code"] == "callback_required"
+    assert refused.evidence["task_id"] == task_id
+    assert "L-2" in (refused.reason or "") and "callback" in (refused.reason or "")
+    # the caller is called back: the worker's next confirmation of the same task closes it
+    _step(client, op, case_id, "callback", {"outcome": "unreachable"}, "verifying")
+    _confirm_on_site(processor, handheld, case_id, task_id)
+    db_session.expire_all()
+    assert case.status == "closed" and case.transitions[-1].action == "close"
