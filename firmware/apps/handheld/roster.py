@@ -72,8 +72,8 @@ class Roster:
         until = now + (self.device.opt("pin_lock_s") or 300) if locked else 0
         fails[worker] = [0 if locked else count, until]
         while len(fails) > 16:  # ids typed at random: the one least near a lock goes
-            k = min((k for k in fails if k != worker),
-                    key=lambda k: fails[k][1] if fails[k][1] > now else fails[k][0])
+            k = min((k for k in fails if k != worker),  # ties by id: the same on every port
+                    key=lambda k: (fails[k][1] if fails[k][1] > now else fails[k][0], k))
             fails.pop(k)
         st.set("pin_fails", fails)
         return False, count, locked
