@@ -197,7 +197,7 @@ class Settings(BaseSettings):
     auto_dispatch_reports: bool = True
 
     # Workers' PINs (hub.workers.pins): PBKDF2-HMAC-SHA256 iterations of a new PIN record.
-    # Every handheld of the worker's grids runs them at sign-in (about 16 ms for 20,000 on the
+    # Every handheld of the worker's grids runs them at sign-in (about 32 ms for 20,000 on the
     # MicroPython unix port; estimate a board at 20-50x that). A record keeps its own count.
     worker_pin_iterations: int = Field(default=pin.ITERATIONS, ge=1000, le=1_000_000)
 

@@ -72,6 +72,13 @@ def validate(cfg):
     check_int(cfg, "chunk_size", 1024, 65536)
     check_int(cfg, "heartbeat_s", 0, 86400)
     check_int(cfg, "track_s", 0, 86400)
+    w = cfg.get("workers")
+    if w is not None:  # PIN records (protocol/pin.py); the old sha256 strings fail loudly
+        if type(w) is not dict or any(
+            type(r) is not list or len(r) != 3 or type(r[1]) is not int for r in w.values()
+        ):
+            raise ValueError("config workers: want {worker_id: [salt_hex, iterations, "
+                             "hash_hex]} PIN records (docs/workers.md)")
     check_int(cfg, "pin_tries", 1, 100)
     check_int(cfg, "pin_lock_s", 0, 86400)
     check_int(cfg, "idle_signout_s", 0, 86400)

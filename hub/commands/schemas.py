@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hub.devices.schemas import DeviceRead
 
@@ -32,6 +32,14 @@ class CommandRead(BaseModel):
     sent_at: datetime | None
     acked_at: datetime | None
     created_by: str | None
+
+    @model_validator(mode="after")
+    def _no_pin_records(self) -> CommandRead:
+        """A ``workers`` list shows its version, grid and worker ids, never the PIN records
+        (a salted PBKDF2 of a 4-8 digit PIN can still be searched)."""
+        if self.op == "workers" and isinstance(self.args.get("workers"), dict):
+            self.args = {**self.args, "workers": sorted(self.args["workers"])}
+        return self
 
 
 class DeviceDetail(DeviceRead):

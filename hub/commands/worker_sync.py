@@ -40,7 +40,7 @@ def reconcile(*, db_session: Session, clock: Clock, limit: int = 100) -> list[st
     """Queue the current list for up to ``limit`` online handhelds that hold another one;
     returns their ids. Flushes; the caller commits."""
     rows = db_session.execute(
-        select(Device.id, Device.grid_code, DeviceWorkerList.version)
+        select(Device.id, Device.grid_code, DeviceWorkerList.version, DeviceWorkerList.refused)
         .outerjoin(DeviceWorkerList, DeviceWorkerList.device_id == Device.id)
         .where(
             Device.online.is_(True),
@@ -59,17 +59,18 @@ def reconcile(*, db_session: Session, clock: Clock, limit: int = 100) -> list[st
             )
         )
     )
-    todo = [(r.id, str(r.grid_code), r.version) for r in rows if r.id not in busy]
-    lists = roster.records_for(db_session, (grid for _, grid, _ in todo))
+    todo = [(r.id, str(r.grid_code), r.version, r.refused) for r in rows if r.id not in busy]
+    lists = roster.records_for(db_session, (grid for _, grid, _, _ in todo))
     started: list[str] = []
-    for device_id, grid, have in todo:
-        try:
-            args = roster.command_args(grid, lists[grid])
-        except HubError as exc:
-            logger.warning("%s: no worker list sent: %s", device_id, exc)
+    versions: dict[str, dict[str, Any] | None] = {}  # per grid, once a pass
+    for device_id, grid, have, refused in todo:
+        if grid not in versions:
+            versions[grid] = _args(grid, lists[grid])
+        args = versions[grid]
+        if args is None:
             continue
-        if have in (args["v"], "!" + args["v"]):
-            continue  # held, or refused by the handheld (its ack said why; logged then)
+        if args["v"] in (have, refused):
+            continue  # held, or failed on the handheld (its ack said why; logged then)
         if not lists[grid] and not have:
             continue  # the hub keeps no PIN for this grid and never sent it a list: the
             # handheld's provisioned config list stands (see the module doc)
@@ -90,6 +91,30 @@ def reconcile(*, db_session: Session, clock: Clock, limit: int = 100) -> list[st
     return started
 
 
+_warned: dict[str, int] = {}  # grid -> records it was last warned about (once each)
+
+
+# grid -> (a fingerprint of its records, the command args): a list is hashed once, not on
+# every pass (15,000 grids' canonical JSON and SHA-256 took ~0.3 s a pass)
+_args_cache: dict[str, tuple[int, dict[str, Any]]] = {}
+
+
+def _args(grid: str, records: roster.Records) -> dict[str, Any] | None:
+    fingerprint = hash(tuple(sorted((wid, tuple(rec)) for wid, rec in records.items())))
+    cached = _args_cache.get(grid)
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    try:
+        args = roster.command_args(grid, records)
+        _args_cache[grid] = (fingerprint, args)
+        return args
+    except HubError as exc:
+        if _warned.get(grid) != len(records):
+            _warned[grid] = len(records)
+            logger.warning("grid %s: no worker list sent: %s", grid, exc)
+        return None
+
+
 def on_ack(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any) -> None:
     """After an ack is recorded: a list applied is the version the handheld now holds."""
     body = event.get("body") or {}
@@ -107,9 +132,11 @@ def on_ack(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any
                 db_session=db_session, device_id=cmd.device_id, version=applied[1], at=clock.now()
             )
         return
-    if body.get("status") in (CommandStatus.failed.value, CommandStatus.refused.value):
-        # not sent again until the list changes: a handheld bound to another grid says so
-        roster.note_version(db_session=db_session, device_id=cmd.device_id,
-                            version="!" + str(cmd.args.get("v")), at=clock.now())  # fmt: skip
+    if body.get("status") == CommandStatus.failed.value:
+        # the handheld could not apply it (bound to another grid, firmware without the op):
+        # not sent again until the list changes. A refused command (replayed, expired) was
+        # never tried: the next pass sends the list afresh.
+        roster.note_refused(db_session=db_session, device_id=cmd.device_id,
+                            version=str(cmd.args.get("v")), at=clock.now())  # fmt: skip
     logger.warning("%s: worker list %s %s (%s)", cmd.device_id, cmd.args.get("v"),
                    body.get("status"), detail)  # fmt: skip

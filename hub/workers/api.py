@@ -13,6 +13,7 @@ from hub.auth.models import Role
 from hub.auth.service import require_roles
 from hub.bounds import PageOffset
 from hub.deps import ClockDep, SessionDep, SettingsDep
+from hub.devices.models import Device
 from hub.events.models import Event
 from hub.workers import pins
 from hub.workers.models import SigninFailure, WorkerCheck, WorkerSession
@@ -67,6 +68,7 @@ def list_sessions(
     limit: Limit = 100,
 ) -> list[SessionRead]:
     """The worker's sign-in sessions, newest first (``since`` / ``until``: Unix seconds)."""
+    require_roles(user, Role.admin, Role.operator)
     areas.get_visible_worker(db_session=db_session, worker_id=worker_id, scope_code=user.scope_code)
     query = select(WorkerSession).where(WorkerSession.worker_id == worker_id)
     if user.scope_code is not None:
@@ -91,14 +93,16 @@ def list_failures(
     offset: PageOffset = 0,
     limit: Limit = 100,
 ) -> list[SigninFailureRead]:
-    """Wrong PINs typed for this worker id on handhelds, newest first."""
+    """Wrong PINs typed for this worker id on handhelds of the caller's area, newest first."""
+    require_roles(user, Role.admin, Role.operator)
     areas.get_visible_worker(db_session=db_session, worker_id=worker_id, scope_code=user.scope_code)
+    query = select(SigninFailure).where(SigninFailure.worker_id == worker_id)
+    if user.scope_code is not None:
+        query = query.join(Device, Device.id == SigninFailure.device_id).where(
+            Device.grid_code.startswith(user.scope_code, autoescape=True)
+        )
     rows = db_session.scalars(
-        select(SigninFailure)
-        .where(SigninFailure.worker_id == worker_id)
-        .order_by(SigninFailure.ts.desc(), SigninFailure.id.desc())
-        .offset(offset)
-        .limit(limit)
+        query.order_by(SigninFailure.ts.desc(), SigninFailure.id.desc()).offset(offset).limit(limit)
     )
     return [SigninFailureRead.model_validate(r) for r in rows]
 

@@ -99,3 +99,5 @@ class DeviceWorkerList(Base):
     )
     version: Mapped[str] = mapped_column(String(64))
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # a list version the handheld failed to apply (its ack said why): not sent again
+    refused: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -7,11 +7,13 @@ import hashlib
 import os
 import re
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hub.areas.models import Worker
+from hub.areas.models import Worker, WorkerGrid
 from hub.clock import Clock
-from hub.errors import InvalidInputError, NotFoundError
+from hub.errors import ConflictError, InvalidInputError, NotFoundError
+from hub.workers import roster
 from hub.workers.models import WorkerPin
 from protocol import pin as pin_mod
 
@@ -46,6 +48,13 @@ def set_pin(
     if db_session.get(Worker, worker_id) is None:
         raise NotFoundError(f"worker {worker_id} not found", code="worker_not_found")
     check_pin(pin)
+    for grid, holders in _pin_holders(db_session, worker_id).items():
+        if holders >= roster.MAX_WORKERS:
+            raise ConflictError(
+                f"grid {grid} already has {holders} workers with a PIN: its handheld's list "
+                f"takes {roster.MAX_WORKERS}",
+                code="too_many_workers",
+            )
     salt, n, digest = make_record(pin, iterations)
     row = db_session.get(WorkerPin, worker_id)
     if row is None:
@@ -55,6 +64,23 @@ def set_pin(
     row.set_at, row.set_by = clock.now(), by
     db_session.flush()
     return row
+
+
+def _pin_holders(db_session: Session, worker_id: str) -> dict[str, int]:
+    """For each grid of the worker: the other active workers with a PIN on it."""
+    grids = select(WorkerGrid.grid_code).where(WorkerGrid.worker_id == worker_id)
+    rows = db_session.execute(
+        select(WorkerGrid.grid_code, func.count())
+        .join(Worker, Worker.id == WorkerGrid.worker_id)
+        .join(WorkerPin, WorkerPin.worker_id == Worker.id)
+        .where(
+            WorkerGrid.grid_code.in_(grids),
+            Worker.active.is_(True),
+            WorkerGrid.worker_id != worker_id,
+        )
+        .group_by(WorkerGrid.grid_code)
+    ).all()
+    return {grid: int(n) for grid, n in rows}
 
 
 def clear_pin(*, db_session: Session, worker_id: str) -> bool:

@@ -21,9 +21,9 @@ from hub.errors import InvalidInputError
 from hub.workers.models import DeviceWorkerList, WorkerPin
 from protocol import canonical
 
-# what one command carries (protocol.limits.MAX_COMMAND_BYTES, ~120 bytes a record); the
-# handheld refuses more (apps/handheld/roster.py MAX_WORKERS)
-MAX_WORKERS = 64
+# what one list holds: ~120 bytes a record in a 16 KiB command, and ~380 bytes of heap each on
+# a 192K handheld once parsed; the handheld refuses more (apps/handheld/roster.py MAX_WORKERS)
+MAX_WORKERS = 32
 
 Records = dict[str, list[Any]]
 
@@ -73,6 +73,16 @@ def note_version(*, db_session: Session, device_id: str, version: str, at: datet
         db_session.add(DeviceWorkerList(device_id=device_id, version=version[:64], reported_at=at))
     elif row.version != version:
         row.version, row.reported_at = version[:64], at
+    db_session.flush()
+
+
+def note_refused(*, db_session: Session, device_id: str, version: str, at: datetime) -> None:
+    """A list version the handheld failed to apply: not sent again until the list changes."""
+    row = db_session.get(DeviceWorkerList, device_id)
+    if row is None:
+        row = DeviceWorkerList(device_id=device_id, version="", reported_at=at)
+        db_session.add(row)
+    row.refused = version[:64]
     db_session.flush()
 
 

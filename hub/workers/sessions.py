@@ -53,6 +53,15 @@ def rebuild(*, db_session: Session, device_id: str, from_seq: int) -> None:
         .limit(1)
     )
     start = anchor if anchor is not None else 0
+    # whether the hub listed the worker for the grid is kept from the sign-in's first rebuild:
+    # unlinking a worker later must not flag the reports of their past sessions
+    listed_then = dict(
+        db_session.execute(
+            select(WorkerSession.start_seq, WorkerSession.listed).where(
+                WorkerSession.device_id == device_id, WorkerSession.start_seq >= start
+            )
+        ).all()
+    )
     db_session.execute(
         delete(WorkerSession).where(
             WorkerSession.device_id == device_id, WorkerSession.start_seq >= start
@@ -78,15 +87,21 @@ def rebuild(*, db_session: Session, device_id: str, from_seq: int) -> None:
                 device_id=device_id,
                 worker_id=worker,
                 grid_code=grid,
-                listed=_listed(db_session, worker, grid),
+                listed=listed_then.get(seq, None)
+                if seq in listed_then
+                else _listed(db_session, worker, grid),
                 start_seq=seq,
                 started_ts=ts,
             )
             db_session.add(open_)
         elif open_ is not None and (worker is None or worker == open_.worker_id):
             reason = body.get("reason") if isinstance(body, dict) else None
-            open_.end_seq, open_.ended_ts = seq, ts
-            open_.end_reason = reason if reason in REASONS else "worker"
+            reason = reason if reason in REASONS else "worker"
+            ended = ts
+            last = body.get("last_active") if isinstance(body, dict) else None
+            if reason == "idle" and isinstance(last, int) and not isinstance(last, bool):
+                ended = max(open_.started_ts, min(ts, last))  # idle: online to the last use
+            open_.end_seq, open_.ended_ts, open_.end_reason = seq, ended, reason
             open_ = None
     db_session.flush()
     recheck(db_session=db_session, device_id=device_id, from_seq=start)
@@ -188,13 +203,23 @@ def online_seconds(
                 WorkerSession.grid_code.startswith(scope_code, autoescape=True),
             )
         )
-    total: dict[str, int] = defaultdict(int)
+    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for s, last_seen in db_session.execute(query).all():
         if s.ended_ts is not None:
             stop = s.ended_ts
         else:
             stop = int(last_seen.timestamp()) if last_seen is not None else s.started_ts
-        span = min(stop, hi) - max(s.started_ts, lo)
-        if span > 0:
-            total[s.worker_id] += span
-    return dict(total)
+        a, b = max(s.started_ts, lo), min(stop, hi)
+        if b > a:
+            spans[s.worker_id].append((a, b))
+    total: dict[str, int] = {}
+    for worker, parts in spans.items():  # signed in on two handhelds at once counts once
+        seconds, reach = 0, None
+        for a, b in sorted(parts):
+            if reach is not None and a < reach:
+                a = reach
+            if b > a:
+                seconds += b - a
+            reach = b if reach is None else max(reach, b)
+        total[worker] = seconds
+    return total

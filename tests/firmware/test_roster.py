@@ -45,6 +45,9 @@ print("LATER", r2.check("w1", "2468", 1013 + 600))
 for i in range(20):
     r2.check("x%d" % i, "0000", 2000)
 print("COUNTED", len(d2.state.get("pin_fails")), "W2", d2.state.get("pin_fails").get("w2"))
+print("KEYPAD", r2.check("w1", "2468", 2002), r2.check("w1", "2468", 2000 + 600))
+d2.state.set("pin_fails", {"w1": [0, 10 ** 9]})  # locked until a date far ahead (a bad clock)
+print("CAPPED", r2.check("w1", "2468", 3000), r2.check("w1", "2468", 3000 + 600))
 """
 
 
@@ -56,8 +59,8 @@ def test_the_roster_checks_pins_limits_tries_and_survives_a_reboot(run_fw, tmp_p
     flash = tmp_path / "flash"
     flash.mkdir()
     cfg = {"workers": {"w1": _record("1111", b"a" * 16)}, "pin_tries": 3, "pin_lock_s": 600}
-    hub_list = {"v": "0123456789abcdef", "grid": "g1",
-                "workers": {"w1": _record("2468", b"b" * 16), "w2": _record("1357", b"c" * 16)}}  # fmt: skip
+    records = {"w1": _record("2468", b"b" * 16), "w2": _record("1357", b"c" * 16)}
+    hub_list = {"v": "0123456789abcdef", "grid": "g1", "workers": records}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     (tmp_path / "list.json").write_text(json.dumps(hub_list))
     out = run_fw(SCRIPT, flash, tmp_path / "cfg.json", tmp_path / "list.json")
@@ -77,3 +80,6 @@ def test_the_roster_checks_pins_limits_tries_and_survives_a_reboot(run_fw, tmp_p
     # twenty other ids typed wrong once each: sixteen counted at most, and w2's count is kept
     # (nearest to a lock)
     assert lines["COUNTED"].startswith("16 W2 [2, 0]"), out
+    # 4 x pin_tries wrong in a row whatever the ids: the keypad locked, for pin_lock_s
+    assert lines["KEYPAD"] == "(False, 0, True) (True, 0, False)", out
+    assert lines["CAPPED"] == "(False, 0, True) (True, 0, False)", out

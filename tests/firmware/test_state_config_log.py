@@ -131,6 +131,12 @@ def test_config_merges_over_defaults(run_fw, tmp_path):
         ({"video_max_s": 0}, "video_max_s"),
         ({"video_max_s": 301}, "video_max_s"),
         ({"log_level": "loud"}, "log_level"),
+        ({"workers": {"w1": "ab" * 32}}, "workers"),  # the old sha256 form
+        ({"workers": {"w1": ["00" * 16, "1000", "00" * 32]}}, "workers"),
+        ({"workers": ["w1"]}, "workers"),
+        ({"pin_tries": 0}, "pin_tries"),
+        ({"pin_lock_s": -1}, "pin_lock_s"),
+        ({"idle_signout_s": 86401}, "idle_signout_s"),
     ],
 )
 def test_config_errors_name_the_key(run_mpy, tmp_path, change, key):
@@ -138,7 +144,7 @@ def test_config_errors_name_the_key(run_mpy, tmp_path, change, key):
     for k, v in change.items():
         if v is None:
             del cfg[k]
-        elif isinstance(v, dict):
+        elif isinstance(v, dict) and k in cfg:
             cfg[k] = {**cfg[k], **v}
         else:
             cfg[k] = v

@@ -144,8 +144,10 @@ class Handheld:
         extra = {"worker": None}
         if pos is not None:
             extra["ui_pos"] = pos
-        await self.device.emit("signout", {"worker": w, "grid": self.grid, "reason": reason},
-                               extra=extra)
+        body = {"worker": w, "grid": self.grid, "reason": reason}
+        if reason == "idle":  # the worker's last action: where the hub ends the session
+            body["last_active"] = self.device.state.get("active_ts", None)
+        await self.device.emit("signout", body, extra=extra)
 
     async def _cmd_workers(self, cmd):
         """The grid's worker list from the hub: replaces the one on flash; a signed-in worker
@@ -165,10 +167,16 @@ class Handheld:
             await self.signout(None, None, "removed")
         return detail
 
-    async def _idle_check(self):
+    async def _idle_check(self, boot=False):
         idle = self.opt("idle_signout_s", 1800)
-        if (self.worker is not None and idle
-                and time.ticks_diff(time.ticks_ms(), self.active) > idle * 1000):
+        if self.worker is None or not idle:
+            return
+        if boot:  # off (a flat battery, a reboot) since the last action: the clock on flash
+            last = self.device.state.get("active_ts", None)
+            gone = last is not None and self.device.clock.time() - last > idle
+        else:
+            gone = time.ticks_diff(time.ticks_ms(), self.active) > idle * 1000
+        if gone:
             self.ui.show("signed out after %d s without use" % idle)
             await self.signout(None, None, "idle")
 
@@ -231,6 +239,7 @@ class Handheld:
         do = act.get("do")
         if do != "wait":
             self.active = time.ticks_ms()
+            self.device.state.set("active_ts", self.device.clock.time())  # saved below
         if do == "signin":
             await self.signin(act, pos)
         elif do == "signout":
@@ -386,6 +395,7 @@ class Handheld:
         self.ui.show("grid %s, worker %s" % (self.grid, self.worker or "-"))
         patrol = asyncio.create_task(self._patrol())
         inputs = asyncio.create_task(self._inputs())
+        await self._idle_check(boot=True)
         if self.device.state.get("tasks", None):
             self._tasks().kick()  # tasks kept across a restart may still lack images
         exit_when_done = self.opt("exit_when_done", False)

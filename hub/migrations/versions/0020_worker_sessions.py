@@ -95,7 +95,28 @@ def upgrade() -> None:
         ),
         sa.Column("version", sa.String(64), nullable=False),
         sa.Column("reported_at", UTCDateTime(), nullable=False),
+        sa.Column("refused", sa.String(64), nullable=True),
     )
+
+    _backfill()
+
+
+def _backfill() -> None:
+    """Sessions and checks for the sign events stored before this revision, so online time of
+    past months is not lost (the same rebuild the ingest runs for each sign event). Written
+    against the workers models as they are at this revision."""
+    from sqlalchemy.orm import Session
+
+    from hub.workers import sessions
+
+    bind = op.get_bind()
+    devices = bind.execute(
+        sa.text("SELECT DISTINCT device_id FROM events WHERE kind IN ('signin', 'signout')")
+    ).scalars()
+    with Session(bind=bind) as db_session:
+        for device_id in list(devices):
+            sessions.rebuild(db_session=db_session, device_id=device_id, from_seq=0)
+        db_session.flush()
 
 
 def downgrade() -> None:

@@ -87,3 +87,5 @@ def test_sessions_and_checks_are_read_in_the_callers_area(
     )
     unit = auth(demo, "unit-330102001001-office")
     assert client.get("/api/worker-checks", headers=unit).status_code == 403
+    assert client.get(f"/api/workers/{W}/sessions", headers=unit).status_code == 403
+    assert client.get(f"/api/workers/{W}/signin-failures", headers=unit).status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,8 +14,9 @@ from hub.clock import FrozenClock
 from hub.commands import worker_sync
 from hub.commands.models import Command, CommandStatus
 from hub.devices.models import Device
+from hub.errors import ConflictError
 from hub.seed import DemoData
-from hub.workers import pins, roster
+from hub.workers import flows, pins, roster
 from hub.workers.models import DeviceWorkerList
 from tests.builders.devices import TestDevice
 
@@ -86,6 +88,18 @@ def test_lists_go_out_once_the_hub_keeps_pins_and_again_on_every_change(
     # a handheld that refuses a list is not sent the same one again
     _ack(db_session, clock, third, CommandStatus.failed.value, "ValueError: workers: list for grid")
     assert worker_sync.reconcile(db_session=db_session, clock=clock) == []
+    # its heartbeats (still naming the list it holds) do not bring the refused one back
+    beat = {"device_id": dev.device_id, "body": {"battery": 90, "workers": second.args["v"]}}
+    flows.on_heartbeat(db_session=db_session, event=beat, clock=clock)
+    assert worker_sync.reconcile(db_session=db_session, clock=clock) == []
+    # a command refused unread (expired, replayed) is no refusal of the list: sent again
+    link = WorkerGrid(worker_id=W, grid_code=GRID)
+    db_session.add(link)
+    db_session.flush()
+    assert worker_sync.reconcile(db_session=db_session, clock=clock) == [dev.device_id]
+    fourth = _lists(db_session, dev.device_id)[-1]
+    _ack(db_session, clock, fourth, CommandStatus.refused.value, "expired")
+    assert worker_sync.reconcile(db_session=db_session, clock=clock) == [dev.device_id]
     # the same list always has the same version, another list another
     assert roster.version_of(GRID, {}) == third.args["v"]
     assert roster.version_of("33010200100102", {}) != third.args["v"]
@@ -108,3 +122,25 @@ def test_offline_revoked_and_gate_devices_get_no_list(
     _online(db_session, off)
     clock.advance(timedelta(seconds=1))
     assert worker_sync.reconcile(db_session=db_session, clock=clock) == ["hh-off"]
+
+
+def test_a_grid_takes_at_most_32_workers_with_a_pin(
+    db_session: Session, demo: DemoData, clock: FrozenClock
+) -> None:
+    for i in range(roster.MAX_WORKERS):
+        db_session.add(Worker(id=f"x{i:02d}", name=f"x{i}", created_at=clock.now()))
+        db_session.add(WorkerGrid(worker_id=f"x{i:02d}", grid_code=GRID))
+    db_session.flush()
+    for i in range(roster.MAX_WORKERS):
+        pins.set_pin(db_session=db_session, worker_id=f"x{i:02d}", pin="2580", iterations=1000,
+                     clock=clock, by="test")  # fmt: skip
+    with pytest.raises(ConflictError, match="already has 32 workers with a PIN"):
+        pins.set_pin(db_session=db_session, worker_id=W, pin="2580", iterations=1000,
+                     clock=clock, by="test")  # fmt: skip
+    # a worker leaving makes room
+    worker = db_session.get(Worker, "x00")
+    assert worker is not None
+    worker.active = False
+    db_session.flush()
+    pins.set_pin(db_session=db_session, worker_id=W, pin="2580", iterations=1000, clock=clock,
+                 by="test")  # fmt: skip
