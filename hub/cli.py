@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from hub import broker_admin, keys, mqtt_tls
 from hub.access.retention import purge_face_captures
 from hub.app import create_app, database_problem, settle_heap
+from hub.assessment.weekly import run_weekly_stats
 from hub.auth import passwords
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
@@ -230,6 +231,11 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
                 )
         except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
             logger.exception("face-capture retention pass failed")
+        try:  # the weekly statistics of the weeks just finished (docs/assessment.md)
+            with session_scope(factory) as db_session:
+                run_weekly_stats(db_session=db_session, clock=clock, settings=settings)
+        except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
+            logger.exception("weekly statistics pass failed")
         if accounts is not None:  # revoked devices whose broker account is still enabled
             try:
                 with session_scope(factory) as db_session:
