@@ -165,7 +165,7 @@ def _verifications(
         .where(
             request.case_id == CaseTransition.case_id,
             request.action == "request_verification",
-            request.at <= CaseTransition.at,
+            request.at < CaseTransition.at,
         )
         .scalar_subquery()
     )

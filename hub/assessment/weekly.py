@@ -2,8 +2,8 @@
 
 ``run_weekly_stats`` is called by ``gridlink hub run``'s supervision loop (and by tests with
 a ``FrozenClock``). It stores each finished week of the last ``weekly_stats_backfill_weeks``
-once ``weekly_stats_delay_hours`` have passed since the week ended and it is not stored yet,
-so it is idempotent: a second run stores nothing. ``store_week`` (the job's step, and the
+once ``weekly_stats_delay_hours`` have passed since the week ended and it is not stored yet
+(weeks that ended before the first worker was created are skipped), so it is idempotent: a second run stores nothing. ``store_week`` (the job's step, and the
 admin's recompute) replaces a week's rows in one transaction, so a re-run never doubles a
 figure. Weeks are local civil time (``work_utc_offset_minutes``).
 """
@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from hub.areas.models import Worker
 from hub.assessment.figures import worker_figures, workers_in
 from hub.assessment.models import StatsWeek, WorkerWeek
 from hub.assessment.periods import Period, week, week_of
@@ -55,8 +56,11 @@ def due_weeks(now: datetime, settings: Settings) -> list[Period]:
 def run_weekly_stats(*, db_session: Session, clock: Clock, settings: Settings) -> list[str]:
     """Store every due week not stored yet; returns their labels. Flushes only."""
     now = clock.now()
+    first = db_session.scalar(select(func.min(Worker.created_at)))
     stored = []
     for period in due_weeks(now, settings):
+        if first is None or period.end <= first:
+            continue  # no worker yet: nothing to count
         if db_session.get(StatsWeek, period.label) is None:
             store_week(db_session=db_session, settings=settings, period=period, at=now, by=ACTOR)
             stored.append(period.label)
