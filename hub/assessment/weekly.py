@@ -3,9 +3,10 @@
 ``run_weekly_stats`` is called by ``gridlink hub run``'s supervision loop (and by tests with
 a ``FrozenClock``). It stores each finished week of the last ``weekly_stats_backfill_weeks``
 once ``weekly_stats_delay_hours`` have passed since the week ended and it is not stored yet
-(weeks that ended before the first worker was created are skipped), so it is idempotent: a second run stores nothing. ``store_week`` (the job's step, and the
-admin's recompute) replaces a week's rows in one transaction, so a re-run never doubles a
-figure. Weeks are local civil time (``work_utc_offset_minutes``).
+(weeks that ended before the first worker was created are skipped), so it is idempotent: a
+second run stores nothing. ``store_week`` (the job's step, and the admin's recompute)
+replaces a week's rows in one transaction, so a re-run never doubles a figure. Weeks are
+local civil time (``work_utc_offset_minutes``).
 """
 
 from __future__ import annotations
