@@ -39,12 +39,26 @@ def send(processor: Processor, dev: TestDevice, kind: str, body: dict[str, Any])
 
 
 def report(
-    processor: Processor, dev: TestDevice, category: str, lat_step: int, worker: str = WORKER,
+    processor: Processor,
+    dev: TestDevice,
+    category: str,
+    lat_step: int,
+    worker: str = WORKER,
     grid: str = GRID,
-) -> None:  # fmt: skip
+) -> None:
     loc = {"lat_e6": GRID_LAT + lat_step * 3_000, "lon_e6": GRID_LON, "acc_m": 8}
-    send(processor, dev, "report", {"category": category, "text": f"{category} here",
-                                    "grid": grid, "worker": worker, "loc": loc})  # fmt: skip
+    send(
+        processor,
+        dev,
+        "report",
+        {
+            "category": category,
+            "text": f"{category} here",
+            "grid": grid,
+            "worker": worker,
+            "loc": loc,
+        },
+    )
 
 
 def _case(db_session: Session, category: str, nth: int = 0) -> Case:
@@ -93,19 +107,34 @@ def week_of_work(
     c, d, e = (_case(db_session, k) for k in ("garbage", "street_light", "illegal_parking"))
     now = clock.now()
     for case, why in ((c, "invalid"), (d, "out_of_scope")):
-        actions.park(db_session=db_session, case=case, actor=OPERATOR, at=now,
-                     review_at=now + timedelta(days=1), reason="to be judged")  # fmt: skip
+        actions.park(
+            db_session=db_session,
+            case=case,
+            actor=OPERATOR,
+            at=now,
+            review_at=now + timedelta(days=1),
+            reason="to be judged",
+        )
         actions.void(db_session=db_session, case=case, actor=OPERATOR, at=now, reason=why)
     actions.accept(db_session=db_session, case=e, actor="unit:x", at=now)
-    unit_feedback.submit_feedback(db_session=db_session, case=e, actor="unit:x", text="moved",
-                                  clock=clock, settings=settings)  # fmt: skip
-    actions.close(db_session=db_session, case=e, actor=OPERATOR, at=now, settings=settings,
-                  taken_at=now, loc={"lat_e6": e.lat_e6, "lon_e6": e.lon_e6},
-                  blobs=[PHOTO])  # fmt: skip
+    unit_feedback.submit_feedback(
+        db_session=db_session, case=e, actor="unit:x", text="moved", clock=clock, settings=settings
+    )
+    actions.close(
+        db_session=db_session,
+        case=e,
+        actor=OPERATOR,
+        at=now,
+        settings=settings,
+        taken_at=now,
+        loc={"lat_e6": e.lat_e6, "lon_e6": e.lon_e6},
+        blobs=[PHOTO],
+    )
     actions.rate(db_session=db_session, case=e, actor=OPERATOR, at=now, score=4)
     actions.accept(db_session=db_session, case=a, actor="unit:x", at=now)
-    unit_feedback.submit_feedback(db_session=db_session, case=a, actor="unit:x", text="filled",
-                                  clock=clock, settings=settings)  # fmt: skip
+    unit_feedback.submit_feedback(
+        db_session=db_session, case=a, actor="unit:x", text="filled", clock=clock, settings=settings
+    )
     db_session.commit()
 
     for wait in (timedelta(minutes=10), timedelta(hours=30)):  # on time, then late
@@ -113,12 +142,28 @@ def week_of_work(
         db_session.expire_all()
         task = db_session.get(Case, a.id).verify_task_id  # type: ignore[union-attr]
         assert task is not None
-        send(processor, hh, "verify", {"case_id": a.id, "task_id": task, "result": "reject",
-                                       "worker": WORKER, "text": "not fixed"})  # fmt: skip
+        send(
+            processor,
+            hh,
+            "verify",
+            {
+                "case_id": a.id,
+                "task_id": task,
+                "result": "reject",
+                "worker": WORKER,
+                "text": "not fixed",
+            },
+        )
         db_session.expire_all()
         case = db_session.get(Case, a.id)
         assert case is not None and case.status == "handling"
-        unit_feedback.submit_feedback(db_session=db_session, case=case, actor="unit:x",
-                                      text="again", clock=clock, settings=settings)  # fmt: skip
+        unit_feedback.submit_feedback(
+            db_session=db_session,
+            case=case,
+            actor="unit:x",
+            text="again",
+            clock=clock,
+            settings=settings,
+        )
         db_session.commit()
     return {"A": a.id, "B": b.id, "C": c.id, "D": d.id, "E": e.id}, hh

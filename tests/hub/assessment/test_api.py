@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from hub.assessment import weekly
 from hub.assessment.periods import parse, week
-from hub.assessment.scoring import score
 from hub.assessment.schemas import WorkerFigures
+from hub.assessment.scoring import score
 from hub.clock import FrozenClock
 from hub.ingest.processor import Processor
 from hub.media.store import FileBlobStore
@@ -65,11 +65,15 @@ def test_weekly_rows_over_http(
     assert OTHER not in rows and WORKER in rows
     mine = rows[WORKER]
     assert (mine["reports"], mine["valid_reports"], mine["visits"], mine["collections"]) == (
-        5, 3, 2, 1,
-    )  # fmt: skip
+        5,
+        3,
+        2,
+        1,
+    )
     assert (mine["verifications"], mine["verifications_on_time"]) == (2, 1)
-    other = client.get("/api/assessment/weeks/2026-W02",
-                       headers=_auth(demo, f"street-{OTHER_STREET}-operator")).json()  # fmt: skip
+    other = client.get(
+        "/api/assessment/weeks/2026-W02", headers=_auth(demo, f"street-{OTHER_STREET}-operator")
+    ).json()
     theirs = {r["worker_id"]: r for r in other["workers"]}
     assert WORKER not in theirs and theirs[OTHER]["visits"] == 1
     assert all(r["worker_id"].startswith("w002") for r in other["workers"])
@@ -105,8 +109,11 @@ def test_ranking_and_scores_over_http(
     assert [d["code"] for d in body["districts"]] == [DISTRICT]
     top = body["districts"][0]["workers"][0]
     assert (top["rank"], top["worker_id"], top["valid_reports"], top["visits"]) == (
-        1, WORKER, 3, 2,
-    )  # fmt: skip
+        1,
+        WORKER,
+        3,
+        2,
+    )
     month = parse("2026-01", settings)
     online = _online_seconds(db_session, month.start, month.end, None).get(WORKER, 0)
     # results: mean of 3/20, 2/40, 1/30 and 1 of 2 verifications on time; satisfaction 4 of 5
@@ -119,8 +126,9 @@ def test_ranking_and_scores_over_http(
     street_ranking = body["streets"][0]["workers"]
     assert OTHER not in {w["worker_id"] for w in street_ranking}
 
-    street = client.get("/api/assessment/ranking?month=2026-01",
-                        headers=_auth(demo, f"street-{STREET}-operator")).json()  # fmt: skip
+    street = client.get(
+        "/api/assessment/ranking?month=2026-01", headers=_auth(demo, f"street-{STREET}-operator")
+    ).json()
     assert [s["code"] for s in street["streets"]] == [STREET] and street["districts"] == []
     for bad in ("2026-13", "2026-Q1", "january"):
         assert (
@@ -165,8 +173,10 @@ def test_star_ratings_over_http(
     assert set(grids) == set(demo.grids)
     mine = grids[GRID]
     # one case closed (on time), rated 4: on time 1.0, satisfaction 0.75, and its workers'
-    scores = {r["figures"]["worker_id"]: r["score"]["score"] for r in client.get(
-        "/api/assessment/workers?period=2026-01", headers=district).json()}  # fmt: skip
+    scores = {
+        r["figures"]["worker_id"]: r["score"]["score"]
+        for r in client.get("/api/assessment/workers?period=2026-01", headers=district).json()
+    }
     workers = round((scores[WORKER] + scores["a0010101"]) / 2, 2)  # the grid's two workers
     # four cases (the duplicate is none)
     assert (mine["cases"], mine["on_time_rate"], mine["satisfaction"]) == (4, 1.0, 4.0)
@@ -177,8 +187,9 @@ def test_star_ratings_over_http(
     assert set(centres) == {DISTRICT, STREET, OTHER_STREET}
     assert centres[STREET]["cases"] == 4 and centres[OTHER_STREET]["cases"] == 0
     assert centres[OTHER_STREET]["on_time_rate"] is None
-    street = client.get("/api/assessment/stars?period=2026-01",
-                        headers=_auth(demo, f"street-{STREET}-operator")).json()  # fmt: skip
+    street = client.get(
+        "/api/assessment/stars?period=2026-01", headers=_auth(demo, f"street-{STREET}-operator")
+    ).json()
     assert {c["code"] for c in street["centres"]} == {STREET}
     assert all(g["code"].startswith(STREET) for g in street["grids"])
     assert client.get("/api/assessment/stars?period=2026-1", headers=district).status_code == 422
@@ -190,46 +201,70 @@ def test_online_inspection_over_http(
     a = played["A"]
     street = _auth(demo, f"street-{STREET}-operator")
     district = _auth(demo, "district-operator")
-    ok = client.post("/api/assessment/inspections", headers=street,
-                     json={"case_id": a, "verdict": "qualified"})  # fmt: skip
+    ok = client.post(
+        "/api/assessment/inspections", headers=street, json={"case_id": a, "verdict": "qualified"}
+    )
     assert ok.status_code == 201, ok.text
     assert (ok.json()["reviewer_level"], ok.json()["worker_id"]) == ("street", WORKER)
-    twice = client.post("/api/assessment/inspections", headers=street,
-                        json={"case_id": a, "verdict": "unqualified", "reason": "x"})  # fmt: skip
-    assert twice.status_code == 409 and twice.json()["details"]["inspection_id"] == ok.json()["id"]
-    no_reason = client.post("/api/assessment/inspections", headers=district,
-                            json={"case_id": a, "verdict": "unqualified", "reason": "  "})  # fmt: skip
+    twice = client.post(
+        "/api/assessment/inspections",
+        headers=street,
+        json={"case_id": a, "verdict": "unqualified", "reason": "x"},
+    )
+    assert twice.status_code == 409
+    assert twice.json()["details"]["inspection_id"] == ok.json()["id"]
+    no_reason = client.post(
+        "/api/assessment/inspections",
+        headers=district,
+        json={"case_id": a, "verdict": "unqualified", "reason": "  "},
+    )
     assert no_reason.status_code == 422 and no_reason.json()["details"]["field"] == "reason"
-    bad = client.post("/api/assessment/inspections", headers=district,
-                      json={"case_id": a, "verdict": "fine"})  # fmt: skip
+    bad = client.post(
+        "/api/assessment/inspections", headers=district, json={"case_id": a, "verdict": "fine"}
+    )
     assert bad.status_code == 422 and "verdict" in bad.text
-    unq = client.post("/api/assessment/inspections", headers=district,
-                      json={"case_id": a, "verdict": "unqualified",
-                            "reason": "photo does not show the damage"})  # fmt: skip
+    unq = client.post(
+        "/api/assessment/inspections",
+        headers=district,
+        json={"case_id": a, "verdict": "unqualified", "reason": "photo does not show the damage"},
+    )
     assert unq.status_code == 201 and unq.json()["reviewer_level"] == "district"
 
-    outside = client.post("/api/assessment/inspections",
-                          headers=_auth(demo, f"street-{OTHER_STREET}-operator"),
-                          json={"case_id": a, "verdict": "qualified"})  # fmt: skip
+    outside = client.post(
+        "/api/assessment/inspections",
+        headers=_auth(demo, f"street-{OTHER_STREET}-operator"),
+        json={"case_id": a, "verdict": "qualified"},
+    )
     assert outside.status_code == 404
     for label in ("community-330102001001-operator", "city-operator", "unit-330102001001-office"):
-        refused = client.post("/api/assessment/inspections", headers=_auth(demo, label),
-                              json={"case_id": a, "verdict": "qualified"})  # fmt: skip
+        refused = client.post(
+            "/api/assessment/inspections",
+            headers=_auth(demo, label),
+            json={"case_id": a, "verdict": "qualified"},
+        )
         assert refused.status_code == 403, label
-    missing = client.post("/api/assessment/inspections", headers=street,
-                          json={"case_id": 99_999, "verdict": "qualified"})  # fmt: skip
+    missing = client.post(
+        "/api/assessment/inspections",
+        headers=street,
+        json={"case_id": 99_999, "verdict": "qualified"},
+    )
     assert missing.status_code == 404
 
     listed = client.get(f"/api/assessment/inspections?worker_id={WORKER}", headers=district)
     assert [i["verdict"] for i in listed.json()] == ["unqualified", "qualified"]
-    elsewhere = client.get("/api/assessment/inspections",
-                           headers=_auth(demo, f"street-{OTHER_STREET}-operator"))  # fmt: skip
+    elsewhere = client.get(
+        "/api/assessment/inspections", headers=_auth(demo, f"street-{OTHER_STREET}-operator")
+    )
     assert elsewhere.json() == []
     queue = client.get("/api/assessment/inspections/queue?period=2026-01", headers=street).json()
     assert [r["case_id"] for r in queue] == [played[k] for k in "BCDE"]
     community = _auth(demo, "community-330102001001-operator")
-    assert client.get("/api/assessment/inspections/queue?period=2026-01",
-                      headers=community).status_code == 403  # fmt: skip
+    assert (
+        client.get(
+            "/api/assessment/inspections/queue?period=2026-01", headers=community
+        ).status_code
+        == 403
+    )
 
     # the verdicts count: one qualified, one unqualified (10 points of conduct)
     scored = client.get("/api/assessment/workers?period=2026-01", headers=district).json()

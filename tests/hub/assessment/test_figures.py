@@ -40,8 +40,13 @@ def test_a_week_of_work_gives_exact_figures(
     period = week(W02, settings)
     # local time: Monday 5 January 00:00 at UTC+8 is Sunday 16:00 UTC
     assert period.start == datetime(2026, 1, 4, 16, tzinfo=UTC)
-    rows = worker_figures(db_session=db_session, settings=settings, start=period.start,
-                          end=period.end, scope_code=None)  # fmt: skip
+    rows = worker_figures(
+        db_session=db_session,
+        settings=settings,
+        start=period.start,
+        end=period.end,
+        scope_code=None,
+    )
     mine = rows[WORKER]
     assert (mine.reports, mine.valid_reports) == (5, 3)  # B duplicate and C invalid are not
     assert (mine.visits, mine.collections) == (2, 1)
@@ -56,23 +61,34 @@ def test_a_week_of_work_gives_exact_figures(
     assert (idle.reports, idle.visits, idle.verifications, idle.online_s) == (0, 0, 0, 0)
 
     # inside a street: the other street's worker is not there, and no figure leaks in
-    street = worker_figures(db_session=db_session, settings=settings, start=period.start,
-                            end=period.end, scope_code="330102001")  # fmt: skip
+    street = worker_figures(
+        db_session=db_session,
+        settings=settings,
+        start=period.start,
+        end=period.end,
+        scope_code="330102001",
+    )
     assert OTHER not in street and street[WORKER] == mine
-    other_street = worker_figures(db_session=db_session, settings=settings,
-                                  start=period.start, end=period.end,
-                                  scope_code="330102002")  # fmt: skip
+    other_street = worker_figures(
+        db_session=db_session,
+        settings=settings,
+        start=period.start,
+        end=period.end,
+        scope_code="330102002",
+    )
     assert WORKER not in other_street and other_street[OTHER].visits == 1
 
     # the next week has none of it
     w03 = week("2026-W03", settings)
-    later = worker_figures(db_session=db_session, settings=settings, start=w03.start,
-                           end=w03.end, scope_code=None)  # fmt: skip
+    later = worker_figures(
+        db_session=db_session, settings=settings, start=w03.start, end=w03.end, scope_code=None
+    )
     assert (later[WORKER].reports, later[WORKER].visits) == (0, 0)
     # the month holds all of it
     month = parse("2026-01", settings)
-    in_month = worker_figures(db_session=db_session, settings=settings, start=month.start,
-                              end=month.end, scope_code=None)  # fmt: skip
+    in_month = worker_figures(
+        db_session=db_session, settings=settings, start=month.start, end=month.end, scope_code=None
+    )
     assert in_month[WORKER] == mine
 
 
@@ -107,12 +123,18 @@ def test_the_weekly_job_stores_each_finished_week_once(
     # a visit of that week uploaded late (the handheld was offline), then a recompute, twice:
     # the rows are replaced, never added to
     captured = int((week(W02, settings).start + timedelta(days=5)).timestamp())
-    result = processor.process([Inbound(*hh.event("visit", {"worker": WORKER, "grid": GRID},
-                                                  ts=captured))])  # fmt: skip
+    result = processor.process(
+        [Inbound(*hh.event("visit", {"worker": WORKER, "grid": GRID}, ts=captured))]
+    )
     assert not result.rejected
     for _ in range(2):
-        weekly.store_week(db_session=db_session, settings=settings, period=week(W02, settings),
-                          at=clock.now(), by="admin:x")  # fmt: skip
+        weekly.store_week(
+            db_session=db_session,
+            settings=settings,
+            period=week(W02, settings),
+            at=clock.now(),
+            by="admin:x",
+        )
         db_session.commit()
     again = db_session.scalars(select(WorkerWeek).where(WorkerWeek.worker_id == WORKER)).all()
     assert [(r.visits, r.reports) for r in again] == [(3, 5)]
