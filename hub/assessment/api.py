@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
-from hub.assessment import inspection, ranking, stars, weekly
-from hub.assessment.periods import PERIOD_PATTERN, WEEK_PATTERN, Period, parse, week
+from hub.assessment import inspection, periods, ranking, stars, weekly
+from hub.assessment.periods import PERIOD_PATTERN, WEEK_PATTERN, Period, parse
 from hub.assessment.schemas import InspectionIn, InspectionOut, ReportToReview
 from hub.auth.deps import CurrentUser
 from hub.auth.models import Role
@@ -39,7 +39,7 @@ def _reader(user: Principal) -> None:
 
 def _custom(since: datetime | None, until: datetime | None) -> Period:
     if since is None or until is None:
-        raise InvalidInputError("give period, or both since and until", field="period")
+        raise InvalidInputError("give both since and until (or a period)", field="since")
     start, end = ensure_utc(since), ensure_utc(until)
     if end <= start:
         raise InvalidInputError("until must be after since", field="until")
@@ -52,37 +52,44 @@ def _custom(since: datetime | None, until: datetime | None) -> Period:
 def worker_assessments(
     db_session: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
     user: CurrentUser,
     period: PeriodQ | None = None,
     since: Instant | None = None,
     until: Instant | None = None,
 ) -> list[dict[str, Any]]:
-    """A month, quarter or year (local time), or any ``[since, until)``: every worker serving
-    a grid inside the caller's area, with what it did there and its score."""
+    """A month, quarter or year (local time; neither it nor since / until: the current
+    month), or any ``[since, until)``: every worker serving a grid inside the caller's area,
+    with what it did there and its score."""
     _reader(user)
     if period is not None and (since is not None or until is not None):
         raise InvalidInputError("give period, or since / until, not both", field="period")
-    found = parse(period, settings) if period is not None else _custom(since, until)
+    if period is not None:
+        found = parse(period, settings)
+    elif since is None and until is None:
+        found = periods.month_of(clock.now(), settings)
+    else:
+        found = _custom(since, until)
     rows = ranking.assessments(db_session=db_session, settings=settings, period=found,
                                scope_code=user.scope_code)  # fmt: skip
     return [asdict(r) for r in rows]
 
 
-@router.get("/weeks/{label}", summary="The stored weekly statistics of an ISO week")
+@router.get("/weeks/{week}", summary="The stored weekly statistics of an ISO week")
 def week_rows(
-    label: WeekP, db_session: SessionDep, settings: SettingsDep, user: CurrentUser
+    week: WeekP, db_session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> dict[str, Any]:
     """The rows the weekly job stored (404 until it has): the workers serving a grid inside
     the caller's area, each with its totals of the week."""
     _reader(user)
-    found = weekly.read_week(db_session=db_session, settings=settings, label=label,
+    found = weekly.read_week(db_session=db_session, settings=settings, label=week,
                              scope_code=user.scope_code)  # fmt: skip
     return asdict(found)
 
 
-@router.post("/weeks/{label}/compute", summary="Recompute a finished week's statistics")
+@router.post("/weeks/{week}/compute", summary="Recompute a finished week's statistics")
 def recompute_week(
-    label: WeekP,
+    week: WeekP,
     db_session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -92,10 +99,10 @@ def recompute_week(
     figures, e.g. after late uploads; 409 for a week not ended yet. The answer shows the
     caller's area only."""
     require_roles(user, Role.admin)
-    weekly.store_week(db_session=db_session, settings=settings, period=week(label, settings),
+    weekly.store_week(db_session=db_session, settings=settings, period=periods.week(week, settings),
                       at=clock.now(), by=user.actor)  # fmt: skip
     db_session.commit()
-    found = weekly.read_week(db_session=db_session, settings=settings, label=label,
+    found = weekly.read_week(db_session=db_session, settings=settings, label=week,
                              scope_code=user.scope_code)  # fmt: skip
     return asdict(found)
 

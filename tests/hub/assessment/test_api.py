@@ -80,7 +80,7 @@ def test_weekly_rows_over_http(
 
     assert client.get("/api/assessment/weeks/2026-W03", headers=street).status_code == 404
     bad = client.get("/api/assessment/weeks/2026-W54", headers=street)
-    assert bad.status_code == 422 and "label" in bad.text
+    assert bad.status_code == 422 and "week" in bad.text
     unit = _auth(demo, "unit-330102001001-office")
     assert client.get("/api/assessment/weeks/2026-W02", headers=unit).status_code == 403
     assert client.get("/api/assessment/weeks/2026-W02").status_code == 401
@@ -139,6 +139,8 @@ def test_ranking_and_scores_over_http(
     mine = next(r for r in scored if r["figures"]["worker_id"] == WORKER)
     assert mine["score"]["score"] == expected and mine["score"]["satisfaction"] == 75.0
     assert mine["score"]["results"] == round(results, 2)
+    current = client.get("/api/assessment/workers", headers=district).json()  # the clock's month
+    assert current == scored
     quarter = client.get("/api/assessment/workers?period=2026-Q1", headers=district).json()
     q_mine = next(r for r in quarter if r["figures"]["worker_id"] == WORKER)
     assert q_mine["figures"] == mine["figures"]  # the same work, three times the targets
