@@ -18,7 +18,7 @@ from hub.assessment.schemas import InspectionIn, InspectionOut, ReportToReview
 from hub.auth.deps import CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
-from hub.bounds import Instant, PageOffset
+from hub.bounds import INT32_MAX, Instant, PageOffset
 from hub.clock import ensure_utc
 from hub.deps import ClockDep, SessionDep, SettingsDep
 from hub.errors import InvalidInputError
@@ -153,7 +153,7 @@ def create_inspection(
 def list_inspections(
     db_session: SessionDep,
     user: CurrentUser,
-    case_id: Annotated[int | None, Query(ge=1)] = None,
+    case_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
     worker_id: Annotated[str | None, Query(max_length=64)] = None,
     since: Instant | None = None,
     until: Instant | None = None,

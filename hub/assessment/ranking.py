@@ -77,6 +77,7 @@ def ranking(
                     worker_id=f.worker_id,
                     name=f.name,
                     score=a.score.score,
+                    reports=f.reports,
                     valid_reports=f.valid_reports,
                     visits=f.visits,
                     collections=f.collections,

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.bounds import RowId
+
 
 @dataclass
 class WorkerFigures:
@@ -49,6 +51,7 @@ class RankedWorker:
     worker_id: str
     name: str
     score: float
+    reports: int
     valid_reports: int
     visits: int
     collections: int
@@ -108,7 +111,7 @@ class WeekRows:
 class InspectionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_id: int = Field(ge=1)
+    case_id: RowId
     verdict: Literal["qualified", "unqualified"]
     reason: str | None = Field(default=None, max_length=2000)
 

@@ -80,9 +80,10 @@ def star_ratings(
     )
     scores = {a.figures.worker_id: a.score.score for a in assessed}
     serving: dict[str, list[float]] = defaultdict(list)
-    for worker_id, grid_code in db_session.execute(
-        select(WorkerGrid.worker_id, WorkerGrid.grid_code)
-    ):
+    pairs = select(WorkerGrid.worker_id, WorkerGrid.grid_code)
+    if scope_code is not None:
+        pairs = pairs.where(WorkerGrid.grid_code.startswith(scope_code, autoescape=True))
+    for worker_id, grid_code in db_session.execute(pairs):
         if worker_id in scores:
             serving[grid_code].append(scores[worker_id])
     width = len(columns)
@@ -93,12 +94,16 @@ def star_ratings(
         workers = round(mean(serving[grid.code]), 2) if serving[grid.code] else None
         rated_grids.append(_rated(grid.code, grid.name, "grid", fig, _score(fig, workers),
                                   settings, workers=workers))  # fmt: skip
+    by_prefix: dict[str, list[Rated]] = defaultdict(list)  # street / district -> its grids
+    for rated in rated_grids:
+        for length in (STREET_LEN, DISTRICT_LEN):
+            by_prefix[rated.code[:length]].append(rated)
     centres: list[Rated] = []
     query = select(Area).where(Area.code.startswith(scope_code or "", autoescape=True))
     for area in db_session.scalars(query.order_by(Area.code)):
         if len(area.code) not in (STREET_LEN, DISTRICT_LEN):
             continue
-        inside = [g for g in rated_grids if g.code.startswith(area.code)]
+        inside = by_prefix.get(area.code, [])
         fig = fill(Figures(code=area.code, name=area.name, level=area.level),
                    _sum([by_grid[g.code] for g in inside if g.code in by_grid], width))  # fmt: skip
         grid_scores = [g.score for g in inside if g.score is not None]

@@ -108,12 +108,13 @@ def test_ranking_and_scores_over_http(
     assert [s["code"] for s in body["streets"]] == [STREET, OTHER_STREET]
     assert [d["code"] for d in body["districts"]] == [DISTRICT]
     top = body["districts"][0]["workers"][0]
-    assert (top["rank"], top["worker_id"], top["valid_reports"], top["visits"]) == (
+    assert (top["rank"], top["worker_id"], top["reports"], top["valid_reports"]) == (
         1,
         WORKER,
+        5,
         3,
-        2,
     )
+    assert (top["visits"], top["collections"], top["verifications_on_time"]) == (2, 1, 1)
     month = parse("2026-01", settings)
     online = _online_seconds(db_session, month.start, month.end, None).get(WORKER, 0)
     # results: mean of 3/20, 2/40, 1/30 and 1 of 2 verifications on time; satisfaction 4 of 5
