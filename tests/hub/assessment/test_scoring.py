@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from gridlink.errors import describe
 from hub.assessment.periods import parse, week, week_of
 from hub.assessment.schemas import WorkerFigures
 from hub.assessment.scoring import score
@@ -142,3 +143,13 @@ def test_the_formula_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     settings = _settings()
     assert settings.assessment_weights["results"] == 0.6
     assert settings.star_thresholds == [30, 50, 70, 90]
+
+
+def test_the_operator_reads_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `gridlink hub run` prints for a bad formula (gridlink.errors.describe)."""
+    monkeypatch.setenv("GRIDLINK_ASSESSMENT_WEIGHTS", '{"results":1,"conduct":1,"satisfaction":0}')
+    with pytest.raises(ValidationError) as caught:
+        _settings()
+    assert describe(caught.value) == (
+        "invalid settings: GRIDLINK_ASSESSMENT_WEIGHTS must add up to 1, not 2"
+    )
