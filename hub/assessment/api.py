@@ -7,19 +7,17 @@ are given by street and district reviewers (``hub.assessment.inspection``)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, status
 
 from hub.assessment import inspection, periods, ranking, stars, weekly
-from hub.assessment.periods import PERIOD_PATTERN, WEEK_PATTERN, Period, parse
+from hub.assessment.periods import PERIOD_PATTERN, WEEK_PATTERN, parse
 from hub.assessment.schemas import InspectionIn, InspectionOut, ReportToReview
 from hub.auth.deps import CurrentUser
 from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
 from hub.bounds import INT32_MAX, Instant, PageOffset
-from hub.clock import ensure_utc
 from hub.deps import ClockDep, SessionDep, SettingsDep
 from hub.errors import InvalidInputError
 
@@ -35,17 +33,6 @@ WeekP = Annotated[str, Path(pattern=WEEK_PATTERN, description="an ISO week, e.g.
 
 def _reader(user: Principal) -> None:
     require_roles(user, Role.admin, Role.operator)  # a unit sees its own cases only
-
-
-def _custom(since: datetime | None, until: datetime | None) -> Period:
-    if since is None or until is None:
-        raise InvalidInputError("give both since and until (or a period)", field="since")
-    start, end = ensure_utc(since), ensure_utc(until)
-    if end <= start:
-        raise InvalidInputError("until must be after since", field="until")
-    months = (end - start).total_seconds() / (30.44 * 86400)
-    return Period(label=f"{start.isoformat()}/{end.isoformat()}", kind="custom", start=start,
-                  end=end, months=months)  # fmt: skip
 
 
 @router.get("/workers", summary="Figures and assessment score per worker for a period")
@@ -69,7 +56,7 @@ def worker_assessments(
     elif since is None and until is None:
         found = periods.month_of(clock.now(), settings)
     else:
-        found = _custom(since, until)
+        found = periods.between(since, until)
     rows = ranking.assessments(db_session=db_session, settings=settings, period=found,
                                scope_code=user.scope_code)  # fmt: skip
     return [asdict(r) for r in rows]

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from hub.clock import ensure_utc
 from hub.errors import InvalidInputError
 from hub.settings import Settings
 
@@ -25,6 +26,9 @@ class Period:
     start: datetime  # UTC, inclusive
     end: datetime  # UTC, exclusive
     months: float  # its length in months, to scale the monthly targets (a week: 7 / 30.44)
+
+
+DAYS_PER_MONTH = 30.44  # the mean month, for a week or any [since, until)
 
 
 def _local_midnight(day: date, settings: Settings) -> datetime:
@@ -74,7 +78,7 @@ def week(label: str, settings: Settings) -> Period:
         ) from exc
     start = _local_midnight(monday, settings)
     return Period(label=label, kind="week", start=start, end=start + timedelta(days=7),
-                  months=7 / 30.44)  # fmt: skip
+                  months=7 / DAYS_PER_MONTH)  # fmt: skip
 
 
 def week_of(at: datetime, settings: Settings) -> Period:
@@ -87,3 +91,15 @@ def week_of(at: datetime, settings: Settings) -> Period:
 def month_of(at: datetime, settings: Settings) -> Period:
     local = at.astimezone(UTC) + timedelta(minutes=settings.work_utc_offset_minutes)
     return parse(f"{local.year}-{local.month:02d}", settings)
+
+
+def between(since: datetime | None, until: datetime | None) -> Period:
+    """Any ``[since, until)``; the monthly targets scale by its length in months."""
+    if since is None or until is None:
+        raise InvalidInputError("give both since and until (or a period)", field="since")
+    start, end = ensure_utc(since), ensure_utc(until)
+    if end <= start:
+        raise InvalidInputError("until must be after since", field="until")
+    months = (end - start).total_seconds() / (DAYS_PER_MONTH * 86400)
+    label = f"{start.isoformat()}/{end.isoformat()}"
+    return Period(label=label, kind="custom", start=start, end=end, months=months)
