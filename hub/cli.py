@@ -31,6 +31,8 @@ from hub import broker_admin, keys, mqtt_tls
 from hub.access.retention import purge_face_captures
 from hub.app import create_app, database_problem, settle_heap
 from hub.areas.models import Worker
+from hub.assessment import periods as assessment_periods
+from hub.assessment.weekly import run_weekly_stats, store_week
 from hub.auth import passwords
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
@@ -232,6 +234,11 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
                 )
         except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
             logger.exception("face-capture retention pass failed")
+        try:  # the weekly statistics of the weeks just finished (docs/assessment.md)
+            with session_scope(factory) as db_session:
+                run_weekly_stats(db_session=db_session, clock=clock, settings=settings)
+        except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
+            logger.exception("weekly statistics pass failed")
         if accounts is not None:  # revoked devices whose broker account is still enabled
             try:
                 with session_scope(factory) as db_session:
@@ -370,6 +377,36 @@ def media_bucket(
         return
     store.check_bucket()
     console.print(f"S3 bucket {store.bucket} answers (media keys {store.prefix}ab/cd/<sha256>)")
+
+
+@app.command("weekly-stats")
+def weekly_stats(
+    week: Annotated[
+        str | None,
+        typer.Option(help="Recompute this finished ISO week (e.g. 2026-W02), replacing its rows."),
+    ] = None,
+    database_url: UrlOption = None,
+) -> None:
+    """Store the weekly statistics now: the weeks due and not stored yet (what `hub run`'s
+    supervision loop does), or, with --week, that week again (docs/assessment.md)."""
+    settings = settings_from_env(database_url=database_url)
+    _require_schema(settings.database_url)
+    engine = make_engine(settings.database_url)
+    clock = SystemClock()
+    try:
+        with session_scope(make_session_factory(engine)) as db_session:
+            if week is None:
+                stored = run_weekly_stats(db_session=db_session, clock=clock, settings=settings)
+            else:
+                period = assessment_periods.week(week, settings)
+                store_week(db_session=db_session, settings=settings, period=period,
+                           at=clock.now(), by="system:cli")  # fmt: skip
+                stored = [period.label]
+    except (InvalidInputError, ConflictError) as exc:
+        raise HubCliError(exc.message) from None
+    finally:
+        engine.dispose()
+    console.print(f"weekly statistics stored: {', '.join(stored) or 'none due'}")
 
 
 @app.command("import")

@@ -5,6 +5,7 @@ Alembic's env.py and the tests import it. Each domain adds one import line here.
 
 from hub.access import models as access_models  # noqa: F401
 from hub.areas import models as areas_models  # noqa: F401
+from hub.assessment import models as assessment_models  # noqa: F401
 from hub.auth import models as auth_models  # noqa: F401
 from hub.cases import models as cases_models  # noqa: F401
 from hub.commands import models as commands_models  # noqa: F401

@@ -29,6 +29,20 @@ DEFAULT_RESPONSE_HOURS: dict[SupervisionKind, int] = {
 }
 DEFAULT_LADDER: list[SupervisionKind] = ["reminder", "rectification", "listed"]
 DEFAULT_DATA_DIR = Path("var/hub")
+AssessmentPart = Literal["results", "conduct", "satisfaction"]
+AssessmentTarget = Literal["valid_reports", "visits", "collections", "online_hours"]
+DEFAULT_ASSESSMENT_WEIGHTS: dict[AssessmentPart, float] = {
+    "results": 0.5,
+    "conduct": 0.3,
+    "satisfaction": 0.2,
+}
+DEFAULT_ASSESSMENT_TARGETS: dict[AssessmentTarget, float] = {
+    "valid_reports": 20,
+    "visits": 40,
+    "collections": 30,
+    "online_hours": 160,
+}
+DEFAULT_STAR_THRESHOLDS = (40.0, 55.0, 70.0, 85.0)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 MIN_TOKEN_BITS = 128
 
@@ -261,6 +275,28 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = ""
 
+    # Statistics and assessment (docs/assessment.md). Weeks, months, quarters and years are
+    # local civil time (work_utc_offset_minutes). The weekly job stores a finished ISO week
+    # weekly_stats_delay_hours after it ended (handhelds that were offline upload late), for
+    # each of the last weekly_stats_backfill_weeks weeks not stored yet.
+    weekly_stats_delay_hours: int = Field(default=6, ge=0, le=7 * 24)
+    weekly_stats_backfill_weeks: int = Field(default=8, ge=1, le=520)
+    # The score: weights of its three components (each 0..100), summing to 1.
+    assessment_weights: dict[AssessmentPart, float] = Field(
+        default_factory=lambda: dict(DEFAULT_ASSESSMENT_WEIGHTS)
+    )
+    # What a worker is expected to do in a month (a quarter: x3, a year: x12); a figure at or
+    # over its target earns its full share of the results or conduct component.
+    assessment_monthly_targets: dict[AssessmentTarget, float] = Field(
+        default_factory=lambda: dict(DEFAULT_ASSESSMENT_TARGETS)
+    )
+    # A verification is on time when the worker answers within this many hours of the task.
+    assessment_verify_on_time_hours: float = Field(default=24.0, gt=0, le=30 * 24)
+    # Points of conduct (0..100) an unqualified inspection verdict costs.
+    assessment_unqualified_penalty: float = Field(default=10.0, ge=0, le=100)
+    # Star ratings of grids and centres: the scores (0..100) at which 2, 3, 4 and 5 stars begin.
+    star_thresholds: list[float] = Field(default_factory=lambda: list(DEFAULT_STAR_THRESHOLDS))
+
     # Working-day calendar for deadlines (local civil time = UTC + offset).
     work_utc_offset_minutes: int = 8 * 60
     work_day_start_hour: int = Field(default=9, ge=0, le=23)
@@ -295,7 +331,39 @@ class Settings(BaseSettings):
         self._check_media_store()
         self._check_notify()
         self._check_supervision()
+        self._check_assessment()
         return self
+
+    def _check_assessment(self) -> None:
+        """A bad formula is one clear line at start-up, not a wrong score later."""
+        weights = self.assessment_weights
+        missing = [p for p in get_args(AssessmentPart) if p not in weights]
+        if missing:
+            raise ValueError(
+                "GRIDLINK_ASSESSMENT_WEIGHTS must weigh results, conduct and satisfaction "
+                f"(missing: {', '.join(missing)})"
+            )
+        if any(not math.isfinite(w) or w < 0 for w in weights.values()):
+            raise ValueError("GRIDLINK_ASSESSMENT_WEIGHTS are 0 or more")
+        total = sum(weights.values())
+        if abs(total - 1) > 1e-6:
+            raise ValueError(f"GRIDLINK_ASSESSMENT_WEIGHTS must add up to 1, not {total:g}")
+        targets = self.assessment_monthly_targets
+        missing = [t for t in get_args(AssessmentTarget) if t not in targets]
+        if missing:
+            raise ValueError(
+                "GRIDLINK_ASSESSMENT_MONTHLY_TARGETS must set valid_reports, visits, "
+                f"collections and online_hours (missing: {', '.join(missing)})"
+            )
+        for name, value in targets.items():
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"GRIDLINK_ASSESSMENT_MONTHLY_TARGETS[{name}] must be over 0")
+        stars = self.star_thresholds
+        if len(stars) != 4 or any(not 0 < s <= 100 for s in stars) or sorted(set(stars)) != stars:
+            raise ValueError(
+                "GRIDLINK_STAR_THRESHOLDS is four rising scores in (0, 100]: where 2, 3, 4 and "
+                f"5 stars begin (e.g. [40, 55, 70, 85]), not {stars}"
+            )
 
     def _check_supervision(self) -> None:
         ladder = self.supervision_ladder

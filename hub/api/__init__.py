@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from hub.access import api as access_api
 from hub.areas import api as areas_api
+from hub.assessment import api as assessment_api
 from hub.auth import api as auth_api
 from hub.cases import api as cases_api
 from hub.commands import api as commands_api
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     access_api.router,
     stats_api.router,
     workers_api.router,
+    assessment_api.router,
     fleet_api.router,
     live_api.router,
     ota_api.router,

@@ -20,6 +20,11 @@ from sqlalchemy.orm import Session
 
 from hub.areas import boundaries
 from hub.areas.models import Area, Grid, Unit, Worker, WorkerGrid
+from hub.assessment import inspection, weekly
+from hub.assessment.periods import week
+from hub.assessment.schemas import InspectionIn
+from hub.auth.models import Role
+from hub.auth.service import Principal
 from hub.cases import actions, field_tasks
 from hub.cases.flows import unit_feedback
 from hub.cases.models import Case
@@ -42,6 +47,7 @@ QUERY = {
     "reason": "scope walk: audited view",
     "day": "2026-01-05",
     "format": "csv",
+    "period": "2026-01",
 }
 ID_KEYS = {"case_id", "duplicate_of_id", "event_id", "unit_id", "id", "duplicates"}
 
@@ -120,7 +126,12 @@ def _seed_street(
     boundaries.approve(db_session=db_session, grid=grid_row, row=proposal,
                        actor="admin:walk-2", at=clock.now(), note=None)  # fmt: skip
     db_session.commit()
+    reviewer = Principal(name=f"street-{code}-operator", role=Role.operator, scope_code=code)
+    verdict = InspectionIn(case_id=case.id, verdict="unqualified", reason=f"marker-{label}-verdict")
+    inspection.review(db_session=db_session, principal=reviewer, data=verdict, at=clock.now())
+    db_session.commit()
     street.strings |= {task.task_id, task.title, f"marker-{label}-boundary"}
+    street.strings |= {f"marker-{label}-verdict"}
     assert notice.deliveries  # the case's dispatch, to the street's liaison
     street.strings |= set(db_session.scalars(select(Grid.code).where(Grid.code.startswith(code))))
     street.strings |= set(db_session.scalars(select(Area.code).where(Area.code.startswith(code))))
@@ -152,6 +163,7 @@ def _seed_street(
         "unit_id": str(liaison.unit_id),
         "notification_id": str(notice.id),
         "task_id": task.task_id,
+        "week": "2026-W01",  # stored below (hub.assessment.weekly)
     }
     return street
 
@@ -313,6 +325,14 @@ def test_every_get_endpoint_is_limited_to_the_callers_street(
         label: _seed_street(label, processor, db_session, device_factory, clock, settings)
         for label in STREETS
     }
+    weekly.store_week(
+        db_session=db_session,
+        settings=settings,
+        period=week("2026-W01", settings),
+        at=clock.now(),
+        by="admin:walk",
+    )
+    db_session.commit()
     tokens = {label: demo.tokens[f"street-{s.code}-operator"] for label, s in streets.items()}
     paths = client.get("/openapi.json").json()["paths"]
     walked = 0

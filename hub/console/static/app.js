@@ -13,6 +13,7 @@ import * as casePage from "./pages/case.js";
 import * as fleet from "./pages/fleet.js";
 import * as community from "./pages/community.js";
 import * as dashboard from "./pages/dashboard.js";
+import * as assessment from "./pages/assessment.js";
 
 addText({
   zh: {
@@ -53,9 +54,9 @@ addText({
 });
 
 // Navigation order; `casePage` has no entry of its own (it opens from the queue).
-const PAGES = [queue, casePage, fleet, community, dashboard];
+const PAGES = [queue, casePage, fleet, community, dashboard, assessment];
 for (const page of PAGES) addText(page.text);
-const NAV = [queue, fleet, community, dashboard];
+const NAV = [queue, fleet, community, dashboard, assessment];
 
 let leave = null;  // AbortController of the page on screen
 let current = null;  // the page module on screen
