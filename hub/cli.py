@@ -31,6 +31,7 @@ from hub import broker_admin, keys, mqtt_tls
 from hub.access.retention import purge_face_captures
 from hub.app import create_app, database_problem, settle_heap
 from hub.auth import passwords
+from hub.basedata.retention import purge_base_data
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
 from hub.db import (
@@ -230,6 +231,11 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
                 )
         except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
             logger.exception("face-capture retention pass failed")
+        try:  # base data, event bodies and access audits past retention (docs/basedata.md)
+            with session_scope(factory) as db_session:
+                purge_base_data(db_session=db_session, now=clock.now(), settings=settings)
+        except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
+            logger.exception("base-data retention pass failed")
         if accounts is not None:  # revoked devices whose broker account is still enabled
             try:
                 with session_scope(factory) as db_session:

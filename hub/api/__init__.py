@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from hub.access import api as access_api
 from hub.areas import api as areas_api
 from hub.auth import api as auth_api
+from hub.basedata import api as basedata_api
 from hub.cases import api as cases_api
 from hub.commands import api as commands_api
 from hub.console import api as console_api
@@ -20,6 +21,7 @@ from hub.live import api as live_api
 from hub.media import api as media_api
 from hub.notify import api as notify_api
 from hub.ota import api as ota_api
+from hub.privacy import api as privacy_api
 from hub.stats import api as stats_api
 
 ROUTERS: list[APIRouter] = [
@@ -37,5 +39,7 @@ ROUTERS: list[APIRouter] = [
     fleet_api.router,
     live_api.router,
     ota_api.router,
+    basedata_api.router,
+    privacy_api.router,
     console_api.router,
 ]
