@@ -51,6 +51,10 @@ FIELDS: dict[str, dict[str, FieldClass]] = {
         "contact_name": B,
         "contact_phone": C,
     },
+    "visit": {
+        "worker": B, "grid_code": B, "place_kind": B, "place_ref": B, "house_code": B,
+        "purpose": B, "outcome": B, "text": B, "lat_e6": B, "lon_e6": B, "visited_at": B,
+    },
 }  # fmt: skip
 
 # the kinds of stored device event whose bodies hold base data (hub.basedata.flows)
