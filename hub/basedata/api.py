@@ -78,18 +78,11 @@ def _audit(
     ids: list[int],
     query: dict[str, Any] | None = None,
 ) -> None:
+    """The read's audit row (the endpoint commits it before it answers)."""
     audit.record(
-        db_session=db_session,
-        reader=reader,
-        action=action,
-        kind=kind,
-        record_ids=ids,
-        shown=reader.shown(kind),
-        withheld=reader.withheld(kind),
-        at=clock.now(),
-        query=query,
-    )
-    db_session.commit()
+        db_session=db_session, reader=reader, action=action, kind=kind, record_ids=ids,
+        shown=reader.shown(kind), withheld=reader.withheld(kind), at=clock.now(), query=query,
+    )  # fmt: skip
 
 
 @router.get("/residents", response_model=list[ResidentRead])
@@ -133,6 +126,7 @@ def list_residents(
         "phone": "given" if phone else None,
     }
     _audit(db_session, reader, clock, action, "resident", [r.id for r in rows], filters)
+    db_session.commit()
     return [service.view(reader, "resident", r) for r in rows]
 
 
@@ -179,6 +173,7 @@ def export_residents(
         [r.id for r in rows],
         {"grid_code": grid_code, "house_code": house_code},
     )
+    db_session.commit()
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -199,6 +194,7 @@ def get_resident(
     if row is None:
         raise NotFoundError(f"resident {resident_id} not found", code="resident_not_found")
     _audit(db_session, reader, clock, "detail", "resident", [row.id])
+    db_session.commit()
     return service.view(reader, "resident", row)
 
 
@@ -226,6 +222,7 @@ def list_houses(
         [r.id for r in rows],
         {"grid_code": grid_code, "q": q},
     )
+    db_session.commit()
     return [service.view(reader, "house", r) for r in rows]
 
 
@@ -256,36 +253,15 @@ def get_house(
         limit=100,
     )
     _audit(db_session, reader, clock, "detail", "house", [house.id])
-    if people:
-        _audit(
-            db_session,
-            reader,
-            clock,
-            "detail",
-            "resident",
-            [p.id for p in people],
-            {"house_code": house.house_code},
-        )
-    if orgs:
-        _audit(
-            db_session,
-            reader,
-            clock,
-            "detail",
-            "organisation",
-            [o.id for o in orgs],
-            {"house_code": house.house_code},
-        )
-    if visits:
-        _audit(
-            db_session,
-            reader,
-            clock,
-            "detail",
-            "visit",
-            [v.id for v in visits],
-            {"house_code": house.house_code},
-        )
+    within = {"house_code": house.house_code}
+    for kind, ids in (
+        ("resident", [p.id for p in people]),
+        ("organisation", [o.id for o in orgs]),
+        ("visit", [v.id for v in visits]),
+    ):
+        if ids:
+            _audit(db_session, reader, clock, "detail", kind, ids, within)
+    db_session.commit()
     detail = service.view(reader, "house", house)
     detail["residents"] = [service.view(reader, "resident", p) for p in people]
     detail["organisations"] = [service.view(reader, "organisation", o) for o in orgs]
@@ -317,6 +293,7 @@ def list_organisations(
         [r.id for r in rows],
         {"grid_code": grid_code, "q": q},
     )
+    db_session.commit()
     return [service.view(reader, "organisation", r) for r in rows]
 
 
@@ -337,6 +314,7 @@ def get_organisation(
             f"organisation {organisation_id} not found", code="organisation_not_found"
         )
     _audit(db_session, reader, clock, "detail", "organisation", [row.id])
+    db_session.commit()
     return service.view(reader, "organisation", row)
 
 
@@ -371,6 +349,7 @@ def list_visits(
         [v.id for v in rows],
         {"grid_code": grid_code, "worker": worker, "house_code": house_code},
     )
+    db_session.commit()
     return [VisitRead.model_validate(v) for v in rows]
 
 

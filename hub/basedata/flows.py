@@ -188,12 +188,13 @@ def _stamp(
     row.revision = (row.revision or 0) + 1
 
 
-def _short(body: dict[str, Any], key: str, limit: int, required: bool = True) -> str:
-    value = body.get(key, "" if not required else None)
+def _text(body: dict[str, Any], key: str, limit: int, required: bool = True) -> str:
+    """The string ``body[key]`` stripped: 1..``limit`` characters (``required``) or 0.."""
+    value = body.get(key)
     if value is None and not required:
         return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise Refused(key, "a non-empty string" if required else "a string")
+    if not isinstance(value, str) or not (value.strip() or not required):
+        raise Refused(key, "a non-empty string" if required else "a string or null")
     if len(value) > limit:
         raise Refused(key, f"at most {limit} characters")
     return value.strip()
@@ -212,9 +213,9 @@ def on_visit(
         ref = place.get("ref")
         if not isinstance(ref, str) or not ref.strip() or len(ref) > 200:
             raise Refused("place.ref", "a house code or a place's name / address (1-200)")
-        purpose = _short(body, "purpose", 100)
-        outcome = _short(body, "outcome", 100)
-        text = _short(body, "text", 2000, required=False)
+        purpose = _text(body, "purpose", 100)
+        outcome = _text(body, "outcome", 100)
+        text = _text(body, "text", 2000, required=False)
         lat, lon = _loc(body.get("loc"))
         house_code = None
         if place["kind"] == "household":
