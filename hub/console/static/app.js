@@ -13,6 +13,7 @@ import * as casePage from "./pages/case.js";
 import * as fleet from "./pages/fleet.js";
 import * as community from "./pages/community.js";
 import * as dashboard from "./pages/dashboard.js";
+import * as basedata from "./pages/basedata.js";
 
 addText({
   zh: {
@@ -53,9 +54,9 @@ addText({
 });
 
 // Navigation order; `casePage` has no entry of its own (it opens from the queue).
-const PAGES = [queue, casePage, fleet, community, dashboard];
+const PAGES = [queue, casePage, fleet, community, dashboard, basedata];
 for (const page of PAGES) addText(page.text);
-const NAV = [queue, fleet, community, dashboard];
+const NAV = [queue, fleet, community, dashboard, basedata];
 
 let leave = null;  // AbortController of the page on screen
 let current = null;  // the page module on screen
@@ -188,7 +189,7 @@ async function showSignedIn(opened) {
     (s.scope_code ? ` · ${s.scope_code}` : "");
   $("#signout").hidden = false;
   const nav = $("#nav");
-  nav.innerHTML = NAV.map((p) =>
+  nav.innerHTML = NAV.filter((p) => !p.roles || p.roles.includes(s.role)).map((p) =>
     `<a href="#/${p.route}" data-route="${p.route}">${t()[p.navKey]}</a>`).join("");
   nav.hidden = false;
   try {
