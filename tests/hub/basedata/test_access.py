@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from typing import Any
 
+from hub.clock import FrozenClock
 from tests.hub.basedata.conftest import HOUSE, MAN, WOMAN, Field
 
 COMMUNITY_OP = "community-330102001001-operator"
@@ -253,3 +255,28 @@ def test_scope_units_and_other_areas(field: Field) -> None:
         r = field.client.get(path, headers=unit)
         assert r.status_code == 403, (path, r.text)
         assert MAN not in r.text
+
+
+def test_a_grant_ends_at_its_expiry(field: Field, clock: FrozenClock) -> None:
+    field.household()
+    street_id = field.token_id(STREET_OP)
+    until = (clock.now() + timedelta(days=7)).isoformat()
+    r = field.client.put(
+        f"/api/privacy/grants/{street_id}",
+        headers=field.root,
+        json={"identity": True, "reason": "专项核查一周", "expires_at": until},
+    )
+    assert r.status_code == 200, r.text
+    past = (clock.now() - timedelta(days=1)).isoformat()
+    r = field.client.put(
+        f"/api/privacy/grants/{street_id}",
+        headers=field.root,
+        json={"identity": True, "reason": "过期授权", "expires_at": past},
+    )
+    assert r.status_code == 422 and "expires_at" in r.text
+    shown = field.get("/api/basedata/residents", STREET_OP, q="张伟", purpose="专项核查")[0]
+    assert shown["id_number"] == MAN
+    clock.advance(timedelta(days=7, seconds=1))
+    hidden = field.get("/api/basedata/residents", STREET_OP, q="张伟", purpose="专项核查")[0]
+    assert hidden["id_number"] is None and "id_number" in hidden["withheld"]
+    assert field.get("/api/privacy/me", STREET_OP)["identity_grant"] is False
