@@ -57,15 +57,6 @@ FIELDS: dict[str, dict[str, FieldClass]] = {
     },
 }  # fmt: skip
 
-# the kinds of stored device event whose bodies hold base data (hub.basedata.flows)
-EVENT_FORMS = {"resident", "house", "organisation"}
-VISIT_BODY = {"grid", "worker", "place", "purpose", "outcome", "text", "loc"}
-
-
-def personal_fields(kind: str) -> list[str]:
-    """The fields of ``kind`` above ``basic`` (what an audit row calls personal)."""
-    return [f for f, c in FIELDS.get(kind, {}).items() if c != B]
-
 
 @dataclass(frozen=True)
 class Reader:
