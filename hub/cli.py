@@ -34,6 +34,7 @@ from hub.areas.models import Worker
 from hub.assessment import periods as assessment_periods
 from hub.assessment.weekly import run_weekly_stats, store_week
 from hub.auth import passwords
+from hub.basedata.retention import purge_base_data
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
 from hub.db import (
@@ -239,6 +240,11 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
                 run_weekly_stats(db_session=db_session, clock=clock, settings=settings)
         except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
             logger.exception("weekly statistics pass failed")
+        try:  # base data, event bodies and access audits past retention (docs/basedata.md)
+            with session_scope(factory) as db_session:
+                purge_base_data(db_session=db_session, now=clock.now(), settings=settings)
+        except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
+            logger.exception("base-data retention pass failed")
         if accounts is not None:  # revoked devices whose broker account is still enabled
             try:
                 with session_scope(factory) as db_session:

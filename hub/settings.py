@@ -219,6 +219,18 @@ class Settings(BaseSettings):
     # days after capture (hub.access.retention); the access log rows and audit rows stay.
     face_capture_retention_days: int = Field(default=30, ge=1, le=3650)
 
+    # Base data and personal data protection (docs/basedata.md "Retention"), enforced by the
+    # supervision pass (hub.basedata.retention): a resident or organisation no collection has
+    # confirmed for this many days is deleted; visits are deleted this many days after the
+    # visit; a stored ``collect`` event's form fields (and its signed bytes) are erased this
+    # many days after capture, a ``visit`` event's text and place with its visit; access-audit
+    # rows are deleted this many days after the read they record.
+    resident_retention_days: int = Field(default=1095, ge=1, le=36500)
+    organisation_retention_days: int = Field(default=1095, ge=1, le=36500)
+    visit_retention_days: int = Field(default=730, ge=1, le=36500)
+    collect_event_retention_days: int = Field(default=30, ge=1, le=36500)
+    access_audit_retention_days: int = Field(default=1825, ge=1, le=36500)
+
     # Reopening (docs/workflow.md "Reopening and return visits"): a satisfaction score below
     # reopen_below_satisfaction sends the case back to handling as rework for its unit (0:
     # never); a resident's complaint reopens it within complaint_window_days of its closing.

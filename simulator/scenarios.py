@@ -8,6 +8,10 @@ An action is {"at": seconds after start, "do": <action>, ...}:
 - {"do": "one_key", ...}                 (a report with one_key true)
 - {"do": "verify", "case_id": "...", "result": "confirm" | "reject", "text": "..."}
 - {"do": "task", "task_id": "...", "step": "accept" | "progress" | "close", "text": "..."}
+- {"do": "visit", "place": {"kind": "household" | "place", "ref": "<house code / place>"},
+   "purpose": "follow_up", "outcome": "met", "text": "..."}   (入户走访; signed in only)
+- {"do": "collect", "form": "resident" | "house" | "organisation", "record": {...}}
+   (入户采集: the form's fields, docs/basedata.md; signed in only)
 - {"do": "track"} (flush the patrol track now), {"do": "wait", "s": 2}, {"do": "end"}
 - {"do": "burst", "n": 2000, "every_ms": 10}   (n small track events, one fix each, every_ms
    apart: emit() does not yield, the pause lets the upload keep pace)
@@ -139,6 +143,28 @@ def stream(events: int = 2000, every_ms: int = 10) -> list[dict]:
         {"at": 0, "do": "burst", "n": events - 1, "every_ms": every_ms},
         {"at": 0, "do": "end"},
     ]
+
+
+def door_to_door(
+    house: dict,
+    residents: list[dict],
+    worker: tuple[str, str] = DEFAULT_WORKER,
+    every_s: float = 0.5,
+    outcome: str = "met",
+) -> list[dict]:
+    """Sign in, collect the house, visit it, collect each resident, sign out (入户采集)."""
+    acts: list[dict] = [{"at": 0, "do": "signin", "worker": worker[0], "pin": worker[1]}]
+    steps: list[dict] = [{"do": "collect", "form": "house", "record": house}]
+    place = {"kind": "household", "ref": house["house_code"]}
+    text = "入户采集 door-to-door"
+    steps.append({"do": "visit", "place": place, "purpose": "collect", "outcome": outcome,
+                  "text": text})  # fmt: skip
+    steps += [{"do": "collect", "form": "resident", "record": r} for r in residents]
+    for i, step in enumerate(steps):
+        acts.append({"at": round(every_s * (i + 1), 3), **step})
+    t = round(every_s * (len(steps) + 1), 3)
+    acts += [{"at": t, "do": "signout"}, {"at": t, "do": "end"}]
+    return acts
 
 
 SCENARIOS = {"patrol": patrol, "big_report": big_report, "idle": idle, "stream": stream}  # handheld

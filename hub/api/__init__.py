@@ -11,6 +11,7 @@ from hub.access import api as access_api
 from hub.areas import api as areas_api
 from hub.assessment import api as assessment_api
 from hub.auth import api as auth_api
+from hub.basedata import api as basedata_api
 from hub.cases import api as cases_api
 from hub.commands import api as commands_api
 from hub.console import api as console_api
@@ -21,6 +22,7 @@ from hub.live import api as live_api
 from hub.media import api as media_api
 from hub.notify import api as notify_api
 from hub.ota import api as ota_api
+from hub.privacy import api as privacy_api
 from hub.stats import api as stats_api
 from hub.workers import api as workers_api
 
@@ -41,5 +43,7 @@ ROUTERS: list[APIRouter] = [
     fleet_api.router,
     live_api.router,
     ota_api.router,
+    basedata_api.router,
+    privacy_api.router,
     console_api.router,
 ]

@@ -7,7 +7,9 @@ events and the acks of ``ota`` commands move firmware rollouts (``hub.ota.flows`
 ``key`` event switches the device's public key (``hub.devices.service.rotate_key``: the old one
 verifies for ``settings.key_rotation_overlap_s`` more; it never makes a case). Historical
 events are passed on too (they are filed, with deadlines from the capture time);
-``event.historical`` tells the flows not to trigger live actions. When a blob completes
+``event.historical`` tells the flows not to trigger live actions. ``visit`` and ``collect``
+events fill the base data (``hub.basedata.flows``; a record it cannot use is refused with its
+reason, the event stays). When a blob completes
 (received and hash-checked) the verifications waiting for it are judged
 (``blob_arrival.on_blob_complete``).
 """
@@ -21,6 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.access import flows as access_flows
+from hub.basedata import flows as basedata_flows
 from hub.cases import field_tasks
 from hub.cases.flows import blob_arrival, device_events, gate_events
 from hub.clock import Clock
@@ -91,6 +94,8 @@ FLOWS: dict[str, Callable[..., Any]] = {
     "ota": ota_events.on_ota,  # a firmware update's step (hub.ota.rollouts)
     "key": on_key,  # a key rotation, signed by the old key
     "task": _worker_checked(field_tasks.on_task_event),  # a step on a task; the answer to its case
+    "visit": _worker_checked(basedata_flows.on_visit),  # a household / place visit (入户走访)
+    "collect": _worker_checked(basedata_flows.on_collect),  # a door-to-door form (入户采集)
 }
 
 

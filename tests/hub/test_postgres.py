@@ -144,3 +144,76 @@ def test_ingest_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     finally:
         engine.dispose()
     downgrade(postgres_url)
+
+
+def test_base_data_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """Collections and visits into base data, the audit's record query and retention's
+    erasure of event bodies (``length(raw)`` on bytea) on PostgreSQL."""
+    from datetime import timedelta
+
+    from hub.auth.models import Role
+    from hub.auth.service import Principal
+    from hub.basedata.models import Refusal, Resident, Visit
+    from hub.basedata.retention import purge_base_data
+    from hub.events.models import Event
+    from hub.ingest.processor import Processor
+    from hub.ingest.runner import use_openssl
+    from hub.keys import load_or_create
+    from hub.media.store import FileBlobStore
+    from hub.mqtt_messages import Inbound
+    from hub.privacy import audit
+    from hub.privacy.policy import Reader
+    from tests.builders.devices import TestDevice
+
+    use_openssl()
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    grid, man = "33010200100101", "330102198503120014"
+    try:
+        settings = Settings(env="development", data_dir=tmp_path, database_url=postgres_url)
+        clock = FrozenClock(START)
+        factory = make_session_factory(engine)
+        key, store = load_or_create(tmp_path / "hub_key.pem"), FileBlobStore(tmp_path / "media")
+        processor = Processor(factory, key, store, clock=clock, settings=settings)
+        with factory() as db_session:
+            seed_demo(db_session=db_session, clock=clock)
+            dev = TestDevice("hh-pg-field", now=lambda: int(clock.now().timestamp()))
+            dev.register(db_session, grid)
+            db_session.commit()
+            head = {"grid": grid, "worker": "w00100101"}
+            man_form = {"id_number": man, "name": "张伟", "gender": "1", "house_code": "H-0101"}
+            msgs = [
+                dev.event("collect", {**head, "form": "house", "record": {
+                    "house_code": "H-0101", "address": "1幢101", "use": "residential"}}),
+                dev.event("collect", {**head, "form": "resident", "record": man_form}),
+                dev.event("collect", {**head, "form": "resident",
+                                      "record": {**man_form, "phone": "13800138000"}}),
+                dev.event("collect", {**head, "form": "resident", "record": {"name": "x"}}),
+                dev.event("visit", {**head, "place": {"kind": "household", "ref": "H-0101"},
+                                    "purpose": "care", "outcome": "met", "text": "",
+                                    "loc": None}),
+            ]  # fmt: skip
+            processor.process([Inbound(t, p) for t, p in msgs])
+            (resident,) = db_session.scalars(select(Resident)).all()
+            assert (resident.revision, resident.phone) == (2, "13800138000")
+            assert db_session.scalars(select(Refusal.field)).all() == ["id_number"]
+            assert db_session.scalars(select(Visit.house_code)).all() == ["H-0101"]
+            reader = Reader(principal=Principal(name="op", role=Role.operator, scope_code=grid[:9]))
+            for ids in ([resident.id], [resident.id + 1]):
+                audit.record(db_session=db_session, reader=reader, action="list",
+                             kind="resident", record_ids=ids, shown=[], withheld=["id_number"],
+                             at=clock.now())  # fmt: skip
+            db_session.commit()
+            hits = audit.query_audits(db_session=db_session, scope_code="330102",
+                                      kind="resident", record_id=resident.id)  # fmt: skip
+            assert [h.record_ids for h in hits] == [[resident.id]]
+            clock.advance(timedelta(days=settings.collect_event_retention_days + 1))
+            out = purge_base_data(db_session=db_session, now=clock.now(), settings=settings)
+            db_session.commit()
+            assert out.collect_events == 4 and out.visit_events == 0
+            bodies = db_session.scalars(select(Event.body).where(Event.kind == "collect")).all()
+            assert all("record" not in b and b["worker"] == "w00100101" for b in bodies)
+            assert all(man not in str(b) for b in bodies)
+    finally:
+        engine.dispose()
+    downgrade(postgres_url)

@@ -25,6 +25,7 @@ from hub.assessment.periods import week
 from hub.assessment.schemas import InspectionIn
 from hub.auth.models import Role
 from hub.auth.service import Principal
+from hub.basedata.models import Organisation, Resident
 from hub.cases import actions, field_tasks
 from hub.cases.flows import unit_feedback
 from hub.cases.models import Case
@@ -50,6 +51,9 @@ QUERY = {
     "period": "2026-01",
 }
 ID_KEYS = {"case_id", "duplicate_of_id", "event_id", "unit_id", "id", "duplicates"}
+# per street: a valid ID number (GB 11643) and unified social credit code (GB 32100)
+BASE_DATA = {"A": ("330102198503120014", "91330102MA2B3C4D5K"),
+             "B": ("330102200101200038", "91330102MA2H7K8L9Y")}  # fmt: skip
 
 
 @dataclass
@@ -83,6 +87,7 @@ def _seed_street(
         dev.event("report", body, blobs=[dev.media(photo)]),
         *dev.chunks(photo),
         (f"gl/v1/{dev.device_id}/evt/report", b"not json"),  # a rejection counted for dev
+        *_base_data_events(label, dev, grid, worker),
     ]
     processor.process([Inbound(t, p) for t, p in msgs])
     case = db_session.scalars(select(Case).where(Case.device_id == dev.device_id)).one()
@@ -98,7 +103,9 @@ def _seed_street(
     db_session.commit()
     person, capture = _seed_gate(label, db_session, clock, grid, settings)
     command = db_session.scalars(select(Command).where(Command.device_id == dev.device_id)).one()
-    event = db_session.scalars(select(Event).where(Event.device_id == dev.device_id)).one()
+    event = db_session.scalars(
+        select(Event).where(Event.device_id == dev.device_id, Event.kind == "report")
+    ).one()
     rollout = _seed_rollout(label, db_session, clock, settings, dev.device_id)
     street = Street(code)
     street.strings |= {code, dev.device_id, dev.media(photo)["sha256"], command.id}
@@ -140,6 +147,14 @@ def _seed_street(
     units = list(db_session.scalars(select(Unit).where(Unit.area_code.startswith(code))))
     street.strings |= {u.name for u in units}
     assert worker in street.strings and db_session.get(Worker, worker) is not None
+    id_number, credit = BASE_DATA[label]
+    house = f"H-{label}-0101"
+    street.strings |= {id_number, credit, house, f"marker-{label}-resident",
+                       f"marker-{label}-organisation", f"marker-{label}-place"}  # fmt: skip
+    resident = db_session.scalars(select(Resident).where(Resident.id_number == id_number)).one()
+    organisation = db_session.scalars(
+        select(Organisation).where(Organisation.credit_code == credit)
+    ).one()
     street.ints = {
         "case": {case.id},
         "event": {event.id},
@@ -164,8 +179,35 @@ def _seed_street(
         "notification_id": str(notice.id),
         "task_id": task.task_id,
         "week": "2026-W01",  # stored below (hub.assessment.weekly)
+        "house_code": house,
+        "resident_id": str(resident.id),
+        "organisation_id": str(organisation.id),
     }
     return street
+
+
+def _base_data_events(
+    label: str, dev: TestDevice, grid: str, worker: str
+) -> list[tuple[str, bytes]]:
+    """A house, a resident and an organisation collected in the street, and two visits."""
+    id_number, credit = BASE_DATA[label]
+    house = f"H-{label}-0101"
+    forms = [
+        ("house", {"house_code": house, "address": f"marker-{label}-address", "use": "mixed"}),
+        ("resident", {"id_number": id_number, "name": f"marker-{label}-resident",
+                      "gender": "1", "phone": "13800138000", "house_code": house}),
+        ("organisation", {"credit_code": credit, "name": f"marker-{label}-organisation",
+                          "kind": "enterprise", "address": "x", "house_code": house}),
+    ]  # fmt: skip
+    out = [
+        dev.event("collect", {"grid": grid, "worker": worker, "form": f, "record": r})
+        for f, r in forms
+    ]
+    for kind, ref in (("household", house), ("place", f"marker-{label}-place")):
+        body = {"grid": grid, "worker": worker, "place": {"kind": kind, "ref": ref},
+                "purpose": "care", "outcome": "met", "text": "", "loc": None}  # fmt: skip
+        out.append(dev.event("visit", body))
+    return out
 
 
 def _seed_liaison(

@@ -11,6 +11,7 @@ Event kinds and bodies (see docs/firmware.md):
 - task     {task_id, case_id, step: accept|progress|close, text, loc, grid, worker} (+ photo
            on close; `seen` on accept: the sha256 of the reference images fetched and checked)
 - verify   {case_id, task_id, result: confirm|reject, loc, text, grid, worker} + photo
+- visit, collect: apps/handheld/field.py (household visits, door-to-door collection)
 """
 
 import asyncio
@@ -252,6 +253,14 @@ class Handheld:
                     act = dict(act)
                     act["one_key"] = True
                 await self.report(act, pos)
+        elif do in ("visit", "collect"):  # apps/handheld/field.py, imported for the one
+            if self.worker is None:
+                self.ui.show("sign in first")
+            else:
+                from apps.handheld.field import Field
+
+                await getattr(Field(self), do)(act, pos)
+                _forget("apps.handheld.field")
         elif do == "verify":
             await self.verify(act, act.get("result", "confirm"), act.get("text", ""), pos)
         elif do == "task":

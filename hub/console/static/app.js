@@ -14,6 +14,7 @@ import * as fleet from "./pages/fleet.js";
 import * as community from "./pages/community.js";
 import * as dashboard from "./pages/dashboard.js";
 import * as assessment from "./pages/assessment.js";
+import * as basedata from "./pages/basedata.js";
 
 addText({
   zh: {
@@ -54,9 +55,9 @@ addText({
 });
 
 // Navigation order; `casePage` has no entry of its own (it opens from the queue).
-const PAGES = [queue, casePage, fleet, community, dashboard, assessment];
+const PAGES = [queue, casePage, fleet, community, dashboard, assessment, basedata];
 for (const page of PAGES) addText(page.text);
-const NAV = [queue, fleet, community, dashboard, assessment];
+const NAV = [queue, fleet, community, dashboard, assessment, basedata];
 
 let leave = null;  // AbortController of the page on screen
 let current = null;  // the page module on screen
@@ -189,7 +190,7 @@ async function showSignedIn(opened) {
     (s.scope_code ? ` · ${s.scope_code}` : "");
   $("#signout").hidden = false;
   const nav = $("#nav");
-  nav.innerHTML = NAV.map((p) =>
+  nav.innerHTML = NAV.filter((p) => !p.roles || p.roles.includes(s.role)).map((p) =>
     `<a href="#/${p.route}" data-route="${p.route}">${t()[p.navKey]}</a>`).join("");
   nav.hidden = false;
   try {
