@@ -37,7 +37,7 @@ def test_a_worker_visits_a_household_and_collects_its_residents(hub: Hub, fleet)
     ]  # fmt: skip
     script = scenarios.door_to_door(house, residents, worker=(WORKER, "1234"))
     dev = fleet.add_handheld(DEV, GRID, scenario=script, heapsize="192K", exit_when_done=True,
-                             workers={WORKER: scenarios.pin_hash(WORKER, "1234")})  # fmt: skip
+                             workers={WORKER: scenarios.pin_record("1234")})  # fmt: skip
     hub.register(dev)
     dev.start()
     assert dev.wait(120) == 0, dev.log()[-3000:]
