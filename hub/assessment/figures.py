@@ -6,9 +6,11 @@ everywhere), in ``[start, end)``. Definitions (docs/assessment.md):
 
 - online time: ``hub.stats.service._online_seconds`` (the one home of that figure);
 - reports: cases of source ``report`` naming the worker, by ``reported_at``; valid reports:
-  those not voided as ``invalid`` or ``duplicate`` (nor linked to an earlier case);
+  those not voided as ``invalid`` or ``duplicate`` (nor linked to an earlier case), nor
+  flagged (the worker was not signed in on the device that sent it: ``hub.workers``);
 - visits / collections: accepted device events of kind ``visit`` / ``collect`` by capture
-  time, counted for the ``worker`` their body names, in the area of the device's grid;
+  time, counted for the ``worker`` their body names, in the area of the device's grid, unless
+  flagged;
 - verifications: the worker's on-site answers (``close`` / ``reject`` transitions by
   ``worker:<id>``), on time when within ``assessment_verify_on_time_hours`` of the latest
   ``request_verification`` of that case before it;
@@ -32,9 +34,13 @@ from hub.cases.models import Case, CaseStatus, CaseTransition, VoidReason
 from hub.events.models import Event
 from hub.settings import Settings
 from hub.stats.service import _online_seconds
+from hub.workers.models import WorkerCheck
 
 VISIT, COLLECT = "visit", "collect"
 VERIFY_ACTIONS = ("close", "reject")
+
+
+FLAGGED = ("not_signed_in", "not_on_grid")
 
 
 def _in(column: Any, scope_code: str | None) -> ColumnElement[bool]:
@@ -44,12 +50,27 @@ def _in(column: Any, scope_code: str | None) -> ColumnElement[bool]:
     return result
 
 
+def _flagged(device: Any, seq: Any) -> ColumnElement[bool]:
+    """The event at (device, seq) names a worker who was not signed in on that device, or who
+    is not the grid's (``hub.workers.sessions``)."""
+    return (
+        select(WorkerCheck.event_id)
+        .where(
+            WorkerCheck.device_id == device,
+            WorkerCheck.seq == seq,
+            WorkerCheck.status.in_(FLAGGED),
+        )
+        .exists()
+    )
+
+
 def not_valid() -> ColumnElement[bool]:
-    """A report voided as invalid or duplicate (or linked to an earlier case)."""
+    """A report voided as invalid or duplicate (or linked to an earlier case), or flagged: it
+    names the worker, but the worker was not signed in on the device that sent it."""
     voided = (Case.status == CaseStatus.voided.value) & Case.void_reason.in_(
         (VoidReason.invalid.value, VoidReason.duplicate.value)
     )
-    return or_(voided, Case.duplicate_of_id.is_not(None))
+    return or_(voided, Case.duplicate_of_id.is_not(None), _flagged(Case.device_id, Case.event_seq))
 
 
 def workers_in(db_session: Session, scope_code: str | None) -> dict[str, Worker]:
@@ -118,6 +139,7 @@ def worker_figures(
         select(Event.kind, worker_of, func.count())
         .where(
             Event.kind.in_((VISIT, COLLECT)),
+            ~_flagged(Event.device_id, Event.seq),  # a visit by someone not signed in
             Event.ts >= int(start.timestamp()),
             Event.ts < int(end.timestamp()),
             _in(Event.grid_code, scope_code),

@@ -111,18 +111,11 @@ def reconcile(*, db_session: Session, clock: Clock, limit: int = 50) -> list[str
 
 def on_ack(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any) -> None:
     """After an ack is recorded: follow a list_sync part's answer (see the module doc)."""
-    body = event.get("body") or {}
-    cmd_id = body.get("id")
-    if not isinstance(cmd_id, str):
+    kept = service.kept_answer(db_session=db_session, event=event, op=OP)
+    if kept is None:  # not a list_sync part's, or not the answer it kept
         return
-    cmd = db_session.get(Command, cmd_id)
-    if cmd is None or cmd.op != OP or cmd.device_id != event.get("device_id"):
-        return
-    detail = str(body.get("detail") or "")
-    if cmd.status != body.get("status") or (cmd.detail or "") != detail[:200]:
-        # not the answer the command kept (the first final one wins): a retry of a part the
-        # gate had already run, refused as replayed after its real answer, changes nothing
-        return
+    cmd, detail = kept
+    body = event["body"]
     at: datetime = clock.now()
     if body.get("status") == CommandStatus.succeeded.value:
         applied = _APPLIED.match(detail)

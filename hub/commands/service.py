@@ -119,6 +119,26 @@ def enqueue(
     raise ConflictError("could not allocate a command sequence", code="conflict")
 
 
+def kept_answer(
+    *, db_session: Session, event: dict[str, Any], op: str
+) -> tuple[Command, str] | None:
+    """The ``op`` command an ack event (already recorded on its command) answers, with the
+    ack's detail, when this ack is the answer the command kept (the first final one); None
+    for another op, another device's command, or a later answer (a retry of a command the
+    device had already run, refused as replayed, changes nothing)."""
+    body = event.get("body") or {}
+    cmd_id = body.get("id")
+    if not isinstance(cmd_id, str):
+        return None
+    cmd = db_session.get(Command, cmd_id)
+    if cmd is None or cmd.op != op or cmd.device_id != event.get("device_id"):
+        return None
+    detail = str(body.get("detail") or "")
+    if cmd.status != body.get("status") or (cmd.detail or "") != detail[:200]:
+        return None
+    return cmd, detail
+
+
 def get_command(*, db_session: Session, command_id: str) -> Command:
     cmd = db_session.get(Command, command_id)
     if cmd is None:

@@ -117,14 +117,11 @@ def _args(grid: str, records: roster.Records) -> dict[str, Any] | None:
 
 def on_ack(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any) -> None:
     """After an ack is recorded: a list applied is the version the handheld now holds."""
-    body = event.get("body") or {}
-    cmd_id = body.get("id")
-    if not isinstance(cmd_id, str):
+    kept = service.kept_answer(db_session=db_session, event=event, op=OP)
+    if kept is None:
         return
-    cmd = db_session.get(Command, cmd_id)
-    if cmd is None or cmd.op != OP or cmd.device_id != event.get("device_id"):
-        return
-    detail = str(body.get("detail") or "")
+    cmd, detail = kept
+    body = event["body"]
     if body.get("status") == CommandStatus.succeeded.value:
         applied = _APPLIED.match(detail)
         if applied:

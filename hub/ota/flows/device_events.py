@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.clock import Clock
-from hub.commands.models import Command
+from hub.commands import service as commands
 from hub.ota import rollouts
 
 
@@ -26,16 +26,11 @@ def on_ota(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any
 def on_ack(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any) -> None:
     """An ack (already recorded on its command): follow an ``ota`` command's answer, the one
     the command kept (the first final one)."""
-    body = event.get("body") or {}
-    cmd_id = body.get("id")
-    if not isinstance(cmd_id, str):
-        return
-    cmd = db_session.get(Command, cmd_id)
-    if cmd is None or cmd.op != rollouts.OP or cmd.device_id != event.get("device_id"):
-        return
-    detail = str(body.get("detail") or "")
-    if cmd.status != body.get("status") or (cmd.detail or "") != detail[:200]:
-        return  # not the answer the command kept
+    kept = commands.kept_answer(db_session=db_session, event=event, op=rollouts.OP)
+    if kept is None:
+        return  # not an ota command's, or not the answer the command kept
+    cmd, detail = kept
+    body = event["body"]
     rollouts.apply_ack(
         db_session=db_session,
         cmd=cmd,

@@ -85,6 +85,10 @@ def week_of_work(
     store_blob(db_session, store, at=clock.now())
     db_session.commit()
 
+    # the workers sign in on their handhelds first: a report of a worker not signed in is
+    # flagged and never valid (hub.workers)
+    send(processor, hh, "signin", {"worker": WORKER, "grid": GRID, "ok": True})
+    send(processor, other, "signin", {"worker": OTHER, "grid": OTHER_STREET_GRID, "ok": True})
     report(processor, hh, "road_damage", 0)  # A
     clock.advance(minutes=2)
     report(processor, hh, "road_damage", 0)  # B: duplicate of A
