@@ -68,11 +68,10 @@ def on_worker_event(*, db_session: Session, event: dict[str, Any], **_: Any) -> 
 def on_heartbeat(*, db_session: Session, event: dict[str, Any], clock: Clock, **_: Any) -> None:
     """A handheld's heartbeat names the worker list it holds (``workers``)."""
     body = event["body"] if isinstance(event["body"], dict) else {}
-    version = body.get("workers")
+    version = body.get("workers")  # only handhelds send it; "" when they hold no hub list
     if isinstance(version, str) and 0 < len(version) <= 64:
         roster.note_version(
             db_session=db_session, device_id=event["device_id"], version=version, at=clock.now()
         )
-    elif "workers" not in body and "battery" in body:
-        # a handheld holding no hub list (reflashed, or never sent one): known as none
+    elif version == "":  # reflashed, or never sent one: known as none
         roster.forget_version(db_session=db_session, device_id=event["device_id"], at=clock.now())

@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hub.areas.models import Worker, WorkerGrid
@@ -66,14 +68,25 @@ def command_args(grid: str, records: Records) -> dict[str, Any]:
     return {"v": version_of(grid, records), "grid": grid, "workers": records}
 
 
+def _insert(db_session: Session) -> Any:
+    dialect = db_session.get_bind().dialect.name
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
 def note_version(*, db_session: Session, device_id: str, version: str, at: datetime) -> None:
-    """The worker list version a handheld says it holds. Flushes."""
-    row = db_session.get(DeviceWorkerList, device_id)
-    if row is None:
-        db_session.add(DeviceWorkerList(device_id=device_id, version=version[:64], reported_at=at))
-    elif row.version != version:
-        row.version, row.reported_at = version[:64], at
-    db_session.flush()
+    """The worker list version a handheld says it holds (every heartbeat of a handheld that
+    holds one: one statement, a write only when it changed)."""
+    stmt = _insert(db_session)(DeviceWorkerList).values(
+        device_id=device_id, version=version[:64], reported_at=at
+    )
+    excluded = stmt.excluded
+    db_session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[DeviceWorkerList.device_id],
+            set_={"version": excluded.version, "reported_at": excluded.reported_at},
+            where=DeviceWorkerList.version != excluded.version,
+        )
+    )
 
 
 def note_refused(*, db_session: Session, device_id: str, version: str, at: datetime) -> None:
@@ -87,8 +100,10 @@ def note_refused(*, db_session: Session, device_id: str, version: str, at: datet
 
 
 def forget_version(*, db_session: Session, device_id: str, at: datetime) -> None:
-    """A handheld that once held a list says it holds none now. Flushes."""
-    row = db_session.get(DeviceWorkerList, device_id)
-    if row is not None and row.version != "":
-        row.version, row.reported_at = "", at
-        db_session.flush()
+    """A handheld that once held a list says it holds none now (one UPDATE, which changes
+    nothing for a handheld never sent one)."""
+    db_session.execute(
+        update(DeviceWorkerList)
+        .where(DeviceWorkerList.device_id == device_id, DeviceWorkerList.version != "")
+        .values(version="", reported_at=at)
+    )

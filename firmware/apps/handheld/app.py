@@ -40,8 +40,8 @@ class Handheld:
         device.on_command("notice", self._cmd_field)
         device.on_command("workers", self._cmd_workers)
         self.active = time.ticks_ms()  # the worker's last action (idle sign-out)
-        if device.state.get("workers_v", None):
-            device.status["workers"] = device.state.get("workers_v")
+        # in every heartbeat: the hub's worker list held here ("": none yet, or reflashed)
+        device.status["workers"] = device.state.get("workers_v", None) or ""
         # tasks, their reference images and notices: apps/handheld/tasks.py, imported when the
         # first one arrives (the heap of a 192K handheld is tight)
         self.tasks = None
