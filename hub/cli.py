@@ -55,6 +55,7 @@ from hub.migrations.runner import upgrade
 from hub.notify import sender as notify_sender
 from hub.onboarding import cli as onboarding
 from hub.ota.flows.supervision import run_ota_supervision
+from hub.privacy import logs as privacy_logs
 from hub.seed import seed_demo as seed
 from hub.settings import Settings
 from hub.workers import pins
@@ -349,6 +350,7 @@ def run(
         settings, clock, broker_connected=(lambda: handle.broker_connected) if handle else None
     )
     server = _Server(uvicorn.Config(web, host=host, port=port, log_level="info"))
+    privacy_logs.install()  # after the Config: it sets up uvicorn's loggers
     settle_heap()
     try:
         server.run()

@@ -10,7 +10,7 @@ everywhere), in ``[start, end)``. Definitions (docs/assessment.md):
   flagged (the worker was not signed in on the device that sent it: ``hub.workers``);
 - visits / collections: accepted device events of kind ``visit`` / ``collect`` by capture
   time, counted for the ``worker`` their body names, in the area of the device's grid, unless
-  flagged;
+  flagged or refused as base data (a ``bd_refusals`` row: a form the hub could not use);
 - verifications: the worker's on-site answers (``close`` / ``reject`` transitions by
   ``worker:<id>``), on time when within ``assessment_verify_on_time_hours`` of the latest
   ``request_verification`` of that case before it;
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, aliased
 from hub.areas.models import Worker, WorkerGrid
 from hub.assessment.models import Inspection
 from hub.assessment.schemas import WorkerFigures
+from hub.basedata.models import Refusal
 from hub.cases.models import Case, CaseStatus, CaseTransition, VoidReason
 from hub.events.models import Event
 from hub.settings import Settings
@@ -140,6 +141,7 @@ def worker_figures(
         .where(
             Event.kind.in_((VISIT, COLLECT)),
             ~_flagged(Event.device_id, Event.seq),  # a visit by someone not signed in
+            ~select(Refusal.id).where(Refusal.event_id == Event.id).exists(),  # nor refused
             Event.ts >= int(start.timestamp()),
             Event.ts < int(end.timestamp()),
             _in(Event.grid_code, scope_code),

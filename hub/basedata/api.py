@@ -35,6 +35,7 @@ from hub.errors import ConflictError, NotFoundError
 from hub.privacy import audit, grants
 from hub.privacy.policy import Reader, require_reader
 from hub.privacy.schemas import Purpose
+from hub.spreadsheet import safe_text
 
 router = APIRouter(prefix="/api/basedata", tags=["basedata"])
 
@@ -163,7 +164,7 @@ def export_residents(
     writer.writerow(columns)
     for row in rows:
         data = service.view(reader, "resident", row)
-        writer.writerow(["" if data[c] is None else str(data[c]) for c in columns])
+        writer.writerow([safe_text(data[c]) for c in columns])
     _audit(
         db_session,
         reader,

@@ -55,6 +55,16 @@ def _refuse(
     )
 
 
+def refuse_unchecked(
+    *, db_session: Session, event: dict[str, Any], clock: Clock, status: str
+) -> None:
+    """A visit or collection whose worker was not signed in on the handheld (the worker
+    check, ``hub.workers``): kept as an event, refused as base data."""
+    reason = "not signed in on this handheld" if status == "not_signed_in" else (
+        "not a worker of this grid")  # fmt: skip
+    _refuse(db_session, event, event["kind"], "worker", reason, clock.now())
+
+
 def _common(event: dict[str, Any]) -> tuple[str, str]:
     """The worker and grid every body names: the grid must be the device's own."""
     body = event["body"]
@@ -137,6 +147,9 @@ def _resident(
 ) -> None:
     _house_in_grid(db_session, f.house_code, grid)
     row = db_session.scalar(select(Resident).where(Resident.id_number == f.id_number))
+    if row is not None and row.grid_code != grid:
+        # never moved nor overwritten from another grid's handheld: a move is an operator's
+        raise Refused("id_number", "recorded in another grid: a move is made at the centre")
     if row is None:
         row = Resident(id_number=f.id_number, created_at=now, revision=0)
         db_session.add(row)
@@ -166,6 +179,8 @@ def _organisation(
 ) -> None:
     _house_in_grid(db_session, f.house_code, grid)
     row = db_session.scalar(select(Organisation).where(Organisation.credit_code == f.credit_code))
+    if row is not None and row.grid_code != grid:
+        raise Refused("credit_code", "recorded in another grid: a move is made at the centre")
     if row is None:
         row = Organisation(credit_code=f.credit_code, created_at=now, revision=0)
         db_session.add(row)

@@ -81,6 +81,22 @@ def _worker_checked(flow: Callable[..., Any]) -> Callable[..., Any]:
     return checked
 
 
+def _base_data(flow: Callable[..., Any]) -> Callable[..., Any]:
+    """``flow`` only for a worker signed in on the handheld; otherwise the visit or form is
+    refused as base data (the event is kept, and flagged)."""
+
+    def checked(**kwargs: Any) -> Any:
+        status = worker_flows.on_worker_event(**kwargs)
+        if status in ("not_signed_in", "not_on_grid"):
+            basedata_flows.refuse_unchecked(db_session=kwargs["db_session"], event=kwargs["event"],
+                                            clock=kwargs["clock"], status=status)  # fmt: skip
+            return None
+        return flow(**kwargs)
+
+    checked.__name__ = getattr(flow, "__name__", "flow")
+    return checked
+
+
 # Event kinds that reach a flow after they are stored, and the flow each one runs.
 FLOWS: dict[str, Callable[..., Any]] = {
     "report": _worker_checked(device_events.on_report),
@@ -94,8 +110,8 @@ FLOWS: dict[str, Callable[..., Any]] = {
     "ota": ota_events.on_ota,  # a firmware update's step (hub.ota.rollouts)
     "key": on_key,  # a key rotation, signed by the old key
     "task": _worker_checked(field_tasks.on_task_event),  # a step on a task; the answer to its case
-    "visit": _worker_checked(basedata_flows.on_visit),  # a household / place visit (入户走访)
-    "collect": _worker_checked(basedata_flows.on_collect),  # a door-to-door form (入户采集)
+    "visit": _base_data(basedata_flows.on_visit),  # a household / place visit (入户走访)
+    "collect": _base_data(basedata_flows.on_collect),  # a door-to-door form (入户采集)
 }
 
 

@@ -97,9 +97,18 @@ class Reader:
         record = body.get("record")
         form = body.get("form")
         classes = FIELDS.get(form, {}) if isinstance(form, str) else {}
-        out = dict(body)
         shown_personal: list[str] = []
         withheld: list[str] = []
+        # the envelope's own keys; any other top-level key is read as an identity field
+        out: dict[str, Any] = {
+            k: body[k] for k in ("grid", "worker", "form", "record") if k in body
+        }
+        for key in sorted(set(body) - set(out)):
+            if self.sees(ID):
+                out[key] = body[key]
+                shown_personal.append(key)
+            else:
+                withheld.append(key)
         if isinstance(record, dict):
             shown: dict[str, Any] = {}
             for key, value in record.items():

@@ -17,8 +17,9 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from hub.spreadsheet import safe_text
+
 Kind = Literal["text", "int", "float", "rate"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MIME = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -99,11 +100,6 @@ AREAS = Table(
 TABLES = {t.name: t for t in (WORKERS, UNITS, AREAS)}
 
 
-def _text(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.lstrip(" ").startswith(FORMULA_START) else text
-
-
 def to_csv(table: Table, rows: Iterable[Mapping[str, Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -112,7 +108,7 @@ def to_csv(table: Table, rows: Iterable[Mapping[str, Any]]) -> bytes:
         line = []
         for c in table.columns:
             value = row.get(c.key)
-            line.append(_text(value) if c.kind == "text" else "" if value is None else value)
+            line.append(safe_text(value) if c.kind == "text" else "" if value is None else value)
         writer.writerow(line)
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 

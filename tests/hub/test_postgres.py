@@ -183,6 +183,7 @@ def test_base_data_on_postgres(postgres_url: str, tmp_path: Path) -> None:
             head = {"grid": grid, "worker": "w00100101"}
             man_form = {"id_number": man, "name": "张伟", "gender": "1", "house_code": "H-0101"}
             msgs = [
+                dev.event("signin", {**head, "ok": True}),
                 dev.event("collect", {**head, "form": "house", "record": {
                     "house_code": "H-0101", "address": "1幢101", "use": "residential"}}),
                 dev.event("collect", {**head, "form": "resident", "record": man_form}),

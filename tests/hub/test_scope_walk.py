@@ -84,6 +84,7 @@ def _seed_street(
     worker = f"w{grid[6:]}"
     body = {"category": "garbage", "text": f"marker-{label}-report", "loc": loc, "worker": worker}
     msgs = [
+        dev.event("signin", {"worker": worker, "grid": grid, "ok": True}),
         dev.event("report", body, blobs=[dev.media(photo)]),
         *dev.chunks(photo),
         (f"gl/v1/{dev.device_id}/evt/report", b"not json"),  # a rejection counted for dev

@@ -33,6 +33,14 @@ WORKER, OTHER = "w00100101", "w00200101"
 OPERATOR = "operator:district-operator"
 
 
+RESIDENT = {"id_number": "330102198503120014", "name": "张伟", "gender": "1"}
+
+
+def visit_body(worker: str, grid: str, ref: str) -> dict[str, Any]:
+    return {"worker": worker, "grid": grid, "place": {"kind": "household", "ref": ref},
+            "purpose": "care", "outcome": "met", "text": "", "loc": None}  # fmt: skip
+
+
 def send(processor: Processor, dev: TestDevice, kind: str, body: dict[str, Any]) -> None:
     result = processor.process([Inbound(*dev.event(kind, body))])
     assert not result.rejected, result.rejected
@@ -100,10 +108,15 @@ def week_of_work(
     report(processor, hh, "illegal_parking", 3)  # E
     clock.advance(minutes=2)
     for _ in range(2):
-        send(processor, hh, "visit", {"worker": WORKER, "grid": GRID, "household": "3-201"})
+        send(processor, hh, "visit", visit_body(WORKER, GRID, "3-201"))
         clock.advance(minutes=2)
-    send(processor, hh, "collect", {"worker": WORKER, "grid": GRID, "record": "resident"})
-    send(processor, other, "visit", {"worker": OTHER, "grid": OTHER_STREET_GRID, "household": "1"})
+    send(processor, hh, "collect", {"worker": WORKER, "grid": GRID, "form": "resident",
+                                    "record": RESIDENT})  # fmt: skip
+    # a form the hub refuses (no such house yet) is no collection
+    no_house = {**RESIDENT, "house_code": "330102001001-9999"}
+    send(processor, hh, "collect", {"worker": WORKER, "grid": GRID, "form": "resident",
+                                    "record": no_house})  # fmt: skip
+    send(processor, other, "visit", visit_body(OTHER, OTHER_STREET_GRID, "1"))
 
     db_session.expire_all()
     a, b = _case(db_session, "road_damage"), _case(db_session, "road_damage", 1)

@@ -20,7 +20,7 @@ from hub.seed import DemoData
 from hub.settings import Settings
 from hub.stats.service import _online_seconds
 from tests.builders.devices import TestDevice
-from tests.hub.assessment.history import OTHER, WORKER, week_of_work
+from tests.hub.assessment.history import OTHER, WORKER, visit_body, week_of_work
 from tests.hub.builders import GRID
 from tests.hub.conftest import START
 
@@ -124,7 +124,7 @@ def test_the_weekly_job_stores_each_finished_week_once(
     # the rows are replaced, never added to
     captured = int((week(W02, settings).start + timedelta(days=5)).timestamp())
     result = processor.process(
-        [Inbound(*hh.event("visit", {"worker": WORKER, "grid": GRID}, ts=captured))]
+        [Inbound(*hh.event("visit", visit_body(WORKER, GRID, "3-202"), ts=captured))]
     )
     assert not result.rejected
     for _ in range(2):

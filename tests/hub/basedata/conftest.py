@@ -136,4 +136,7 @@ def field(
     }
     headers = auth(settings.admin_token.get_secret_value())
     assert client.post("/api/devices", json=body, headers=headers).status_code == 201
-    return Field(client, demo, settings, processor, dev)
+    out = Field(client, demo, settings, processor, dev)
+    # the worker signs in first: a form from a worker not signed in is refused (hub.workers)
+    out.send("signin", {"worker": WORKER, "grid": GRID, "ok": True})
+    return out

@@ -36,6 +36,7 @@ def test_collections_and_visits_never_reach_the_live_feed(
     report = {**head, "category": "garbage", "text": "垃圾堆放", "loc": loc}
     record = {"id_number": MAN, "name": "张伟", "gender": "1", "phone": "13800138000"}
     msgs = [
+        dev.event("signin", {**head, "ok": True}),
         dev.event("report", report),
         dev.event("collect", {**head, "form": "resident", "record": record}),
         dev.event("visit", {**head, "place": {"kind": "place", "ref": "清河坊街88号"},
