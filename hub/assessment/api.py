@@ -19,7 +19,7 @@ from hub.auth.models import Role
 from hub.auth.service import Principal, require_roles
 from hub.bounds import INT32_MAX, Instant, PageOffset
 from hub.deps import ClockDep, SessionDep, SettingsDep
-from hub.errors import InvalidInputError
+from hub.errors import InvalidInputError, PermissionDeniedError
 
 router = APIRouter(prefix="/api/assessment", tags=["assessment"])
 
@@ -86,6 +86,8 @@ def recompute_week(
     figures, e.g. after late uploads; 409 for a week not ended yet. The answer shows the
     caller's area only."""
     require_roles(user, Role.admin)
+    if user.scope_code is not None:  # it rewrites every area's rows of the week
+        raise PermissionDeniedError("recomputing a week is for an admin of the whole hub")
     weekly.store_week(db_session=db_session, settings=settings, period=periods.week(week, settings),
                       at=clock.now(), by=user.actor)  # fmt: skip
     db_session.commit()

@@ -31,7 +31,7 @@ from hub.basedata.schemas import (
 from hub.bounds import PageOffset, RowId
 from hub.clock import Clock
 from hub.deps import ClockDep, SessionDep
-from hub.errors import ConflictError, NotFoundError
+from hub.errors import ConflictError, NotFoundError, PermissionDeniedError
 from hub.privacy import audit, grants
 from hub.privacy.policy import Reader, require_reader
 from hub.privacy.schemas import Purpose
@@ -104,18 +104,6 @@ def list_residents(
     """Residents inside the caller's area. Searching by ``id_number`` or ``phone`` needs the
     grade to see that field (403 ``grade_required``): a search is a read of what it matches."""
     reader = _reader(db_session, user, purpose, clock)
-    rows = service.list_residents(
-        db_session=db_session,
-        reader=reader,
-        grid_code=grid_code,
-        house_code=house_code,
-        q=q,
-        id_number=id_number,
-        phone=phone,
-        status=status,
-        offset=offset,
-        limit=limit,
-    )
     searched = {"q": q, "id_number": id_number, "phone": phone}
     action = "search" if any(v is not None for v in searched.values()) else "list"
     filters = {
@@ -126,6 +114,23 @@ def list_residents(
         "id_number": "given" if id_number else None,
         "phone": "given" if phone else None,
     }
+    try:
+        rows = service.list_residents(
+            db_session=db_session,
+            reader=reader,
+            grid_code=grid_code,
+            house_code=house_code,
+            q=q,
+            id_number=id_number,
+            phone=phone,
+            status=status,
+            offset=offset,
+            limit=limit,
+        )
+    except PermissionDeniedError:  # a search the grade does not allow: on record too
+        _audit(db_session, reader, clock, "denied", "resident", [], filters)
+        db_session.commit()
+        raise
     _audit(db_session, reader, clock, action, "resident", [r.id for r in rows], filters)
     db_session.commit()
     return [service.view(reader, "resident", r) for r in rows]

@@ -69,3 +69,13 @@ def test_an_export_never_carries_a_formula(field: Field) -> None:
                             params={"reason": "季度人口核查"})  # fmt: skip
     assert resp.status_code == 200, resp.text
     assert "'=HYPERLINK" in resp.text and ",=HYPERLINK" not in resp.text
+
+
+def test_a_search_the_grade_does_not_allow_is_refused_and_on_record(field: Field) -> None:
+    field.household()
+    resp = field.client.get("/api/basedata/residents", headers=field.token(STREET_OP),
+                            params={"id_number": MAN, "purpose": "核实户籍信息"})  # fmt: skip
+    assert resp.status_code == 403 and resp.json()["code"] == "grade_required"
+    denied = [a for a in field.audits() if a["action"] == "denied"]
+    assert [(a["actor"], a["kind"]) for a in denied] == [(f"operator:{STREET_OP}", "resident")]
+    assert MAN not in str(denied)  # the audit says a number was given, never which
