@@ -50,6 +50,7 @@ def test_the_base_data_page_shows_only_what_the_grade_allows(
     man = {"id_number": MAN, "name": "张伟", "gender": "1", "phone": "13800138000",
            "house_code": "H-0101"}  # fmt: skip
     processor.process([
+        Inbound(*dev.event("signin", {**head, "ok": True})),  # forms need a signed-in worker
         Inbound(*dev.event("collect", {**head, "form": "house", "record": house})),
         Inbound(*dev.event("collect", {**head, "form": "resident", "record": man})),
     ])  # fmt: skip
