@@ -38,6 +38,7 @@ from hub.basedata.retention import purge_base_data
 from hub.cases.flows.supervision import run_supervision
 from hub.clock import SystemClock
 from hub.db import (
+    checkpoint_wal,
     make_engine,
     make_session_factory,
     require_database,
@@ -243,7 +244,9 @@ def _supervision_loop(stop: threading.Event, interval_s: float, settings: Settin
             logger.exception("weekly statistics pass failed")
         try:  # base data, event bodies and access audits past retention (docs/basedata.md)
             with session_scope(factory) as db_session:
-                purge_base_data(db_session=db_session, now=clock.now(), settings=settings)
+                purged = purge_base_data(db_session=db_session, now=clock.now(), settings=settings)
+            if purged.total():
+                checkpoint_wal(engine)  # the deleted rows' old images out of the WAL too
         except Exception:  # noqa: BLE001 - the next pass retries; the error is logged
             logger.exception("base-data retention pass failed")
         if accounts is not None:  # revoked devices whose broker account is still enabled

@@ -69,7 +69,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # loss. NORMAL syncs only at checkpoints: a commit may be lost (not corrupted) on power
     # loss, and the hub PUBACKs and receipts a batch right after its commit.
     cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
+    # deleted rows are overwritten with zeros, so data past its retention (docs/basedata.md)
+    # cannot be read back from the file's free pages
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+def checkpoint_wal(engine: Engine) -> bool:
+    """SQLite: copy the write-ahead log into the database and truncate it, so the old images
+    of deleted rows leave the WAL too (after a retention pass). True when it completed (a
+    reader or writer busy at that moment leaves some frames to the next one); other
+    databases: nothing to do (PostgreSQL's VACUUM reclaims deleted rows), False."""
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.connect() as conn:
+        busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+    return busy == 0
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from hub.basedata.models import House, Organisation, Resident, Visit
 from hub.basedata.retention import purge_base_data
 from hub.clock import FrozenClock
+from hub.db import checkpoint_wal, make_engine, sqlite_path
 from hub.events.models import Event
 from hub.privacy.models import AccessAudit
 from tests.hub.basedata.conftest import CREDIT, HOUSE, MAN, WOMAN, WORKER, Field
@@ -93,6 +94,17 @@ def test_retention_deletes_expired_records_and_erases_event_bodies(
     with field.processor.session_factory() as s:
         assert s.scalars(select(Resident.id_number)).all() == [MAN]
     assert _count(field, Organisation) == 0 and _count(field, House) == 1
+    # gone from the file too: zeroed where deleted (secure_delete) and out of the WAL
+    engine = make_engine(field.settings.database_url)
+    try:
+        assert checkpoint_wal(engine)
+    finally:
+        engine.dispose()
+    path = sqlite_path(field.settings.database_url)
+    assert path is not None
+    stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert MAN.encode() in stored  # the man is still collected: the scan can find a number
+    assert WOMAN.encode() not in stored and CREDIT.encode() not in stored
 
     # the audit rows outlive the data, then go too
     audits = _count(field, AccessAudit)
